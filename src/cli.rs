@@ -1,0 +1,329 @@
+//! The command line: parse arguments, call the service layer, render results.
+//! Results go to stdout, diagnostics to stderr. Exit codes: 0 ok, 1 invalid files or a failed
+//! request, 2 usage errors.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Env, Tier};
+use crate::diag::Diagnostic;
+use crate::report;
+use crate::service::{self, Service, ServiceError};
+
+#[derive(Debug, Parser)]
+#[command(name = "orc", version, about = "A native swarm executor for llm-orc ensembles")]
+pub struct Cli {
+    /// Project directory (holding .llm-orc/); default: walk up from the current directory.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check ensembles: YAML, agents, dependencies, profiles, scripts, nesting.
+    Validate(ValidateArgs),
+    /// List ensembles by tier (local, library, global).
+    #[command(visible_alias = "le")]
+    ListEnsembles(FormatArgs),
+    /// List model profiles, merged from config.yaml and profiles/ of each tier.
+    #[command(visible_alias = "lp")]
+    ListProfiles(FormatArgs),
+    /// Show an ensemble's compiled graph: levels, pattern, agents per model.
+    Graph(GraphArgs),
+    /// Create or check the project configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Ensembles to validate (default: all of them).
+    pub ensembles: Vec<String>,
+    /// Validate every ensemble in every tier.
+    #[arg(long, conflicts_with = "ensembles")]
+    pub all: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    pub ensemble: String,
+    #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Text,
+    Json,
+    Dot,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Create .llm-orc/ with config.yaml, ensembles/, profiles/, scripts/ and examples.
+    /// Existing files are kept.
+    Init {
+        #[arg(long)]
+        project_name: Option<String>,
+    },
+    /// Show which trees, config files and profiles orc sees, and problems in them.
+    Check {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+/// Exit status of a command.
+pub type Code = u8;
+
+/// Runs a parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<Code> {
+    let cwd = std::env::current_dir()?;
+    let env = Env::from_process();
+    let open = || Service::open(&cwd, cli.project.as_deref(), &env);
+    let stdout = &mut std::io::stdout().lock();
+    match cli.command {
+        Command::Validate(args) => validate(&open(), &args, stdout),
+        Command::ListEnsembles(args) => list_ensembles(&open(), args.format, stdout),
+        Command::ListProfiles(args) => list_profiles(&open(), args.format, stdout),
+        Command::Graph(args) => graph(&open(), &args, stdout),
+        Command::Config(ConfigCommand::Init { project_name }) => {
+            let root = cli.project.clone().unwrap_or_else(|| cwd.clone());
+            let r = service::init_project(&root, project_name.as_deref())?;
+            for p in &r.created {
+                writeln!(stdout, "created {}", p.display())?;
+            }
+            for p in &r.kept {
+                writeln!(stdout, "kept    {} (exists)", p.display())?;
+            }
+            writeln!(stdout, "\n{} ready: {} file(s) created, {} kept. Next: orc list-ensembles", r.root.display(), r.created.len(), r.kept.len())?;
+            Ok(0)
+        }
+        Command::Config(ConfigCommand::Check { format }) => check(&open(), format, stdout),
+    }
+}
+
+fn print_diagnostics(diags: &[Diagnostic]) {
+    let mut err = std::io::stderr().lock();
+    for d in diags {
+        let _ = writeln!(err, "{d}");
+    }
+}
+
+fn fail(e: &ServiceError) -> Code {
+    if let ServiceError::Invalid { diagnostics, .. } = e {
+        print_diagnostics(diagnostics);
+    }
+    eprintln!("error: {e}");
+    1
+}
+
+fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow::Result<Code> {
+    let reports = match svc.validate(&args.ensembles) {
+        Ok(r) => r,
+        Err(e) => return Ok(fail(&e)),
+    };
+    let config_diags = &svc.project.diagnostics;
+    print_diagnostics(config_diags);
+    let config_errors = config_diags.iter().any(Diagnostic::is_error);
+    let invalid = reports.iter().filter(|r| !r.valid).count();
+    let warnings: usize = reports
+        .iter()
+        .flat_map(|r| &r.diagnostics)
+        .filter(|d| !d.is_error())
+        .count();
+    match args.format {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "valid": invalid == 0 && !config_errors,
+                "ensembles": reports,
+                "config_diagnostics": config_diags,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        Format::Text => {
+            if reports.is_empty() {
+                let searched = &svc.project.catalogue.searched;
+                writeln!(out, "no ensembles found (looked in: {})", if searched.is_empty() { "no ensemble directories exist; run `orc config init`".to_string() } else { searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ") })?;
+            }
+            for r in &reports {
+                print_diagnostics(&r.diagnostics);
+                if r.valid {
+                    writeln!(
+                        out,
+                        "ok       {} ({}, {} agents) {}",
+                        r.name,
+                        r.pattern.unwrap_or("?"),
+                        r.agents.unwrap_or(0),
+                        r.path.display()
+                    )?;
+                } else {
+                    let n = r.diagnostics.iter().filter(|d| d.is_error()).count();
+                    writeln!(out, "invalid  {} ({n} error(s)) {}", r.name, r.path.display())?;
+                }
+            }
+            if reports.len() > 1 || warnings > 0 || invalid > 0 {
+                writeln!(
+                    out,
+                    "\n{} ensemble(s): {} valid, {} invalid, {} warning(s)",
+                    reports.len(),
+                    reports.len() - invalid,
+                    invalid,
+                    warnings
+                )?;
+            }
+        }
+    }
+    Ok(if invalid > 0 || config_errors { 1 } else { 0 })
+}
+
+fn tier_heading(tier: Tier, svc: &Service) -> String {
+    let dirs = &svc.project.dirs;
+    let root = dirs.tier_root(tier).map(|p| p.join("ensembles").display().to_string()).unwrap_or_default();
+    match tier {
+        Tier::Local => format!("Local ({root}):"),
+        Tier::Library => format!("Library ({root}):"),
+        Tier::Global => format!("Global ({root}):"),
+    }
+}
+
+fn list_ensembles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Result<Code> {
+    let list = svc.list_ensembles();
+    if let Format::Json = format {
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        return Ok(0);
+    }
+    if list.is_empty() {
+        let searched: Vec<String> = svc.project.dirs.ensemble_dirs().iter().map(|(_, p)| p.display().to_string()).collect();
+        writeln!(out, "No ensembles found. Looked in: {}", searched.join(", "))?;
+        writeln!(out, "Create a project with `orc config init`.")?;
+        return Ok(0);
+    }
+    writeln!(out, "Available ensembles:")?;
+    let mut current: Option<Tier> = None;
+    for e in &list {
+        if current != Some(e.tier) {
+            writeln!(out, "\n{}", tier_heading(e.tier, svc))?;
+            current = Some(e.tier);
+        }
+        let mut line = format!("  {}", e.name);
+        if let Some(d) = &e.description {
+            line.push_str(&format!(": {d}"));
+        }
+        if !e.valid {
+            line.push_str(&format!("  [invalid: run `orc validate {}`]", e.name));
+        }
+        if e.shadowed {
+            line.push_str("  [shadowed by an earlier tier]");
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(0)
+}
+
+fn list_profiles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Result<Code> {
+    let profiles = &svc.project.profiles;
+    print_diagnostics(&svc.project.diagnostics);
+    if let Format::Json = format {
+        let list: Vec<_> = profiles.by_name.values().collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        return Ok(0);
+    }
+    if profiles.by_name.is_empty() {
+        let searched: Vec<String> = profiles.searched.iter().map(|p| p.display().to_string()).collect();
+        writeln!(out, "No model profiles found. Looked in: {}", searched.join(", "))?;
+        return Ok(0);
+    }
+    writeln!(out, "Available model profiles:")?;
+    for tier in [Tier::Local, Tier::Global] {
+        let in_tier: Vec<_> = profiles.by_name.values().filter(|p| p.tier == tier).collect();
+        if in_tier.is_empty() {
+            continue;
+        }
+        writeln!(out, "\n{}:", if tier == Tier::Local { "Local" } else { "Global" })?;
+        for p in in_tier {
+            let s = &p.spec;
+            let runnable = match s.provider.as_deref().and_then(crate::graph::Provider::parse) {
+                Some(pr) if !pr.runnable() => "  [cloud: not runnable by orc]",
+                None if s.provider.is_some() => "  [unknown provider]",
+                _ => "",
+            };
+            writeln!(out, "  {}:{runnable}", s.name)?;
+            writeln!(out, "    Model: {}", s.model.as_deref().unwrap_or("Not specified"))?;
+            writeln!(out, "    Provider: {}", s.provider.as_deref().unwrap_or("Not specified"))?;
+            writeln!(
+                out,
+                "    Cost per token: {}",
+                s.cost_per_token.map(|c| c.to_string()).unwrap_or_else(|| "Not specified".into())
+            )?;
+            if let Some(d) = &s.description {
+                writeln!(out, "    Use: {d}")?;
+            }
+            writeln!(out, "    Defined in: {}", p.source.display())?;
+            for o in &p.overrides {
+                writeln!(out, "    Overrides: {}", o.display())?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn graph(svc: &Service, args: &GraphArgs, out: &mut impl Write) -> anyhow::Result<Code> {
+    let (e, diags) = match svc.compile(&args.ensemble) {
+        Ok(v) => v,
+        Err(err) => return Ok(fail(&err)),
+    };
+    print_diagnostics(&diags);
+    match args.format {
+        GraphFormat::Text => write!(out, "{}", report::text(&e))?,
+        GraphFormat::Dot => write!(out, "{}", report::dot(&e))?,
+        GraphFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report::view(&e))?)?,
+    }
+    Ok(0)
+}
+
+fn check(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Result<Code> {
+    let r = svc.check_config();
+    let errors = r.diagnostics.iter().any(Diagnostic::is_error);
+    if let Format::Json = format {
+        writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+        return Ok(if errors { 1 } else { 0 });
+    }
+    print_diagnostics(&r.diagnostics);
+    writeln!(out, "Trees (lookup order):")?;
+    for d in &r.dirs {
+        writeln!(out, "  {:8} {} {}", d.tier.label(), if d.exists { "found  " } else { "missing" }, d.path.display())?;
+    }
+    writeln!(out, "Config files:")?;
+    if r.config_files.is_empty() {
+        writeln!(out, "  none (defaults apply)")?;
+    }
+    for f in &r.config_files {
+        writeln!(out, "  {}", f.display())?;
+    }
+    writeln!(out, "Profiles: {}", r.profiles)?;
+    let ens: Vec<String> = r.ensembles.iter().map(|(t, n)| format!("{n} {}", t.label())).collect();
+    writeln!(out, "Ensembles: {}", if ens.is_empty() { "none".into() } else { ens.join(", ") })?;
+    let warnings = r.diagnostics.iter().filter(|d| !d.is_error()).count();
+    let n_err = r.diagnostics.len() - warnings;
+    writeln!(out, "Status: {}", if errors { format!("{n_err} error(s), {warnings} warning(s)") } else if warnings > 0 { format!("ok, {warnings} warning(s)") } else { "ok".into() })?;
+    Ok(if errors { 1 } else { 0 })
+}

@@ -1,0 +1,783 @@
+//! The project's files on disk: where the local, library and global trees are, `config.yaml`,
+//! model profiles merged the way llm-orc merges them, and the catalogue of ensemble files.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::diag::{Diagnostic, Sink, WithHint};
+use crate::spec::{self, EnsembleSpec, ProfileSpec, Reader};
+use crate::yaml::{self, Entry, Node, Pos, Value};
+
+/// Where a file comes from. Lookups go local -> library -> global; the first match wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Local,
+    Library,
+    Global,
+}
+
+impl Tier {
+    pub fn label(self) -> &'static str {
+        match self {
+            Tier::Local => "local",
+            Tier::Library => "library",
+            Tier::Global => "global",
+        }
+    }
+}
+
+/// The environment discovery depends on, read once at the binary's edge.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    pub home: Option<PathBuf>,
+    pub xdg_config_home: Option<PathBuf>,
+    pub library_path: Option<PathBuf>,
+}
+
+impl Env {
+    pub fn from_process() -> Env {
+        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Env {
+            home: non_empty("HOME"),
+            xdg_config_home: non_empty("XDG_CONFIG_HOME"),
+            library_path: non_empty("LLM_ORC_LIBRARY_PATH"),
+        }
+    }
+}
+
+/// The three trees.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dirs {
+    pub cwd: PathBuf,
+    /// The directory holding `.llm-orc/` (the project root), if there is one.
+    pub project_root: Option<PathBuf>,
+    /// The local `.llm-orc/` directory, if there is one.
+    pub local: Option<PathBuf>,
+    /// `$XDG_CONFIG_HOME/llm-orc`, else `~/.config/llm-orc`.
+    pub global: PathBuf,
+    /// `$LLM_ORC_LIBRARY_PATH`, else `llm-orchestra-library/` in the project root or cwd.
+    pub library: PathBuf,
+}
+
+pub const LOCAL_DIR: &str = ".llm-orc";
+
+impl Dirs {
+    /// Finds the trees as llm-orc does: walk up from `cwd` to the first directory holding a
+    /// `.llm-orc` directory (never the filesystem root), unless `project` names the directory.
+    pub fn discover(cwd: &Path, project: Option<&Path>, env: &Env) -> Dirs {
+        let (project_root, local) = match project {
+            Some(p) => {
+                let p = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+                if p.file_name().is_some_and(|n| n == LOCAL_DIR) && p.is_dir() {
+                    (p.parent().map(Path::to_path_buf), Some(p))
+                } else {
+                    let local = p.join(LOCAL_DIR);
+                    let has = local.is_dir();
+                    (Some(p), has.then_some(local))
+                }
+            }
+            None => {
+                let mut found = (None, None);
+                for dir in cwd.ancestors() {
+                    if dir.parent().is_none() {
+                        break;
+                    }
+                    let candidate = dir.join(LOCAL_DIR);
+                    if candidate.is_dir() {
+                        found = (Some(dir.to_path_buf()), Some(candidate));
+                        break;
+                    }
+                }
+                found
+            }
+        };
+        let global = match (&env.xdg_config_home, &env.home) {
+            (Some(x), _) => x.join("llm-orc"),
+            (None, Some(h)) => h.join(".config").join("llm-orc"),
+            (None, None) => PathBuf::from(".config").join("llm-orc"),
+        };
+        let library = match &env.library_path {
+            Some(p) => p.clone(),
+            None => {
+                let in_root = project_root.as_ref().map(|r| r.join("llm-orchestra-library"));
+                match in_root {
+                    Some(p) if p.is_dir() => p,
+                    _ => cwd.join("llm-orchestra-library"),
+                }
+            }
+        };
+        Dirs {
+            cwd: cwd.to_path_buf(),
+            project_root,
+            local,
+            global,
+            library,
+        }
+    }
+
+    /// The root of a tier's tree (`.llm-orc/`, the library, the global dir).
+    pub fn tier_root(&self, tier: Tier) -> Option<&Path> {
+        match tier {
+            Tier::Local => self.local.as_deref(),
+            Tier::Library => Some(&self.library),
+            Tier::Global => Some(&self.global),
+        }
+    }
+
+    /// The ensemble directories in lookup order, whether they exist or not.
+    pub fn ensemble_dirs(&self) -> Vec<(Tier, PathBuf)> {
+        [Tier::Local, Tier::Library, Tier::Global]
+            .into_iter()
+            .filter_map(|t| self.tier_root(t).map(|r| (t, r.join("ensembles"))))
+            .collect()
+    }
+
+    /// The directory scripts resolve against: the project root, else the cwd.
+    pub fn script_base(&self) -> &Path {
+        self.project_root.as_deref().unwrap_or(&self.cwd)
+    }
+}
+
+/// `performance:` settings, defaults as in llm-orc plus orc's slot limits.
+#[derive(Debug, Clone, Serialize)]
+pub struct Performance {
+    /// Most agents in flight at once; 0 = unlimited.
+    pub max_concurrent_agents: u64,
+    /// Most requests in flight per (host, model).
+    pub per_model_limit: u64,
+    /// Per-host overrides of `per_model_limit`, keyed by base URL.
+    pub hosts: BTreeMap<String, u64>,
+    pub default_timeout: f64,
+    pub max_ensemble_depth: u64,
+    pub streaming_enabled: bool,
+    pub script_cache_enabled: bool,
+}
+
+impl Default for Performance {
+    fn default() -> Self {
+        Performance {
+            max_concurrent_agents: 0,
+            per_model_limit: 4,
+            hosts: BTreeMap::new(),
+            default_timeout: 60.0,
+            max_ensemble_depth: 5,
+            streaming_enabled: true,
+            script_cache_enabled: false,
+        }
+    }
+}
+
+/// Merged `config.yaml` contents.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Config {
+    pub project_name: Option<String>,
+    pub default_models: BTreeMap<String, String>,
+    pub performance: Performance,
+}
+
+/// A profile with where it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileEntry {
+    #[serde(flatten)]
+    pub spec: ProfileSpec,
+    pub tier: Tier,
+    pub source: PathBuf,
+    /// Files whose definition this one replaced, in merge order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<PathBuf>,
+}
+
+/// All profiles, merged: global config.yaml, global profiles/, local config.yaml, local
+/// profiles/ (`*.local.yaml` last); a later definition replaces an earlier one whole.
+#[derive(Debug, Clone, Default)]
+pub struct Profiles {
+    pub by_name: BTreeMap<String, ProfileEntry>,
+    /// Every file and directory profiles were looked for in, for error messages.
+    pub searched: Vec<PathBuf>,
+}
+
+impl Profiles {
+    pub fn get(&self, name: &str) -> Option<&ProfileEntry> {
+        self.by_name.get(name)
+    }
+
+    fn insert(&mut self, spec: ProfileSpec, tier: Tier, source: &Path) {
+        let mut overrides = Vec::new();
+        if let Some(old) = self.by_name.remove(&spec.name) {
+            overrides = old.overrides;
+            overrides.push(old.source);
+        }
+        self.by_name.insert(
+            spec.name.clone(),
+            ProfileEntry {
+                spec,
+                tier,
+                source: source.to_path_buf(),
+                overrides,
+            },
+        );
+    }
+}
+
+/// One ensemble file found in a tier.
+#[derive(Debug, Clone)]
+pub struct EnsembleFile {
+    pub tier: Tier,
+    pub path: PathBuf,
+    /// Sub-folder under the tier's `ensembles/`, `/`-separated, empty at the top.
+    pub rel_dir: String,
+    /// The `name:` key, else the file stem.
+    pub name: String,
+    pub description: Option<String>,
+    /// The parsed file, or `None` when it could not be read as an ensemble.
+    pub spec: Option<Arc<EnsembleSpec>>,
+    /// What reading the file found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl EnsembleFile {
+    /// `sub/dir/name`, or `name` at the top.
+    pub fn qualified_name(&self) -> String {
+        if self.rel_dir.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.rel_dir, self.name)
+        }
+    }
+
+    pub fn stem(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    pub fn is_valid_yaml(&self) -> bool {
+        self.spec.is_some()
+    }
+}
+
+/// Every ensemble file in the tiers, in lookup order.
+#[derive(Debug, Clone, Default)]
+pub struct Catalogue {
+    pub files: Vec<EnsembleFile>,
+    /// The ensemble directories searched, in order (existing ones only).
+    pub searched: Vec<PathBuf>,
+}
+
+impl Catalogue {
+    /// Finds an ensemble as llm-orc's CLI does: by its `name:`, or `sub/dir/name`; first tier
+    /// wins. A file whose YAML is broken is found by its file stem so its errors can be shown.
+    pub fn find(&self, query: &str) -> Option<&EnsembleFile> {
+        let query = query.trim_end_matches(".yaml").trim_end_matches(".yml");
+        self.files
+            .iter()
+            .find(|f| f.is_valid_yaml() && (f.name == query || f.qualified_name() == query))
+            .or_else(|| {
+                self.files.iter().find(|f| {
+                    let rel = if f.rel_dir.is_empty() {
+                        f.stem()
+                    } else {
+                        format!("{}/{}", f.rel_dir, f.stem())
+                    };
+                    !f.is_valid_yaml() && (f.stem() == query || rel == query)
+                })
+            })
+    }
+
+    /// The files another file with the same name hides (same name, later in lookup order).
+    pub fn shadowed_by(&self, file: &EnsembleFile) -> Vec<&EnsembleFile> {
+        let mut seen = false;
+        let mut out = Vec::new();
+        for f in &self.files {
+            if std::ptr::eq(f, file) {
+                seen = true;
+                continue;
+            }
+            if seen && f.is_valid_yaml() && f.qualified_name() == file.qualified_name() {
+                out.push(f);
+            }
+        }
+        out
+    }
+
+    /// Whether `file` is the one a lookup of its name reaches.
+    pub fn is_active(&self, file: &EnsembleFile) -> bool {
+        self.find(&file.qualified_name())
+            .is_some_and(|f| std::ptr::eq(f, file))
+    }
+}
+
+/// Everything read from disk for one working directory.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub dirs: Dirs,
+    pub config: Config,
+    pub profiles: Profiles,
+    pub catalogue: Catalogue,
+    /// Problems in config.yaml and profile files.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The config files read, in merge order.
+    pub config_files: Vec<PathBuf>,
+}
+
+/// Largest file orc will read.
+const MAX_FILE: u64 = yaml::MAX_FILE_BYTES as u64;
+
+/// Reads a text file, refusing huge ones; the error is a diagnostic.
+pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
+    let fail = |message: String| Diagnostic {
+        severity: crate::diag::Severity::Error,
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message,
+        hint: None,
+    };
+    let meta = fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE {
+        return Err(fail(format!(
+            "file is {} bytes; orc reads YAML files of at most {MAX_FILE} bytes",
+            meta.len()
+        )));
+    }
+    let bytes = fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| fail(format!("not UTF-8 text: {e}")))
+}
+
+impl Project {
+    /// Reads config, profiles and the ensemble catalogue.
+    pub fn load(dirs: Dirs) -> Project {
+        let mut diagnostics = Vec::new();
+        let mut config = Config::default();
+        let mut profiles = Profiles::default();
+        let mut config_files = Vec::new();
+        let mut trees = vec![(Tier::Global, dirs.global.clone())];
+        if let Some(local) = &dirs.local {
+            trees.push((Tier::Local, local.clone()));
+        }
+        for (tier, root) in trees {
+            let cfg = root.join("config.yaml");
+            profiles.searched.push(cfg.clone());
+            if cfg.is_file() {
+                config_files.push(cfg.clone());
+                read_config(&cfg, tier, &mut config, &mut profiles, &mut diagnostics);
+            }
+            let pdir = root.join("profiles");
+            profiles.searched.push(pdir.clone());
+            read_profile_dir(&pdir, tier, &mut profiles, &mut diagnostics);
+        }
+        let catalogue = scan_catalogue(&dirs);
+        Project {
+            dirs,
+            config,
+            profiles,
+            catalogue,
+            diagnostics,
+            config_files,
+        }
+    }
+}
+
+fn read_config(
+    path: &Path,
+    tier: Tier,
+    config: &mut Config,
+    profiles: &mut Profiles,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut sink = Sink::new(path);
+    let text = match read_text(path) {
+        Ok(t) => t,
+        Err(d) => {
+            out.push(d);
+            return;
+        }
+    };
+    match yaml::parse(&text) {
+        Err(e) => {
+            sink.error(e.pos, format!("YAML syntax: {}", e.message));
+        }
+        Ok(doc) => {
+            for dup in &doc.duplicates {
+                sink.warning(
+                    dup.last,
+                    format!(
+                        "key `{}` is repeated (first at line {}); the last one wins",
+                        dup.key, dup.first.line
+                    ),
+                );
+            }
+            match &doc.root.value {
+                Value::Null => {}
+                Value::Map(entries) => {
+                    read_config_entries(entries, tier, path, config, profiles, &mut sink)
+                }
+                other => {
+                    sink.error(
+                        doc.root.pos,
+                        format!("config.yaml must be a mapping, found {}", other.kind()),
+                    );
+                }
+            }
+        }
+    }
+    out.extend(sink.items);
+}
+
+const CONFIG_KEYS: &[&str] = &[
+    "project",
+    "model_profiles",
+    "performance",
+    "agentic_serving",
+    "serving",
+    "remotes",
+    "templates",
+    "streaming_enabled",
+];
+
+fn read_config_entries(
+    entries: &[Entry],
+    tier: Tier,
+    path: &Path,
+    config: &mut Config,
+    profiles: &mut Profiles,
+    sink: &mut Sink,
+) {
+    let mut r = Reader { sink };
+    for e in entries {
+        match e.key.as_str() {
+            "project" => {
+                let Some(pe) = e.value.as_map() else {
+                    if !e.value.is_null() {
+                        r.sink.error(e.value.pos, "`project` must be a mapping");
+                    }
+                    continue;
+                };
+                for p in pe {
+                    match p.key.as_str() {
+                        "name" => config.project_name = r.text(p),
+                        "default_models" => {
+                            for (k, v) in r.object(p) {
+                                if let Some(s) = v.as_str() {
+                                    config.default_models.insert(k, s.to_string());
+                                }
+                            }
+                        }
+                        _ => r.unknown_key(p, "`project`", &["name", "default_models"]),
+                    }
+                }
+            }
+            "model_profiles" => match &e.value.value {
+                Value::Map(items) => {
+                    for item in items {
+                        if let Some(p) = spec::read_profile(&mut r, Some(&item.key), &item.value) {
+                            profiles.insert(p, tier, path);
+                        }
+                    }
+                }
+                Value::Null => {}
+                other => {
+                    r.sink.error(
+                        e.value.pos,
+                        format!("`model_profiles` must be a mapping of names to profiles, found {}", other.kind()),
+                    );
+                }
+            },
+            "performance" => read_performance(&mut r, &e.value, &mut config.performance),
+            "streaming_enabled" => {
+                if let Some(b) = r.boolean(e) {
+                    config.performance.streaming_enabled = b;
+                }
+            }
+            "agentic_serving" | "serving" | "remotes" | "templates" => {}
+            _ => r.unknown_key(e, "config.yaml", CONFIG_KEYS),
+        }
+    }
+}
+
+fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
+    let Some(entries) = node.as_map() else {
+        if !node.is_null() {
+            r.sink.error(node.pos, "`performance` must be a mapping");
+        }
+        return;
+    };
+    for e in entries {
+        match e.key.as_str() {
+            "concurrency" => {
+                for c in e.value.as_map().unwrap_or_default() {
+                    match c.key.as_str() {
+                        "max_concurrent_agents" => {
+                            if let Some(n) = r.unsigned(c) {
+                                perf.max_concurrent_agents = n;
+                            }
+                        }
+                        "per_model_limit" => match r.unsigned(c) {
+                            Some(0) => {
+                                r.sink
+                                    .error(c.value.pos, "`per_model_limit` must be at least 1");
+                            }
+                            Some(n) => perf.per_model_limit = n,
+                            None => {}
+                        },
+                        "hosts" => {
+                            for h in c.value.as_map().unwrap_or_default() {
+                                let limit = h
+                                    .value
+                                    .get("per_model_limit")
+                                    .and_then(|l| r.unsigned(l))
+                                    .filter(|n| *n > 0);
+                                match limit {
+                                    Some(n) => {
+                                        perf.hosts.insert(h.key.trim_end_matches('/').to_string(), n);
+                                    }
+                                    None => {
+                                        r.sink
+                                            .error(h.value.pos, format!("host `{}` needs `per_model_limit: N` (N >= 1)", h.key));
+                                    }
+                                }
+                            }
+                        }
+                        "connection_pool" | "request_timeout" => {}
+                        _ => r.unknown_key(
+                            c,
+                            "`performance.concurrency`",
+                            &["max_concurrent_agents", "per_model_limit", "hosts", "connection_pool", "request_timeout"],
+                        ),
+                    }
+                }
+            }
+            "execution" => {
+                for x in e.value.as_map().unwrap_or_default() {
+                    match x.key.as_str() {
+                        "default_timeout" => {
+                            if let Some(n) = r.seconds(x) {
+                                perf.default_timeout = n;
+                            }
+                        }
+                        "max_ensemble_depth" => {
+                            if let Some(n) = r.unsigned(x) {
+                                perf.max_ensemble_depth = n;
+                            }
+                        }
+                        "streaming_enabled" => {
+                            if let Some(b) = r.boolean(x) {
+                                perf.streaming_enabled = b;
+                            }
+                        }
+                        "monitoring_enabled" => {}
+                        _ => r.unknown_key(
+                            x,
+                            "`performance.execution`",
+                            &["default_timeout", "max_ensemble_depth", "streaming_enabled", "monitoring_enabled"],
+                        ),
+                    }
+                }
+            }
+            "script_cache" => match &e.value.value {
+                Value::Bool(b) => perf.script_cache_enabled = *b,
+                Value::Map(_) => {
+                    if let Some(en) = e.value.get("enabled") {
+                        perf.script_cache_enabled = r.boolean(en).unwrap_or(false);
+                    }
+                }
+                _ => {}
+            },
+            "memory" | "streaming_enabled" | "monitoring_enabled" => {}
+            _ => r.unknown_key(
+                e,
+                "`performance`",
+                &["concurrency", "execution", "script_cache", "memory"],
+            ),
+        }
+    }
+}
+
+fn read_profile_dir(dir: &Path, tier: Tier, profiles: &mut Profiles, out: &mut Vec<Diagnostic>) {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut files: Vec<PathBuf> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file()
+        })
+        .collect();
+    // Sorted by name, with private `*.local.yaml` overrides after all the others.
+    files.sort_by_key(|p| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        (name.ends_with(".local.yaml") || name.ends_with(".local.yml"), name)
+    });
+    for path in files {
+        let mut sink = Sink::new(&path);
+        match read_text(&path) {
+            Err(d) => out.push(d),
+            Ok(text) => match yaml::parse(&text) {
+                Err(e) => {
+                    sink.error(e.pos, format!("YAML syntax: {}", e.message));
+                }
+                Ok(doc) => {
+                    let mut r = Reader { sink: &mut sink };
+                    if doc.root.get("model_profiles").is_some() || doc.root.get("profiles").is_some() {
+                        r.sink
+                            .warning(doc.root.pos, "this profile file lists several profiles; runs read one profile per file")
+                            .hint("put each profile in its own file with a `name:` key");
+                    } else if let Some(p) = spec::read_profile(&mut r, None, &doc.root) {
+                        profiles.insert(p, tier, &path);
+                    }
+                }
+            },
+        }
+        out.extend(sink.items);
+    }
+}
+
+/// Lists ensemble files under each tier's `ensembles/`, recursively, sorted by relative path.
+fn scan_catalogue(dirs: &Dirs) -> Catalogue {
+    let mut cat = Catalogue::default();
+    for (tier, dir) in dirs.ensemble_dirs() {
+        if !dir.is_dir() {
+            continue;
+        }
+        cat.searched.push(dir.clone());
+        let mut paths = Vec::new();
+        walk_yaml(&dir, &dir, 0, &mut paths);
+        paths.sort();
+        for path in paths {
+            let rel_dir = path
+                .parent()
+                .and_then(|p| p.strip_prefix(&dir).ok())
+                .map(|p| {
+                    p.components()
+                        .filter_map(|c| match c {
+                            Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .unwrap_or_default();
+            cat.files.push(load_ensemble_file(tier, &path, rel_dir));
+        }
+    }
+    cat
+}
+
+/// Reads one ensemble file.
+pub fn load_ensemble_file(tier: Tier, path: &Path, rel_dir: String) -> EnsembleFile {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut sink = Sink::new(path);
+    let spec = match read_text(path) {
+        Ok(text) => spec::parse_ensemble(&text, path, &mut sink),
+        Err(d) => {
+            sink.items.push(d);
+            None
+        }
+    };
+    EnsembleFile {
+        tier,
+        path: path.to_path_buf(),
+        rel_dir,
+        name: spec.as_ref().map(|s| s.name.value.clone()).unwrap_or(stem),
+        description: spec.as_ref().and_then(|s| s.description.clone()),
+        spec: spec.map(Arc::new),
+        diagnostics: sink.items,
+    }
+}
+
+/// Deepest sub-folder scanned for ensembles.
+const MAX_SCAN_DEPTH: usize = 16;
+
+fn walk_yaml(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if depth > MAX_SCAN_DEPTH {
+        return;
+    }
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in rd.filter_map(Result::ok) {
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_symlink() {
+            // A link is followed only when it stays inside the tier's directory.
+            if !stays_inside(root, &path) {
+                continue;
+            }
+        }
+        if path.is_dir() {
+            if !ft.is_symlink() {
+                walk_yaml(root, &path, depth + 1, out);
+            }
+        } else if path
+            .extension()
+            .is_some_and(|x| x == "yaml" || x == "yml")
+        {
+            out.push(path);
+        }
+    }
+}
+
+/// Whether `path`, with every link resolved, is inside `root`.
+pub fn stays_inside(root: &Path, path: &Path) -> bool {
+    match (fs::canonicalize(root), fs::canonicalize(path)) {
+        (Ok(r), Ok(p)) => p.starts_with(r),
+        _ => false,
+    }
+}
+
+/// Checks a name or relative path given by a user or client: no `..`, no absolute path, no
+/// NUL, not empty, not absurdly long. Returns why it is refused.
+pub fn check_relative_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if name.len() > 255 {
+        return Err(format!("the name is {} bytes long; at most 255 are allowed", name.len()));
+    }
+    if name.contains('\0') {
+        return Err("the name contains a NUL byte".into());
+    }
+    let p = Path::new(name);
+    if p.is_absolute() || name.starts_with('/') || name.starts_with('\\') {
+        return Err(format!("`{name}` is an absolute path; give a name relative to the tier"));
+    }
+    if p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+        return Err(format!("`{name}` leaves its directory (`..`)"));
+    }
+    Ok(())
+}
+
+/// Position-free diagnostic for a file.
+pub fn file_error(path: &Path, message: String, hint: Option<String>) -> Diagnostic {
+    let mut sink = Sink::new(path);
+    let d = sink.error(Pos::UNKNOWN, message);
+    if let Some(h) = hint {
+        d.hint(h);
+    }
+    sink.items.remove(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_names() {
+        assert!(check_relative_name("sub/x").is_ok());
+        assert!(check_relative_name("../x").is_err());
+        assert!(check_relative_name("a/../../x").is_err());
+        assert!(check_relative_name("/etc/passwd").is_err());
+        assert!(check_relative_name("a\0b").is_err());
+        assert!(check_relative_name(&"x".repeat(300)).is_err());
+    }
+}

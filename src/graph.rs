@@ -1,0 +1,805 @@
+//! Compiling an ensemble into a validated DAG.
+//!
+//! Every agent's effective settings are resolved here once (agent keys over profile keys over
+//! config defaults), nested ensembles are compiled recursively, and every problem is reported
+//! with its file, line and a hint. Execution never re-reads files.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+
+use crate::config::{EnsembleFile, Project, Tier, check_relative_name, load_ensemble_file};
+use crate::diag::{Diagnostic, Sink, WithHint, closest};
+use crate::resolve::{ScriptProblem, ScriptTarget, nested_candidates, resolve_script};
+use crate::spec::{AgentKind, AgentSpec, EnsembleSpec, InputScope, LlmSpec, Located};
+use crate::yaml::Pos;
+
+/// How an agent reaches its model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    /// Ollama's native `/api/chat`.
+    Ollama,
+    /// `POST {base_url}/chat/completions`.
+    OpenaiCompatible,
+    /// A cloud provider llm-orc knows; it parses but orc cannot run it.
+    Cloud(String),
+}
+
+impl Provider {
+    pub fn parse(s: &str) -> Option<Provider> {
+        match s {
+            "ollama" => Some(Provider::Ollama),
+            "openai-compatible" | "llama-server" => Some(Provider::OpenaiCompatible),
+            s if s.starts_with("openai-compatible/") => Some(Provider::OpenaiCompatible),
+            "anthropic-api" | "anthropic-claude-pro-max" | "claude-cli" | "google-gemini"
+            | "openai" | "anthropic" | "gemini" => Some(Provider::Cloud(s.to_string())),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Provider::Ollama => "ollama",
+            Provider::OpenaiCompatible => "openai-compatible",
+            Provider::Cloud(s) => s,
+        }
+    }
+
+    pub fn runnable(&self) -> bool {
+        !matches!(self, Provider::Cloud(_))
+    }
+}
+
+/// An LLM agent's effective settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct LlmAgent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    pub model: String,
+    pub provider: Provider,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    pub system_prompt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// Provider options: profile options overlaid by the agent's (`think` lifted out).
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub options: Map<String, Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub think: Option<Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_per_token: Option<f64>,
+    /// The profile's `fallback_model_profile` chain, resolved.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallback_chain: Vec<String>,
+    /// Parameter count in billions, read from the model tag (`qwen3:0.6b` -> 0.6).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_b: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Kind {
+    Llm(Box<LlmAgent>),
+    Script {
+        reference: String,
+        target: ScriptTarget,
+        parameters: Map<String, Json>,
+    },
+    Ensemble {
+        reference: String,
+        #[serde(skip)]
+        child: Arc<CompiledEnsemble>,
+    },
+    Loop {
+        body: String,
+        until: String,
+        max_iterations: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        carry: Option<String>,
+        #[serde(skip)]
+        child: Arc<CompiledEnsemble>,
+    },
+    Dispatch {
+        target: String,
+        /// The child, when the target is a literal name.
+        #[serde(skip)]
+        child: Option<Arc<CompiledEnsemble>>,
+    },
+}
+
+impl Kind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Kind::Llm(_) => "llm",
+            Kind::Script { .. } => "script",
+            Kind::Ensemble { .. } => "ensemble",
+            Kind::Loop { .. } => "loop",
+            Kind::Dispatch { .. } => "dispatch",
+        }
+    }
+
+    /// What the agent runs on, for grouping: the model, `script`, or `ensemble:<name>`.
+    pub fn runs_on(&self) -> String {
+        match self {
+            Kind::Llm(l) => l.model.clone(),
+            Kind::Script { .. } => "(script)".into(),
+            Kind::Ensemble { reference, .. } => format!("(ensemble {reference})"),
+            Kind::Loop { body, .. } => format!("(loop {body})"),
+            Kind::Dispatch { target, .. } => format!("(dispatch {target})"),
+        }
+    }
+}
+
+/// One agent, fully resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Agent {
+    pub name: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fan_out: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_scope: Option<InputScope>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// Effective timeout in seconds: agent, else profile, else config, else 60.
+    pub timeout_seconds: f64,
+    pub level: usize,
+    #[serde(flatten)]
+    pub kind: Kind,
+}
+
+/// The structure an ensemble has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pattern {
+    /// One agent.
+    Single,
+    /// Independent agents, no dependencies.
+    Parallel,
+    /// A chain, one agent per level.
+    Sequential,
+    /// Many agents feeding one.
+    FanIn,
+    /// An agent mapped over an upstream array.
+    FanOut,
+    /// Three or more tiers narrowing to one: many micro -> few small -> one synthesiser.
+    Swarm,
+    /// Ensembles used as agents (nested, loop, dispatch).
+    Composable,
+    /// Any other DAG.
+    Dag,
+}
+
+impl Pattern {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Single => "single",
+            Pattern::Parallel => "parallel",
+            Pattern::Sequential => "sequential",
+            Pattern::FanIn => "fan-in",
+            Pattern::FanOut => "fan-out",
+            Pattern::Swarm => "swarm",
+            Pattern::Composable => "composable",
+            Pattern::Dag => "dag",
+        }
+    }
+}
+
+/// A compiled ensemble: agents in declaration order and the dependency graph between them.
+#[derive(Debug, Clone)]
+pub struct CompiledEnsemble {
+    pub name: String,
+    pub description: Option<String>,
+    pub file: PathBuf,
+    pub tier: Option<Tier>,
+    pub agents: Vec<Agent>,
+    /// Node weights are indexes into `agents`; an edge runs from a dependency to its dependent.
+    pub graph: DiGraph<usize, ()>,
+    /// Agents by level (longest path from a root), each level in declaration order.
+    pub levels: Vec<Vec<usize>>,
+    pub pattern: Pattern,
+    pub spec: Arc<EnsembleSpec>,
+}
+
+impl CompiledEnsemble {
+    pub fn agent(&self, name: &str) -> Option<&Agent> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
+    /// Agents per model (or per script / child ensemble), sorted by name.
+    pub fn agents_per_model(&self) -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for a in &self.agents {
+            *m.entry(a.kind.runs_on()).or_insert(0) += 1;
+        }
+        m
+    }
+
+    /// Number of agents including nested children (each nested use counted).
+    pub fn total_agents(&self) -> usize {
+        self.agents
+            .iter()
+            .map(|a| match &a.kind {
+                Kind::Ensemble { child, .. } => 1 + child.total_agents(),
+                _ => 1,
+            })
+            .sum()
+    }
+}
+
+/// The result of compiling: the ensemble (when no error prevented it) and everything found.
+#[derive(Debug, Clone)]
+pub struct Compilation {
+    pub ensemble: Option<Arc<CompiledEnsemble>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compilation {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Compiles ensembles of one project, sharing nested children between parents.
+pub struct Compiler<'p> {
+    project: &'p Project,
+    done: HashMap<PathBuf, Compilation>,
+}
+
+impl<'p> Compiler<'p> {
+    pub fn new(project: &'p Project) -> Self {
+        Compiler {
+            project,
+            done: HashMap::new(),
+        }
+    }
+
+    /// Compiles one catalogue file (and, recursively, what it nests).
+    pub fn compile(&mut self, file: &EnsembleFile) -> Compilation {
+        self.compile_file(file, &mut Vec::new())
+    }
+
+    fn compile_file(&mut self, file: &EnsembleFile, chain: &mut Vec<(String, PathBuf)>) -> Compilation {
+        if let Some(done) = self.done.get(&file.path) {
+            return done.clone();
+        }
+        let mut sink = Sink::new(&file.path);
+        sink.items.extend(file.diagnostics.iter().cloned());
+        let Some(spec) = file.spec.clone() else {
+            return Compilation {
+                ensemble: None,
+                diagnostics: sink.items,
+            };
+        };
+        chain.push((spec.name.value.clone(), file.path.clone()));
+        let result = self.compile_spec(file, spec, &mut sink, chain);
+        chain.pop();
+        let compilation = Compilation {
+            ensemble: if sink.has_errors() { None } else { result.map(Arc::new) },
+            diagnostics: sink.items,
+        };
+        self.done.insert(file.path.clone(), compilation.clone());
+        compilation
+    }
+
+    fn compile_spec(
+        &mut self,
+        file: &EnsembleFile,
+        spec: Arc<EnsembleSpec>,
+        sink: &mut Sink,
+        chain: &mut Vec<(String, PathBuf)>,
+    ) -> Option<CompiledEnsemble> {
+        // Names: unique, and every dependency names one of them.
+        let mut index: HashMap<&str, usize> = HashMap::with_capacity(spec.agents.len());
+        for (i, a) in spec.agents.iter().enumerate() {
+            if let Some(&first) = index.get(a.name.value.as_str()) {
+                let first_line = spec.agents[first].name.pos.line;
+                sink.error(a.name.pos, format!("duplicate agent name `{}`", a.name.value))
+                    .hint(format!("`{}` is already defined at line {first_line}; agent names must be unique", a.name.value));
+            } else {
+                index.insert(a.name.value.as_str(), i);
+            }
+        }
+        let names: Vec<&str> = spec.agents.iter().map(|a| a.name.value.as_str()).collect();
+        let mut deps_ok = true;
+        for a in &spec.agents {
+            for d in &a.depends_on {
+                if !index.contains_key(d.name.value.as_str()) {
+                    deps_ok = false;
+                    let diag = sink.error(
+                        d.name.pos,
+                        format!("agent `{}` depends on unknown agent `{}`", a.name.value, d.name.value),
+                    );
+                    match closest(&d.name.value, names.iter().copied()) {
+                        Some(near) => diag.hint(format!("did you mean `{near}`?")),
+                        None => diag.hint(format!("the agents are: {}", list_names(&names))),
+                    }
+                }
+            }
+            if a.fan_out && a.depends_on.is_empty() {
+                sink.error(a.pos, format!("agent `{}` has `fan_out: true` but no `depends_on`", a.name.value))
+                    .hint("fan_out maps an agent over an array from its first dependency; add `depends_on: [the-agent-producing-the-array]`");
+            }
+        }
+        if deps_ok && let Some(cycle) = find_cycle(&spec.agents, &index) {
+            let first = &spec.agents[cycle[0]];
+            let path: Vec<&str> = cycle.iter().map(|&i| spec.agents[i].name.value.as_str()).collect();
+            sink.error(first.name.pos, format!("circular dependency: {}", path.join(" -> ")))
+                .hint("an ensemble must be a DAG; remove one of these `depends_on` entries");
+        }
+
+        let agents_ok = !sink.has_errors();
+        // Resolve each agent's settings, even when the graph is broken, to report everything.
+        let mut agents = Vec::with_capacity(spec.agents.len());
+        for a in &spec.agents {
+            if let Some(kind) = self.resolve_kind(file, a, sink, chain) {
+                agents.push(Agent {
+                    name: a.name.value.clone(),
+                    depends_on: a.depends_on.iter().map(|d| d.name.value.clone()).collect(),
+                    fan_out: a.fan_out,
+                    input_key: a.input_key.clone(),
+                    input_scope: a.input_scope,
+                    when: a.when.as_ref().map(|w| w.value.clone()),
+                    timeout_seconds: self.timeout(a),
+                    level: 0,
+                    kind,
+                });
+            }
+        }
+        if !agents_ok || sink.has_errors() {
+            return None;
+        }
+
+        let mut graph = DiGraph::<usize, ()>::with_capacity(agents.len(), agents.len());
+        let nodes: Vec<NodeIndex> = (0..agents.len()).map(|i| graph.add_node(i)).collect();
+        for (i, a) in agents.iter().enumerate() {
+            for d in &a.depends_on {
+                if let Some(&j) = index.get(d.as_str()) {
+                    graph.update_edge(nodes[j], nodes[i], ());
+                }
+            }
+        }
+        let order = petgraph::algo::toposort(&graph, None).ok()?;
+        let mut level = vec![0usize; agents.len()];
+        for n in order {
+            let i = graph[n];
+            for succ in graph.neighbors(n) {
+                let j = graph[succ];
+                level[j] = level[j].max(level[i] + 1);
+            }
+        }
+        let depth = level.iter().copied().max().map_or(0, |m| m + 1);
+        let mut levels = vec![Vec::new(); depth];
+        for (i, a) in agents.iter_mut().enumerate() {
+            a.level = level[i];
+            levels[level[i]].push(i);
+        }
+        let pattern = classify(&agents, &levels);
+        Some(CompiledEnsemble {
+            name: spec.name.value.clone(),
+            description: spec.description.clone(),
+            file: file.path.clone(),
+            tier: Some(file.tier),
+            agents,
+            graph,
+            levels,
+            pattern,
+            spec,
+        })
+    }
+
+    fn timeout(&self, a: &AgentSpec) -> f64 {
+        let profile_timeout = match &a.kind {
+            AgentKind::Llm(l) => l
+                .model_profile
+                .as_ref()
+                .and_then(|p| self.project.profiles.get(&p.value))
+                .and_then(|p| p.spec.timeout_seconds),
+            _ => None,
+        };
+        a.timeout_seconds
+            .or(profile_timeout)
+            .unwrap_or(self.project.config.performance.default_timeout)
+    }
+
+    fn resolve_kind(
+        &mut self,
+        file: &EnsembleFile,
+        a: &AgentSpec,
+        sink: &mut Sink,
+        chain: &mut Vec<(String, PathBuf)>,
+    ) -> Option<Kind> {
+        match &a.kind {
+            AgentKind::Llm(l) => self.resolve_llm(a, l, sink).map(|l| Kind::Llm(Box::new(l))),
+            AgentKind::Script(s) => {
+                let reference = &s.script;
+                match resolve_script(&self.project.dirs, &reference.value) {
+                    Ok(target) => Some(Kind::Script {
+                        reference: reference.value.clone(),
+                        target,
+                        parameters: s.parameters.clone(),
+                    }),
+                    Err(ScriptProblem::Missing { looked_in }) => {
+                        sink.error(reference.pos, format!("script `{}` of agent `{}` not found", reference.value, a.name.value))
+                            .hint(format!("looked in: {}", join_paths(&looked_in)));
+                        None
+                    }
+                    Err(ScriptProblem::Escapes { resolved, root }) => {
+                        sink.error(reference.pos, format!("script `{}` of agent `{}` is outside the project", reference.value, a.name.value))
+                            .hint(format!("it resolves to {}, outside {}; keep scripts in .llm-orc/scripts/", resolved.display(), root.display()));
+                        None
+                    }
+                }
+            }
+            AgentKind::Ensemble(r) => {
+                let child = self.resolve_nested(file, a, r, sink, chain)?;
+                Some(Kind::Ensemble {
+                    reference: r.value.clone(),
+                    child,
+                })
+            }
+            AgentKind::Loop(l) => {
+                let child = self.resolve_nested(file, a, &l.body, sink, chain)?;
+                Some(Kind::Loop {
+                    body: l.body.value.clone(),
+                    until: l.until.clone(),
+                    max_iterations: l.max_iterations,
+                    carry: l.carry.clone(),
+                    child,
+                })
+            }
+            AgentKind::Dispatch(t) => {
+                let child = if t.value.contains("${") {
+                    None
+                } else {
+                    Some(self.resolve_nested(file, a, t, sink, chain)?)
+                };
+                Some(Kind::Dispatch {
+                    target: t.value.clone(),
+                    child,
+                })
+            }
+        }
+    }
+
+    fn resolve_nested(
+        &mut self,
+        file: &EnsembleFile,
+        a: &AgentSpec,
+        reference: &Located<String>,
+        sink: &mut Sink,
+        chain: &mut Vec<(String, PathBuf)>,
+    ) -> Option<Arc<CompiledEnsemble>> {
+        let r = reference.value.as_str();
+        if let Err(why) = check_relative_name(r) {
+            sink.error(reference.pos, format!("agent `{}` refers to ensemble `{r}`: {why}", a.name.value));
+            return None;
+        }
+        let project = self.project;
+        let own_dir = project
+            .dirs
+            .tier_root(file.tier)
+            .map(|root| root.join("ensembles"));
+        let candidates = nested_candidates(&project.dirs, own_dir.as_deref(), r);
+        let by_file = candidates.iter().find(|p| p.is_file()).cloned();
+        let target: EnsembleFile = match by_file {
+            Some(path) => match project.catalogue.files.iter().find(|f| f.path == path) {
+                Some(f) => f.clone(),
+                None => load_ensemble_file(file.tier, &path, String::new()),
+            },
+            None => match project.catalogue.find(r) {
+                Some(f) => {
+                    sink.warning(reference.pos, format!("ensemble `{r}` was found by its name in {}, not by file name", f.path.display()))
+                        .hint(format!("llm-orc looks for nested ensembles as `{r}.yaml` in .llm-orc/ensembles/ and would not find it; rename the file to `{r}.yaml`"));
+                    f.clone()
+                }
+                None => {
+                    let known: Vec<String> = project.catalogue.files.iter().map(|f| f.qualified_name()).collect();
+                    let diag = sink.error(reference.pos, format!("agent `{}` uses ensemble `{r}`, which does not exist", a.name.value));
+                    let near = closest(r, known.iter().map(String::as_str));
+                    diag.hint(match near {
+                        Some(n) => format!("did you mean `{n}`? looked for {}", join_paths(&candidates)),
+                        None => format!("looked for {} and for an ensemble named `{r}` in {}", join_paths(&candidates), join_paths(&project.catalogue.searched)),
+                    });
+                    return None;
+                }
+            },
+        };
+        if let Some(start) = chain.iter().position(|(_, p)| *p == target.path) {
+            let mut names: Vec<&str> = chain[start..].iter().map(|(n, _)| n.as_str()).collect();
+            names.push(&chain[start].0);
+            sink.error(reference.pos, format!("ensemble `{}` nests itself: {}", chain[start].0, names.join(" -> ")))
+                .hint("a nested ensemble cannot contain the ensemble that uses it");
+            return None;
+        }
+        let limit = project.config.performance.max_ensemble_depth;
+        if chain.len() as u64 > limit {
+            let mut names: Vec<&str> = chain.iter().map(|(n, _)| n.as_str()).collect();
+            names.push(r);
+            sink.error(reference.pos, format!("ensembles nest {} deep, over the limit of {limit}: {}", chain.len(), names.join(" -> ")))
+                .hint("raise performance.execution.max_ensemble_depth in config.yaml, or flatten the chain");
+            return None;
+        }
+        let child = self.compile_file(&target, chain);
+        match child.ensemble {
+            Some(c) => Some(c),
+            None => {
+                let errors = child.diagnostics.iter().filter(|d| d.is_error()).count();
+                // The child's own errors are reported with the child's file; say where they are.
+                sink.error(reference.pos, format!("nested ensemble `{r}` of agent `{}` is invalid", a.name.value))
+                    .hint(format!("{errors} error(s) in {}", target.path.display()));
+                for d in child.diagnostics.into_iter().filter(Diagnostic::is_error) {
+                    if !sink.items.contains(&d) {
+                        sink.items.push(d);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    fn resolve_llm(&self, a: &AgentSpec, l: &LlmSpec, sink: &mut Sink) -> Option<LlmAgent> {
+        let profiles = &self.project.profiles;
+        let profile = match &l.model_profile {
+            Some(p) => match profiles.get(&p.value) {
+                Some(entry) => Some(entry),
+                None => {
+                    let known: Vec<&str> = profiles.by_name.keys().map(String::as_str).collect();
+                    let diag = sink.error(p.pos, format!("agent `{}` uses unknown model profile `{}`", a.name.value, p.value));
+                    let listed = if known.is_empty() { "none".to_string() } else { list_names(&known) };
+                    let near = closest(&p.value, known.iter().copied())
+                        .map(|n| format!("did you mean `{n}`? "))
+                        .unwrap_or_default();
+                    diag.hint(format!(
+                        "{near}known profiles: {listed}; looked in {}",
+                        join_paths(&profiles.searched)
+                    ));
+                    return None;
+                }
+            },
+            None => None,
+        };
+        let pspec = profile.map(|p| &p.spec);
+        let model = l.model.clone().or_else(|| pspec.and_then(|p| p.model.clone()));
+        let provider_name = l.provider.clone().or_else(|| pspec.and_then(|p| p.provider.clone()));
+        let pos = l.model_profile.as_ref().map_or(a.pos, |p| p.pos);
+        let source = profile.map(|p| p.source.display().to_string()).unwrap_or_default();
+        let (Some(model), Some(provider_name)) = (model, provider_name) else {
+            if let Some(p) = profile {
+                sink.error(pos, format!("model profile `{}` is incomplete: it needs both `model` and `provider`", p.spec.name))
+                    .hint(format!("complete the profile in {source}"));
+            }
+            return None;
+        };
+        let Some(provider) = Provider::parse(&provider_name) else {
+            sink.error(pos, format!("agent `{}` uses unknown provider `{provider_name}`", a.name.value))
+                .hint("orc runs `ollama` and `openai-compatible`; llm-orc also knows anthropic-api, anthropic-claude-pro-max and google-gemini");
+            return None;
+        };
+        if !provider.runnable() {
+            sink.warning(pos, format!("agent `{}` uses cloud provider `{provider_name}`, which orc cannot run", a.name.value))
+                .hint("invoke will fail this agent; point the profile at a local model (provider: ollama) to run it");
+        }
+        let base_url = l.base_url.clone().or_else(|| pspec.and_then(|p| p.base_url.clone()));
+        if provider == Provider::OpenaiCompatible && base_url.is_none() {
+            sink.warning(pos, format!("agent `{}` is openai-compatible but has no `base_url`", a.name.value))
+                .hint("set base_url, e.g. http://localhost:11434/v1 for Ollama");
+        }
+        let mut options = pspec.map(|p| p.options.clone()).unwrap_or_default();
+        for (k, v) in &l.options {
+            options.insert(k.clone(), v.clone());
+        }
+        let think = options.remove("think");
+        let fallback_chain = self.fallback_chain(pspec, pos, sink);
+        Some(LlmAgent {
+            profile: l.model_profile.as_ref().map(|p| p.value.clone()),
+            size_b: model_size_b(&model),
+            model,
+            provider,
+            base_url,
+            system_prompt: l
+                .system_prompt
+                .clone()
+                .or_else(|| pspec.and_then(|p| p.system_prompt.clone()))
+                .unwrap_or_else(|| format!("You are a {}. Provide helpful analysis.", a.name.value)),
+            temperature: l.temperature.or_else(|| pspec.and_then(|p| p.temperature)),
+            max_tokens: l.max_tokens.or_else(|| pspec.and_then(|p| p.max_tokens)),
+            options,
+            format: l.ollama_format.clone(),
+            think,
+            cost_per_token: l.cost_per_token.or_else(|| pspec.and_then(|p| p.cost_per_token)),
+            fallback_chain,
+        })
+    }
+
+    fn fallback_chain(&self, start: Option<&crate::spec::ProfileSpec>, pos: Pos, sink: &mut Sink) -> Vec<String> {
+        let mut chain: Vec<String> = Vec::new();
+        let mut next = start.and_then(|p| p.fallback_model_profile.clone());
+        while let Some(name) = next {
+            if chain.contains(&name) || start.is_some_and(|s| s.name == name) {
+                let mut path: Vec<&str> = start.map(|s| s.name.as_str()).into_iter().collect();
+                path.extend(chain.iter().map(String::as_str));
+                path.push(&name);
+                sink.warning(pos, format!("fallback profiles form a loop: {}", path.join(" -> ")))
+                    .hint("the loop is cut where it repeats");
+                break;
+            }
+            match self.project.profiles.get(&name) {
+                Some(p) => {
+                    next = p.spec.fallback_model_profile.clone();
+                    chain.push(name);
+                }
+                None => {
+                    sink.warning(pos, format!("fallback profile `{name}` does not exist"))
+                        .hint("define it, or remove `fallback_model_profile`");
+                    break;
+                }
+            }
+        }
+        chain
+    }
+}
+
+/// Finds a dependency cycle as llm-orc reports it: depth-first over agents in declaration order,
+/// following `depends_on` in list order; the path starts where the cycle was entered and
+/// repeats that agent at the end.
+fn find_cycle(agents: &[AgentSpec], index: &HashMap<&str, usize>) -> Option<Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut mark = vec![Mark::New; agents.len()];
+    for root in 0..agents.len() {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // Iterative DFS: (node, next dependency to visit).
+        let mut stack: Vec<(usize, usize)> = vec![(root, 0)];
+        mark[root] = Mark::Open;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let deps = &agents[node].depends_on;
+            if *next < deps.len() {
+                let d = &deps[*next];
+                *next += 1;
+                let Some(&j) = index.get(d.name.value.as_str()) else { continue };
+                match mark[j] {
+                    Mark::New => {
+                        mark[j] = Mark::Open;
+                        stack.push((j, 0));
+                    }
+                    Mark::Open => {
+                        let start = stack.iter().position(|&(n, _)| n == j).unwrap_or(0);
+                        let mut path: Vec<usize> = stack[start..].iter().map(|&(n, _)| n).collect();
+                        path.push(j);
+                        return Some(path);
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                mark[node] = Mark::Done;
+                stack.pop();
+            }
+        }
+    }
+    None
+}
+
+/// Names the structure of an ensemble from its agents and levels.
+pub fn classify(agents: &[Agent], levels: &[Vec<usize>]) -> Pattern {
+    if agents
+        .iter()
+        .any(|a| matches!(a.kind, Kind::Ensemble { .. } | Kind::Loop { .. } | Kind::Dispatch { .. }))
+    {
+        return Pattern::Composable;
+    }
+    if agents.iter().any(|a| a.fan_out) {
+        return Pattern::FanOut;
+    }
+    let widths: Vec<usize> = levels.iter().map(Vec::len).collect();
+    match widths.as_slice() {
+        [] | [1] => Pattern::Single,
+        [_] => Pattern::Parallel,
+        w if w.iter().all(|&n| n == 1) => Pattern::Sequential,
+        [first, 1] if *first > 1 => Pattern::FanIn,
+        w if w.len() >= 3
+            && w.last() == Some(&1)
+            && w[0] > 1
+            && w.windows(2).all(|p| p[0] >= p[1]) =>
+        {
+            Pattern::Swarm
+        }
+        _ => Pattern::Dag,
+    }
+}
+
+/// Reads a parameter count in billions from a model name: `qwen3:0.6b` -> 0.6,
+/// `gemma3:12b-it-qat` -> 12, `smollm2:135m` -> 0.135. `None` when the name does not say.
+pub fn model_size_b(model: &str) -> Option<f64> {
+    let (base, tag) = match model.rsplit_once(':') {
+        Some((b, t)) => (b, Some(t)),
+        None => (model, None),
+    };
+    tag.and_then(size_in).or_else(|| size_in(base))
+}
+
+fn size_in(s: &str) -> Option<f64> {
+    let lower = s.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    for (i, &c) in bytes.iter().enumerate() {
+        if c != b'b' && c != b'm' {
+            continue;
+        }
+        // The unit must end a token.
+        if bytes.get(i + 1).is_some_and(|n| n.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let start = lower[..i]
+            .rfind(|ch: char| !(ch.is_ascii_digit() || ch == '.'))
+            .map_or(0, |p| p + 1);
+        if start == i {
+            continue;
+        }
+        // `e2b` style (gemma3n:e2b) counts as the number after the letter.
+        if let Ok(n) = lower[start..i].parse::<f64>() {
+            return Some(if c == b'm' { n / 1000.0 } else { n });
+        }
+    }
+    None
+}
+
+fn list_names(names: &[&str]) -> String {
+    const MAX: usize = 12;
+    let mut s = names.iter().take(MAX).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    if names.len() > MAX {
+        s.push_str(&format!(" and {} more", names.len() - MAX));
+    }
+    s
+}
+
+fn join_paths(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        return "(no directories)".into();
+    }
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Convenience: does `path` exist as a file.
+pub fn exists(path: &Path) -> bool {
+    path.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(model_size_b("qwen3:0.6b"), Some(0.6));
+        assert_eq!(model_size_b("gemma3:4b"), Some(4.0));
+        assert_eq!(model_size_b("gemma3:12b-it-qat"), Some(12.0));
+        assert_eq!(model_size_b("smollm2:135m"), Some(0.135));
+        assert_eq!(model_size_b("llama3.2:1b"), Some(1.0));
+        assert_eq!(model_size_b("llama3"), None);
+        assert_eq!(model_size_b("mistral:latest"), None);
+        assert_eq!(model_size_b("qwen2.5-coder:7b"), Some(7.0));
+    }
+}

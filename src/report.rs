@@ -1,0 +1,232 @@
+//! Views of a compiled ensemble: text, JSON and Graphviz DOT.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::graph::{Agent, CompiledEnsemble, Kind};
+
+/// A size class for a model, by parameter count.
+pub fn size_class(size_b: Option<f64>) -> &'static str {
+    match size_b {
+        None => "unknown size",
+        Some(s) if s <= 1.5 => "micro",
+        Some(s) if s <= 5.0 => "small",
+        Some(s) if s <= 15.0 => "medium",
+        Some(_) => "large",
+    }
+}
+
+fn fmt_size(size_b: Option<f64>) -> String {
+    match size_b {
+        Some(s) => format!("{}B", trim_float(s)),
+        None => "?".into(),
+    }
+}
+
+fn trim_float(f: f64) -> String {
+    let s = format!("{f:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// One tier of the graph: a level, with the models its agents run on.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierView {
+    pub level: usize,
+    pub agents: Vec<String>,
+    /// Model (or script/child) -> count.
+    pub models: BTreeMap<String, usize>,
+    /// The largest model in the level, in billions of parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_size_b: Option<f64>,
+    pub size_class: &'static str,
+}
+
+/// Everything `orc graph` shows, for JSON output.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphView<'a> {
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    pub file: String,
+    pub pattern: &'static str,
+    pub agent_count: usize,
+    pub edge_count: usize,
+    pub levels: Vec<TierView>,
+    pub agents_per_model: BTreeMap<String, usize>,
+    pub agents: &'a [Agent],
+    pub edges: Vec<(String, String)>,
+}
+
+fn tiers(e: &CompiledEnsemble) -> Vec<TierView> {
+    e.levels
+        .iter()
+        .enumerate()
+        .map(|(level, idx)| {
+            let mut models = BTreeMap::new();
+            let mut max_size: Option<f64> = None;
+            for &i in idx {
+                let a = &e.agents[i];
+                *models.entry(a.kind.runs_on()).or_insert(0) += 1;
+                if let Kind::Llm(l) = &a.kind
+                    && let Some(s) = l.size_b
+                {
+                    max_size = Some(max_size.map_or(s, |m: f64| m.max(s)));
+                }
+            }
+            TierView {
+                level,
+                agents: idx.iter().map(|&i| e.agents[i].name.clone()).collect(),
+                models,
+                max_size_b: max_size,
+                size_class: size_class(max_size),
+            }
+        })
+        .collect()
+}
+
+pub fn view(e: &CompiledEnsemble) -> GraphView<'_> {
+    let edges = e
+        .graph
+        .edge_indices()
+        .filter_map(|ei| e.graph.edge_endpoints(ei))
+        .map(|(a, b)| (e.agents[e.graph[a]].name.clone(), e.agents[e.graph[b]].name.clone()))
+        .collect();
+    GraphView {
+        name: &e.name,
+        description: e.description.as_deref(),
+        file: e.file.display().to_string(),
+        pattern: e.pattern.name(),
+        agent_count: e.agents.len(),
+        edge_count: e.edge_count(),
+        levels: tiers(e),
+        agents_per_model: e.agents_per_model(),
+        agents: &e.agents,
+        edges,
+    }
+}
+
+fn agent_detail(a: &Agent) -> String {
+    match &a.kind {
+        Kind::Llm(l) => {
+            let mut s = l.model.clone();
+            if let Some(p) = &l.profile {
+                s.push_str(&format!(" ({p})"));
+            }
+            if !l.provider.runnable() {
+                s.push_str(&format!(" [{} not runnable]", l.provider.name()));
+            }
+            s
+        }
+        Kind::Script { reference, .. } => format!("script {reference}"),
+        Kind::Ensemble { reference, child } => {
+            format!("ensemble {reference} ({} agents, {})", child.agents.len(), child.pattern.name())
+        }
+        Kind::Loop { body, max_iterations, .. } => format!("loop {body} (at most {max_iterations})"),
+        Kind::Dispatch { target, .. } => format!("dispatch {target}"),
+    }
+}
+
+/// The text view: header, levels with their agents, models.
+pub fn text(e: &CompiledEnsemble) -> String {
+    let v = view(e);
+    let mut s = String::new();
+    let _ = writeln!(s, "ensemble: {}", e.name);
+    if let Some(d) = &e.description {
+        let _ = writeln!(s, "description: {d}");
+    }
+    let _ = writeln!(
+        s,
+        "pattern: {} ({} agents, {} edges, {} levels)",
+        v.pattern,
+        v.agent_count,
+        v.edge_count,
+        v.levels.len()
+    );
+    if v.levels.len() > 1 {
+        let shape: Vec<String> = v
+            .levels
+            .iter()
+            .map(|t| format!("{} {}", t.agents.len(), t.size_class))
+            .collect();
+        let _ = writeln!(s, "tiers: {}", shape.join(" -> "));
+    }
+    let width = e.agents.iter().map(|a| a.name.len()).max().unwrap_or(0).min(40);
+    for t in &v.levels {
+        let models: Vec<String> = t.models.iter().map(|(m, n)| format!("{m} x{n}")).collect();
+        let _ = writeln!(
+            s,
+            "\nlevel {} ({} agent{}; {})",
+            t.level,
+            t.agents.len(),
+            if t.agents.len() == 1 { "" } else { "s" },
+            models.join(", ")
+        );
+        for name in &t.agents {
+            let Some(a) = e.agent(name) else { continue };
+            let mut line = format!("  {:width$}  {}", a.name, agent_detail(a), width = width);
+            if a.fan_out {
+                line.push_str("  [fan-out]");
+            }
+            if !a.depends_on.is_empty() {
+                line.push_str(&format!("  <- {}", a.depends_on.join(", ")));
+            }
+            let _ = writeln!(s, "{}", line.trim_end());
+        }
+    }
+    let _ = writeln!(s, "\nagents per model:");
+    let mwidth = v.agents_per_model.keys().map(String::len).max().unwrap_or(0);
+    for (m, n) in &v.agents_per_model {
+        let size = e
+            .agents
+            .iter()
+            .find_map(|a| match &a.kind {
+                Kind::Llm(l) if &l.model == m => Some(l.size_b),
+                _ => None,
+            })
+            .map(|sz| format!("  {} ({})", fmt_size(sz), size_class(sz)))
+            .unwrap_or_default();
+        let _ = writeln!(s, "  {m:mwidth$}  {n:>5}{size}");
+    }
+    s
+}
+
+fn dot_id(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Graphviz DOT: one box per agent, ranks by level, edges from dependency to dependent.
+pub fn dot(e: &CompiledEnsemble) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "digraph {} {{", dot_id(&e.name));
+    let _ = writeln!(s, "  rankdir=LR;");
+    let _ = writeln!(s, "  node [shape=box, fontname=\"Helvetica\"];");
+    for (level, idx) in e.levels.iter().enumerate() {
+        let _ = writeln!(s, "  subgraph level_{level} {{");
+        let _ = writeln!(s, "    rank=same;");
+        for &i in idx {
+            let a = &e.agents[i];
+            let label = format!("{}\\n{}", a.name, agent_detail(a)).replace('"', "\\\"");
+            let shape = match a.kind {
+                Kind::Llm(_) => "box",
+                Kind::Script { .. } => "note",
+                _ => "box3d",
+            };
+            let _ = writeln!(s, "    {} [label=\"{label}\", shape={shape}];", dot_id(&a.name));
+        }
+        let _ = writeln!(s, "  }}");
+    }
+    for ei in e.graph.edge_indices() {
+        if let Some((a, b)) = e.graph.edge_endpoints(ei) {
+            let _ = writeln!(
+                s,
+                "  {} -> {};",
+                dot_id(&e.agents[e.graph[a]].name),
+                dot_id(&e.agents[e.graph[b]].name)
+            );
+        }
+    }
+    let _ = writeln!(s, "}}");
+    s
+}

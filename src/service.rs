@@ -1,0 +1,291 @@
+//! The service layer: what a user (CLI) or a client (MCP) can ask of a project. Front ends call
+//! these functions and render the results; they never read project files themselves.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::{Dirs, EnsembleFile, Env, LOCAL_DIR, Project, Tier};
+use crate::diag::{Diagnostic, closest};
+use crate::graph::{CompiledEnsemble, Compilation, Compiler};
+
+/// Errors a request can end in.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("ensemble `{name}` not found{}; looked in: {}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), searched_list(searched))]
+    NotFound {
+        name: String,
+        searched: Vec<PathBuf>,
+        suggestion: Option<String>,
+    },
+    #[error("ensemble `{name}` is invalid ({} error(s))", diagnostics.iter().filter(|d| d.is_error()).count())]
+    Invalid {
+        name: String,
+        diagnostics: Vec<Diagnostic>,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn searched_list(dirs: &[PathBuf]) -> String {
+    if dirs.is_empty() {
+        return "no ensemble directories exist (run `orc config init` to create .llm-orc/)".into();
+    }
+    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// A project opened for requests.
+pub struct Service {
+    pub project: Project,
+}
+
+/// One line of `list-ensembles`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsembleListing {
+    pub name: String,
+    pub tier: Tier,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub path: PathBuf,
+    /// False when the file has errors (run validate to see them).
+    pub valid: bool,
+    /// True when a file earlier in lookup order has the same name.
+    pub shadowed: bool,
+}
+
+/// The outcome of validating one ensemble file.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidationReport {
+    pub name: String,
+    pub tier: Tier,
+    pub path: PathBuf,
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agents: Option<usize>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// What `config init` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct InitReport {
+    pub root: PathBuf,
+    pub created: Vec<PathBuf>,
+    pub kept: Vec<PathBuf>,
+}
+
+/// What `config check` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub dirs: Vec<DirStatus>,
+    pub config_files: Vec<PathBuf>,
+    pub profiles: usize,
+    pub ensembles: Vec<(Tier, usize)>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DirStatus {
+    pub tier: Tier,
+    pub path: PathBuf,
+    pub exists: bool,
+}
+
+impl Service {
+    /// Opens the project seen from `cwd` (or the explicit project directory).
+    pub fn open(cwd: &Path, project: Option<&Path>, env: &Env) -> Service {
+        Service {
+            project: Project::load(Dirs::discover(cwd, project, env)),
+        }
+    }
+
+    /// Every ensemble file, tier by tier, sorted by relative path and name.
+    pub fn list_ensembles(&self) -> Vec<EnsembleListing> {
+        let cat = &self.project.catalogue;
+        let mut out: Vec<EnsembleListing> = cat
+            .files
+            .iter()
+            .map(|f| EnsembleListing {
+                name: f.qualified_name(),
+                tier: f.tier,
+                description: f.description.clone(),
+                path: f.path.clone(),
+                valid: f.is_valid_yaml() && !f.diagnostics.iter().any(Diagnostic::is_error),
+                shadowed: f.is_valid_yaml() && !cat.is_active(f),
+            })
+            .collect();
+        out.sort_by(|a, b| (a.tier, &a.name).cmp(&(b.tier, &b.name)));
+        out
+    }
+
+    /// Finds an ensemble file by name.
+    pub fn find(&self, name: &str) -> Result<&EnsembleFile, ServiceError> {
+        let cat = &self.project.catalogue;
+        cat.find(name).ok_or_else(|| {
+            let names: Vec<String> = cat.files.iter().map(EnsembleFile::qualified_name).collect();
+            ServiceError::NotFound {
+                name: name.to_string(),
+                searched: cat.searched.clone(),
+                suggestion: closest(name, names.iter().map(String::as_str)).map(str::to_string),
+            }
+        })
+    }
+
+    /// Compiles one ensemble by name; an invalid file is an error with its diagnostics.
+    pub fn compile(&self, name: &str) -> Result<(Arc<CompiledEnsemble>, Vec<Diagnostic>), ServiceError> {
+        let file = self.find(name)?;
+        let Compilation {
+            ensemble,
+            diagnostics,
+        } = Compiler::new(&self.project).compile(file);
+        match ensemble {
+            Some(e) => Ok((e, diagnostics)),
+            None => Err(ServiceError::Invalid {
+                name: file.qualified_name(),
+                diagnostics,
+            }),
+        }
+    }
+
+    /// Validates the named ensembles, or every file in every tier when `names` is empty.
+    pub fn validate(&self, names: &[String]) -> Result<Vec<ValidationReport>, ServiceError> {
+        let files: Vec<&EnsembleFile> = if names.is_empty() {
+            self.project.catalogue.files.iter().collect()
+        } else {
+            names.iter().map(|n| self.find(n)).collect::<Result<_, _>>()?
+        };
+        let mut compiler = Compiler::new(&self.project);
+        Ok(files
+            .into_iter()
+            .map(|f| {
+                let c = compiler.compile(f);
+                let valid = !c.has_errors();
+                ValidationReport {
+                    name: f.qualified_name(),
+                    tier: f.tier,
+                    path: f.path.clone(),
+                    valid,
+                    pattern: c.ensemble.as_ref().map(|e| e.pattern.name()),
+                    agents: c.ensemble.as_ref().map(|e| e.agents.len()),
+                    diagnostics: c.diagnostics,
+                }
+            })
+            .collect())
+    }
+
+    /// Reports the trees, config files, profiles and problems in config and profile files.
+    pub fn check_config(&self) -> CheckReport {
+        let dirs = &self.project.dirs;
+        let mut status = Vec::new();
+        match &dirs.local {
+            Some(l) => status.push(DirStatus { tier: Tier::Local, path: l.clone(), exists: true }),
+            None => status.push(DirStatus {
+                tier: Tier::Local,
+                path: dirs.cwd.join(LOCAL_DIR),
+                exists: false,
+            }),
+        }
+        for tier in [Tier::Library, Tier::Global] {
+            if let Some(p) = dirs.tier_root(tier) {
+                status.push(DirStatus { tier, path: p.to_path_buf(), exists: p.is_dir() });
+            }
+        }
+        let mut per_tier: Vec<(Tier, usize)> = Vec::new();
+        for f in &self.project.catalogue.files {
+            match per_tier.iter_mut().find(|(t, _)| *t == f.tier) {
+                Some((_, n)) => *n += 1,
+                None => per_tier.push((f.tier, 1)),
+            }
+        }
+        CheckReport {
+            dirs: status,
+            config_files: self.project.config_files.clone(),
+            profiles: self.project.profiles.by_name.len(),
+            ensembles: per_tier,
+            diagnostics: self.project.diagnostics.clone(),
+        }
+    }
+}
+
+/// The files `config init` writes, relative to `.llm-orc/`.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("ensembles/sequential-draft.yaml", include_str!("../ensembles/sequential-draft.yaml")),
+    ("ensembles/fan-in-review.yaml", include_str!("../ensembles/fan-in-review.yaml")),
+    ("ensembles/fan-out-paragraphs.yaml", include_str!("../ensembles/fan-out-paragraphs.yaml")),
+    ("ensembles/swarm-review.yaml", include_str!("../ensembles/swarm-review.yaml")),
+    ("ensembles/composable-report.yaml", include_str!("../ensembles/composable-report.yaml")),
+    ("profiles/micro.yaml", include_str!("../profiles/micro.yaml")),
+    ("profiles/small.yaml", include_str!("../profiles/small.yaml")),
+    ("profiles/medium.yaml", include_str!("../profiles/medium.yaml")),
+    ("profiles/large.yaml", include_str!("../profiles/large.yaml")),
+    ("scripts/split_paragraphs.py", include_str!("../scripts/split_paragraphs.py")),
+];
+
+fn config_template(project_name: &str) -> String {
+    const TEMPLATE: &str = r#"# orc / llm-orc project configuration
+project:
+  name: __NAME__
+
+# Profiles can live here (model_profiles:) or one per file in profiles/.
+model_profiles: {}
+
+performance:
+  concurrency:
+    max_concurrent_agents: 0   # 0 = unlimited
+    per_model_limit: 4         # orc: requests in flight per (host, model)
+  execution:
+    default_timeout: 60
+"#;
+    let name = serde_json::to_string(project_name).unwrap_or_else(|_| "\"project\"".into());
+    TEMPLATE.replace("__NAME__", &name)
+}
+
+/// Creates `.llm-orc/` under `root` with config.yaml, ensembles/, profiles/, scripts/ and the
+/// shipped examples. Existing files are never overwritten.
+pub fn init_project(root: &Path, project_name: Option<&str>) -> Result<InitReport, ServiceError> {
+    let base = root.join(LOCAL_DIR);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ServiceError::Io { path, source }
+    };
+    let mut report = InitReport {
+        root: base.clone(),
+        ..InitReport::default()
+    };
+    for sub in ["ensembles", "profiles", "scripts"] {
+        let d = base.join(sub);
+        fs::create_dir_all(&d).map_err(io(&d))?;
+    }
+    let name = project_name.map(str::to_string).unwrap_or_else(|| {
+        root.canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "project".into())
+    });
+    let mut files: Vec<(String, String)> = vec![("config.yaml".into(), config_template(&name))];
+    files.extend(SHIPPED.iter().map(|(p, c)| (p.to_string(), c.to_string())));
+    for (rel, content) in files {
+        let path = base.join(&rel);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                f.write_all(content.as_bytes()).map_err(io(&path))?;
+                #[cfg(unix)]
+                if rel.ends_with(".py") {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o755));
+                }
+                report.created.push(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => report.kept.push(path),
+            Err(e) => return Err(ServiceError::Io { path, source: e }),
+        }
+    }
+    Ok(report)
+}
