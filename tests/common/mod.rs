@@ -1,0 +1,215 @@
+//! Test helpers: throwaway projects with an isolated HOME, and running the real `orc` binary.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct TestProject {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts stderr has a line starting with `prefix` (a `file:line:col: level: message`).
+    #[track_caller]
+    pub fn assert_diag(&self, prefix: &str) {
+        assert!(
+            self.stderr.lines().any(|l| l.starts_with(prefix)),
+            "expected a diagnostic starting with\n  {prefix}\nstderr was:\n{}",
+            self.stderr
+        );
+    }
+
+    #[track_caller]
+    pub fn assert_hint(&self, fragment: &str) {
+        assert!(
+            self.stderr
+                .lines()
+                .any(|l| l.trim_start().starts_with("hint:") && l.contains(fragment)),
+            "expected a hint containing `{fragment}`; stderr was:\n{}",
+            self.stderr
+        );
+    }
+}
+
+impl TestProject {
+    /// An empty directory with `.llm-orc/` and an empty HOME beside it.
+    pub fn new() -> TestProject {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(dir.path().join("proj/.llm-orc/ensembles")).expect("mkdir");
+        fs::create_dir_all(dir.path().join("home")).expect("mkdir");
+        TestProject { dir }
+    }
+
+    /// The project root (holding `.llm-orc/`).
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// The global tree, `$HOME/.config/llm-orc`.
+    pub fn global(&self) -> PathBuf {
+        self.home().join(".config/llm-orc")
+    }
+
+    /// Writes a file relative to the project root, creating folders.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        write_file(&self.root().join(rel), text)
+    }
+
+    /// Writes an ensemble into `.llm-orc/ensembles/<name>.yaml`.
+    pub fn ensemble(&self, name: &str, text: &str) -> PathBuf {
+        self.write(&format!(".llm-orc/ensembles/{name}.yaml"), text)
+    }
+
+    /// Writes the standard two profiles (`tiny`, `small`) into `.llm-orc/config.yaml`.
+    pub fn with_profiles(&self) -> &Self {
+        self.write(".llm-orc/config.yaml", PEER_CONFIG);
+        self
+    }
+
+    /// Runs `orc` in the project root.
+    pub fn orc(&self, args: &[&str]) -> Run {
+        self.orc_in(&self.root(), args)
+    }
+
+    /// Runs `orc` in `cwd` with this project's HOME.
+    pub fn orc_in(&self, cwd: &Path, args: &[&str]) -> Run {
+        self.orc_env(cwd, args, &[])
+    }
+
+    pub fn orc_env(&self, cwd: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
+        cmd.args(args)
+            .current_dir(cwd)
+            .env("HOME", self.home())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("LLM_ORC_LIBRARY_PATH");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().expect("run orc"))
+    }
+}
+
+pub fn write_file(path: &Path, text: &str) -> PathBuf {
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).expect("mkdir");
+    }
+    fs::write(path, text).expect("write");
+    path.to_path_buf()
+}
+
+/// Two profiles on the native Ollama provider, as in an llm-orc 0.19 project.
+pub const PEER_CONFIG: &str = "project:
+  name: peer-shapes
+model_profiles:
+  tiny:
+    model: qwen3:0.6b
+    provider: ollama
+    system_prompt: You are terse.
+    timeout_seconds: 300
+  small:
+    model: gemma3:1b
+    provider: ollama
+    system_prompt: You are thorough.
+    timeout_seconds: 300
+";
+
+fn llm(s: &mut String, name: &str, profile: &str, deps: &[String]) {
+    let _ = writeln!(s, "  - name: {name}\n    model_profile: {profile}");
+    let _ = writeln!(s, "    system_prompt: \"[{name}] Do your part.\"");
+    if !deps.is_empty() {
+        let _ = writeln!(s, "    depends_on: [{}]", deps.join(", "));
+    }
+}
+
+fn header(name: &str, what: &str) -> String {
+    format!("name: {name}\ndescription: \"{what}\"\n\nagents:\n")
+}
+
+/// A swarm of `micro` extractors -> `micro / 8` analysers (each over eight) -> 1 synthesiser.
+pub fn swarm_yaml(name: &str, micro: usize) -> String {
+    let mut s = header(name, "swarm");
+    let groups = micro.div_ceil(8).max(1);
+    for i in 0..micro {
+        llm(&mut s, &format!("extractor-{i:02}"), "tiny", &[]);
+    }
+    for g in 0..groups {
+        let deps: Vec<String> = (g * 8..((g + 1) * 8).min(micro)).map(|i| format!("extractor-{i:02}")).collect();
+        llm(&mut s, &format!("analyser-{g}"), "small", &deps);
+    }
+    let deps: Vec<String> = (0..groups).map(|g| format!("analyser-{g}")).collect();
+    llm(&mut s, "synthesizer", "small", &deps);
+    s
+}
+
+/// The seven shapes llm-orc's benchmark project uses, written here from their descriptions:
+/// sequential (3), fan-in (8 -> 1), swarm (32 -> 4 -> 1), fan-out from an LLM's JSON array,
+/// fan-out from a script, nested ensembles, and a 128-wide fan-in.
+pub fn peer_project() -> TestProject {
+    let p = TestProject::new();
+    p.with_profiles();
+    let mut seq = header("peer-sequential", "Sequential chain of 3");
+    llm(&mut seq, "drafter", "tiny", &[]);
+    llm(&mut seq, "critic", "small", &["drafter".into()]);
+    llm(&mut seq, "finalizer", "tiny", &["critic".into()]);
+    p.ensemble("peer-sequential", &seq);
+
+    let mut fanin = header("peer-fanin", "Fan-in 8 -> 1");
+    for i in 0..8 {
+        llm(&mut fanin, &format!("analyst-{i}"), "tiny", &[]);
+    }
+    llm(&mut fanin, "synthesizer", "small", &(0..8).map(|i| format!("analyst-{i}")).collect::<Vec<_>>());
+    p.ensemble("peer-fanin", &fanin);
+
+    p.ensemble("peer-swarm", &swarm_yaml("peer-swarm", 32));
+
+    let mut fo = header("peer-fanout-llm", "Fan-out from an LLM array");
+    llm(&mut fo, "planner", "tiny", &[]);
+    llm(&mut fo, "worker", "tiny", &["planner".into()]);
+    fo.push_str("    fan_out: true\n");
+    llm(&mut fo, "reducer", "small", &["worker".into()]);
+    p.ensemble("peer-fanout-llm", &fo);
+
+    let mut fs_ = header("peer-fanout-script", "Fan-out from a script");
+    fs_.push_str("  - name: chunker\n    script: scripts/chunk.py\n");
+    llm(&mut fs_, "worker", "tiny", &["chunker".into()]);
+    fs_.push_str("    fan_out: true\n");
+    llm(&mut fs_, "reducer", "small", &["worker".into()]);
+    p.ensemble("peer-fanout-script", &fs_);
+    p.write(".llm-orc/scripts/chunk.py", "import json\nprint(json.dumps({'success': True, 'data': ['a', 'b']}))\n");
+
+    let mut nested = header("peer-nested", "Nested");
+    llm(&mut nested, "framer", "tiny", &[]);
+    nested.push_str("  - name: child-seq\n    ensemble: peer-sequential\n    depends_on: [framer]\n");
+    nested.push_str("  - name: child-fanin\n    ensemble: peer-fanin\n    depends_on: [framer]\n");
+    llm(&mut nested, "judge", "small", &["child-seq".into(), "child-fanin".into()]);
+    p.ensemble("peer-nested", &nested);
+
+    let mut wide = header("peer-wide128", "Wide fan-in 128 -> 1");
+    for i in 0..128 {
+        llm(&mut wide, &format!("w{i:03}"), "tiny", &[]);
+    }
+    llm(&mut wide, "synthesizer", "small", &(0..128).map(|i| format!("w{i:03}")).collect::<Vec<_>>());
+    p.ensemble("peer-wide128", &wide);
+    p
+}

@@ -1,0 +1,355 @@
+//! Every error `orc validate` reports, with its message, file, line and column and its hint.
+
+mod common;
+
+use common::TestProject;
+
+fn project() -> TestProject {
+    let p = TestProject::new();
+    p.with_profiles();
+    p
+}
+
+const F: &str = ".llm-orc/ensembles/";
+
+fn path(p: &TestProject, name: &str) -> String {
+    p.root().join(F).join(format!("{name}.yaml")).display().to_string()
+}
+
+#[test]
+fn yaml_syntax_error_has_line_and_column() {
+    let p = project();
+    p.ensemble("broken", "name: broken\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n   bad: [\n");
+    let r = p.orc(&["validate", "broken"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_diag(&format!("{}:6:", path(&p, "broken")));
+    assert!(r.stderr.contains("error: YAML syntax:"), "{}", r.stderr);
+    r.assert_hint("indentation");
+    assert!(r.stdout.contains("invalid  broken"), "{}", r.stdout);
+}
+
+#[test]
+fn missing_agent_name() {
+    let p = project();
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - model_profile: tiny\n");
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!("{}:4:5: error: agent #1 has no `name`", path(&p, "e")));
+}
+
+#[test]
+fn duplicate_agent_name_points_at_the_second() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n  - name: a\n    model_profile: small\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!("{}:6:11: error: duplicate agent name `a`", path(&p, "e")));
+    r.assert_hint("already defined at line 4");
+}
+
+#[test]
+fn unknown_dependency_suggests_the_closest_name() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: analyst\n    model_profile: tiny\n  - name: b\n    model_profile: tiny\n    depends_on: [analist]\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!(
+        "{}:8:18: error: agent `b` depends on unknown agent `analist`",
+        path(&p, "e")
+    ));
+    r.assert_hint("did you mean `analyst`?");
+}
+
+#[test]
+fn cycle_prints_its_path() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    depends_on: [b]\n  - name: b\n    model_profile: tiny\n    depends_on: [c]\n  - name: c\n    model_profile: tiny\n    depends_on: [a]\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!(
+        "{}:4:11: error: circular dependency: a -> b -> c -> a",
+        path(&p, "e")
+    ));
+}
+
+#[test]
+fn self_dependency_is_a_cycle() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: x\n    model_profile: tiny\n  - name: a\n    model_profile: tiny\n    depends_on: [x, a]\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!("{}:6:11: error: circular dependency: a -> a", path(&p, "e")));
+}
+
+#[test]
+fn unknown_profile_lists_known_ones_and_where_it_looked() {
+    let p = project();
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tinny\n");
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!(
+        "{}:5:20: error: agent `a` uses unknown model profile `tinny`",
+        path(&p, "e")
+    ));
+    r.assert_hint("did you mean `tiny`? known profiles: `small`, `tiny`; looked in");
+    r.assert_hint(&p.root().join(".llm-orc/config.yaml").display().to_string());
+    r.assert_hint(&p.global().join("profiles").display().to_string());
+}
+
+#[test]
+fn missing_nested_ensemble() {
+    let p = project();
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: child\n    ensemble: nowhere\n");
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!(
+        "{}:5:15: error: agent `child` uses ensemble `nowhere`, which does not exist",
+        path(&p, "e")
+    ));
+    r.assert_hint("nowhere.yaml");
+}
+
+#[test]
+fn ensemble_nesting_itself_prints_the_chain() {
+    let p = project();
+    p.ensemble("outer", "name: outer\ndescription: d\nagents:\n  - name: go\n    ensemble: inner\n");
+    p.ensemble("inner", "name: inner\ndescription: d\nagents:\n  - name: back\n    ensemble: outer\n");
+    let r = p.orc(&["validate", "outer"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!(
+        "{}:5:15: error: ensemble `outer` nests itself: outer -> inner -> outer",
+        path(&p, "inner")
+    ));
+    r.assert_diag(&format!("{}:5:15: error: nested ensemble `inner` of agent `go` is invalid", path(&p, "outer")));
+
+    p.ensemble("selfish", "name: selfish\ndescription: d\nagents:\n  - name: me\n    ensemble: selfish\n");
+    let r = p.orc(&["validate", "selfish"]);
+    r.assert_diag(&format!(
+        "{}:5:15: error: ensemble `selfish` nests itself: selfish -> selfish",
+        path(&p, "selfish")
+    ));
+}
+
+#[test]
+fn nesting_deeper_than_the_limit() {
+    let p = project();
+    p.write(".llm-orc/config.yaml", &format!("{}performance:\n  execution:\n    max_ensemble_depth: 2\n", common::PEER_CONFIG));
+    p.ensemble("l0", "name: l0\ndescription: d\nagents:\n  - name: n\n    ensemble: l1\n");
+    p.ensemble("l1", "name: l1\ndescription: d\nagents:\n  - name: n\n    ensemble: l2\n");
+    p.ensemble("l2", "name: l2\ndescription: d\nagents:\n  - name: n\n    ensemble: l3\n");
+    p.ensemble("l3", "name: l3\ndescription: d\nagents:\n  - name: n\n    model_profile: tiny\n");
+    let r = p.orc(&["validate", "l0"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("over the limit of 2: l0 -> l1 -> l2 -> l3"), "{}", r.stderr);
+    r.assert_hint("max_ensemble_depth");
+    assert_eq!(p.orc(&["validate", "l1"]).code, 0);
+}
+
+#[test]
+fn fan_out_without_dependency() {
+    let p = project();
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: w\n    model_profile: tiny\n    fan_out: true\n");
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!(
+        "{}:4:5: error: agent `w` has `fan_out: true` but no `depends_on`",
+        path(&p, "e")
+    ));
+    r.assert_hint("first dependency");
+}
+
+#[test]
+fn missing_script_says_where_it_looked() {
+    let p = project();
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: s\n    script: scripts/nope.py\n");
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!("{}:5:13: error: script `scripts/nope.py` of agent `s` not found", path(&p, "e")));
+    r.assert_hint(&p.root().join(".llm-orc/scripts").display().to_string());
+}
+
+#[test]
+fn scripts_that_escape_the_project_are_refused() {
+    let p = project();
+    let outside = common::write_file(&p.dir.path().join("outside.py"), "print('{}')\n");
+    p.ensemble("up", "name: up\ndescription: d\nagents:\n  - name: s\n    script: ../outside.py\n");
+    let r = p.orc(&["validate", "up"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!("{}:5:13: error: script `../outside.py` of agent `s` is outside the project", path(&p, "up")));
+
+    p.ensemble(
+        "abs",
+        &format!("name: abs\ndescription: d\nagents:\n  - name: s\n    script: {}\n", outside.display()),
+    );
+    let r = p.orc(&["validate", "abs"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is outside the project"), "{}", r.stderr);
+
+    #[cfg(unix)]
+    {
+        std::fs::create_dir_all(p.root().join(".llm-orc/scripts")).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, p.root().join(".llm-orc/scripts/link.py")).expect("symlink");
+        p.ensemble("link", "name: link\ndescription: d\nagents:\n  - name: s\n    script: scripts/link.py\n");
+        let r = p.orc(&["validate", "link"]);
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("is outside the project"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn a_key_of_another_agent_type_is_an_error() {
+    let p = project();
+    p.write(".llm-orc/scripts/s.py", "print('{}')\n");
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: s\n    script: s.py\n    model_profile: tiny\n");
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!(
+        "{}:6:5: error: `model_profile` belongs to an LLM agent, but this is a script agent",
+        path(&p, "e")
+    ));
+}
+
+#[test]
+fn llm_agent_without_a_model() {
+    let p = project();
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    system_prompt: hi\n  - name: b\n    model: qwen3:0.6b\n");
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!("{}:4:5: error: agent `a` has no model", path(&p, "e")));
+    r.assert_diag(&format!("{}:6:5: error: agent `b` sets `model` without `provider`", path(&p, "e")));
+}
+
+#[test]
+fn incomplete_profile_and_unknown_provider() {
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        "model_profiles:\n  half:\n    model: qwen3:0.6b\n  odd:\n    model: m\n    provider: carrier-pigeon\n",
+    );
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: half\n  - name: b\n    model_profile: odd\n");
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!(
+        "{}:5:20: error: model profile `half` is incomplete: it needs both `model` and `provider`",
+        path(&p, "e")
+    ));
+    r.assert_diag(&format!("{}:7:20: error: agent `b` uses unknown provider `carrier-pigeon`", path(&p, "e")));
+}
+
+#[test]
+fn cloud_providers_parse_but_are_flagged_not_runnable() {
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        "model_profiles:\n  claude:\n    model: claude-sonnet-4\n    provider: anthropic-api\n  gem:\n    model: gemini-2.5-flash\n    provider: google-gemini\n",
+    );
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: claude\n  - name: b\n    model_profile: gem\n");
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:5:20: warning: agent `a` uses cloud provider `anthropic-api`, which orc cannot run",
+        path(&p, "e")
+    ));
+    let lp = p.orc(&["list-profiles"]);
+    assert!(lp.stdout.contains("claude:  [cloud: not runnable by orc]"), "{}", lp.stdout);
+}
+
+#[test]
+fn unknown_keys_warn_and_do_not_fail() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nowner: me\nagents:\n  - name: a\n    model_profile: tiny\n    temprature: 0.2\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_diag(&format!("{}:3:1: warning: unknown key `owner` in the ensemble; it is ignored", path(&p, "e")));
+    r.assert_diag(&format!("{}:7:5: warning: unknown key `temprature` in an agent; it is ignored", path(&p, "e")));
+    r.assert_hint("did you mean `temperature`?");
+    assert!(r.stdout.contains("2 warning(s)"), "{}", r.stdout);
+}
+
+#[test]
+fn duplicate_keys_warn_and_the_last_wins() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    model_profile: small\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:6:5: warning: key `model_profile` is repeated (first at line 5); the last one wins",
+        path(&p, "e")
+    ));
+    let g = p.orc(&["graph", "e"]);
+    assert!(g.stdout.contains("gemma3:1b (small)"), "{}", g.stdout);
+}
+
+#[test]
+fn not_an_ensemble_and_empty_agents() {
+    let p = project();
+    p.ensemble("list", "- just\n- a list\n");
+    p.ensemble("noagents", "name: noagents\ndescription: d\nagents: []\n");
+    let r = p.orc(&["validate", "--all"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!("{}:1:1: error: an ensemble must be a mapping, found a list", path(&p, "list")));
+    r.assert_diag(&format!("{}:3:9: error: `agents` is empty", path(&p, "noagents")));
+}
+
+#[test]
+fn unknown_ensemble_names_what_was_searched() {
+    let p = project();
+    p.ensemble("swarm", "name: swarm\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n");
+    let r = p.orc(&["validate", "swarn"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("ensemble `swarn` not found (did you mean `swarm`?); looked in:"), "{}", r.stderr);
+    assert!(r.stderr.contains(&p.root().join(".llm-orc/ensembles").display().to_string()));
+    let g = p.orc(&["graph", "swarn"]);
+    assert_eq!(g.code, 1);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let p = project();
+    assert_eq!(p.orc(&["validate", "--bogus"]).code, 2);
+    assert_eq!(p.orc(&["no-such-command"]).code, 2);
+    assert_eq!(p.orc(&["graph", "x", "--format", "png"]).code, 2);
+}
+
+#[test]
+fn bad_types_are_located() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    timeout_seconds: soon\n    fan_out: maybe\n    depends_on: 7\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1);
+    r.assert_diag(&format!("{}:6:22: error: `timeout_seconds` must be a number, found a string", path(&p, "e")));
+    r.assert_diag(&format!("{}:7:14: error: `fan_out` must be true or false, found a string", path(&p, "e")));
+    r.assert_diag(&format!("{}:8:17: error: `depends_on` must be a list of agent names, found an integer", path(&p, "e")));
+}
+
+#[test]
+fn config_errors_are_located_and_fail_check() {
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", "model_profiles:\n  t:\n    model: m\n    provider: ollama\n    timeout_seconds: -1\nperformance:\n  concurrency:\n    per_model_limit: 0\n");
+    let r = p.orc(&["config", "check"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let cfg = p.root().join(".llm-orc/config.yaml").display().to_string();
+    r.assert_diag(&format!("{cfg}:5:22: error: `timeout_seconds` must be more than 0 seconds"));
+    r.assert_diag(&format!("{cfg}:8:22: error: `per_model_limit` must be at least 1"));
+}
