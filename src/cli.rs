@@ -61,6 +61,9 @@ pub struct GraphArgs {
     pub ensemble: String,
     #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
     pub format: GraphFormat,
+    /// List every agent of wide levels in the text view.
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -293,7 +296,7 @@ fn graph(svc: &Service, args: &GraphArgs, out: &mut impl Write) -> anyhow::Resul
     };
     print_diagnostics(&diags);
     match args.format {
-        GraphFormat::Text => write!(out, "{}", report::text(&e))?,
+        GraphFormat::Text => write!(out, "{}", report::text(&e, args.full))?,
         GraphFormat::Dot => write!(out, "{}", report::dot(&e))?,
         GraphFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report::view(&e))?)?,
     }

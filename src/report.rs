@@ -128,8 +128,12 @@ fn agent_detail(a: &Agent) -> String {
     }
 }
 
-/// The text view: header, levels with their agents, models.
-pub fn text(e: &CompiledEnsemble) -> String {
+/// Levels wider than this are folded in the text view unless `full` is asked for.
+const FOLD_OVER: usize = 20;
+
+/// The text view: header, levels with their agents, models. Wide levels are folded (first ten
+/// and last three agents) unless `full`.
+pub fn text(e: &CompiledEnsemble, full: bool) -> String {
     let v = view(e);
     let mut s = String::new();
     let _ = writeln!(s, "ensemble: {}", e.name);
@@ -148,7 +152,10 @@ pub fn text(e: &CompiledEnsemble) -> String {
         let shape: Vec<String> = v
             .levels
             .iter()
-            .map(|t| format!("{} {}", t.agents.len(), t.size_class))
+            .map(|t| {
+                let models: Vec<&str> = t.models.keys().map(String::as_str).collect();
+                format!("{} {} ({})", t.agents.len(), t.size_class, models.join(" + "))
+            })
             .collect();
         let _ = writeln!(s, "tiers: {}", shape.join(" -> "));
     }
@@ -163,14 +170,27 @@ pub fn text(e: &CompiledEnsemble) -> String {
             if t.agents.len() == 1 { "" } else { "s" },
             models.join(", ")
         );
-        for name in &t.agents {
+        let n = t.agents.len();
+        let fold = !full && n > FOLD_OVER;
+        for (k, name) in t.agents.iter().enumerate() {
+            if fold && k == 10 {
+                let _ = writeln!(s, "  ... {} more (orc graph --full shows all)", n - 13);
+            }
+            if fold && (10..n - 3).contains(&k) {
+                continue;
+            }
             let Some(a) = e.agent(name) else { continue };
             let mut line = format!("  {:width$}  {}", a.name, agent_detail(a), width = width);
             if a.fan_out {
                 line.push_str("  [fan-out]");
             }
             if !a.depends_on.is_empty() {
-                line.push_str(&format!("  <- {}", a.depends_on.join(", ")));
+                let d = &a.depends_on;
+                if full || d.len() <= 8 {
+                    line.push_str(&format!("  <- {}", d.join(", ")));
+                } else {
+                    line.push_str(&format!("  <- {}, ... and {} more", d[..6].join(", "), d.len() - 6));
+                }
             }
             let _ = writeln!(s, "{}", line.trim_end());
         }
