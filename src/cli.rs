@@ -13,7 +13,11 @@ use crate::report;
 use crate::service::{self, Service, ServiceError};
 
 #[derive(Debug, Parser)]
-#[command(name = "orc", version, about = "A native swarm executor for llm-orc ensembles")]
+#[command(
+    name = "orc",
+    version,
+    about = "A native swarm executor for llm-orc ensembles"
+)]
 pub struct Cli {
     /// Project directory (holding .llm-orc/); default: walk up from the current directory.
     #[arg(long, global = true, value_name = "DIR")]
@@ -117,7 +121,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             for p in &r.kept {
                 writeln!(stdout, "kept    {} (exists)", p.display())?;
             }
-            writeln!(stdout, "\n{} ready: {} file(s) created, {} kept. Next: orc list-ensembles", r.root.display(), r.created.len(), r.kept.len())?;
+            writeln!(
+                stdout,
+                "\n{} ready: {} file(s) created, {} kept. Next: orc list-ensembles",
+                r.root.display(),
+                r.created.len(),
+                r.kept.len()
+            )?;
             Ok(0)
         }
         Command::Config(ConfigCommand::Check { format }) => check(&open(), format, stdout),
@@ -165,7 +175,19 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
         Format::Text => {
             if reports.is_empty() {
                 let searched = &svc.project.catalogue.searched;
-                writeln!(out, "no ensembles found (looked in: {})", if searched.is_empty() { "no ensemble directories exist; run `orc config init`".to_string() } else { searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ") })?;
+                writeln!(
+                    out,
+                    "no ensembles found (looked in: {})",
+                    if searched.is_empty() {
+                        "no ensemble directories exist; run `orc config init`".to_string()
+                    } else {
+                        searched
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                )?;
             }
             for r in &reports {
                 print_diagnostics(&r.diagnostics);
@@ -180,7 +202,12 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
                     )?;
                 } else {
                     let n = r.diagnostics.iter().filter(|d| d.is_error()).count();
-                    writeln!(out, "invalid  {} ({n} error(s)) {}", r.name, r.path.display())?;
+                    writeln!(
+                        out,
+                        "invalid  {} ({n} error(s)) {}",
+                        r.name,
+                        r.path.display()
+                    )?;
                 }
             }
             if reports.len() > 1 || warnings > 0 || invalid > 0 {
@@ -200,7 +227,10 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
 
 fn tier_heading(tier: Tier, svc: &Service) -> String {
     let dirs = &svc.project.dirs;
-    let root = dirs.tier_root(tier).map(|p| p.join("ensembles").display().to_string()).unwrap_or_default();
+    let root = dirs
+        .tier_root(tier)
+        .map(|p| p.join("ensembles").display().to_string())
+        .unwrap_or_default();
     match tier {
         Tier::Local => format!("Local ({root}):"),
         Tier::Library => format!("Library ({root}):"),
@@ -215,8 +245,18 @@ fn list_ensembles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow
         return Ok(0);
     }
     if list.is_empty() {
-        let searched: Vec<String> = svc.project.dirs.ensemble_dirs().iter().map(|(_, p)| p.display().to_string()).collect();
-        writeln!(out, "No ensembles found. Looked in: {}", searched.join(", "))?;
+        let searched: Vec<String> = svc
+            .project
+            .dirs
+            .ensemble_dirs()
+            .iter()
+            .map(|(_, p)| p.display().to_string())
+            .collect();
+        writeln!(
+            out,
+            "No ensembles found. Looked in: {}",
+            searched.join(", ")
+        )?;
         writeln!(out, "Create a project with `orc config init`.")?;
         return Ok(0);
     }
@@ -251,31 +291,65 @@ fn list_profiles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow:
         return Ok(0);
     }
     if profiles.by_name.is_empty() {
-        let searched: Vec<String> = profiles.searched.iter().map(|p| p.display().to_string()).collect();
-        writeln!(out, "No model profiles found. Looked in: {}", searched.join(", "))?;
+        let searched: Vec<String> = profiles
+            .searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        writeln!(
+            out,
+            "No model profiles found. Looked in: {}",
+            searched.join(", ")
+        )?;
         return Ok(0);
     }
     writeln!(out, "Available model profiles:")?;
     for tier in [Tier::Local, Tier::Global] {
-        let in_tier: Vec<_> = profiles.by_name.values().filter(|p| p.tier == tier).collect();
+        let in_tier: Vec<_> = profiles
+            .by_name
+            .values()
+            .filter(|p| p.tier == tier)
+            .collect();
         if in_tier.is_empty() {
             continue;
         }
-        writeln!(out, "\n{}:", if tier == Tier::Local { "Local" } else { "Global" })?;
+        writeln!(
+            out,
+            "\n{}:",
+            if tier == Tier::Local {
+                "Local"
+            } else {
+                "Global"
+            }
+        )?;
         for p in in_tier {
             let s = &p.spec;
-            let runnable = match s.provider.as_deref().and_then(crate::graph::Provider::parse) {
+            let runnable = match s
+                .provider
+                .as_deref()
+                .and_then(crate::graph::Provider::parse)
+            {
                 Some(pr) if !pr.runnable() => "  [cloud: not runnable by orc]",
                 None if s.provider.is_some() => "  [unknown provider]",
                 _ => "",
             };
             writeln!(out, "  {}:{runnable}", s.name)?;
-            writeln!(out, "    Model: {}", s.model.as_deref().unwrap_or("Not specified"))?;
-            writeln!(out, "    Provider: {}", s.provider.as_deref().unwrap_or("Not specified"))?;
+            writeln!(
+                out,
+                "    Model: {}",
+                s.model.as_deref().unwrap_or("Not specified")
+            )?;
+            writeln!(
+                out,
+                "    Provider: {}",
+                s.provider.as_deref().unwrap_or("Not specified")
+            )?;
             writeln!(
                 out,
                 "    Cost per token: {}",
-                s.cost_per_token.map(|c| c.to_string()).unwrap_or_else(|| "Not specified".into())
+                s.cost_per_token
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "Not specified".into())
             )?;
             if let Some(d) = &s.description {
                 writeln!(out, "    Use: {d}")?;
@@ -313,7 +387,13 @@ fn check(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Result<
     print_diagnostics(&r.diagnostics);
     writeln!(out, "Trees (lookup order):")?;
     for d in &r.dirs {
-        writeln!(out, "  {:8} {} {}", d.tier.label(), if d.exists { "found  " } else { "missing" }, d.path.display())?;
+        writeln!(
+            out,
+            "  {:8} {} {}",
+            d.tier.label(),
+            if d.exists { "found  " } else { "missing" },
+            d.path.display()
+        )?;
     }
     writeln!(out, "Config files:")?;
     if r.config_files.is_empty() {
@@ -323,10 +403,32 @@ fn check(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Result<
         writeln!(out, "  {}", f.display())?;
     }
     writeln!(out, "Profiles: {}", r.profiles)?;
-    let ens: Vec<String> = r.ensembles.iter().map(|(t, n)| format!("{n} {}", t.label())).collect();
-    writeln!(out, "Ensembles: {}", if ens.is_empty() { "none".into() } else { ens.join(", ") })?;
+    let ens: Vec<String> = r
+        .ensembles
+        .iter()
+        .map(|(t, n)| format!("{n} {}", t.label()))
+        .collect();
+    writeln!(
+        out,
+        "Ensembles: {}",
+        if ens.is_empty() {
+            "none".into()
+        } else {
+            ens.join(", ")
+        }
+    )?;
     let warnings = r.diagnostics.iter().filter(|d| !d.is_error()).count();
     let n_err = r.diagnostics.len() - warnings;
-    writeln!(out, "Status: {}", if errors { format!("{n_err} error(s), {warnings} warning(s)") } else if warnings > 0 { format!("ok, {warnings} warning(s)") } else { "ok".into() })?;
+    writeln!(
+        out,
+        "Status: {}",
+        if errors {
+            format!("{n_err} error(s), {warnings} warning(s)")
+        } else if warnings > 0 {
+            format!("ok, {warnings} warning(s)")
+        } else {
+            "ok".into()
+        }
+    )?;
     Ok(if errors { 1 } else { 0 })
 }

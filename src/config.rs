@@ -41,7 +41,11 @@ pub struct Env {
 
 impl Env {
     pub fn from_process() -> Env {
-        let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let non_empty = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         Env {
             home: non_empty("HOME"),
             xdg_config_home: non_empty("XDG_CONFIG_HOME"),
@@ -72,7 +76,11 @@ impl Dirs {
     pub fn discover(cwd: &Path, project: Option<&Path>, env: &Env) -> Dirs {
         let (project_root, local) = match project {
             Some(p) => {
-                let p = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+                let p = if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    cwd.join(p)
+                };
                 if p.file_name().is_some_and(|n| n == LOCAL_DIR) && p.is_dir() {
                     (p.parent().map(Path::to_path_buf), Some(p))
                 } else {
@@ -104,7 +112,9 @@ impl Dirs {
         let library = match &env.library_path {
             Some(p) => p.clone(),
             None => {
-                let in_root = project_root.as_ref().map(|r| r.join("llm-orchestra-library"));
+                let in_root = project_root
+                    .as_ref()
+                    .map(|r| r.join("llm-orchestra-library"));
                 match in_root {
                     Some(p) if p.is_dir() => p,
                     _ => cwd.join("llm-orchestra-library"),
@@ -485,7 +495,10 @@ fn read_config_entries(
                 other => {
                     r.sink.error(
                         e.value.pos,
-                        format!("`model_profiles` must be a mapping of names to profiles, found {}", other.kind()),
+                        format!(
+                            "`model_profiles` must be a mapping of names to profiles, found {}",
+                            other.kind()
+                        ),
                     );
                 }
             },
@@ -535,11 +548,17 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                                     .filter(|n| *n > 0);
                                 match limit {
                                     Some(n) => {
-                                        perf.hosts.insert(h.key.trim_end_matches('/').to_string(), n);
+                                        perf.hosts
+                                            .insert(h.key.trim_end_matches('/').to_string(), n);
                                     }
                                     None => {
-                                        r.sink
-                                            .error(h.value.pos, format!("host `{}` needs `per_model_limit: N` (N >= 1)", h.key));
+                                        r.sink.error(
+                                            h.value.pos,
+                                            format!(
+                                                "host `{}` needs `per_model_limit: N` (N >= 1)",
+                                                h.key
+                                            ),
+                                        );
                                     }
                                 }
                             }
@@ -548,7 +567,13 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                         _ => r.unknown_key(
                             c,
                             "`performance.concurrency`",
-                            &["max_concurrent_agents", "per_model_limit", "hosts", "connection_pool", "request_timeout"],
+                            &[
+                                "max_concurrent_agents",
+                                "per_model_limit",
+                                "hosts",
+                                "connection_pool",
+                                "request_timeout",
+                            ],
                         ),
                     }
                 }
@@ -575,7 +600,12 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                         _ => r.unknown_key(
                             x,
                             "`performance.execution`",
-                            &["default_timeout", "max_ensemble_depth", "streaming_enabled", "monitoring_enabled"],
+                            &[
+                                "default_timeout",
+                                "max_ensemble_depth",
+                                "streaming_enabled",
+                                "monitoring_enabled",
+                            ],
                         ),
                     }
                 }
@@ -606,14 +636,18 @@ fn read_profile_dir(dir: &Path, tier: Tier, profiles: &mut Profiles, out: &mut V
     let mut files: Vec<PathBuf> = rd
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file()
-        })
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml") && p.is_file())
         .collect();
     // Sorted by name, with private `*.local.yaml` overrides after all the others.
     files.sort_by_key(|p| {
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        (name.ends_with(".local.yaml") || name.ends_with(".local.yml"), name)
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (
+            name.ends_with(".local.yaml") || name.ends_with(".local.yml"),
+            name,
+        )
     });
     for path in files {
         let mut sink = Sink::new(&path);
@@ -625,7 +659,9 @@ fn read_profile_dir(dir: &Path, tier: Tier, profiles: &mut Profiles, out: &mut V
                 }
                 Ok(doc) => {
                     let mut r = Reader { sink: &mut sink };
-                    if doc.root.get("model_profiles").is_some() || doc.root.get("profiles").is_some() {
+                    if doc.root.get("model_profiles").is_some()
+                        || doc.root.get("profiles").is_some()
+                    {
                         r.sink
                             .warning(doc.root.pos, "this profile file lists several profiles; runs read one profile per file")
                             .hint("put each profile in its own file with a `name:` key");
@@ -718,10 +754,7 @@ fn walk_yaml(root: &Path, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
             if !ft.is_symlink() {
                 walk_yaml(root, &path, depth + 1, out);
             }
-        } else if path
-            .extension()
-            .is_some_and(|x| x == "yaml" || x == "yml")
-        {
+        } else if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
             out.push(path);
         }
     }
@@ -742,16 +775,23 @@ pub fn check_relative_name(name: &str) -> Result<(), String> {
         return Err("the name is empty".into());
     }
     if name.len() > 255 {
-        return Err(format!("the name is {} bytes long; at most 255 are allowed", name.len()));
+        return Err(format!(
+            "the name is {} bytes long; at most 255 are allowed",
+            name.len()
+        ));
     }
     if name.contains('\0') {
         return Err("the name contains a NUL byte".into());
     }
     let p = Path::new(name);
     if p.is_absolute() || name.starts_with('/') || name.starts_with('\\') {
-        return Err(format!("`{name}` is an absolute path; give a name relative to the tier"));
+        return Err(format!(
+            "`{name}` is an absolute path; give a name relative to the tier"
+        ));
     }
-    if p.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
+    if p.components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
         return Err(format!("`{name}` leaves its directory (`..`)"));
     }
     Ok(())

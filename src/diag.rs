@@ -126,7 +126,10 @@ mod tests {
     fn display_has_location_and_hint() {
         let mut sink = Sink::new(Path::new("e.yaml"));
         sink.error(Pos { line: 3, column: 7 }, "bad").hint("fix it");
-        assert_eq!(sink.items[0].to_string(), "e.yaml:3:7: error: bad\n  hint: fix it");
+        assert_eq!(
+            sink.items[0].to_string(),
+            "e.yaml:3:7: error: bad\n  hint: fix it"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! with its file, line and a hint. Execution never re-reads files.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -36,8 +36,13 @@ impl Provider {
             "ollama" => Some(Provider::Ollama),
             "openai-compatible" | "llama-server" => Some(Provider::OpenaiCompatible),
             s if s.starts_with("openai-compatible/") => Some(Provider::OpenaiCompatible),
-            "anthropic-api" | "anthropic-claude-pro-max" | "claude-cli" | "google-gemini"
-            | "openai" | "anthropic" | "gemini" => Some(Provider::Cloud(s.to_string())),
+            "anthropic-api"
+            | "anthropic-claude-pro-max"
+            | "claude-cli"
+            | "google-gemini"
+            | "openai"
+            | "anthropic"
+            | "gemini" => Some(Provider::Cloud(s.to_string())),
             _ => None,
         }
     }
@@ -276,7 +281,11 @@ impl<'p> Compiler<'p> {
         self.compile_file(file, &mut Vec::new())
     }
 
-    fn compile_file(&mut self, file: &EnsembleFile, chain: &mut Vec<(String, PathBuf)>) -> Compilation {
+    fn compile_file(
+        &mut self,
+        file: &EnsembleFile,
+        chain: &mut Vec<(String, PathBuf)>,
+    ) -> Compilation {
         if let Some(done) = self.done.get(&file.path) {
             return done.clone();
         }
@@ -292,7 +301,11 @@ impl<'p> Compiler<'p> {
         let result = self.compile_spec(file, spec, &mut sink, chain);
         chain.pop();
         let compilation = Compilation {
-            ensemble: if sink.has_errors() { None } else { result.map(Arc::new) },
+            ensemble: if sink.has_errors() {
+                None
+            } else {
+                result.map(Arc::new)
+            },
             diagnostics: sink.items,
         };
         self.done.insert(file.path.clone(), compilation.clone());
@@ -311,8 +324,14 @@ impl<'p> Compiler<'p> {
         for (i, a) in spec.agents.iter().enumerate() {
             if let Some(&first) = index.get(a.name.value.as_str()) {
                 let first_line = spec.agents[first].name.pos.line;
-                sink.error(a.name.pos, format!("duplicate agent name `{}`", a.name.value))
-                    .hint(format!("`{}` is already defined at line {first_line}; agent names must be unique", a.name.value));
+                sink.error(
+                    a.name.pos,
+                    format!("duplicate agent name `{}`", a.name.value),
+                )
+                .hint(format!(
+                    "`{}` is already defined at line {first_line}; agent names must be unique",
+                    a.name.value
+                ));
             } else {
                 index.insert(a.name.value.as_str(), i);
             }
@@ -325,7 +344,10 @@ impl<'p> Compiler<'p> {
                     deps_ok = false;
                     let diag = sink.error(
                         d.name.pos,
-                        format!("agent `{}` depends on unknown agent `{}`", a.name.value, d.name.value),
+                        format!(
+                            "agent `{}` depends on unknown agent `{}`",
+                            a.name.value, d.name.value
+                        ),
                     );
                     match closest(&d.name.value, names.iter().copied()) {
                         Some(near) => diag.hint(format!("did you mean `{near}`?")),
@@ -340,9 +362,15 @@ impl<'p> Compiler<'p> {
         }
         if deps_ok && let Some(cycle) = find_cycle(&spec.agents, &index) {
             let first = &spec.agents[cycle[0]];
-            let path: Vec<&str> = cycle.iter().map(|&i| spec.agents[i].name.value.as_str()).collect();
-            sink.error(first.name.pos, format!("circular dependency: {}", path.join(" -> ")))
-                .hint("an ensemble must be a DAG; remove one of these `depends_on` entries");
+            let path: Vec<&str> = cycle
+                .iter()
+                .map(|&i| spec.agents[i].name.value.as_str())
+                .collect();
+            sink.error(
+                first.name.pos,
+                format!("circular dependency: {}", path.join(" -> ")),
+            )
+            .hint("an ensemble must be a DAG; remove one of these `depends_on` entries");
         }
 
         let agents_ok = !sink.has_errors();
@@ -437,13 +465,29 @@ impl<'p> Compiler<'p> {
                         parameters: s.parameters.clone(),
                     }),
                     Err(ScriptProblem::Missing { looked_in }) => {
-                        sink.error(reference.pos, format!("script `{}` of agent `{}` not found", reference.value, a.name.value))
-                            .hint(format!("looked in: {}", join_paths(&looked_in)));
+                        sink.error(
+                            reference.pos,
+                            format!(
+                                "script `{}` of agent `{}` not found",
+                                reference.value, a.name.value
+                            ),
+                        )
+                        .hint(format!("looked in: {}", join_paths(&looked_in)));
                         None
                     }
                     Err(ScriptProblem::Escapes { resolved, root }) => {
-                        sink.error(reference.pos, format!("script `{}` of agent `{}` is outside the project", reference.value, a.name.value))
-                            .hint(format!("it resolves to {}, outside {}; keep scripts in .llm-orc/scripts/", resolved.display(), root.display()));
+                        sink.error(
+                            reference.pos,
+                            format!(
+                                "script `{}` of agent `{}` is outside the project",
+                                reference.value, a.name.value
+                            ),
+                        )
+                        .hint(format!(
+                            "it resolves to {}, outside {}; keep scripts in .llm-orc/scripts/",
+                            resolved.display(),
+                            root.display()
+                        ));
                         None
                     }
                 }
@@ -489,7 +533,10 @@ impl<'p> Compiler<'p> {
     ) -> Option<Arc<CompiledEnsemble>> {
         let r = reference.value.as_str();
         if let Err(why) = check_relative_name(r) {
-            sink.error(reference.pos, format!("agent `{}` refers to ensemble `{r}`: {why}", a.name.value));
+            sink.error(
+                reference.pos,
+                format!("agent `{}` refers to ensemble `{r}`: {why}", a.name.value),
+            );
             return None;
         }
         let project = self.project;
@@ -511,12 +558,29 @@ impl<'p> Compiler<'p> {
                     f.clone()
                 }
                 None => {
-                    let known: Vec<String> = project.catalogue.files.iter().map(|f| f.qualified_name()).collect();
-                    let diag = sink.error(reference.pos, format!("agent `{}` uses ensemble `{r}`, which does not exist", a.name.value));
+                    let known: Vec<String> = project
+                        .catalogue
+                        .files
+                        .iter()
+                        .map(|f| f.qualified_name())
+                        .collect();
+                    let diag = sink.error(
+                        reference.pos,
+                        format!(
+                            "agent `{}` uses ensemble `{r}`, which does not exist",
+                            a.name.value
+                        ),
+                    );
                     let near = closest(r, known.iter().map(String::as_str));
                     diag.hint(match near {
-                        Some(n) => format!("did you mean `{n}`? looked for {}", join_paths(&candidates)),
-                        None => format!("looked for {} and for an ensemble named `{r}` in {}", join_paths(&candidates), join_paths(&project.catalogue.searched)),
+                        Some(n) => {
+                            format!("did you mean `{n}`? looked for {}", join_paths(&candidates))
+                        }
+                        None => format!(
+                            "looked for {} and for an ensemble named `{r}` in {}",
+                            join_paths(&candidates),
+                            join_paths(&project.catalogue.searched)
+                        ),
                     });
                     return None;
                 }
@@ -525,8 +589,15 @@ impl<'p> Compiler<'p> {
         if let Some(start) = chain.iter().position(|(_, p)| *p == target.path) {
             let mut names: Vec<&str> = chain[start..].iter().map(|(n, _)| n.as_str()).collect();
             names.push(&chain[start].0);
-            sink.error(reference.pos, format!("ensemble `{}` nests itself: {}", chain[start].0, names.join(" -> ")))
-                .hint("a nested ensemble cannot contain the ensemble that uses it");
+            sink.error(
+                reference.pos,
+                format!(
+                    "ensemble `{}` nests itself: {}",
+                    chain[start].0,
+                    names.join(" -> ")
+                ),
+            )
+            .hint("a nested ensemble cannot contain the ensemble that uses it");
             return None;
         }
         let limit = project.config.performance.max_ensemble_depth;
@@ -543,8 +614,14 @@ impl<'p> Compiler<'p> {
             None => {
                 let errors = child.diagnostics.iter().filter(|d| d.is_error()).count();
                 // The child's own errors are reported with the child's file; say where they are.
-                sink.error(reference.pos, format!("nested ensemble `{r}` of agent `{}` is invalid", a.name.value))
-                    .hint(format!("{errors} error(s) in {}", target.path.display()));
+                sink.error(
+                    reference.pos,
+                    format!(
+                        "nested ensemble `{r}` of agent `{}` is invalid",
+                        a.name.value
+                    ),
+                )
+                .hint(format!("{errors} error(s) in {}", target.path.display()));
                 for d in child.diagnostics.into_iter().filter(Diagnostic::is_error) {
                     if !sink.items.contains(&d) {
                         sink.items.push(d);
@@ -562,8 +639,18 @@ impl<'p> Compiler<'p> {
                 Some(entry) => Some(entry),
                 None => {
                     let known: Vec<&str> = profiles.by_name.keys().map(String::as_str).collect();
-                    let diag = sink.error(p.pos, format!("agent `{}` uses unknown model profile `{}`", a.name.value, p.value));
-                    let listed = if known.is_empty() { "none".to_string() } else { list_names(&known) };
+                    let diag = sink.error(
+                        p.pos,
+                        format!(
+                            "agent `{}` uses unknown model profile `{}`",
+                            a.name.value, p.value
+                        ),
+                    );
+                    let listed = if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        list_names(&known)
+                    };
                     let near = closest(&p.value, known.iter().copied())
                         .map(|n| format!("did you mean `{n}`? "))
                         .unwrap_or_default();
@@ -577,14 +664,28 @@ impl<'p> Compiler<'p> {
             None => None,
         };
         let pspec = profile.map(|p| &p.spec);
-        let model = l.model.clone().or_else(|| pspec.and_then(|p| p.model.clone()));
-        let provider_name = l.provider.clone().or_else(|| pspec.and_then(|p| p.provider.clone()));
+        let model = l
+            .model
+            .clone()
+            .or_else(|| pspec.and_then(|p| p.model.clone()));
+        let provider_name = l
+            .provider
+            .clone()
+            .or_else(|| pspec.and_then(|p| p.provider.clone()));
         let pos = l.model_profile.as_ref().map_or(a.pos, |p| p.pos);
-        let source = profile.map(|p| p.source.display().to_string()).unwrap_or_default();
+        let source = profile
+            .map(|p| p.source.display().to_string())
+            .unwrap_or_default();
         let (Some(model), Some(provider_name)) = (model, provider_name) else {
             if let Some(p) = profile {
-                sink.error(pos, format!("model profile `{}` is incomplete: it needs both `model` and `provider`", p.spec.name))
-                    .hint(format!("complete the profile in {source}"));
+                sink.error(
+                    pos,
+                    format!(
+                        "model profile `{}` is incomplete: it needs both `model` and `provider`",
+                        p.spec.name
+                    ),
+                )
+                .hint(format!("complete the profile in {source}"));
             }
             return None;
         };
@@ -597,10 +698,19 @@ impl<'p> Compiler<'p> {
             sink.warning(pos, format!("agent `{}` uses cloud provider `{provider_name}`, which orc cannot run", a.name.value))
                 .hint("invoke will fail this agent; point the profile at a local model (provider: ollama) to run it");
         }
-        let base_url = l.base_url.clone().or_else(|| pspec.and_then(|p| p.base_url.clone()));
+        let base_url = l
+            .base_url
+            .clone()
+            .or_else(|| pspec.and_then(|p| p.base_url.clone()));
         if provider == Provider::OpenaiCompatible && base_url.is_none() {
-            sink.warning(pos, format!("agent `{}` is openai-compatible but has no `base_url`", a.name.value))
-                .hint("set base_url, e.g. http://localhost:11434/v1 for Ollama");
+            sink.warning(
+                pos,
+                format!(
+                    "agent `{}` is openai-compatible but has no `base_url`",
+                    a.name.value
+                ),
+            )
+            .hint("set base_url, e.g. http://localhost:11434/v1 for Ollama");
         }
         let mut options = pspec.map(|p| p.options.clone()).unwrap_or_default();
         for (k, v) in &l.options {
@@ -618,18 +728,27 @@ impl<'p> Compiler<'p> {
                 .system_prompt
                 .clone()
                 .or_else(|| pspec.and_then(|p| p.system_prompt.clone()))
-                .unwrap_or_else(|| format!("You are a {}. Provide helpful analysis.", a.name.value)),
+                .unwrap_or_else(|| {
+                    format!("You are a {}. Provide helpful analysis.", a.name.value)
+                }),
             temperature: l.temperature.or_else(|| pspec.and_then(|p| p.temperature)),
             max_tokens: l.max_tokens.or_else(|| pspec.and_then(|p| p.max_tokens)),
             options,
             format: l.ollama_format.clone(),
             think,
-            cost_per_token: l.cost_per_token.or_else(|| pspec.and_then(|p| p.cost_per_token)),
+            cost_per_token: l
+                .cost_per_token
+                .or_else(|| pspec.and_then(|p| p.cost_per_token)),
             fallback_chain,
         })
     }
 
-    fn fallback_chain(&self, start: Option<&crate::spec::ProfileSpec>, pos: Pos, sink: &mut Sink) -> Vec<String> {
+    fn fallback_chain(
+        &self,
+        start: Option<&crate::spec::ProfileSpec>,
+        pos: Pos,
+        sink: &mut Sink,
+    ) -> Vec<String> {
         let mut chain: Vec<String> = Vec::new();
         let mut next = start.and_then(|p| p.fallback_model_profile.clone());
         while let Some(name) = next {
@@ -637,8 +756,11 @@ impl<'p> Compiler<'p> {
                 let mut path: Vec<&str> = start.map(|s| s.name.as_str()).into_iter().collect();
                 path.extend(chain.iter().map(String::as_str));
                 path.push(&name);
-                sink.warning(pos, format!("fallback profiles form a loop: {}", path.join(" -> ")))
-                    .hint("the loop is cut where it repeats");
+                sink.warning(
+                    pos,
+                    format!("fallback profiles form a loop: {}", path.join(" -> ")),
+                )
+                .hint("the loop is cut where it repeats");
                 break;
             }
             match self.project.profiles.get(&name) {
@@ -680,7 +802,9 @@ fn find_cycle(agents: &[AgentSpec], index: &HashMap<&str, usize>) -> Option<Vec<
             if *next < deps.len() {
                 let d = &deps[*next];
                 *next += 1;
-                let Some(&j) = index.get(d.name.value.as_str()) else { continue };
+                let Some(&j) = index.get(d.name.value.as_str()) else {
+                    continue;
+                };
                 match mark[j] {
                     Mark::New => {
                         mark[j] = Mark::Open;
@@ -705,10 +829,12 @@ fn find_cycle(agents: &[AgentSpec], index: &HashMap<&str, usize>) -> Option<Vec<
 
 /// Names the structure of an ensemble from its agents and levels.
 pub fn classify(agents: &[Agent], levels: &[Vec<usize>]) -> Pattern {
-    if agents
-        .iter()
-        .any(|a| matches!(a.kind, Kind::Ensemble { .. } | Kind::Loop { .. } | Kind::Dispatch { .. }))
-    {
+    if agents.iter().any(|a| {
+        matches!(
+            a.kind,
+            Kind::Ensemble { .. } | Kind::Loop { .. } | Kind::Dispatch { .. }
+        )
+    }) {
         return Pattern::Composable;
     }
     if agents.iter().any(|a| a.fan_out) {
@@ -768,7 +894,12 @@ fn size_in(s: &str) -> Option<f64> {
 
 fn list_names(names: &[&str]) -> String {
     const MAX: usize = 12;
-    let mut s = names.iter().take(MAX).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let mut s = names
+        .iter()
+        .take(MAX)
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     if names.len() > MAX {
         s.push_str(&format!(" and {} more", names.len() - MAX));
     }
@@ -779,12 +910,11 @@ fn join_paths(paths: &[PathBuf]) -> String {
     if paths.is_empty() {
         return "(no directories)".into();
     }
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
-/// Convenience: does `path` exist as a file.
-pub fn exists(path: &Path) -> bool {
-    path.is_file()
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -91,7 +91,12 @@ pub fn view(e: &CompiledEnsemble) -> GraphView<'_> {
         .graph
         .edge_indices()
         .filter_map(|ei| e.graph.edge_endpoints(ei))
-        .map(|(a, b)| (e.agents[e.graph[a]].name.clone(), e.agents[e.graph[b]].name.clone()))
+        .map(|(a, b)| {
+            (
+                e.agents[e.graph[a]].name.clone(),
+                e.agents[e.graph[b]].name.clone(),
+            )
+        })
         .collect();
     GraphView {
         name: &e.name,
@@ -121,9 +126,17 @@ fn agent_detail(a: &Agent) -> String {
         }
         Kind::Script { reference, .. } => format!("script {reference}"),
         Kind::Ensemble { reference, child } => {
-            format!("ensemble {reference} ({} agents, {})", child.agents.len(), child.pattern.name())
+            format!(
+                "ensemble {reference} ({} agents, {})",
+                child.agents.len(),
+                child.pattern.name()
+            )
         }
-        Kind::Loop { body, max_iterations, .. } => format!("loop {body} (at most {max_iterations})"),
+        Kind::Loop {
+            body,
+            max_iterations,
+            ..
+        } => format!("loop {body} (at most {max_iterations})"),
         Kind::Dispatch { target, .. } => format!("dispatch {target}"),
     }
 }
@@ -154,12 +167,23 @@ pub fn text(e: &CompiledEnsemble, full: bool) -> String {
             .iter()
             .map(|t| {
                 let models: Vec<&str> = t.models.keys().map(String::as_str).collect();
-                format!("{} {} ({})", t.agents.len(), t.size_class, models.join(" + "))
+                format!(
+                    "{} {} ({})",
+                    t.agents.len(),
+                    t.size_class,
+                    models.join(" + ")
+                )
             })
             .collect();
         let _ = writeln!(s, "tiers: {}", shape.join(" -> "));
     }
-    let width = e.agents.iter().map(|a| a.name.len()).max().unwrap_or(0).min(40);
+    let width = e
+        .agents
+        .iter()
+        .map(|a| a.name.len())
+        .max()
+        .unwrap_or(0)
+        .min(40);
     for t in &v.levels {
         let models: Vec<String> = t.models.iter().map(|(m, n)| format!("{m} x{n}")).collect();
         let _ = writeln!(
@@ -189,14 +213,23 @@ pub fn text(e: &CompiledEnsemble, full: bool) -> String {
                 if full || d.len() <= 8 {
                     line.push_str(&format!("  <- {}", d.join(", ")));
                 } else {
-                    line.push_str(&format!("  <- {}, ... and {} more", d[..6].join(", "), d.len() - 6));
+                    line.push_str(&format!(
+                        "  <- {}, ... and {} more",
+                        d[..6].join(", "),
+                        d.len() - 6
+                    ));
                 }
             }
             let _ = writeln!(s, "{}", line.trim_end());
         }
     }
     let _ = writeln!(s, "\nagents per model:");
-    let mwidth = v.agents_per_model.keys().map(String::len).max().unwrap_or(0);
+    let mwidth = v
+        .agents_per_model
+        .keys()
+        .map(String::len)
+        .max()
+        .unwrap_or(0);
     for (m, n) in &v.agents_per_model {
         let size = e
             .agents
@@ -233,7 +266,11 @@ pub fn dot(e: &CompiledEnsemble) -> String {
                 Kind::Script { .. } => "note",
                 _ => "box3d",
             };
-            let _ = writeln!(s, "    {} [label=\"{label}\", shape={shape}];", dot_id(&a.name));
+            let _ = writeln!(
+                s,
+                "    {} [label=\"{label}\", shape={shape}];",
+                dot_id(&a.name)
+            );
         }
         let _ = writeln!(s, "  }}");
     }

@@ -192,8 +192,14 @@ mod tests {
 
     #[test]
     fn primitive_names() {
-        assert_eq!(primitive_name("primitives/file-ops/read_file.py"), Some("read_file"));
-        assert_eq!(primitive_name("primitives/control-flow/replicate-n-times.py"), Some("replicate_n_times"));
+        assert_eq!(
+            primitive_name("primitives/file-ops/read_file.py"),
+            Some("read_file")
+        );
+        assert_eq!(
+            primitive_name("primitives/control-flow/replicate-n-times.py"),
+            Some("replicate_n_times")
+        );
         assert_eq!(primitive_name("primitives/x/unknown.py"), None);
     }
 

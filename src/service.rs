@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::config::{Dirs, EnsembleFile, Env, LOCAL_DIR, Project, Tier};
 use crate::diag::{Diagnostic, closest};
-use crate::graph::{CompiledEnsemble, Compilation, Compiler};
+use crate::graph::{Compilation, CompiledEnsemble, Compiler};
 
 /// Errors a request can end in.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,10 @@ fn searched_list(dirs: &[PathBuf]) -> String {
     if dirs.is_empty() {
         return "no ensemble directories exist (run `orc config init` to create .llm-orc/)".into();
     }
-    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    dirs.iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A project opened for requests.
@@ -139,7 +142,10 @@ impl Service {
     }
 
     /// Compiles one ensemble by name; an invalid file is an error with its diagnostics.
-    pub fn compile(&self, name: &str) -> Result<(Arc<CompiledEnsemble>, Vec<Diagnostic>), ServiceError> {
+    pub fn compile(
+        &self,
+        name: &str,
+    ) -> Result<(Arc<CompiledEnsemble>, Vec<Diagnostic>), ServiceError> {
         let file = self.find(name)?;
         let Compilation {
             ensemble,
@@ -159,7 +165,10 @@ impl Service {
         let files: Vec<&EnsembleFile> = if names.is_empty() {
             self.project.catalogue.files.iter().collect()
         } else {
-            names.iter().map(|n| self.find(n)).collect::<Result<_, _>>()?
+            names
+                .iter()
+                .map(|n| self.find(n))
+                .collect::<Result<_, _>>()?
         };
         let mut compiler = Compiler::new(&self.project);
         Ok(files
@@ -185,7 +194,11 @@ impl Service {
         let dirs = &self.project.dirs;
         let mut status = Vec::new();
         match &dirs.local {
-            Some(l) => status.push(DirStatus { tier: Tier::Local, path: l.clone(), exists: true }),
+            Some(l) => status.push(DirStatus {
+                tier: Tier::Local,
+                path: l.clone(),
+                exists: true,
+            }),
             None => status.push(DirStatus {
                 tier: Tier::Local,
                 path: dirs.cwd.join(LOCAL_DIR),
@@ -194,7 +207,11 @@ impl Service {
         }
         for tier in [Tier::Library, Tier::Global] {
             if let Some(p) = dirs.tier_root(tier) {
-                status.push(DirStatus { tier, path: p.to_path_buf(), exists: p.is_dir() });
+                status.push(DirStatus {
+                    tier,
+                    path: p.to_path_buf(),
+                    exists: p.is_dir(),
+                });
             }
         }
         let mut per_tier: Vec<(Tier, usize)> = Vec::new();
@@ -216,16 +233,46 @@ impl Service {
 
 /// The files `config init` writes, relative to `.llm-orc/`.
 pub const SHIPPED: &[(&str, &str)] = &[
-    ("ensembles/sequential-draft.yaml", include_str!("../ensembles/sequential-draft.yaml")),
-    ("ensembles/fan-in-review.yaml", include_str!("../ensembles/fan-in-review.yaml")),
-    ("ensembles/fan-out-paragraphs.yaml", include_str!("../ensembles/fan-out-paragraphs.yaml")),
-    ("ensembles/swarm-review.yaml", include_str!("../ensembles/swarm-review.yaml")),
-    ("ensembles/composable-report.yaml", include_str!("../ensembles/composable-report.yaml")),
-    ("profiles/micro.yaml", include_str!("../profiles/micro.yaml")),
-    ("profiles/small.yaml", include_str!("../profiles/small.yaml")),
-    ("profiles/medium.yaml", include_str!("../profiles/medium.yaml")),
-    ("profiles/large.yaml", include_str!("../profiles/large.yaml")),
-    ("scripts/split_paragraphs.py", include_str!("../scripts/split_paragraphs.py")),
+    (
+        "ensembles/sequential-draft.yaml",
+        include_str!("../ensembles/sequential-draft.yaml"),
+    ),
+    (
+        "ensembles/fan-in-review.yaml",
+        include_str!("../ensembles/fan-in-review.yaml"),
+    ),
+    (
+        "ensembles/fan-out-paragraphs.yaml",
+        include_str!("../ensembles/fan-out-paragraphs.yaml"),
+    ),
+    (
+        "ensembles/swarm-review.yaml",
+        include_str!("../ensembles/swarm-review.yaml"),
+    ),
+    (
+        "ensembles/composable-report.yaml",
+        include_str!("../ensembles/composable-report.yaml"),
+    ),
+    (
+        "profiles/micro.yaml",
+        include_str!("../profiles/micro.yaml"),
+    ),
+    (
+        "profiles/small.yaml",
+        include_str!("../profiles/small.yaml"),
+    ),
+    (
+        "profiles/medium.yaml",
+        include_str!("../profiles/medium.yaml"),
+    ),
+    (
+        "profiles/large.yaml",
+        include_str!("../profiles/large.yaml"),
+    ),
+    (
+        "scripts/split_paragraphs.py",
+        include_str!("../ensembles/scripts/split_paragraphs.py"),
+    ),
 ];
 
 fn config_template(project_name: &str) -> String {
@@ -273,7 +320,11 @@ pub fn init_project(root: &Path, project_name: Option<&str>) -> Result<InitRepor
     files.extend(SHIPPED.iter().map(|(p, c)| (p.to_string(), c.to_string())));
     for (rel, content) in files {
         let path = base.join(&rel);
-        match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
             Ok(mut f) => {
                 f.write_all(content.as_bytes()).map_err(io(&path))?;
                 #[cfg(unix)]

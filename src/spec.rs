@@ -72,7 +72,7 @@ pub enum InputScope {
 
 #[derive(Debug, Clone)]
 pub enum AgentKind {
-    Llm(LlmSpec),
+    Llm(Box<LlmSpec>),
     Script(ScriptSpec),
     Ensemble(Located<String>),
     Loop(LoopSpec),
@@ -262,8 +262,10 @@ impl Reader<'_> {
     pub fn seconds(&mut self, entry: &Entry) -> Option<f64> {
         let n = self.number(entry)?;
         if n <= 0.0 {
-            self.sink
-                .error(entry.value.pos, format!("`{}` must be more than 0 seconds", entry.key));
+            self.sink.error(
+                entry.value.pos,
+                format!("`{}` must be more than 0 seconds", entry.key),
+            );
             return None;
         }
         Some(n)
@@ -283,9 +285,10 @@ impl Reader<'_> {
 
     /// Warns about a key nobody reads.
     pub fn unknown_key(&mut self, entry: &Entry, what: &str, known: &[&str]) {
-        let d = self
-            .sink
-            .warning(entry.key_pos, format!("unknown key `{}` in {what}; it is ignored", entry.key));
+        let d = self.sink.warning(
+            entry.key_pos,
+            format!("unknown key `{}` in {what}; it is ignored", entry.key),
+        );
         if let Some(near) = closest(&entry.key, known.iter().copied()) {
             d.hint(format!("did you mean `{near}`?"));
         }
@@ -381,7 +384,10 @@ pub fn parse_ensemble(text: &str, file: &Path, sink: &mut Sink) -> Option<Ensemb
     let Some(entries) = doc.root.as_map() else {
         sink.error(
             doc.root.pos,
-            format!("an ensemble must be a mapping, found {}", doc.root.value.kind()),
+            format!(
+                "an ensemble must be a mapping, found {}",
+                doc.root.value.kind()
+            ),
         )
         .hint("start the file with `name:`, `description:` and `agents:`");
         return None;
@@ -423,7 +429,10 @@ pub fn parse_ensemble(text: &str, file: &Path, sink: &mut Sink) -> Option<Ensemb
         Some(n) if !n.value.trim().is_empty() => n,
         _ => {
             r.sink
-                .warning(doc.root.pos, format!("the ensemble has no `name:`; it is known as `{stem}`"))
+                .warning(
+                    doc.root.pos,
+                    format!("the ensemble has no `name:`; it is known as `{stem}`"),
+                )
                 .hint("llm-orc requires `name:`; add it so both tools find this ensemble");
             Located::new(stem, doc.root.pos)
         }
@@ -431,7 +440,9 @@ pub fn parse_ensemble(text: &str, file: &Path, sink: &mut Sink) -> Option<Ensemb
     if description.is_none() {
         r.sink
             .warning(doc.root.pos, "the ensemble has no `description:`")
-            .hint("llm-orc refuses ensembles without a description; add one line saying what it does");
+            .hint(
+                "llm-orc refuses ensembles without a description; add one line saying what it does",
+            );
     }
     let Some(agents_entry) = agents_node else {
         r.sink
@@ -456,7 +467,11 @@ pub fn parse_ensemble(text: &str, file: &Path, sink: &mut Sink) -> Option<Ensemb
             .error(agents_entry.value.pos, "`agents` is empty")
             .hint("an ensemble needs at least one agent");
     }
-    let agents = items.iter().enumerate().filter_map(|(i, n)| read_agent(&mut r, i, n)).collect();
+    let agents = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| read_agent(&mut r, i, n))
+        .collect();
     Some(EnsembleSpec {
         name,
         description,
@@ -474,7 +489,11 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
         r.sink
             .error(
                 node.pos,
-                format!("agent #{} must be a mapping, found {}", index + 1, node.value.kind()),
+                format!(
+                    "agent #{} must be a mapping, found {}",
+                    index + 1,
+                    node.value.kind()
+                ),
             )
             .hint("write an agent as `- name: ...` followed by its keys");
         return None;
@@ -591,7 +610,7 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
         Some("ensemble") => AgentKind::Ensemble(reference?),
         _ => {
             check_llm_model(r, &name, node.pos, &llm);
-            AgentKind::Llm(llm)
+            AgentKind::Llm(Box::new(llm))
         }
     };
     Some(AgentSpec {
@@ -612,17 +631,26 @@ fn check_llm_model(r: &mut Reader<'_>, name: &Located<String>, pos: Pos, llm: &L
     match (&llm.model_profile, &llm.model, &llm.provider) {
         (Some(_), Some(_), _) => {
             r.sink
-                .error(pos, format!("agent `{agent}` sets both `model_profile` and `model`"))
+                .error(
+                    pos,
+                    format!("agent `{agent}` sets both `model_profile` and `model`"),
+                )
                 .hint("model_profile and model are mutually exclusive; use one or the other");
         }
         (None, Some(_), None) => {
             r.sink
-                .error(pos, format!("agent `{agent}` sets `model` without `provider`"))
+                .error(
+                    pos,
+                    format!("agent `{agent}` sets `model` without `provider`"),
+                )
                 .hint("add `provider: ollama` (or openai-compatible), or use a model_profile");
         }
         (None, None, Some(_)) => {
             r.sink
-                .error(pos, format!("agent `{agent}` sets `provider` without `model`"))
+                .error(
+                    pos,
+                    format!("agent `{agent}` sets `provider` without `model`"),
+                )
                 .hint("add `model:`, or use a model_profile");
         }
         (None, None, None) => {
@@ -643,7 +671,10 @@ fn read_dependencies(r: &mut Reader<'_>, e: &Entry) -> Vec<Dependency> {
         other => {
             r.sink.error(
                 e.value.pos,
-                format!("`depends_on` must be a list of agent names, found {}", other.kind()),
+                format!(
+                    "`depends_on` must be a list of agent names, found {}",
+                    other.kind()
+                ),
             );
             return Vec::new();
         }
@@ -659,7 +690,11 @@ fn read_dependencies(r: &mut Reader<'_>, e: &Entry) -> Vec<Dependency> {
                 let name = item
                     .get("agent_name")
                     .or_else(|| item.get("name"))
-                    .and_then(|n| n.value.as_str().map(|s| Located::new(s.to_string(), n.value.pos)));
+                    .and_then(|n| {
+                        n.value
+                            .as_str()
+                            .map(|s| Located::new(s.to_string(), n.value.pos))
+                    });
                 let condition = item
                     .get("condition")
                     .and_then(|c| c.value.as_str().map(str::to_string));
@@ -675,7 +710,10 @@ fn read_dependencies(r: &mut Reader<'_>, e: &Entry) -> Vec<Dependency> {
             other => {
                 r.sink.error(
                     item.pos,
-                    format!("a `depends_on` entry must be an agent name, found {}", other.kind()),
+                    format!(
+                        "a `depends_on` entry must be an agent name, found {}",
+                        other.kind()
+                    ),
                 );
             }
         }
@@ -713,7 +751,10 @@ fn read_loop(r: &mut Reader<'_>, e: &Entry) -> Option<LoopSpec> {
     }
     if !missing.is_empty() {
         r.sink
-            .error(e.value.pos, format!("`loop` is missing {}", missing.join(", ")))
+            .error(
+                e.value.pos,
+                format!("`loop` is missing {}", missing.join(", ")),
+            )
             .hint("a loop needs `body` (an ensemble), `until` (a predicate) and `max_iterations`");
         return None;
     }
@@ -752,7 +793,10 @@ pub fn read_profile(r: &mut Reader<'_>, name: Option<&str>, node: &Node) -> Opti
     let Some(entries) = node.as_map() else {
         r.sink.error(
             node.pos,
-            format!("a model profile must be a mapping, found {}", node.value.kind()),
+            format!(
+                "a model profile must be a mapping, found {}",
+                node.value.kind()
+            ),
         );
         return None;
     };
@@ -827,7 +871,10 @@ mod tests {
         assert!(!sink.has_errors());
         assert_eq!(sink.items[0].line, 3);
         assert_eq!(sink.items[1].line, 7);
-        assert_eq!(sink.items[1].hint.as_deref(), Some("did you mean `temperature`?"));
+        assert_eq!(
+            sink.items[1].hint.as_deref(),
+            Some("did you mean `temperature`?")
+        );
     }
 
     #[test]
@@ -857,6 +904,10 @@ mod tests {
         let (_, sink) = parse(
             "name: e\ndescription: d\nagents:\n  - name: l\n    loop: {body: b, until: '${done}', max_iterations: 0}\n",
         );
-        assert!(sink.items.iter().any(|d| d.message.contains("greater than 0")));
+        assert!(
+            sink.items
+                .iter()
+                .any(|d| d.message.contains("greater than 0"))
+        );
     }
 }

@@ -141,7 +141,9 @@ impl Node {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Value::Str(s) => serde_json::Value::String(s.clone()),
-            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Seq(items) => {
+                serde_json::Value::Array(items.iter().map(Node::to_json).collect())
+            }
             Value::Map(entries) => serde_json::Value::Object(
                 entries
                     .iter()
@@ -172,8 +174,8 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
         budget: Some(budget),
     };
-    let raw: Option<Spanned<RawNode>> =
-        serde_saphyr::from_str_with_options(text, options).map_err(|e| {
+    let raw: Option<Spanned<RawNode>> = serde_saphyr::from_str_with_options(text, options)
+        .map_err(|e| {
             let pos = e.location().map(Pos::from_location).unwrap_or(Pos::UNKNOWN);
             SyntaxError {
                 pos,

@@ -41,11 +41,27 @@ fn tiers_resolve_local_then_library_then_global() {
     p.with_profiles();
     let lib = p.dir.path().join("lib");
     p.ensemble("shared", &named("shared", "from local"));
-    write_file(&lib.join("ensembles/research/shared.yaml"), &named("shared", "from library"));
-    write_file(&lib.join("ensembles/research/only-lib.yaml"), &named("only-lib", "library only"));
-    write_file(&p.global().join("ensembles/shared.yaml"), &named("shared", "from global"));
-    write_file(&p.global().join("ensembles/only-global.yaml"), &named("only-global", "global only"));
-    let r = p.orc_env(&p.root(), &["list-ensembles"], &[("LLM_ORC_LIBRARY_PATH", &lib)]);
+    write_file(
+        &lib.join("ensembles/research/shared.yaml"),
+        &named("shared", "from library"),
+    );
+    write_file(
+        &lib.join("ensembles/research/only-lib.yaml"),
+        &named("only-lib", "library only"),
+    );
+    write_file(
+        &p.global().join("ensembles/shared.yaml"),
+        &named("shared", "from global"),
+    );
+    write_file(
+        &p.global().join("ensembles/only-global.yaml"),
+        &named("only-global", "global only"),
+    );
+    let r = p.orc_env(
+        &p.root(),
+        &["list-ensembles"],
+        &[("LLM_ORC_LIBRARY_PATH", &lib)],
+    );
     let out = &r.stdout;
     let local_at = out.find("Local (").expect("local group");
     let lib_at = out.find("Library (").expect("library group");
@@ -53,16 +69,31 @@ fn tiers_resolve_local_then_library_then_global() {
     assert!(local_at < lib_at && lib_at < global_at, "{out}");
     assert!(out.contains("  research/only-lib: library only"), "{out}");
     assert!(out.contains("  only-global: global only"), "{out}");
-    assert!(out.contains("  shared: from global  [shadowed by an earlier tier]"), "{out}");
+    assert!(
+        out.contains("  shared: from global  [shadowed by an earlier tier]"),
+        "{out}"
+    );
 
     // The local file wins; the library's is found under its sub-folder name.
-    let g = p.orc_env(&p.root(), &["graph", "shared", "--format", "json"], &[("LLM_ORC_LIBRARY_PATH", &lib)]);
+    let g = p.orc_env(
+        &p.root(),
+        &["graph", "shared", "--format", "json"],
+        &[("LLM_ORC_LIBRARY_PATH", &lib)],
+    );
     let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
     assert_eq!(v["description"], "from local");
-    let g = p.orc_env(&p.root(), &["graph", "research/shared", "--format", "json"], &[("LLM_ORC_LIBRARY_PATH", &lib)]);
+    let g = p.orc_env(
+        &p.root(),
+        &["graph", "research/shared", "--format", "json"],
+        &[("LLM_ORC_LIBRARY_PATH", &lib)],
+    );
     let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
     assert_eq!(v["description"], "from library");
-    let g = p.orc_env(&p.root(), &["graph", "only-global"], &[("LLM_ORC_LIBRARY_PATH", &lib)]);
+    let g = p.orc_env(
+        &p.root(),
+        &["graph", "only-global"],
+        &[("LLM_ORC_LIBRARY_PATH", &lib)],
+    );
     assert_eq!(g.code, 0, "{}", g.stderr);
 }
 
@@ -70,9 +101,15 @@ fn tiers_resolve_local_then_library_then_global() {
 fn library_defaults_to_the_conventional_folder_and_xdg_moves_global() {
     let p = TestProject::new();
     p.with_profiles();
-    write_file(&p.root().join("llm-orchestra-library/ensembles/x/conv.yaml"), &named("conv", "conventional"));
+    write_file(
+        &p.root().join("llm-orchestra-library/ensembles/x/conv.yaml"),
+        &named("conv", "conventional"),
+    );
     let xdg = p.dir.path().join("xdg");
-    write_file(&xdg.join("llm-orc/ensembles/xg.yaml"), &named("xg", "xdg global"));
+    write_file(
+        &xdg.join("llm-orc/ensembles/xg.yaml"),
+        &named("xg", "xdg global"),
+    );
     let r = p.orc_env(&p.root(), &["list-ensembles"], &[("XDG_CONFIG_HOME", &xdg)]);
     assert!(r.stdout.contains("x/conv: conventional"), "{}", r.stdout);
     assert!(r.stdout.contains("xg: xdg global"), "{}", r.stdout);
@@ -90,7 +127,12 @@ fn ensemble_name_comes_from_the_name_key_else_the_file() {
     assert_eq!(p.orc(&["validate", "real-name"]).code, 0);
     let v = p.orc(&["validate", "nameless"]);
     assert_eq!(v.code, 0);
-    assert!(v.stderr.contains("warning: the ensemble has no `name:`; it is known as `nameless`"), "{}", v.stderr);
+    assert!(
+        v.stderr
+            .contains("warning: the ensemble has no `name:`; it is known as `nameless`"),
+        "{}",
+        v.stderr
+    );
 }
 
 #[test]
@@ -100,18 +142,42 @@ fn profiles_merge_global_then_local_and_local_overrides_last() {
         &p.global().join("config.yaml"),
         "model_profiles:\n  tiny:\n    model: global-model:1b\n    provider: ollama\n  gonly:\n    model: g:1b\n    provider: ollama\n",
     );
-    write_file(&p.global().join("profiles/tiny.yaml"), "name: tiny\nmodel: global-file:1b\nprovider: ollama\n");
-    p.write(".llm-orc/config.yaml", "model_profiles:\n  tiny:\n    model: local-config:1b\n    provider: ollama\n");
-    p.write(".llm-orc/profiles/a-tiny.local.yaml", "name: tiny\nmodel: private:1b\nprovider: ollama\n");
-    p.write(".llm-orc/profiles/z-tiny.yaml", "name: tiny\nmodel: local-file:1b\nprovider: ollama\ncost_per_token: 0.5\n");
+    write_file(
+        &p.global().join("profiles/tiny.yaml"),
+        "name: tiny\nmodel: global-file:1b\nprovider: ollama\n",
+    );
+    p.write(
+        ".llm-orc/config.yaml",
+        "model_profiles:\n  tiny:\n    model: local-config:1b\n    provider: ollama\n",
+    );
+    p.write(
+        ".llm-orc/profiles/a-tiny.local.yaml",
+        "name: tiny\nmodel: private:1b\nprovider: ollama\n",
+    );
+    p.write(
+        ".llm-orc/profiles/z-tiny.yaml",
+        "name: tiny\nmodel: local-file:1b\nprovider: ollama\ncost_per_token: 0.5\n",
+    );
     p.ensemble("e", ONE);
     let g = p.orc(&["graph", "e"]);
     assert!(g.stdout.contains("private:1b (tiny)"), "{}", g.stdout);
     let lp = p.orc(&["list-profiles"]);
-    assert!(lp.stdout.contains("  tiny:\n    Model: private:1b"), "{}", lp.stdout);
-    assert!(lp.stdout.contains("  gonly:\n    Model: g:1b"), "{}", lp.stdout);
+    assert!(
+        lp.stdout.contains("  tiny:\n    Model: private:1b"),
+        "{}",
+        lp.stdout
+    );
+    assert!(
+        lp.stdout.contains("  gonly:\n    Model: g:1b"),
+        "{}",
+        lp.stdout
+    );
     // Every definition it replaced is listed, in merge order.
-    let overrides: Vec<&str> = lp.stdout.lines().filter(|l| l.contains("Overrides:")).collect();
+    let overrides: Vec<&str> = lp
+        .stdout
+        .lines()
+        .filter(|l| l.contains("Overrides:"))
+        .collect();
     assert_eq!(overrides.len(), 4, "{}", lp.stdout);
     assert!(overrides[3].ends_with("z-tiny.yaml"), "{overrides:?}");
 }
@@ -135,14 +201,23 @@ fn agent_keys_override_profile_keys_override_config_defaults() {
     assert_eq!(a[0]["temperature"], 0.3);
     assert_eq!(a[0]["max_tokens"], 99);
     assert_eq!(a[0]["timeout_seconds"], 42.0);
-    assert_eq!(a[0]["options"], serde_json::json!({"num_ctx": 4096, "top_k": 5}));
+    assert_eq!(
+        a[0]["options"],
+        serde_json::json!({"num_ctx": 4096, "top_k": 5})
+    );
     assert_eq!(a[1]["system_prompt"], "");
     assert_eq!(a[1]["temperature"], 0.9);
     assert_eq!(a[1]["max_tokens"], 10);
     assert_eq!(a[1]["timeout_seconds"], 7.0);
-    assert_eq!(a[1]["options"], serde_json::json!({"num_ctx": 4096, "top_k": 9}));
+    assert_eq!(
+        a[1]["options"],
+        serde_json::json!({"num_ctx": 4096, "top_k": 9})
+    );
     assert_eq!(a[1]["think"], false);
-    assert_eq!(a[2]["system_prompt"], "You are a inline. Provide helpful analysis.");
+    assert_eq!(
+        a[2]["system_prompt"],
+        "You are a inline. Provide helpful analysis."
+    );
     assert_eq!(a[2]["model"], "llama3.2:1b");
     assert_eq!(a[2]["timeout_seconds"], 42.0);
 }
@@ -160,7 +235,11 @@ fn ensembles_in_sub_folders_and_nested_references() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = p.orc(&["validate", "parent"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("parent (composable, 2 agents)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("parent (composable, 2 agents)"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -168,10 +247,18 @@ fn nested_reference_found_only_by_name_warns_about_llm_orc() {
     let p = TestProject::new();
     p.with_profiles();
     p.ensemble("file-name", &named("the-child", "d"));
-    p.ensemble("parent", "name: parent\ndescription: d\nagents:\n  - name: c\n    ensemble: the-child\n");
+    p.ensemble(
+        "parent",
+        "name: parent\ndescription: d\nagents:\n  - name: c\n    ensemble: the-child\n",
+    );
     let r = p.orc(&["validate", "parent"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("warning: ensemble `the-child` was found by its name"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: ensemble `the-child` was found by its name"),
+        "{}",
+        r.stderr
+    );
     r.assert_hint("rename the file to `the-child.yaml`");
 }
 
@@ -184,7 +271,12 @@ fn broken_file_is_reported_not_hidden_as_not_found() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("error: YAML syntax"), "{}", r.stderr);
     let le = p.orc(&["list-ensembles"]);
-    assert!(le.stdout.contains("broken  [invalid: run `orc validate broken`]"), "{}", le.stdout);
+    assert!(
+        le.stdout
+            .contains("broken  [invalid: run `orc validate broken`]"),
+        "{}",
+        le.stdout
+    );
 }
 
 #[test]
@@ -192,12 +284,27 @@ fn validate_all_reports_every_file_and_fails_if_any_is_invalid() {
     let p = TestProject::new();
     p.with_profiles();
     p.ensemble("good", &named("good", "fine"));
-    p.ensemble("bad", "name: bad\ndescription: d\nagents:\n  - name: a\n    model_profile: nope\n");
+    p.ensemble(
+        "bad",
+        "name: bad\ndescription: d\nagents:\n  - name: a\n    model_profile: nope\n",
+    );
     let r = p.orc(&["validate", "--all"]);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("ok       good (single, 1 agents)"), "{}", r.stdout);
-    assert!(r.stdout.contains("invalid  bad (1 error(s))"), "{}", r.stdout);
-    assert!(r.stdout.contains("2 ensemble(s): 1 valid, 1 invalid"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("ok       good (single, 1 agents)"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("invalid  bad (1 error(s))"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("2 ensemble(s): 1 valid, 1 invalid"),
+        "{}",
+        r.stdout
+    );
     let j = p.orc(&["validate", "--all", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&j.stdout).expect("json");
     assert_eq!(v["valid"], false);
@@ -210,9 +317,13 @@ fn validate_all_reports_every_file_and_fails_if_any_is_invalid() {
 fn symlinked_ensembles_outside_the_tier_are_not_listed() {
     let p = TestProject::new();
     p.with_profiles();
-    let outside = write_file(&p.dir.path().join("elsewhere/evil.yaml"), &named("evil", "outside"));
+    let outside = write_file(
+        &p.dir.path().join("elsewhere/evil.yaml"),
+        &named("evil", "outside"),
+    );
     #[cfg(unix)]
-    std::os::unix::fs::symlink(&outside, p.root().join(".llm-orc/ensembles/evil.yaml")).expect("symlink");
+    std::os::unix::fs::symlink(&outside, p.root().join(".llm-orc/ensembles/evil.yaml"))
+        .expect("symlink");
     p.ensemble("inside", &named("inside", "real"));
     #[cfg(unix)]
     std::os::unix::fs::symlink(
@@ -232,15 +343,27 @@ fn config_init_creates_the_tree_and_never_overwrites() {
     fs::create_dir_all(&fresh).expect("mkdir");
     let r = p.orc_in(&fresh, &["config", "init"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for f in ["config.yaml", "ensembles/swarm-review.yaml", "profiles/micro.yaml", "scripts/split_paragraphs.py"] {
+    for f in [
+        "config.yaml",
+        "ensembles/swarm-review.yaml",
+        "profiles/micro.yaml",
+        "scripts/split_paragraphs.py",
+    ] {
         assert!(fresh.join(".llm-orc").join(f).is_file(), "{f} missing");
     }
     let cfg = fresh.join(".llm-orc/config.yaml");
     fs::write(&cfg, "project:\n  name: mine\n").expect("write");
     let r = p.orc_in(&fresh, &["config", "init"]);
     assert_eq!(r.code, 0);
-    assert!(r.stdout.contains("0 file(s) created, 11 kept"), "{}", r.stdout);
-    assert_eq!(fs::read_to_string(&cfg).expect("read"), "project:\n  name: mine\n");
+    assert!(
+        r.stdout.contains("0 file(s) created, 11 kept"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        fs::read_to_string(&cfg).expect("read"),
+        "project:\n  name: mine\n"
+    );
 
     // The shipped examples validate, one per pattern.
     let v = p.orc_in(&fresh, &["validate", "--all"]);
@@ -252,12 +375,20 @@ fn config_init_creates_the_tree_and_never_overwrites() {
         ("swarm-review", "swarm"),
         ("composable-report", "composable"),
     ] {
-        assert!(v.stdout.contains(&format!("ok       {name} ({pattern},")), "{name}: {}", v.stdout);
+        assert!(
+            v.stdout.contains(&format!("ok       {name} ({pattern},")),
+            "{name}: {}",
+            v.stdout
+        );
     }
     let check = p.orc_in(&fresh, &["config", "check"]);
     assert_eq!(check.code, 0, "{}", check.stderr);
     assert!(check.stdout.contains("Profiles: 4"), "{}", check.stdout);
-    assert!(check.stdout.contains("Ensembles: 5 local"), "{}", check.stdout);
+    assert!(
+        check.stdout.contains("Ensembles: 5 local"),
+        "{}",
+        check.stdout
+    );
     assert!(check.stderr.is_empty(), "{}", check.stderr);
 }
 

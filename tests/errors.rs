@@ -13,13 +13,20 @@ fn project() -> TestProject {
 const F: &str = ".llm-orc/ensembles/";
 
 fn path(p: &TestProject, name: &str) -> String {
-    p.root().join(F).join(format!("{name}.yaml")).display().to_string()
+    p.root()
+        .join(F)
+        .join(format!("{name}.yaml"))
+        .display()
+        .to_string()
 }
 
 #[test]
 fn yaml_syntax_error_has_line_and_column() {
     let p = project();
-    p.ensemble("broken", "name: broken\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n   bad: [\n");
+    p.ensemble(
+        "broken",
+        "name: broken\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n   bad: [\n",
+    );
     let r = p.orc(&["validate", "broken"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     r.assert_diag(&format!("{}:6:", path(&p, "broken")));
@@ -31,10 +38,16 @@ fn yaml_syntax_error_has_line_and_column() {
 #[test]
 fn missing_agent_name() {
     let p = project();
-    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - model_profile: tiny\n");
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - model_profile: tiny\n",
+    );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 1);
-    r.assert_diag(&format!("{}:4:5: error: agent #1 has no `name`", path(&p, "e")));
+    r.assert_diag(&format!(
+        "{}:4:5: error: agent #1 has no `name`",
+        path(&p, "e")
+    ));
 }
 
 #[test]
@@ -46,7 +59,10 @@ fn duplicate_agent_name_points_at_the_second() {
     );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 1);
-    r.assert_diag(&format!("{}:6:11: error: duplicate agent name `a`", path(&p, "e")));
+    r.assert_diag(&format!(
+        "{}:6:11: error: duplicate agent name `a`",
+        path(&p, "e")
+    ));
     r.assert_hint("already defined at line 4");
 }
 
@@ -90,13 +106,19 @@ fn self_dependency_is_a_cycle() {
     );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 1);
-    r.assert_diag(&format!("{}:6:11: error: circular dependency: a -> a", path(&p, "e")));
+    r.assert_diag(&format!(
+        "{}:6:11: error: circular dependency: a -> a",
+        path(&p, "e")
+    ));
 }
 
 #[test]
 fn unknown_profile_lists_known_ones_and_where_it_looked() {
     let p = project();
-    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tinny\n");
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tinny\n",
+    );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 1);
     r.assert_diag(&format!(
@@ -111,7 +133,10 @@ fn unknown_profile_lists_known_ones_and_where_it_looked() {
 #[test]
 fn missing_nested_ensemble() {
     let p = project();
-    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: child\n    ensemble: nowhere\n");
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: child\n    ensemble: nowhere\n",
+    );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 1);
     r.assert_diag(&format!(
@@ -124,17 +149,29 @@ fn missing_nested_ensemble() {
 #[test]
 fn ensemble_nesting_itself_prints_the_chain() {
     let p = project();
-    p.ensemble("outer", "name: outer\ndescription: d\nagents:\n  - name: go\n    ensemble: inner\n");
-    p.ensemble("inner", "name: inner\ndescription: d\nagents:\n  - name: back\n    ensemble: outer\n");
+    p.ensemble(
+        "outer",
+        "name: outer\ndescription: d\nagents:\n  - name: go\n    ensemble: inner\n",
+    );
+    p.ensemble(
+        "inner",
+        "name: inner\ndescription: d\nagents:\n  - name: back\n    ensemble: outer\n",
+    );
     let r = p.orc(&["validate", "outer"]);
     assert_eq!(r.code, 1);
     r.assert_diag(&format!(
         "{}:5:15: error: ensemble `outer` nests itself: outer -> inner -> outer",
         path(&p, "inner")
     ));
-    r.assert_diag(&format!("{}:5:15: error: nested ensemble `inner` of agent `go` is invalid", path(&p, "outer")));
+    r.assert_diag(&format!(
+        "{}:5:15: error: nested ensemble `inner` of agent `go` is invalid",
+        path(&p, "outer")
+    ));
 
-    p.ensemble("selfish", "name: selfish\ndescription: d\nagents:\n  - name: me\n    ensemble: selfish\n");
+    p.ensemble(
+        "selfish",
+        "name: selfish\ndescription: d\nagents:\n  - name: me\n    ensemble: selfish\n",
+    );
     let r = p.orc(&["validate", "selfish"]);
     r.assert_diag(&format!(
         "{}:5:15: error: ensemble `selfish` nests itself: selfish -> selfish",
@@ -145,14 +182,37 @@ fn ensemble_nesting_itself_prints_the_chain() {
 #[test]
 fn nesting_deeper_than_the_limit() {
     let p = project();
-    p.write(".llm-orc/config.yaml", &format!("{}performance:\n  execution:\n    max_ensemble_depth: 2\n", common::PEER_CONFIG));
-    p.ensemble("l0", "name: l0\ndescription: d\nagents:\n  - name: n\n    ensemble: l1\n");
-    p.ensemble("l1", "name: l1\ndescription: d\nagents:\n  - name: n\n    ensemble: l2\n");
-    p.ensemble("l2", "name: l2\ndescription: d\nagents:\n  - name: n\n    ensemble: l3\n");
-    p.ensemble("l3", "name: l3\ndescription: d\nagents:\n  - name: n\n    model_profile: tiny\n");
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}performance:\n  execution:\n    max_ensemble_depth: 2\n",
+            common::PEER_CONFIG
+        ),
+    );
+    p.ensemble(
+        "l0",
+        "name: l0\ndescription: d\nagents:\n  - name: n\n    ensemble: l1\n",
+    );
+    p.ensemble(
+        "l1",
+        "name: l1\ndescription: d\nagents:\n  - name: n\n    ensemble: l2\n",
+    );
+    p.ensemble(
+        "l2",
+        "name: l2\ndescription: d\nagents:\n  - name: n\n    ensemble: l3\n",
+    );
+    p.ensemble(
+        "l3",
+        "name: l3\ndescription: d\nagents:\n  - name: n\n    model_profile: tiny\n",
+    );
     let r = p.orc(&["validate", "l0"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("over the limit of 2: l0 -> l1 -> l2 -> l3"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("over the limit of 2: l0 -> l1 -> l2 -> l3"),
+        "{}",
+        r.stderr
+    );
     r.assert_hint("max_ensemble_depth");
     assert_eq!(p.orc(&["validate", "l1"]).code, 0);
 }
@@ -173,10 +233,16 @@ fn fan_out_without_dependency() {
 #[test]
 fn missing_script_says_where_it_looked() {
     let p = project();
-    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: s\n    script: scripts/nope.py\n");
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: s\n    script: scripts/nope.py\n",
+    );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 1);
-    r.assert_diag(&format!("{}:5:13: error: script `scripts/nope.py` of agent `s` not found", path(&p, "e")));
+    r.assert_diag(&format!(
+        "{}:5:13: error: script `scripts/nope.py` of agent `s` not found",
+        path(&p, "e")
+    ));
     r.assert_hint(&p.root().join(".llm-orc/scripts").display().to_string());
 }
 
@@ -184,14 +250,23 @@ fn missing_script_says_where_it_looked() {
 fn scripts_that_escape_the_project_are_refused() {
     let p = project();
     let outside = common::write_file(&p.dir.path().join("outside.py"), "print('{}')\n");
-    p.ensemble("up", "name: up\ndescription: d\nagents:\n  - name: s\n    script: ../outside.py\n");
+    p.ensemble(
+        "up",
+        "name: up\ndescription: d\nagents:\n  - name: s\n    script: ../outside.py\n",
+    );
     let r = p.orc(&["validate", "up"]);
     assert_eq!(r.code, 1);
-    r.assert_diag(&format!("{}:5:13: error: script `../outside.py` of agent `s` is outside the project", path(&p, "up")));
+    r.assert_diag(&format!(
+        "{}:5:13: error: script `../outside.py` of agent `s` is outside the project",
+        path(&p, "up")
+    ));
 
     p.ensemble(
         "abs",
-        &format!("name: abs\ndescription: d\nagents:\n  - name: s\n    script: {}\n", outside.display()),
+        &format!(
+            "name: abs\ndescription: d\nagents:\n  - name: s\n    script: {}\n",
+            outside.display()
+        ),
     );
     let r = p.orc(&["validate", "abs"]);
     assert_eq!(r.code, 1);
@@ -200,8 +275,12 @@ fn scripts_that_escape_the_project_are_refused() {
     #[cfg(unix)]
     {
         std::fs::create_dir_all(p.root().join(".llm-orc/scripts")).expect("mkdir");
-        std::os::unix::fs::symlink(&outside, p.root().join(".llm-orc/scripts/link.py")).expect("symlink");
-        p.ensemble("link", "name: link\ndescription: d\nagents:\n  - name: s\n    script: scripts/link.py\n");
+        std::os::unix::fs::symlink(&outside, p.root().join(".llm-orc/scripts/link.py"))
+            .expect("symlink");
+        p.ensemble(
+            "link",
+            "name: link\ndescription: d\nagents:\n  - name: s\n    script: scripts/link.py\n",
+        );
         let r = p.orc(&["validate", "link"]);
         assert_eq!(r.code, 1);
         assert!(r.stderr.contains("is outside the project"), "{}", r.stderr);
@@ -227,8 +306,14 @@ fn llm_agent_without_a_model() {
     p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    system_prompt: hi\n  - name: b\n    model: qwen3:0.6b\n");
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 1);
-    r.assert_diag(&format!("{}:4:5: error: agent `a` has no model", path(&p, "e")));
-    r.assert_diag(&format!("{}:6:5: error: agent `b` sets `model` without `provider`", path(&p, "e")));
+    r.assert_diag(&format!(
+        "{}:4:5: error: agent `a` has no model",
+        path(&p, "e")
+    ));
+    r.assert_diag(&format!(
+        "{}:6:5: error: agent `b` sets `model` without `provider`",
+        path(&p, "e")
+    ));
 }
 
 #[test]
@@ -245,7 +330,10 @@ fn incomplete_profile_and_unknown_provider() {
         "{}:5:20: error: model profile `half` is incomplete: it needs both `model` and `provider`",
         path(&p, "e")
     ));
-    r.assert_diag(&format!("{}:7:20: error: agent `b` uses unknown provider `carrier-pigeon`", path(&p, "e")));
+    r.assert_diag(&format!(
+        "{}:7:20: error: agent `b` uses unknown provider `carrier-pigeon`",
+        path(&p, "e")
+    ));
 }
 
 #[test]
@@ -263,7 +351,11 @@ fn cloud_providers_parse_but_are_flagged_not_runnable() {
         path(&p, "e")
     ));
     let lp = p.orc(&["list-profiles"]);
-    assert!(lp.stdout.contains("claude:  [cloud: not runnable by orc]"), "{}", lp.stdout);
+    assert!(
+        lp.stdout.contains("claude:  [cloud: not runnable by orc]"),
+        "{}",
+        lp.stdout
+    );
 }
 
 #[test]
@@ -275,8 +367,14 @@ fn unknown_keys_warn_and_do_not_fail() {
     );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    r.assert_diag(&format!("{}:3:1: warning: unknown key `owner` in the ensemble; it is ignored", path(&p, "e")));
-    r.assert_diag(&format!("{}:7:5: warning: unknown key `temprature` in an agent; it is ignored", path(&p, "e")));
+    r.assert_diag(&format!(
+        "{}:3:1: warning: unknown key `owner` in the ensemble; it is ignored",
+        path(&p, "e")
+    ));
+    r.assert_diag(&format!(
+        "{}:7:5: warning: unknown key `temprature` in an agent; it is ignored",
+        path(&p, "e")
+    ));
     r.assert_hint("did you mean `temperature`?");
     assert!(r.stdout.contains("2 warning(s)"), "{}", r.stdout);
 }
@@ -305,18 +403,35 @@ fn not_an_ensemble_and_empty_agents() {
     p.ensemble("noagents", "name: noagents\ndescription: d\nagents: []\n");
     let r = p.orc(&["validate", "--all"]);
     assert_eq!(r.code, 1);
-    r.assert_diag(&format!("{}:1:1: error: an ensemble must be a mapping, found a list", path(&p, "list")));
-    r.assert_diag(&format!("{}:3:9: error: `agents` is empty", path(&p, "noagents")));
+    r.assert_diag(&format!(
+        "{}:1:1: error: an ensemble must be a mapping, found a list",
+        path(&p, "list")
+    ));
+    r.assert_diag(&format!(
+        "{}:3:9: error: `agents` is empty",
+        path(&p, "noagents")
+    ));
 }
 
 #[test]
 fn unknown_ensemble_names_what_was_searched() {
     let p = project();
-    p.ensemble("swarm", "name: swarm\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n");
+    p.ensemble(
+        "swarm",
+        "name: swarm\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
     let r = p.orc(&["validate", "swarn"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("ensemble `swarn` not found (did you mean `swarm`?); looked in:"), "{}", r.stderr);
-    assert!(r.stderr.contains(&p.root().join(".llm-orc/ensembles").display().to_string()));
+    assert!(
+        r.stderr
+            .contains("ensemble `swarn` not found (did you mean `swarm`?); looked in:"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains(&p.root().join(".llm-orc/ensembles").display().to_string())
+    );
     let g = p.orc(&["graph", "swarn"]);
     assert_eq!(g.code, 1);
 }
@@ -338,9 +453,18 @@ fn bad_types_are_located() {
     );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 1);
-    r.assert_diag(&format!("{}:6:22: error: `timeout_seconds` must be a number, found a string", path(&p, "e")));
-    r.assert_diag(&format!("{}:7:14: error: `fan_out` must be true or false, found a string", path(&p, "e")));
-    r.assert_diag(&format!("{}:8:17: error: `depends_on` must be a list of agent names, found an integer", path(&p, "e")));
+    r.assert_diag(&format!(
+        "{}:6:22: error: `timeout_seconds` must be a number, found a string",
+        path(&p, "e")
+    ));
+    r.assert_diag(&format!(
+        "{}:7:14: error: `fan_out` must be true or false, found a string",
+        path(&p, "e")
+    ));
+    r.assert_diag(&format!(
+        "{}:8:17: error: `depends_on` must be a list of agent names, found an integer",
+        path(&p, "e")
+    ));
 }
 
 #[test]
@@ -350,6 +474,10 @@ fn config_errors_are_located_and_fail_check() {
     let r = p.orc(&["config", "check"]);
     assert_eq!(r.code, 1, "{}", r.stdout);
     let cfg = p.root().join(".llm-orc/config.yaml").display().to_string();
-    r.assert_diag(&format!("{cfg}:5:22: error: `timeout_seconds` must be more than 0 seconds"));
-    r.assert_diag(&format!("{cfg}:8:22: error: `per_model_limit` must be at least 1"));
+    r.assert_diag(&format!(
+        "{cfg}:5:22: error: `timeout_seconds` must be more than 0 seconds"
+    ));
+    r.assert_diag(&format!(
+        "{cfg}:8:22: error: `per_model_limit` must be at least 1"
+    ));
 }

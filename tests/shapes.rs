@@ -30,7 +30,11 @@ fn assert_shapes(p: &TestProject) {
         let v = graph_json(p, name);
         assert_eq!(v["agent_count"], agents, "{name} agents");
         assert_eq!(v["edge_count"], edges, "{name} edges");
-        assert_eq!(v["levels"].as_array().map(Vec::len), Some(levels), "{name} levels");
+        assert_eq!(
+            v["levels"].as_array().map(Vec::len),
+            Some(levels),
+            "{name} levels"
+        );
         assert_eq!(v["pattern"], pattern, "{name} pattern");
     }
 }
@@ -41,7 +45,12 @@ fn peer_shapes_validate_and_compile_to_their_structure() {
     let r = p.orc(&["validate", "--all"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.is_empty(), "no warnings expected: {}", r.stderr);
-    assert!(r.stdout.contains("7 ensemble(s): 7 valid, 0 invalid, 0 warning(s)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("7 ensemble(s): 7 valid, 0 invalid, 0 warning(s)"),
+        "{}",
+        r.stdout
+    );
     assert_shapes(&p);
 
     let swarm = graph_json(&p, "peer-swarm");
@@ -104,7 +113,11 @@ fn llm_orc_benchmark_project_validates() {
         let local = p.root().join(".llm-orc");
         copy_dir(&shared.join("project/ensembles"), &local.join("ensembles"));
         copy_dir(&shared.join("project/scripts"), &local.join("scripts"));
-        fs::copy(shared.join(format!("project/config-{version}.yaml")), local.join("config.yaml")).expect("config");
+        fs::copy(
+            shared.join(format!("project/config-{version}.yaml")),
+            local.join("config.yaml"),
+        )
+        .expect("config");
         let r = p.orc(&["validate", "--all"]);
         assert_eq!(r.code, 0, "{version}: {}{}", r.stdout, r.stderr);
         assert!(r.stderr.is_empty(), "{version}: {}", r.stderr);
@@ -113,7 +126,9 @@ fn llm_orc_benchmark_project_validates() {
         // The recorded runs name the same declared agents (fan-out instances aside).
         for &(name, agents, ..) in SHAPES {
             let sample = shared.join(format!("samples/{version}/{name}.execution.json"));
-            let Ok(text) = fs::read_to_string(&sample) else { continue };
+            let Ok(text) = fs::read_to_string(&sample) else {
+                continue;
+            };
             let run: serde_json::Value = serde_json::from_str(&text).expect("sample json");
             assert_eq!(run["metadata"]["agents_used"], agents, "{version} {name}");
             let declared: Vec<String> = graph_json(&p, name)["agents"]

@@ -154,7 +154,9 @@ pub fn swarm_yaml(name: &str, micro: usize) -> String {
         llm(&mut s, &format!("extractor-{i:02}"), "tiny", &[]);
     }
     for g in 0..groups {
-        let deps: Vec<String> = (g * 8..((g + 1) * 8).min(micro)).map(|i| format!("extractor-{i:02}")).collect();
+        let deps: Vec<String> = (g * 8..((g + 1) * 8).min(micro))
+            .map(|i| format!("extractor-{i:02}"))
+            .collect();
         llm(&mut s, &format!("analyser-{g}"), "small", &deps);
     }
     let deps: Vec<String> = (0..groups).map(|g| format!("analyser-{g}")).collect();
@@ -178,7 +180,12 @@ pub fn peer_project() -> TestProject {
     for i in 0..8 {
         llm(&mut fanin, &format!("analyst-{i}"), "tiny", &[]);
     }
-    llm(&mut fanin, "synthesizer", "small", &(0..8).map(|i| format!("analyst-{i}")).collect::<Vec<_>>());
+    llm(
+        &mut fanin,
+        "synthesizer",
+        "small",
+        &(0..8).map(|i| format!("analyst-{i}")).collect::<Vec<_>>(),
+    );
     p.ensemble("peer-fanin", &fanin);
 
     p.ensemble("peer-swarm", &swarm_yaml("peer-swarm", 32));
@@ -196,20 +203,34 @@ pub fn peer_project() -> TestProject {
     fs_.push_str("    fan_out: true\n");
     llm(&mut fs_, "reducer", "small", &["worker".into()]);
     p.ensemble("peer-fanout-script", &fs_);
-    p.write(".llm-orc/scripts/chunk.py", "import json\nprint(json.dumps({'success': True, 'data': ['a', 'b']}))\n");
+    p.write(
+        ".llm-orc/scripts/chunk.py",
+        "import json\nprint(json.dumps({'success': True, 'data': ['a', 'b']}))\n",
+    );
 
     let mut nested = header("peer-nested", "Nested");
     llm(&mut nested, "framer", "tiny", &[]);
-    nested.push_str("  - name: child-seq\n    ensemble: peer-sequential\n    depends_on: [framer]\n");
+    nested
+        .push_str("  - name: child-seq\n    ensemble: peer-sequential\n    depends_on: [framer]\n");
     nested.push_str("  - name: child-fanin\n    ensemble: peer-fanin\n    depends_on: [framer]\n");
-    llm(&mut nested, "judge", "small", &["child-seq".into(), "child-fanin".into()]);
+    llm(
+        &mut nested,
+        "judge",
+        "small",
+        &["child-seq".into(), "child-fanin".into()],
+    );
     p.ensemble("peer-nested", &nested);
 
     let mut wide = header("peer-wide128", "Wide fan-in 128 -> 1");
     for i in 0..128 {
         llm(&mut wide, &format!("w{i:03}"), "tiny", &[]);
     }
-    llm(&mut wide, "synthesizer", "small", &(0..128).map(|i| format!("w{i:03}")).collect::<Vec<_>>());
+    llm(
+        &mut wide,
+        "synthesizer",
+        "small",
+        &(0..128).map(|i| format!("w{i:03}")).collect::<Vec<_>>(),
+    );
     p.ensemble("peer-wide128", &wide);
     p
 }
