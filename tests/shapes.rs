@@ -152,3 +152,26 @@ fn llm_orc_benchmark_project_validates() {
         }
     }
 }
+
+/// The repository is an orc project: its shipped examples validate from a fresh clone.
+#[test]
+fn the_repository_project_validates() {
+    let p = TestProject::new();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let r = p.orc_in(Path::new(repo), &["--project", repo, "validate", "--all"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("5 ensemble(s): 5 valid, 0 invalid, 0 warning(s)"),
+        "{}",
+        r.stdout
+    );
+    let g = p.orc_in(Path::new(repo), &["graph", "swarm-review"]);
+    assert!(
+        g.stdout.contains(
+            "tiers: 8 micro (qwen3:0.6b) -> 3 small (gemma3:4b) -> 1 medium (gemma3:12b)"
+        ),
+        "{}",
+        g.stdout
+    );
+}
