@@ -28,6 +28,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run an ensemble on Ollama and write its artifact.
+    #[command(visible_alias = "i")]
+    Invoke(InvokeArgs),
     /// Check ensembles: YAML, agents, dependencies, profiles, scripts, nesting.
     Validate(ValidateArgs),
     /// List ensembles by tier (local, library, global).
@@ -41,6 +44,27 @@ pub enum Command {
     /// Create or check the project configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InvokeArgs {
+    /// The ensemble to run.
+    pub ensemble: String,
+    /// The input text (else --input, --input-file, stdin, or "Please analyze this.").
+    pub input: Option<String>,
+    #[arg(long = "input", visible_alias = "input-data", value_name = "TEXT")]
+    pub input_flag: Option<String>,
+    /// Read the input from a file.
+    #[arg(short = 'f', long, value_name = "FILE")]
+    pub input_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub output_format: Format,
+    /// Most agents working at once (0 = unlimited); overrides config.yaml.
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<u64>,
+    /// Do not write an artifact.
+    #[arg(long)]
+    pub no_artifact: bool,
 }
 
 #[derive(Debug, Args)]
@@ -70,8 +94,9 @@ pub struct GraphArgs {
     pub full: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, ValueEnum, PartialEq, Eq)]
 pub enum Format {
+    #[default]
     Text,
     Json,
 }
@@ -108,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let open = || Service::open(&cwd, cli.project.as_deref(), &env);
     let stdout = &mut std::io::stdout().lock();
     match cli.command {
+        Command::Invoke(args) => crate::cli_invoke::invoke(&open(), &env, args),
         Command::Validate(args) => validate(&open(), &args, stdout),
         Command::ListEnsembles(args) => list_ensembles(&open(), args.format, stdout),
         Command::ListProfiles(args) => list_profiles(&open(), args.format, stdout),
@@ -134,14 +160,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
     }
 }
 
-fn print_diagnostics(diags: &[Diagnostic]) {
+pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {
     let mut err = std::io::stderr().lock();
     for d in diags {
         let _ = writeln!(err, "{d}");
     }
 }
 
-fn fail(e: &ServiceError) -> Code {
+pub(crate) fn fail(e: &ServiceError) -> Code {
     if let ServiceError::Invalid { diagnostics, .. } = e {
         print_diagnostics(diagnostics);
     }

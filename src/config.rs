@@ -37,6 +37,8 @@ pub struct Env {
     pub home: Option<PathBuf>,
     pub xdg_config_home: Option<PathBuf>,
     pub library_path: Option<PathBuf>,
+    /// `OLLAMA_HOST`: where `provider: ollama` agents without a base_url go.
+    pub ollama_host: Option<String>,
 }
 
 impl Env {
@@ -50,6 +52,7 @@ impl Env {
             home: non_empty("HOME"),
             xdg_config_home: non_empty("XDG_CONFIG_HOME"),
             library_path: non_empty("LLM_ORC_LIBRARY_PATH"),
+            ollama_host: std::env::var("OLLAMA_HOST").ok().filter(|v| !v.trim().is_empty()),
         }
     }
 }

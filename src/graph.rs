@@ -18,6 +18,19 @@ use crate::resolve::{ScriptProblem, ScriptTarget, nested_candidates, resolve_scr
 use crate::spec::{AgentKind, AgentSpec, EnsembleSpec, InputScope, LlmSpec, Located};
 use crate::yaml::Pos;
 
+/// A fallback profile's model settings (the agent's prompt is kept).
+#[derive(Debug, Clone, Serialize)]
+pub struct FallbackTarget {
+    pub profile: String,
+    pub model: String,
+    pub provider: Provider,
+    pub base_url: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub options: Map<String, Json>,
+    pub cost_per_token: Option<f64>,
+}
+
 /// How an agent reaches its model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -86,6 +99,9 @@ pub struct LlmAgent {
     /// The profile's `fallback_model_profile` chain, resolved.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fallback_chain: Vec<String>,
+    /// The same chain with each profile's model settings, in order.
+    #[serde(skip)]
+    pub fallbacks: Vec<FallbackTarget>,
     /// Parameter count in billions, read from the model tag (`qwen3:0.6b` -> 0.6).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_b: Option<f64>,
@@ -718,6 +734,25 @@ impl<'p> Compiler<'p> {
         }
         let think = options.remove("think");
         let fallback_chain = self.fallback_chain(pspec, pos, sink);
+        let fallbacks = fallback_chain
+            .iter()
+            .filter_map(|name| {
+                let p = &profiles.get(name)?.spec;
+                let provider = Provider::parse(p.provider.as_deref()?)?;
+                let mut options = p.options.clone();
+                options.remove("think");
+                Some(FallbackTarget {
+                    profile: name.clone(),
+                    model: p.model.clone()?,
+                    provider,
+                    base_url: p.base_url.clone(),
+                    temperature: p.temperature,
+                    max_tokens: p.max_tokens,
+                    options,
+                    cost_per_token: p.cost_per_token,
+                })
+            })
+            .collect();
         Some(LlmAgent {
             profile: l.model_profile.as_ref().map(|p| p.value.clone()),
             size_b: model_size_b(&model),
@@ -740,6 +775,7 @@ impl<'p> Compiler<'p> {
                 .cost_per_token
                 .or_else(|| pspec.and_then(|p| p.cost_per_token)),
             fallback_chain,
+            fallbacks,
         })
     }
 

@@ -3,12 +3,18 @@
 //! Data flows `yaml` -> `spec` -> `config` (the project's files) -> `graph` (compiled DAG);
 //! `service` is the one layer the front ends (`cli`) call.
 
+pub mod artifact;
 pub mod cli;
+pub mod cli_invoke;
 pub mod config;
 pub mod diag;
+pub mod exec;
 pub mod graph;
+pub mod provider;
+pub mod pyfmt;
 pub mod report;
 pub mod resolve;
 pub mod service;
+pub mod sim;
 pub mod spec;
 pub mod yaml;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::artifact::{self, ArtifactError, Written};
 use crate::config::{Dirs, EnsembleFile, Env, LOCAL_DIR, Project, Tier};
+use crate::exec::{self, Engine, Event, RetryPolicy, RunResult};
 use crate::diag::{Diagnostic, closest};
 use crate::graph::{Compilation, CompiledEnsemble, Compiler};
 
@@ -74,6 +76,41 @@ pub struct ValidationReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agents: Option<usize>,
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// How to run an ensemble.
+pub struct InvokeOptions {
+    /// Overrides `performance.concurrency.max_concurrent_agents` (0 = unlimited).
+    pub max_concurrent: Option<u64>,
+    /// `OLLAMA_HOST`, when set.
+    pub ollama_host: Option<String>,
+    pub events: Option<tokio::sync::mpsc::UnboundedSender<Event>>,
+    /// Set to true to stop the run (its artifact is still written, marked interrupted).
+    pub cancel: tokio::sync::watch::Receiver<bool>,
+    pub write_artifact: bool,
+    pub retry: RetryPolicy,
+}
+
+impl InvokeOptions {
+    pub fn new(cancel: tokio::sync::watch::Receiver<bool>) -> Self {
+        InvokeOptions {
+            max_concurrent: None,
+            ollama_host: None,
+            events: None,
+            cancel,
+            write_artifact: true,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// A finished run.
+pub struct Invocation {
+    pub ensemble: Arc<CompiledEnsemble>,
+    pub result: RunResult,
+    /// Warnings from compiling the ensemble.
+    pub warnings: Vec<Diagnostic>,
+    pub artifact: Option<Result<Written, ArtifactError>>,
 }
 
 /// What `config init` did.
@@ -187,6 +224,40 @@ impl Service {
                 }
             })
             .collect())
+    }
+
+    /// Where artifacts go: the project's `.llm-orc/artifacts`, else `./.llm-orc/artifacts`.
+    pub fn artifacts_root(&self) -> PathBuf {
+        let dirs = &self.project.dirs;
+        dirs.local.clone().unwrap_or_else(|| dirs.cwd.join(LOCAL_DIR)).join("artifacts")
+    }
+
+    /// Compiles and runs an ensemble, then writes its artifact.
+    pub async fn invoke(&self, name: &str, input: String, opts: InvokeOptions) -> Result<Invocation, ServiceError> {
+        let (ensemble, warnings) = self.compile(name)?;
+        let file = self.find(name)?;
+        let perf = &self.project.config.performance;
+        let max = opts.max_concurrent.unwrap_or(perf.max_concurrent_agents);
+        let engine = Arc::new(Engine {
+            http: crate::provider::http_client(),
+            ollama_host: crate::provider::normalize_host(opts.ollama_host.as_deref().unwrap_or("http://localhost:11434")),
+            limits: exec::Limits::new(
+                usize::try_from(perf.per_model_limit).unwrap_or(usize::MAX),
+                perf.hosts.iter().map(|(k, v)| (k.clone(), usize::try_from(*v).unwrap_or(usize::MAX))).collect(),
+            ),
+            max_concurrent: (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(usize::try_from(max).unwrap_or(usize::MAX)))),
+            retry: opts.retry,
+            max_depth: perf.max_ensemble_depth,
+            events: opts.events,
+            origin: std::time::Instant::now(),
+            cancel: opts.cancel,
+            stream: perf.streaming_enabled,
+        });
+        let result = exec::run(engine, ensemble.clone(), input).await;
+        let artifact = opts
+            .write_artifact
+            .then(|| artifact::write(&self.artifacts_root(), &file.rel_dir, &result));
+        Ok(Invocation { ensemble, result, warnings, artifact })
     }
 
     /// Reports the trees, config files, profiles and problems in config and profile files.

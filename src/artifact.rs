@@ -1,0 +1,255 @@
+//! Execution artifacts: `.llm-orc/artifacts/<ensemble>/<YYYYMMDD-HHMMSS-mmm>/execution.json`
+//! and `execution.md`, and a `latest` link, in the layout and JSON shape llm-orc's readers use.
+//! Files are written to a temporary name and renamed, so a reader never sees half a file.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{Duration as ChronoDuration, Local};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::exec::RunResult;
+use crate::pyfmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("cannot use `{name}` as an artifact directory name: {why}")]
+    BadName { name: String, why: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArtifactError + '_ {
+    move |source| ArtifactError::Io { path: path.to_path_buf(), source }
+}
+
+/// JSON formatting as Python's `json.dump(indent=2)` with `ensure_ascii`: non-ASCII escaped.
+struct AsciiPretty<'a>(serde_json::ser::PrettyFormatter<'a>);
+
+impl serde_json::ser::Formatter for AsciiPretty<'_> {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        for c in fragment.chars() {
+            if c.is_ascii() {
+                w.write_all(&[c as u8])?;
+            } else {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    write!(w, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+/// Pretty JSON, 2-space indent, ASCII only, no trailing newline (as llm-orc writes it).
+pub fn to_pretty_ascii(v: &Value) -> String {
+    let mut out = Vec::new();
+    let fmt = AsciiPretty(serde_json::ser::PrettyFormatter::with_indent(b"  "));
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    if v.serialize(&mut ser).is_err() {
+        return v.to_string();
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    f.write_all(bytes).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        ArtifactError::Io { path: path.to_path_buf(), source: e }
+    })
+}
+
+/// Points `<dir>/latest` at `target` (a sibling folder name), replacing any old link in one
+/// rename so readers always find a link.
+fn relink_latest(dir: &Path, target: &str) -> Result<(), ArtifactError> {
+    let link = dir.join("latest");
+    #[cfg(unix)]
+    {
+        let tmp = dir.join(format!(".latest.tmp-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::os::unix::fs::symlink(target, &tmp).map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &link).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            ArtifactError::Io { path: link.clone(), source: e }
+        })?;
+    }
+    #[cfg(not(unix))]
+    {
+        write_atomic(&link, target.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Creates a fresh run folder named by local time to the millisecond. If another run took that
+/// name, the next millisecond is used, so concurrent runs never share a folder.
+fn create_run_dir(ensemble_dir: &Path) -> Result<(PathBuf, String), ArtifactError> {
+    fs::create_dir_all(ensemble_dir).map_err(io_err(ensemble_dir))?;
+    let mut t = Local::now();
+    for _ in 0..10_000 {
+        let name = t.format("%Y%m%d-%H%M%S-%3f").to_string();
+        let dir = ensemble_dir.join(&name);
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok((dir, name)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => t += ChronoDuration::milliseconds(1),
+            Err(e) => return Err(ArtifactError::Io { path: dir, source: e }),
+        }
+    }
+    Err(ArtifactError::Io {
+        path: ensemble_dir.to_path_buf(),
+        source: io::Error::new(io::ErrorKind::AlreadyExists, "no free run folder name"),
+    })
+}
+
+/// Where a run's artifact went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub dir: PathBuf,
+    pub json: PathBuf,
+    pub markdown: PathBuf,
+    /// `<ensemble>/<run-folder>`, the id llm-orc's tools use.
+    pub id: String,
+}
+
+/// Writes the artifact of `run` under `root` (`.llm-orc/artifacts`), in `rel_dir` (the
+/// ensemble's sub-folder, if any).
+pub fn write(root: &Path, rel_dir: &str, run: &RunResult) -> Result<Written, ArtifactError> {
+    let name = &run.ensemble;
+    if name.is_empty() || name.contains(['/', '\\', '\0', '\n']) || name == "." || name == ".." {
+        return Err(ArtifactError::BadName { name: name.clone(), why: "it must be a plain folder name".into() });
+    }
+    let mut base = root.to_path_buf();
+    if !rel_dir.is_empty() {
+        crate::config::check_relative_name(rel_dir).map_err(|why| ArtifactError::BadName { name: rel_dir.to_string(), why })?;
+        base = base.join(rel_dir);
+    }
+    let ensemble_dir = base.join(name);
+    let (dir, folder) = create_run_dir(&ensemble_dir)?;
+    let json = dir.join("execution.json");
+    let markdown = dir.join("execution.md");
+    write_atomic(&json, to_pretty_ascii(&run.to_json(false)).as_bytes())?;
+    write_atomic(&markdown, markdown_report(run).as_bytes())?;
+    relink_latest(&ensemble_dir, &folder)?;
+    Ok(Written { dir, json, markdown, id: format!("{name}/{folder}") })
+}
+
+/// A readable report: llm-orc's header lines, then what orc adds (status, usage, each agent).
+pub fn markdown_report(run: &RunResult) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Ensemble Execution Report\n");
+    let input = serde_json::json!({"data": run.input});
+    let _ = writeln!(s, "**Input:** {}\n", pyfmt::repr(&input));
+    let _ = writeln!(s, "**Ensemble:** {}  ", run.ensemble);
+    let _ = writeln!(s, "**Status:** {}  ", run.status());
+    let _ = writeln!(s, "**Duration:** {:.2}s\n", run.duration_s());
+    let totals = crate::exec::result::totals_to_json(&run.usage);
+    let _ = writeln!(s, "## Usage\n");
+    let _ = writeln!(s, "| agent | model | input tokens | output tokens | queue ms | service ms | done |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|");
+    for (name, u) in &run.usage {
+        let show = |v: Option<u64>| v.map_or_else(|| "missing".to_string(), |n| n.to_string());
+        let row = run.timeline.iter().find(|r| &r.agent == name);
+        let _ = writeln!(
+            s,
+            "| {name} | {} | {} | {} | {:.1} | {:.1} | {} |",
+            u.model,
+            show(u.usage.input_tokens),
+            show(u.usage.output_tokens),
+            row.map_or(0.0, |r| r.queue_ms),
+            row.map_or(u.service_ms, |r| r.service_ms),
+            u.done_reason.as_deref().unwrap_or("?")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nTotal: {} tokens ({} in, {} out) over {} calls; {} with counts missing.\n",
+        totals["total_tokens"], totals["total_input_tokens"], totals["total_output_tokens"], totals["agents_count"], totals["agents_with_missing_counts"]
+    );
+    let _ = writeln!(s, "## Agent Results\n");
+    for (name, e) in &run.entries {
+        let _ = writeln!(s, "### {name}\n");
+        let _ = writeln!(s, "**Status:** {}\n", e.status.outcome());
+        if let Some(err) = &e.error {
+            let _ = writeln!(s, "**Error:** {err}\n");
+        }
+        if let Some(inst) = &e.instances {
+            let ok = inst.iter().filter(|i| i.status == crate::exec::Status::Success).count();
+            let _ = writeln!(s, "**Instances:** {ok}/{} successful\n", inst.len());
+            continue;
+        }
+        if e.kind == "ensemble" {
+            continue;
+        }
+        let text = pyfmt::str_of(&e.response);
+        if !e.response.is_null() && !text.is_empty() {
+            let _ = writeln!(s, "```\n{}\n```\n", text.replace("```", "`\u{200b}``"));
+        }
+    }
+    if let Some(d) = &run.deliverable {
+        let _ = writeln!(s, "## Deliverable\n\n{d}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pretty_ascii_like_python() {
+        let v = json!({"a": "é", "b": [], "c": {}, "d": [1, 2]});
+        assert_eq!(to_pretty_ascii(&v), "{\n  \"a\": \"\\u00e9\",\n  \"b\": [],\n  \"c\": {},\n  \"d\": [\n    1,\n    2\n  ]\n}");
+    }
+
+    #[test]
+    fn run_folders_never_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = (0..20).map(|_| create_run_dir(dir.path()).unwrap().1).collect();
+        let mut sorted = names.clone();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 20);
+        assert!(names.iter().all(|n| n.len() == 19 && n.as_bytes()[8] == b'-' && n.as_bytes()[15] == b'-'));
+    }
+}

@@ -1,0 +1,228 @@
+//! `orc invoke`: input acquisition, progress, output and exit codes.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::time::Duration;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::cli::{Code, Format, InvokeArgs, fail, print_diagnostics};
+use crate::config::Env;
+use crate::exec::{Event, RunResult, Status};
+use crate::graph::Kind;
+use crate::report::size_class;
+use crate::service::{InvokeOptions, Invocation, Service};
+
+/// The input, from the first source that gives one, as llm-orc does.
+fn read_input(args: &InvokeArgs) -> anyhow::Result<String> {
+    if let Some(s) = args.input.as_ref().filter(|s| !s.is_empty()) {
+        return Ok(s.clone());
+    }
+    if let Some(s) = args.input_flag.as_ref().filter(|s| !s.is_empty()) {
+        return Ok(s.clone());
+    }
+    if let Some(f) = &args.input_file {
+        return std::fs::read_to_string(f).with_context(|| format!("cannot read --input-file {}", f.display()));
+    }
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        let mut s = String::new();
+        stdin.lock().read_to_string(&mut s).context("cannot read stdin")?;
+        let s = s.trim();
+        if !s.is_empty() {
+            return Ok(s.to_string());
+        }
+    }
+    Ok("Please analyze this.".to_string())
+}
+
+pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
+    let input = read_input(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
+    let show_progress = std::io::stderr().is_terminal();
+    let outcome = runtime.block_on(async {
+        // First Ctrl-C: stop and keep what finished; second: leave at once.
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupting: cancelling requests in flight (Ctrl-C again to quit at once)");
+                let _ = cancel_tx.send(true);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        let mut opts = InvokeOptions::new(cancel_rx);
+        opts.max_concurrent = args.max_concurrent;
+        opts.ollama_host = env.ollama_host.clone();
+        opts.write_artifact = !args.no_artifact;
+        let total = svc.compile(&args.ensemble).map(|(e, _)| e.total_agents()).unwrap_or(0);
+        let progress = show_progress.then(|| tokio::spawn(render_progress(ev_rx, total as u64)));
+        if show_progress {
+            opts.events = Some(ev_tx);
+        } else {
+            drop(ev_tx);
+        }
+        let r = svc.invoke(&args.ensemble, input, opts).await;
+        if let Some(p) = progress {
+            let _ = p.await;
+        }
+        r
+    });
+    let inv = match outcome {
+        Ok(inv) => inv,
+        Err(e) => {
+            let code = fail(&e);
+            return Ok(if code == 1 && matches!(e, crate::service::ServiceError::Invalid { .. }) { 2 } else { code });
+        }
+    };
+    print_diagnostics(&inv.warnings);
+    let stdout = &mut std::io::stdout().lock();
+    match args.output_format {
+        Format::Json => writeln!(stdout, "{}", crate::artifact::to_pretty_ascii(&json_output(&inv)))?,
+        Format::Text => write_text(stdout, &inv)?,
+    }
+    match &inv.artifact {
+        Some(Err(e)) => eprintln!("warning: the artifact was not written: {e}"),
+        Some(Ok(w)) if args.output_format == Format::Json => eprintln!("artifact: {}", w.dir.display()),
+        _ => {}
+    }
+    report_failures(&inv.result);
+    Ok(if inv.result.interrupted {
+        130
+    } else if inv.result.has_errors() {
+        1
+    } else {
+        0
+    })
+}
+
+/// One line per distinct cause, so an unreachable host is one message, not 37.
+fn report_failures(r: &RunResult) {
+    let mut causes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, e) in &r.entries {
+        if e.status == Status::Failed
+            && let Some(err) = &e.error
+        {
+            causes.entry(err.as_str()).or_default().push(name);
+        }
+    }
+    for (cause, agents) in causes {
+        let who = if agents.len() == 1 {
+            format!("agent `{}`", agents[0])
+        } else {
+            format!("{} agents ({}{})", agents.len(), agents[..agents.len().min(3)].join(", "), if agents.len() > 3 { ", ..." } else { "" })
+        };
+        eprintln!("error: {who} failed: {cause}");
+    }
+}
+
+/// `--output-format json`: llm-orc 0.25.2's document (results, metadata, deliverable, status,
+/// has_errors), plus where the artifact went.
+fn json_output(inv: &Invocation) -> Value {
+    let full = inv.result.to_json(false);
+    let mut out = serde_json::Map::new();
+    out.insert("results".into(), full["results"].clone());
+    out.insert("metadata".into(), full["metadata"].clone());
+    out.insert("deliverable".into(), inv.result.deliverable.clone().map_or(Value::Null, Value::String));
+    out.insert("status".into(), json!(if inv.result.has_errors() || inv.result.interrupted { "error" } else { "success" }));
+    out.insert("has_errors".into(), json!(inv.result.has_errors() || inv.result.interrupted));
+    out.insert("raw_output".into(), json!(inv.ensemble.spec.raw_output));
+    if let Some(Ok(w)) = &inv.artifact {
+        out.insert("artifact".into(), json!({"id": w.id, "dir": w.dir, "json": w.json}));
+    }
+    Value::Object(out)
+}
+
+fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
+    let r = &inv.result;
+    for (name, e) in &r.entries {
+        if e.instances.is_some() || e.kind == "ensemble" && e.is_success() {
+            // Gathered fan-outs and nested results are shown through their parts.
+            if e.kind == "ensemble" {
+                writeln!(out, "== {name} (ensemble, {}) ==", e.status.outcome())?;
+                if let Some(h) = &e.handover {
+                    writeln!(out, "{h}\n")?;
+                }
+            }
+            continue;
+        }
+        let model = r.usage.iter().find(|(n, _)| n == name).map(|(_, u)| format!(", {}", u.model)).unwrap_or_default();
+        writeln!(out, "== {name} ({}{model}) ==", e.status.outcome())?;
+        match &e.error {
+            Some(err) => writeln!(out, "error: {err}\n")?,
+            None => writeln!(out, "{}\n", crate::pyfmt::str_of(&e.response))?,
+        }
+    }
+    // Tokens per tier of model size.
+    let mut tiers: BTreeMap<(u8, &'static str), (u64, u64, usize, usize)> = BTreeMap::new();
+    for (_, u) in &r.usage {
+        let class = size_class(crate::graph::model_size_b(&u.model));
+        let rank = match class { "micro" => 0, "small" => 1, "medium" => 2, "large" => 3, _ => 4 };
+        let t = tiers.entry((rank, class)).or_default();
+        t.0 += u.usage.input_tokens.unwrap_or(0);
+        t.1 += u.usage.output_tokens.unwrap_or(0);
+        t.2 += 1;
+        if !u.usage.missing_counts().is_empty() {
+            t.3 += 1;
+        }
+    }
+    writeln!(out, "-- usage by tier --")?;
+    for ((_, class), (i, o, n, missing)) in &tiers {
+        let note = if *missing > 0 { format!(" ({missing} with counts missing)") } else { String::new() };
+        writeln!(out, "{class:>8}: {n} call(s), {i} in + {o} out = {} tokens{note}", i + o)?;
+    }
+    let totals = crate::exec::result::totals_to_json(&r.usage);
+    writeln!(
+        out,
+        "   total: {} tokens in {:.2}s; status {}",
+        totals["total_tokens"], r.duration_s(), r.status()
+    )?;
+    if let Some(d) = &r.deliverable {
+        writeln!(out, "\n-- deliverable --\n{d}")?;
+    }
+    if let Some(Ok(w)) = &inv.artifact {
+        writeln!(out, "\nartifact: {}", w.dir.display())?;
+    }
+    let _ = Kind::label;
+    Ok(())
+}
+
+/// A live line on stderr: done/total, running, queued, tokens so far.
+async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, total: u64) {
+    let bar = ProgressBar::new(total.max(1));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} done  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let (mut queued, mut running, mut tokens, mut failed) = (0i64, 0i64, 0u64, 0u64);
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            Event::Ready { .. } => queued += 1,
+            Event::Started { .. } => {
+                queued -= 1;
+                running += 1;
+            }
+            Event::Tokens { .. } | Event::Retrying { .. } => {}
+            Event::Finished { status, tokens: t, .. } => {
+                running = (running - 1).max(0);
+                tokens += t.unwrap_or(0);
+                if status == Status::Failed {
+                    failed += 1;
+                }
+                bar.inc(1);
+            }
+        }
+        let failed_note = if failed > 0 { format!("  {failed} failed") } else { String::new() };
+        bar.set_message(format!("running {}  queued {}  tokens {tokens}{failed_note}", running.max(0), queued.max(0)));
+    }
+    bar.finish_and_clear();
+}

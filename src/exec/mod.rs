@@ -1,0 +1,729 @@
+//! The executor: runs a compiled ensemble, starting every agent the moment its dependencies
+//! have finished (no level barriers), within the global and per-(host, model) limits.
+
+pub mod prompt;
+pub mod result;
+pub mod script;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::graph::{Agent, CompiledEnsemble, Kind, LlmAgent, Provider as ProviderKind};
+use crate::provider::{
+    AnyProvider, ChatRequest, OllamaClient, OpenAiClient, Provider, ProviderError, TokenSink, normalize_host, origin,
+};
+use prompt::Dep;
+pub use result::{AgentUsage, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing};
+
+/// What happens during a run, for progress displays.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Dependencies done; waiting for a slot.
+    Ready { agent: String },
+    /// The request was sent (or the script started).
+    Started { agent: String },
+    /// Streamed chunks received so far.
+    Tokens { agent: String, chunks: u64 },
+    /// A retryable failure; trying again.
+    Retrying { agent: String, attempt: u32, error: String },
+    Finished { agent: String, status: Status, tokens: Option<u64> },
+}
+
+/// Retries for connection errors, 503 and 5xx: exponential backoff with jitter.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempt + 1`: base x 2^(attempt-1), capped, with +-50% jitter.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let d = exp.min(self.cap);
+        d.mul_f64(0.5 + fastrand::f64())
+    }
+}
+
+/// In-flight limits per (host, model): Ollama serves few requests per model at once.
+pub struct Limits {
+    default: usize,
+    hosts: BTreeMap<String, usize>,
+    sems: Mutex<HashMap<(String, String), Arc<Semaphore>>>,
+}
+
+impl Limits {
+    pub fn new(default: usize, hosts: BTreeMap<String, usize>) -> Limits {
+        Limits {
+            default: default.max(1),
+            hosts: hosts.into_iter().map(|(k, v)| (origin(&normalize_host(&k)), v.max(1))).collect(),
+            sems: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn semaphore(&self, host: &str, model: &str) -> Arc<Semaphore> {
+        let key = (origin(host), model.to_string());
+        let mut sems = self.sems.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        sems.entry(key.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(*self.hosts.get(&key.0).unwrap_or(&self.default))))
+            .clone()
+    }
+
+    /// Waits for a slot for `model` on `host`.
+    pub async fn acquire(&self, host: &str, model: &str) -> Option<OwnedSemaphorePermit> {
+        self.semaphore(host, model).acquire_owned().await.ok()
+    }
+}
+
+/// Shared by a run and every nested run inside it.
+pub struct Engine {
+    pub http: reqwest::Client,
+    /// Where `provider: ollama` agents without a base_url go (`OLLAMA_HOST` or the default).
+    pub ollama_host: String,
+    pub limits: Limits,
+    /// Overall cap on agents working at once (None = unlimited).
+    pub max_concurrent: Option<Arc<Semaphore>>,
+    pub retry: RetryPolicy,
+    pub max_depth: u64,
+    pub events: Option<mpsc::UnboundedSender<Event>>,
+    /// When the root run started; timings are relative to it.
+    pub origin: Instant,
+    /// Becomes true when the run is to stop (Ctrl-C).
+    pub cancel: watch::Receiver<bool>,
+    /// Whether Ollama responses are streamed.
+    pub stream: bool,
+}
+
+impl Engine {
+    fn ms(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64() * 1000.0
+    }
+
+    fn emit(&self, e: Event) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(e);
+        }
+    }
+
+    async fn global_permit(&self) -> Option<OwnedSemaphorePermit> {
+        match &self.max_concurrent {
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
+        }
+    }
+
+    fn provider(&self, kind: &ProviderKind, base_url: Option<&str>) -> Result<AnyProvider, String> {
+        match kind {
+            ProviderKind::Ollama => Ok(AnyProvider::Ollama({
+                let mut c = OllamaClient::new(self.http.clone(), base_url.unwrap_or(&self.ollama_host));
+                c.stream = self.stream;
+                c
+            })),
+            ProviderKind::OpenaiCompatible => {
+                let url = base_url.map(str::to_string).unwrap_or_else(|| format!("{}/v1", self.ollama_host));
+                Ok(AnyProvider::OpenAi(OpenAiClient::new(self.http.clone(), &url)))
+            }
+            ProviderKind::Cloud(p) => Err(p.clone()),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn epoch() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// What one node of the graph produced.
+struct NodeDone {
+    main: Entry,
+    /// Fan-out instance entries (empty when the agent was not expanded).
+    instances: Vec<(String, Entry)>,
+    usage: Vec<(String, AgentUsage)>,
+    timeline: Vec<TimelineRow>,
+}
+
+/// Runs an ensemble to completion (or until cancelled).
+pub fn run(engine: Arc<Engine>, ens: Arc<CompiledEnsemble>, input: String) -> Pin<Box<dyn Future<Output = RunResult> + Send>> {
+    run_graph(engine, ens, input, 0, String::new())
+}
+
+fn run_graph(
+    engine: Arc<Engine>,
+    ens: Arc<CompiledEnsemble>,
+    input: String,
+    depth: u64,
+    prefix: String,
+) -> Pin<Box<dyn Future<Output = RunResult> + Send>> {
+    Box::pin(async move {
+        let started_at = epoch();
+        let n = ens.agents.len();
+        let mut remaining: Vec<usize> = (0..n)
+            .map(|i| ens.graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).count())
+            .collect();
+        let mut done: Vec<Option<Arc<NodeDone>>> = vec![None; n];
+        let mut running: HashMap<tokio::task::Id, usize> = HashMap::new();
+        let mut set: JoinSet<(usize, NodeDone)> = JoinSet::new();
+        let input = Arc::new(input);
+        let mut cancel = engine.cancel.clone();
+        let mut interrupted = *cancel.borrow();
+
+        let spawn = |i: usize, done: &Vec<Option<Arc<NodeDone>>>, set: &mut JoinSet<(usize, NodeDone)>, running: &mut HashMap<tokio::task::Id, usize>| {
+            let deps: Vec<(usize, Arc<NodeDone>)> = ens.agents[i]
+                .depends_on
+                .iter()
+                .filter_map(|d| {
+                    let j = ens.agents.iter().position(|a| &a.name == d)?;
+                    Some((j, done[j].clone()?))
+                })
+                .collect();
+            let (engine, ens, input, prefix) = (engine.clone(), ens.clone(), input.clone(), prefix.clone());
+            let h = set.spawn(async move {
+                let out = run_node(&engine, &ens, i, &input, &deps, depth, &prefix).await;
+                (i, out)
+            });
+            running.insert(h.id(), i);
+        };
+
+        if !interrupted {
+            for i in 0..n {
+                if remaining[i] == 0 {
+                    spawn(i, &done, &mut set, &mut running);
+                }
+            }
+        }
+        while !set.is_empty() {
+            tokio::select! {
+                joined = set.join_next_with_id() => {
+                    let Some(joined) = joined else { break };
+                    let (i, node) = match joined {
+                        Ok((id, v)) => { running.remove(&id); v }
+                        Err(e) => {
+                            let Some(i) = running.remove(&e.id()) else { continue };
+                            let t = engine.ms();
+                            (i, NodeDone { main: Entry::failed(format!("agent task failed: {e}"), ens.agents[i].kind.label(), Timing { ready_ms: t, start_ms: t, end_ms: t, attempts: 0 }), instances: vec![], usage: vec![], timeline: vec![] })
+                        }
+                    };
+                    done[i] = Some(Arc::new(node));
+                    for succ in ens.graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing) {
+                        let j = succ.index();
+                        remaining[j] -= 1;
+                        if remaining[j] == 0 && !interrupted {
+                            spawn(j, &done, &mut set, &mut running);
+                        }
+                    }
+                }
+                changed = cancel.changed(), if !interrupted => {
+                    if changed.is_err() || *cancel.borrow() {
+                        interrupted = true;
+                        set.abort_all();
+                    }
+                }
+            }
+        }
+        // Agents cut off by an interruption are recorded as failed, with what they were doing.
+        if interrupted {
+            let t = engine.ms();
+            for (_, i) in running.drain() {
+                if done[i].is_none() {
+                    done[i] = Some(Arc::new(NodeDone {
+                        main: Entry::failed("interrupted before it finished".into(), ens.agents[i].kind.label(), Timing { ready_ms: t, start_ms: t, end_ms: t, attempts: 0 }),
+                        instances: vec![],
+                        usage: vec![],
+                        timeline: vec![],
+                    }));
+                }
+            }
+        }
+        assemble(&ens, (*input).clone(), done, started_at, interrupted)
+    })
+}
+
+/// Builds the run result in llm-orc's order from what each node produced.
+fn assemble(ens: &CompiledEnsemble, input: String, done: Vec<Option<Arc<NodeDone>>>, started_at: f64, interrupted: bool) -> RunResult {
+    let mut entries = Vec::new();
+    let mut usage = Vec::new();
+    let mut timeline = Vec::new();
+    for level in &ens.levels {
+        let mut instances = Vec::new();
+        let mut gathered = Vec::new();
+        for &i in level {
+            let Some(node) = &done[i] else { continue };
+            let name = &ens.agents[i].name;
+            if node.instances.is_empty() {
+                entries.push((name.clone(), node.main.clone()));
+            } else {
+                instances.extend(node.instances.iter().cloned());
+                gathered.push((name.clone(), node.main.clone()));
+            }
+        }
+        entries.extend(instances);
+        entries.extend(gathered);
+    }
+    for (i, node) in done.iter().enumerate() {
+        if let Some(node) = node {
+            usage.extend(node.usage.iter().cloned());
+            timeline.extend(node.timeline.iter().cloned());
+            let _ = i;
+        }
+    }
+    timeline.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    let deliverable = deliverable(ens, &entries);
+    let execution_order = ens
+        .agents
+        .iter()
+        .filter(|a| entries.iter().any(|(n, _)| *n == a.name))
+        .map(|a| a.name.clone())
+        .collect();
+    RunResult {
+        ensemble: ens.name.clone(),
+        input,
+        entries,
+        agents_used: ens.agents.len(),
+        started_at,
+        completed_at: epoch(),
+        interrupted,
+        deliverable,
+        execution_order,
+        usage,
+        timeline,
+    }
+}
+
+/// The final answer: the last terminal agent (in declaration order) that succeeded with text;
+/// else the last agent that did.
+fn deliverable(ens: &CompiledEnsemble, entries: &[(String, Entry)]) -> Option<String> {
+    let text_of = |name: &str| {
+        entries.iter().find(|(n, _)| n == name).and_then(|(_, e)| match (&e.status, &e.response) {
+            (Status::Success, Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        })
+    };
+    let terminal = |a: &Agent| !ens.agents.iter().any(|o| o.depends_on.contains(&a.name));
+    ens.agents
+        .iter()
+        .rev()
+        .filter(|a| terminal(a))
+        .find_map(|a| text_of(&a.name))
+        .or_else(|| ens.agents.iter().rev().find_map(|a| text_of(&a.name)))
+}
+
+/// Runs one node: the agent, or its fan-out instances and the gathered entry.
+async fn run_node(engine: &Arc<Engine>, ens: &CompiledEnsemble, i: usize, base: &str, deps: &[(usize, Arc<NodeDone>)], depth: u64, prefix: &str) -> NodeDone {
+    let agent = &ens.agents[i];
+    let display = format!("{prefix}{}", agent.name);
+    let ready = engine.ms();
+    engine.emit(Event::Ready { agent: display.clone() });
+
+    // input_key narrows the first dependency's response for this agent only.
+    let mut first_override: Option<Entry> = None;
+    if let (Some(key), Some((j, first))) = (&agent.input_key, deps.first())
+        && first.main.is_success()
+    {
+        match prompt::select_key(&ens.agents[*j].name, &first.main.response, key) {
+            Ok(v) => {
+                let mut e = first.main.clone();
+                e.response = v;
+                first_override = Some(e);
+            }
+            Err(msg) => {
+                let t = Timing { ready_ms: ready, start_ms: ready, end_ms: engine.ms(), attempts: 0 };
+                return finish_node(engine, agent, &display, Entry::failed(msg, agent.kind.label(), t), vec![], vec![]);
+            }
+        }
+    }
+    let dep_list: Vec<Dep<'_>> = deps
+        .iter()
+        .enumerate()
+        .map(|(k, (j, d))| Dep {
+            name: &ens.agents[*j].name,
+            entry: if k == 0 { first_override.as_ref().unwrap_or(&d.main) } else { &d.main },
+            agent: &ens.agents[*j],
+        })
+        .collect();
+
+    // Fan-out: map over the first dependency's array.
+    if agent.fan_out
+        && let Some(first) = dep_list.first()
+        && first.entry.is_success()
+        && let Some(items) = prompt::fan_out_items(&first.entry.response, None)
+    {
+        let n = items.len();
+        let futs = items.iter().enumerate().map(|(k, chunk)| {
+            let inst = format!("{}[{k}]", agent.name);
+            let inst_display = format!("{prefix}{inst}");
+            async move {
+                engine.emit(Event::Ready { agent: inst_display.clone() });
+                let ready = engine.ms();
+                let work = match &agent.kind {
+                    Kind::Script { .. } => Work::Script(script::ScriptInput::Plain(prompt::fan_out_script_input(&agent.name, k, n, base, chunk))),
+                    Kind::Ensemble { .. } => Work::Text(prompt::chunk_text(chunk)),
+                    _ => Work::Text(prompt::fan_out_llm_input(k, n, base, chunk)),
+                };
+                let out = run_unit(engine, agent, &inst, &inst_display, work, ready, depth, prefix).await;
+                let tokens = out.usage.first().and_then(|(_, u)| u.total_tokens());
+                engine.emit(Event::Finished { agent: inst_display.clone(), status: out.entry.status, tokens });
+                (inst, out)
+            }
+        });
+        let results = futures::future::join_all(futs).await;
+        let mut instances = Vec::with_capacity(n);
+        let mut statuses = Vec::with_capacity(n);
+        let mut responses = Vec::with_capacity(n);
+        let mut usage = Vec::new();
+        let mut timeline = Vec::new();
+        let (mut first_start, mut last_end) = (f64::MAX, 0.0f64);
+        for (k, (inst, out)) in results.into_iter().enumerate() {
+            let UnitOut { entry, usage: u, rows } = out;
+            responses.push(if entry.is_success() { entry.response.clone() } else { Value::Null });
+            statuses.push(InstanceStatus { index: k, status: entry.status, error: entry.error.clone() });
+            first_start = first_start.min(entry.timing.start_ms);
+            last_end = last_end.max(entry.timing.end_ms);
+            usage.extend(u);
+            timeline.extend(rows);
+            instances.push((inst, entry));
+        }
+        let ok = statuses.iter().filter(|s| s.status == Status::Success).count();
+        let status = if ok == n { Status::Success } else if ok == 0 { Status::Failed } else { Status::Partial };
+        let mut main = Entry::success(Value::Array(responses), agent.kind.label(), Timing { ready_ms: ready, start_ms: first_start.min(last_end), end_ms: last_end, attempts: 0 });
+        main.status = status;
+        main.instances = Some(statuses);
+        if status != Status::Success {
+            main.error = None;
+        }
+        engine.emit(Event::Finished { agent: display.clone(), status, tokens: None });
+        return NodeDone { main, instances, usage, timeline };
+    }
+
+    let work = match &agent.kind {
+        Kind::Script { .. } => {
+            if dep_list.is_empty() {
+                Work::Script(script::ScriptInput::Plain(base.to_string()))
+            } else {
+                Work::Script(script::ScriptInput::Schema { json: prompt::script_input(&agent.name, base, &dep_list), input_data: base.to_string() })
+            }
+        }
+        Kind::Ensemble { .. } => Work::Text(prompt::nested_input(agent, base, &dep_list)),
+        _ => Work::Text(prompt::llm_input(agent, base, &dep_list)),
+    };
+    let out = run_unit(engine, agent, &agent.name, &display, work, ready, depth, prefix).await;
+    finish_node(engine, agent, &display, out.entry, out.usage, out.rows)
+}
+
+fn finish_node(engine: &Engine, _agent: &Agent, display: &str, main: Entry, usage: Vec<(String, AgentUsage)>, timeline: Vec<TimelineRow>) -> NodeDone {
+    let tokens = usage.first().and_then(|(_, u)| u.total_tokens());
+    engine.emit(Event::Finished { agent: display.to_string(), status: main.status, tokens });
+    NodeDone { main, instances: vec![], usage, timeline }
+}
+
+/// What one unit of work produced: its entry, the usage of LLM calls made for it (its own, or
+/// a nested run's, already named), and timeline rows.
+struct UnitOut {
+    entry: Entry,
+    usage: Vec<(String, AgentUsage)>,
+    rows: Vec<TimelineRow>,
+}
+
+/// The input of one unit of work.
+enum Work {
+    Text(String),
+    Script(script::ScriptInput),
+}
+
+/// Runs one agent (or one fan-out instance) given its input. Returns its entry, the usage of
+/// its own LLM call, and timeline rows (its own, and a nested run's).
+#[allow(clippy::too_many_arguments)]
+async fn run_unit(
+    engine: &Arc<Engine>,
+    agent: &Agent,
+    name: &str,
+    display: &str,
+    work: Work,
+    ready: f64,
+    depth: u64,
+    prefix: &str,
+) -> UnitOut {
+    let kind = agent.kind.label();
+    let row = |e: &Entry, model: Option<String>| TimelineRow {
+        agent: display.to_string(),
+        kind,
+        model,
+        status: e.status,
+        depends_on: agent.depends_on.iter().map(|d| format!("{prefix}{d}")).collect(),
+        ready_ms: round3(e.timing.ready_ms),
+        start_ms: round3(e.timing.start_ms),
+        end_ms: round3(e.timing.end_ms),
+        queue_ms: round3(e.timing.queue_ms()),
+        service_ms: round3(e.timing.service_ms()),
+    };
+    let one = |entry: Entry, model: Option<String>| {
+        let r = row(&entry, model);
+        UnitOut { entry, usage: vec![], rows: vec![r] }
+    };
+    match (&agent.kind, work) {
+        (Kind::Llm(llm), Work::Text(user)) => {
+            let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
+            let (entry, usage) = call_llm(engine, llm, timeout, display, user, ready).await;
+            let model = usage.as_ref().map(|u| u.model.clone()).unwrap_or_else(|| llm.model.clone());
+            let mut out = one(entry, Some(model));
+            out.usage = usage.map(|u| (display.to_string(), u)).into_iter().collect();
+            out
+        }
+        (Kind::Script { target, parameters, .. }, Work::Script(input)) => {
+            let _permit = engine.global_permit().await;
+            let start = engine.ms();
+            engine.emit(Event::Started { agent: display.to_string() });
+            let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
+            let outcome = script::run(target, parameters, input, timeout).await;
+            let timing = Timing { ready_ms: ready, start_ms: start, end_ms: engine.ms(), attempts: 1 };
+            let entry = match outcome {
+                Ok(response) => {
+                    let mut e = Entry::success(response, kind, timing);
+                    e.agent_requests = script::agent_requests(&e.response);
+                    e
+                }
+                Err(msg) => Entry::failed(format!("script `{name}` failed: {msg}"), kind, timing),
+            };
+            one(entry, None)
+        }
+        (Kind::Ensemble { child, reference }, Work::Text(child_input)) => {
+            let start = engine.ms();
+            if depth + 1 > engine.max_depth {
+                let e = Entry::failed(
+                    format!("Ensemble nesting depth limit exceeded: depth {} > limit {} (at `{reference}`)", depth + 1, engine.max_depth),
+                    kind,
+                    Timing { ready_ms: ready, start_ms: start, end_ms: start, attempts: 0 },
+                );
+                return one(e, None);
+            }
+            engine.emit(Event::Started { agent: display.to_string() });
+            let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
+            // The child shares the engine: the same limits, client and cancellation.
+            let child_run = run_graph(engine.clone(), child.clone(), child_input, depth + 1, format!("{display}/"));
+            let outcome = tokio::time::timeout(timeout, child_run).await;
+            let timing = Timing { ready_ms: ready, start_ms: start, end_ms: engine.ms(), attempts: 1 };
+            match outcome {
+                Err(_) => one(
+                    Entry::failed(format!("Agent execution timed out after {} seconds", script::fmt_secs(timeout)), kind, timing),
+                    None,
+                ),
+                Ok(result) => {
+                    let mut e = Entry::success(Value::String(crate::pyfmt::json_dumps(&result.to_json(true))), kind, timing);
+                    e.handover = Some(prompt::handover(child, &result.entries));
+                    let mut rows = result.timeline;
+                    rows.push(row(&e, None));
+                    UnitOut { entry: e, usage: result.usage, rows }
+                }
+            }
+        }
+        (Kind::Loop { .. }, _) | (Kind::Dispatch { .. }, _) => {
+            let t = engine.ms();
+            one(
+                Entry::failed(
+                    format!("`{kind}` agents are not supported by this version of orc yet"),
+                    kind,
+                    Timing { ready_ms: ready, start_ms: t, end_ms: t, attempts: 0 },
+                ),
+                None,
+            )
+        }
+        (_, _) => {
+            let t = engine.ms();
+            one(
+                Entry::failed("internal error: input does not match the agent kind".into(), kind, Timing { ready_ms: ready, start_ms: t, end_ms: t, attempts: 0 }),
+                None,
+            )
+        }
+    }
+}
+
+/// Streamed-chunk progress for one agent.
+struct Progress<'a> {
+    engine: &'a Engine,
+    agent: &'a str,
+}
+
+impl TokenSink for Progress<'_> {
+    fn tokens(&self, chunks: u64) {
+        if chunks % 8 == 1 {
+            self.engine.emit(Event::Tokens { agent: self.agent.to_string(), chunks });
+        }
+    }
+}
+
+/// One model to try: the agent's own, or a fallback profile's.
+struct Target<'a> {
+    profile: Option<&'a str>,
+    model: &'a str,
+    provider: &'a ProviderKind,
+    base_url: Option<&'a str>,
+    temperature: Option<f64>,
+    max_tokens: Option<u64>,
+    options: &'a serde_json::Map<String, Value>,
+    cost_per_token: Option<f64>,
+}
+
+enum CallError {
+    Timeout(String),
+    Provider(ProviderError),
+}
+
+/// Calls the agent's model; on failure (not a timeout) tries each fallback profile in turn.
+async fn call_llm(engine: &Engine, llm: &LlmAgent, timeout: Duration, display: &str, user: String, ready: f64) -> (Entry, Option<AgentUsage>) {
+    let mut targets = vec![Target {
+        profile: llm.profile.as_deref(),
+        model: &llm.model,
+        provider: &llm.provider,
+        base_url: llm.base_url.as_deref(),
+        temperature: llm.temperature,
+        max_tokens: llm.max_tokens,
+        options: &llm.options,
+        cost_per_token: llm.cost_per_token,
+    }];
+    targets.extend(llm.fallbacks.iter().map(|f| Target {
+        profile: Some(&f.profile),
+        model: &f.model,
+        provider: &f.provider,
+        base_url: f.base_url.as_deref(),
+        temperature: f.temperature,
+        max_tokens: f.max_tokens,
+        options: &f.options,
+        cost_per_token: f.cost_per_token,
+    }));
+    let _global = engine.global_permit().await;
+    let mut errors: Vec<String> = Vec::new();
+    let mut timing = Timing { ready_ms: ready, start_ms: ready, end_ms: ready, attempts: 0 };
+    for (k, t) in targets.iter().enumerate() {
+        let provider = match engine.provider(t.provider, t.base_url) {
+            Ok(p) => p,
+            Err(cloud) => {
+                errors.push(ProviderError::NotRunnable { provider: cloud, model: t.model.to_string() }.to_string());
+                continue;
+            }
+        };
+        let req = ChatRequest {
+            model: t.model.to_string(),
+            system: llm.system_prompt.clone(),
+            user: user.clone(),
+            temperature: t.temperature,
+            max_tokens: t.max_tokens,
+            options: t.options.clone(),
+            format: llm.format.clone(),
+            think: llm.think.clone(),
+            keep_alive: None,
+        };
+        match attempt(engine, &provider, &req, display, timeout, &mut timing).await {
+            Ok((resp, service_ms)) => {
+                timing.end_ms = engine.ms();
+                let usage = AgentUsage {
+                    model: t.model.to_string(),
+                    profile: t.profile.map(str::to_string),
+                    provider: t.provider.name().to_string(),
+                    host: provider.host().to_string(),
+                    usage: resp.usage,
+                    done_reason: resp.done_reason,
+                    cost_per_token: t.cost_per_token,
+                    service_ms,
+                };
+                let mut e = Entry::success(Value::String(resp.content), "llm", timing);
+                e.model_substituted = k > 0;
+                return (e, Some(usage));
+            }
+            Err(CallError::Timeout(msg)) => {
+                timing.end_ms = engine.ms();
+                return (Entry::failed(msg, "llm", timing), None);
+            }
+            Err(CallError::Provider(e)) => errors.push(e.to_string()),
+        }
+    }
+    timing.end_ms = engine.ms();
+    let msg = match errors.len() {
+        0 => "no model to call".to_string(),
+        1 => errors.remove(0),
+        _ => format!("{} (fallbacks failed too: {})", errors[0], errors[1..].join("; ")),
+    };
+    (Entry::failed(msg, "llm", timing), None)
+}
+
+/// Sends the request, retrying connection errors, 503 and 5xx with backoff. The timeout counts
+/// from when the request is sent, not while it waits for a slot.
+async fn attempt(
+    engine: &Engine,
+    provider: &AnyProvider,
+    req: &ChatRequest,
+    display: &str,
+    timeout: Duration,
+    timing: &mut Timing,
+) -> Result<(crate::provider::ChatResponse, f64), CallError> {
+    let sink = Progress { engine, agent: display };
+    let mut attempt_no = 0;
+    loop {
+        attempt_no += 1;
+        let permit = engine.limits.acquire(provider.host(), &req.model).await;
+        let sent = engine.ms();
+        if timing.attempts == 0 {
+            timing.start_ms = sent;
+            engine.emit(Event::Started { agent: display.to_string() });
+        }
+        timing.attempts += 1;
+        let outcome = tokio::time::timeout(timeout, provider.chat(req, &sink)).await;
+        drop(permit);
+        match outcome {
+            Err(_) => {
+                return Err(CallError::Timeout(format!(
+                    "Agent execution timed out after {} seconds waiting for `{}` on {}",
+                    script::fmt_secs(timeout),
+                    req.model,
+                    provider.host()
+                )));
+            }
+            Ok(Ok(resp)) => return Ok((resp, engine.ms() - sent)),
+            Ok(Err(e)) if e.retryable() && attempt_no < engine.retry.max_attempts => {
+                engine.emit(Event::Retrying { agent: display.to_string(), attempt: attempt_no, error: e.to_string() });
+                let mut cancel = engine.cancel.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(engine.retry.backoff(attempt_no)) => {}
+                    _ = cancel.changed() => return Err(CallError::Provider(e)),
+                }
+            }
+            Ok(Err(e)) => {
+                let e = if attempt_no > 1 {
+                    match e {
+                        ProviderError::Status { host, model, status, message } => ProviderError::Status {
+                            host,
+                            model,
+                            status,
+                            message: format!("{message} (after {attempt_no} attempts)"),
+                        },
+                        other => other,
+                    }
+                } else {
+                    e
+                };
+                return Err(CallError::Provider(e));
+            }
+        }
+    }
+}

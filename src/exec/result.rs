@@ -1,0 +1,374 @@
+//! What a run produces: one entry per agent (and per fan-out instance), usage, timings.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::provider::Usage;
+
+/// An agent's outcome, with llm-orc's status words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Success,
+    Failed,
+    Skipped,
+    /// A gathered fan-out entry where some instances failed.
+    Partial,
+}
+
+impl Status {
+    /// llm-orc 0.25's `outcome` word.
+    pub fn outcome(self) -> &'static str {
+        match self {
+            Status::Success => "succeeded",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Partial => "partial",
+        }
+    }
+}
+
+/// One instance of a fan-out, as listed in the gathered entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceStatus {
+    pub index: usize,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What an LLM call counted, and where it ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentUsage {
+    pub model: String,
+    pub profile: Option<String>,
+    pub provider: String,
+    pub host: String,
+    pub usage: Usage,
+    pub done_reason: Option<String>,
+    pub cost_per_token: Option<f64>,
+    /// Wall time of the successful request, in milliseconds.
+    pub service_ms: f64,
+}
+
+impl AgentUsage {
+    pub fn total_tokens(&self) -> Option<u64> {
+        Some(self.usage.input_tokens? + self.usage.output_tokens?)
+    }
+
+    /// cost_per_token x counted tokens (0 when the profile sets no price).
+    pub fn cost(&self) -> Option<f64> {
+        Some(self.cost_per_token.unwrap_or(0.0) * self.total_tokens()? as f64)
+    }
+
+    /// Ollama's own total duration when reported, else the request's wall time.
+    pub fn duration_ms(&self) -> u64 {
+        match self.usage.total_duration_ns {
+            Some(ns) => ns / 1_000_000,
+            None => self.service_ms as u64,
+        }
+    }
+
+    pub fn truncated(&self) -> bool {
+        self.done_reason.as_deref() == Some("length")
+    }
+}
+
+/// When an agent was ready, sent its request (after waiting for a slot) and finished, in
+/// milliseconds from the start of the root run.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timing {
+    pub ready_ms: f64,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub attempts: u32,
+}
+
+impl Timing {
+    pub fn queue_ms(&self) -> f64 {
+        (self.start_ms - self.ready_ms).max(0.0)
+    }
+
+    pub fn service_ms(&self) -> f64 {
+        (self.end_ms - self.start_ms).max(0.0)
+    }
+}
+
+/// One entry of `results`.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub response: Value,
+    pub status: Status,
+    pub model_substituted: bool,
+    pub error: Option<String>,
+    /// For gathered fan-out entries.
+    pub instances: Option<Vec<InstanceStatus>>,
+    pub usage: Option<AgentUsage>,
+    pub timing: Timing,
+    /// What dependents see of a nested ensemble: its final agents' answers.
+    pub handover: Option<String>,
+    /// `agent_requests` of a script agent whose output was a JSON object.
+    pub agent_requests: Option<Value>,
+    /// The kind label (`llm`, `script`, ...).
+    pub kind: &'static str,
+}
+
+impl Entry {
+    pub fn failed(error: String, kind: &'static str, timing: Timing) -> Entry {
+        Entry {
+            response: Value::Null,
+            status: Status::Failed,
+            model_substituted: false,
+            error: Some(error),
+            instances: None,
+            usage: None,
+            timing,
+            handover: None,
+            agent_requests: None,
+            kind,
+        }
+    }
+
+    pub fn success(response: Value, kind: &'static str, timing: Timing) -> Entry {
+        Entry {
+            response,
+            status: Status::Success,
+            model_substituted: false,
+            error: None,
+            instances: None,
+            usage: None,
+            timing,
+            handover: None,
+            agent_requests: None,
+            kind,
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.status == Status::Success
+    }
+
+    pub fn has_errors(&self) -> bool {
+        matches!(self.status, Status::Failed | Status::Partial)
+    }
+}
+
+/// The outcome of running one ensemble (the root, or a nested child).
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub ensemble: String,
+    pub input: String,
+    /// `results` in llm-orc's order: level by level, declared agents in declaration order, then
+    /// each fan-out's instances, then the gathered entries.
+    pub entries: Vec<(String, Entry)>,
+    pub agents_used: usize,
+    /// Epoch seconds.
+    pub started_at: f64,
+    pub completed_at: f64,
+    pub interrupted: bool,
+    pub deliverable: Option<String>,
+    pub execution_order: Vec<String>,
+    /// Usage of every LLM call, nested children included (`parent/child` names).
+    pub usage: Vec<(String, AgentUsage)>,
+    /// Every executed unit's timing, nested children included.
+    pub timeline: Vec<TimelineRow>,
+}
+
+/// One row of the run's schedule, for reports and timelines.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineRow {
+    pub agent: String,
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub status: Status,
+    pub depends_on: Vec<String>,
+    pub ready_ms: f64,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub queue_ms: f64,
+    pub service_ms: f64,
+}
+
+impl RunResult {
+    pub fn has_errors(&self) -> bool {
+        self.entries.iter().any(|(_, e)| e.has_errors())
+    }
+
+    /// `completed`, `completed_with_errors`, or `interrupted`.
+    pub fn status(&self) -> &'static str {
+        if self.interrupted {
+            "interrupted"
+        } else if self.has_errors() {
+            "completed_with_errors"
+        } else {
+            "completed"
+        }
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|(n, _)| n == name).map(|(_, e)| e)
+    }
+
+    pub fn duration_s(&self) -> f64 {
+        (self.completed_at - self.started_at).max(0.0)
+    }
+
+    /// Agents whose counts the server did not report.
+    pub fn agents_missing_counts(&self) -> usize {
+        self.usage.iter().filter(|(_, u)| !u.usage.missing_counts().is_empty()).count()
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// One `results` entry in llm-orc 0.25.2's shape (key order included).
+pub fn entry_to_json(e: &Entry) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("response".into(), e.response.clone());
+    m.insert("status".into(), serde_json::json!(e.status));
+    if let Some(inst) = &e.instances {
+        m.insert("fan_out".into(), Value::Bool(true));
+        m.insert("instances".into(), serde_json::json!(inst));
+    } else {
+        m.insert("model_substituted".into(), Value::Bool(e.model_substituted));
+    }
+    if let Some(err) = &e.error {
+        m.insert("error".into(), Value::String(err.clone()));
+    }
+    m.insert("outcome".into(), Value::String(e.status.outcome().into()));
+    m.insert("has_errors".into(), Value::Bool(e.has_errors()));
+    if let Some(r) = &e.agent_requests {
+        m.insert("agent_requests".into(), r.clone());
+    }
+    Value::Object(m)
+}
+
+/// Per-agent usage in llm-orc's keys, then orc's exact figures beside them. A count the server
+/// did not report is `null` and listed in `counts_missing`.
+pub fn usage_to_json(u: &AgentUsage) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert("input_tokens".into(), serde_json::json!(u.usage.input_tokens));
+    m.insert("output_tokens".into(), serde_json::json!(u.usage.output_tokens));
+    m.insert("total_tokens".into(), serde_json::json!(u.total_tokens()));
+    m.insert("cost_usd".into(), serde_json::json!(u.cost()));
+    m.insert("duration_ms".into(), serde_json::json!(u.duration_ms()));
+    m.insert("model".into(), Value::String(u.model.clone()));
+    if let Some(p) = &u.profile {
+        m.insert("model_profile".into(), Value::String(p.clone()));
+    }
+    m.insert("provider".into(), Value::String(u.provider.clone()));
+    m.insert("host".into(), Value::String(u.host.clone()));
+    m.insert("cached_input_tokens".into(), serde_json::json!(u.usage.cached_input_tokens));
+    m.insert("prompt_eval_count".into(), serde_json::json!(u.usage.input_tokens));
+    m.insert("eval_count".into(), serde_json::json!(u.usage.output_tokens));
+    m.insert("load_duration_ns".into(), serde_json::json!(u.usage.load_duration_ns));
+    m.insert("prompt_eval_duration_ns".into(), serde_json::json!(u.usage.prompt_eval_duration_ns));
+    m.insert("eval_duration_ns".into(), serde_json::json!(u.usage.eval_duration_ns));
+    m.insert("total_duration_ns".into(), serde_json::json!(u.usage.total_duration_ns));
+    m.insert("done_reason".into(), serde_json::json!(u.done_reason));
+    m.insert("truncated".into(), Value::Bool(u.truncated()));
+    let missing = u.usage.missing_counts();
+    if !missing.is_empty() {
+        m.insert("counts_missing".into(), serde_json::json!(missing));
+    }
+    m.insert("service_ms".into(), serde_json::json!(round3(u.service_ms)));
+    Value::Object(m)
+}
+
+/// Sums of what was counted, and how many agents had counts missing.
+pub fn totals_to_json(usage: &[(String, AgentUsage)]) -> Value {
+    let sum = |f: &dyn Fn(&AgentUsage) -> Option<u64>| usage.iter().filter_map(|(_, u)| f(u)).sum::<u64>();
+    let input = sum(&|u| u.usage.input_tokens);
+    let output = sum(&|u| u.usage.output_tokens);
+    let cost: f64 = usage.iter().filter_map(|(_, u)| u.cost()).sum();
+    let duration: u64 = usage.iter().map(|(_, u)| u.duration_ms()).sum();
+    let missing = usage.iter().filter(|(_, u)| !u.usage.missing_counts().is_empty()).count();
+    serde_json::json!({
+        "total_tokens": input + output,
+        "total_input_tokens": input,
+        "total_output_tokens": output,
+        "total_cost_usd": cost,
+        "total_duration_ms": duration,
+        "agents_count": usage.len(),
+        "total_cached_input_tokens": sum(&|u| u.usage.cached_input_tokens),
+        "agents_with_missing_counts": missing,
+        "agents_truncated": usage.iter().filter(|(_, u)| u.truncated()).count(),
+    })
+}
+
+impl RunResult {
+    /// The ensemble result in llm-orc 0.25.2's shape: what execution.json holds and what a
+    /// nested agent's response carries (with `execution_order` for nested ones).
+    pub fn to_json(&self, nested: bool) -> Value {
+        let mut results = serde_json::Map::new();
+        for (name, e) in &self.entries {
+            results.insert(name.clone(), entry_to_json(e));
+        }
+        let mut agents = serde_json::Map::new();
+        for (name, u) in &self.usage {
+            agents.insert(name.clone(), usage_to_json(u));
+        }
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("agents_used".into(), serde_json::json!(self.agents_used));
+        metadata.insert("started_at".into(), serde_json::json!(self.started_at));
+        metadata.insert("duration".into(), Value::String(format!("{:.2}s", self.duration_s())));
+        metadata.insert("completed_at".into(), serde_json::json!(self.completed_at));
+        metadata.insert(
+            "usage".into(),
+            serde_json::json!({"agents": Value::Object(agents), "totals": totals_to_json(&self.usage)}),
+        );
+        metadata.insert(
+            "adaptive_resource_management".into(),
+            serde_json::json!({
+                "adaptive_used": false,
+                "management_type": "user_configured",
+                "concurrency_decisions": [],
+                "resource_metrics": [],
+                "execution_metrics": {},
+                "phase_metrics": [],
+            }),
+        );
+        let fan_out: serde_json::Map<String, Value> = self
+            .entries
+            .iter()
+            .filter_map(|(n, e)| {
+                let inst = e.instances.as_ref()?;
+                let ok = inst.iter().filter(|i| i.status == Status::Success).count();
+                Some((
+                    n.clone(),
+                    serde_json::json!({"total_instances": inst.len(), "successful_instances": ok, "failed_instances": inst.len() - ok}),
+                ))
+            })
+            .collect();
+        if !fan_out.is_empty() {
+            metadata.insert("fan_out".into(), Value::Object(fan_out));
+        }
+        if !nested {
+            metadata.insert(
+            "orc".into(),
+            serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "status": self.status(),
+                "timeline": self.timeline,
+            }),
+        );
+        }
+        let mut top = serde_json::Map::new();
+        top.insert("ensemble".into(), Value::String(self.ensemble.clone()));
+        top.insert("status".into(), Value::String(self.status().into()));
+        top.insert("has_errors".into(), Value::Bool(self.has_errors() || self.interrupted));
+        top.insert("input".into(), serde_json::json!({"data": self.input}));
+        top.insert("results".into(), Value::Object(results));
+        top.insert("metadata".into(), Value::Object(metadata));
+        if let Some(d) = &self.deliverable {
+            top.insert("deliverable".into(), Value::String(d.clone()));
+        }
+        if nested && !self.execution_order.is_empty() {
+            top.insert("execution_order".into(), serde_json::json!(self.execution_order));
+        }
+        Value::Object(top)
+    }
+}

@@ -1,0 +1,161 @@
+//! OpenAI-compatible `POST {base_url}/chat/completions` (llm-orc 0.25's way to reach Ollama).
+//!
+//! The body is what llm-orc 0.25.2 sends: `model` and `messages`, plus `temperature`,
+//! `max_tokens` and `response_format` when set. Not streamed, so usage comes in one piece.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{ChatRequest, ChatResponse, Provider, ProviderError, TokenSink, Usage, describe};
+
+#[derive(Debug, Clone)]
+pub struct OpenAiClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct Completion {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<OaiUsage>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct Choice {
+    #[serde(default)]
+    message: Option<OaiMessage>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct OaiMessage {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct OaiUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+impl OpenAiClient {
+    pub fn new(http: reqwest::Client, base_url: &str) -> Self {
+        OpenAiClient {
+            http,
+            base_url: base_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    pub fn body(req: &ChatRequest) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), json!(req.model));
+        body.insert(
+            "messages".into(),
+            json!([
+                {"role": "system", "content": req.system},
+                {"role": "user", "content": req.user},
+            ]),
+        );
+        if let Some(t) = req.temperature {
+            body.insert("temperature".into(), json!(t));
+        }
+        if let Some(n) = req.max_tokens {
+            body.insert("max_tokens".into(), json!(n));
+        }
+        match &req.format {
+            Some(Value::String(s)) if s == "json" => {
+                body.insert("response_format".into(), json!({"type": "json_object"}));
+            }
+            Some(schema @ Value::Object(_)) => {
+                body.insert(
+                    "response_format".into(),
+                    json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}),
+                );
+            }
+            _ => {}
+        }
+        Value::Object(body)
+    }
+}
+
+impl Provider for OpenAiClient {
+    fn host(&self) -> &str {
+        &self.base_url
+    }
+
+    async fn chat(&self, req: &ChatRequest, _progress: &dyn TokenSink) -> Result<ChatResponse, ProviderError> {
+        let model = req.model.as_str();
+        let resp = self
+            .http
+            .post(format!("{}/chat/completions", self.base_url))
+            .json(&Self::body(req))
+            .send()
+            .await
+            .map_err(|e| ProviderError::Unreachable {
+                host: self.base_url.clone(),
+                detail: describe(&e),
+            })?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| ProviderError::Interrupted {
+            host: self.base_url.clone(),
+            model: model.to_string(),
+            detail: describe(&e),
+        })?;
+        if status != 200 {
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| {
+                    let e = v.get("error")?;
+                    e.get("message").and_then(Value::as_str).or_else(|| e.as_str()).map(str::to_string)
+                })
+                .unwrap_or_else(|| text.trim().chars().take(300).collect());
+            if status == 404 && message.contains("not found") {
+                return Err(ProviderError::ModelMissing {
+                    host: self.base_url.clone(),
+                    model: model.to_string(),
+                });
+            }
+            return Err(ProviderError::Status {
+                host: self.base_url.clone(),
+                model: model.to_string(),
+                status,
+                message,
+            });
+        }
+        let c: Completion = serde_json::from_str(&text).map_err(|e| ProviderError::Malformed {
+            host: self.base_url.clone(),
+            model: model.to_string(),
+            detail: e.to_string(),
+        })?;
+        let choice = c.choices.into_iter().next().ok_or_else(|| ProviderError::Malformed {
+            host: self.base_url.clone(),
+            model: model.to_string(),
+            detail: "no choices in the response".into(),
+        })?;
+        let usage = c.usage.unwrap_or_default();
+        Ok(ChatResponse {
+            content: choice.message.and_then(|m| m.content).unwrap_or_default(),
+            done_reason: choice.finish_reason,
+            usage: Usage {
+                input_tokens: usage.prompt_tokens,
+                output_tokens: usage.completion_tokens,
+                cached_input_tokens: usage.prompt_tokens_details.and_then(|d| d.cached_tokens),
+                ..Usage::default()
+            },
+        })
+    }
+}
