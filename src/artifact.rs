@@ -23,14 +23,21 @@ pub enum ArtifactError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArtifactError + '_ {
-    move |source| ArtifactError::Io { path: path.to_path_buf(), source }
+    move |source| ArtifactError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// JSON formatting as Python's `json.dump(indent=2)` with `ensure_ascii`: non-ASCII escaped.
 struct AsciiPretty<'a>(serde_json::ser::PrettyFormatter<'a>);
 
 impl serde_json::ser::Formatter for AsciiPretty<'_> {
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         for c in fragment.chars() {
             if c.is_ascii() {
                 w.write_all(&[c as u8])?;
@@ -88,7 +95,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}-{}",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id(),
         fastrand::u64(..)
     ));
@@ -98,7 +107,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
     drop(f);
     fs::rename(&tmp, path).map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        ArtifactError::Io { path: path.to_path_buf(), source: e }
+        ArtifactError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }
     })
 }
 
@@ -108,11 +120,18 @@ fn relink_latest(dir: &Path, target: &str) -> Result<(), ArtifactError> {
     let link = dir.join("latest");
     #[cfg(unix)]
     {
-        let tmp = dir.join(format!(".latest.tmp-{}-{}", std::process::id(), fastrand::u64(..)));
+        let tmp = dir.join(format!(
+            ".latest.tmp-{}-{}",
+            std::process::id(),
+            fastrand::u64(..)
+        ));
         std::os::unix::fs::symlink(target, &tmp).map_err(io_err(&tmp))?;
         fs::rename(&tmp, &link).map_err(|e| {
             let _ = fs::remove_file(&tmp);
-            ArtifactError::Io { path: link.clone(), source: e }
+            ArtifactError::Io {
+                path: link.clone(),
+                source: e,
+            }
         })?;
     }
     #[cfg(not(unix))]
@@ -132,8 +151,15 @@ fn create_run_dir(ensemble_dir: &Path) -> Result<(PathBuf, String), ArtifactErro
         let dir = ensemble_dir.join(&name);
         match fs::create_dir(&dir) {
             Ok(()) => return Ok((dir, name)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => t += ChronoDuration::milliseconds(1),
-            Err(e) => return Err(ArtifactError::Io { path: dir, source: e }),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                t += ChronoDuration::milliseconds(1)
+            }
+            Err(e) => {
+                return Err(ArtifactError::Io {
+                    path: dir,
+                    source: e,
+                });
+            }
         }
     }
     Err(ArtifactError::Io {
@@ -157,11 +183,17 @@ pub struct Written {
 pub fn write(root: &Path, rel_dir: &str, run: &RunResult) -> Result<Written, ArtifactError> {
     let name = &run.ensemble;
     if name.is_empty() || name.contains(['/', '\\', '\0', '\n']) || name == "." || name == ".." {
-        return Err(ArtifactError::BadName { name: name.clone(), why: "it must be a plain folder name".into() });
+        return Err(ArtifactError::BadName {
+            name: name.clone(),
+            why: "it must be a plain folder name".into(),
+        });
     }
     let mut base = root.to_path_buf();
     if !rel_dir.is_empty() {
-        crate::config::check_relative_name(rel_dir).map_err(|why| ArtifactError::BadName { name: rel_dir.to_string(), why })?;
+        crate::config::check_relative_name(rel_dir).map_err(|why| ArtifactError::BadName {
+            name: rel_dir.to_string(),
+            why,
+        })?;
         base = base.join(rel_dir);
     }
     let ensemble_dir = base.join(name);
@@ -171,7 +203,12 @@ pub fn write(root: &Path, rel_dir: &str, run: &RunResult) -> Result<Written, Art
     write_atomic(&json, to_pretty_ascii(&run.to_json(false)).as_bytes())?;
     write_atomic(&markdown, markdown_report(run).as_bytes())?;
     relink_latest(&ensemble_dir, &folder)?;
-    Ok(Written { dir, json, markdown, id: format!("{name}/{folder}") })
+    Ok(Written {
+        dir,
+        json,
+        markdown,
+        id: format!("{name}/{folder}"),
+    })
 }
 
 /// A readable report: llm-orc's header lines, then what orc adds (status, usage, each agent).
@@ -185,7 +222,10 @@ pub fn markdown_report(run: &RunResult) -> String {
     let _ = writeln!(s, "**Duration:** {:.2}s\n", run.duration_s());
     let totals = crate::exec::result::totals_to_json(&run.usage);
     let _ = writeln!(s, "## Usage\n");
-    let _ = writeln!(s, "| agent | model | input tokens | output tokens | queue ms | service ms | done |");
+    let _ = writeln!(
+        s,
+        "| agent | model | input tokens | output tokens | queue ms | service ms | done |"
+    );
     let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---|");
     for (name, u) in &run.usage {
         let show = |v: Option<u64>| v.map_or_else(|| "missing".to_string(), |n| n.to_string());
@@ -204,7 +244,11 @@ pub fn markdown_report(run: &RunResult) -> String {
     let _ = writeln!(
         s,
         "\nTotal: {} tokens ({} in, {} out) over {} calls; {} with counts missing.\n",
-        totals["total_tokens"], totals["total_input_tokens"], totals["total_output_tokens"], totals["agents_count"], totals["agents_with_missing_counts"]
+        totals["total_tokens"],
+        totals["total_input_tokens"],
+        totals["total_output_tokens"],
+        totals["agents_count"],
+        totals["agents_with_missing_counts"]
     );
     let _ = writeln!(s, "## Agent Results\n");
     for (name, e) in &run.entries {
@@ -214,7 +258,10 @@ pub fn markdown_report(run: &RunResult) -> String {
             let _ = writeln!(s, "**Error:** {err}\n");
         }
         if let Some(inst) = &e.instances {
-            let ok = inst.iter().filter(|i| i.status == crate::exec::Status::Success).count();
+            let ok = inst
+                .iter()
+                .filter(|i| i.status == crate::exec::Status::Success)
+                .count();
             let _ = writeln!(s, "**Instances:** {ok}/{} successful\n", inst.len());
             continue;
         }
@@ -240,16 +287,25 @@ mod tests {
     #[test]
     fn pretty_ascii_like_python() {
         let v = json!({"a": "é", "b": [], "c": {}, "d": [1, 2]});
-        assert_eq!(to_pretty_ascii(&v), "{\n  \"a\": \"\\u00e9\",\n  \"b\": [],\n  \"c\": {},\n  \"d\": [\n    1,\n    2\n  ]\n}");
+        assert_eq!(
+            to_pretty_ascii(&v),
+            "{\n  \"a\": \"\\u00e9\",\n  \"b\": [],\n  \"c\": {},\n  \"d\": [\n    1,\n    2\n  ]\n}"
+        );
     }
 
     #[test]
     fn run_folders_never_collide() {
         let dir = tempfile::tempdir().unwrap();
-        let names: Vec<String> = (0..20).map(|_| create_run_dir(dir.path()).unwrap().1).collect();
+        let names: Vec<String> = (0..20)
+            .map(|_| create_run_dir(dir.path()).unwrap().1)
+            .collect();
         let mut sorted = names.clone();
         sorted.dedup();
         assert_eq!(sorted.len(), 20);
-        assert!(names.iter().all(|n| n.len() == 19 && n.as_bytes()[8] == b'-' && n.as_bytes()[15] == b'-'));
+        assert!(
+            names
+                .iter()
+                .all(|n| n.len() == 19 && n.as_bytes()[8] == b'-' && n.as_bytes()[15] == b'-')
+        );
     }
 }

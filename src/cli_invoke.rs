@@ -11,9 +11,8 @@ use serde_json::{Value, json};
 use crate::cli::{Code, Format, InvokeArgs, fail, print_diagnostics};
 use crate::config::Env;
 use crate::exec::{Event, RunResult, Status};
-use crate::graph::Kind;
 use crate::report::size_class;
-use crate::service::{InvokeOptions, Invocation, Service};
+use crate::service::{Invocation, InvokeOptions, Service};
 
 /// The input, from the first source that gives one, as llm-orc does.
 fn read_input(args: &InvokeArgs) -> anyhow::Result<String> {
@@ -24,12 +23,16 @@ fn read_input(args: &InvokeArgs) -> anyhow::Result<String> {
         return Ok(s.clone());
     }
     if let Some(f) = &args.input_file {
-        return std::fs::read_to_string(f).with_context(|| format!("cannot read --input-file {}", f.display()));
+        return std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read --input-file {}", f.display()));
     }
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         let mut s = String::new();
-        stdin.lock().read_to_string(&mut s).context("cannot read stdin")?;
+        stdin
+            .lock()
+            .read_to_string(&mut s)
+            .context("cannot read stdin")?;
         let s = s.trim();
         if !s.is_empty() {
             return Ok(s.to_string());
@@ -52,7 +55,9 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         // First Ctrl-C: stop and keep what finished; second: leave at once.
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupting: cancelling requests in flight (Ctrl-C again to quit at once)");
+                eprintln!(
+                    "\ninterrupting: cancelling requests in flight (Ctrl-C again to quit at once)"
+                );
                 let _ = cancel_tx.send(true);
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
@@ -63,7 +68,10 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         opts.max_concurrent = args.max_concurrent;
         opts.ollama_host = env.ollama_host.clone();
         opts.write_artifact = !args.no_artifact;
-        let total = svc.compile(&args.ensemble).map(|(e, _)| e.total_agents()).unwrap_or(0);
+        let total = svc
+            .compile(&args.ensemble)
+            .map(|(e, _)| e.total_agents())
+            .unwrap_or(0);
         let progress = show_progress.then(|| tokio::spawn(render_progress(ev_rx, total as u64)));
         if show_progress {
             opts.events = Some(ev_tx);
@@ -80,18 +88,30 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         Ok(inv) => inv,
         Err(e) => {
             let code = fail(&e);
-            return Ok(if code == 1 && matches!(e, crate::service::ServiceError::Invalid { .. }) { 2 } else { code });
+            return Ok(
+                if code == 1 && matches!(e, crate::service::ServiceError::Invalid { .. }) {
+                    2
+                } else {
+                    code
+                },
+            );
         }
     };
     print_diagnostics(&inv.warnings);
     let stdout = &mut std::io::stdout().lock();
     match args.output_format {
-        Format::Json => writeln!(stdout, "{}", crate::artifact::to_pretty_ascii(&json_output(&inv)))?,
+        Format::Json => writeln!(
+            stdout,
+            "{}",
+            crate::artifact::to_pretty_ascii(&json_output(&inv))
+        )?,
         Format::Text => write_text(stdout, &inv)?,
     }
     match &inv.artifact {
         Some(Err(e)) => eprintln!("warning: the artifact was not written: {e}"),
-        Some(Ok(w)) if args.output_format == Format::Json => eprintln!("artifact: {}", w.dir.display()),
+        Some(Ok(w)) if args.output_format == Format::Json => {
+            eprintln!("artifact: {}", w.dir.display())
+        }
         _ => {}
     }
     report_failures(&inv.result);
@@ -118,7 +138,12 @@ fn report_failures(r: &RunResult) {
         let who = if agents.len() == 1 {
             format!("agent `{}`", agents[0])
         } else {
-            format!("{} agents ({}{})", agents.len(), agents[..agents.len().min(3)].join(", "), if agents.len() > 3 { ", ..." } else { "" })
+            format!(
+                "{} agents ({}{})",
+                agents.len(),
+                agents[..agents.len().min(3)].join(", "),
+                if agents.len() > 3 { ", ..." } else { "" }
+            )
         };
         eprintln!("error: {who} failed: {cause}");
     }
@@ -131,12 +156,31 @@ fn json_output(inv: &Invocation) -> Value {
     let mut out = serde_json::Map::new();
     out.insert("results".into(), full["results"].clone());
     out.insert("metadata".into(), full["metadata"].clone());
-    out.insert("deliverable".into(), inv.result.deliverable.clone().map_or(Value::Null, Value::String));
-    out.insert("status".into(), json!(if inv.result.has_errors() || inv.result.interrupted { "error" } else { "success" }));
-    out.insert("has_errors".into(), json!(inv.result.has_errors() || inv.result.interrupted));
+    out.insert(
+        "deliverable".into(),
+        inv.result
+            .deliverable
+            .clone()
+            .map_or(Value::Null, Value::String),
+    );
+    out.insert(
+        "status".into(),
+        json!(if inv.result.has_errors() || inv.result.interrupted {
+            "error"
+        } else {
+            "success"
+        }),
+    );
+    out.insert(
+        "has_errors".into(),
+        json!(inv.result.has_errors() || inv.result.interrupted),
+    );
     out.insert("raw_output".into(), json!(inv.ensemble.spec.raw_output));
     if let Some(Ok(w)) = &inv.artifact {
-        out.insert("artifact".into(), json!({"id": w.id, "dir": w.dir, "json": w.json}));
+        out.insert(
+            "artifact".into(),
+            json!({"id": w.id, "dir": w.dir, "json": w.json}),
+        );
     }
     Value::Object(out)
 }
@@ -154,7 +198,12 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
             }
             continue;
         }
-        let model = r.usage.iter().find(|(n, _)| n == name).map(|(_, u)| format!(", {}", u.model)).unwrap_or_default();
+        let model = r
+            .usage
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, u)| format!(", {}", u.model))
+            .unwrap_or_default();
         writeln!(out, "== {name} ({}{model}) ==", e.status.outcome())?;
         match &e.error {
             Some(err) => writeln!(out, "error: {err}\n")?,
@@ -165,7 +214,13 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
     let mut tiers: BTreeMap<(u8, &'static str), (u64, u64, usize, usize)> = BTreeMap::new();
     for (_, u) in &r.usage {
         let class = size_class(crate::graph::model_size_b(&u.model));
-        let rank = match class { "micro" => 0, "small" => 1, "medium" => 2, "large" => 3, _ => 4 };
+        let rank = match class {
+            "micro" => 0,
+            "small" => 1,
+            "medium" => 2,
+            "large" => 3,
+            _ => 4,
+        };
         let t = tiers.entry((rank, class)).or_default();
         t.0 += u.usage.input_tokens.unwrap_or(0);
         t.1 += u.usage.output_tokens.unwrap_or(0);
@@ -176,14 +231,24 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
     }
     writeln!(out, "-- usage by tier --")?;
     for ((_, class), (i, o, n, missing)) in &tiers {
-        let note = if *missing > 0 { format!(" ({missing} with counts missing)") } else { String::new() };
-        writeln!(out, "{class:>8}: {n} call(s), {i} in + {o} out = {} tokens{note}", i + o)?;
+        let note = if *missing > 0 {
+            format!(" ({missing} with counts missing)")
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{class:>8}: {n} call(s), {i} in + {o} out = {} tokens{note}",
+            i + o
+        )?;
     }
     let totals = crate::exec::result::totals_to_json(&r.usage);
     writeln!(
         out,
         "   total: {} tokens in {:.2}s; status {}",
-        totals["total_tokens"], r.duration_s(), r.status()
+        totals["total_tokens"],
+        r.duration_s(),
+        r.status()
     )?;
     if let Some(d) = &r.deliverable {
         writeln!(out, "\n-- deliverable --\n{d}")?;
@@ -191,7 +256,6 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
     if let Some(Ok(w)) = &inv.artifact {
         writeln!(out, "\nartifact: {}", w.dir.display())?;
     }
-    let _ = Kind::label;
     Ok(())
 }
 
@@ -212,7 +276,9 @@ async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, to
                 running += 1;
             }
             Event::Tokens { .. } | Event::Retrying { .. } => {}
-            Event::Finished { status, tokens: t, .. } => {
+            Event::Finished {
+                status, tokens: t, ..
+            } => {
                 running = (running - 1).max(0);
                 tokens += t.unwrap_or(0);
                 if status == Status::Failed {
@@ -221,8 +287,16 @@ async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, to
                 bar.inc(1);
             }
         }
-        let failed_note = if failed > 0 { format!("  {failed} failed") } else { String::new() };
-        bar.set_message(format!("running {}  queued {}  tokens {tokens}{failed_note}", running.max(0), queued.max(0)));
+        let failed_note = if failed > 0 {
+            format!("  {failed} failed")
+        } else {
+            String::new()
+        };
+        bar.set_message(format!(
+            "running {}  queued {}  tokens {tokens}{failed_note}",
+            running.max(0),
+            queued.max(0)
+        ));
     }
     bar.finish_and_clear();
 }

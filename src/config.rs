@@ -52,7 +52,9 @@ impl Env {
             home: non_empty("HOME"),
             xdg_config_home: non_empty("XDG_CONFIG_HOME"),
             library_path: non_empty("LLM_ORC_LIBRARY_PATH"),
-            ollama_host: std::env::var("OLLAMA_HOST").ok().filter(|v| !v.trim().is_empty()),
+            ollama_host: std::env::var("OLLAMA_HOST")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
         }
     }
 }

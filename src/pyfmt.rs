@@ -80,7 +80,11 @@ fn write_repr(v: &Value, out: &mut String) {
 
 /// `repr(str)`: single quotes unless the text has a single quote and no double quote.
 fn repr_str(s: &str, out: &mut String) {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -215,14 +219,20 @@ mod tests {
 
     #[test]
     fn repr_like_python() {
-        assert_eq!(repr(&json!(["a", null, true, 1, 1.5, {"k": "it's"}])), "['a', None, True, 1, 1.5, {'k': \"it's\"}]");
+        assert_eq!(
+            repr(&json!(["a", null, true, 1, 1.5, {"k": "it's"}])),
+            "['a', None, True, 1, 1.5, {'k': \"it's\"}]"
+        );
         assert_eq!(repr(&json!(2.0)), "2.0");
         assert_eq!(repr(&json!("a\nb")), "'a\\nb'");
     }
 
     #[test]
     fn dumps_like_python() {
-        assert_eq!(json_dumps(&json!({"a": [1, "é"], "b": null})), "{\"a\": [1, \"\\u00e9\"], \"b\": null}");
+        assert_eq!(
+            json_dumps(&json!({"a": [1, "é"], "b": null})),
+            "{\"a\": [1, \"\\u00e9\"], \"b\": null}"
+        );
         assert_eq!(json_dumps(&json!("😀")), "\"\\ud83d\\ude00\"");
         assert_eq!(json_dumps(&json!(1e-6)), "1e-06");
         assert_eq!(json_dumps(&json!(3.0)), "3.0");

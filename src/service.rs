@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::artifact::{self, ArtifactError, Written};
 use crate::config::{Dirs, EnsembleFile, Env, LOCAL_DIR, Project, Tier};
-use crate::exec::{self, Engine, Event, RetryPolicy, RunResult};
 use crate::diag::{Diagnostic, closest};
+use crate::exec::{self, Engine, Event, RetryPolicy, RunResult};
 use crate::graph::{Compilation, CompiledEnsemble, Compiler};
 
 /// Errors a request can end in.
@@ -229,23 +229,42 @@ impl Service {
     /// Where artifacts go: the project's `.llm-orc/artifacts`, else `./.llm-orc/artifacts`.
     pub fn artifacts_root(&self) -> PathBuf {
         let dirs = &self.project.dirs;
-        dirs.local.clone().unwrap_or_else(|| dirs.cwd.join(LOCAL_DIR)).join("artifacts")
+        dirs.local
+            .clone()
+            .unwrap_or_else(|| dirs.cwd.join(LOCAL_DIR))
+            .join("artifacts")
     }
 
     /// Compiles and runs an ensemble, then writes its artifact.
-    pub async fn invoke(&self, name: &str, input: String, opts: InvokeOptions) -> Result<Invocation, ServiceError> {
+    pub async fn invoke(
+        &self,
+        name: &str,
+        input: String,
+        opts: InvokeOptions,
+    ) -> Result<Invocation, ServiceError> {
         let (ensemble, warnings) = self.compile(name)?;
         let file = self.find(name)?;
         let perf = &self.project.config.performance;
         let max = opts.max_concurrent.unwrap_or(perf.max_concurrent_agents);
         let engine = Arc::new(Engine {
             http: crate::provider::http_client(),
-            ollama_host: crate::provider::normalize_host(opts.ollama_host.as_deref().unwrap_or("http://localhost:11434")),
+            ollama_host: crate::provider::normalize_host(
+                opts.ollama_host
+                    .as_deref()
+                    .unwrap_or("http://localhost:11434"),
+            ),
             limits: exec::Limits::new(
                 usize::try_from(perf.per_model_limit).unwrap_or(usize::MAX),
-                perf.hosts.iter().map(|(k, v)| (k.clone(), usize::try_from(*v).unwrap_or(usize::MAX))).collect(),
+                perf.hosts
+                    .iter()
+                    .map(|(k, v)| (k.clone(), usize::try_from(*v).unwrap_or(usize::MAX)))
+                    .collect(),
             ),
-            max_concurrent: (max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(usize::try_from(max).unwrap_or(usize::MAX)))),
+            max_concurrent: (max > 0).then(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    usize::try_from(max).unwrap_or(usize::MAX),
+                ))
+            }),
             retry: opts.retry,
             max_depth: perf.max_ensemble_depth,
             events: opts.events,
@@ -257,7 +276,12 @@ impl Service {
         let artifact = opts
             .write_artifact
             .then(|| artifact::write(&self.artifacts_root(), &file.rel_dir, &result));
-        Ok(Invocation { ensemble, result, warnings, artifact })
+        Ok(Invocation {
+            ensemble,
+            result,
+            warnings,
+            artifact,
+        })
     }
 
     /// Reports the trees, config files, profiles and problems in config and profile files.

@@ -60,10 +60,17 @@ impl Default for SimConfig {
             tokens: 16,
             parallel: 0,
             max_queue: 0,
-            models: ["qwen3:0.6b", "gemma3:1b", "gemma3:4b", "gemma3:12b", "llama3:latest", "llama3.2:1b"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            models: [
+                "qwen3:0.6b",
+                "gemma3:1b",
+                "gemma3:4b",
+                "gemma3:12b",
+                "llama3:latest",
+                "llama3.2:1b",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
             accept_any_model: false,
         }
     }
@@ -85,6 +92,10 @@ pub struct Recorded {
     pub t_start_ms: f64,
     pub t_end_ms: f64,
     pub in_flight_at_arrival: usize,
+    /// For `[[sim:hold_until=TEXT]]`: true when the awaited request arrived, false when the
+    /// hold gave up after 10 s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_released: Option<bool>,
 }
 
 #[derive(Default)]
@@ -95,6 +106,8 @@ struct Counters {
     serving: HashMap<String, usize>,
     max_serving: HashMap<String, usize>,
     attempts: HashMap<String, u32>,
+    /// Prompts seen so far (for `hold_until`).
+    prompts: Vec<String>,
 }
 
 struct State {
@@ -125,7 +138,11 @@ impl Simulator {
     }
 
     /// Starts on `addr`, logging each generation request as a JSON line to `log`.
-    pub async fn start_on(cfg: SimConfig, addr: SocketAddr, log: Option<std::fs::File>) -> io::Result<Simulator> {
+    pub async fn start_on(
+        cfg: SimConfig,
+        addr: SocketAddr,
+        log: Option<std::fs::File>,
+    ) -> io::Result<Simulator> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
@@ -142,7 +159,9 @@ impl Simulator {
         let accept_tasks = tasks.clone();
         let accept = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
                 let st = accept_state.clone();
                 let conn = tokio::spawn(async move {
@@ -179,7 +198,11 @@ impl Simulator {
 
     /// The most requests that were being served at once for `model` (after their slot).
     pub fn max_serving(&self, model: &str) -> usize {
-        lock(&self.state.counters).max_serving.get(model).copied().unwrap_or(0)
+        lock(&self.state.counters)
+            .max_serving
+            .get(model)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The most generation requests in flight at once (queued or served).
@@ -202,15 +225,25 @@ impl Drop for Simulator {
 }
 
 fn full(code: StatusCode, v: &Value) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())).map_err(|e: Infallible| match e {}).boxed());
+    let mut r = Response::new(
+        Full::new(Bytes::from(v.to_string()))
+            .map_err(|e: Infallible| match e {})
+            .boxed(),
+    );
     *r.status_mut() = code;
-    r.headers_mut()
-        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
 fn text(code: StatusCode, s: &'static str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from_static(s.as_bytes())).map_err(|e: Infallible| match e {}).boxed());
+    let mut r = Response::new(
+        Full::new(Bytes::from_static(s.as_bytes()))
+            .map_err(|e: Infallible| match e {})
+            .boxed(),
+    );
     *r.status_mut() = code;
     r
 }
@@ -222,7 +255,11 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
     let body: Value = match req.into_body().collect().await {
         Ok(b) => {
             let bytes = b.to_bytes();
-            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+            if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+            }
         }
         Err(_) => Value::Null,
     };
@@ -244,16 +281,30 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
             full(StatusCode::OK, &json!({"object": "list", "data": data}))
         }
         (&Method::POST, "/api/show") => {
-            let name = body.get("model").or_else(|| body.get("name")).and_then(Value::as_str).unwrap_or("");
+            let name = body
+                .get("model")
+                .or_else(|| body.get("name"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             if st.known(name) {
-                full(StatusCode::OK, &json!({"details": details(name), "capabilities": ["completion"], "model_info": {}}))
+                full(
+                    StatusCode::OK,
+                    &json!({"details": details(name), "capabilities": ["completion"], "model_info": {}}),
+                )
             } else {
-                full(StatusCode::NOT_FOUND, &json!({"error": format!("model '{name}' not found")}))
+                full(
+                    StatusCode::NOT_FOUND,
+                    &json!({"error": format!("model '{name}' not found")}),
+                )
             }
         }
         (&Method::POST, "/api/chat") => generate(st, Kind::Chat, &path, body, t_arrive).await,
-        (&Method::POST, "/api/generate") => generate(st, Kind::Generate, &path, body, t_arrive).await,
-        (&Method::POST, "/v1/chat/completions") => generate(st, Kind::OaiChat, &path, body, t_arrive).await,
+        (&Method::POST, "/api/generate") => {
+            generate(st, Kind::Generate, &path, body, t_arrive).await
+        }
+        (&Method::POST, "/v1/chat/completions") => {
+            generate(st, Kind::OaiChat, &path, body, t_arrive).await
+        }
         _ => text(StatusCode::NOT_FOUND, "404 page not found"),
     };
     Ok(resp)
@@ -261,7 +312,9 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
 
 fn details(m: &str) -> Value {
     let family = m.split(':').next().unwrap_or(m);
-    let size = crate::graph::model_size_b(m).map(|b| format!("{b}B")).unwrap_or_else(|| "1.0B".into());
+    let size = crate::graph::model_size_b(m)
+        .map(|b| format!("{b}B"))
+        .unwrap_or_else(|| "1.0B".into());
     json!({"parent_model": "", "format": "gguf", "family": family, "families": [family],
            "parameter_size": size, "quantization_level": "Q4_K_M"})
 }
@@ -288,13 +341,17 @@ struct Directives {
     slow_ms: Option<u64>,
     malformed: bool,
     truncate: bool,
+    hold_until: Option<String>,
     omit_prompt: bool,
     omit_eval: bool,
 }
 
 fn directive_num(text: &str, tag: &str) -> Option<u64> {
     let start = text.find(tag)? + tag.len();
-    let digits: String = text[start..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = text[start..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -306,15 +363,32 @@ fn directives(text: &str) -> Directives {
         slow_ms: directive_num(text, "[[sim:slow="),
         malformed: text.contains("[[sim:malformed]]"),
         truncate: text.contains("[[sim:truncate]]"),
-        omit_prompt: text.contains("[[sim:omit=prompt_eval_count]]") || text.contains("[[sim:omit=counts]]"),
+        omit_prompt: text.contains("[[sim:omit=prompt_eval_count]]")
+            || text.contains("[[sim:omit=counts]]"),
         omit_eval: text.contains("[[sim:omit=eval_count]]") || text.contains("[[sim:omit=counts]]"),
         ..Directives::default()
     };
+    if let Some(i) = text.find("[[sim:hold_until=") {
+        let rest = &text[i + "[[sim:hold_until=".len()..];
+        d.hold_until = rest.find("]]").map(|j| rest[..j].to_string());
+    }
     if let Some(code) = directive_num(text, "[[sim:status=") {
         let times = text
             .find("[[sim:status=")
-            .and_then(|i| text[i..].find('*').filter(|&j| j < text[i..].find("]]").unwrap_or(0)).map(|j| i + j + 1))
-            .and_then(|i| text[i..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok());
+            .and_then(|i| {
+                text[i..]
+                    .find('*')
+                    .filter(|&j| j < text[i..].find("]]").unwrap_or(0))
+                    .map(|j| i + j + 1)
+            })
+            .and_then(|i| {
+                text[i..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .ok()
+            });
         d.status = Some((code as u16, times));
     }
     d
@@ -330,13 +404,15 @@ fn fnv(bytes: &[u8]) -> u64 {
 }
 
 const VOCAB: &[&str] = &[
-    "the", "model", "agent", "signal", "data", "result", "layer", "output", "input", "token", "graph", "node",
-    "edge", "phase", "stage", "batch", "latency", "cache", "queue", "worker", "claim", "evidence", "source",
-    "review", "summary", "finding", "risk", "metric", "trend", "report", "detail", "insight", "factor", "scope",
-    "limit", "sample", "error", "retry", "trace", "window", "stream", "chunk", "design", "choice", "method",
-    "plan", "goal", "task", "step", "rule", "clear", "strong", "early", "late", "fast", "slow", "small", "large",
-    "local", "shared", "stable", "simple", "direct", "common", "useful", "first", "final", "core", "merge",
-    "split", "route", "rank", "score", "select", "filter", "group", "reduce", "verify", "of", "and", "to", "in",
+    "the", "model", "agent", "signal", "data", "result", "layer", "output", "input", "token",
+    "graph", "node", "edge", "phase", "stage", "batch", "latency", "cache", "queue", "worker",
+    "claim", "evidence", "source", "review", "summary", "finding", "risk", "metric", "trend",
+    "report", "detail", "insight", "factor", "scope", "limit", "sample", "error", "retry", "trace",
+    "window", "stream", "chunk", "design", "choice", "method", "plan", "goal", "task", "step",
+    "rule", "clear", "strong", "early", "late", "fast", "slow", "small", "large", "local",
+    "shared", "stable", "simple", "direct", "common", "useful", "first", "final", "core", "merge",
+    "split", "route", "rank", "score", "select", "filter", "group", "reduce", "verify", "of",
+    "and", "to", "in",
 ];
 
 /// `n` deterministic words seeded by `seed`, shaped into sentences.
@@ -350,7 +426,9 @@ fn words(seed: &str, n: u32) -> Vec<String> {
             let w = VOCAB[(x % VOCAB.len() as u64) as usize];
             let mut w = if i % 12 == 0 {
                 let mut c = w.chars();
-                c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
             } else {
                 w.to_string()
             };
@@ -370,7 +448,11 @@ impl State {
         if self.cfg.accept_any_model {
             return true;
         }
-        let m = if model.contains(':') { model.to_string() } else { format!("{model}:latest") };
+        let m = if model.contains(':') {
+            model.to_string()
+        } else {
+            format!("{model}:latest")
+        };
         self.cfg.models.iter().any(|x| *x == m || *x == model)
     }
 
@@ -379,7 +461,12 @@ impl State {
             return None;
         }
         let mut slots = lock(&self.slots);
-        Some(slots.entry(model.to_string()).or_insert_with(|| Arc::new(Semaphore::new(self.cfg.parallel))).clone())
+        Some(
+            slots
+                .entry(model.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.cfg.parallel)))
+                .clone(),
+        )
     }
 
     fn ms(&self, d: Duration) -> f64 {
@@ -405,20 +492,45 @@ struct Reply {
     done_reason: &'static str,
 }
 
-async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive: Duration) -> Response<Body> {
+async fn generate(
+    st: Arc<State>,
+    kind: Kind,
+    path: &str,
+    body: Value,
+    t_arrive: Duration,
+) -> Response<Body> {
     let oai = kind == Kind::OaiChat;
-    let model = body.get("model").and_then(Value::as_str).unwrap_or("").to_string();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(!oai);
     let (system, prompt) = match kind {
         Kind::Generate => {
-            let s = body.get("system").and_then(Value::as_str).unwrap_or("").to_string();
+            let s = body
+                .get("system")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let p = body.get("prompt").and_then(Value::as_str).unwrap_or("");
-            let joined = if s.is_empty() { p.to_string() } else { format!("{s}\n{p}") };
+            let joined = if s.is_empty() {
+                p.to_string()
+            } else {
+                format!("{s}\n{p}")
+            };
             (s, joined)
         }
         _ => {
-            let msgs = body.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
-            let parts: Vec<&str> = msgs.iter().map(|m| m.get("content").and_then(Value::as_str).unwrap_or("")).collect();
+            let msgs = body
+                .get("messages")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let parts: Vec<&str> = msgs
+                .iter()
+                .map(|m| m.get("content").and_then(Value::as_str).unwrap_or(""))
+                .collect();
             let system = msgs
                 .iter()
                 .find(|m| m.get("role").and_then(Value::as_str) == Some("system"))
@@ -435,6 +547,7 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
         c.seq += 1;
         c.in_flight += 1;
         c.max_in_flight = c.max_in_flight.max(c.in_flight);
+        c.prompts.push(prompt.clone());
         (c.seq, c.in_flight)
     };
     let mut rec = Recorded {
@@ -450,6 +563,7 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
         t_start_ms: st.ms(t_arrive),
         t_end_ms: st.ms(t_arrive),
         in_flight_at_arrival: in_flight,
+        hold_released: None,
     };
     let finish = |st: &State, mut rec: Recorded, status: u16| {
         rec.status = status;
@@ -457,11 +571,20 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
         lock(&st.counters).in_flight -= 1;
         st.record(rec);
     };
-    let err_body = |msg: String| if oai { json!({"error": {"message": msg, "type": "api_error"}}) } else { json!({"error": msg}) };
+    let err_body = |msg: String| {
+        if oai {
+            json!({"error": {"message": msg, "type": "api_error"}})
+        } else {
+            json!({"error": msg})
+        }
+    };
 
     if !st.known(&model) {
         finish(&st, rec, 404);
-        return full(StatusCode::NOT_FOUND, &err_body(format!("model \"{model}\" not found, try pulling it first")));
+        return full(
+            StatusCode::NOT_FOUND,
+            &err_body(format!("model \"{model}\" not found, try pulling it first")),
+        );
     }
     if let Some((code, times)) = d.status {
         let key = format!("{code}\0{prompt}");
@@ -474,7 +597,10 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
         if times.is_none_or(|t| n <= t) {
             finish(&st, rec, code);
             let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return full(code, &err_body(format!("simulated failure {}", code.as_u16())));
+            return full(
+                code,
+                &err_body(format!("simulated failure {}", code.as_u16())),
+            );
         }
     }
     // Queue for a slot, as Ollama does per loaded model.
@@ -487,7 +613,13 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
                 if st.cfg.max_queue > 0 && *n >= st.cfg.max_queue && sem.available_permits() == 0 {
                     drop(w);
                     finish(&st, rec, 503);
-                    return full(StatusCode::SERVICE_UNAVAILABLE, &err_body("server busy, please try again.  maximum pending requests exceeded".into()));
+                    return full(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        &err_body(
+                            "server busy, please try again.  maximum pending requests exceeded"
+                                .into(),
+                        ),
+                    );
                 }
                 *n += 1;
             }
@@ -516,35 +648,90 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
 
     // What to generate.
     let num_predict = if oai {
-        body.get("max_tokens").or_else(|| body.get("max_completion_tokens")).and_then(Value::as_u64)
+        body.get("max_tokens")
+            .or_else(|| body.get("max_completion_tokens"))
+            .and_then(Value::as_u64)
     } else {
-        body.get("options").and_then(|o| o.get("num_predict")).and_then(Value::as_u64)
+        body.get("options")
+            .and_then(|o| o.get("num_predict"))
+            .and_then(Value::as_u64)
     };
     let want_json = if oai {
-        body.get("response_format").and_then(|f| f.get("type")).and_then(Value::as_str).is_some_and(|t| t != "text")
+        body.get("response_format")
+            .and_then(|f| f.get("type"))
+            .and_then(Value::as_str)
+            .is_some_and(|t| t != "text")
     } else {
-        body.get("format").is_some_and(|f| f.as_str() == Some("json") || f.is_object())
+        body.get("format")
+            .is_some_and(|f| f.as_str() == Some("json") || f.is_object())
     };
     let base_n = d.tokens.unwrap_or(st.cfg.tokens).max(1);
-    let n = num_predict.filter(|&p| p > 0).map_or(base_n, |p| base_n.min(p as u32)).max(1);
-    let done_reason = if num_predict.is_some_and(|p| p > 0 && (p as u32) < base_n) { "length" } else { "stop" };
+    let n = num_predict
+        .filter(|&p| p > 0)
+        .map_or(base_n, |p| base_n.min(p as u32))
+        .max(1);
+    let done_reason = if num_predict.is_some_and(|p| p > 0 && (p as u32) < base_n) {
+        "length"
+    } else {
+        "stop"
+    };
     let seed = format!("{model}\0{prompt}");
     let reply = if let Some(k) = d.json_array {
         let per = (n as usize / k.max(1)).max(1) as u32;
-        let items: Vec<String> = (0..k).map(|i| words(&format!("{seed}\0{i}"), per).concat()).collect();
+        let items: Vec<String> = (0..k)
+            .map(|i| words(&format!("{seed}\0{i}"), per).concat())
+            .collect();
         let t = serde_json::to_string(&items).unwrap_or_default();
-        Reply { pieces: vec![t.clone()], text: t, prompt_tokens: 0, eval_tokens: u64::from(n), done_reason }
+        Reply {
+            pieces: vec![t.clone()],
+            text: t,
+            prompt_tokens: 0,
+            eval_tokens: u64::from(n),
+            done_reason,
+        }
     } else if want_json {
         let t = json!({"answer": words(&seed, n).concat()}).to_string();
-        Reply { pieces: vec![t.clone()], text: t, prompt_tokens: 0, eval_tokens: u64::from(n), done_reason }
+        Reply {
+            pieces: vec![t.clone()],
+            text: t,
+            prompt_tokens: 0,
+            eval_tokens: u64::from(n),
+            done_reason,
+        }
     } else {
         let pieces = words(&seed, n);
-        Reply { text: pieces.concat(), pieces, prompt_tokens: 0, eval_tokens: u64::from(n), done_reason }
+        Reply {
+            text: pieces.concat(),
+            pieces,
+            prompt_tokens: 0,
+            eval_tokens: u64::from(n),
+            done_reason,
+        }
     };
-    let reply = Reply { prompt_tokens: (prompt.chars().count() as u64).div_ceil(4).max(1) + 10, ..reply };
+    let reply = Reply {
+        prompt_tokens: (prompt.chars().count() as u64).div_ceil(4).max(1) + 10,
+        ..reply
+    };
     rec.prompt_eval_count = (!d.omit_prompt).then_some(reply.prompt_tokens);
     rec.eval_count = (!d.omit_eval).then_some(reply.eval_tokens);
 
+    if let Some(wanted) = &d.hold_until {
+        // Wait until another request mentioning `wanted` has arrived (causal ordering for tests).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut released = false;
+        while Instant::now() < deadline {
+            if lock(&st.counters)
+                .prompts
+                .iter()
+                .any(|p| p.contains(wanted.as_str()) && !p.contains("[[sim:hold_until="))
+            {
+                released = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        rec.hold_released = Some(released);
+    }
     if let Some(ms) = d.slow_ms {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
@@ -553,28 +740,49 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
     let queue = t_start.saturating_sub(t_arrive);
     let durations = {
         let mut m = serde_json::Map::new();
-        m.insert("total_duration".into(), json!((queue + service).as_nanos() as u64));
+        m.insert(
+            "total_duration".into(),
+            json!((queue + service).as_nanos() as u64),
+        );
         m.insert("load_duration".into(), json!(queue.as_nanos() as u64));
         if !d.omit_prompt {
             m.insert("prompt_eval_count".into(), json!(reply.prompt_tokens));
         }
-        m.insert("prompt_eval_duration".into(), json!(cfg.ttft.as_nanos() as u64));
+        m.insert(
+            "prompt_eval_duration".into(),
+            json!(cfg.ttft.as_nanos() as u64),
+        );
         if !d.omit_eval {
             m.insert("eval_count".into(), json!(reply.eval_tokens));
         }
-        m.insert("eval_duration".into(), json!((cfg.per_token * n).as_nanos() as u64));
+        m.insert(
+            "eval_duration".into(),
+            json!((cfg.per_token * n).as_nanos() as u64),
+        );
         m
     };
     let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let created = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
 
     if d.malformed {
         tokio::time::sleep(service).await;
         done_serving(&st);
         drop(permit);
         finish(&st, rec, 200);
-        let mut r = Response::new(Full::new(Bytes::from_static(b"{\"model\": \"oops\", \"message\": {\"content\": ")).map_err(|e: Infallible| match e {}).boxed());
-        r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+        let mut r = Response::new(
+            Full::new(Bytes::from_static(
+                b"{\"model\": \"oops\", \"message\": {\"content\": ",
+            ))
+            .map_err(|e: Infallible| match e {})
+            .boxed(),
+        );
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
         return r;
     }
 
@@ -585,7 +793,10 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
                 let mut m = serde_json::Map::new();
                 m.insert("model".into(), json!(model));
                 m.insert("created_at".into(), json!(now()));
-                m.insert("message".into(), json!({"role": "assistant", "content": reply.text}));
+                m.insert(
+                    "message".into(),
+                    json!({"role": "assistant", "content": reply.text}),
+                );
                 m.insert("done_reason".into(), json!(reply.done_reason));
                 m.insert("done".into(), json!(true));
                 m.extend(durations.clone());
@@ -610,7 +821,10 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
                     usage.insert("completion_tokens".into(), json!(reply.eval_tokens));
                 }
                 if !d.omit_prompt && !d.omit_eval {
-                    usage.insert("total_tokens".into(), json!(reply.prompt_tokens + reply.eval_tokens));
+                    usage.insert(
+                        "total_tokens".into(),
+                        json!(reply.prompt_tokens + reply.eval_tokens),
+                    );
                 }
                 json!({"id": format!("chatcmpl-{seq}"), "object": "chat.completion", "created": created, "model": model,
                        "system_fingerprint": "fp_ollama",
@@ -627,7 +841,10 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
             let half = Bytes::from(s[..s.len() / 2].to_string());
             let frames = futures::stream::iter(vec![
                 Ok::<_, io::Error>(Frame::data(half)),
-                Err(io::Error::new(io::ErrorKind::ConnectionReset, "simulated reset")),
+                Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "simulated reset",
+                )),
             ]);
             return Response::new(BodyExt::boxed(StreamBody::new(frames)));
         }
@@ -643,18 +860,36 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
         let start = Instant::now();
         let n_pieces = reply.pieces.len();
         for (i, piece) in reply.pieces.iter().enumerate() {
-            let due = if n_pieces == 1 { service } else { cfg.ttft + cfg.per_token * i as u32 };
+            let due = if n_pieces == 1 {
+                service
+            } else {
+                cfg.ttft + cfg.per_token * i as u32
+            };
             tokio::time::sleep_until((start + due).into()).await;
             let line = match kind {
-                Kind::Chat => format!("{}\n", json!({"model": model2, "created_at": now(), "message": {"role": "assistant", "content": piece}, "done": false})),
-                Kind::Generate => format!("{}\n", json!({"model": model2, "created_at": now(), "response": piece, "done": false})),
-                Kind::OaiChat => format!("data: {}\n\n", json!({"id": format!("chatcmpl-{seq}"), "object": "chat.completion.chunk", "created": created, "model": model2, "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": null}]})),
+                Kind::Chat => format!(
+                    "{}\n",
+                    json!({"model": model2, "created_at": now(), "message": {"role": "assistant", "content": piece}, "done": false})
+                ),
+                Kind::Generate => format!(
+                    "{}\n",
+                    json!({"model": model2, "created_at": now(), "response": piece, "done": false})
+                ),
+                Kind::OaiChat => format!(
+                    "data: {}\n\n",
+                    json!({"id": format!("chatcmpl-{seq}"), "object": "chat.completion.chunk", "created": created, "model": model2, "choices": [{"index": 0, "delta": {"role": "assistant", "content": piece}, "finish_reason": null}]})
+                ),
             };
             if tx.send(Ok(Frame::data(Bytes::from(line)))).await.is_err() {
                 break;
             }
             if d.reset && i + 1 >= n_pieces / 2 {
-                let _ = tx.send(Err(io::Error::new(io::ErrorKind::ConnectionReset, "simulated reset"))).await;
+                let _ = tx
+                    .send(Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "simulated reset",
+                    )))
+                    .await;
                 break;
             }
         }
@@ -666,7 +901,10 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
                     m.insert("model".into(), json!(model2));
                     m.insert("created_at".into(), json!(now()));
                     if kind == Kind::Chat {
-                        m.insert("message".into(), json!({"role": "assistant", "content": ""}));
+                        m.insert(
+                            "message".into(),
+                            json!({"role": "assistant", "content": ""}),
+                        );
                     } else {
                         m.insert("response".into(), json!(""));
                     }
@@ -676,8 +914,15 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
                     format!("{}\n", Value::Object(m))
                 }
                 Kind::OaiChat => {
-                    let include_usage = body.get("stream_options").and_then(|o| o.get("include_usage")).and_then(Value::as_bool) == Some(true);
-                    let mut s = format!("data: {}\n\n", json!({"id": format!("chatcmpl-{seq}"), "object": "chat.completion.chunk", "created": created, "model": model2, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.done_reason}]}));
+                    let include_usage = body
+                        .get("stream_options")
+                        .and_then(|o| o.get("include_usage"))
+                        .and_then(Value::as_bool)
+                        == Some(true);
+                    let mut s = format!(
+                        "data: {}\n\n",
+                        json!({"id": format!("chatcmpl-{seq}"), "object": "chat.completion.chunk", "created": created, "model": model2, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.done_reason}]})
+                    );
                     if include_usage {
                         s.push_str(&format!("data: {}\n\n", json!({"id": format!("chatcmpl-{seq}"), "object": "chat.completion.chunk", "created": created, "model": model2, "choices": [], "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.eval_tokens, "total_tokens": reply.prompt_tokens + reply.eval_tokens}})));
                     }
@@ -693,10 +938,18 @@ async fn generate(st: Arc<State>, kind: Kind, path: &str, body: Value, t_arrive:
         drop(permit);
         finish(&st2, rec, 200);
     });
-    let frames = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    let frames =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
     let mut r = Response::new(BodyExt::boxed(StreamBody::new(frames)));
-    let ct = if oai { "text/event-stream" } else { "application/x-ndjson" };
-    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(ct));
+    let ct = if oai {
+        "text/event-stream"
+    } else {
+        "application/x-ndjson"
+    };
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(ct),
+    );
     r
 }
 

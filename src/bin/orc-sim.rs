@@ -11,7 +11,10 @@ use clap::Parser;
 use orc::sim::{SimConfig, Simulator};
 
 #[derive(Parser)]
-#[command(name = "orc-sim", about = "An Ollama simulator (native and /v1 APIs) for tests and benchmarks")]
+#[command(
+    name = "orc-sim",
+    about = "An Ollama simulator (native and /v1 APIs) for tests and benchmarks"
+)]
 struct Args {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 11434)]
@@ -56,19 +59,38 @@ fn main() -> anyhow::Result<()> {
         ..SimConfig::default()
     };
     if let Some(m) = &a.models {
-        cfg.models = m.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        cfg.models = m
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
     }
     let log = match &a.log {
-        Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p).with_context(|| format!("cannot open {}", p.display()))?),
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open {}", p.display()))?,
+        ),
         None => None,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
-        let sim = Simulator::start_on(cfg, SocketAddr::new(a.host, a.port), log).await.context("cannot listen")?;
+        let sim = Simulator::start_on(cfg, SocketAddr::new(a.host, a.port), log)
+            .await
+            .context("cannot listen")?;
         if let Some(pf) = &a.port_file {
-            std::fs::write(pf, sim.addr().port().to_string()).with_context(|| format!("cannot write {}", pf.display()))?;
+            std::fs::write(pf, sim.addr().port().to_string())
+                .with_context(|| format!("cannot write {}", pf.display()))?;
         }
-        eprintln!("orc-sim listening on {} (OLLAMA_HOST={})", sim.url(), sim.url());
+        eprintln!(
+            "orc-sim listening on {} (OLLAMA_HOST={})",
+            sim.url(),
+            sim.url()
+        );
         tokio::signal::ctrl_c().await.ok();
         drop(sim);
         Ok(())

@@ -19,7 +19,8 @@ use tokio::task::JoinSet;
 
 use crate::graph::{Agent, CompiledEnsemble, Kind, LlmAgent, Provider as ProviderKind};
 use crate::provider::{
-    AnyProvider, ChatRequest, OllamaClient, OpenAiClient, Provider, ProviderError, TokenSink, normalize_host, origin,
+    AnyProvider, ChatRequest, OllamaClient, OpenAiClient, Provider, ProviderError, TokenSink,
+    normalize_host, origin,
 };
 use prompt::Dep;
 pub use result::{AgentUsage, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing};
@@ -34,8 +35,16 @@ pub enum Event {
     /// Streamed chunks received so far.
     Tokens { agent: String, chunks: u64 },
     /// A retryable failure; trying again.
-    Retrying { agent: String, attempt: u32, error: String },
-    Finished { agent: String, status: Status, tokens: Option<u64> },
+    Retrying {
+        agent: String,
+        attempt: u32,
+        error: String,
+    },
+    Finished {
+        agent: String,
+        status: Status,
+        tokens: Option<u64>,
+    },
 }
 
 /// Retries for connection errors, 503 and 5xx: exponential backoff with jitter.
@@ -59,7 +68,9 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Delay before attempt `attempt + 1`: base x 2^(attempt-1), capped, with +-50% jitter.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
         let d = exp.min(self.cap);
         d.mul_f64(0.5 + fastrand::f64())
     }
@@ -76,16 +87,26 @@ impl Limits {
     pub fn new(default: usize, hosts: BTreeMap<String, usize>) -> Limits {
         Limits {
             default: default.max(1),
-            hosts: hosts.into_iter().map(|(k, v)| (origin(&normalize_host(&k)), v.max(1))).collect(),
+            hosts: hosts
+                .into_iter()
+                .map(|(k, v)| (origin(&normalize_host(&k)), v.max(1)))
+                .collect(),
             sems: Mutex::new(HashMap::new()),
         }
     }
 
     fn semaphore(&self, host: &str, model: &str) -> Arc<Semaphore> {
         let key = (origin(host), model.to_string());
-        let mut sems = self.sems.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sems = self
+            .sems
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         sems.entry(key.clone())
-            .or_insert_with(|| Arc::new(Semaphore::new(*self.hosts.get(&key.0).unwrap_or(&self.default))))
+            .or_insert_with(|| {
+                Arc::new(Semaphore::new(
+                    *self.hosts.get(&key.0).unwrap_or(&self.default),
+                ))
+            })
             .clone()
     }
 
@@ -135,13 +156,19 @@ impl Engine {
     fn provider(&self, kind: &ProviderKind, base_url: Option<&str>) -> Result<AnyProvider, String> {
         match kind {
             ProviderKind::Ollama => Ok(AnyProvider::Ollama({
-                let mut c = OllamaClient::new(self.http.clone(), base_url.unwrap_or(&self.ollama_host));
+                let mut c =
+                    OllamaClient::new(self.http.clone(), base_url.unwrap_or(&self.ollama_host));
                 c.stream = self.stream;
                 c
             })),
             ProviderKind::OpenaiCompatible => {
-                let url = base_url.map(str::to_string).unwrap_or_else(|| format!("{}/v1", self.ollama_host));
-                Ok(AnyProvider::OpenAi(OpenAiClient::new(self.http.clone(), &url)))
+                let url = base_url
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{}/v1", self.ollama_host));
+                Ok(AnyProvider::OpenAi(OpenAiClient::new(
+                    self.http.clone(),
+                    &url,
+                )))
             }
             ProviderKind::Cloud(p) => Err(p.clone()),
         }
@@ -153,7 +180,10 @@ fn round3(x: f64) -> f64 {
 }
 
 fn epoch() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 /// What one node of the graph produced.
@@ -166,7 +196,11 @@ struct NodeDone {
 }
 
 /// Runs an ensemble to completion (or until cancelled).
-pub fn run(engine: Arc<Engine>, ens: Arc<CompiledEnsemble>, input: String) -> Pin<Box<dyn Future<Output = RunResult> + Send>> {
+pub fn run(
+    engine: Arc<Engine>,
+    ens: Arc<CompiledEnsemble>,
+    input: String,
+) -> Pin<Box<dyn Future<Output = RunResult> + Send>> {
     run_graph(engine, ens, input, 0, String::new())
 }
 
@@ -181,7 +215,11 @@ fn run_graph(
         let started_at = epoch();
         let n = ens.agents.len();
         let mut remaining: Vec<usize> = (0..n)
-            .map(|i| ens.graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).count())
+            .map(|i| {
+                ens.graph
+                    .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
+                    .count()
+            })
             .collect();
         let mut done: Vec<Option<Arc<NodeDone>>> = vec![None; n];
         let mut running: HashMap<tokio::task::Id, usize> = HashMap::new();
@@ -190,7 +228,10 @@ fn run_graph(
         let mut cancel = engine.cancel.clone();
         let mut interrupted = *cancel.borrow();
 
-        let spawn = |i: usize, done: &Vec<Option<Arc<NodeDone>>>, set: &mut JoinSet<(usize, NodeDone)>, running: &mut HashMap<tokio::task::Id, usize>| {
+        let spawn = |i: usize,
+                     done: &Vec<Option<Arc<NodeDone>>>,
+                     set: &mut JoinSet<(usize, NodeDone)>,
+                     running: &mut HashMap<tokio::task::Id, usize>| {
             let deps: Vec<(usize, Arc<NodeDone>)> = ens.agents[i]
                 .depends_on
                 .iter()
@@ -199,7 +240,8 @@ fn run_graph(
                     Some((j, done[j].clone()?))
                 })
                 .collect();
-            let (engine, ens, input, prefix) = (engine.clone(), ens.clone(), input.clone(), prefix.clone());
+            let (engine, ens, input, prefix) =
+                (engine.clone(), ens.clone(), input.clone(), prefix.clone());
             let h = set.spawn(async move {
                 let out = run_node(&engine, &ens, i, &input, &deps, depth, &prefix).await;
                 (i, out)
@@ -208,10 +250,9 @@ fn run_graph(
         };
 
         if !interrupted {
-            for i in 0..n {
-                if remaining[i] == 0 {
-                    spawn(i, &done, &mut set, &mut running);
-                }
+            let roots: Vec<usize> = (0..n).filter(|&i| remaining[i] == 0).collect();
+            for i in roots {
+                spawn(i, &done, &mut set, &mut running);
             }
         }
         while !set.is_empty() {
@@ -249,7 +290,16 @@ fn run_graph(
             for (_, i) in running.drain() {
                 if done[i].is_none() {
                     done[i] = Some(Arc::new(NodeDone {
-                        main: Entry::failed("interrupted before it finished".into(), ens.agents[i].kind.label(), Timing { ready_ms: t, start_ms: t, end_ms: t, attempts: 0 }),
+                        main: Entry::failed(
+                            "interrupted before it finished".into(),
+                            ens.agents[i].kind.label(),
+                            Timing {
+                                ready_ms: t,
+                                start_ms: t,
+                                end_ms: t,
+                                attempts: 0,
+                            },
+                        ),
                         instances: vec![],
                         usage: vec![],
                         timeline: vec![],
@@ -262,7 +312,13 @@ fn run_graph(
 }
 
 /// Builds the run result in llm-orc's order from what each node produced.
-fn assemble(ens: &CompiledEnsemble, input: String, done: Vec<Option<Arc<NodeDone>>>, started_at: f64, interrupted: bool) -> RunResult {
+fn assemble(
+    ens: &CompiledEnsemble,
+    input: String,
+    done: Vec<Option<Arc<NodeDone>>>,
+    started_at: f64,
+    interrupted: bool,
+) -> RunResult {
     let mut entries = Vec::new();
     let mut usage = Vec::new();
     let mut timeline = Vec::new();
@@ -282,12 +338,9 @@ fn assemble(ens: &CompiledEnsemble, input: String, done: Vec<Option<Arc<NodeDone
         entries.extend(instances);
         entries.extend(gathered);
     }
-    for (i, node) in done.iter().enumerate() {
-        if let Some(node) = node {
-            usage.extend(node.usage.iter().cloned());
-            timeline.extend(node.timeline.iter().cloned());
-            let _ = i;
-        }
+    for node in done.iter().flatten() {
+        usage.extend(node.usage.iter().cloned());
+        timeline.extend(node.timeline.iter().cloned());
     }
     timeline.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
     let deliverable = deliverable(ens, &entries);
@@ -316,10 +369,13 @@ fn assemble(ens: &CompiledEnsemble, input: String, done: Vec<Option<Arc<NodeDone
 /// else the last agent that did.
 fn deliverable(ens: &CompiledEnsemble, entries: &[(String, Entry)]) -> Option<String> {
     let text_of = |name: &str| {
-        entries.iter().find(|(n, _)| n == name).and_then(|(_, e)| match (&e.status, &e.response) {
-            (Status::Success, Value::String(s)) if !s.is_empty() => Some(s.clone()),
-            _ => None,
-        })
+        entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, e)| match (&e.status, &e.response) {
+                (Status::Success, Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            })
     };
     let terminal = |a: &Agent| !ens.agents.iter().any(|o| o.depends_on.contains(&a.name));
     ens.agents
@@ -331,11 +387,21 @@ fn deliverable(ens: &CompiledEnsemble, entries: &[(String, Entry)]) -> Option<St
 }
 
 /// Runs one node: the agent, or its fan-out instances and the gathered entry.
-async fn run_node(engine: &Arc<Engine>, ens: &CompiledEnsemble, i: usize, base: &str, deps: &[(usize, Arc<NodeDone>)], depth: u64, prefix: &str) -> NodeDone {
+async fn run_node(
+    engine: &Arc<Engine>,
+    ens: &CompiledEnsemble,
+    i: usize,
+    base: &str,
+    deps: &[(usize, Arc<NodeDone>)],
+    depth: u64,
+    prefix: &str,
+) -> NodeDone {
     let agent = &ens.agents[i];
     let display = format!("{prefix}{}", agent.name);
     let ready = engine.ms();
-    engine.emit(Event::Ready { agent: display.clone() });
+    engine.emit(Event::Ready {
+        agent: display.clone(),
+    });
 
     // input_key narrows the first dependency's response for this agent only.
     let mut first_override: Option<Entry> = None;
@@ -349,8 +415,19 @@ async fn run_node(engine: &Arc<Engine>, ens: &CompiledEnsemble, i: usize, base: 
                 first_override = Some(e);
             }
             Err(msg) => {
-                let t = Timing { ready_ms: ready, start_ms: ready, end_ms: engine.ms(), attempts: 0 };
-                return finish_node(engine, agent, &display, Entry::failed(msg, agent.kind.label(), t), vec![], vec![]);
+                let t = Timing {
+                    ready_ms: ready,
+                    start_ms: ready,
+                    end_ms: engine.ms(),
+                    attempts: 0,
+                };
+                return finish_node(
+                    engine,
+                    &display,
+                    Entry::failed(msg, agent.kind.label(), t),
+                    vec![],
+                    vec![],
+                );
             }
         }
     }
@@ -359,7 +436,11 @@ async fn run_node(engine: &Arc<Engine>, ens: &CompiledEnsemble, i: usize, base: 
         .enumerate()
         .map(|(k, (j, d))| Dep {
             name: &ens.agents[*j].name,
-            entry: if k == 0 { first_override.as_ref().unwrap_or(&d.main) } else { &d.main },
+            entry: if k == 0 {
+                first_override.as_ref().unwrap_or(&d.main)
+            } else {
+                &d.main
+            },
             agent: &ens.agents[*j],
         })
         .collect();
@@ -375,16 +456,34 @@ async fn run_node(engine: &Arc<Engine>, ens: &CompiledEnsemble, i: usize, base: 
             let inst = format!("{}[{k}]", agent.name);
             let inst_display = format!("{prefix}{inst}");
             async move {
-                engine.emit(Event::Ready { agent: inst_display.clone() });
+                engine.emit(Event::Ready {
+                    agent: inst_display.clone(),
+                });
                 let ready = engine.ms();
                 let work = match &agent.kind {
-                    Kind::Script { .. } => Work::Script(script::ScriptInput::Plain(prompt::fan_out_script_input(&agent.name, k, n, base, chunk))),
+                    Kind::Script { .. } => Work::Script(script::ScriptInput::Plain(
+                        prompt::fan_out_script_input(&agent.name, k, n, base, chunk),
+                    )),
                     Kind::Ensemble { .. } => Work::Text(prompt::chunk_text(chunk)),
                     _ => Work::Text(prompt::fan_out_llm_input(k, n, base, chunk)),
                 };
-                let out = run_unit(engine, agent, &inst, &inst_display, work, ready, depth, prefix).await;
+                let out = run_unit(
+                    engine,
+                    agent,
+                    &inst,
+                    &inst_display,
+                    work,
+                    ready,
+                    depth,
+                    prefix,
+                )
+                .await;
                 let tokens = out.usage.first().and_then(|(_, u)| u.total_tokens());
-                engine.emit(Event::Finished { agent: inst_display.clone(), status: out.entry.status, tokens });
+                engine.emit(Event::Finished {
+                    agent: inst_display.clone(),
+                    status: out.entry.status,
+                    tokens,
+                });
                 (inst, out)
             }
         });
@@ -396,25 +495,64 @@ async fn run_node(engine: &Arc<Engine>, ens: &CompiledEnsemble, i: usize, base: 
         let mut timeline = Vec::new();
         let (mut first_start, mut last_end) = (f64::MAX, 0.0f64);
         for (k, (inst, out)) in results.into_iter().enumerate() {
-            let UnitOut { entry, usage: u, rows } = out;
-            responses.push(if entry.is_success() { entry.response.clone() } else { Value::Null });
-            statuses.push(InstanceStatus { index: k, status: entry.status, error: entry.error.clone() });
+            let UnitOut {
+                entry,
+                usage: u,
+                rows,
+            } = out;
+            responses.push(if entry.is_success() {
+                entry.response.clone()
+            } else {
+                Value::Null
+            });
+            statuses.push(InstanceStatus {
+                index: k,
+                status: entry.status,
+                error: entry.error.clone(),
+            });
             first_start = first_start.min(entry.timing.start_ms);
             last_end = last_end.max(entry.timing.end_ms);
             usage.extend(u);
             timeline.extend(rows);
             instances.push((inst, entry));
         }
-        let ok = statuses.iter().filter(|s| s.status == Status::Success).count();
-        let status = if ok == n { Status::Success } else if ok == 0 { Status::Failed } else { Status::Partial };
-        let mut main = Entry::success(Value::Array(responses), agent.kind.label(), Timing { ready_ms: ready, start_ms: first_start.min(last_end), end_ms: last_end, attempts: 0 });
+        let ok = statuses
+            .iter()
+            .filter(|s| s.status == Status::Success)
+            .count();
+        let status = if ok == n {
+            Status::Success
+        } else if ok == 0 {
+            Status::Failed
+        } else {
+            Status::Partial
+        };
+        let mut main = Entry::success(
+            Value::Array(responses),
+            agent.kind.label(),
+            Timing {
+                ready_ms: ready,
+                start_ms: first_start.min(last_end),
+                end_ms: last_end,
+                attempts: 0,
+            },
+        );
         main.status = status;
         main.instances = Some(statuses);
         if status != Status::Success {
             main.error = None;
         }
-        engine.emit(Event::Finished { agent: display.clone(), status, tokens: None });
-        return NodeDone { main, instances, usage, timeline };
+        engine.emit(Event::Finished {
+            agent: display.clone(),
+            status,
+            tokens: None,
+        });
+        return NodeDone {
+            main,
+            instances,
+            usage,
+            timeline,
+        };
     }
 
     let work = match &agent.kind {
@@ -422,20 +560,48 @@ async fn run_node(engine: &Arc<Engine>, ens: &CompiledEnsemble, i: usize, base: 
             if dep_list.is_empty() {
                 Work::Script(script::ScriptInput::Plain(base.to_string()))
             } else {
-                Work::Script(script::ScriptInput::Schema { json: prompt::script_input(&agent.name, base, &dep_list), input_data: base.to_string() })
+                Work::Script(script::ScriptInput::Schema {
+                    json: prompt::script_input(&agent.name, base, &dep_list),
+                    input_data: base.to_string(),
+                })
             }
         }
         Kind::Ensemble { .. } => Work::Text(prompt::nested_input(agent, base, &dep_list)),
         _ => Work::Text(prompt::llm_input(agent, base, &dep_list)),
     };
-    let out = run_unit(engine, agent, &agent.name, &display, work, ready, depth, prefix).await;
-    finish_node(engine, agent, &display, out.entry, out.usage, out.rows)
+    let out = run_unit(
+        engine,
+        agent,
+        &agent.name,
+        &display,
+        work,
+        ready,
+        depth,
+        prefix,
+    )
+    .await;
+    finish_node(engine, &display, out.entry, out.usage, out.rows)
 }
 
-fn finish_node(engine: &Engine, _agent: &Agent, display: &str, main: Entry, usage: Vec<(String, AgentUsage)>, timeline: Vec<TimelineRow>) -> NodeDone {
+fn finish_node(
+    engine: &Engine,
+    display: &str,
+    main: Entry,
+    usage: Vec<(String, AgentUsage)>,
+    timeline: Vec<TimelineRow>,
+) -> NodeDone {
     let tokens = usage.first().and_then(|(_, u)| u.total_tokens());
-    engine.emit(Event::Finished { agent: display.to_string(), status: main.status, tokens });
-    NodeDone { main, instances: vec![], usage, timeline }
+    engine.emit(Event::Finished {
+        agent: display.to_string(),
+        status: main.status,
+        tokens,
+    });
+    NodeDone {
+        main,
+        instances: vec![],
+        usage,
+        timeline,
+    }
 }
 
 /// What one unit of work produced: its entry, the usage of LLM calls made for it (its own, or
@@ -471,7 +637,11 @@ async fn run_unit(
         kind,
         model,
         status: e.status,
-        depends_on: agent.depends_on.iter().map(|d| format!("{prefix}{d}")).collect(),
+        depends_on: agent
+            .depends_on
+            .iter()
+            .map(|d| format!("{prefix}{d}"))
+            .collect(),
         ready_ms: round3(e.timing.ready_ms),
         start_ms: round3(e.timing.start_ms),
         end_ms: round3(e.timing.end_ms),
@@ -480,24 +650,46 @@ async fn run_unit(
     };
     let one = |entry: Entry, model: Option<String>| {
         let r = row(&entry, model);
-        UnitOut { entry, usage: vec![], rows: vec![r] }
+        UnitOut {
+            entry,
+            usage: vec![],
+            rows: vec![r],
+        }
     };
     match (&agent.kind, work) {
         (Kind::Llm(llm), Work::Text(user)) => {
             let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
             let (entry, usage) = call_llm(engine, llm, timeout, display, user, ready).await;
-            let model = usage.as_ref().map(|u| u.model.clone()).unwrap_or_else(|| llm.model.clone());
+            let model = usage
+                .as_ref()
+                .map(|u| u.model.clone())
+                .unwrap_or_else(|| llm.model.clone());
             let mut out = one(entry, Some(model));
-            out.usage = usage.map(|u| (display.to_string(), u)).into_iter().collect();
+            out.usage = usage
+                .map(|u| (display.to_string(), u))
+                .into_iter()
+                .collect();
             out
         }
-        (Kind::Script { target, parameters, .. }, Work::Script(input)) => {
+        (
+            Kind::Script {
+                target, parameters, ..
+            },
+            Work::Script(input),
+        ) => {
             let _permit = engine.global_permit().await;
             let start = engine.ms();
-            engine.emit(Event::Started { agent: display.to_string() });
+            engine.emit(Event::Started {
+                agent: display.to_string(),
+            });
             let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
             let outcome = script::run(target, parameters, input, timeout).await;
-            let timing = Timing { ready_ms: ready, start_ms: start, end_ms: engine.ms(), attempts: 1 };
+            let timing = Timing {
+                ready_ms: ready,
+                start_ms: start,
+                end_ms: engine.ms(),
+                attempts: 1,
+            };
             let entry = match outcome {
                 Ok(response) => {
                     let mut e = Entry::success(response, kind, timing);
@@ -512,29 +704,66 @@ async fn run_unit(
             let start = engine.ms();
             if depth + 1 > engine.max_depth {
                 let e = Entry::failed(
-                    format!("Ensemble nesting depth limit exceeded: depth {} > limit {} (at `{reference}`)", depth + 1, engine.max_depth),
+                    format!(
+                        "Ensemble nesting depth limit exceeded: depth {} > limit {} (at `{reference}`)",
+                        depth + 1,
+                        engine.max_depth
+                    ),
                     kind,
-                    Timing { ready_ms: ready, start_ms: start, end_ms: start, attempts: 0 },
+                    Timing {
+                        ready_ms: ready,
+                        start_ms: start,
+                        end_ms: start,
+                        attempts: 0,
+                    },
                 );
                 return one(e, None);
             }
-            engine.emit(Event::Started { agent: display.to_string() });
+            engine.emit(Event::Started {
+                agent: display.to_string(),
+            });
             let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
             // The child shares the engine: the same limits, client and cancellation.
-            let child_run = run_graph(engine.clone(), child.clone(), child_input, depth + 1, format!("{display}/"));
+            let child_run = run_graph(
+                engine.clone(),
+                child.clone(),
+                child_input,
+                depth + 1,
+                format!("{display}/"),
+            );
             let outcome = tokio::time::timeout(timeout, child_run).await;
-            let timing = Timing { ready_ms: ready, start_ms: start, end_ms: engine.ms(), attempts: 1 };
+            let timing = Timing {
+                ready_ms: ready,
+                start_ms: start,
+                end_ms: engine.ms(),
+                attempts: 1,
+            };
             match outcome {
                 Err(_) => one(
-                    Entry::failed(format!("Agent execution timed out after {} seconds", script::fmt_secs(timeout)), kind, timing),
+                    Entry::failed(
+                        format!(
+                            "Agent execution timed out after {} seconds",
+                            script::fmt_secs(timeout)
+                        ),
+                        kind,
+                        timing,
+                    ),
                     None,
                 ),
                 Ok(result) => {
-                    let mut e = Entry::success(Value::String(crate::pyfmt::json_dumps(&result.to_json(true))), kind, timing);
+                    let mut e = Entry::success(
+                        Value::String(crate::pyfmt::json_dumps(&result.to_json(true))),
+                        kind,
+                        timing,
+                    );
                     e.handover = Some(prompt::handover(child, &result.entries));
                     let mut rows = result.timeline;
                     rows.push(row(&e, None));
-                    UnitOut { entry: e, usage: result.usage, rows }
+                    UnitOut {
+                        entry: e,
+                        usage: result.usage,
+                        rows,
+                    }
                 }
             }
         }
@@ -544,7 +773,12 @@ async fn run_unit(
                 Entry::failed(
                     format!("`{kind}` agents are not supported by this version of orc yet"),
                     kind,
-                    Timing { ready_ms: ready, start_ms: t, end_ms: t, attempts: 0 },
+                    Timing {
+                        ready_ms: ready,
+                        start_ms: t,
+                        end_ms: t,
+                        attempts: 0,
+                    },
                 ),
                 None,
             )
@@ -552,7 +786,16 @@ async fn run_unit(
         (_, _) => {
             let t = engine.ms();
             one(
-                Entry::failed("internal error: input does not match the agent kind".into(), kind, Timing { ready_ms: ready, start_ms: t, end_ms: t, attempts: 0 }),
+                Entry::failed(
+                    "internal error: input does not match the agent kind".into(),
+                    kind,
+                    Timing {
+                        ready_ms: ready,
+                        start_ms: t,
+                        end_ms: t,
+                        attempts: 0,
+                    },
+                ),
                 None,
             )
         }
@@ -568,7 +811,10 @@ struct Progress<'a> {
 impl TokenSink for Progress<'_> {
     fn tokens(&self, chunks: u64) {
         if chunks % 8 == 1 {
-            self.engine.emit(Event::Tokens { agent: self.agent.to_string(), chunks });
+            self.engine.emit(Event::Tokens {
+                agent: self.agent.to_string(),
+                chunks,
+            });
         }
     }
 }
@@ -591,7 +837,14 @@ enum CallError {
 }
 
 /// Calls the agent's model; on failure (not a timeout) tries each fallback profile in turn.
-async fn call_llm(engine: &Engine, llm: &LlmAgent, timeout: Duration, display: &str, user: String, ready: f64) -> (Entry, Option<AgentUsage>) {
+async fn call_llm(
+    engine: &Engine,
+    llm: &LlmAgent,
+    timeout: Duration,
+    display: &str,
+    user: String,
+    ready: f64,
+) -> (Entry, Option<AgentUsage>) {
     let mut targets = vec![Target {
         profile: llm.profile.as_deref(),
         model: &llm.model,
@@ -614,12 +867,23 @@ async fn call_llm(engine: &Engine, llm: &LlmAgent, timeout: Duration, display: &
     }));
     let _global = engine.global_permit().await;
     let mut errors: Vec<String> = Vec::new();
-    let mut timing = Timing { ready_ms: ready, start_ms: ready, end_ms: ready, attempts: 0 };
+    let mut timing = Timing {
+        ready_ms: ready,
+        start_ms: ready,
+        end_ms: ready,
+        attempts: 0,
+    };
     for (k, t) in targets.iter().enumerate() {
         let provider = match engine.provider(t.provider, t.base_url) {
             Ok(p) => p,
             Err(cloud) => {
-                errors.push(ProviderError::NotRunnable { provider: cloud, model: t.model.to_string() }.to_string());
+                errors.push(
+                    ProviderError::NotRunnable {
+                        provider: cloud,
+                        model: t.model.to_string(),
+                    }
+                    .to_string(),
+                );
                 continue;
             }
         };
@@ -662,7 +926,11 @@ async fn call_llm(engine: &Engine, llm: &LlmAgent, timeout: Duration, display: &
     let msg = match errors.len() {
         0 => "no model to call".to_string(),
         1 => errors.remove(0),
-        _ => format!("{} (fallbacks failed too: {})", errors[0], errors[1..].join("; ")),
+        _ => format!(
+            "{} (fallbacks failed too: {})",
+            errors[0],
+            errors[1..].join("; ")
+        ),
     };
     (Entry::failed(msg, "llm", timing), None)
 }
@@ -677,7 +945,10 @@ async fn attempt(
     timeout: Duration,
     timing: &mut Timing,
 ) -> Result<(crate::provider::ChatResponse, f64), CallError> {
-    let sink = Progress { engine, agent: display };
+    let sink = Progress {
+        engine,
+        agent: display,
+    };
     let mut attempt_no = 0;
     loop {
         attempt_no += 1;
@@ -685,7 +956,9 @@ async fn attempt(
         let sent = engine.ms();
         if timing.attempts == 0 {
             timing.start_ms = sent;
-            engine.emit(Event::Started { agent: display.to_string() });
+            engine.emit(Event::Started {
+                agent: display.to_string(),
+            });
         }
         timing.attempts += 1;
         let outcome = tokio::time::timeout(timeout, provider.chat(req, &sink)).await;
@@ -701,7 +974,11 @@ async fn attempt(
             }
             Ok(Ok(resp)) => return Ok((resp, engine.ms() - sent)),
             Ok(Err(e)) if e.retryable() && attempt_no < engine.retry.max_attempts => {
-                engine.emit(Event::Retrying { agent: display.to_string(), attempt: attempt_no, error: e.to_string() });
+                engine.emit(Event::Retrying {
+                    agent: display.to_string(),
+                    attempt: attempt_no,
+                    error: e.to_string(),
+                });
                 let mut cancel = engine.cancel.clone();
                 tokio::select! {
                     _ = tokio::time::sleep(engine.retry.backoff(attempt_no)) => {}
@@ -711,7 +988,12 @@ async fn attempt(
             Ok(Err(e)) => {
                 let e = if attempt_no > 1 {
                     match e {
-                        ProviderError::Status { host, model, status, message } => ProviderError::Status {
+                        ProviderError::Status {
+                            host,
+                            model,
+                            status,
+                            message,
+                        } => ProviderError::Status {
                             host,
                             model,
                             status,

@@ -46,7 +46,14 @@ pub fn render_response(dep: &Dep<'_>) -> String {
 pub fn blocks(deps: &[Dep<'_>]) -> String {
     deps.iter()
         .filter(|d| d.entry.is_success())
-        .map(|d| format!("Agent {} ({}):\n{}", d.name, role_of(d.agent), render_response(d)))
+        .map(|d| {
+            format!(
+                "Agent {} ({}):\n{}",
+                d.name,
+                role_of(d.agent),
+                render_response(d)
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n\n")
 }
@@ -143,7 +150,9 @@ pub fn fan_out_script_input(name: &str, i: usize, n: usize, base: &str, chunk: &
 /// Strips a Markdown code fence around JSON (```json ... ```), if there is one.
 fn unfence(s: &str) -> &str {
     let t = s.trim();
-    let Some(rest) = t.strip_prefix("```") else { return t };
+    let Some(rest) = t.strip_prefix("```") else {
+        return t;
+    };
     let rest = rest.split_once('\n').map_or("", |(_, r)| r);
     rest.trim_end().strip_suffix("```").unwrap_or(rest).trim()
 }
@@ -172,8 +181,11 @@ pub fn fan_out_items(response: &Value, input_key: Option<&str>) -> Option<Vec<Va
 /// Returns the replaced response, or why it could not be selected.
 pub fn select_key(dep_name: &str, response: &Value, key: &str) -> Result<Value, String> {
     let parsed = match response {
-        Value::String(s) => serde_json::from_str::<Value>(unfence(s))
-            .map_err(|_| format!("input_key error: upstream '{dep_name}' output is not dict-shaped (not valid JSON)"))?,
+        Value::String(s) => serde_json::from_str::<Value>(unfence(s)).map_err(|_| {
+            format!(
+                "input_key error: upstream '{dep_name}' output is not dict-shaped (not valid JSON)"
+            )
+        })?,
         other => other.clone(),
     };
     let Value::Object(map) = parsed else {
@@ -185,7 +197,9 @@ pub fn select_key(dep_name: &str, response: &Value, key: &str) -> Result<Value, 
             Value::Bool(_) => "bool",
             _ => "NoneType",
         };
-        return Err(format!("input_key error: upstream '{dep_name}' output is not dict (got {t})"));
+        return Err(format!(
+            "input_key error: upstream '{dep_name}' output is not dict (got {t})"
+        ));
     };
     match map.get(key) {
         Some(Value::String(s)) => Ok(Value::String(s.clone())),
@@ -224,29 +238,57 @@ mod tests {
 
     #[test]
     fn fan_out_arrays() {
-        assert_eq!(fan_out_items(&json!("[\"a\", \"b\"]"), None).map(|v| v.len()), Some(2));
-        assert_eq!(fan_out_items(&json!("```json\n[1, 2, 3]\n```"), None).map(|v| v.len()), Some(3));
-        assert_eq!(fan_out_items(&json!("{\"success\": true, \"data\": [\"x\"]}"), None).map(|v| v.len()), Some(1));
-        assert_eq!(fan_out_items(&json!(["x", "y"]), None).map(|v| v.len()), Some(2));
+        assert_eq!(
+            fan_out_items(&json!("[\"a\", \"b\"]"), None).map(|v| v.len()),
+            Some(2)
+        );
+        assert_eq!(
+            fan_out_items(&json!("```json\n[1, 2, 3]\n```"), None).map(|v| v.len()),
+            Some(3)
+        );
+        assert_eq!(
+            fan_out_items(&json!("{\"success\": true, \"data\": [\"x\"]}"), None).map(|v| v.len()),
+            Some(1)
+        );
+        assert_eq!(
+            fan_out_items(&json!(["x", "y"]), None).map(|v| v.len()),
+            Some(2)
+        );
         assert!(fan_out_items(&json!("[]"), None).is_none());
         assert!(fan_out_items(&json!("not json"), None).is_none());
-        assert_eq!(fan_out_items(&json!("{\"items\": [1]}"), Some("items")).map(|v| v.len()), Some(1));
+        assert_eq!(
+            fan_out_items(&json!("{\"items\": [1]}"), Some("items")).map(|v| v.len()),
+            Some(1)
+        );
     }
 
     #[test]
     fn select_keys() {
-        assert_eq!(select_key("d", &json!("{\"a\": \"x\"}"), "a"), Ok(json!("x")));
-        assert_eq!(select_key("d", &json!("{\"a\": [1]}"), "a"), Ok(json!("[1]")));
+        assert_eq!(
+            select_key("d", &json!("{\"a\": \"x\"}"), "a"),
+            Ok(json!("x"))
+        );
+        assert_eq!(
+            select_key("d", &json!("{\"a\": [1]}"), "a"),
+            Ok(json!("[1]"))
+        );
         assert_eq!(
             select_key("d", &json!("{\"a\": 1, \"b\": 2}"), "c"),
             Err("input_key error: key 'c' not found in upstream 'd' output. Available keys: ['a', 'b']".into())
         );
-        assert!(select_key("d", &json!("[1]"), "a").unwrap_err().ends_with("(got list)"));
+        assert!(
+            select_key("d", &json!("[1]"), "a")
+                .unwrap_err()
+                .ends_with("(got list)")
+        );
     }
 
     #[test]
     fn chunk_rendering() {
-        assert_eq!(fan_out_llm_input(0, 2, "base", &json!("c")), "Processing chunk 1 of 2.\n\nOriginal task: base\n\nChunk content:\nc");
+        assert_eq!(
+            fan_out_llm_input(0, 2, "base", &json!("c")),
+            "Processing chunk 1 of 2.\n\nOriginal task: base\n\nChunk content:\nc"
+        );
         assert_eq!(chunk_text(&json!({"k": 1})), "{\"k\": 1}");
         assert_eq!(chunk_text(&json!(["a"])), "['a']");
     }

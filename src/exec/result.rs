@@ -216,7 +216,10 @@ impl RunResult {
 
     /// Agents whose counts the server did not report.
     pub fn agents_missing_counts(&self) -> usize {
-        self.usage.iter().filter(|(_, u)| !u.usage.missing_counts().is_empty()).count()
+        self.usage
+            .iter()
+            .filter(|(_, u)| !u.usage.missing_counts().is_empty())
+            .count()
     }
 }
 
@@ -250,8 +253,14 @@ pub fn entry_to_json(e: &Entry) -> Value {
 /// did not report is `null` and listed in `counts_missing`.
 pub fn usage_to_json(u: &AgentUsage) -> Value {
     let mut m = serde_json::Map::new();
-    m.insert("input_tokens".into(), serde_json::json!(u.usage.input_tokens));
-    m.insert("output_tokens".into(), serde_json::json!(u.usage.output_tokens));
+    m.insert(
+        "input_tokens".into(),
+        serde_json::json!(u.usage.input_tokens),
+    );
+    m.insert(
+        "output_tokens".into(),
+        serde_json::json!(u.usage.output_tokens),
+    );
     m.insert("total_tokens".into(), serde_json::json!(u.total_tokens()));
     m.insert("cost_usd".into(), serde_json::json!(u.cost()));
     m.insert("duration_ms".into(), serde_json::json!(u.duration_ms()));
@@ -261,13 +270,34 @@ pub fn usage_to_json(u: &AgentUsage) -> Value {
     }
     m.insert("provider".into(), Value::String(u.provider.clone()));
     m.insert("host".into(), Value::String(u.host.clone()));
-    m.insert("cached_input_tokens".into(), serde_json::json!(u.usage.cached_input_tokens));
-    m.insert("prompt_eval_count".into(), serde_json::json!(u.usage.input_tokens));
-    m.insert("eval_count".into(), serde_json::json!(u.usage.output_tokens));
-    m.insert("load_duration_ns".into(), serde_json::json!(u.usage.load_duration_ns));
-    m.insert("prompt_eval_duration_ns".into(), serde_json::json!(u.usage.prompt_eval_duration_ns));
-    m.insert("eval_duration_ns".into(), serde_json::json!(u.usage.eval_duration_ns));
-    m.insert("total_duration_ns".into(), serde_json::json!(u.usage.total_duration_ns));
+    m.insert(
+        "cached_input_tokens".into(),
+        serde_json::json!(u.usage.cached_input_tokens),
+    );
+    m.insert(
+        "prompt_eval_count".into(),
+        serde_json::json!(u.usage.input_tokens),
+    );
+    m.insert(
+        "eval_count".into(),
+        serde_json::json!(u.usage.output_tokens),
+    );
+    m.insert(
+        "load_duration_ns".into(),
+        serde_json::json!(u.usage.load_duration_ns),
+    );
+    m.insert(
+        "prompt_eval_duration_ns".into(),
+        serde_json::json!(u.usage.prompt_eval_duration_ns),
+    );
+    m.insert(
+        "eval_duration_ns".into(),
+        serde_json::json!(u.usage.eval_duration_ns),
+    );
+    m.insert(
+        "total_duration_ns".into(),
+        serde_json::json!(u.usage.total_duration_ns),
+    );
     m.insert("done_reason".into(), serde_json::json!(u.done_reason));
     m.insert("truncated".into(), Value::Bool(u.truncated()));
     let missing = u.usage.missing_counts();
@@ -280,12 +310,17 @@ pub fn usage_to_json(u: &AgentUsage) -> Value {
 
 /// Sums of what was counted, and how many agents had counts missing.
 pub fn totals_to_json(usage: &[(String, AgentUsage)]) -> Value {
-    let sum = |f: &dyn Fn(&AgentUsage) -> Option<u64>| usage.iter().filter_map(|(_, u)| f(u)).sum::<u64>();
+    let sum = |f: &dyn Fn(&AgentUsage) -> Option<u64>| {
+        usage.iter().filter_map(|(_, u)| f(u)).sum::<u64>()
+    };
     let input = sum(&|u| u.usage.input_tokens);
     let output = sum(&|u| u.usage.output_tokens);
     let cost: f64 = usage.iter().filter_map(|(_, u)| u.cost()).sum();
     let duration: u64 = usage.iter().map(|(_, u)| u.duration_ms()).sum();
-    let missing = usage.iter().filter(|(_, u)| !u.usage.missing_counts().is_empty()).count();
+    let missing = usage
+        .iter()
+        .filter(|(_, u)| !u.usage.missing_counts().is_empty())
+        .count();
     serde_json::json!({
         "total_tokens": input + output,
         "total_input_tokens": input,
@@ -314,7 +349,10 @@ impl RunResult {
         let mut metadata = serde_json::Map::new();
         metadata.insert("agents_used".into(), serde_json::json!(self.agents_used));
         metadata.insert("started_at".into(), serde_json::json!(self.started_at));
-        metadata.insert("duration".into(), Value::String(format!("{:.2}s", self.duration_s())));
+        metadata.insert(
+            "duration".into(),
+            Value::String(format!("{:.2}s", self.duration_s())),
+        );
         metadata.insert("completed_at".into(), serde_json::json!(self.completed_at));
         metadata.insert(
             "usage".into(),
@@ -348,18 +386,21 @@ impl RunResult {
         }
         if !nested {
             metadata.insert(
-            "orc".into(),
-            serde_json::json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "status": self.status(),
-                "timeline": self.timeline,
-            }),
-        );
+                "orc".into(),
+                serde_json::json!({
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "status": self.status(),
+                    "timeline": self.timeline,
+                }),
+            );
         }
         let mut top = serde_json::Map::new();
         top.insert("ensemble".into(), Value::String(self.ensemble.clone()));
         top.insert("status".into(), Value::String(self.status().into()));
-        top.insert("has_errors".into(), Value::Bool(self.has_errors() || self.interrupted));
+        top.insert(
+            "has_errors".into(),
+            Value::Bool(self.has_errors() || self.interrupted),
+        );
         top.insert("input".into(), serde_json::json!({"data": self.input}));
         top.insert("results".into(), Value::Object(results));
         top.insert("metadata".into(), Value::Object(metadata));
@@ -367,7 +408,10 @@ impl RunResult {
             top.insert("deliverable".into(), Value::String(d.clone()));
         }
         if nested && !self.execution_order.is_empty() {
-            top.insert("execution_order".into(), serde_json::json!(self.execution_order));
+            top.insert(
+                "execution_order".into(),
+                serde_json::json!(self.execution_order),
+            );
         }
         Value::Object(top)
     }

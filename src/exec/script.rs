@@ -60,9 +60,15 @@ pub fn normalise_output(stdout: &str) -> Value {
 
 /// `agent_requests` for a script's string response: the object's own list, `[]` for text.
 pub fn agent_requests(response: &Value) -> Option<Value> {
-    let Value::String(s) = response else { return None };
+    let Value::String(s) = response else {
+        return None;
+    };
     match serde_json::from_str::<Value>(s) {
-        Ok(Value::Object(o)) => Some(o.get("agent_requests").cloned().unwrap_or_else(|| json!([]))),
+        Ok(Value::Object(o)) => Some(
+            o.get("agent_requests")
+                .cloned()
+                .unwrap_or_else(|| json!([])),
+        ),
         Ok(_) => None,
         Err(_) => Some(json!([])),
     }
@@ -83,10 +89,14 @@ pub async fn run(
                 Ok(v) => pyfmt::json_dumps(&v),
                 Err(_) => text.clone(),
             };
-            let stdin = pyfmt::json_dumps(&json!({"input": normalised, "parameters": Value::Object(parameters.clone()), "context": {}}));
+            let stdin = pyfmt::json_dumps(
+                &json!({"input": normalised, "parameters": Value::Object(parameters.clone()), "context": {}}),
+            );
             (stdin, normalised.clone(), Some(normalised), false)
         }
-        ScriptInput::Schema { json, input_data } => (json.clone(), json.clone(), Some(input_data.clone()), true),
+        ScriptInput::Schema { json, input_data } => {
+            (json.clone(), json.clone(), Some(input_data.clone()), true)
+        }
     };
     let mut cmd = match target {
         ScriptTarget::File(path) => {
@@ -100,32 +110,48 @@ pub async fn run(
             c
         }
         ScriptTarget::Primitive(name) => {
-            return Err(format!("built-in primitive `{name}` is not available in this version of orc"));
+            return Err(format!(
+                "built-in primitive `{name}` is not available in this version of orc"
+            ));
         }
     };
-    cmd.env("INPUT_DATA", &env_data).env("AGENT_PARAMETERS", &params);
+    cmd.env("INPUT_DATA", &env_data)
+        .env("AGENT_PARAMETERS", &params);
     if let (Some(t), ScriptTarget::File(_)) = (&env_text, target) {
         cmd.env("INPUT_TEXT", t);
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let what = match target {
         ScriptTarget::File(p) => p.display().to_string(),
         ScriptTarget::Inline(_) => "inline script".to_string(),
         ScriptTarget::Primitive(n) => n.clone(),
     };
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {what}: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {what}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A script that does not read its input closes the pipe; that is not an error.
         let _ = stdin.write_all(stdin_text.as_bytes()).await;
         drop(stdin);
     }
     let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => return Err(format!("Script timed out after {} seconds", fmt_secs(timeout))),
+        Err(_) => {
+            return Err(format!(
+                "Script timed out after {} seconds",
+                fmt_secs(timeout)
+            ));
+        }
         Ok(Err(e)) => return Err(format!("{what} failed: {e}")),
         Ok(Ok(o)) => o,
     };
     if !out.status.success() {
-        let code = out.status.code().map_or_else(|| "a signal".to_string(), |c| c.to_string());
+        let code = out
+            .status
+            .code()
+            .map_or_else(|| "a signal".to_string(), |c| c.to_string());
         let err = tail(&out.stderr);
         return Err(if err.is_empty() {
             format!("Script failed with exit code {code}")
@@ -143,7 +169,10 @@ pub async fn run(
         && let Ok(Value::Object(o)) = serde_json::from_str::<Value>(s)
         && o.get("success") == Some(&Value::Bool(false))
     {
-        let msg = o.get("error").and_then(Value::as_str).unwrap_or("the script reported success: false");
+        let msg = o
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("the script reported success: false");
         return Err(msg.to_string());
     }
     Ok(response)
@@ -151,7 +180,11 @@ pub async fn run(
 
 pub fn fmt_secs(d: Duration) -> String {
     let s = d.as_secs_f64();
-    if s.fract() == 0.0 { format!("{}", s as u64) } else { format!("{s}") }
+    if s.fract() == 0.0 {
+        format!("{}", s as u64)
+    } else {
+        format!("{s}")
+    }
 }
 
 #[cfg(test)]
@@ -160,11 +193,17 @@ mod tests {
 
     #[test]
     fn output_normalisation() {
-        assert_eq!(normalise_output(""), json!("{\"success\": true, \"output\": \"\"}"));
+        assert_eq!(
+            normalise_output(""),
+            json!("{\"success\": true, \"output\": \"\"}")
+        );
         assert_eq!(normalise_output("{\"a\":1}\n"), json!("{\"a\": 1}"));
         assert_eq!(normalise_output("[1,2]"), json!([1, 2]));
         assert_eq!(normalise_output("42"), json!(42));
-        assert_eq!(normalise_output("hello"), json!("{\"success\": true, \"output\": \"hello\"}"));
+        assert_eq!(
+            normalise_output("hello"),
+            json!("{\"success\": true, \"output\": \"hello\"}")
+        );
         assert_eq!(agent_requests(&json!("{\"a\": 1}")), Some(json!([])));
         assert_eq!(agent_requests(&json!("text")), Some(json!([])));
         assert_eq!(agent_requests(&json!("[1]")), None);

@@ -70,7 +70,9 @@ pub struct ChatResponse {
 /// Why a request failed. Messages name the host, the model where known, and the cause.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ProviderError {
-    #[error("cannot reach {host}: {detail} (is Ollama running? start it with `ollama serve` or set OLLAMA_HOST)")]
+    #[error(
+        "cannot reach {host}: {detail} (is Ollama running? start it with `ollama serve` or set OLLAMA_HOST)"
+    )]
     Unreachable { host: String, detail: String },
     #[error("model `{model}` is not installed on {host}; run `ollama pull {model}`")]
     ModelMissing { host: String, model: String },
@@ -105,11 +107,6 @@ impl ProviderError {
             ProviderError::Status { status, .. } => *status >= 500,
             _ => false,
         }
-    }
-
-    /// Whether a fallback model could help (the model is missing, or the call failed).
-    pub fn wants_fallback(&self) -> bool {
-        true
     }
 }
 
@@ -153,7 +150,11 @@ impl Provider for AnyProvider {
         }
     }
 
-    async fn chat(&self, req: &ChatRequest, progress: &dyn TokenSink) -> Result<ChatResponse, ProviderError> {
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        progress: &dyn TokenSink,
+    ) -> Result<ChatResponse, ProviderError> {
         match self {
             AnyProvider::Ollama(c) => c.chat(req, progress).await,
             AnyProvider::OpenAi(c) => c.chat(req, progress).await,
@@ -191,7 +192,11 @@ pub fn normalize_host(raw: &str) -> String {
     } else if explicit {
         hostport
     } else if hostport.starts_with('[') {
-        if hostport.contains("]:") { hostport } else { format!("{hostport}:11434") }
+        if hostport.contains("]:") {
+            hostport
+        } else {
+            format!("{hostport}:11434")
+        }
     } else if hostport.contains(':') {
         hostport
     } else {
@@ -246,10 +251,21 @@ mod tests {
 
     #[test]
     fn retry_policy() {
-        let s = |status| ProviderError::Status { host: "h".into(), model: "m".into(), status, message: String::new() };
+        let s = |status| ProviderError::Status {
+            host: "h".into(),
+            model: "m".into(),
+            status,
+            message: String::new(),
+        };
         assert!(s(503).retryable());
         assert!(s(500).retryable());
         assert!(!s(400).retryable());
-        assert!(!ProviderError::ModelMissing { host: "h".into(), model: "m".into() }.retryable());
+        assert!(
+            !ProviderError::ModelMissing {
+                host: "h".into(),
+                model: "m".into()
+            }
+            .retryable()
+        );
     }
 }

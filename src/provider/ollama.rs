@@ -127,7 +127,12 @@ impl OllamaClient {
     }
 
     /// Folds one parsed chunk into the response; returns true when it was the last.
-    fn absorb(&self, model: &str, chunk: ChatChunk, out: &mut ChatResponse) -> Result<bool, ProviderError> {
+    fn absorb(
+        &self,
+        model: &str,
+        chunk: ChatChunk,
+        out: &mut ChatResponse,
+    ) -> Result<bool, ProviderError> {
         if let Some(e) = chunk.error {
             return Err(ProviderError::Status {
                 host: self.host.clone(),
@@ -161,7 +166,11 @@ impl Provider for OllamaClient {
         &self.host
     }
 
-    async fn chat(&self, req: &ChatRequest, progress: &dyn TokenSink) -> Result<ChatResponse, ProviderError> {
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        progress: &dyn TokenSink,
+    ) -> Result<ChatResponse, ProviderError> {
         let model = req.model.as_str();
         let url = format!("{}/api/chat", self.host);
         let resp = self
@@ -182,8 +191,8 @@ impl Provider for OllamaClient {
         let mut out = ChatResponse::default();
         if !self.stream {
             let text = resp.text().await.map_err(|e| self.interrupted(model, &e))?;
-            let chunk: ChatChunk = serde_json::from_str(&text)
-                .map_err(|e| self.malformed(model, format!("{e}")))?;
+            let chunk: ChatChunk =
+                serde_json::from_str(&text).map_err(|e| self.malformed(model, format!("{e}")))?;
             if !self.absorb(model, chunk, &mut out)? {
                 return Err(self.malformed(model, "the response is not marked done".into()));
             }
@@ -202,9 +211,8 @@ impl Provider for OllamaClient {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let chunk: ChatChunk = serde_json::from_slice(line).map_err(|e| {
-                    self.malformed(model, format!("bad NDJSON line: {e}"))
-                })?;
+                let chunk: ChatChunk = serde_json::from_slice(line)
+                    .map_err(|e| self.malformed(model, format!("bad NDJSON line: {e}")))?;
                 chunks += 1;
                 progress.tokens(chunks);
                 if self.absorb(model, chunk, &mut out)? {
@@ -231,7 +239,10 @@ impl Provider for OllamaClient {
 }
 
 /// `GET /api/tags`: the models a host has installed.
-pub async fn installed_models(http: &reqwest::Client, host: &str) -> Result<Vec<String>, ProviderError> {
+pub async fn installed_models(
+    http: &reqwest::Client,
+    host: &str,
+) -> Result<Vec<String>, ProviderError> {
     let host = super::normalize_host(host);
     let resp = http
         .get(format!("{host}/api/tags"))
@@ -250,7 +261,12 @@ pub async fn installed_models(http: &reqwest::Client, host: &str) -> Result<Vec<
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|m| m.get("name").or_else(|| m.get("model")).and_then(Value::as_str).map(str::to_string))
+                .filter_map(|m| {
+                    m.get("name")
+                        .or_else(|| m.get("model"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
                 .collect()
         })
         .unwrap_or_default())

@@ -97,7 +97,11 @@ impl Provider for OpenAiClient {
         &self.base_url
     }
 
-    async fn chat(&self, req: &ChatRequest, _progress: &dyn TokenSink) -> Result<ChatResponse, ProviderError> {
+    async fn chat(
+        &self,
+        req: &ChatRequest,
+        _progress: &dyn TokenSink,
+    ) -> Result<ChatResponse, ProviderError> {
         let model = req.model.as_str();
         let resp = self
             .http
@@ -120,7 +124,10 @@ impl Provider for OpenAiClient {
                 .ok()
                 .and_then(|v| {
                     let e = v.get("error")?;
-                    e.get("message").and_then(Value::as_str).or_else(|| e.as_str()).map(str::to_string)
+                    e.get("message")
+                        .and_then(Value::as_str)
+                        .or_else(|| e.as_str())
+                        .map(str::to_string)
                 })
                 .unwrap_or_else(|| text.trim().chars().take(300).collect());
             if status == 404 && message.contains("not found") {
@@ -141,11 +148,15 @@ impl Provider for OpenAiClient {
             model: model.to_string(),
             detail: e.to_string(),
         })?;
-        let choice = c.choices.into_iter().next().ok_or_else(|| ProviderError::Malformed {
-            host: self.base_url.clone(),
-            model: model.to_string(),
-            detail: "no choices in the response".into(),
-        })?;
+        let choice = c
+            .choices
+            .into_iter()
+            .next()
+            .ok_or_else(|| ProviderError::Malformed {
+                host: self.base_url.clone(),
+                model: model.to_string(),
+                detail: "no choices in the response".into(),
+            })?;
         let usage = c.usage.unwrap_or_default();
         Ok(ChatResponse {
             content: choice.message.and_then(|m| m.content).unwrap_or_default(),

@@ -102,7 +102,8 @@ impl TestProject {
             .current_dir(cwd)
             .env("HOME", self.home())
             .env_remove("XDG_CONFIG_HOME")
-            .env_remove("LLM_ORC_LIBRARY_PATH");
+            .env_remove("LLM_ORC_LIBRARY_PATH")
+            .env_remove("OLLAMA_HOST");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -233,4 +234,31 @@ pub fn peer_project() -> TestProject {
     );
     p.ensemble("peer-wide128", &wide);
     p
+}
+
+/// A config whose two profiles (`tiny`, `small`) reach `url` natively (`provider: ollama`).
+pub fn native_config(url: &str) -> String {
+    format!(
+        "model_profiles:
+  tiny:
+    model: qwen3:0.6b
+    provider: ollama
+    base_url: {url}
+    system_prompt: You are terse.
+  small:
+    model: gemma3:1b
+    provider: ollama
+    base_url: {url}
+    system_prompt: You are thorough.
+"
+    )
+}
+
+/// The newest artifact of `ensemble` in the project, parsed.
+pub fn latest_artifact(p: &TestProject, ensemble: &str) -> serde_json::Value {
+    let path = p.root().join(format!(
+        ".llm-orc/artifacts/{ensemble}/latest/execution.json"
+    ));
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("artifact json")
 }

@@ -1,0 +1,723 @@
+//! `orc invoke` end to end: the real binary against the in-process Ollama simulator.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestProject, latest_artifact, native_config, peer_project};
+use orc::sim::{Recorded, SimConfig, Simulator};
+use serde_json::Value;
+
+const INPUT: &str = "Why is the sky blue? Sunlight scatters off air molecules.";
+
+async fn sim() -> Simulator {
+    Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("simulator")
+}
+
+/// Runs orc on a blocking thread so the simulator keeps serving.
+async fn orc(p: &TestProject, args: &[&str]) -> common::Run {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let root = p.root();
+    let home = p.home();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orc"))
+            .args(&args)
+            .current_dir(&root)
+            .env("HOME", &home)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("LLM_ORC_LIBRARY_PATH")
+            .env_remove("OLLAMA_HOST")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run orc");
+        common::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .expect("join")
+}
+
+fn user_msg(r: &Recorded) -> &str {
+    r.body["messages"][1]["content"].as_str().unwrap_or("")
+}
+
+fn system_msg(r: &Recorded) -> &str {
+    r.body["messages"][0]["content"].as_str().unwrap_or("")
+}
+
+fn by_system<'a>(reqs: &'a [Recorded], prefix: &str) -> Vec<&'a Recorded> {
+    reqs.iter()
+        .filter(|r| system_msg(r).starts_with(prefix))
+        .collect()
+}
+
+fn sum_counts(reqs: &[Recorded]) -> (u64, u64) {
+    reqs.iter().fold((0, 0), |(i, o), r| {
+        (
+            i + r.prompt_eval_count.unwrap_or(0),
+            o + r.eval_count.unwrap_or(0),
+        )
+    })
+}
+
+fn totals(art: &Value) -> (u64, u64) {
+    let t = &art["metadata"]["usage"]["totals"];
+    (
+        t["total_input_tokens"].as_u64().unwrap_or(u64::MAX),
+        t["total_output_tokens"].as_u64().unwrap_or(u64::MAX),
+    )
+}
+
+/// Every pattern runs to completion; prompts are composed as llm-orc composes them and the
+/// artifact's totals equal the simulator's counts exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pattern_runs_and_counts_exactly() {
+    let sim = sim().await;
+    let p = peer_project();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "peer-fanout-llm",
+        &std::fs::read_to_string(p.root().join(".llm-orc/ensembles/peer-fanout-llm.yaml"))
+            .expect("read")
+            .replace(
+                "[planner] Do your part.",
+                "[planner] Plan. [[fake:json_array=3]]",
+            ),
+    );
+    let mut seen = 0;
+    for (name, agents, requests) in [
+        ("peer-sequential", 3, 3),
+        ("peer-fanin", 9, 9),
+        ("peer-swarm", 37, 37),
+        ("peer-fanout-llm", 3, 5),
+        ("peer-fanout-script", 3, 3),
+        ("peer-nested", 4, 14),
+    ] {
+        let r = orc(&p, &["invoke", name, INPUT]).await;
+        assert_eq!(r.code, 0, "{name}: {}\n{}", r.stdout, r.stderr);
+        let reqs = sim.requests();
+        let mine = &reqs[seen..];
+        seen = reqs.len();
+        assert_eq!(mine.len(), requests, "{name}: requests");
+        let art = latest_artifact(&p, name);
+        assert_eq!(art["status"], "completed", "{name}");
+        assert_eq!(art["metadata"]["agents_used"], agents, "{name}");
+        assert_eq!(
+            totals(&art),
+            sum_counts(mine),
+            "{name}: totals equal the server's counts"
+        );
+        assert_eq!(
+            art["metadata"]["usage"]["totals"]["agents_count"], requests,
+            "{name}"
+        );
+        assert!(
+            art["deliverable"].as_str().is_some_and(|d| !d.is_empty()),
+            "{name}"
+        );
+    }
+    let reqs = sim.requests();
+    // Sequential: the critic gets T1 with the drafter's block under the profile's role label.
+    let critic = by_system(&reqs, "[critic]")[0];
+    let drafter_reply = latest_artifact(&p, "peer-sequential")["results"]["drafter"]["response"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(
+        user_msg(critic),
+        format!(
+            "Please respond to the following input, taking into account the results from the previous agents in the dependency chain.\n\nOriginal Input:\n{INPUT}\n\nPrevious Agent Results (for your reference):\nAgent drafter (Tiny):\n{drafter_reply}\n\nPlease provide your own analysis, building upon (but not simply repeating) the previous results."
+        )
+    );
+    // Fan-out from an LLM's JSON array: one request per item, chunk template with the input.
+    let workers = by_system(&reqs, "[worker]");
+    assert!(workers.iter().any(|w| user_msg(w).starts_with(&format!(
+        "Processing chunk 1 of 3.\n\nOriginal task: {INPUT}\n\nChunk content:\n"
+    ))));
+    let fo = latest_artifact(&p, "peer-fanout-llm");
+    let keys: Vec<&String> = fo["results"]
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys,
+        [
+            "planner",
+            "worker[0]",
+            "worker[1]",
+            "worker[2]",
+            "worker",
+            "reducer"
+        ]
+    );
+    assert_eq!(fo["results"]["worker"]["fan_out"], true);
+    assert_eq!(
+        fo["results"]["worker"]["instances"]
+            .as_array()
+            .map(Vec::len),
+        Some(3)
+    );
+    // The reducer sees the gathered list as [i]: blocks.
+    let reducer = by_system(&reqs, "[reducer]")[0];
+    assert!(
+        user_msg(reducer).contains("Agent worker (Tiny):\n[0]:\n"),
+        "{}",
+        user_msg(reducer)
+    );
+    // Fan-out from a script's data list.
+    let fs = latest_artifact(&p, "peer-fanout-script");
+    assert_eq!(
+        fs["results"]["chunker"]["response"],
+        "{\"success\": true, \"data\": [\"a\", \"b\"]}"
+    );
+    assert_eq!(
+        fs["results"]["chunker"]["agent_requests"],
+        serde_json::json!([])
+    );
+    assert!(fs["results"]["worker[1]"]["response"].is_string());
+    // Nested: children get the input plus the framer's block; the judge gets each child's final answer.
+    let nested = latest_artifact(&p, "peer-nested");
+    let framer = nested["results"]["framer"]["response"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let child_drafter = by_system(&reqs, "[drafter]")
+        .last()
+        .copied()
+        .expect("child drafter");
+    assert_eq!(
+        user_msg(child_drafter),
+        format!("{INPUT}\n\nAgent framer (Tiny):\n{framer}")
+    );
+    let judge = by_system(&reqs, "[judge]")[0];
+    assert!(
+        user_msg(judge).contains("Agent child-seq (Child Seq):\nfinalizer:\n"),
+        "{}",
+        user_msg(judge)
+    );
+    let child: Value = serde_json::from_str(
+        nested["results"]["child-seq"]["response"]
+            .as_str()
+            .unwrap_or("{}"),
+    )
+    .expect("child json");
+    assert_eq!(
+        child["execution_order"],
+        serde_json::json!(["drafter", "critic", "finalizer"])
+    );
+    assert!(nested["metadata"]["usage"]["agents"]["child-seq/drafter"].is_object());
+}
+
+/// Agents start as soon as their own dependencies finish, not when their level does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_level_barrier() {
+    let sim = Simulator::start(
+        SimConfig {
+            tokens: 4,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    // `slow` answers only once `after-fast` (level 1) has sent its request: a level barrier
+    // would make it wait for nothing (and give up after 10 s).
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: slow\n    model_profile: tiny\n    system_prompt: slow [[sim:hold_until=MARK-AFTER-FAST]]\n  - name: fast\n    model_profile: tiny\n  - name: after-slow\n    model_profile: tiny\n    depends_on: [slow]\n  - name: after-fast\n    model_profile: tiny\n    system_prompt: MARK-AFTER-FAST\n    depends_on: [fast]\n",
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let reqs = sim.requests();
+    let slow = reqs
+        .iter()
+        .find(|r| system_msg(r).starts_with("slow"))
+        .expect("slow");
+    assert_eq!(
+        slow.hold_released,
+        Some(true),
+        "after-fast was held back until the slow agent's level finished"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_model_limit_and_max_concurrent_are_respected() {
+    let sim = Simulator::start(
+        SimConfig {
+            ttft: Duration::from_millis(20),
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .expect("sim");
+    let p = peer_project();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}performance:\n  concurrency:\n    per_model_limit: 3\n",
+            native_config(&sim.url())
+        ),
+    );
+    let r = orc(&p, &["invoke", "peer-wide128", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sim.requests().len(), 129);
+    assert!(
+        sim.max_serving("qwen3:0.6b") <= 3,
+        "{}",
+        sim.max_serving("qwen3:0.6b")
+    );
+    assert!(
+        sim.max_serving("qwen3:0.6b") >= 2,
+        "the limit should be used"
+    );
+    let art = latest_artifact(&p, "peer-wide128");
+    assert_eq!(art["status"], "completed");
+
+    let sim2 = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    p.write(".llm-orc/config.yaml", &native_config(&sim2.url()));
+    let r = orc(&p, &["invoke", "peer-fanin", "x", "--max-concurrent", "1"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sim2.max_in_flight(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_counts_are_null_and_flagged_never_guessed() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    system_prompt: a [[sim:omit=eval_count]]\n  - name: b\n    model_profile: tiny\n",
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let art = latest_artifact(&p, "e");
+    let a = &art["metadata"]["usage"]["agents"]["a"];
+    assert!(a["output_tokens"].is_null());
+    assert!(a["total_tokens"].is_null());
+    assert!(a["input_tokens"].is_u64());
+    assert_eq!(a["counts_missing"], serde_json::json!(["output_tokens"]));
+    let t = &art["metadata"]["usage"]["totals"];
+    assert_eq!(t["agents_with_missing_counts"], 1);
+    let reqs = sim.requests();
+    assert_eq!(
+        totals(&art),
+        sum_counts(&reqs),
+        "totals are sums of what was counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn length_cut_is_flagged() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    max_tokens: 5\n");
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let reqs = sim.requests();
+    assert_eq!(reqs[0].body["options"]["num_predict"], 5);
+    let a = &latest_artifact(&p, "e")["metadata"]["usage"]["agents"]["a"];
+    assert_eq!(a["done_reason"], "length");
+    assert_eq!(a["truncated"], true);
+    assert_eq!(a["output_tokens"], 5);
+    assert_eq!(
+        latest_artifact(&p, "e")["metadata"]["usage"]["totals"]["agents_truncated"],
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_503_then_succeeds() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    system_prompt: a [[sim:status=503*2]]\n");
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [503, 503, 200]);
+    assert_eq!(
+        latest_artifact(&p, "e")["results"]["a"]["status"],
+        "success"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_errors_are_not_retried_and_500_names_host_and_model() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: bad\n    model_profile: tiny\n    system_prompt: b [[sim:status=400]]\n  - name: boom\n    model_profile: tiny\n    system_prompt: c [[sim:status=500]]\n  - name: fine\n    model_profile: small\n    depends_on: [bad, boom]\n",
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let reqs = sim.requests();
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| system_msg(r).starts_with("b "))
+            .count(),
+        1,
+        "4xx is never retried"
+    );
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| system_msg(r).starts_with("c "))
+            .count(),
+        3,
+        "5xx is retried"
+    );
+    let art = latest_artifact(&p, "e");
+    assert_eq!(art["status"], "completed_with_errors");
+    let err = art["results"]["boom"]["error"].as_str().unwrap_or("");
+    assert!(
+        err.contains(&sim.url()) && err.contains("qwen3:0.6b") && err.contains("500"),
+        "{err}"
+    );
+    // The dependent still ran, with the bare input since no dependency succeeded.
+    assert_eq!(art["results"]["fine"]["status"], "success");
+    let fine = reqs
+        .iter()
+        .find(|r| r.model == "gemma3:1b")
+        .expect("fine ran");
+    assert_eq!(user_msg(fine), "x");
+    assert!(
+        r.stderr.contains("error: agent `boom` failed:"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_counts_from_the_request_and_fails_the_agent() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: stuck\n    model_profile: tiny\n    timeout_seconds: 0.3\n    system_prompt: s [[sim:slow=5000]]\n  - name: ok\n    model_profile: tiny\n",
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 1);
+    let art = latest_artifact(&p, "e");
+    assert_eq!(art["results"]["stuck"]["status"], "failed");
+    assert!(
+        art["results"]["stuck"]["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("timed out after 0.3 seconds"),
+        "{}",
+        art["results"]["stuck"]
+    );
+    assert_eq!(art["results"]["ok"]["status"], "success");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_profile_on_a_missing_model() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}  ghost:\n    model: not-pulled:7b\n    provider: ollama\n    base_url: {}\n    fallback_model_profile: tiny\n",
+            native_config(&sim.url()),
+            sim.url()
+        ),
+    );
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: ghost\n",
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let art = latest_artifact(&p, "e");
+    assert_eq!(art["results"]["a"]["model_substituted"], true);
+    assert_eq!(
+        art["metadata"]["usage"]["agents"]["a"]["model"],
+        "qwen3:0.6b"
+    );
+    let models: Vec<String> = sim.requests().iter().map(|r| r.model.clone()).collect();
+    assert_eq!(models, ["not-pulled:7b", "qwen3:0.6b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_model_says_ollama_pull() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &format!("model_profiles:\n  big:\n    model: gemma3:27b\n    provider: ollama\n    base_url: {}\n", sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: big\n",
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 1);
+    let line = format!(
+        "error: agent `a` failed: model `gemma3:27b` is not installed on {}; run `ollama pull gemma3:27b`",
+        sim.url()
+    );
+    assert!(r.stderr.lines().any(|l| l == line), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_ollama_is_one_clear_line_and_the_artifact_is_kept() {
+    // A port nobody listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let p = peer_project();
+    p.write(
+        ".llm-orc/config.yaml",
+        &native_config(&format!("http://127.0.0.1:{port}")),
+    );
+    let r = orc(&p, &["invoke", "peer-fanin", "x"]).await;
+    assert_eq!(r.code, 1);
+    let errors: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", r.stderr);
+    assert!(
+        errors[0].contains(&format!("cannot reach http://127.0.0.1:{port}")),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("9 agents"), "{}", errors[0]);
+    let art = latest_artifact(&p, "peer-fanin");
+    assert_eq!(art["status"], "completed_with_errors");
+    assert_eq!(art["results"].as_object().map(|m| m.len()), Some(9));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_script_reports_stderr_and_dependents_run() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.write(
+        ".llm-orc/scripts/bad.py",
+        "import sys\nsys.stderr.write('the parser choked on line 3\\n')\nsys.exit(4)\n",
+    );
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: s\n    script: bad.py\n  - name: after\n    model_profile: tiny\n    depends_on: [s]\n",
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 1);
+    let art = latest_artifact(&p, "e");
+    let err = art["results"]["s"]["error"].as_str().unwrap_or("");
+    assert!(
+        err.contains("exit code 4") && err.contains("the parser choked on line 3"),
+        "{err}"
+    );
+    assert_eq!(art["results"]["after"]["status"], "success");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_get_llm_orc_json_and_environment() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.write(
+        ".llm-orc/scripts/echo.py",
+        "import json, os, sys\nraw = sys.stdin.read()\nprint(json.dumps({'stdin': raw, 'params': os.environ.get('AGENT_PARAMETERS'), 'text': os.environ.get('INPUT_TEXT')}))\n",
+    );
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: first\n    script: echo.py\n    parameters: {k: 1}\n  - name: second\n    script: echo.py\n    depends_on: [first]\n",
+    );
+    let r = orc(&p, &["invoke", "e", "héllo"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let art = latest_artifact(&p, "e");
+    let first: Value =
+        serde_json::from_str(art["results"]["first"]["response"].as_str().unwrap_or(""))
+            .expect("json");
+    assert_eq!(
+        first["stdin"],
+        "{\"input\": \"h\\u00e9llo\", \"parameters\": {\"k\": 1}, \"context\": {}}"
+    );
+    assert_eq!(first["params"], "{\"k\": 1}");
+    assert_eq!(first["text"], "héllo");
+    let second: Value =
+        serde_json::from_str(art["results"]["second"]["response"].as_str().unwrap_or(""))
+            .expect("json");
+    let stdin: Value =
+        serde_json::from_str(second["stdin"].as_str().unwrap_or("")).expect("schema json");
+    assert_eq!(stdin["agent_name"], "second");
+    assert_eq!(stdin["input_data"], "héllo");
+    assert_eq!(stdin["dependencies"]["first"]["status"], "success");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_compatible_profiles_use_v1_and_read_usage() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!("model_profiles:\n  tiny:\n    model: qwen3:0.6b\n    provider: openai-compatible\n    base_url: {}/v1\n", sim.url()),
+    );
+    p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    system_prompt: s\n");
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let reqs = sim.requests();
+    assert_eq!(reqs[0].path, "/v1/chat/completions");
+    assert_eq!(
+        reqs[0].body,
+        serde_json::json!({"model": "qwen3:0.6b", "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "x"}]})
+    );
+    assert_eq!(totals(&latest_artifact(&p, "e")), sum_counts(&reqs));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ollama_host_env_input_sources_and_json_output() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    // No base_url: OLLAMA_HOST decides.
+    p.write(
+        ".llm-orc/config.yaml",
+        "model_profiles:\n  tiny:\n    model: qwen3:0.6b\n    provider: ollama\n",
+    );
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    let host = sim.url();
+    let file = p.write("input.txt", "from a file\n");
+    let root = p.root();
+    let home = p.home();
+    let run = move |args: Vec<String>, stdin: Option<&'static str>| {
+        let host = host.clone();
+        let root = root.clone();
+        let home = home.clone();
+        move || {
+            use std::io::Write;
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_orc"));
+            c.args(&args)
+                .current_dir(&root)
+                .env("HOME", &home)
+                .env("OLLAMA_HOST", host.trim_start_matches("http://"));
+            c.stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = c.spawn().expect("spawn");
+            let mut s = child.stdin.take().expect("stdin");
+            s.write_all(stdin.unwrap_or("").as_bytes()).expect("write");
+            drop(s);
+            child.wait_with_output().expect("wait")
+        }
+    };
+    let out = tokio::task::spawn_blocking(run(
+        vec![
+            "invoke".into(),
+            "e".into(),
+            "--output-format".into(),
+            "json".into(),
+        ],
+        Some("  piped text \n"),
+    ))
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json output");
+    assert_eq!(doc["status"], "success");
+    assert_eq!(doc["has_errors"], false);
+    assert!(doc["results"]["a"]["response"].is_string());
+    assert!(doc["metadata"]["usage"]["totals"]["total_tokens"].is_u64());
+    assert_eq!(doc["deliverable"], doc["results"]["a"]["response"]);
+    let _ = tokio::task::spawn_blocking(run(
+        vec![
+            "invoke".into(),
+            "e".into(),
+            "-f".into(),
+            file.display().to_string(),
+        ],
+        None,
+    ))
+    .await;
+    let _ = tokio::task::spawn_blocking(run(
+        vec![
+            "invoke".into(),
+            "e".into(),
+            "--input".into(),
+            "flagged".into(),
+        ],
+        None,
+    ))
+    .await;
+    let _ = tokio::task::spawn_blocking(run(vec!["invoke".into(), "e".into()], None)).await;
+    let inputs: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|r| user_msg(r).to_string())
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            "piped text",
+            "from a file\n",
+            "flagged",
+            "Please analyze this."
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_provider_fails_the_agent_with_a_clear_message() {
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        "model_profiles:\n  claude:\n    model: claude-sonnet-4\n    provider: anthropic-api\n",
+    );
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: claude\n",
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("provider `anthropic-api` is not runnable by orc"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_ensembles_exit_2_and_unknown_ones_1() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble(
+        "bad",
+        "name: bad\ndescription: d\nagents:\n  - name: a\n    model_profile: nope\n",
+    );
+    let r = orc(&p, &["invoke", "bad", "x"]).await;
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("unknown model profile `nope`"),
+        "{}",
+        r.stderr
+    );
+    let r = orc(&p, &["invoke", "missing", "x"]).await;
+    assert_eq!(r.code, 1);
+    assert!(
+        !p.root().join(".llm-orc/artifacts").exists(),
+        "no artifact for a run that never started"
+    );
+}
