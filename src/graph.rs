@@ -94,6 +94,9 @@ pub struct LlmAgent {
     pub format: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub think: Option<Json>,
+    /// Ollama's `keep_alive`, lifted out of `options` like `think`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_per_token: Option<f64>,
     /// The profile's `fallback_model_profile` chain, resolved.
@@ -733,6 +736,7 @@ impl<'p> Compiler<'p> {
             options.insert(k.clone(), v.clone());
         }
         let think = options.remove("think");
+        let keep_alive = options.remove("keep_alive");
         let fallback_chain = self.fallback_chain(pspec, pos, sink);
         let fallbacks = fallback_chain
             .iter()
@@ -741,6 +745,7 @@ impl<'p> Compiler<'p> {
                 let provider = Provider::parse(p.provider.as_deref()?)?;
                 let mut options = p.options.clone();
                 options.remove("think");
+                options.remove("keep_alive");
                 Some(FallbackTarget {
                     profile: name.clone(),
                     model: p.model.clone()?,
@@ -771,6 +776,7 @@ impl<'p> Compiler<'p> {
             options,
             format: l.ollama_format.clone(),
             think,
+            keep_alive,
             cost_per_token: l
                 .cost_per_token
                 .or_else(|| pspec.and_then(|p| p.cost_per_token)),

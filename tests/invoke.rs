@@ -721,3 +721,47 @@ async fn invalid_ensembles_exit_2_and_unknown_ones_1() {
         "no artifact for a run that never started"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_bodies_fail_with_the_cause() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: reset\n    model_profile: tiny\n    system_prompt: r [[sim:reset]]\n  - name: garbled\n    model_profile: tiny\n    system_prompt: g [[sim:malformed]]\n  - name: cut\n    model_profile: tiny\n    system_prompt: c [[sim:truncate]]\n  - name: fine\n    model_profile: small\n",
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 1);
+    let art = latest_artifact(&p, "e");
+    let err = |a: &str| {
+        art["results"][a]["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        err("reset").contains("dropped the connection"),
+        "{}",
+        err("reset")
+    );
+    assert!(
+        err("garbled").contains("malformed response"),
+        "{}",
+        err("garbled")
+    );
+    assert!(
+        err("cut").contains("before the final `done` message"),
+        "{}",
+        err("cut")
+    );
+    assert_eq!(art["results"]["fine"]["status"], "success");
+    let reqs = sim.requests();
+    let count = |prefix: &str| {
+        reqs.iter()
+            .filter(|r| system_msg(r).starts_with(prefix))
+            .count()
+    };
+    assert_eq!(count("r "), 3, "a dropped connection is retried");
+    assert_eq!(count("g "), 1, "a malformed body is not");
+}

@@ -896,7 +896,7 @@ async fn call_llm(
             options: t.options.clone(),
             format: llm.format.clone(),
             think: llm.think.clone(),
-            keep_alive: None,
+            keep_alive: llm.keep_alive.clone(),
         };
         match attempt(engine, &provider, &req, display, timeout, &mut timing).await {
             Ok((resp, service_ms)) => {
