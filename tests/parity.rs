@@ -245,3 +245,61 @@ fn llm_orc_0_19_projects_run_natively() {
     );
     assert!(mine.iter().all(|b| b["stream"] == true));
 }
+
+/// The same project runs on orc's own simulator, counts matching the simulator's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn benchmark_project_runs_on_the_simulator() {
+    let Some(shared) = shared() else {
+        eprintln!("skipped: ../shared is not available");
+        return;
+    };
+    let sim = orc::sim::Simulator::start(
+        orc::sim::SimConfig {
+            tokens: 64,
+            ..Default::default()
+        },
+        0,
+    )
+    .await
+    .expect("sim");
+    let config = std::fs::read_to_string(shared.join("llm-orc/project/config-0.25.2.yaml"))
+        .expect("config")
+        .replace("__BASE_URL__", &format!("{}/v1", sim.url()));
+    let p = project(&shared, &config);
+    let mut all: Vec<&str> = ENSEMBLES.to_vec();
+    all.push("peer-wide128");
+    let (mut input, mut output) = (0, 0);
+    for e in all {
+        let root = p.root();
+        let home = p.home();
+        let e2 = e.to_string();
+        let r = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_orc"))
+                .args(["invoke", &e2, INPUT])
+                .current_dir(root)
+                .env("HOME", home)
+                .env_remove("OLLAMA_HOST")
+                .output()
+                .expect("run")
+        })
+        .await
+        .expect("join");
+        assert!(
+            r.status.success(),
+            "{e}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let t = common::latest_artifact(&p, e)["metadata"]["usage"]["totals"].clone();
+        input += t["total_input_tokens"].as_u64().unwrap_or(0);
+        output += t["total_output_tokens"].as_u64().unwrap_or(0);
+    }
+    let reqs = sim.requests();
+    assert_eq!(reqs.len(), 78 + 129);
+    let counted = reqs.iter().fold((0, 0), |(i, o), r| {
+        (
+            i + r.prompt_eval_count.unwrap_or(0),
+            o + r.eval_count.unwrap_or(0),
+        )
+    });
+    assert_eq!((input, output), counted);
+}

@@ -464,7 +464,6 @@ async fn run_node(
                     Kind::Script { .. } => Work::Script(script::ScriptInput::Plain(
                         prompt::fan_out_script_input(&agent.name, k, n, base, chunk),
                     )),
-                    Kind::Ensemble { .. } => Work::Text(prompt::chunk_text(chunk)),
                     _ => Work::Text(prompt::fan_out_llm_input(k, n, base, chunk)),
                 };
                 let out = run_unit(
