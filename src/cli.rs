@@ -44,6 +44,22 @@ pub enum Command {
     /// Create or check the project configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Reports on runs.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Draw a run as an SVG Gantt chart: queue wait and service per agent, grouped by model,
+    /// dependencies and the critical path.
+    Timeline {
+        /// An execution.json or run folder, `ENSEMBLE`, `ENSEMBLE/RUN`, or `latest`.
+        artifact: String,
+        /// Write the SVG here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +173,40 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             Ok(0)
         }
         Command::Config(ConfigCommand::Check { format }) => check(&open(), format, stdout),
+        Command::Report(ReportCommand::Timeline { artifact, output }) => {
+            let svc = open();
+            let path = match crate::timeline::locate(&artifact, &svc.artifacts_root()) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            let (name, rows) = match crate::timeline::load(&path) {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return Ok(1);
+                }
+            };
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            let title = format!(
+                "{name}: {}",
+                path.parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            let svg = crate::timeline::svg(&title, &rows);
+            match output {
+                Some(f) => {
+                    crate::artifact::write_atomic(&f, svg.as_bytes())?;
+                    eprintln!("wrote {} ({} agents)", f.display(), rows.len());
+                }
+                None => write!(stdout, "{svg}")?,
+            }
+            Ok(0)
+        }
     }
 }
 

@@ -234,6 +234,10 @@ pub struct CompiledEnsemble {
     pub graph: DiGraph<usize, ()>,
     /// Agents by level (longest path from a root), each level in declaration order.
     pub levels: Vec<Vec<usize>>,
+    /// For each agent, its dependencies' indexes in `depends_on` order.
+    pub deps: Vec<Vec<usize>>,
+    /// For each agent, whether nothing depends on it.
+    pub terminal: Vec<bool>,
     pub pattern: Pattern,
     pub spec: Arc<EnsembleSpec>,
 }
@@ -439,6 +443,23 @@ impl<'p> Compiler<'p> {
             levels[level[i]].push(i);
         }
         let pattern = classify(&agents, &levels);
+        let deps: Vec<Vec<usize>> = agents
+            .iter()
+            .map(|a| {
+                a.depends_on
+                    .iter()
+                    .filter_map(|d| index.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        let terminal: Vec<bool> = (0..agents.len())
+            .map(|i| {
+                graph
+                    .neighbors_directed(nodes[i], petgraph::Direction::Outgoing)
+                    .next()
+                    .is_none()
+            })
+            .collect();
         Some(CompiledEnsemble {
             name: spec.name.value.clone(),
             description: spec.description.clone(),
@@ -447,6 +468,8 @@ impl<'p> Compiler<'p> {
             agents,
             graph,
             levels,
+            deps,
+            terminal,
             pattern,
             spec,
         })

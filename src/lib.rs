@@ -17,4 +17,6 @@ pub mod resolve;
 pub mod service;
 pub mod sim;
 pub mod spec;
+pub mod synth;
+pub mod timeline;
 pub mod yaml;

@@ -287,3 +287,127 @@ pub fn dot(e: &CompiledEnsemble) -> String {
     let _ = writeln!(s, "}}");
     s
 }
+
+/// Reference makespans for an ensemble whose every call takes `service` seconds, with `slots`
+/// requests served at once per model (0 = unlimited).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Bounds {
+    /// What a phase-by-phase executor can reach at best: each level waits for the previous.
+    pub level_barrier_ideal: f64,
+    /// No schedule can be shorter: the critical path, and each model's queue with the shortest
+    /// way in and out of it.
+    pub lower_bound: f64,
+}
+
+pub fn bounds(e: &CompiledEnsemble, slots: usize, service: f64) -> Bounds {
+    let n = e.agents.len();
+    let model = |i: usize| e.agents[i].kind.runs_on();
+    let waves = |count: usize| {
+        if slots == 0 {
+            count.min(1)
+        } else {
+            count.div_ceil(slots)
+        }
+    };
+    // Level barrier: sum over levels of the slowest model's waves.
+    let mut ideal = 0usize;
+    for level in &e.levels {
+        let mut per: BTreeMap<String, usize> = BTreeMap::new();
+        for &i in level {
+            *per.entry(model(i)).or_insert(0) += 1;
+        }
+        ideal += per.values().map(|&c| waves(c)).max().unwrap_or(0);
+    }
+    // head: calls before a node on its longest path; tail: calls after it.
+    let mut head = vec![0usize; n];
+    let mut tail = vec![0usize; n];
+    let node = petgraph::graph::NodeIndex::new;
+    for level in &e.levels {
+        for &i in level {
+            for j in e
+                .graph
+                .neighbors_directed(node(i), petgraph::Direction::Incoming)
+            {
+                head[i] = head[i].max(head[j.index()] + 1);
+            }
+        }
+    }
+    for level in e.levels.iter().rev() {
+        for &i in level {
+            for j in e
+                .graph
+                .neighbors_directed(node(i), petgraph::Direction::Outgoing)
+            {
+                tail[i] = tail[i].max(tail[j.index()] + 1);
+            }
+        }
+    }
+    let critical = (0..n).map(|i| head[i] + 1 + tail[i]).max().unwrap_or(0);
+    let mut per_model: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    for i in 0..n {
+        let entry = per_model
+            .entry(model(i))
+            .or_insert((0, usize::MAX, usize::MAX));
+        entry.0 += 1;
+        entry.1 = entry.1.min(head[i]);
+        entry.2 = entry.2.min(tail[i]);
+    }
+    let queue_bound = per_model
+        .values()
+        .map(|&(c, h, t)| h + waves(c) + t)
+        .max()
+        .unwrap_or(0);
+    Bounds {
+        level_barrier_ideal: ideal as f64 * service,
+        lower_bound: critical.max(queue_bound) as f64 * service,
+    }
+}
+
+/// The lower bound for the service times a run actually got: `service[i]` is how long agent
+/// `i`'s call took at the server. No schedule could finish sooner than the longest dependency
+/// path through those times, nor sooner than any model's total work spread over its slots
+/// (plus the shortest way into and out of that model's agents).
+pub fn realized_bound(e: &CompiledEnsemble, service: &[f64], slots: usize) -> f64 {
+    let n = e.agents.len();
+    let node = petgraph::graph::NodeIndex::new;
+    let mut head = vec![0.0f64; n];
+    let mut tail = vec![0.0f64; n];
+    for level in &e.levels {
+        for &i in level {
+            for j in e
+                .graph
+                .neighbors_directed(node(i), petgraph::Direction::Incoming)
+            {
+                head[i] = head[i].max(head[j.index()] + service[j.index()]);
+            }
+        }
+    }
+    for level in e.levels.iter().rev() {
+        for &i in level {
+            for j in e
+                .graph
+                .neighbors_directed(node(i), petgraph::Direction::Outgoing)
+            {
+                tail[i] = tail[i].max(tail[j.index()] + service[j.index()]);
+            }
+        }
+    }
+    let critical = (0..n)
+        .map(|i| head[i] + service[i] + tail[i])
+        .fold(0.0, f64::max);
+    let mut per_model: BTreeMap<String, (f64, f64, f64)> = BTreeMap::new();
+    for i in 0..n {
+        let m = per_model
+            .entry(e.agents[i].kind.runs_on())
+            .or_insert((0.0, f64::MAX, f64::MAX));
+        m.0 += service[i];
+        m.1 = m.1.min(head[i]);
+        m.2 = m.2.min(tail[i]);
+    }
+    let k = if slots == 0 { n.max(1) } else { slots } as f64;
+    let queue = per_model
+        .values()
+        .map(|&(w, h, t)| h + w / k + t)
+        .fold(0.0, f64::max);
+    critical.max(queue)
+}

@@ -243,7 +243,26 @@ impl Service {
         opts: InvokeOptions,
     ) -> Result<Invocation, ServiceError> {
         let (ensemble, warnings) = self.compile(name)?;
-        let file = self.find(name)?;
+        let rel_dir = self.find(name)?.rel_dir.clone();
+        let (result, artifact) = self
+            .run_compiled(ensemble.clone(), &rel_dir, input, opts)
+            .await;
+        Ok(Invocation {
+            ensemble,
+            result,
+            warnings,
+            artifact,
+        })
+    }
+
+    /// Runs an already compiled ensemble with this project's settings.
+    pub async fn run_compiled(
+        &self,
+        ensemble: Arc<CompiledEnsemble>,
+        rel_dir: &str,
+        input: String,
+        opts: InvokeOptions,
+    ) -> (RunResult, Option<Result<Written, ArtifactError>>) {
         let perf = &self.project.config.performance;
         let max = opts.max_concurrent.unwrap_or(perf.max_concurrent_agents);
         let engine = Arc::new(Engine {
@@ -272,16 +291,11 @@ impl Service {
             cancel: opts.cancel,
             stream: perf.streaming_enabled,
         });
-        let result = exec::run(engine, ensemble.clone(), input).await;
+        let result = exec::run(engine, ensemble, input).await;
         let artifact = opts
             .write_artifact
-            .then(|| artifact::write(&self.artifacts_root(), &file.rel_dir, &result));
-        Ok(Invocation {
-            ensemble,
-            result,
-            warnings,
-            artifact,
-        })
+            .then(|| artifact::write(&self.artifacts_root(), rel_dir, &result));
+        (result, artifact)
     }
 
     /// Reports the trees, config files, profiles and problems in config and profile files.

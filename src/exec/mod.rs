@@ -232,13 +232,9 @@ fn run_graph(
                      done: &Vec<Option<Arc<NodeDone>>>,
                      set: &mut JoinSet<(usize, NodeDone)>,
                      running: &mut HashMap<tokio::task::Id, usize>| {
-            let deps: Vec<(usize, Arc<NodeDone>)> = ens.agents[i]
-                .depends_on
+            let deps: Vec<(usize, Arc<NodeDone>)> = ens.deps[i]
                 .iter()
-                .filter_map(|d| {
-                    let j = ens.agents.iter().position(|a| &a.name == d)?;
-                    Some((j, done[j].clone()?))
-                })
+                .filter_map(|&j| Some((j, done[j].clone()?)))
                 .collect();
             let (engine, ens, input, prefix) =
                 (engine.clone(), ens.clone(), input.clone(), prefix.clone());
@@ -343,12 +339,13 @@ fn assemble(
         timeline.extend(node.timeline.iter().cloned());
     }
     timeline.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
-    let deliverable = deliverable(ens, &entries);
+    let deliverable = deliverable(ens, &done);
     let execution_order = ens
         .agents
         .iter()
-        .filter(|a| entries.iter().any(|(n, _)| *n == a.name))
-        .map(|a| a.name.clone())
+        .zip(&done)
+        .filter(|(_, d)| d.is_some())
+        .map(|(a, _)| a.name.clone())
         .collect();
     RunResult {
         ensemble: ens.name.clone(),
@@ -367,23 +364,21 @@ fn assemble(
 
 /// The final answer: the last terminal agent (in declaration order) that succeeded with text;
 /// else the last agent that did.
-fn deliverable(ens: &CompiledEnsemble, entries: &[(String, Entry)]) -> Option<String> {
-    let text_of = |name: &str| {
-        entries
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, e)| match (&e.status, &e.response) {
+fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option<String> {
+    let text_of = |i: usize| {
+        done[i]
+            .as_ref()
+            .and_then(|d| match (&d.main.status, &d.main.response) {
                 (Status::Success, Value::String(s)) if !s.is_empty() => Some(s.clone()),
                 _ => None,
             })
     };
-    let terminal = |a: &Agent| !ens.agents.iter().any(|o| o.depends_on.contains(&a.name));
-    ens.agents
-        .iter()
+    let n = ens.agents.len();
+    (0..n)
         .rev()
-        .filter(|a| terminal(a))
-        .find_map(|a| text_of(&a.name))
-        .or_else(|| ens.agents.iter().rev().find_map(|a| text_of(&a.name)))
+        .filter(|&i| ens.terminal[i])
+        .find_map(text_of)
+        .or_else(|| (0..n).rev().find_map(text_of))
 }
 
 /// Runs one node: the agent, or its fan-out instances and the gathered entry.

@@ -217,9 +217,8 @@ pub fn select_key(dep_name: &str, response: &Value, key: &str) -> Result<Value, 
 /// What a nested ensemble hands its parent's dependents: each final agent's answer.
 pub fn handover(child: &CompiledEnsemble, entries: &[(String, Entry)]) -> String {
     let mut parts = Vec::new();
-    for a in &child.agents {
-        let terminal = !child.agents.iter().any(|o| o.depends_on.contains(&a.name));
-        if !terminal {
+    for (i, a) in child.agents.iter().enumerate() {
+        if !child.terminal[i] {
             continue;
         }
         if let Some((_, e)) = entries.iter().find(|(n, _)| *n == a.name)

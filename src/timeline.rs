@@ -1,0 +1,370 @@
+//! `orc report timeline`: an SVG Gantt chart of a run from its artifact. One row per agent,
+//! grouped by model; the wait for a slot and the service time in two shades of the model's
+//! colour; dependency lines; the critical path outlined.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Row {
+    pub agent: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    pub ready_ms: f64,
+    pub start_ms: f64,
+    pub end_ms: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TimelineError {
+    #[error(
+        "no artifact found for `{0}` (looked for a path, an ensemble name, `ensemble/run` and `latest` under {1})"
+    )]
+    NotFound(String, String),
+    #[error("{path}: {why}", path = .0.display(), why = .1)]
+    Read(PathBuf, String),
+    #[error("{} has no timeline (it was not written by orc)", .0.display())]
+    NoTimeline(PathBuf),
+}
+
+/// Finds an artifact's execution.json: a path (file or run folder), `ensemble`,
+/// `ensemble/run-folder`, or `latest` (the newest run of any ensemble).
+pub fn locate(arg: &str, artifacts: &Path) -> Result<PathBuf, TimelineError> {
+    let p = Path::new(arg);
+    if p.is_file() {
+        return Ok(p.to_path_buf());
+    }
+    if p.join("execution.json").is_file() {
+        return Ok(p.join("execution.json"));
+    }
+    let not_found = || TimelineError::NotFound(arg.to_string(), artifacts.display().to_string());
+    if arg == "latest" {
+        let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
+        for f in walk_latest(artifacts, 0) {
+            if let Ok(t) = std::fs::metadata(&f).and_then(|m| m.modified())
+                && newest.as_ref().is_none_or(|(n, _)| t > *n)
+            {
+                newest = Some((t, f));
+            }
+        }
+        return newest.map(|(_, f)| f).ok_or_else(not_found);
+    }
+    crate::config::check_relative_name(arg).map_err(|_| not_found())?;
+    for cand in [
+        artifacts.join(arg).join("latest/execution.json"),
+        artifacts.join(arg).join("execution.json"),
+    ] {
+        if cand.is_file() && crate::config::stays_inside(artifacts, &cand) {
+            return Ok(cand);
+        }
+    }
+    Err(not_found())
+}
+
+fn walk_latest(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if depth > 6 {
+        return out;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let path = e.path();
+        if e.file_name() == "latest" {
+            let f = path.join("execution.json");
+            if f.is_file() {
+                out.push(f);
+            }
+        } else if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(walk_latest(&path, depth + 1));
+        }
+    }
+    out
+}
+
+/// Reads the timeline rows and the ensemble name of an artifact.
+pub fn load(path: &Path) -> Result<(String, Vec<Row>), TimelineError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TimelineError::Read(path.to_path_buf(), e.to_string()))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| TimelineError::Read(path.to_path_buf(), e.to_string()))?;
+    let rows = v["metadata"]["orc"]["timeline"].clone();
+    if !rows.is_array() {
+        return Err(TimelineError::NoTimeline(path.to_path_buf()));
+    }
+    let rows: Vec<Row> = serde_json::from_value(rows)
+        .map_err(|e| TimelineError::Read(path.to_path_buf(), e.to_string()))?;
+    Ok((
+        v["ensemble"].as_str().unwrap_or("ensemble").to_string(),
+        rows,
+    ))
+}
+
+/// The chain of agents that decided the run's length: from the last to finish, back through the
+/// dependency that finished last each time.
+pub fn critical_path(rows: &[Row]) -> Vec<String> {
+    let by_name: HashMap<&str, &Row> = rows.iter().map(|r| (r.agent.as_str(), r)).collect();
+    let mut cur = rows.iter().max_by(|a, b| a.end_ms.total_cmp(&b.end_ms));
+    let mut path = Vec::new();
+    while let Some(r) = cur {
+        path.push(r.agent.clone());
+        cur = r
+            .depends_on
+            .iter()
+            .filter_map(|d| by_name.get(d.as_str()).copied())
+            .max_by(|a, b| a.end_ms.total_cmp(&b.end_ms));
+        if path.len() > rows.len() {
+            break;
+        }
+    }
+    path.reverse();
+    path
+}
+
+const PALETTE: &[(&str, &str)] = &[
+    ("#9ecae1", "#3182bd"),
+    ("#fdae6b", "#e6550d"),
+    ("#a1d99b", "#31a354"),
+    ("#bcbddc", "#756bb1"),
+    ("#fdd0a2", "#a63603"),
+    ("#c7e9c0", "#006d2c"),
+    ("#d9d9d9", "#636363"),
+];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Draws the chart.
+pub fn svg(title: &str, rows: &[Row]) -> String {
+    let mut rows: Vec<&Row> = rows.iter().collect();
+    let group = |r: &Row| r.model.clone().unwrap_or_else(|| format!("({})", r.kind));
+    // Grouped by model (models in order of first start), then by start time.
+    let mut first: BTreeMap<String, f64> = BTreeMap::new();
+    for r in &rows {
+        let e = first.entry(group(r)).or_insert(f64::MAX);
+        *e = e.min(r.start_ms);
+    }
+    rows.sort_by(|a, b| {
+        let (ga, gb) = (group(a), group(b));
+        first[&ga]
+            .total_cmp(&first[&gb])
+            .then(ga.cmp(&gb))
+            .then(a.start_ms.total_cmp(&b.start_ms))
+    });
+    let mut models: Vec<String> = Vec::new();
+    for r in &rows {
+        let g = group(r);
+        if !models.contains(&g) {
+            models.push(g);
+        }
+    }
+    let colour = |g: &str| PALETTE[models.iter().position(|m| m == g).unwrap_or(0) % PALETTE.len()];
+    let critical = critical_path(&rows.iter().map(|r| (*r).clone()).collect::<Vec<_>>());
+    let end = rows.iter().map(|r| r.end_ms).fold(0.0, f64::max).max(1.0);
+    let (left, top, row_h, width) = (190.0, 56.0, 16.0, 900.0);
+    let plot_w = width - left - 20.0;
+    let x = |ms: f64| left + ms / end * plot_w;
+    let height = top + rows.len() as f64 * row_h + 40.0 + models.len() as f64 * 16.0;
+    let y_of: HashMap<&str, f64> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.agent.as_str(), top + i as f64 * row_h))
+        .collect();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0}" viewBox="0 0 {width} {height:.0}" font-family="Helvetica, Arial, sans-serif" font-size="11">"#
+    );
+    let _ = writeln!(s, r#"<title>{}</title>"#, esc(title));
+    let _ = writeln!(
+        s,
+        r##"<rect x="0" y="0" width="{width}" height="{height:.0}" fill="#ffffff"/>"##
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="20" font-size="14" font-weight="bold">{}</text>"#,
+        esc(title)
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="10" y="38" fill="#555">{} agents, {:.0} ms; light: waiting for a slot, dark: service; outlined: critical path</text>"##,
+        rows.len(),
+        end
+    );
+    // Axis with ticks.
+    let step = [
+        1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0,
+        20000.0, 60000.0,
+    ]
+    .into_iter()
+    .find(|t| end / t <= 10.0)
+    .unwrap_or(end / 10.0);
+    let bottom = top + rows.len() as f64 * row_h;
+    let mut t = 0.0;
+    let _ = writeln!(s, r#"<g class="axis">"#);
+    while t <= end + 1e-9 {
+        let _ = writeln!(
+            s,
+            r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#eee"/><text x="{:.1}" y="{:.1}" fill="#777" text-anchor="middle">{}</text>"##,
+            x(t),
+            top - 4.0,
+            x(t),
+            bottom,
+            x(t),
+            bottom + 12.0,
+            fmt_ms(t)
+        );
+        t += step;
+    }
+    let _ = writeln!(s, "</g>");
+    // Dependencies.
+    let _ = writeln!(s, r#"<g class="deps">"#);
+    for r in &rows {
+        for d in &r.depends_on {
+            if let (Some(&y1), Some(&y2), Some(dep)) = (
+                y_of.get(d.as_str()),
+                y_of.get(r.agent.as_str()),
+                rows.iter().find(|o| &o.agent == d),
+            ) {
+                let _ = writeln!(
+                    s,
+                    r##"<line class="dep" data-from="{}" data-to="{}" x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-width="0.6" opacity="0.6"/>"##,
+                    esc(d),
+                    esc(&r.agent),
+                    x(dep.end_ms),
+                    y1 + row_h / 2.0,
+                    x(r.ready_ms),
+                    y2 + row_h / 2.0
+                );
+            }
+        }
+    }
+    let _ = writeln!(s, "</g>");
+    // Bars.
+    for r in &rows {
+        let y = y_of[r.agent.as_str()];
+        let (light, dark) = colour(&group(r));
+        let crit = critical.contains(&r.agent);
+        let failed = r.status == "failed";
+        let _ = writeln!(
+            s,
+            r#"<g class="agent{}" data-agent="{}">"#,
+            if crit { " critical" } else { "" },
+            esc(&r.agent)
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            left - 6.0,
+            y + 11.5,
+            esc(&r.agent)
+        );
+        let qw = (x(r.start_ms) - x(r.ready_ms)).max(0.0);
+        if qw > 0.0 {
+            let _ = writeln!(
+                s,
+                r#"<rect class="queue" x="{:.1}" y="{:.1}" width="{qw:.1}" height="{:.1}" fill="{light}"><title>{}: waited {:.1} ms for a slot</title></rect>"#,
+                x(r.ready_ms),
+                y + 2.0,
+                row_h - 4.0,
+                esc(&r.agent),
+                r.start_ms - r.ready_ms
+            );
+        }
+        let stroke = if failed {
+            r##" stroke="#d62728" stroke-width="2""##
+        } else if crit {
+            r##" stroke="#000" stroke-width="1.5""##
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            r#"<rect class="service" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{dark}"{stroke}><title>{}: {} {:.1} ms ({})</title></rect>"#,
+            x(r.start_ms),
+            y + 2.0,
+            (x(r.end_ms) - x(r.start_ms)).max(1.0),
+            row_h - 4.0,
+            esc(&r.agent),
+            esc(&group(r)),
+            r.end_ms - r.start_ms,
+            esc(&r.status)
+        );
+        let _ = writeln!(s, "</g>");
+    }
+    // Legend.
+    let mut ly = bottom + 28.0;
+    for m in &models {
+        let (light, dark) = colour(m);
+        let n = rows.iter().filter(|r| &group(r) == m).count();
+        let _ = writeln!(
+            s,
+            r#"<g class="legend"><rect x="10" y="{:.1}" width="10" height="10" fill="{light}"/><rect x="20" y="{:.1}" width="10" height="10" fill="{dark}"/><text x="36" y="{:.1}">{} ({n})</text></g>"#,
+            ly - 9.0,
+            ly - 9.0,
+            ly,
+            esc(m)
+        );
+        ly += 16.0;
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 1000.0 {
+        format!("{:.1}s", ms / 1000.0)
+    } else {
+        format!("{ms:.0}ms")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(a: &str, deps: &[&str], ready: f64, start: f64, end: f64) -> Row {
+        Row {
+            agent: a.into(),
+            kind: "llm".into(),
+            model: Some(
+                if deps.is_empty() {
+                    "qwen3:0.6b"
+                } else {
+                    "gemma3:4b"
+                }
+                .into(),
+            ),
+            status: "success".into(),
+            depends_on: deps.iter().map(|s| s.to_string()).collect(),
+            ready_ms: ready,
+            start_ms: start,
+            end_ms: end,
+        }
+    }
+
+    #[test]
+    fn critical_path_follows_the_last_dependency() {
+        let rows = vec![
+            row("a", &[], 0.0, 0.0, 10.0),
+            row("b", &[], 0.0, 5.0, 30.0),
+            row("c", &["a", "b"], 30.0, 31.0, 40.0),
+        ];
+        assert_eq!(critical_path(&rows), ["b", "c"]);
+    }
+}
