@@ -250,7 +250,7 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
         }
         Format::Text => {
             if reports.is_empty() {
-                let searched = &svc.project.catalogue.searched;
+                let searched = &svc.project.catalogue().searched;
                 writeln!(
                     out,
                     "no ensembles found (looked in: {})",

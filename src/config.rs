@@ -169,7 +169,8 @@ pub struct Performance {
     pub hosts: BTreeMap<String, u64>,
     pub default_timeout: f64,
     pub max_ensemble_depth: u64,
-    pub streaming_enabled: bool,
+    /// Stream Ollama responses: `None` = when someone watches progress, else as set.
+    pub streaming_enabled: Option<bool>,
     pub script_cache_enabled: bool,
 }
 
@@ -181,7 +182,7 @@ impl Default for Performance {
             hosts: BTreeMap::new(),
             default_timeout: 60.0,
             max_ensemble_depth: 5,
-            streaming_enabled: true,
+            streaming_enabled: None,
             script_cache_enabled: false,
         }
     }
@@ -334,7 +335,8 @@ pub struct Project {
     pub dirs: Dirs,
     pub config: Config,
     pub profiles: Profiles,
-    pub catalogue: Catalogue,
+    /// Every ensemble file, read on first use (a single lookup usually needs one file).
+    catalogue: std::sync::OnceLock<Catalogue>,
     /// Problems in config.yaml and profile files.
     pub diagnostics: Vec<Diagnostic>,
     /// The config files read, in merge order.
@@ -387,15 +389,47 @@ impl Project {
             profiles.searched.push(pdir.clone());
             read_profile_dir(&pdir, tier, &mut profiles, &mut diagnostics);
         }
-        let catalogue = scan_catalogue(&dirs);
         Project {
             dirs,
             config,
             profiles,
-            catalogue,
+            catalogue: std::sync::OnceLock::new(),
             diagnostics,
             config_files,
         }
+    }
+}
+
+impl Project {
+    /// Every ensemble file of every tier (read and parsed on first use).
+    pub fn catalogue(&self) -> &Catalogue {
+        self.catalogue.get_or_init(|| scan_catalogue(&self.dirs))
+    }
+
+    /// Finds an ensemble by name. Tries the file named after the ensemble in each tier first
+    /// (`<tier>/ensembles/<name>.yaml`), which avoids reading every file of a project; falls back
+    /// to the full catalogue (names that differ from file names, broken files).
+    pub fn find_ensemble(&self, query: &str) -> Option<EnsembleFile> {
+        let query = query.trim_end_matches(".yaml").trim_end_matches(".yml");
+        if check_relative_name(query).is_ok() && self.catalogue.get().is_none() {
+            for (tier, dir) in self.dirs.ensemble_dirs() {
+                for ext in ["yaml", "yml"] {
+                    let path = dir.join(format!("{query}.{ext}"));
+                    if !path.is_file() || !stays_inside(&dir, &path) {
+                        continue;
+                    }
+                    let rel_dir = Path::new(query)
+                        .parent()
+                        .map(|p| p.to_string_lossy().replace('\\', "/"))
+                        .unwrap_or_default();
+                    let f = load_ensemble_file(tier, &path, rel_dir);
+                    if f.is_valid_yaml() && (f.name == query || f.qualified_name() == query) {
+                        return Some(f);
+                    }
+                }
+            }
+        }
+        self.catalogue().find(query).cloned()
     }
 }
 
@@ -510,7 +544,7 @@ fn read_config_entries(
             "performance" => read_performance(&mut r, &e.value, &mut config.performance),
             "streaming_enabled" => {
                 if let Some(b) = r.boolean(e) {
-                    config.performance.streaming_enabled = b;
+                    config.performance.streaming_enabled = Some(b);
                 }
             }
             "agentic_serving" | "serving" | "remotes" | "templates" => {}
@@ -598,7 +632,7 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                         }
                         "streaming_enabled" => {
                             if let Some(b) = r.boolean(x) {
-                                perf.streaming_enabled = b;
+                                perf.streaming_enabled = Some(b);
                             }
                         }
                         "monitoring_enabled" => {}

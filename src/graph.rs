@@ -589,11 +589,16 @@ impl<'p> Compiler<'p> {
         let candidates = nested_candidates(&project.dirs, own_dir.as_deref(), r);
         let by_file = candidates.iter().find(|p| p.is_file()).cloned();
         let target: EnsembleFile = match by_file {
-            Some(path) => match project.catalogue.files.iter().find(|f| f.path == path) {
-                Some(f) => f.clone(),
-                None => load_ensemble_file(file.tier, &path, String::new()),
-            },
-            None => match project.catalogue.find(r) {
+            Some(path) => {
+                let in_local = project.dirs.local.as_ref().is_some_and(|l| path.starts_with(l));
+                let tier = if in_local { Tier::Local } else { file.tier };
+                let rel_dir = std::path::Path::new(r)
+                    .parent()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                load_ensemble_file(tier, &path, rel_dir)
+            }
+            None => match project.catalogue().find(r) {
                 Some(f) => {
                     sink.warning(reference.pos, format!("ensemble `{r}` was found by its name in {}, not by file name", f.path.display()))
                         .hint(format!("llm-orc looks for nested ensembles as `{r}.yaml` in .llm-orc/ensembles/ and would not find it; rename the file to `{r}.yaml`"));
@@ -601,7 +606,7 @@ impl<'p> Compiler<'p> {
                 }
                 None => {
                     let known: Vec<String> = project
-                        .catalogue
+                        .catalogue()
                         .files
                         .iter()
                         .map(|f| f.qualified_name())
@@ -621,7 +626,7 @@ impl<'p> Compiler<'p> {
                         None => format!(
                             "looked for {} and for an ensemble named `{r}` in {}",
                             join_paths(&candidates),
-                            join_paths(&project.catalogue.searched)
+                            join_paths(&project.catalogue().searched)
                         ),
                     });
                     return None;

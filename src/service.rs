@@ -148,7 +148,7 @@ impl Service {
 
     /// Every ensemble file, tier by tier, sorted by relative path and name.
     pub fn list_ensembles(&self) -> Vec<EnsembleListing> {
-        let cat = &self.project.catalogue;
+        let cat = self.project.catalogue();
         let mut out: Vec<EnsembleListing> = cat
             .files
             .iter()
@@ -166,9 +166,9 @@ impl Service {
     }
 
     /// Finds an ensemble file by name.
-    pub fn find(&self, name: &str) -> Result<&EnsembleFile, ServiceError> {
-        let cat = &self.project.catalogue;
-        cat.find(name).ok_or_else(|| {
+    pub fn find(&self, name: &str) -> Result<EnsembleFile, ServiceError> {
+        self.project.find_ensemble(name).ok_or_else(|| {
+            let cat = self.project.catalogue();
             let names: Vec<String> = cat.files.iter().map(EnsembleFile::qualified_name).collect();
             ServiceError::NotFound {
                 name: name.to_string(),
@@ -187,7 +187,7 @@ impl Service {
         let Compilation {
             ensemble,
             diagnostics,
-        } = Compiler::new(&self.project).compile(file);
+        } = Compiler::new(&self.project).compile(&file);
         match ensemble {
             Some(e) => Ok((e, diagnostics)),
             None => Err(ServiceError::Invalid {
@@ -199,8 +199,8 @@ impl Service {
 
     /// Validates the named ensembles, or every file in every tier when `names` is empty.
     pub fn validate(&self, names: &[String]) -> Result<Vec<ValidationReport>, ServiceError> {
-        let files: Vec<&EnsembleFile> = if names.is_empty() {
-            self.project.catalogue.files.iter().collect()
+        let files: Vec<EnsembleFile> = if names.is_empty() {
+            self.project.catalogue().files.clone()
         } else {
             names
                 .iter()
@@ -211,7 +211,7 @@ impl Service {
         Ok(files
             .into_iter()
             .map(|f| {
-                let c = compiler.compile(f);
+                let c = compiler.compile(&f);
                 let valid = !c.has_errors();
                 ValidationReport {
                     name: f.qualified_name(),
@@ -265,6 +265,8 @@ impl Service {
     ) -> (RunResult, Option<Result<Written, ArtifactError>>) {
         let perf = &self.project.config.performance;
         let max = opts.max_concurrent.unwrap_or(perf.max_concurrent_agents);
+        // Token streaming only pays off when someone watches the progress.
+        let stream = perf.streaming_enabled.unwrap_or(opts.events.is_some());
         let engine = Arc::new(Engine {
             http: crate::provider::http_client(),
             ollama_host: crate::provider::normalize_host(
@@ -289,7 +291,7 @@ impl Service {
             events: opts.events,
             origin: std::time::Instant::now(),
             cancel: opts.cancel,
-            stream: perf.streaming_enabled,
+            stream,
         });
         let result = exec::run(engine, ensemble, input).await;
         let artifact = opts
@@ -324,7 +326,7 @@ impl Service {
             }
         }
         let mut per_tier: Vec<(Tier, usize)> = Vec::new();
-        for f in &self.project.catalogue.files {
+        for f in &self.project.catalogue().files {
             match per_tier.iter_mut().find(|(t, _)| *t == f.tier) {
                 Some((_, n)) => *n += 1,
                 None => per_tier.push((f.tier, 1)),

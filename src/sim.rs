@@ -91,6 +91,9 @@ pub struct Recorded {
     pub t_arrive_ms: f64,
     pub t_start_ms: f64,
     pub t_end_ms: f64,
+    /// Unix time of arrival and end, in seconds (for comparing with other processes' clocks).
+    pub arrive_unix: f64,
+    pub end_unix: f64,
     pub in_flight_at_arrival: usize,
     /// For `[[sim:hold_until=TEXT]]`: true when the awaited request arrived, false when the
     /// hold gave up after 10 s.
@@ -394,6 +397,10 @@ fn directives(text: &str) -> Directives {
     d
 }
 
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
 fn fnv(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -562,12 +569,15 @@ async fn generate(
         t_arrive_ms: st.ms(t_arrive),
         t_start_ms: st.ms(t_arrive),
         t_end_ms: st.ms(t_arrive),
+        arrive_unix: unix_now(),
+        end_unix: 0.0,
         in_flight_at_arrival: in_flight,
         hold_released: None,
     };
     let finish = |st: &State, mut rec: Recorded, status: u16| {
         rec.status = status;
         rec.t_end_ms = st.ms(st.started.elapsed());
+        rec.end_unix = unix_now();
         lock(&st.counters).in_flight -= 1;
         st.record(rec);
     };

@@ -726,7 +726,11 @@ async fn invalid_ensembles_exit_2_and_unknown_ones_1() {
 async fn broken_bodies_fail_with_the_cause() {
     let sim = sim().await;
     let p = TestProject::new();
-    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    // Streamed, so that a stream cut before its final message can be seen.
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!("{}performance:\n  execution:\n    streaming_enabled: true\n", native_config(&sim.url())),
+    );
     p.ensemble(
         "e",
         "name: e\ndescription: d\nagents:\n  - name: reset\n    model_profile: tiny\n    system_prompt: r [[sim:reset]]\n  - name: garbled\n    model_profile: tiny\n    system_prompt: g [[sim:malformed]]\n  - name: cut\n    model_profile: tiny\n    system_prompt: c [[sim:truncate]]\n  - name: fine\n    model_profile: small\n",
@@ -764,4 +768,26 @@ async fn broken_bodies_fail_with_the_cause() {
     };
     assert_eq!(count("r "), 3, "a dropped connection is retried");
     assert_eq!(count("g "), 1, "a malformed body is not");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_and_whole_responses_count_the_same() {
+    let sim = sim().await;
+    let p = peer_project();
+    for (stream, expect) in [("true", true), ("false", false)] {
+        p.write(
+            ".llm-orc/config.yaml",
+            &format!("{}performance:\n  execution:\n    streaming_enabled: {stream}\n", native_config(&sim.url())),
+        );
+        let seen = sim.requests().len();
+        let r = orc(&p, &["invoke", "peer-fanin", INPUT]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let reqs = sim.requests();
+        let mine = &reqs[seen..];
+        assert!(mine.iter().all(|r| r.body["stream"] == expect));
+        assert_eq!(totals(&latest_artifact(&p, "peer-fanin")), sum_counts(mine));
+        let a = &latest_artifact(&p, "peer-fanin")["metadata"]["usage"]["agents"]["analyst-0"];
+        assert_eq!(a["done_reason"], "stop");
+        assert!(a["total_duration_ns"].is_u64());
+    }
 }

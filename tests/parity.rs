@@ -243,7 +243,8 @@ fn llm_orc_0_19_projects_run_natively() {
         mine.iter()
             .all(|b| sample.contains(&b["messages"].to_string()))
     );
-    assert!(mine.iter().all(|b| b["stream"] == true));
+    // Nobody watches progress here, so responses come in one piece.
+    assert!(mine.iter().all(|b| b["stream"] == false));
 }
 
 /// The same project runs on orc's own simulator, counts matching the simulator's.
