@@ -590,7 +590,11 @@ impl<'p> Compiler<'p> {
         let by_file = candidates.iter().find(|p| p.is_file()).cloned();
         let target: EnsembleFile = match by_file {
             Some(path) => {
-                let in_local = project.dirs.local.as_ref().is_some_and(|l| path.starts_with(l));
+                let in_local = project
+                    .dirs
+                    .local
+                    .as_ref()
+                    .is_some_and(|l| path.starts_with(l));
                 let tier = if in_local { Tier::Local } else { file.tier };
                 let rel_dir = std::path::Path::new(r)
                     .parent()

@@ -729,7 +729,10 @@ async fn broken_bodies_fail_with_the_cause() {
     // Streamed, so that a stream cut before its final message can be seen.
     p.write(
         ".llm-orc/config.yaml",
-        &format!("{}performance:\n  execution:\n    streaming_enabled: true\n", native_config(&sim.url())),
+        &format!(
+            "{}performance:\n  execution:\n    streaming_enabled: true\n",
+            native_config(&sim.url())
+        ),
     );
     p.ensemble(
         "e",
@@ -777,7 +780,10 @@ async fn streamed_and_whole_responses_count_the_same() {
     for (stream, expect) in [("true", true), ("false", false)] {
         p.write(
             ".llm-orc/config.yaml",
-            &format!("{}performance:\n  execution:\n    streaming_enabled: {stream}\n", native_config(&sim.url())),
+            &format!(
+                "{}performance:\n  execution:\n    streaming_enabled: {stream}\n",
+                native_config(&sim.url())
+            ),
         );
         let seen = sim.requests().len();
         let r = orc(&p, &["invoke", "peer-fanin", INPUT]).await;
