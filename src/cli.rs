@@ -47,6 +47,22 @@ pub enum Command {
     /// Reports on runs.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// The MCP server Claude uses (llm-orc's tool surface).
+    #[command(subcommand, visible_alias = "m")]
+    Mcp(McpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// Serve MCP over stdin/stdout (what Claude Code starts), or over streamable HTTP.
+    Serve {
+        /// Serve streamable HTTP at ADDR (e.g. 127.0.0.1:8080) instead of stdio; the endpoint is /mcp.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
+        /// Allow --http on an address other than loopback.
+        #[arg(long)]
+        allow_remote: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -146,6 +162,35 @@ pub type Code = u8;
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let cwd = std::env::current_dir()?;
     let env = Env::from_process();
+    if let Command::Mcp(McpCommand::Serve { http, allow_remote }) = cli.command {
+        // stdout belongs to the MCP transport (written from another thread): never lock it here.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        match http {
+            Some(addr) => {
+                if !addr.ip().is_loopback() && !allow_remote {
+                    eprintln!(
+                        "error: --http {addr} is not a loopback address; orc serves 127.0.0.1 unless --allow-remote is given"
+                    );
+                    return Ok(2);
+                }
+                runtime.block_on(crate::mcp::serve_http(
+                    addr,
+                    cwd.clone(),
+                    cli.project.clone(),
+                    env,
+                ))?;
+            }
+            None => runtime.block_on(crate::mcp::serve_stdio(
+                cwd.clone(),
+                cli.project.clone(),
+                env,
+            ))?,
+        }
+        return Ok(0);
+    }
     let open = || Service::open(&cwd, cli.project.as_deref(), &env);
     let stdout = &mut std::io::stdout().lock();
     match cli.command {
@@ -173,6 +218,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             Ok(0)
         }
         Command::Config(ConfigCommand::Check { format }) => check(&open(), format, stdout),
+        Command::Mcp(McpCommand::Serve { .. }) => unreachable_mcp(),
         Command::Report(ReportCommand::Timeline { artifact, output }) => {
             let svc = open();
             let path = match crate::timeline::locate(&artifact, &svc.artifacts_root()) {
@@ -208,6 +254,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             Ok(0)
         }
     }
+}
+
+fn unreachable_mcp() -> anyhow::Result<Code> {
+    anyhow::bail!("internal error: the MCP server is started before stdout is taken")
 }
 
 pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {

@@ -747,18 +747,25 @@ fn scan_catalogue(dirs: &Dirs) -> Catalogue {
 
 /// Reads one ensemble file.
 pub fn load_ensemble_file(tier: Tier, path: &Path, rel_dir: String) -> EnsembleFile {
+    match read_text(path) {
+        Ok(text) => ensemble_from_text(tier, path, rel_dir, &text),
+        Err(d) => {
+            let mut f = ensemble_from_text(tier, path, rel_dir, "");
+            f.spec = None;
+            f.diagnostics = vec![d];
+            f
+        }
+    }
+}
+
+/// An ensemble file as if `text` were at `path` (to check a change before writing it).
+pub fn ensemble_from_text(tier: Tier, path: &Path, rel_dir: String, text: &str) -> EnsembleFile {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut sink = Sink::new(path);
-    let spec = match read_text(path) {
-        Ok(text) => spec::parse_ensemble(&text, path, &mut sink),
-        Err(d) => {
-            sink.items.push(d);
-            None
-        }
-    };
+    let spec = spec::parse_ensemble(text, path, &mut sink);
     EnsembleFile {
         tier,
         path: path.to_path_buf(),

@@ -10,6 +10,8 @@ pub mod config;
 pub mod diag;
 pub mod exec;
 pub mod graph;
+pub mod manage;
+pub mod mcp;
 pub mod provider;
 pub mod pyfmt;
 pub mod report;

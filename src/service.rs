@@ -28,6 +28,9 @@ pub enum ServiceError {
         name: String,
         diagnostics: Vec<Diagnostic>,
     },
+    /// A request refused with a message for the client.
+    #[error("{0}")]
+    Refused(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -48,6 +51,8 @@ fn searched_list(dirs: &[PathBuf]) -> String {
 /// A project opened for requests.
 pub struct Service {
     pub project: Project,
+    /// The environment the project was opened with (OLLAMA_HOST and the tier variables).
+    pub env: Env,
 }
 
 /// One line of `list-ensembles`.
@@ -143,6 +148,7 @@ impl Service {
     pub fn open(cwd: &Path, project: Option<&Path>, env: &Env) -> Service {
         Service {
             project: Project::load(Dirs::discover(cwd, project, env)),
+            env: env.clone(),
         }
     }
 

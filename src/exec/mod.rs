@@ -227,6 +227,7 @@ fn run_graph(
         let input = Arc::new(input);
         let mut cancel = engine.cancel.clone();
         let mut interrupted = *cancel.borrow();
+        let mut cancel_open = true;
 
         let spawn = |i: usize,
                      done: &Vec<Option<Arc<NodeDone>>>,
@@ -272,10 +273,16 @@ fn run_graph(
                         }
                     }
                 }
-                changed = cancel.changed(), if !interrupted => {
-                    if changed.is_err() || *cancel.borrow() {
-                        interrupted = true;
-                        set.abort_all();
+                changed = cancel.changed(), if !interrupted && cancel_open => {
+                    match changed {
+                        // Nobody can cancel any more: run to the end.
+                        Err(_) => cancel_open = false,
+                        Ok(()) => {
+                            if *cancel.borrow() {
+                                interrupted = true;
+                                set.abort_all();
+                            }
+                        }
                     }
                 }
             }
@@ -974,9 +981,17 @@ async fn attempt(
                     error: e.to_string(),
                 });
                 let mut cancel = engine.cancel.clone();
+                let cancelled = async move {
+                    while cancel.changed().await.is_ok() {
+                        if *cancel.borrow() {
+                            return;
+                        }
+                    }
+                    std::future::pending::<()>().await;
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(engine.retry.backoff(attempt_no)) => {}
-                    _ = cancel.changed() => return Err(CallError::Provider(e)),
+                    _ = cancelled => return Err(CallError::Provider(e)),
                 }
             }
             Ok(Err(e)) => {

@@ -74,13 +74,22 @@ pub fn agent_requests(response: &Value) -> Option<Value> {
     }
 }
 
-/// Runs a script. Ok is the response; Err says why it failed (exit code, stderr tail, timeout).
-pub async fn run(
+/// What a script process did.
+pub struct RawRun {
+    /// The exit code; `None` when it was killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub schema: bool,
+}
+
+/// Runs a script process and collects its output; Err when it could not start or timed out.
+pub async fn run_raw(
     target: &ScriptTarget,
     parameters: &Map<String, Value>,
     input: ScriptInput,
     timeout: Duration,
-) -> Result<Value, String> {
+) -> Result<RawRun, String> {
     let params = pyfmt::json_dumps(&Value::Object(parameters.clone()));
     let (stdin_text, env_data, env_text, schema) = match &input {
         ScriptInput::Plain(text) => {
@@ -147,23 +156,37 @@ pub async fn run(
         Ok(Err(e)) => return Err(format!("{what} failed: {e}")),
         Ok(Ok(o)) => o,
     };
-    if !out.status.success() {
+    Ok(RawRun {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        schema,
+    })
+}
+
+/// Runs a script. Ok is the response; Err says why it failed (exit code, stderr tail, timeout).
+pub async fn run(
+    target: &ScriptTarget,
+    parameters: &Map<String, Value>,
+    input: ScriptInput,
+    timeout: Duration,
+) -> Result<Value, String> {
+    let out = run_raw(target, parameters, input, timeout).await?;
+    if out.code != Some(0) {
         let code = out
-            .status
-            .code()
+            .code
             .map_or_else(|| "a signal".to_string(), |c| c.to_string());
-        let err = tail(&out.stderr);
+        let err = tail(out.stderr.as_bytes());
         return Err(if err.is_empty() {
             format!("Script failed with exit code {code}")
         } else {
             format!("Script failed with exit code {code}: {err}")
         });
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if schema {
-        return Ok(Value::String(stdout.trim().to_string()));
+    if out.schema {
+        return Ok(Value::String(out.stdout.trim().to_string()));
     }
-    let response = normalise_output(&stdout);
+    let response = normalise_output(&out.stdout);
     // A script that reports failure in its own envelope has failed.
     if let Value::String(s) = &response
         && let Ok(Value::Object(o)) = serde_json::from_str::<Value>(s)

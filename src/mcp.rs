@@ -1,0 +1,735 @@
+//! `orc mcp serve`: llm-orc's MCP tool surface over stdio, on rmcp. Every tool is a thin adapter
+//! over the service layer (`service`, `manage`); nothing here reads project files itself.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, Implementation, ProgressNotificationParam, RequestMetaObject,
+    ServerCapabilities, ServerConfig,
+};
+use rmcp::{Peer, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::config::Env;
+use crate::exec::{Event, Status};
+use crate::service::{Invocation, InvokeOptions, Service, ServiceError};
+
+type ToolResult = Result<CallToolResult, String>;
+
+fn ok(v: Value) -> ToolResult {
+    Ok(CallToolResult::structured(v))
+}
+
+fn err(e: ServiceError) -> String {
+    match e {
+        ServiceError::Invalid { name, diagnostics } => {
+            let lines: Vec<String> = diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.to_string().replace("\n  hint: ", " (hint: ") + ")")
+                .collect();
+            format!("ensemble `{name}` is invalid:\n{}", lines.join("\n"))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// One run started by `invoke` (async or not).
+struct Run {
+    ensemble: String,
+    started: Instant,
+    done: u64,
+    failed: u64,
+    total: u64,
+    result: Option<Value>,
+    cancel: tokio::sync::watch::Sender<bool>,
+}
+
+struct State {
+    cwd: PathBuf,
+    env: Env,
+    project: Mutex<Option<PathBuf>>,
+    service: Mutex<Arc<Service>>,
+    runs: Mutex<HashMap<String, Run>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[derive(Clone)]
+pub struct OrcMcp {
+    state: Arc<State>,
+    tool_router: ToolRouter<Self>,
+}
+
+// ------------------------------------------------------------------ parameters
+
+#[derive(Deserialize, JsonSchema)]
+pub struct PathArg {
+    /// The project directory (holding .llm-orc/).
+    pub path: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct EnsembleArg {
+    pub ensemble_name: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct InvokeArgs {
+    pub ensemble_name: String,
+    /// The input text for the ensemble.
+    #[serde(default)]
+    pub input_data: String,
+    /// Return a run id at once and keep running; poll with run_status, fetch with run_result.
+    #[serde(default, rename = "async")]
+    pub run_async: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RunArg {
+    pub run_id: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CreateEnsembleArgs {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Agent objects as in ensemble YAML.
+    pub agents: Option<Vec<Value>>,
+    /// Copy the agents of this existing ensemble.
+    pub from_template: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct UpdateEnsembleArgs {
+    pub ensemble_name: String,
+    /// Top-level keys to set (null removes a key), e.g. {"agents": [...], "description": "..."}.
+    pub changes: Map<String, Value>,
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    #[serde(default = "yes")]
+    pub backup: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct DeleteEnsembleArgs {
+    pub ensemble_name: String,
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ProviderFilter {
+    pub provider: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CreateProfileArgs {
+    pub name: String,
+    pub provider: String,
+    pub model: String,
+    pub system_prompt: Option<String>,
+    pub timeout_seconds: Option<f64>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub base_url: Option<String>,
+    pub cost_per_token: Option<f64>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct UpdateProfileArgs {
+    pub name: String,
+    pub changes: Map<String, Value>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct NameConfirm {
+    pub name: String,
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CategoryFilter {
+    pub category: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ScriptArgs {
+    pub name: String,
+    #[serde(default)]
+    pub category: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CreateScriptArgs {
+    pub name: String,
+    #[serde(default)]
+    pub category: String,
+    /// `basic` or `splitter`.
+    #[serde(default)]
+    pub template: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct TestScriptArgs {
+    pub name: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub input: String,
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct DeleteScriptArgs {
+    pub name: String,
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ArtifactArg {
+    /// `ensemble/timestamp` or `ensemble/latest`.
+    pub artifact_id: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct DeleteArtifactArgs {
+    pub artifact_id: String,
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CleanupArgs {
+    pub ensemble_name: Option<String>,
+    #[serde(default = "thirty")]
+    pub older_than_days: u64,
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+}
+
+fn thirty() -> u64 {
+    30
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct BrowseArgs {
+    /// `all`, `ensembles` or `scripts`.
+    #[serde(default)]
+    pub browse_type: String,
+    pub category: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct SearchArgs {
+    pub query: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct CopyArgs {
+    /// A path inside the library, e.g. `ensembles/research/summary.yaml`.
+    pub source: String,
+    pub destination: Option<String>,
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+// ------------------------------------------------------------------ the server
+
+impl OrcMcp {
+    pub fn new(cwd: PathBuf, project: Option<PathBuf>, env: Env) -> Self {
+        let service = Service::open(&cwd, project.as_deref(), &env);
+        OrcMcp {
+            state: Arc::new(State {
+                cwd,
+                env,
+                project: Mutex::new(project),
+                service: Mutex::new(Arc::new(service)),
+                runs: Mutex::new(HashMap::new()),
+            }),
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// The project as it is on disk now (files may have changed since the last call).
+    fn svc(&self) -> Arc<Service> {
+        let project = lock(&self.state.project).clone();
+        let fresh = Arc::new(Service::open(
+            &self.state.cwd,
+            project.as_deref(),
+            &self.state.env,
+        ));
+        *lock(&self.state.service) = fresh.clone();
+        fresh
+    }
+
+    fn result_json(inv: &Invocation) -> Value {
+        let full = inv.result.to_json(false);
+        json!({
+            "results": full["results"],
+            "deliverable": inv.result.deliverable,
+            "status": if inv.result.has_errors() || inv.result.interrupted { "error" } else { "success" },
+            "has_errors": inv.result.has_errors() || inv.result.interrupted,
+            "executor_status": inv.result.status(),
+            "metadata": full["metadata"],
+            "artifact_id": inv.artifact.as_ref().and_then(|a| a.as_ref().ok()).map(|w| w.id.clone()),
+            "warnings": inv.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[tool_router]
+impl OrcMcp {
+    #[tool(
+        description = "Point the server at a project directory (its .llm-orc/ is used; no walking up)."
+    )]
+    async fn set_project(&self, Parameters(a): Parameters<PathArg>) -> ToolResult {
+        let p = PathBuf::from(&a.path);
+        let p = if p.is_absolute() {
+            p
+        } else {
+            self.state.cwd.join(p)
+        };
+        if !p.is_dir() {
+            return ok(
+                json!({"status": "error", "error": format!("Path does not exist: {}", a.path)}),
+            );
+        }
+        let p = std::fs::canonicalize(&p).unwrap_or(p);
+        *lock(&self.state.project) = Some(p.clone());
+        let mut out = json!({"status": "ok", "project_path": p});
+        if !p.join(crate::config::LOCAL_DIR).is_dir() {
+            out["note"] = json!("No .llm-orc directory found; using global config only");
+        }
+        ok(out)
+    }
+
+    #[tool(
+        description = "List ensembles in every tier (local, library, global) with descriptions and agent counts."
+    )]
+    async fn list_ensembles(&self) -> ToolResult {
+        ok(self.svc().mcp_list_ensembles())
+    }
+
+    #[tool(
+        description = "Validate an ensemble: YAML, agents, dependencies, cycles, profiles, scripts, nesting. Errors carry file:line:column."
+    )]
+    async fn validate_ensemble(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
+        self.svc()
+            .mcp_validate(&a.ensemble_name)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Create a project ensemble from agent objects or by copying another ensemble's agents; it is validated after writing."
+    )]
+    async fn create_ensemble(&self, Parameters(a): Parameters<CreateEnsembleArgs>) -> ToolResult {
+        self.svc()
+            .mcp_create_ensemble(
+                &a.name,
+                &a.description,
+                a.agents.map(Value::Array),
+                a.from_template.as_deref(),
+            )
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Change top-level keys of a project ensemble (dry_run previews; the result must validate; backup keeps a .bak)."
+    )]
+    async fn update_ensemble(&self, Parameters(a): Parameters<UpdateEnsembleArgs>) -> ToolResult {
+        self.svc()
+            .mcp_update_ensemble(
+                &a.ensemble_name,
+                &Value::Object(a.changes),
+                a.dry_run,
+                a.backup,
+            )
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "Delete a project ensemble. Requires confirm: true.")]
+    async fn delete_ensemble(&self, Parameters(a): Parameters<DeleteEnsembleArgs>) -> ToolResult {
+        self.svc()
+            .mcp_delete_ensemble(&a.ensemble_name, a.confirm)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Check that every model an ensemble needs is installed on its Ollama host; for missing ones, name the installed model of the nearest size."
+    )]
+    async fn check_ensemble_runnable(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
+        self.svc()
+            .mcp_check_runnable(&a.ensemble_name)
+            .await
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Run an ensemble. Sends a progress notification per finished agent when the request has a progress token. With async: true, returns a run_id at once; poll run_status and fetch run_result."
+    )]
+    async fn invoke(
+        &self,
+        Parameters(a): Parameters<InvokeArgs>,
+        meta: RequestMetaObject,
+        client: Peer<RoleServer>,
+    ) -> ToolResult {
+        let svc = self.svc();
+        let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
+        let total = ens.total_agents() as u64;
+        let run_id = format!(
+            "{}-{:08x}",
+            chrono::Local::now().format("%Y%m%d-%H%M%S-%3f"),
+            fastrand::u32(..)
+        );
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        lock(&self.state.runs).insert(
+            run_id.clone(),
+            Run {
+                ensemble: ens.name.clone(),
+                started: Instant::now(),
+                done: 0,
+                failed: 0,
+                total,
+                result: None,
+                cancel: cancel_tx,
+            },
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let mut opts = InvokeOptions::new(cancel_rx);
+        opts.events = Some(tx);
+        opts.ollama_host = self.state.env.ollama_host.clone();
+        let token = meta.get_progress_token();
+        let state = self.state.clone();
+        let id = run_id.clone();
+        // Progress: count finished agents for run_status, and notify the client if it asked.
+        let progress = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if let Event::Finished { agent, status, .. } = ev {
+                    let (done, total) = {
+                        let mut runs = lock(&state.runs);
+                        let Some(r) = runs.get_mut(&id) else { continue };
+                        r.done += 1;
+                        if status == Status::Failed {
+                            r.failed += 1;
+                        }
+                        r.total = r.total.max(r.done);
+                        (r.done, r.total)
+                    };
+                    if let Some(t) = &token {
+                        let _ = client
+                            .notify_progress(
+                                ProgressNotificationParam::new(t.clone(), done as f64)
+                                    .with_total(total as f64)
+                                    .with_message(format!("{agent}: {}", status.outcome())),
+                            )
+                            .await;
+                    }
+                }
+            }
+        });
+        let name = a.ensemble_name.clone();
+        let input = a.input_data.clone();
+        let state = self.state.clone();
+        let id = run_id.clone();
+        let work = async move {
+            let out = match svc.invoke(&name, input, opts).await {
+                Ok(inv) => OrcMcp::result_json(&inv),
+                Err(e) => {
+                    json!({"status": "error", "has_errors": true, "error": err(e), "results": {}})
+                }
+            };
+            let _ = progress.await;
+            if let Some(r) = lock(&state.runs).get_mut(&id) {
+                r.result = Some(out.clone());
+            }
+            out
+        };
+        if a.run_async {
+            tokio::spawn(work);
+            return ok(
+                json!({"run_id": run_id, "status": "running", "ensemble": a.ensemble_name, "total_agents": total}),
+            );
+        }
+        let mut out = work.await;
+        out["run_id"] = json!(run_id);
+        ok(out)
+    }
+
+    #[tool(
+        description = "Status of a run started by invoke: running or finished, agents done and failed so far."
+    )]
+    async fn run_status(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        let runs = lock(&self.state.runs);
+        let r = runs
+            .get(&a.run_id)
+            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
+        ok(json!({
+            "run_id": a.run_id, "ensemble": r.ensemble,
+            "status": match &r.result { None => "running", Some(v) => if v["has_errors"] == true { "error" } else { "success" } },
+            "done": r.result.is_some(),
+            "agents_finished": r.done, "agents_failed": r.failed, "total_agents": r.total,
+            "elapsed_s": r.started.elapsed().as_secs_f64(),
+        }))
+    }
+
+    #[tool(description = "The result of a finished run (the same document invoke returns).")]
+    async fn run_result(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        let runs = lock(&self.state.runs);
+        let r = runs
+            .get(&a.run_id)
+            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
+        match &r.result {
+            Some(v) => ok(v.clone()),
+            None => Err(format!(
+                "Run {} is still running ({} of {} agents finished); poll run_status",
+                a.run_id, r.done, r.total
+            )),
+        }
+    }
+
+    #[tool(
+        description = "Stop a running run: requests in flight are cancelled; finished results are kept and its artifact is marked interrupted."
+    )]
+    async fn cancel_run(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        let runs = lock(&self.state.runs);
+        let r = runs
+            .get(&a.run_id)
+            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
+        if r.result.is_some() {
+            return ok(
+                json!({"run_id": a.run_id, "cancelled": false, "note": "the run had already finished"}),
+            );
+        }
+        let _ = r.cancel.send(true);
+        ok(json!({"run_id": a.run_id, "cancelled": true}))
+    }
+
+    #[tool(
+        description = "List model profiles (config.yaml and profiles/ of each tier, merged), optionally of one provider."
+    )]
+    async fn list_profiles(&self, Parameters(a): Parameters<ProviderFilter>) -> ToolResult {
+        ok(self.svc().mcp_list_profiles(a.provider.as_deref()))
+    }
+
+    #[tool(description = "Create a model profile file in the project's .llm-orc/profiles/.")]
+    async fn create_profile(&self, Parameters(a): Parameters<CreateProfileArgs>) -> ToolResult {
+        let mut extra = Map::new();
+        extra.insert("system_prompt".into(), json!(a.system_prompt));
+        extra.insert("timeout_seconds".into(), json!(a.timeout_seconds));
+        extra.insert("temperature".into(), json!(a.temperature));
+        extra.insert("max_tokens".into(), json!(a.max_tokens));
+        extra.insert("base_url".into(), json!(a.base_url));
+        extra.insert("cost_per_token".into(), json!(a.cost_per_token));
+        self.svc()
+            .mcp_create_profile(&a.name, &a.provider, &a.model, extra)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "Change keys of a project profile file (null removes a key).")]
+    async fn update_profile(&self, Parameters(a): Parameters<UpdateProfileArgs>) -> ToolResult {
+        self.svc()
+            .mcp_update_profile(&a.name, &Value::Object(a.changes))
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "Delete a project profile file. Requires confirm: true.")]
+    async fn delete_profile(&self, Parameters(a): Parameters<NameConfirm>) -> ToolResult {
+        self.svc()
+            .mcp_delete_profile(&a.name, a.confirm)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "List the project's scripts (.llm-orc/scripts/<category>/<name>).")]
+    async fn list_scripts(&self, Parameters(a): Parameters<CategoryFilter>) -> ToolResult {
+        ok(self.svc().mcp_list_scripts(a.category.as_deref()))
+    }
+
+    #[tool(
+        description = "Create a script from a template (basic, splitter) in .llm-orc/scripts/<category>/."
+    )]
+    async fn create_script(&self, Parameters(a): Parameters<CreateScriptArgs>) -> ToolResult {
+        self.svc()
+            .mcp_create_script(&a.name, &a.category, &a.template)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "Show a script's source and description.")]
+    async fn get_script(&self, Parameters(a): Parameters<ScriptArgs>) -> ToolResult {
+        self.svc()
+            .mcp_get_script(&a.name, &a.category)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Run a script with an input as a script agent would, and show what it printed."
+    )]
+    async fn test_script(&self, Parameters(a): Parameters<TestScriptArgs>) -> ToolResult {
+        self.svc()
+            .mcp_test_script(&a.name, &a.category, &a.input, a.parameters)
+            .await
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "Delete a project script. Requires confirm: true.")]
+    async fn delete_script(&self, Parameters(a): Parameters<DeleteScriptArgs>) -> ToolResult {
+        self.svc()
+            .mcp_delete_script(&a.name, &a.category, a.confirm)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Summarise a run's artifact: agents ok and failed, tokens, cost, duration, slowest agents."
+    )]
+    async fn analyze_execution(&self, Parameters(a): Parameters<ArtifactArg>) -> ToolResult {
+        self.svc()
+            .mcp_analyze(&a.artifact_id)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Delete one run's artifact (latest is repointed). Requires confirm: true."
+    )]
+    async fn delete_artifact(&self, Parameters(a): Parameters<DeleteArtifactArgs>) -> ToolResult {
+        self.svc()
+            .mcp_delete_artifact(&a.artifact_id, a.confirm)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Delete artifacts older than N days (by their run time), for one ensemble or all. dry_run lists them first."
+    )]
+    async fn cleanup_artifacts(&self, Parameters(a): Parameters<CleanupArgs>) -> ToolResult {
+        self.svc()
+            .mcp_cleanup(a.ensemble_name.as_deref(), a.older_than_days, a.dry_run)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "Browse the library's ensembles and scripts, optionally one category.")]
+    async fn library_browse(&self, Parameters(a): Parameters<BrowseArgs>) -> ToolResult {
+        self.svc()
+            .mcp_library_browse(&a.browse_type, a.category.as_deref())
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "Search the library by name, description or category.")]
+    async fn library_search(&self, Parameters(a): Parameters<SearchArgs>) -> ToolResult {
+        self.svc()
+            .mcp_library_search(&a.query)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "Where the library is and what it holds.")]
+    async fn library_info(&self) -> ToolResult {
+        ok(self.svc().mcp_library_info())
+    }
+
+    #[tool(description = "Copy an ensemble or script from the library into the project.")]
+    async fn library_copy(&self, Parameters(a): Parameters<CopyArgs>) -> ToolResult {
+        self.svc()
+            .mcp_library_copy(&a.source, a.destination.as_deref(), a.overwrite)
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Which Ollama hosts answer and which models they have installed; other providers' status."
+    )]
+    async fn get_provider_status(&self) -> ToolResult {
+        ok(self.svc().mcp_provider_status().await)
+    }
+
+    #[tool(description = "How orc's tools, files and workflows fit together.")]
+    async fn get_help(&self) -> ToolResult {
+        ok(crate::manage::help())
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for OrcMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("orc", env!("CARGO_PKG_VERSION")))
+            .with_instructions("orc runs llm-orc ensembles of small local models on Ollama. Start with list_ensembles or get_help.")
+    }
+}
+
+/// Serves MCP over stdin/stdout until the client goes away.
+pub async fn serve_stdio(cwd: PathBuf, project: Option<PathBuf>, env: Env) -> anyhow::Result<()> {
+    let server = OrcMcp::new(cwd, project, env);
+    let running = server.serve(rmcp::transport::stdio()).await?;
+    running.waiting().await?;
+    Ok(())
+}
+
+/// Serves MCP over streamable HTTP at `http://ADDR/mcp` until Ctrl-C. Binds where asked; the
+/// CLI refuses non-loopback addresses unless told otherwise.
+pub async fn serve_http(
+    addr: std::net::SocketAddr,
+    cwd: PathBuf,
+    project: Option<PathBuf>,
+    env: Env,
+) -> anyhow::Result<()> {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    let server = OrcMcp::new(cwd, project, env);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("orc MCP server on http://{}/mcp", listener.local_addr()?);
+    let hyper_service = hyper_util::service::TowerToHyperService::new(service);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let svc = hyper_service.clone();
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        }
+    }
+}

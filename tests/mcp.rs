@@ -1,0 +1,722 @@
+//! The MCP server, driven by a real MCP client (rmcp's) over stdio against `orc mcp serve`.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use common::{TestProject, native_config, write_file};
+use orc::sim::{SimConfig, Simulator};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam, Request,
+    ServerResult,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+#[derive(Clone, Default)]
+struct Client {
+    progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+}
+
+impl ClientHandler for Client {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().expect("lock").push(params);
+    }
+}
+
+type Conn = RunningService<RoleClient, Client>;
+
+async fn connect(p: &TestProject, env: &[(&str, &Path)]) -> Conn {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
+    cmd.args(["mcp", "serve"])
+        .current_dir(p.root())
+        .env("HOME", p.home())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("LLM_ORC_LIBRARY_PATH")
+        .env_remove("OLLAMA_HOST");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Client::default()
+        .serve(TokioChildProcess::new(cmd).expect("spawn"))
+        .await
+        .expect("initialize")
+}
+
+async fn call(c: &Conn, tool: &str, args: Value) -> CallToolResult {
+    let mut params = CallToolRequestParams::new(tool.to_string());
+    if let Value::Object(m) = args {
+        params = params.with_arguments(m);
+    }
+    c.call_tool(params)
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e}"))
+}
+
+/// The structured result of a successful call.
+async fn ok(c: &Conn, tool: &str, args: Value) -> Value {
+    let r = call(c, tool, args).await;
+    assert_ne!(r.is_error, Some(true), "{tool} failed: {:?}", r.content);
+    r.structured_content.unwrap_or(Value::Null)
+}
+
+/// The error text of a refused call.
+async fn refused(c: &Conn, tool: &str, args: Value) -> String {
+    let r = call(c, tool, args).await;
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "{tool} should have failed: {:?}",
+        r.structured_content
+    );
+    serde_json::to_string(&r.content).unwrap_or_default()
+}
+
+const TOOLS: &[&str] = &[
+    "set_project",
+    "list_ensembles",
+    "create_ensemble",
+    "update_ensemble",
+    "delete_ensemble",
+    "validate_ensemble",
+    "check_ensemble_runnable",
+    "invoke",
+    "run_status",
+    "run_result",
+    "list_profiles",
+    "create_profile",
+    "update_profile",
+    "delete_profile",
+    "list_scripts",
+    "create_script",
+    "get_script",
+    "test_script",
+    "delete_script",
+    "analyze_execution",
+    "delete_artifact",
+    "cleanup_artifacts",
+    "library_browse",
+    "library_search",
+    "library_copy",
+    "library_info",
+    "get_provider_status",
+    "get_help",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_every_tool() {
+    let p = TestProject::new();
+    let c = connect(&p, &[]).await;
+    let info = c.peer_info().expect("server info");
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("orc")
+    );
+    let tools = c.list_all_tools().await.expect("tools");
+    let names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+    for t in TOOLS {
+        assert!(names.iter().any(|n| n == t), "missing tool {t}: {names:?}");
+    }
+    let help = ok(&c, "get_help", json!({})).await;
+    assert!(help["tools"].is_object() && help["workflows"].is_object());
+    c.cancel().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_validate_invoke_analyse_delete() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    let elsewhere = p.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let c = connect(&p, &[]).await;
+    let r = ok(&c, "set_project", json!({"path": p.root()})).await;
+    assert_eq!(r["status"], "ok");
+    let r = ok(&c, "set_project", json!({"path": "/no/such/dir"})).await;
+    assert_eq!(r["status"], "error");
+    ok(&c, "set_project", json!({"path": p.root()})).await;
+
+    let created = ok(
+        &c,
+        "create_ensemble",
+        json!({"name": "review", "description": "two readers and a judge", "agents": [
+            {"name": "a", "model_profile": "tiny"},
+            {"name": "b", "model_profile": "tiny"},
+            {"name": "judge", "model_profile": "small", "depends_on": ["a", "b"]}
+        ]}),
+    )
+    .await;
+    assert_eq!(created["created"], true);
+    assert_eq!(created["valid"], true, "{created}");
+    let listed = ok(&c, "list_ensembles", json!({})).await;
+    assert!(listed["result"].as_array().is_some_and(|a| {
+        a.iter()
+            .any(|e| e["name"] == "review" && e["agent_count"] == 3)
+    }));
+    let v = ok(&c, "validate_ensemble", json!({"ensemble_name": "review"})).await;
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["details"]["pattern"], "fan-in");
+
+    // An update that breaks the ensemble is refused; a good one is applied.
+    let e = refused(&c, "update_ensemble", json!({"ensemble_name": "review", "changes": {"agents": [{"name": "x", "model_profile": "tiny", "depends_on": ["ghost"]}]}, "dry_run": false})).await;
+    assert!(e.contains("unknown agent `ghost`"), "{e}");
+    let u = ok(
+        &c,
+        "update_ensemble",
+        json!({"ensemble_name": "review", "changes": {"description": "updated"}, "dry_run": false}),
+    )
+    .await;
+    assert_eq!(u["modified"], true);
+    assert!(
+        std::fs::read_to_string(p.root().join(".llm-orc/ensembles/review.yaml"))
+            .expect("read")
+            .contains("updated")
+    );
+    assert!(
+        p.root()
+            .join(".llm-orc/ensembles/review.yaml.bak")
+            .is_file()
+    );
+
+    let run = ok(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "review", "input_data": "some text"}),
+    )
+    .await;
+    assert_eq!(run["status"], "success", "{run}");
+    assert!(run["deliverable"].as_str().is_some_and(|d| !d.is_empty()));
+    let id = run["artifact_id"]
+        .as_str()
+        .expect("artifact id")
+        .to_string();
+    let sent: u64 = sim
+        .requests()
+        .iter()
+        .map(|r| r.prompt_eval_count.unwrap_or(0))
+        .sum();
+    assert_eq!(
+        run["metadata"]["usage"]["totals"]["total_input_tokens"],
+        sent
+    );
+
+    let a = ok(
+        &c,
+        "analyze_execution",
+        json!({"artifact_id": "review/latest"}),
+    )
+    .await;
+    assert_eq!(a["analysis"]["successful_agents"], 3);
+    assert_eq!(a["metrics"]["agent_success_rate"], 1.0);
+    assert!(a["metrics"]["total_tokens"].as_u64().is_some_and(|t| t > 0));
+    let e = refused(&c, "delete_artifact", json!({"artifact_id": id})).await;
+    assert!(e.contains("Confirmation required"), "{e}");
+    let d = ok(
+        &c,
+        "delete_artifact",
+        json!({"artifact_id": id, "confirm": true}),
+    )
+    .await;
+    assert_eq!(d["deleted"], true);
+    assert!(!p.root().join(".llm-orc/artifacts").join(&id).exists());
+    let cl = ok(&c, "cleanup_artifacts", json!({"older_than_days": 0})).await;
+    assert_eq!(cl["dry_run"], true);
+
+    let e = refused(&c, "delete_ensemble", json!({"ensemble_name": "review"})).await;
+    assert!(e.contains("Confirmation required"), "{e}");
+    ok(
+        &c,
+        "delete_ensemble",
+        json!({"ensemble_name": "review", "confirm": true}),
+    )
+    .await;
+    assert!(!p.root().join(".llm-orc/ensembles/review.yaml").exists());
+    let e = refused(&c, "validate_ensemble", json!({"ensemble_name": "review"})).await;
+    assert!(e.contains("Ensemble not found: review"), "{e}");
+    c.cancel().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_reports_progress_and_runs_asynchronously() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = common::peer_project();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    let c = connect(&p, &[]).await;
+    // Progress notifications for a call that carries a progress token.
+    let mut params = CallToolRequestParams::new("invoke");
+    params = params.with_arguments(
+        json!({"ensemble_name": "peer-fanin", "input_data": "x"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    let handle = c
+        .send_cancellable_request(
+            ClientRequest::CallToolRequest(Request::new(params)),
+            PeerRequestOptions::no_options(),
+        )
+        .await
+        .expect("send");
+    let response = handle.await_response().await.expect("response");
+    let ServerResult::CallToolResult(result) = response else {
+        panic!("unexpected {response:?}")
+    };
+    assert_eq!(
+        result
+            .structured_content
+            .as_ref()
+            .map(|v| v["status"].clone()),
+        Some(json!("success"))
+    );
+    let progress = c.service().progress.lock().expect("lock").clone();
+    assert_eq!(
+        progress.len(),
+        9,
+        "one notification per agent: {progress:?}"
+    );
+    let max = progress.iter().map(|p| p.progress).fold(0.0, f64::max);
+    assert_eq!(max, 9.0);
+    assert!(progress.iter().all(|p| p.total == Some(9.0)));
+
+    // Async: a run id at once; status until done; then the result.
+    let started = ok(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "peer-swarm", "input_data": "x", "async": true}),
+    )
+    .await;
+    assert_eq!(started["status"], "running");
+    let run_id = started["run_id"].as_str().expect("run id").to_string();
+    let mut status = Value::Null;
+    for _ in 0..500 {
+        status = ok(&c, "run_status", json!({"run_id": run_id})).await;
+        if status["done"] == true {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(status["done"], true, "{status}");
+    assert_eq!(status["agents_finished"], 37, "{status}");
+    let result = ok(&c, "run_result", json!({"run_id": run_id})).await;
+    assert_eq!(result["status"], "success");
+    assert_eq!(result["results"].as_object().map(|m| m.len()), Some(37));
+    let e = refused(&c, "run_status", json!({"run_id": "nope"})).await;
+    assert!(e.contains("Run not found"), "{e}");
+    c.cancel().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_paths_never_escape() {
+    let p = TestProject::new();
+    p.with_profiles();
+    let outside = p.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&outside, p.root().join(".llm-orc/ensembles/linked"))
+        .expect("symlink");
+    let c = connect(&p, &[]).await;
+    for bad in [
+        "../evil",
+        "/tmp/evil",
+        "a/../../evil",
+        "linked/evil",
+        "nul\u{0}byte",
+        &"x".repeat(300),
+    ] {
+        let e = refused(&c, "create_ensemble", json!({"name": bad, "agents": []})).await;
+        assert!(
+            e.contains("invalid name") || e.contains("resolves outside"),
+            "{bad}: {e}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(&outside).expect("read").next().is_none(),
+        "nothing was written outside"
+    );
+    for (tool, args) in [
+        (
+            "create_profile",
+            json!({"name": "../p", "provider": "ollama", "model": "m"}),
+        ),
+        ("create_script", json!({"name": "../../x", "category": ""})),
+        (
+            "get_script",
+            json!({"name": "passwd", "category": "../../../../etc"}),
+        ),
+        ("analyze_execution", json!({"artifact_id": "../../x"})),
+        ("library_copy", json!({"source": "../../etc/passwd"})),
+        (
+            "cleanup_artifacts",
+            json!({"ensemble_name": "../x", "dry_run": false}),
+        ),
+    ] {
+        let e = refused(&c, tool, args).await;
+        assert!(
+            e.contains("invalid") || e.contains("not found") || e.contains("Invalid"),
+            "{tool}: {e}"
+        );
+    }
+    // Bad arguments and unknown things are tool errors; the server keeps serving.
+    let r = c
+        .call_tool(CallToolRequestParams::new("validate_ensemble"))
+        .await;
+    assert!(r.is_err() || r.as_ref().is_ok_and(|r| r.is_error == Some(true)));
+    let e = refused(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "nope", "input_data": "x"}),
+    )
+    .await;
+    assert!(e.contains("not found"), "{e}");
+    let h = ok(&c, "get_help", json!({})).await;
+    assert!(h.is_object());
+    c.cancel().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_scripts_library_and_providers() {
+    let sim = Simulator::start(
+        SimConfig {
+            models: vec!["qwen3:0.6b".into(), "gemma3:4b".into(), "gemma3:12b".into()],
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    let lib = p.dir.path().join("lib");
+    write_file(
+        &lib.join("ensembles/research/summary.yaml"),
+        "name: summary\ndescription: Summarise a paper\nagents:\n  - name: s\n    model_profile: tiny\n",
+    );
+    write_file(&lib.join("scripts/text/split.py"), "print('{}')\n");
+    let c = connect(
+        &p,
+        &[
+            ("LLM_ORC_LIBRARY_PATH", &lib),
+            (
+                "OLLAMA_HOST",
+                Path::new(sim.url().trim_start_matches("http://")),
+            ),
+        ],
+    )
+    .await;
+
+    // Profiles: config.yaml ones are listed; files are created, updated, deleted.
+    let lp = ok(&c, "list_profiles", json!({})).await;
+    assert_eq!(lp["profiles"].as_array().map(Vec::len), Some(2));
+    ok(
+        &c,
+        "create_profile",
+        json!({"name": "big", "provider": "ollama", "model": "gemma3:27b", "temperature": 0.2}),
+    )
+    .await;
+    let e = refused(
+        &c,
+        "create_profile",
+        json!({"name": "big", "provider": "ollama", "model": "x"}),
+    )
+    .await;
+    assert!(e.contains("already exists"), "{e}");
+    ok(
+        &c,
+        "update_profile",
+        json!({"name": "big", "changes": {"max_tokens": 99}}),
+    )
+    .await;
+    let text =
+        std::fs::read_to_string(p.root().join(".llm-orc/profiles/big.yaml")).expect("profile file");
+    assert!(
+        text.contains("max_tokens: 99") && text.contains("gemma3:27b"),
+        "{text}"
+    );
+    let e = refused(
+        &c,
+        "update_profile",
+        json!({"name": "tiny", "changes": {"model": "x"}}),
+    )
+    .await;
+    assert!(e.contains("config.yaml"), "{e}");
+    let lp = ok(&c, "list_profiles", json!({"provider": "ollama"})).await;
+    assert_eq!(lp["profiles"].as_array().map(Vec::len), Some(3));
+
+    // Runnable check: a missing model gets the installed model of the nearest size.
+    ok(&c, "create_ensemble", json!({"name": "needs-big", "agents": [{"name": "a", "model_profile": "big"}, {"name": "b", "model_profile": "tiny"}]})).await;
+    let rc = ok(
+        &c,
+        "check_ensemble_runnable",
+        json!({"ensemble_name": "needs-big"}),
+    )
+    .await;
+    assert_eq!(rc["runnable"], false);
+    let a = rc["agents"]
+        .as_array()
+        .and_then(|v| v.iter().find(|a| a["name"] == "a"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(a["status"], "missing");
+    assert_eq!(a["alternatives"][0], "gemma3:12b");
+    assert_eq!(a["hint"], "ollama pull gemma3:27b");
+    let ps = ok(&c, "get_provider_status", json!({})).await;
+    assert_eq!(ps["providers"]["ollama"]["available"], true);
+    assert_eq!(ps["providers"]["ollama"]["model_count"], 3);
+    ok(
+        &c,
+        "delete_profile",
+        json!({"name": "big", "confirm": true}),
+    )
+    .await;
+
+    // Scripts.
+    ok(
+        &c,
+        "create_script",
+        json!({"name": "splitter", "category": "text", "template": "splitter"}),
+    )
+    .await;
+    let ls = ok(&c, "list_scripts", json!({})).await;
+    assert!(ls["scripts"].as_array().is_some_and(|a| {
+        a.iter()
+            .any(|s| s["name"] == "splitter" && s["category"] == "text")
+    }));
+    let gs = ok(
+        &c,
+        "get_script",
+        json!({"name": "splitter", "category": "text"}),
+    )
+    .await;
+    assert!(
+        gs["description"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Split the input"))
+    );
+    let ts = ok(
+        &c,
+        "test_script",
+        json!({"name": "splitter", "category": "text", "input": "One. Two!"}),
+    )
+    .await;
+    assert_eq!(ts["success"], true);
+    assert_eq!(
+        ts["output"],
+        "{\"success\": true, \"data\": [\"One.\", \"Two!\"]}"
+    );
+    ok(
+        &c,
+        "delete_script",
+        json!({"name": "splitter", "category": "text", "confirm": true}),
+    )
+    .await;
+
+    // Library.
+    let info = ok(&c, "library_info", json!({})).await;
+    assert_eq!(info["exists"], true);
+    assert_eq!(info["ensembles_count"], 1);
+    let b = ok(
+        &c,
+        "library_browse",
+        json!({"browse_type": "ensembles", "category": "research"}),
+    )
+    .await;
+    assert_eq!(b["ensembles"][0]["name"], "summary");
+    let s = ok(&c, "library_search", json!({"query": "PAPER"})).await;
+    assert_eq!(s["total"], 1);
+    assert_eq!(s["results"]["ensembles"][0]["match"], "description");
+    ok(
+        &c,
+        "library_copy",
+        json!({"source": "ensembles/research/summary.yaml"}),
+    )
+    .await;
+    assert!(p.root().join(".llm-orc/ensembles/summary.yaml").is_file());
+    let e = refused(
+        &c,
+        "library_copy",
+        json!({"source": "ensembles/research/summary"}),
+    )
+    .await;
+    assert!(e.contains("already exists"), "{e}");
+    c.cancel().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_ollama_is_a_clear_answer_not_a_crash() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &native_config(&format!("http://127.0.0.1:{port}")),
+    );
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    let c = connect(&p, &[]).await;
+    let ps = ok(&c, "get_provider_status", json!({})).await;
+    let hosts = ps["providers"]["ollama"]["hosts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        hosts.iter().any(|h| h["available"] == false
+            && h["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("cannot reach"))),
+        "{ps}"
+    );
+    let rc = ok(&c, "check_ensemble_runnable", json!({"ensemble_name": "e"})).await;
+    assert_eq!(rc["runnable"], false);
+    let run = ok(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "e", "input_data": "x"}),
+    )
+    .await;
+    assert_eq!(run["status"], "error");
+    assert!(
+        run["results"]["a"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot reach")),
+        "{run}"
+    );
+    c.cancel().await.expect("close");
+}
+
+/// Streamable HTTP on loopback: initialise, then list tools in the session; non-loopback refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamable_http_on_loopback() {
+    let p = TestProject::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["mcp", "serve", "--http", &format!("127.0.0.1:{port}")])
+        .current_dir(p.root())
+        .env("HOME", p.home())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    // Wait for the listening line on stderr.
+    let mut err = tokio::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut err, &mut line)
+        .await
+        .expect("read");
+    assert!(
+        line.contains(&format!("http://127.0.0.1:{port}/mcp")),
+        "{line}"
+    );
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let post = |body: Value, session: Option<String>| {
+        let mut r = http
+            .post(&url)
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .json(&body);
+        if let Some(s) = session {
+            r = r
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", "2025-06-18");
+        }
+        r.send()
+    };
+    let init = post(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}), None)
+        .await
+        .expect("initialize");
+    let session = init
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = init.text().await.expect("body");
+    assert!(body.contains("\"serverInfo\":{\"name\":\"orc\""), "{body}");
+    post(
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        session.clone(),
+    )
+    .await
+    .expect("initialized");
+    let tools = post(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        session,
+    )
+    .await
+    .expect("tools")
+    .text()
+    .await
+    .expect("body");
+    assert!(
+        tools.contains("\"name\":\"invoke\"") && tools.contains("\"name\":\"list_ensembles\""),
+        "{tools}"
+    );
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["mcp", "serve", "--http", "0.0.0.0:0"])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_run_can_be_cancelled() {
+    // Replies take a minute: the run is still going when it is cancelled.
+    let sim = Simulator::start(
+        SimConfig {
+            ttft: std::time::Duration::from_secs(60),
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .expect("sim");
+    let p = common::peer_project();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    let c = connect(&p, &[]).await;
+    let started = ok(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "peer-fanin", "input_data": "x", "async": true}),
+    )
+    .await;
+    let run_id = started["run_id"].as_str().expect("run id").to_string();
+    let e = refused(&c, "run_result", json!({"run_id": run_id})).await;
+    assert!(e.contains("still running"), "{e}");
+    let cancelled = ok(&c, "cancel_run", json!({"run_id": run_id})).await;
+    assert_eq!(cancelled["cancelled"], true);
+    let mut result = Value::Null;
+    for _ in 0..500 {
+        let r = call(&c, "run_result", json!({"run_id": run_id})).await;
+        if r.is_error != Some(true) {
+            result = r.structured_content.unwrap_or(Value::Null);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(result["executor_status"], "interrupted", "{result}");
+    let art = common::latest_artifact(&p, "peer-fanin");
+    assert_eq!(art["status"], "interrupted");
+    c.cancel().await.expect("close");
+}
