@@ -1185,3 +1185,342 @@ pub fn help() -> Value {
         },
     })
 }
+
+// ---------------------------------------------------------------------- promotion
+
+impl Service {
+    fn tier_dir(&self, destination: &str) -> Result<(Tier, PathBuf), ServiceError> {
+        match destination {
+            "global" => Ok((Tier::Global, self.project.dirs.global.clone())),
+            "library" => Ok((Tier::Library, self.project.dirs.library.clone())),
+            "local" | "project" => Ok((Tier::Local, self.local_dir())),
+            _ => Err(refuse("destination must be 'global' or 'library'")),
+        }
+    }
+
+    /// The profiles an ensemble's agents (and its nested ensembles') refer to.
+    fn profiles_used(
+        &self,
+        name: &str,
+    ) -> Result<(crate::config::EnsembleFile, Vec<(String, String)>), ServiceError> {
+        let file = self
+            .find(name)
+            .map_err(|_| refuse(format!("Ensemble not found: {name}")))?;
+        let mut out = Vec::new();
+        if let Some(spec) = &file.spec {
+            for a in &spec.agents {
+                match &a.kind {
+                    crate::spec::AgentKind::Llm(l) => {
+                        if let Some(p) = &l.model_profile {
+                            out.push((a.name.value.clone(), p.value.clone()));
+                        }
+                    }
+                    _ => out.push((a.name.value.clone(), String::new())),
+                }
+            }
+        }
+        Ok((file, out))
+    }
+
+    pub async fn mcp_list_dependencies(&self, name: &str) -> Result<Value, ServiceError> {
+        let (file, used) = self.profiles_used(name)?;
+        let installed = self.installed_by_host().await;
+        let mut agents = Vec::new();
+        let (mut profiles, mut models, mut providers) = (Vec::new(), Vec::new(), Vec::new());
+        for (agent, profile) in &used {
+            let spec_agent = file
+                .spec
+                .as_ref()
+                .and_then(|s| s.agents.iter().find(|a| &a.name.value == agent));
+            if let Some(crate::spec::AgentKind::Script(sc)) = spec_agent.map(|a| &a.kind) {
+                agents.push(json!({"name": agent, "type": "script", "script": sc.script.value}));
+                continue;
+            }
+            if profile.is_empty() {
+                continue;
+            }
+            let entry = self.project.profiles.get(profile);
+            let provider = entry.and_then(|p| p.spec.provider.clone());
+            let model = entry.and_then(|p| p.spec.model.clone());
+            let available = match (provider.as_deref(), &model, entry) {
+                (Some("ollama"), Some(m), Some(p)) => {
+                    let host = self.host_of(p.spec.base_url.as_deref());
+                    installed
+                        .get(&host)
+                        .is_some_and(|r| r.as_ref().is_ok_and(|ms| has_model(ms, m)))
+                }
+                (Some(pr), _, _) => Provider::parse(pr).is_some_and(|p| p.runnable()),
+                _ => false,
+            };
+            agents.push(json!({
+                "name": agent, "model_profile": profile, "profile_found": entry.is_some(),
+                "profile_tier": entry.map(|p| p.tier), "provider": provider, "model": model, "model_available": available,
+            }));
+            profiles.push(profile.clone());
+            if let Some(m) = model {
+                models.push(m);
+            }
+            if let Some(p) = provider {
+                providers.push(p);
+            }
+        }
+        for v in [&mut profiles, &mut models, &mut providers] {
+            v.sort();
+            v.dedup();
+        }
+        Ok(
+            json!({"ensemble": file.name, "source_tier": file.tier, "agents": agents, "profiles_needed": profiles, "models_needed": models, "providers_needed": providers}),
+        )
+    }
+
+    fn host_of(&self, base_url: Option<&str>) -> String {
+        crate::provider::normalize_host(
+            base_url
+                .or(self.env.ollama_host.as_deref())
+                .unwrap_or("http://localhost:11434"),
+        )
+    }
+
+    async fn installed_by_host(&self) -> BTreeMap<String, Result<Vec<String>, String>> {
+        let http = crate::provider::http_client();
+        let mut out = BTreeMap::new();
+        for host in self.ollama_hosts().into_keys() {
+            let r = tokio::time::timeout(
+                Duration::from_secs(5),
+                crate::provider::ollama::installed_models(&http, &host),
+            )
+            .await
+            .map_err(|_| "no answer within 5 s".to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            out.insert(host, r);
+        }
+        out
+    }
+
+    /// Whether `profile` exists at the destination tier (a profile file, or config.yaml there).
+    fn profile_at(&self, dest: &Path, tier: Tier, profile: &str) -> bool {
+        dest.join("profiles")
+            .join(format!("{profile}.yaml"))
+            .is_file()
+            || self
+                .project
+                .profiles
+                .get(profile)
+                .is_some_and(|p| p.tier == tier)
+    }
+
+    pub async fn mcp_check_promotion(
+        &self,
+        name: &str,
+        destination: &str,
+    ) -> Result<Value, ServiceError> {
+        let (tier, dest) = self.tier_dir(destination)?;
+        if tier == Tier::Local {
+            return Err(refuse("destination must be 'global' or 'library'"));
+        }
+        let (file, used) = self.profiles_used(name)?;
+        let installed = self.installed_by_host().await;
+        let mut issues = Vec::new();
+        let (mut to_copy, mut present) = (Vec::new(), Vec::new());
+        let mut seen = std::collections::HashSet::new();
+        for (_, profile) in used.iter().filter(|(_, p)| !p.is_empty()) {
+            if !seen.insert(profile.clone()) {
+                continue;
+            }
+            match self.project.profiles.get(profile) {
+                None => issues.push(json!({"type": "broken_reference", "detail": format!("Profile '{profile}' not found in any tier"), "resolution": "Create the profile before promoting"})),
+                Some(p) => {
+                    if self.profile_at(&dest, tier, profile) {
+                        present.push(profile.clone());
+                    } else {
+                        to_copy.push(profile.clone());
+                        issues.push(json!({"type": "missing_profile", "detail": format!("Profile '{profile}' not found at {destination} tier"), "resolution": "Will be copied during promotion if include_profiles=true"}));
+                    }
+                    if p.spec.provider.as_deref() == Some("ollama") {
+                        let host = self.host_of(p.spec.base_url.as_deref());
+                        match installed.get(&host) {
+                            Some(Err(_)) | None => issues.push(json!({"type": "provider_unavailable", "detail": format!("Provider 'ollama' for profile '{profile}' is not available at {host}"), "resolution": "Ensure ollama is running"})),
+                            Some(Ok(ms)) => {
+                                if let Some(m) = &p.spec.model
+                                    && !has_model(ms, m)
+                                {
+                                    issues.push(json!({"type": "model_unavailable", "detail": format!("Model '{m}' requires Ollama but is not installed"), "resolution": format!("Install with: ollama pull {m}")}));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let ready = !issues
+            .iter()
+            .any(|i| i["type"] == "broken_reference" || i["type"] == "provider_unavailable");
+        let stem = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(json!({
+            "ensemble": file.name, "destination": destination, "ready": ready, "issues": issues,
+            "already_exists": dest.join("ensembles").join(&stem).exists(),
+            "profiles_to_copy": to_copy, "profiles_already_present": present,
+        }))
+    }
+
+    pub async fn mcp_promote(
+        &self,
+        name: &str,
+        destination: &str,
+        include_profiles: bool,
+        dry_run: bool,
+        overwrite: bool,
+    ) -> Result<Value, ServiceError> {
+        let (tier, dest) = self.tier_dir(destination)?;
+        if tier == Tier::Local {
+            return Err(refuse("destination must be 'global' or 'library'"));
+        }
+        let check = self.mcp_check_promotion(name, destination).await?;
+        let (file, _) = self.profiles_used(name)?;
+        let broken: Vec<String> = check["issues"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|i| i["type"] == "broken_reference")
+            .filter_map(|i| {
+                i["detail"]
+                    .as_str()
+                    .map(|d| d.split('\'').nth(1).unwrap_or("").to_string())
+            })
+            .collect();
+        if !broken.is_empty() {
+            return Err(refuse(format!(
+                "Broken profile references: {}. These profiles do not exist in any tier.",
+                broken.join(", ")
+            )));
+        }
+        let file_name = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let target = safe_join(&dest.join("ensembles"), &file_name, "")?;
+        if target.exists() && !overwrite {
+            return Err(refuse(format!(
+                "Ensemble '{}' already exists at {destination} tier. Use overwrite=true to replace.",
+                file.name
+            )));
+        }
+        let to_copy: Vec<String> = if include_profiles {
+            check["profiles_to_copy"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if dry_run {
+            return Ok(json!({
+                "status": "dry_run", "ensemble": file.name, "source_tier": file.tier, "destination": destination,
+                "would_copy": {"ensemble": {"source": file.path, "destination": target}, "profiles": to_copy},
+                "profiles_already_present": check["profiles_already_present"], "overwrite": overwrite,
+            }));
+        }
+        let bytes = fs::read(&file.path).map_err(io(&file.path))?;
+        if let Some(p) = target.parent() {
+            fs::create_dir_all(p).map_err(io(p))?;
+        }
+        crate::artifact::write_atomic(&target, &bytes).map_err(|e| refuse(e.to_string()))?;
+        let mut copied = Vec::new();
+        for name in &to_copy {
+            if let Some(p) = self.project.profiles.get(name) {
+                let mut v = serde_json::to_value(&p.spec).unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut v {
+                    m.insert("name".into(), json!(name));
+                }
+                let path = safe_join(&dest.join("profiles"), name, ".yaml")?;
+                write_new(&path, &to_yaml(&v)?, false)?;
+                copied.push(name.clone());
+            }
+        }
+        Ok(json!({
+            "status": "promoted", "ensemble": file.name, "source_tier": file.tier, "destination": destination,
+            "ensemble_path": target, "profiles_copied": copied, "profiles_already_present": check["profiles_already_present"],
+        }))
+    }
+
+    pub fn mcp_demote(
+        &self,
+        name: &str,
+        tier_name: &str,
+        remove_orphaned_profiles: bool,
+        confirm: bool,
+    ) -> Result<Value, ServiceError> {
+        let (tier, dir) = self.tier_dir(tier_name)?;
+        let ens_dir = dir.join("ensembles");
+        let path = safe_join(&ens_dir, name, ".yaml")?;
+        if !path.is_file() {
+            return Err(refuse(format!(
+                "Ensemble '{name}' not found at {} tier",
+                tier.label()
+            )));
+        }
+        // Profiles this file uses that no other ensemble of the tier uses, present as files there.
+        let uses = |p: &Path| -> Vec<String> {
+            let f = crate::config::load_ensemble_file(tier, p, String::new());
+            f.spec
+                .map(|s| {
+                    s.agents
+                        .iter()
+                        .filter_map(|a| match &a.kind {
+                            crate::spec::AgentKind::Llm(l) => {
+                                l.model_profile.as_ref().map(|p| p.value.clone())
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mine = uses(&path);
+        let others: Vec<String> = fs::read_dir(&ens_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p != &path && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .flat_map(|p| uses(&p))
+            .collect();
+        let mut orphans: Vec<String> = mine
+            .into_iter()
+            .filter(|p| {
+                !others.contains(p) && dir.join("profiles").join(format!("{p}.yaml")).is_file()
+            })
+            .collect();
+        orphans.sort();
+        orphans.dedup();
+        if !confirm {
+            let mut would = json!({"ensemble": path});
+            if remove_orphaned_profiles {
+                would["orphaned_profiles"] = json!(orphans);
+            }
+            return Ok(
+                json!({"status": "preview", "ensemble": name, "tier": tier.label(), "would_remove": would}),
+            );
+        }
+        fs::remove_file(&path).map_err(io(&path))?;
+        let mut removed = Vec::new();
+        if remove_orphaned_profiles {
+            for p in &orphans {
+                let f = dir.join("profiles").join(format!("{p}.yaml"));
+                if fs::remove_file(&f).is_ok() {
+                    removed.push(p.clone());
+                }
+            }
+        }
+        Ok(
+            json!({"status": "demoted", "ensemble": name, "tier": tier.label(), "removed_profiles": removed}),
+        )
+    }
+}

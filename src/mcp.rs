@@ -95,6 +95,37 @@ pub struct InvokeArgs {
 }
 
 #[derive(Deserialize, JsonSchema)]
+pub struct PromoteArgs {
+    pub ensemble_name: String,
+    /// `global` or `library`.
+    pub destination: String,
+    #[serde(default = "yes")]
+    pub include_profiles: bool,
+    #[serde(default = "yes")]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ReadinessArgs {
+    pub ensemble_name: String,
+    /// `global` or `library`.
+    pub destination: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct DemoteArgs {
+    pub ensemble_name: String,
+    /// `global` or `library` (or `local`).
+    pub tier: String,
+    #[serde(default)]
+    pub remove_orphaned_profiles: bool,
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
 pub struct RunArg {
     pub run_id: String,
 }
@@ -673,6 +704,63 @@ impl OrcMcp {
     )]
     async fn get_provider_status(&self) -> ToolResult {
         ok(self.svc().mcp_provider_status().await)
+    }
+
+    #[tool(
+        description = "The profiles, models and providers an ensemble needs, and whether each is available."
+    )]
+    async fn list_dependencies(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
+        self.svc()
+            .mcp_list_dependencies(&a.ensemble_name)
+            .await
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "What promoting an ensemble to the global tier or the library would need: missing profiles, broken references, unavailable models."
+    )]
+    async fn check_promotion_readiness(
+        &self,
+        Parameters(a): Parameters<ReadinessArgs>,
+    ) -> ToolResult {
+        self.svc()
+            .mcp_check_promotion(&a.ensemble_name, &a.destination)
+            .await
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Copy a project ensemble (and the profiles it needs) to the global tier or the library. dry_run previews."
+    )]
+    async fn promote_ensemble(&self, Parameters(a): Parameters<PromoteArgs>) -> ToolResult {
+        self.svc()
+            .mcp_promote(
+                &a.ensemble_name,
+                &a.destination,
+                a.include_profiles,
+                a.dry_run,
+                a.overwrite,
+            )
+            .await
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Remove an ensemble from a tier (and, optionally, profiles only it used). Without confirm: a preview."
+    )]
+    async fn demote_ensemble(&self, Parameters(a): Parameters<DemoteArgs>) -> ToolResult {
+        self.svc()
+            .mcp_demote(
+                &a.ensemble_name,
+                &a.tier,
+                a.remove_orphaned_profiles,
+                a.confirm,
+            )
+            .map_err(err)
+            .and_then(ok)
     }
 
     #[tool(description = "How orc's tools, files and workflows fit together.")]

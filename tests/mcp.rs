@@ -720,3 +720,95 @@ async fn an_async_run_can_be_cancelled() {
     assert_eq!(art["status"], "interrupted");
     c.cancel().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_to_global_and_demote() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble("good", "name: good\ndescription: worth sharing\nagents:\n  - name: a\n    model_profile: tiny\n  - name: s\n    model_profile: small\n    depends_on: [a]\n");
+    p.ensemble(
+        "broken",
+        "name: broken\ndescription: d\nagents:\n  - name: a\n    model_profile: nowhere\n",
+    );
+    let c = connect(&p, &[]).await;
+    let deps = ok(&c, "list_dependencies", json!({"ensemble_name": "good"})).await;
+    assert_eq!(deps["profiles_needed"], json!(["small", "tiny"]));
+    assert_eq!(deps["models_needed"], json!(["gemma3:1b", "qwen3:0.6b"]));
+    assert!(
+        deps["agents"]
+            .as_array()
+            .is_some_and(|a| a.iter().all(|x| x["model_available"] == true)),
+        "{deps}"
+    );
+    let r = ok(
+        &c,
+        "check_promotion_readiness",
+        json!({"ensemble_name": "good", "destination": "global"}),
+    )
+    .await;
+    assert_eq!(r["ready"], true, "{r}");
+    assert_eq!(r["profiles_to_copy"], json!(["tiny", "small"]));
+    let e = refused(
+        &c,
+        "promote_ensemble",
+        json!({"ensemble_name": "broken", "destination": "global", "dry_run": false}),
+    )
+    .await;
+    assert!(e.contains("Broken profile references: nowhere"), "{e}");
+    let dry = ok(
+        &c,
+        "promote_ensemble",
+        json!({"ensemble_name": "good", "destination": "global"}),
+    )
+    .await;
+    assert_eq!(dry["status"], "dry_run");
+    assert!(!p.global().join("ensembles/good.yaml").exists());
+    let done = ok(
+        &c,
+        "promote_ensemble",
+        json!({"ensemble_name": "good", "destination": "global", "dry_run": false}),
+    )
+    .await;
+    assert_eq!(done["status"], "promoted");
+    assert!(p.global().join("ensembles/good.yaml").is_file());
+    assert!(p.global().join("profiles/tiny.yaml").is_file());
+    let e = refused(
+        &c,
+        "promote_ensemble",
+        json!({"ensemble_name": "good", "destination": "global", "dry_run": false}),
+    )
+    .await;
+    assert!(e.contains("already exists at global tier"), "{e}");
+    let e = refused(
+        &c,
+        "promote_ensemble",
+        json!({"ensemble_name": "good", "destination": "elsewhere"}),
+    )
+    .await;
+    assert!(e.contains("destination must be"), "{e}");
+    let preview = ok(
+        &c,
+        "demote_ensemble",
+        json!({"ensemble_name": "good", "tier": "global", "remove_orphaned_profiles": true}),
+    )
+    .await;
+    assert_eq!(preview["status"], "preview");
+    assert_eq!(
+        preview["would_remove"]["orphaned_profiles"],
+        json!(["small", "tiny"])
+    );
+    let gone = ok(&c, "demote_ensemble", json!({"ensemble_name": "good", "tier": "global", "remove_orphaned_profiles": true, "confirm": true})).await;
+    assert_eq!(gone["status"], "demoted");
+    assert!(
+        !p.global().join("ensembles/good.yaml").exists()
+            && !p.global().join("profiles/tiny.yaml").exists()
+    );
+    assert!(
+        p.root().join(".llm-orc/ensembles/good.yaml").is_file(),
+        "the project's copy is untouched"
+    );
+    c.cancel().await.expect("close");
+}
