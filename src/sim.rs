@@ -12,7 +12,9 @@
 //! - `[[sim:status=CODE]]`, `[[sim:status=CODE*K]]` answer CODE (the first K times for this prompt);
 //! - `[[sim:reset]]` drop the connection mid-body; `[[sim:slow=MS]]` delay the headers;
 //! - `[[sim:malformed]]` a body that is not JSON; `[[sim:truncate]]` stop before the final chunk;
-//! - `[[sim:omit=FIELD]]` leave a count out (`prompt_eval_count`, `eval_count`, or `counts`).
+//! - `[[sim:omit=FIELD]]` leave a count out (`prompt_eval_count`, `eval_count`, or `counts`);
+//! - `[[sim:die]]` the server stops: it closes every connection and stops listening;
+//! - `[[sim:hold_until=TEXT]]` answer only once a request containing TEXT has arrived.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -115,6 +117,8 @@ struct Counters {
 
 struct State {
     cfg: SimConfig,
+    /// Every task of the server (accept loop, connections), to stop it from inside.
+    tasks: Mutex<Option<Arc<Mutex<Vec<JoinHandle<()>>>>>>,
     started: Instant,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     waiting: Mutex<HashMap<String, usize>>,
@@ -149,6 +153,7 @@ impl Simulator {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
+            tasks: Mutex::new(None),
             cfg,
             started: Instant::now(),
             slots: Mutex::new(HashMap::new()),
@@ -158,6 +163,7 @@ impl Simulator {
             log_file: Mutex::new(log),
         });
         let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
+        *lock(&state.tasks) = Some(tasks.clone());
         let accept_state = state.clone();
         let accept_tasks = tasks.clone();
         let accept = tokio::spawn(async move {
@@ -347,6 +353,7 @@ struct Directives {
     hold_until: Option<String>,
     omit_prompt: bool,
     omit_eval: bool,
+    die: bool,
 }
 
 fn directive_num(text: &str, tag: &str) -> Option<u64> {
@@ -366,6 +373,7 @@ fn directives(text: &str) -> Directives {
         slow_ms: directive_num(text, "[[sim:slow="),
         malformed: text.contains("[[sim:malformed]]"),
         truncate: text.contains("[[sim:truncate]]"),
+        die: text.contains("[[sim:die]]"),
         omit_prompt: text.contains("[[sim:omit=prompt_eval_count]]")
             || text.contains("[[sim:omit=counts]]"),
         omit_eval: text.contains("[[sim:omit=eval_count]]") || text.contains("[[sim:omit=counts]]"),
@@ -592,6 +600,17 @@ async fn generate(
         }
     };
 
+    if d.die {
+        // The server dies: stop listening and drop every connection, this one included.
+        finish(&st, rec.clone(), 0);
+        let tasks = lock(&st.tasks).clone();
+        if let Some(t) = tasks {
+            for h in lock(&t).drain(..) {
+                h.abort();
+            }
+        }
+        std::future::pending::<()>().await;
+    }
     if !st.known(&model) {
         finish(&st, rec, 404);
         return full(

@@ -261,7 +261,8 @@ fn run_graph(
                         Err(e) => {
                             let Some(i) = running.remove(&e.id()) else { continue };
                             let t = engine.ms();
-                            (i, NodeDone { main: Entry::failed(format!("agent task failed: {e}"), ens.agents[i].kind.label(), Timing { ready_ms: t, start_ms: t, end_ms: t, attempts: 0 }), instances: vec![], usage: vec![], timeline: vec![] })
+                            let why = if e.is_cancelled() { "interrupted before it finished".to_string() } else { format!("agent task failed: {e}") };
+                            (i, NodeDone { main: Entry::failed(why, ens.agents[i].kind.label(), Timing { ready_ms: t, start_ms: t, end_ms: t, attempts: 0 }), instances: vec![], usage: vec![], timeline: vec![] })
                         }
                     };
                     done[i] = Some(Arc::new(node));

@@ -70,10 +70,12 @@ pub struct ChatResponse {
 /// Why a request failed. Messages name the host, the model where known, and the cause.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum ProviderError {
-    #[error(
-        "cannot reach {host}: {detail} (is Ollama running? start it with `ollama serve` or set OLLAMA_HOST)"
-    )]
-    Unreachable { host: String, detail: String },
+    #[error("cannot reach {host}{}: {detail} (is Ollama running? start it with `ollama serve` or set OLLAMA_HOST)", if model.is_empty() { String::new() } else { format!(" for `{model}`") })]
+    Unreachable {
+        host: String,
+        model: String,
+        detail: String,
+    },
     #[error("model `{model}` is not installed on {host}; run `ollama pull {model}`")]
     ModelMissing { host: String, model: String },
     #[error("{host} answered HTTP {status} for `{model}`: {message}")]

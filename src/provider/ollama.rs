@@ -181,6 +181,7 @@ impl Provider for OllamaClient {
             .await
             .map_err(|e| ProviderError::Unreachable {
                 host: self.host.clone(),
+                model: model.to_string(),
                 detail: describe(&e),
             })?;
         let status = resp.status().as_u16();
@@ -250,6 +251,7 @@ pub async fn installed_models(
         .await
         .map_err(|e| ProviderError::Unreachable {
             host: host.clone(),
+            model: String::new(),
             detail: describe(&e),
         })?;
     let v: Value = resp.json().await.map_err(|e| ProviderError::Malformed {

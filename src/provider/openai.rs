@@ -111,6 +111,7 @@ impl Provider for OpenAiClient {
             .await
             .map_err(|e| ProviderError::Unreachable {
                 host: self.base_url.clone(),
+                model: model.to_string(),
                 detail: describe(&e),
             })?;
         let status = resp.status().as_u16();
