@@ -35,6 +35,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 type Body = BoxBody<Bytes, io::Error>;
+/// The server's tasks: the accept loop and one per connection.
+type Tasks = Arc<Mutex<Vec<JoinHandle<()>>>>;
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
@@ -118,7 +120,7 @@ struct Counters {
 struct State {
     cfg: SimConfig,
     /// Every task of the server (accept loop, connections), to stop it from inside.
-    tasks: Mutex<Option<Arc<Mutex<Vec<JoinHandle<()>>>>>>,
+    tasks: Mutex<Option<Tasks>>,
     started: Instant,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
     waiting: Mutex<HashMap<String, usize>>,
@@ -135,7 +137,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Simulator {
     addr: SocketAddr,
     state: Arc<State>,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    tasks: Tasks,
 }
 
 impl Simulator {
@@ -162,7 +164,7 @@ impl Simulator {
             log: Mutex::new(Vec::new()),
             log_file: Mutex::new(log),
         });
-        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
+        let tasks: Tasks = Arc::new(Mutex::new(Vec::new()));
         *lock(&state.tasks) = Some(tasks.clone());
         let accept_state = state.clone();
         let accept_tasks = tasks.clone();
