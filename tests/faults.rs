@@ -78,7 +78,7 @@ async fn ctrl_c_keeps_finished_results_and_marks_the_run_interrupted() {
         "e",
         "name: e\ndescription: d\nagents:\n  - name: quick\n    model_profile: tiny\n  - name: stuck\n    model_profile: tiny\n    system_prompt: s [[sim:slow=60000]]\n  - name: after\n    model_profile: small\n    depends_on: [quick, stuck]\n",
     );
-    let mut child = orc_cmd(&p, &["invoke", "e", "x"])
+    let child = orc_cmd(&p, &["invoke", "e", "x"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
