@@ -97,6 +97,10 @@ pub struct InvokeArgs {
     /// Do not write an artifact.
     #[arg(long)]
     pub no_artifact: bool,
+    /// Re-run an earlier run: reuse every result whose inputs are unchanged, run the agents that
+    /// failed or never ran (ARTIFACT: `latest`, `ENSEMBLE`, `ENSEMBLE/RUN`, a run folder or file).
+    #[arg(long, value_name = "ARTIFACT")]
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -41,8 +41,41 @@ fn read_input(args: &InvokeArgs) -> anyhow::Result<String> {
     Ok("Please analyze this.".to_string())
 }
 
+/// The earlier run `--resume` names: its id and its execution.json.
+fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(String, Value)> {
+    let root = svc.artifacts_root();
+    // `latest` here means this ensemble's latest run.
+    let wanted = if arg == "latest" { ensemble } else { arg };
+    let path = crate::timeline::locate(wanted, &root)?;
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+    )
+    .with_context(|| format!("{} is not an execution.json", path.display()))?;
+    let id = format!(
+        "{}/{}",
+        v["ensemble"].as_str().unwrap_or(ensemble),
+        path.parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    Ok((id, v))
+}
+
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
     let input = read_input(&args)?;
+    let resume = match &args.resume {
+        Some(a) => match load_resume(svc, &args.ensemble, a) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("error: --resume {a}: {e:#}");
+                return Ok(2);
+            }
+        },
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -68,6 +101,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         opts.max_concurrent = args.max_concurrent;
         opts.ollama_host = env.ollama_host.clone();
         opts.write_artifact = !args.no_artifact;
+        opts.resume = resume;
         let total = svc
             .compile(&args.ensemble)
             .map(|(e, _)| e.total_agents())
@@ -113,6 +147,18 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
             eprintln!("artifact: {}", w.dir.display())
         }
         _ => {}
+    }
+    let reused = inv
+        .result
+        .all_entries
+        .iter()
+        .filter(|(_, e)| e.reused)
+        .count();
+    if let Some(from) = &inv.result.resumed_from {
+        eprintln!(
+            "resumed {from}: {reused} result(s) reused, {} call(s) made",
+            inv.result.usage.len()
+        );
     }
     report_failures(&inv.result);
     Ok(if inv.result.interrupted {

@@ -440,7 +440,6 @@ fn read_config(
     profiles: &mut Profiles,
     out: &mut Vec<Diagnostic>,
 ) {
-    let mut sink = Sink::new(path);
     let text = match read_text(path) {
         Ok(t) => t,
         Err(d) => {
@@ -448,7 +447,20 @@ fn read_config(
             return;
         }
     };
-    match yaml::parse(&text) {
+    read_config_text(&text, path, tier, config, profiles, out);
+}
+
+/// Reads config.yaml text (as if it were at `path`) into `config` and `profiles`.
+pub fn read_config_text(
+    text: &str,
+    path: &Path,
+    tier: Tier,
+    config: &mut Config,
+    profiles: &mut Profiles,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut sink = Sink::new(path);
+    match yaml::parse(text) {
         Err(e) => {
             sink.error(e.pos, format!("YAML syntax: {}", e.message));
         }

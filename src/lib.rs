@@ -9,6 +9,7 @@ pub mod cli_invoke;
 pub mod config;
 pub mod diag;
 pub mod exec;
+pub mod fuzzing;
 pub mod graph;
 pub mod manage;
 pub mod mcp;

@@ -94,6 +94,8 @@ pub struct InvokeOptions {
     pub cancel: tokio::sync::watch::Receiver<bool>,
     pub write_artifact: bool,
     pub retry: RetryPolicy,
+    /// An earlier run's artifact (execution.json) to reuse unchanged results from.
+    pub resume: Option<(String, serde_json::Value)>,
 }
 
 impl InvokeOptions {
@@ -105,6 +107,7 @@ impl InvokeOptions {
             cancel,
             write_artifact: true,
             retry: RetryPolicy::default(),
+            resume: None,
         }
     }
 }
@@ -298,8 +301,14 @@ impl Service {
             origin: std::time::Instant::now(),
             cancel: opts.cancel,
             stream,
+            reuse: opts
+                .resume
+                .as_ref()
+                .map(|(_, v)| exec::reusable_from_artifact(v))
+                .unwrap_or_default(),
         });
-        let result = exec::run(engine, ensemble, input).await;
+        let mut result = exec::run(engine, ensemble, input).await;
+        result.resumed_from = opts.resume.map(|(id, _)| id);
         let artifact = opts
             .write_artifact
             .then(|| artifact::write(&self.artifacts_root(), rel_dir, &result));

@@ -181,3 +181,78 @@ fn names_from_the_command_line_never_reach_outside() {
         assert_eq!(r.code, 1, "{bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_reruns_only_what_failed_or_changed() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    // `flaky` fails its first three attempts (one run's retries), then works.
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: steady\n    model_profile: tiny\n  - name: flaky\n    model_profile: tiny\n    system_prompt: f [[sim:status=503*3]]\n  - name: join\n    model_profile: small\n    depends_on: [steady, flaky]\n",
+    );
+    let run = |args: &'static [&'static str]| {
+        let mut c = orc_cmd(&p, args);
+        move || c.output().expect("run")
+    };
+    let first = tokio::task::spawn_blocking(run(&["invoke", "e", "x"]))
+        .await
+        .expect("join");
+    assert_eq!(first.status.code(), Some(1));
+    let art1 = latest_artifact(&p, "e");
+    assert_eq!(art1["results"]["flaky"]["status"], "failed");
+    assert_eq!(art1["results"]["join"]["status"], "success");
+    let before = sim.requests().len();
+
+    let second = tokio::task::spawn_blocking(run(&["invoke", "e", "x", "--resume", "latest"]))
+        .await
+        .expect("join");
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(err.contains("1 result(s) reused, 2 call(s) made"), "{err}");
+    let reqs = sim.requests();
+    let new: Vec<&str> = reqs[before..]
+        .iter()
+        .map(|r| r.body["messages"][0]["content"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        new.len(),
+        2,
+        "only the failed agent and the one whose input changed: {new:?}"
+    );
+    assert!(
+        !new.iter().any(|s| s.starts_with("You are terse")),
+        "steady was reused: {new:?}"
+    );
+    let art2 = latest_artifact(&p, "e");
+    assert_eq!(art2["status"], "completed");
+    assert_eq!(
+        art2["metadata"]["orc"]["reused"],
+        serde_json::json!(["steady"])
+    );
+    assert!(
+        art2["metadata"]["orc"]["resumed_from"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("e/"))
+    );
+    assert_eq!(
+        art2["results"]["steady"]["response"],
+        art1["results"]["steady"]["response"]
+    );
+    // The reused call is not counted again: totals are this run's calls.
+    assert_eq!(art2["metadata"]["usage"]["totals"]["agents_count"], 2);
+
+    // A bad --resume is a usage error.
+    let bad = tokio::task::spawn_blocking(run(&["invoke", "e", "x", "--resume", "nope"]))
+        .await
+        .expect("join");
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -133,6 +133,101 @@ pub struct Engine {
     pub cancel: watch::Receiver<bool>,
     /// Whether Ollama responses are streamed.
     pub stream: bool,
+    /// Finished results of an earlier run (`--resume`), by agent name, with their input hash.
+    pub reuse: HashMap<String, Reusable>,
+}
+
+/// A result from an earlier run that may stand in for a new call when its input is unchanged.
+#[derive(Debug, Clone)]
+pub struct Reusable {
+    pub input_hash: String,
+    pub response: Value,
+    pub model_substituted: bool,
+    pub agent_requests: Option<Value>,
+}
+
+/// Reads what an earlier run's artifact lets a new run reuse: every successful LLM or script
+/// result that recorded its input hash.
+pub fn reusable_from_artifact(artifact: &Value) -> HashMap<String, Reusable> {
+    let mut out = HashMap::new();
+    let Some(hashes) = artifact["metadata"]["orc"]["inputs"].as_object() else {
+        return out;
+    };
+    let Some(results) = artifact["results"].as_object() else {
+        return out;
+    };
+    for (name, h) in hashes {
+        let (Some(hash), Some(r)) = (h.as_str(), results.get(name)) else {
+            continue;
+        };
+        if r["status"] != "success" {
+            continue;
+        }
+        out.insert(
+            name.clone(),
+            Reusable {
+                input_hash: hash.to_string(),
+                response: r["response"].clone(),
+                model_substituted: r["model_substituted"].as_bool().unwrap_or(false),
+                agent_requests: r.get("agent_requests").cloned(),
+            },
+        );
+    }
+    out
+}
+
+/// A stable hash of everything that decides an agent's answer: what it runs on and what it is
+/// given (FNV-1a, hex).
+fn input_hash(agent: &Agent, work: &Work) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        h ^= 0xff;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    };
+    match &agent.kind {
+        Kind::Llm(l) => {
+            feed(b"llm");
+            feed(l.model.as_bytes());
+            feed(l.provider.name().as_bytes());
+            feed(l.system_prompt.as_bytes());
+            feed(
+                serde_json::to_string(&l.options)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            feed(
+                format!(
+                    "{:?}{:?}{:?}{:?}",
+                    l.temperature, l.max_tokens, l.format, l.think
+                )
+                .as_bytes(),
+            );
+        }
+        Kind::Script {
+            reference,
+            parameters,
+            ..
+        } => {
+            feed(b"script");
+            feed(reference.as_bytes());
+            feed(
+                serde_json::to_string(parameters)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+        }
+        other => feed(other.label().as_bytes()),
+    }
+    match work {
+        Work::Text(t) => feed(t.as_bytes()),
+        Work::Script(script::ScriptInput::Plain(t)) => feed(t.as_bytes()),
+        Work::Script(script::ScriptInput::Schema { json, .. }) => feed(json.as_bytes()),
+    }
+    format!("{h:016x}")
 }
 
 impl Engine {
@@ -193,6 +288,8 @@ struct NodeDone {
     instances: Vec<(String, Entry)>,
     usage: Vec<(String, AgentUsage)>,
     timeline: Vec<TimelineRow>,
+    /// LLM and script results, nested ones included, by display name.
+    leaves: Vec<(String, Entry)>,
 }
 
 /// Runs an ensemble to completion (or until cancelled).
@@ -262,7 +359,7 @@ fn run_graph(
                             let Some(i) = running.remove(&e.id()) else { continue };
                             let t = engine.ms();
                             let why = if e.is_cancelled() { "interrupted before it finished".to_string() } else { format!("agent task failed: {e}") };
-                            (i, NodeDone { main: Entry::failed(why, ens.agents[i].kind.label(), Timing { ready_ms: t, start_ms: t, end_ms: t, attempts: 0 }), instances: vec![], usage: vec![], timeline: vec![] })
+                            (i, NodeDone { main: Entry::failed(why, ens.agents[i].kind.label(), Timing { ready_ms: t, start_ms: t, end_ms: t, attempts: 0 }), instances: vec![], usage: vec![], timeline: vec![], leaves: vec![] })
                         }
                     };
                     done[i] = Some(Arc::new(node));
@@ -307,6 +404,7 @@ fn run_graph(
                         instances: vec![],
                         usage: vec![],
                         timeline: vec![],
+                        leaves: vec![],
                     }));
                 }
             }
@@ -342,9 +440,11 @@ fn assemble(
         entries.extend(instances);
         entries.extend(gathered);
     }
+    let mut all_entries = Vec::new();
     for node in done.iter().flatten() {
         usage.extend(node.usage.iter().cloned());
         timeline.extend(node.timeline.iter().cloned());
+        all_entries.extend(node.leaves.iter().cloned());
     }
     timeline.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
     let deliverable = deliverable(ens, &done);
@@ -367,6 +467,8 @@ fn assemble(
         execution_order,
         usage,
         timeline,
+        all_entries,
+        resumed_from: None,
     }
 }
 
@@ -495,13 +597,16 @@ async fn run_node(
         let mut responses = Vec::with_capacity(n);
         let mut usage = Vec::new();
         let mut timeline = Vec::new();
+        let mut leaves = Vec::new();
         let (mut first_start, mut last_end) = (f64::MAX, 0.0f64);
         for (k, (inst, out)) in results.into_iter().enumerate() {
             let UnitOut {
                 entry,
                 usage: u,
                 rows,
+                leaves: l,
             } = out;
+            leaves.extend(l);
             responses.push(if entry.is_success() {
                 entry.response.clone()
             } else {
@@ -554,6 +659,7 @@ async fn run_node(
             instances,
             usage,
             timeline,
+            leaves,
         };
     }
 
@@ -582,7 +688,9 @@ async fn run_node(
         prefix,
     )
     .await;
-    finish_node(engine, &display, out.entry, out.usage, out.rows)
+    let mut node = finish_node(engine, &display, out.entry, out.usage, out.rows);
+    node.leaves = out.leaves;
+    node
 }
 
 fn finish_node(
@@ -603,6 +711,7 @@ fn finish_node(
         instances: vec![],
         usage,
         timeline,
+        leaves: vec![],
     }
 }
 
@@ -612,6 +721,8 @@ struct UnitOut {
     entry: Entry,
     usage: Vec<(String, AgentUsage)>,
     rows: Vec<TimelineRow>,
+    /// The LLM and script results it produced, by display name (a nested run's, for ensembles).
+    leaves: Vec<(String, Entry)>,
 }
 
 /// The input of one unit of work.
@@ -650,9 +761,45 @@ async fn run_unit(
         queue_ms: round3(e.timing.queue_ms()),
         service_ms: round3(e.timing.service_ms()),
     };
-    let one = |entry: Entry, model: Option<String>| {
+    let hash =
+        matches!(agent.kind, Kind::Llm(_) | Kind::Script { .. }).then(|| input_hash(agent, &work));
+    if let Some(h) = &hash
+        && let Some(prev) = engine.reuse.get(display)
+        && &prev.input_hash == h
+    {
+        let t = engine.ms();
+        let mut e = Entry::success(
+            prev.response.clone(),
+            kind,
+            Timing {
+                ready_ms: ready,
+                start_ms: t,
+                end_ms: t,
+                attempts: 0,
+            },
+        );
+        e.model_substituted = prev.model_substituted;
+        e.agent_requests = prev.agent_requests.clone();
+        e.input_hash = hash;
+        e.reused = true;
+        let r = row(&e, None);
+        return UnitOut {
+            leaves: vec![(display.to_string(), e.clone())],
+            entry: e,
+            usage: vec![],
+            rows: vec![r],
+        };
+    }
+    let one = |mut entry: Entry, model: Option<String>| {
+        entry.input_hash = hash.clone();
         let r = row(&entry, model);
+        let leaves = if hash.is_some() {
+            vec![(display.to_string(), entry.clone())]
+        } else {
+            vec![]
+        };
         UnitOut {
+            leaves,
             entry,
             usage: vec![],
             rows: vec![r],
@@ -765,6 +912,7 @@ async fn run_unit(
                         entry: e,
                         usage: result.usage,
                         rows,
+                        leaves: result.all_entries,
                     }
                 }
             }

@@ -111,6 +111,10 @@ pub struct Entry {
     pub agent_requests: Option<Value>,
     /// The kind label (`llm`, `script`, ...).
     pub kind: &'static str,
+    /// Hash of what decided the answer (model, prompts, input), for `--resume`.
+    pub input_hash: Option<String>,
+    /// Taken from an earlier run instead of being computed again.
+    pub reused: bool,
 }
 
 impl Entry {
@@ -126,6 +130,8 @@ impl Entry {
             handover: None,
             agent_requests: None,
             kind,
+            input_hash: None,
+            reused: false,
         }
     }
 
@@ -141,6 +147,8 @@ impl Entry {
             handover: None,
             agent_requests: None,
             kind,
+            input_hash: None,
+            reused: false,
         }
     }
 
@@ -172,6 +180,11 @@ pub struct RunResult {
     pub usage: Vec<(String, AgentUsage)>,
     /// Every executed unit's timing, nested children included.
     pub timeline: Vec<TimelineRow>,
+    /// Every LLM and script result, nested children included (`parent/child` names), for
+    /// input hashes and reuse.
+    pub all_entries: Vec<(String, Entry)>,
+    /// The artifact this run resumed, if any.
+    pub resumed_from: Option<String>,
 }
 
 /// One row of the run's schedule, for reports and timelines.
@@ -385,14 +398,28 @@ impl RunResult {
             metadata.insert("fan_out".into(), Value::Object(fan_out));
         }
         if !nested {
-            metadata.insert(
-                "orc".into(),
-                serde_json::json!({
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "status": self.status(),
-                    "timeline": self.timeline,
-                }),
-            );
+            let inputs: serde_json::Map<String, Value> = self
+                .all_entries
+                .iter()
+                .filter_map(|(n, e)| Some((n.clone(), Value::String(e.input_hash.clone()?))))
+                .collect();
+            let reused: Vec<&String> = self
+                .all_entries
+                .iter()
+                .filter(|(_, e)| e.reused)
+                .map(|(n, _)| n)
+                .collect();
+            let mut orc = serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "status": self.status(),
+                "timeline": self.timeline,
+                "inputs": inputs,
+                "reused": reused,
+            });
+            if let Some(from) = &self.resumed_from {
+                orc["resumed_from"] = Value::String(from.clone());
+            }
+            metadata.insert("orc".into(), orc);
         }
         let mut top = serde_json::Map::new();
         top.insert("ensemble".into(), Value::String(self.ensemble.clone()));
