@@ -179,9 +179,14 @@ pub struct Written {
     pub id: String,
 }
 
-/// Writes the artifact of `run` under `root` (`.llm-orc/artifacts`), in `rel_dir` (the
-/// ensemble's sub-folder, if any).
-pub fn write(root: &Path, rel_dir: &str, run: &RunResult) -> Result<Written, ArtifactError> {
+/// Writes the artifact of `run` (whose JSON document is `doc`) under `root`
+/// (`.llm-orc/artifacts`), in `rel_dir` (the ensemble's sub-folder, if any).
+pub fn write(
+    root: &Path,
+    rel_dir: &str,
+    run: &RunResult,
+    doc: &Value,
+) -> Result<Written, ArtifactError> {
     let name = &run.ensemble;
     if name.is_empty() || name.contains(['/', '\\', '\0', '\n']) || name == "." || name == ".." {
         return Err(ArtifactError::BadName {
@@ -201,7 +206,7 @@ pub fn write(root: &Path, rel_dir: &str, run: &RunResult) -> Result<Written, Art
     let (dir, folder) = create_run_dir(&ensemble_dir)?;
     let json = dir.join("execution.json");
     let markdown = dir.join("execution.md");
-    write_atomic(&json, to_pretty_ascii(&run.to_json(false)).as_bytes())?;
+    write_atomic(&json, to_pretty_ascii(doc).as_bytes())?;
     write_atomic(&markdown, markdown_report(run).as_bytes())?;
     relink_latest(&ensemble_dir, &folder)?;
     Ok(Written {

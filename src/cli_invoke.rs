@@ -198,7 +198,7 @@ fn report_failures(r: &RunResult) {
 /// `--output-format json`: llm-orc 0.25.2's document (results, metadata, deliverable, status,
 /// has_errors), plus where the artifact went.
 fn json_output(inv: &Invocation) -> Value {
-    let full = inv.result.to_json(false);
+    let full = &inv.doc;
     let mut out = serde_json::Map::new();
     out.insert("results".into(), full["results"].clone());
     out.insert("metadata".into(), full["metadata"].clone());

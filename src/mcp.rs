@@ -314,7 +314,7 @@ impl OrcMcp {
     }
 
     fn result_json(inv: &Invocation) -> Value {
-        let full = inv.result.to_json(false);
+        let full = &inv.doc;
         json!({
             "results": full["results"],
             "deliverable": inv.result.deliverable,

@@ -116,6 +116,8 @@ impl InvokeOptions {
 pub struct Invocation {
     pub ensemble: Arc<CompiledEnsemble>,
     pub result: RunResult,
+    /// The run as llm-orc's JSON document (what execution.json holds).
+    pub doc: serde_json::Value,
     /// Warnings from compiling the ensemble.
     pub warnings: Vec<Diagnostic>,
     pub artifact: Option<Result<Written, ArtifactError>>,
@@ -253,12 +255,13 @@ impl Service {
     ) -> Result<Invocation, ServiceError> {
         let (ensemble, warnings) = self.compile(name)?;
         let rel_dir = self.find(name)?.rel_dir.clone();
-        let (result, artifact) = self
+        let (result, doc, artifact) = self
             .run_compiled(ensemble.clone(), &rel_dir, input, opts)
             .await;
         Ok(Invocation {
             ensemble,
             result,
+            doc,
             warnings,
             artifact,
         })
@@ -271,7 +274,11 @@ impl Service {
         rel_dir: &str,
         input: String,
         opts: InvokeOptions,
-    ) -> (RunResult, Option<Result<Written, ArtifactError>>) {
+    ) -> (
+        RunResult,
+        serde_json::Value,
+        Option<Result<Written, ArtifactError>>,
+    ) {
         let perf = &self.project.config.performance;
         let max = opts.max_concurrent.unwrap_or(perf.max_concurrent_agents);
         // Token streaming only pays off when someone watches the progress.
@@ -309,10 +316,11 @@ impl Service {
         });
         let mut result = exec::run(engine, ensemble, input).await;
         result.resumed_from = opts.resume.map(|(id, _)| id);
+        let doc = result.to_json(false);
         let artifact = opts
             .write_artifact
-            .then(|| artifact::write(&self.artifacts_root(), rel_dir, &result));
-        (result, artifact)
+            .then(|| artifact::write(&self.artifacts_root(), rel_dir, &result, &doc));
+        (result, doc, artifact)
     }
 
     /// Reports the trees, config files, profiles and problems in config and profile files.

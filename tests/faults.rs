@@ -256,3 +256,47 @@ async fn resume_reruns_only_what_failed_or_changed() {
         .expect("join");
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// 128 agents on a server with 4 slots per model: none lost (llm-orc 0.25.2 lost 4 to a hidden
+/// connection-pool cap); a 1,000-agent swarm completes with every agent succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_and_large_runs_lose_nothing() {
+    let sim = Simulator::start(
+        SimConfig {
+            parallel: 4,
+            max_queue: 8,
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .expect("sim");
+    let p = peer_project();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "big-swarm",
+        &orc::synth::swarm("big-swarm", 888)
+            .replace("model_profile: micro", "model_profile: tiny")
+            .replace("model_profile: small", "model_profile: small"),
+    );
+    for (name, agents) in [("peer-wide128", 129), ("big-swarm", 1000)] {
+        let out = tokio::task::spawn_blocking({
+            let mut c = orc_cmd(&p, &["invoke", name, "x", "--output-format", "json"]);
+            move || c.output().expect("run")
+        })
+        .await
+        .expect("join");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+        let ok = doc["results"]
+            .as_object()
+            .map(|m| m.values().filter(|r| r["status"] == "success").count());
+        assert_eq!(ok, Some(agents), "{name}");
+    }
+    assert!(sim.max_serving("qwen3:0.6b") <= 4);
+}

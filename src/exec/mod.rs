@@ -1111,7 +1111,9 @@ async fn attempt(
             });
         }
         timing.attempts += 1;
-        let outcome = tokio::time::timeout(timeout, provider.chat(req, &sink)).await;
+        // Boxed so that the (large) request future exists only once a slot is held: thousands of
+        // agents waiting for slots then cost little memory.
+        let outcome = tokio::time::timeout(timeout, Box::pin(provider.chat(req, &sink))).await;
         drop(permit);
         match outcome {
             Err(_) => {
