@@ -47,7 +47,7 @@ async fn run_once(s: &Setup) -> (Duration, usize) {
     let mut opts = InvokeOptions::new(rx);
     opts.write_artifact = false;
     let t = Instant::now();
-    let (r, _) = s
+    let (r, _, _) = s
         .svc
         .run_compiled(s.ens.clone(), "", "bench input".into(), opts)
         .await;

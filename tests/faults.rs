@@ -275,9 +275,7 @@ async fn wide_and_large_runs_lose_nothing() {
     p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
     p.ensemble(
         "big-swarm",
-        &orc::synth::swarm("big-swarm", 888)
-            .replace("model_profile: micro", "model_profile: tiny")
-            .replace("model_profile: small", "model_profile: small"),
+        &orc::synth::swarm("big-swarm", 888).replace("model_profile: micro", "model_profile: tiny"),
     );
     for (name, agents) in [("peer-wide128", 129), ("big-swarm", 1000)] {
         let out = tokio::task::spawn_blocking({
