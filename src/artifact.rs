@@ -79,6 +79,13 @@ impl serde_json::ser::Formatter for AsciiPretty<'_> {
     }
 }
 
+/// Writes pretty ASCII JSON to `w` as it goes (no whole-document string in memory).
+pub fn write_pretty_ascii<W: Write, T: Serialize + ?Sized>(w: W, v: &T) -> io::Result<()> {
+    let fmt = AsciiPretty(serde_json::ser::PrettyFormatter::with_indent(b"  "));
+    let mut ser = serde_json::Serializer::with_formatter(w, fmt);
+    v.serialize(&mut ser).map_err(io::Error::other)
+}
+
 /// Pretty JSON, 2-space indent, ASCII only, no trailing newline (as llm-orc writes it).
 pub fn to_pretty_ascii(v: &Value) -> String {
     let mut out = Vec::new();
@@ -92,6 +99,14 @@ pub fn to_pretty_ascii(v: &Value) -> String {
 
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// Like `write_atomic`, with the content produced by `fill` writing into the temporary file.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<(), ArtifactError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}-{}",
@@ -102,7 +117,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
         fastrand::u64(..)
     ));
     let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(bytes).map_err(io_err(&tmp))?;
+    if let Err(e) = fill(&mut f) {
+        let _ = fs::remove_file(&tmp);
+        return Err(ArtifactError::Io {
+            path: tmp,
+            source: e,
+        });
+    }
     // No fsync: the rename already makes the file appear whole or not at all to readers and
     // after a crash of orc; an fsync costs tens of milliseconds per file on small machines.
     drop(f);
@@ -206,7 +227,7 @@ pub fn write(
     let (dir, folder) = create_run_dir(&ensemble_dir)?;
     let json = dir.join("execution.json");
     let markdown = dir.join("execution.md");
-    write_atomic(&json, to_pretty_ascii(doc).as_bytes())?;
+    write_atomic_with(&json, |f| write_pretty_ascii(io::BufWriter::new(f), doc))?;
     write_atomic(&markdown, markdown_report(run).as_bytes())?;
     relink_latest(&ensemble_dir, &folder)?;
     Ok(Written {

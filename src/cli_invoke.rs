@@ -134,11 +134,11 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
     print_diagnostics(&inv.warnings);
     let stdout = &mut std::io::stdout().lock();
     match args.output_format {
-        Format::Json => writeln!(
-            stdout,
-            "{}",
-            crate::artifact::to_pretty_ascii(&json_output(&inv))
-        )?,
+        Format::Json => {
+            let mut w = std::io::BufWriter::new(&mut *stdout);
+            crate::artifact::write_pretty_ascii(&mut w, &json_output(&inv))?;
+            writeln!(w)?;
+        }
         Format::Text => write_text(stdout, &inv)?,
     }
     match &inv.artifact {
@@ -196,39 +196,33 @@ fn report_failures(r: &RunResult) {
 }
 
 /// `--output-format json`: llm-orc 0.25.2's document (results, metadata, deliverable, status,
-/// has_errors), plus where the artifact went.
-fn json_output(inv: &Invocation) -> Value {
-    let full = &inv.doc;
-    let mut out = serde_json::Map::new();
-    out.insert("results".into(), full["results"].clone());
-    out.insert("metadata".into(), full["metadata"].clone());
-    out.insert(
-        "deliverable".into(),
-        inv.result
-            .deliverable
-            .clone()
-            .map_or(Value::Null, Value::String),
-    );
-    out.insert(
-        "status".into(),
-        json!(if inv.result.has_errors() || inv.result.interrupted {
-            "error"
-        } else {
-            "success"
-        }),
-    );
-    out.insert(
-        "has_errors".into(),
-        json!(inv.result.has_errors() || inv.result.interrupted),
-    );
-    out.insert("raw_output".into(), json!(inv.ensemble.spec.raw_output));
-    if let Some(Ok(w)) = &inv.artifact {
-        out.insert(
-            "artifact".into(),
-            json!({"id": w.id, "dir": w.dir, "json": w.json}),
-        );
+/// has_errors), plus where the artifact went. Borrows the run's document rather than copying it.
+#[derive(serde::Serialize)]
+struct JsonOutput<'a> {
+    results: &'a Value,
+    metadata: &'a Value,
+    deliverable: Option<&'a str>,
+    status: &'static str,
+    has_errors: bool,
+    raw_output: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact: Option<Value>,
+}
+
+fn json_output(inv: &Invocation) -> JsonOutput<'_> {
+    let failed = inv.result.has_errors() || inv.result.interrupted;
+    JsonOutput {
+        results: &inv.doc["results"],
+        metadata: &inv.doc["metadata"],
+        deliverable: inv.result.deliverable.as_deref(),
+        status: if failed { "error" } else { "success" },
+        has_errors: failed,
+        raw_output: inv.ensemble.spec.raw_output,
+        artifact: match &inv.artifact {
+            Some(Ok(w)) => Some(json!({"id": w.id, "dir": w.dir, "json": w.json})),
+            _ => None,
+        },
     }
-    Value::Object(out)
 }
 
 fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
