@@ -12,13 +12,21 @@ use common::TestProject;
 use serde_json::Value;
 
 fn real() -> Option<(String, PathBuf)> {
-    let host = std::env::var("ORC_REAL_OLLAMA").ok().filter(|s| !s.is_empty())?;
-    let log = std::env::var("ORC_REAL_OLLAMA_LOG").ok().filter(|s| !s.is_empty())?;
+    let host = std::env::var("ORC_REAL_OLLAMA")
+        .ok()
+        .filter(|s| !s.is_empty())?;
+    let log = std::env::var("ORC_REAL_OLLAMA_LOG")
+        .ok()
+        .filter(|s| !s.is_empty())?;
     Some((host, PathBuf::from(log)))
 }
 
 fn log_lines(log: &PathBuf) -> Vec<Value> {
-    std::fs::read_to_string(log).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
 }
 
 fn run(p: &TestProject, host: &str, args: &[&str]) -> (i32, Value, String) {
@@ -31,7 +39,11 @@ fn run(p: &TestProject, host: &str, args: &[&str]) -> (i32, Value, String) {
         .output()
         .expect("run orc");
     let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), doc, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        doc,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 const CONFIG: &str = "model_profiles:
@@ -76,22 +88,50 @@ fn every_pattern_on_a_real_model() {
     };
     let p = TestProject::new();
     p.write(".llm-orc/config.yaml", CONFIG);
-    p.ensemble("sequential", &format!("name: sequential\ndescription: d\nagents:\n{}{}{}", agent("a", "tiny", &[]), agent("b", "small", &["a"]), agent("c", "tiny", &["b"])));
-    let fanin: String = (0..8).map(|i| agent(&format!("x{i}"), "tiny", &[])).collect::<String>()
-        + &agent("sum", "small", &["x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"]);
-    p.ensemble("fanin", &format!("name: fanin\ndescription: eight on a 2-slot server\nagents:\n{fanin}"));
+    p.ensemble(
+        "sequential",
+        &format!(
+            "name: sequential\ndescription: d\nagents:\n{}{}{}",
+            agent("a", "tiny", &[]),
+            agent("b", "small", &["a"]),
+            agent("c", "tiny", &["b"])
+        ),
+    );
+    let fanin: String = (0..8)
+        .map(|i| agent(&format!("x{i}"), "tiny", &[]))
+        .collect::<String>()
+        + &agent(
+            "sum",
+            "small",
+            &["x0", "x1", "x2", "x3", "x4", "x5", "x6", "x7"],
+        );
+    p.ensemble(
+        "fanin",
+        &format!("name: fanin\ndescription: eight on a 2-slot server\nagents:\n{fanin}"),
+    );
     p.ensemble(
         "fanout",
         "name: fanout\ndescription: d\nagents:\n  - name: plan\n    model_profile: tiny\n    max_tokens: 60\n    system_prompt: List two or three short subtasks.\n    ollama_format:\n      type: object\n      properties:\n        data:\n          type: array\n          items: {type: string, maxLength: 20}\n          minItems: 2\n          maxItems: 3\n      required: [data]\n  - name: work\n    model_profile: tiny\n    depends_on: [plan]\n    fan_out: true\n  - name: merge\n    model_profile: small\n    depends_on: [work]\n",
     );
-    let swarm: String = (0..6).map(|i| agent(&format!("e{i}"), "tiny", &[])).collect::<String>()
+    let swarm: String = (0..6)
+        .map(|i| agent(&format!("e{i}"), "tiny", &[]))
+        .collect::<String>()
         + &agent("a0", "small", &["e0", "e1", "e2"])
         + &agent("a1", "small", &["e3", "e4", "e5"])
         + &agent("s", "small", &["a0", "a1"]);
-    p.ensemble("swarm", &format!("name: swarm\ndescription: d\nagents:\n{swarm}"));
+    p.ensemble(
+        "swarm",
+        &format!("name: swarm\ndescription: d\nagents:\n{swarm}"),
+    );
     p.ensemble("nested", &format!("name: nested\ndescription: d\nagents:\n{}  - name: child\n    ensemble: sequential\n    depends_on: [frame]\n{}", agent("frame", "tiny", &[]), agent("judge", "small", &["child"])));
 
-    for (name, pattern_calls) in [("sequential", 3), ("fanin", 9), ("swarm", 9), ("nested", 5), ("fanout", 0)] {
+    for (name, pattern_calls) in [
+        ("sequential", 3),
+        ("fanin", 9),
+        ("swarm", 9),
+        ("nested", 5),
+        ("fanout", 0),
+    ] {
         let before = log_lines(&log).len();
         let (code, doc, err) = run(&p, &host, &["invoke", name, "Why is the sky blue?"]);
         assert_eq!(code, 0, "{name}: {err}");
@@ -101,25 +141,65 @@ fn every_pattern_on_a_real_model() {
         if pattern_calls > 0 {
             assert_eq!(mine.len(), pattern_calls, "{name}: calls");
         }
-        let served: (u64, u64) = mine.iter().fold((0, 0), |(i, o), l| (i + l["prompt_eval_count"].as_u64().unwrap_or(0), o + l["eval_count"].as_u64().unwrap_or(0)));
+        let served: (u64, u64) = mine.iter().fold((0, 0), |(i, o), l| {
+            (
+                i + l["prompt_eval_count"].as_u64().unwrap_or(0),
+                o + l["eval_count"].as_u64().unwrap_or(0),
+            )
+        });
         let t = &doc["metadata"]["usage"]["totals"];
-        assert_eq!((t["total_input_tokens"].as_u64().unwrap_or(0), t["total_output_tokens"].as_u64().unwrap_or(0)), served, "{name}: totals equal the server's counts");
+        assert_eq!(
+            (
+                t["total_input_tokens"].as_u64().unwrap_or(0),
+                t["total_output_tokens"].as_u64().unwrap_or(0)
+            ),
+            served,
+            "{name}: totals equal the server's counts"
+        );
         assert_eq!(t["agents_with_missing_counts"], 0, "{name}");
         // num_predict is honoured and done_reason recorded for every call.
-        for (agent, u) in doc["metadata"]["usage"]["agents"].as_object().into_iter().flatten() {
-            let limit = if u["model"] == "gemma3:1b" { 16 } else if agent == "plan" { 60 } else { 12 };
-            assert!(u["output_tokens"].as_u64().is_some_and(|n| n <= limit), "{name}/{agent}: {u}");
-            assert!(u["done_reason"] == "stop" || u["done_reason"] == "length", "{name}/{agent}: {u}");
+        for (agent, u) in doc["metadata"]["usage"]["agents"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            let limit = if u["model"] == "gemma3:1b" {
+                16
+            } else if agent == "plan" {
+                60
+            } else {
+                12
+            };
+            assert!(
+                u["output_tokens"].as_u64().is_some_and(|n| n <= limit),
+                "{name}/{agent}: {u}"
+            );
+            assert!(
+                u["done_reason"] == "stop" || u["done_reason"] == "length",
+                "{name}/{agent}: {u}"
+            );
         }
         if name == "fanout" {
-            let n = doc["results"]["work"]["instances"].as_array().map_or(0, Vec::len);
-            assert!((2..=3).contains(&n), "fan-out over the model's JSON array: {}", doc["results"]["plan"]);
+            let n = doc["results"]["work"]["instances"]
+                .as_array()
+                .map_or(0, Vec::len);
+            assert!(
+                (2..=3).contains(&n),
+                "fan-out over the model's JSON array: {}",
+                doc["results"]["plan"]
+            );
             assert_eq!(mine.len(), n + 2);
         }
     }
 
     // An unknown model fails with the pull hint; the run still ends with an artifact.
-    p.ensemble("missing", &format!("name: missing\ndescription: d\nagents:\n{}", agent("g", "ghost", &[])));
+    p.ensemble(
+        "missing",
+        &format!(
+            "name: missing\ndescription: d\nagents:\n{}",
+            agent("g", "ghost", &[])
+        ),
+    );
     let (code, _, err) = run(&p, &host, &["invoke", "missing", "x"]);
     assert_eq!(code, 1);
     assert!(err.contains("run `ollama pull not-there:7b`"), "{err}");
