@@ -1,7 +1,6 @@
 //! Loading and compiling swarms of 10, 1,000 and 10,000 agents (three tiers: micro extractors
 //! -> analysers over eight each -> one synthesiser). Goal: 10,000 agents in under 200 ms.
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -12,32 +11,7 @@ const PROFILES: &str = "model_profiles:\n  micro:\n    model: qwen3:0.6b\n    pr
 
 /// A swarm of about `total` agents.
 fn swarm(total: usize) -> String {
-    let micro = (total * 8).div_ceil(9).saturating_sub(1).max(1);
-    let groups = micro.div_ceil(8);
-    let mut s = String::from("name: swarm\ndescription: bench swarm\nagents:\n");
-    for i in 0..micro {
-        let _ = writeln!(
-            s,
-            "  - name: x{i}\n    model_profile: micro\n    system_prompt: Extract fact {i}."
-        );
-    }
-    for g in 0..groups {
-        let deps: Vec<String> = (g * 8..((g + 1) * 8).min(micro))
-            .map(|i| format!("x{i}"))
-            .collect();
-        let _ = writeln!(
-            s,
-            "  - name: a{g}\n    model_profile: small\n    depends_on: [{}]",
-            deps.join(", ")
-        );
-    }
-    let deps: Vec<String> = (0..groups).map(|g| format!("a{g}")).collect();
-    let _ = writeln!(
-        s,
-        "  - name: synth\n    model_profile: small\n    depends_on: [{}]",
-        deps.join(", ")
-    );
-    s
+    orc::synth::swarm("swarm", (total * 8).div_ceil(9).saturating_sub(1).max(1))
 }
 
 fn project(dir: &Path, total: usize) {

@@ -103,7 +103,6 @@ pub struct Entry {
     pub error: Option<String>,
     /// For gathered fan-out entries.
     pub instances: Option<Vec<InstanceStatus>>,
-    pub usage: Option<AgentUsage>,
     pub timing: Timing,
     /// What dependents see of a nested ensemble: its final agents' answers.
     pub handover: Option<String>,
@@ -120,18 +119,9 @@ pub struct Entry {
 impl Entry {
     pub fn failed(error: String, kind: &'static str, timing: Timing) -> Entry {
         Entry {
-            response: Value::Null,
             status: Status::Failed,
-            model_substituted: false,
             error: Some(error),
-            instances: None,
-            usage: None,
-            timing,
-            handover: None,
-            agent_requests: None,
-            kind,
-            input_hash: None,
-            reused: false,
+            ..Entry::success(Value::Null, kind, timing)
         }
     }
 
@@ -142,7 +132,6 @@ impl Entry {
             model_substituted: false,
             error: None,
             instances: None,
-            usage: None,
             timing,
             handover: None,
             agent_requests: None,
