@@ -378,6 +378,15 @@ impl<'p> Compiler<'p> {
                     }
                 }
             }
+            // Control flow arrives with a later version; say so instead of running differently.
+            if let Some(w) = &a.when {
+                sink.warning(w.pos, format!("agent `{}` has a `when:` guard, which this version of orc does not evaluate: the agent always runs", a.name.value))
+                    .hint("remove `when:` or expect the agent to run unconditionally");
+            }
+            if matches!(a.kind, AgentKind::Loop(_) | AgentKind::Dispatch(_)) {
+                sink.warning(a.pos, format!("agent `{}` is a {} agent, which this version of orc cannot run yet: it will fail", a.name.value, a.kind.label()))
+                    .hint("the rest of the ensemble runs; replace the agent with a nested `ensemble:` to run it today");
+            }
             if a.fan_out && a.depends_on.is_empty() {
                 sink.error(a.pos, format!("agent `{}` has `fan_out: true` but no `depends_on`", a.name.value))
                     .hint("fan_out maps an agent over an array from its first dependency; add `depends_on: [the-agent-producing-the-array]`");

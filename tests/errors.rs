@@ -481,3 +481,23 @@ fn config_errors_are_located_and_fail_check() {
         "{cfg}:8:22: error: `per_model_limit` must be at least 1"
     ));
 }
+
+#[test]
+fn control_flow_this_version_cannot_run_is_flagged() {
+    let p = project();
+    p.ensemble(
+        "body",
+        "name: body\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n  - name: b\n    model_profile: tiny\n    depends_on: [a]\n    when: \"${a.ok} == true\"\n  - name: l\n    loop: {body: body, until: '${done}', max_iterations: 2}\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_diag(&format!("{}:9:11: warning: agent `b` has a `when:` guard, which this version of orc does not evaluate", path(&p, "e")));
+    r.assert_diag(&format!(
+        "{}:10:5: warning: agent `l` is a loop agent, which this version of orc cannot run yet",
+        path(&p, "e")
+    ));
+}
