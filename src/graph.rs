@@ -762,6 +762,13 @@ impl<'p> Compiler<'p> {
             .base_url
             .clone()
             .or_else(|| pspec.and_then(|p| p.base_url.clone()));
+        if base_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+        {
+            sink.warning(pos, format!("agent `{}` points at an https endpoint; orc speaks plain HTTP to local model servers", a.name.value))
+                .hint("use the server's http:// address (or a local proxy); requests to https will fail");
+        }
         if provider == Provider::OpenaiCompatible && base_url.is_none() {
             sink.warning(
                 pos,
