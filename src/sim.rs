@@ -216,6 +216,11 @@ impl Simulator {
             .unwrap_or(0)
     }
 
+    /// Generation requests in flight now (queued or served).
+    pub fn in_flight(&self) -> usize {
+        lock(&self.state.counters).in_flight
+    }
+
     /// The most generation requests in flight at once (queued or served).
     pub fn max_in_flight(&self) -> usize {
         lock(&self.state.counters).max_in_flight
