@@ -307,10 +307,17 @@ async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, to
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    let (mut queued, mut running, mut tokens, mut failed) = (0i64, 0i64, 0u64, 0u64);
+    let (mut queued, mut running, mut tokens, mut failed, mut seen) = (0i64, 0i64, 0u64, 0u64, 0u64);
     while let Some(ev) = rx.recv().await {
         match ev {
-            Event::Ready { .. } => queued += 1,
+            Event::Ready { .. } => {
+                queued += 1;
+                seen += 1;
+                // Fan-out instances are only known once their array is: grow the total.
+                if seen > bar.length().unwrap_or(0) {
+                    bar.set_length(seen);
+                }
+            }
             Event::Started { .. } => {
                 queued -= 1;
                 running += 1;
