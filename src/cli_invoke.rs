@@ -307,7 +307,8 @@ async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, to
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(120));
-    let (mut queued, mut running, mut tokens, mut failed, mut seen) = (0i64, 0i64, 0u64, 0u64, 0u64);
+    let (mut queued, mut running, mut tokens, mut failed, mut seen) =
+        (0i64, 0i64, 0u64, 0u64, 0u64);
     while let Some(ev) = rx.recv().await {
         match ev {
             Event::Ready { .. } => {
