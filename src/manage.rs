@@ -801,40 +801,8 @@ impl Service {
             return Err(refuse("query is required"));
         }
         let (ens, scripts) = self.library_items();
-        let mut e_hits = Vec::new();
-        for mut e in ens {
-            let m = if e["name"].as_str().unwrap_or("").to_lowercase().contains(&q) {
-                "name"
-            } else if e["description"]
-                .as_str()
-                .unwrap_or("")
-                .to_lowercase()
-                .contains(&q)
-            {
-                "description"
-            } else {
-                continue;
-            };
-            e["match"] = json!(m);
-            e_hits.push(e);
-        }
-        let mut s_hits = Vec::new();
-        for mut s in scripts {
-            let m = if s["name"].as_str().unwrap_or("").to_lowercase().contains(&q) {
-                "name"
-            } else if s["category"]
-                .as_str()
-                .unwrap_or("")
-                .to_lowercase()
-                .contains(&q)
-            {
-                "category"
-            } else {
-                continue;
-            };
-            s["match"] = json!(m);
-            s_hits.push(s);
-        }
+        let e_hits = matching(ens, &q, ["name", "description"]);
+        let s_hits = matching(scripts, &q, ["name", "category"]);
         let total = e_hits.len() + s_hits.len();
         Ok(json!({"query": q, "results": {"ensembles": e_hits, "scripts": s_hits}, "total": total}))
     }
@@ -1048,6 +1016,20 @@ impl Service {
         }
         Ok(json!({"ensemble": ens.name, "runnable": runnable, "agents": rows}))
     }
+}
+
+/// The items whose first (else second) field contains `q`, each marked with the field that matched.
+fn matching(items: Vec<Value>, q: &str, fields: [&str; 2]) -> Vec<Value> {
+    items
+        .into_iter()
+        .filter_map(|mut item| {
+            let hit = fields
+                .into_iter()
+                .find(|f| item[*f].as_str().unwrap_or("").to_lowercase().contains(q))?;
+            item["match"] = json!(hit);
+            Some(item)
+        })
+        .collect()
 }
 
 fn has_model(installed: &[String], model: &str) -> bool {

@@ -194,13 +194,21 @@ impl Service {
         &self,
         name: &str,
     ) -> Result<(Arc<CompiledEnsemble>, Vec<Diagnostic>), ServiceError> {
+        self.compile_found(name).map(|(_, e, d)| (e, d))
+    }
+
+    /// Like `compile`, also returning the file it came from.
+    fn compile_found(
+        &self,
+        name: &str,
+    ) -> Result<(EnsembleFile, Arc<CompiledEnsemble>, Vec<Diagnostic>), ServiceError> {
         let file = self.find(name)?;
         let Compilation {
             ensemble,
             diagnostics,
         } = Compiler::new(&self.project).compile(&file);
         match ensemble {
-            Some(e) => Ok((e, diagnostics)),
+            Some(e) => Ok((file, e, diagnostics)),
             None => Err(ServiceError::Invalid {
                 name: file.qualified_name(),
                 diagnostics,
@@ -253,8 +261,8 @@ impl Service {
         input: String,
         opts: InvokeOptions,
     ) -> Result<Invocation, ServiceError> {
-        let (ensemble, warnings) = self.compile(name)?;
-        let rel_dir = self.find(name)?.rel_dir.clone();
+        let (file, ensemble, warnings) = self.compile_found(name)?;
+        let rel_dir = file.rel_dir;
         let (result, doc, artifact) = self
             .run_compiled(ensemble.clone(), &rel_dir, input, opts)
             .await;

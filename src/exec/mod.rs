@@ -359,7 +359,7 @@ fn run_graph(
                             let Some(i) = running.remove(&e.id()) else { continue };
                             let t = engine.ms();
                             let why = if e.is_cancelled() { "interrupted before it finished".to_string() } else { format!("agent task failed: {e}") };
-                            (i, NodeDone { main: Entry::failed(why, ens.agents[i].kind.label(), Timing { ready_ms: t, start_ms: t, end_ms: t, attempts: 0 }), instances: vec![], usage: vec![], timeline: vec![], leaves: vec![] })
+                            (i, NodeDone { main: Entry::failed(why, ens.agents[i].kind.label(), Timing::instant(t, t)), instances: vec![], usage: vec![], timeline: vec![], leaves: vec![] })
                         }
                     };
                     done[i] = Some(Arc::new(node));
@@ -394,12 +394,7 @@ fn run_graph(
                         main: Entry::failed(
                             "interrupted before it finished".into(),
                             ens.agents[i].kind.label(),
-                            Timing {
-                                ready_ms: t,
-                                start_ms: t,
-                                end_ms: t,
-                                attempts: 0,
-                            },
+                            Timing::instant(t, t),
                         ),
                         instances: vec![],
                         usage: vec![],
@@ -768,16 +763,7 @@ async fn run_unit(
         && &prev.input_hash == h
     {
         let t = engine.ms();
-        let mut e = Entry::success(
-            prev.response.clone(),
-            kind,
-            Timing {
-                ready_ms: ready,
-                start_ms: t,
-                end_ms: t,
-                attempts: 0,
-            },
-        );
+        let mut e = Entry::success(prev.response.clone(), kind, Timing::instant(ready, t));
         e.model_substituted = prev.model_substituted;
         e.agent_requests = prev.agent_requests.clone();
         e.input_hash = hash;
@@ -859,12 +845,7 @@ async fn run_unit(
                         engine.max_depth
                     ),
                     kind,
-                    Timing {
-                        ready_ms: ready,
-                        start_ms: start,
-                        end_ms: start,
-                        attempts: 0,
-                    },
+                    Timing::instant(ready, start),
                 );
                 return one(e, None);
             }
@@ -923,12 +904,7 @@ async fn run_unit(
                 Entry::failed(
                     format!("`{kind}` agents are not supported by this version of orc yet"),
                     kind,
-                    Timing {
-                        ready_ms: ready,
-                        start_ms: t,
-                        end_ms: t,
-                        attempts: 0,
-                    },
+                    Timing::instant(ready, t),
                 ),
                 None,
             )
@@ -939,12 +915,7 @@ async fn run_unit(
                 Entry::failed(
                     "internal error: input does not match the agent kind".into(),
                     kind,
-                    Timing {
-                        ready_ms: ready,
-                        start_ms: t,
-                        end_ms: t,
-                        attempts: 0,
-                    },
+                    Timing::instant(ready, t),
                 ),
                 None,
             )
@@ -1017,12 +988,7 @@ async fn call_llm(
     }));
     let _global = engine.global_permit().await;
     let mut errors: Vec<String> = Vec::new();
-    let mut timing = Timing {
-        ready_ms: ready,
-        start_ms: ready,
-        end_ms: ready,
-        attempts: 0,
-    };
+    let mut timing = Timing::instant(ready, ready);
     for (k, t) in targets.iter().enumerate() {
         let provider = match engine.provider(t.provider, t.base_url) {
             Ok(p) => p,

@@ -85,6 +85,15 @@ pub struct Timing {
 }
 
 impl Timing {
+    /// Something that became ready at `ready` and was settled at `at` without a request.
+    pub fn instant(ready: f64, at: f64) -> Timing {
+        Timing {
+            ready_ms: ready,
+            start_ms: at,
+            end_ms: at,
+            attempts: 0,
+        }
+    }
     pub fn queue_ms(&self) -> f64 {
         (self.start_ms - self.ready_ms).max(0.0)
     }
