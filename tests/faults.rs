@@ -11,13 +11,7 @@ use orc::sim::{SimConfig, Simulator};
 use serde_json::Value;
 
 fn orc_cmd(p: &TestProject, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_orc"));
-    c.args(args)
-        .current_dir(p.root())
-        .env("HOME", p.home())
-        .env_remove("OLLAMA_HOST")
-        .stdin(Stdio::null());
-    c
+    p.command(args)
 }
 
 async fn wait_for(mut cond: impl FnMut() -> bool) {

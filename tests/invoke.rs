@@ -16,30 +16,8 @@ async fn sim() -> Simulator {
         .expect("simulator")
 }
 
-/// Runs orc on a blocking thread so the simulator keeps serving.
 async fn orc(p: &TestProject, args: &[&str]) -> common::Run {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let root = p.root();
-    let home = p.home();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_orc"))
-            .args(&args)
-            .current_dir(&root)
-            .env("HOME", &home)
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("LLM_ORC_LIBRARY_PATH")
-            .env_remove("OLLAMA_HOST")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run orc");
-        common::Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    })
-    .await
-    .expect("join")
+    p.orc_async(args).await
 }
 
 fn user_msg(r: &Recorded) -> &str {

@@ -22,37 +22,11 @@ async fn timeline_of_a_swarm_run() {
     .expect("sim");
     let p = peer_project();
     p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
-    let root = p.root();
-    let home = p.home();
-    let run = move |args: &'static [&'static str]| {
-        let (root, home) = (root.clone(), home.clone());
-        move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_orc"))
-                .args(args)
-                .current_dir(root)
-                .env("HOME", home)
-                .env_remove("OLLAMA_HOST")
-                .output()
-                .expect("orc")
-        }
-    };
-    let out = tokio::task::spawn_blocking(run(&["invoke", "peer-swarm", "x"]))
-        .await
-        .expect("join");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = tokio::task::spawn_blocking(run(&["report", "timeline", "latest"]))
-        .await
-        .expect("join");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let svg = String::from_utf8(out.stdout).expect("utf8");
+    let out = p.orc_async(&["invoke", "peer-swarm", "x"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = p.orc_async(&["report", "timeline", "latest"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let svg = out.stdout;
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(svg.trim_end().ends_with("</svg>"));
     // One row per agent, each with a service bar; 36 dependency edges; two models in the legend.
@@ -83,15 +57,12 @@ async fn timeline_of_a_swarm_run() {
     );
 
     // Writing to a file; a missing artifact is a clear error.
-    let out =
-        tokio::task::spawn_blocking(run(&["report", "timeline", "peer-swarm", "-o", "t.svg"]))
-            .await
-            .expect("join");
-    assert!(out.status.success());
+    let out = p
+        .orc_async(&["report", "timeline", "peer-swarm", "-o", "t.svg"])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(p.root().join("t.svg").is_file());
-    let out = tokio::task::spawn_blocking(run(&["report", "timeline", "nope"]))
-        .await
-        .expect("join");
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no artifact found for `nope`"));
+    let out = p.orc_async(&["report", "timeline", "nope"]).await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("no artifact found for `nope`"));
 }

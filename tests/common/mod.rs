@@ -17,7 +17,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Run {
+    pub fn from(out: Output) -> Run {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -97,17 +97,34 @@ impl TestProject {
     }
 
     pub fn orc_env(&self, cwd: &Path, args: &[&str], env: &[(&str, &Path)]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
-        cmd.args(args)
-            .current_dir(cwd)
-            .env("HOME", self.home())
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("LLM_ORC_LIBRARY_PATH")
-            .env_remove("OLLAMA_HOST");
+        let mut cmd = self.command(args);
+        cmd.current_dir(cwd);
         for (k, v) in env {
             cmd.env(k, v);
         }
         Run::from(cmd.output().expect("run orc"))
+    }
+
+    /// `orc ARGS` in the project root with this project's HOME and none of the tier or
+    /// OLLAMA_HOST variables of the calling environment; stdin empty.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
+        cmd.args(args)
+            .current_dir(self.root())
+            .env("HOME", self.home())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("LLM_ORC_LIBRARY_PATH")
+            .env_remove("OLLAMA_HOST")
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Runs `orc` on a blocking thread, so an in-process simulator keeps serving meanwhile.
+    pub async fn orc_async(&self, args: &[&str]) -> Run {
+        let mut cmd = self.command(args);
+        tokio::task::spawn_blocking(move || Run::from(cmd.output().expect("run orc")))
+            .await
+            .expect("join")
     }
 }
 
