@@ -465,15 +465,7 @@ pub fn read_config_text(
             sink.error(e.pos, format!("YAML syntax: {}", e.message));
         }
         Ok(doc) => {
-            for dup in &doc.duplicates {
-                sink.warning(
-                    dup.last,
-                    format!(
-                        "key `{}` is repeated (first at line {}); the last one wins",
-                        dup.key, dup.first.line
-                    ),
-                );
-            }
+            spec::warn_duplicates(&doc, &mut sink);
             match &doc.root.value {
                 Value::Null => {}
                 Value::Map(entries) => {
@@ -709,6 +701,7 @@ fn read_profile_dir(dir: &Path, tier: Tier, profiles: &mut Profiles, out: &mut V
                     sink.error(e.pos, format!("YAML syntax: {}", e.message));
                 }
                 Ok(doc) => {
+                    spec::warn_duplicates(&doc, &mut sink);
                     let mut r = Reader { sink: &mut sink };
                     if doc.root.get("model_profiles").is_some()
                         || doc.root.get("profiles").is_some()

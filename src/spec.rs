@@ -361,6 +361,19 @@ fn owner_of(key: &str) -> Option<&'static str> {
     }
 }
 
+/// One warning per repeated key: the last occurrence wins, as in PyYAML.
+pub fn warn_duplicates(doc: &yaml::Document, sink: &mut Sink) {
+    for dup in &doc.duplicates {
+        sink.warning(
+            dup.last,
+            format!(
+                "key `{}` is repeated (first at line {}); the last one wins",
+                dup.key, dup.first.line
+            ),
+        );
+    }
+}
+
 /// Reads an ensemble file's text. Returns `None` when the file cannot be used at all (syntax
 /// error, not a mapping, no agents list); every problem is in `sink`.
 pub fn parse_ensemble(text: &str, file: &Path, sink: &mut Sink) -> Option<EnsembleSpec> {
@@ -372,15 +385,7 @@ pub fn parse_ensemble(text: &str, file: &Path, sink: &mut Sink) -> Option<Ensemb
             return None;
         }
     };
-    for dup in &doc.duplicates {
-        sink.warning(
-            dup.last,
-            format!(
-                "key `{}` is repeated (first at line {}); the last one wins",
-                dup.key, dup.first.line
-            ),
-        );
-    }
+    warn_duplicates(&doc, sink);
     let Some(entries) = doc.root.as_map() else {
         sink.error(
             doc.root.pos,
