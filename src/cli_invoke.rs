@@ -102,11 +102,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         opts.ollama_host = env.ollama_host.clone();
         opts.write_artifact = !args.no_artifact;
         opts.resume = resume;
-        let total = svc
-            .compile(&args.ensemble)
-            .map(|(e, _)| e.total_agents())
-            .unwrap_or(0);
-        let progress = show_progress.then(|| tokio::spawn(render_progress(ev_rx, total as u64)));
+        let progress = show_progress.then(|| tokio::spawn(render_progress(ev_rx)));
         if show_progress {
             opts.events = Some(ev_tx);
         } else {
@@ -299,9 +295,10 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A live line on stderr: done/total, running, queued, tokens so far.
-async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>, total: u64) {
-    let bar = ProgressBar::new(total.max(1));
+/// A live line on stderr: done/total, running, queued, tokens so far. The total grows as agents
+/// become known (fan-out instances and nested agents appear during the run).
+async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos}/{len} done  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
