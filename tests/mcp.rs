@@ -279,6 +279,14 @@ async fn invoke_reports_progress_and_runs_asynchronously() {
             .map(|v| v["status"].clone()),
         Some(json!("success"))
     );
+    // The client handles notifications on its own task: the last may land just after the
+    // response, so wait (boundedly) for all of them.
+    for _ in 0..500 {
+        if c.service().progress.lock().expect("lock").len() >= 9 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let progress = c.service().progress.lock().expect("lock").clone();
     assert_eq!(
         progress.len(),
