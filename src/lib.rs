@@ -22,4 +22,5 @@ pub mod sim;
 pub mod spec;
 pub mod synth;
 pub mod timeline;
+pub mod validation;
 pub mod yaml;

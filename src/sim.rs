@@ -14,7 +14,9 @@
 //! - `[[sim:malformed]]` a body that is not JSON; `[[sim:truncate]]` stop before the final chunk;
 //! - `[[sim:omit=FIELD]]` leave a count out (`prompt_eval_count`, `eval_count`, or `counts`);
 //! - `[[sim:die]]` the server stops: it closes every connection and stops listening;
-//! - `[[sim:hold_until=TEXT]]` answer only once a request containing TEXT has arrived.
+//! - `[[sim:hold_until=TEXT]]` answer only once a request containing TEXT has arrived;
+//! - `[[fake:reply=TEXT]]` reply exactly TEXT (up to the first `]]`), read from the system prompt
+//!   first, so an agent's reply does not leak into its dependents' replies.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -358,6 +360,7 @@ struct Directives {
     malformed: bool,
     truncate: bool,
     hold_until: Option<String>,
+    reply: Option<String>,
     omit_prompt: bool,
     omit_eval: bool,
     die: bool,
@@ -386,6 +389,10 @@ fn directives(text: &str) -> Directives {
         omit_eval: text.contains("[[sim:omit=eval_count]]") || text.contains("[[sim:omit=counts]]"),
         ..Directives::default()
     };
+    if let Some(i) = text.find("[[fake:reply=") {
+        let rest = &text[i + "[[fake:reply=".len()..];
+        d.reply = rest.find("]]").map(|j| rest[..j].to_string());
+    }
     if let Some(i) = text.find("[[sim:hold_until=") {
         let rest = &text[i + "[[sim:hold_until=".len()..];
         d.hold_until = rest.find("]]").map(|j| rest[..j].to_string());
@@ -565,8 +572,10 @@ async fn generate(
             (system, parts.join("\n"))
         }
     };
-    let _ = system;
-    let d = directives(&prompt);
+    let mut d = directives(&prompt);
+    if let Some(r) = directives(&system).reply {
+        d.reply = Some(r);
+    }
     let (seq, in_flight) = {
         let mut c = lock(&st.counters);
         c.seq += 1;
@@ -715,7 +724,15 @@ async fn generate(
         "stop"
     };
     let seed = format!("{model}\0{prompt}");
-    let reply = if let Some(k) = d.json_array {
+    let reply = if let Some(t) = &d.reply {
+        Reply {
+            pieces: vec![t.clone()],
+            text: t.clone(),
+            prompt_tokens: 0,
+            eval_tokens: u64::from(n),
+            done_reason,
+        }
+    } else if let Some(k) = d.json_array {
         let per = (n as usize / k.max(1)).max(1) as u32;
         let items: Vec<String> = (0..k)
             .map(|i| words(&format!("{seed}\0{i}"), per).concat())

@@ -3,6 +3,7 @@
 
 pub mod prompt;
 pub mod result;
+pub mod primitives;
 pub mod script;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,0 +1,1 @@
+//! Validation ensembles: the checks of an ensemble's `validation:` block, evaluated after a run.
