@@ -14,6 +14,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::config::{EnsembleFile, Project, Tier, check_relative_name, load_ensemble_file};
 use crate::diag::{Diagnostic, Sink, WithHint, closest};
+use crate::predicate;
 use crate::resolve::{ScriptProblem, ScriptTarget, nested_candidates, resolve_script};
 use crate::spec::{AgentKind, AgentSpec, EnsembleSpec, InputScope, LlmSpec, Located};
 use crate::yaml::Pos;
@@ -238,6 +239,11 @@ pub struct CompiledEnsemble {
     pub deps: Vec<Vec<usize>>,
     /// For each agent, whether nothing depends on it.
     pub terminal: Vec<bool>,
+    /// For each agent, the agents its `when:` or `dispatch:` references read.
+    pub refs: Vec<Vec<usize>>,
+    /// For each agent, referenced agents it waits for without depending on them (llm-orc ran
+    /// them in an earlier phase; orc has no phases, so it waits explicitly).
+    pub after: Vec<Vec<usize>>,
     pub pattern: Pattern,
     pub spec: Arc<EnsembleSpec>,
 }
@@ -378,15 +384,6 @@ impl<'p> Compiler<'p> {
                     }
                 }
             }
-            // Control flow arrives with a later version; say so instead of running differently.
-            if let Some(w) = &a.when {
-                sink.warning(w.pos, format!("agent `{}` has a `when:` guard, which this version of orc does not evaluate: the agent always runs", a.name.value))
-                    .hint("remove `when:` or expect the agent to run unconditionally");
-            }
-            if matches!(a.kind, AgentKind::Loop(_) | AgentKind::Dispatch(_)) {
-                sink.warning(a.pos, format!("agent `{}` is a {} agent, which this version of orc cannot run yet: it will fail", a.name.value, a.kind.label()))
-                    .hint("the rest of the ensemble runs; replace the agent with a nested `ensemble:` to run it today");
-            }
             if a.fan_out && a.depends_on.is_empty() {
                 sink.error(a.pos, format!("agent `{}` has `fan_out: true` but no `depends_on`", a.name.value))
                     .hint("fan_out maps an agent over an array from its first dependency; add `depends_on: [the-agent-producing-the-array]`");
@@ -469,6 +466,10 @@ impl<'p> Compiler<'p> {
                     .is_none()
             })
             .collect();
+        let (refs, after) = check_control_flow(&spec, &index, &deps, &level, sink);
+        if sink.has_errors() {
+            return None;
+        }
         Some(CompiledEnsemble {
             name: spec.name.value.clone(),
             description: spec.description.clone(),
@@ -479,6 +480,8 @@ impl<'p> Compiler<'p> {
             levels,
             deps,
             terminal,
+            refs,
+            after,
             pattern,
             spec,
         })
@@ -867,6 +870,174 @@ impl<'p> Compiler<'p> {
         }
         chain
     }
+}
+
+/// Compiles the ensemble a `dispatch:` agent of `from` chose at run time. It is found as a
+/// nested reference is: by file name in the referencing tier's and the local `ensembles/`
+/// directories, then by `name:`. Errors are llm-orc's `Ensemble '<name>' not found`, with where
+/// orc looked, or the first problem of an invalid target.
+pub fn compile_dispatch_target(
+    project: &Project,
+    from: &CompiledEnsemble,
+    name: &str,
+) -> Result<Arc<CompiledEnsemble>, String> {
+    check_relative_name(name).map_err(|why| format!("Ensemble '{name}' refused: {why}"))?;
+    let own_dir = from
+        .tier
+        .and_then(|t| project.dirs.tier_root(t))
+        .map(|root| root.join("ensembles"));
+    let candidates = nested_candidates(&project.dirs, own_dir.as_deref(), name);
+    let file = match candidates.iter().find(|p| p.is_file()) {
+        Some(path) => {
+            let in_local = project
+                .dirs
+                .local
+                .as_ref()
+                .is_some_and(|l| path.starts_with(l));
+            let tier = match (in_local, from.tier) {
+                (true, _) | (false, None) => Tier::Local,
+                (false, Some(t)) => t,
+            };
+            let rel_dir = std::path::Path::new(name)
+                .parent()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            load_ensemble_file(tier, path, rel_dir)
+        }
+        None => match project.catalogue().find(name) {
+            Some(f) => f.clone(),
+            None => {
+                return Err(format!(
+                    "Ensemble '{name}' not found (looked for {})",
+                    join_paths(&candidates)
+                ));
+            }
+        },
+    };
+    let c = Compiler::new(project).compile(&file);
+    match c.ensemble {
+        Some(e) => Ok(e),
+        None => {
+            let first = c
+                .diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            Err(format!("Ensemble '{name}' is invalid: {first}"))
+        }
+    }
+}
+
+/// Checks guards, loop predicates and dispatch targets: every `${agent.field}` must name an agent
+/// that has finished when the reference is read. Returns each agent's referenced agents and the
+/// extra ones it must wait for.
+fn check_control_flow(
+    spec: &EnsembleSpec,
+    index: &HashMap<&str, usize>,
+    deps: &[Vec<usize>],
+    level: &[usize],
+    sink: &mut Sink,
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let n = spec.agents.len();
+    let mut refs = vec![Vec::new(); n];
+    let mut after = vec![Vec::new(); n];
+    let names: Vec<&str> = spec.agents.iter().map(|a| a.name.value.as_str()).collect();
+    let is_agent_ref = |t: &str| predicate::agent_ref(t).is_some();
+    for (i, a) in spec.agents.iter().enumerate() {
+        let me = a.name.value.as_str();
+        let mut tokens: Vec<(&str, Pos, &str)> = Vec::new();
+        if let Some(w) = &a.when {
+            if let Some(msg) = predicate::literal_warning(&w.value, is_agent_ref) {
+                sink.warning(w.pos, format!("the `when:` guard of agent `{me}`: {msg}"))
+                    .hint("a guard reads an upstream agent's JSON: `${agent.field}` or `${agent.field} == value`");
+            }
+            tokens.push((predicate::resolved_token(&w.value), w.pos, "when"));
+        }
+        match &a.kind {
+            AgentKind::Dispatch(t) => {
+                if predicate::agent_ref(&t.value).is_some() {
+                    tokens.push((t.value.as_str(), t.pos, "dispatch"));
+                }
+            }
+            AgentKind::Loop(l) => {
+                let is_out_ref = |t: &str| predicate::output_ref(t).is_some();
+                if let Some(msg) = predicate::literal_warning(&l.until, is_out_ref) {
+                    sink.warning(a.pos, format!("the `until:` of loop agent `{me}`: {msg}"))
+                        .hint(
+                            "`until:` reads the body's output: `${field}` or `${field} == value`",
+                        );
+                }
+                if let Some(c) = &l.carry
+                    && predicate::output_ref(c).is_none()
+                {
+                    sink.warning(a.pos, format!("the `carry:` of loop agent `{me}` is `{c}`, not a `${{field}}` reference: every iteration after the first gets that text as its input"))
+                        .hint("`carry: ${field}` passes a field of the body's output to the next iteration");
+                }
+            }
+            _ => {}
+        }
+        for (token, pos, what) in tokens {
+            let Some((dep, _)) = predicate::agent_ref(token) else {
+                continue;
+            };
+            let Some(&j) = index.get(dep) else {
+                let diag = sink.error(
+                    pos,
+                    format!("the `{what}:` of agent `{me}` refers to unknown agent `{dep}`"),
+                );
+                match closest(dep, names.iter().copied()) {
+                    Some(near) => diag.hint(format!("did you mean `{near}`?")),
+                    None => diag.hint(format!("the agents are: {}", list_names(&names))),
+                };
+                continue;
+            };
+            if j == i {
+                sink.error(pos, format!("the `{what}:` of agent `{me}` refers to the agent itself"))
+                    .hint("a reference reads an upstream agent's result, which must exist before this agent runs");
+                continue;
+            }
+            if !refs[i].contains(&j) {
+                refs[i].push(j);
+            }
+            if is_ancestor(j, i, deps) {
+                continue;
+            }
+            if level[j] < level[i] {
+                if !after[i].contains(&j) {
+                    after[i].push(j);
+                }
+            } else {
+                sink.error(pos, format!("the `{what}:` of agent `{me}` refers to `{dep}`, which is not upstream of it"))
+                    .hint(format!("llm-orc runs `{dep}` in the same phase or later, so the reference would always be empty; add `{dep}` to the `depends_on` of `{me}`"));
+            }
+        }
+        if let AgentKind::Dispatch(t) = &a.kind
+            && t.value.contains("${")
+            && predicate::agent_ref(&t.value).is_none()
+        {
+            sink.error(t.pos, format!("the `dispatch:` of agent `{me}` is `{}`, which is neither an ensemble name nor a `${{agent.field}}` reference", t.value))
+                .hint("use `dispatch: ${classifier.ensemble}` to pick the ensemble from an upstream agent's JSON");
+        }
+    }
+    (refs, after)
+}
+
+/// Whether `j` is `i` or one of its (transitive) dependencies.
+fn is_ancestor(j: usize, i: usize, deps: &[Vec<usize>]) -> bool {
+    let mut seen = vec![false; deps.len()];
+    let mut stack = vec![i];
+    while let Some(k) = stack.pop() {
+        if k == j {
+            return true;
+        }
+        for &d in &deps[k] {
+            if !std::mem::replace(&mut seen[d], true) {
+                stack.push(d);
+            }
+        }
+    }
+    false
 }
 
 /// Finds a dependency cycle as llm-orc reports it: depth-first over agents in declaration order,

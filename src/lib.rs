@@ -13,6 +13,7 @@ pub mod fuzzing;
 pub mod graph;
 pub mod manage;
 pub mod mcp;
+pub mod predicate;
 pub mod provider;
 pub mod pyfmt;
 pub mod report;

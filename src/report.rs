@@ -134,11 +134,42 @@ fn agent_detail(a: &Agent) -> String {
         }
         Kind::Loop {
             body,
+            until,
             max_iterations,
-            ..
-        } => format!("loop {body} (at most {max_iterations})"),
-        Kind::Dispatch { target, .. } => format!("dispatch {target}"),
+            carry,
+            child,
+        } => {
+            let mut s = format!(
+                "loop {body} ({} agents) until `{until}`, at most {max_iterations}",
+                child.agents.len()
+            );
+            if let Some(c) = carry {
+                s.push_str(&format!(", carry `{c}`"));
+            }
+            s
+        }
+        Kind::Dispatch { target, child } => match child {
+            Some(c) => format!("dispatch {target} ({} agents)", c.agents.len()),
+            None => format!("dispatch {target} (chosen at run time)"),
+        },
     }
+}
+
+/// The agent's guard and the agents it waits for without depending on them.
+fn control_notes(e: &CompiledEnsemble, i: usize) -> String {
+    let a = &e.agents[i];
+    let mut s = String::new();
+    if let Some(w) = &a.when {
+        s.push_str(&format!("  [when `{w}`]"));
+    }
+    if !e.after[i].is_empty() {
+        let names: Vec<&str> = e.after[i]
+            .iter()
+            .map(|&j| e.agents[j].name.as_str())
+            .collect();
+        s.push_str(&format!("  (waits for {})", names.join(", ")));
+    }
+    s
 }
 
 /// Levels wider than this are folded in the text view unless `full` is asked for.
@@ -203,11 +234,15 @@ pub fn text(e: &CompiledEnsemble, full: bool) -> String {
             if fold && (10..n - 3).contains(&k) {
                 continue;
             }
-            let Some(a) = e.agent(name) else { continue };
+            let Some(i) = e.agents.iter().position(|a| &a.name == name) else {
+                continue;
+            };
+            let a = &e.agents[i];
             let mut line = format!("  {:width$}  {}", a.name, agent_detail(a), width = width);
             if a.fan_out {
                 line.push_str("  [fan-out]");
             }
+            line.push_str(&control_notes(e, i));
             if !a.depends_on.is_empty() {
                 let d = &a.depends_on;
                 if full || d.len() <= 8 {
@@ -260,11 +295,17 @@ pub fn dot(e: &CompiledEnsemble) -> String {
         let _ = writeln!(s, "    rank=same;");
         for &i in idx {
             let a = &e.agents[i];
-            let label = format!("{}\\n{}", a.name, agent_detail(a)).replace('"', "\\\"");
+            let mut label = format!("{}\\n{}", a.name, agent_detail(a));
+            if let Some(w) = &a.when {
+                label.push_str(&format!("\\nwhen {w}"));
+            }
+            let label = label.replace('"', "\\\"");
             let shape = match a.kind {
                 Kind::Llm(_) => "box",
                 Kind::Script { .. } => "note",
-                _ => "box3d",
+                Kind::Loop { .. } => "doubleoctagon",
+                Kind::Dispatch { .. } => "diamond",
+                Kind::Ensemble { .. } => "box3d",
             };
             let _ = writeln!(
                 s,
@@ -281,6 +322,16 @@ pub fn dot(e: &CompiledEnsemble) -> String {
                 "  {} -> {};",
                 dot_id(&e.agents[e.graph[a]].name),
                 dot_id(&e.agents[e.graph[b]].name)
+            );
+        }
+    }
+    for (i, after) in e.after.iter().enumerate() {
+        for &j in after {
+            let _ = writeln!(
+                s,
+                "  {} -> {} [style=dashed, label=\"reads\"];",
+                dot_id(&e.agents[j].name),
+                dot_id(&e.agents[i].name)
             );
         }
     }

@@ -96,6 +96,10 @@ pub struct InvokeOptions {
     pub retry: RetryPolicy,
     /// An earlier run's artifact (execution.json) to reuse unchanged results from.
     pub resume: Option<(String, serde_json::Value)>,
+    /// Asks the user for the interactive primitives (None: no one can answer).
+    pub ask: Option<exec::Asker>,
+    /// Let read_file/write_file reach outside the project directory.
+    pub allow_outside_project: bool,
 }
 
 impl InvokeOptions {
@@ -108,6 +112,8 @@ impl InvokeOptions {
             write_artifact: true,
             retry: RetryPolicy::default(),
             resume: None,
+            ask: None,
+            allow_outside_project: false,
         }
     }
 }
@@ -275,6 +281,42 @@ impl Service {
         })
     }
 
+    /// Compiles dispatch targets picked at run time, remembering each.
+    fn resolver(&self) -> exec::Resolver {
+        let project = self.project.clone();
+        let seen: std::sync::Mutex<
+            std::collections::HashMap<(std::path::PathBuf, String), Arc<CompiledEnsemble>>,
+        > = std::sync::Mutex::new(std::collections::HashMap::new());
+        Arc::new(move |from: &CompiledEnsemble, name: &str| {
+            let key = (from.file.clone(), name.to_string());
+            if let Some(c) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+                return Ok(c.clone());
+            }
+            let c = crate::graph::compile_dispatch_target(&project, from, name)?;
+            seen.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, c.clone());
+            Ok(c)
+        })
+    }
+
+    /// Where the file primitives may read and write: the project directory (the folder holding
+    /// `.llm-orc/`, else the working directory).
+    pub fn file_scope(&self, unconfined: bool) -> exec::primitives::FileScope {
+        let dirs = &self.project.dirs;
+        let root = dirs
+            .local
+            .as_ref()
+            .and_then(|l| l.parent())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dirs.cwd.clone());
+        exec::primitives::FileScope {
+            root,
+            cwd: dirs.cwd.clone(),
+            unconfined,
+        }
+    }
+
     /// Runs an already compiled ensemble with this project's settings.
     pub async fn run_compiled(
         &self,
@@ -321,8 +363,24 @@ impl Service {
                 .as_ref()
                 .map(|(_, v)| exec::reusable_from_artifact(v))
                 .unwrap_or_default(),
+            resolver: Some(self.resolver()),
+            ask: opts.ask.clone(),
+            files: self.file_scope(opts.allow_outside_project),
+            script_cache: perf.script_cache_enabled.then(|| {
+                Arc::new(exec::cache::ScriptCache::new(
+                    self.project
+                        .dirs
+                        .local
+                        .as_ref()
+                        .map(|l| l.join("cache").join("scripts")),
+                ))
+            }),
+            user_inputs: std::sync::atomic::AtomicU64::new(0),
         });
-        let mut result = exec::run(engine, ensemble, input).await;
+        let mut result = exec::run(engine.clone(), ensemble, input).await;
+        result.user_inputs = engine
+            .user_inputs
+            .load(std::sync::atomic::Ordering::Relaxed);
         result.resumed_from = opts.resume.map(|(id, _)| id);
         let doc = result.to_json(false);
         let artifact = opts

@@ -1,9 +1,10 @@
 //! The executor: runs a compiled ensemble, starting every agent the moment its dependencies
 //! have finished (no level barriers), within the global and per-(host, model) limits.
 
+pub mod cache;
+pub mod primitives;
 pub mod prompt;
 pub mod result;
-pub mod primitives;
 pub mod script;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +24,7 @@ use crate::provider::{
     AnyProvider, ChatRequest, OllamaClient, OpenAiClient, Provider, ProviderError, TokenSink,
     normalize_host, origin,
 };
+use crate::resolve::ScriptTarget;
 use prompt::Dep;
 pub use result::{AgentUsage, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing};
 
@@ -136,7 +138,25 @@ pub struct Engine {
     pub stream: bool,
     /// Finished results of an earlier run (`--resume`), by agent name, with their input hash.
     pub reuse: HashMap<String, Reusable>,
+    /// Compiles the ensemble a `dispatch:` agent picked at run time (None: only literal
+    /// targets, compiled beforehand, can run).
+    pub resolver: Option<Resolver>,
+    /// Asks the user for an interactive primitive; None when no one can answer.
+    pub ask: Option<Asker>,
+    /// Where the file primitives may read and write.
+    pub files: primitives::FileScope,
+    /// Script results kept between runs (`performance.script_cache`).
+    pub script_cache: Option<Arc<cache::ScriptCache>>,
+    /// Answers read from the user so far.
+    pub user_inputs: std::sync::atomic::AtomicU64,
 }
+
+/// Compiles a dispatch target: `(the ensemble that dispatches, the target's name)`.
+pub type Resolver =
+    Arc<dyn Fn(&CompiledEnsemble, &str) -> Result<Arc<CompiledEnsemble>, String> + Send + Sync>;
+
+/// Asks the user: `(agent, prompt)` -> their line, or None at end of input.
+pub type Asker = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
 
 /// A result from an earlier run that may stand in for a new call when its input is unchanged.
 #[derive(Debug, Clone)]
@@ -227,6 +247,10 @@ fn input_hash(agent: &Agent, work: &Work) -> String {
         Work::Text(t) => feed(t.as_bytes()),
         Work::Script(script::ScriptInput::Plain(t)) => feed(t.as_bytes()),
         Work::Script(script::ScriptInput::Schema { json, .. }) => feed(json.as_bytes()),
+        Work::Child { input, child } => {
+            feed(child.name.as_bytes());
+            feed(input.as_bytes());
+        }
     }
     format!("{h:016x}")
 }
@@ -289,8 +313,20 @@ struct NodeDone {
     instances: Vec<(String, Entry)>,
     usage: Vec<(String, AgentUsage)>,
     timeline: Vec<TimelineRow>,
-    /// LLM and script results, nested ones included, by display name.
+    /// LLM and script results (and skipped agents), nested ones included, by display name.
     leaves: Vec<(String, Entry)>,
+}
+
+impl NodeDone {
+    fn of(main: Entry) -> NodeDone {
+        NodeDone {
+            main,
+            instances: vec![],
+            usage: vec![],
+            timeline: vec![],
+            leaves: vec![],
+        }
+    }
 }
 
 /// Runs an ensemble to completion (or until cancelled).
@@ -299,7 +335,39 @@ pub fn run(
     ens: Arc<CompiledEnsemble>,
     input: String,
 ) -> Pin<Box<dyn Future<Output = RunResult> + Send>> {
-    run_graph(engine, ens, input, 0, String::new())
+    let chain = Arc::new(vec![ens.name.clone()]);
+    run_graph(engine, ens, input, 0, String::new(), chain)
+}
+
+/// Where a run sits: its depth, the display prefix of its agents, and the ensembles from the
+/// root to it (for the depth-limit error).
+#[derive(Clone)]
+struct Place {
+    depth: u64,
+    prefix: String,
+    chain: Arc<Vec<String>>,
+}
+
+impl Place {
+    /// The place of a child run started by agent `display` for ensemble `target`, or the depth
+    /// error llm-orc gives, with the chain.
+    fn child(&self, engine: &Engine, display: &str, target: &str) -> Result<Place, String> {
+        let depth = self.depth + 1;
+        if depth > engine.max_depth {
+            return Err(format!(
+                "Ensemble nesting depth limit exceeded: depth {depth} > limit {} ({} -> {target})",
+                engine.max_depth,
+                self.chain.join(" -> ")
+            ));
+        }
+        let mut chain = (*self.chain).clone();
+        chain.push(target.to_string());
+        Ok(Place {
+            depth,
+            prefix: format!("{display}/"),
+            chain: Arc::new(chain),
+        })
+    }
 }
 
 fn run_graph(
@@ -308,15 +376,29 @@ fn run_graph(
     input: String,
     depth: u64,
     prefix: String,
+    chain: Arc<Vec<String>>,
 ) -> Pin<Box<dyn Future<Output = RunResult> + Send>> {
+    let place = Place {
+        depth,
+        prefix,
+        chain,
+    };
     Box::pin(async move {
         let started_at = epoch();
         let n = ens.agents.len();
+        // An agent waits for its dependencies and for the agents its guard reads.
+        let mut wakes: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, after) in ens.after.iter().enumerate() {
+            for &j in after {
+                wakes[j].push(i);
+            }
+        }
         let mut remaining: Vec<usize> = (0..n)
             .map(|i| {
                 ens.graph
                     .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
                     .count()
+                    + ens.after[i].len()
             })
             .collect();
         let mut done: Vec<Option<Arc<NodeDone>>> = vec![None; n];
@@ -335,10 +417,14 @@ fn run_graph(
                 .iter()
                 .filter_map(|&j| Some((j, done[j].clone()?)))
                 .collect();
-            let (engine, ens, input, prefix) =
-                (engine.clone(), ens.clone(), input.clone(), prefix.clone());
+            let refs: Vec<(usize, Arc<NodeDone>)> = ens.refs[i]
+                .iter()
+                .filter_map(|&j| Some((j, done[j].clone()?)))
+                .collect();
+            let (engine, ens, input, place) =
+                (engine.clone(), ens.clone(), input.clone(), place.clone());
             let h = set.spawn(async move {
-                let out = run_node(&engine, &ens, i, &input, &deps, depth, &prefix).await;
+                let out = run_node(&engine, &ens, i, &input, &deps, &refs, &place).await;
                 (i, out)
             });
             running.insert(h.id(), i);
@@ -360,12 +446,12 @@ fn run_graph(
                             let Some(i) = running.remove(&e.id()) else { continue };
                             let t = engine.ms();
                             let why = if e.is_cancelled() { "interrupted before it finished".to_string() } else { format!("agent task failed: {e}") };
-                            (i, NodeDone { main: Entry::failed(why, ens.agents[i].kind.label(), Timing::instant(t, t)), instances: vec![], usage: vec![], timeline: vec![], leaves: vec![] })
+                            (i, NodeDone::of(Entry::failed(why, ens.agents[i].kind.label(), Timing::instant(t, t))))
                         }
                     };
                     done[i] = Some(Arc::new(node));
-                    for succ in ens.graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing) {
-                        let j = succ.index();
+                    let succs = ens.graph.neighbors_directed(NodeIndex::new(i), Direction::Outgoing).map(|s| s.index());
+                    for j in succs.chain(wakes[i].iter().copied()) {
                         remaining[j] -= 1;
                         if remaining[j] == 0 && !interrupted {
                             spawn(j, &done, &mut set, &mut running);
@@ -391,17 +477,11 @@ fn run_graph(
             let t = engine.ms();
             for (_, i) in running.drain() {
                 if done[i].is_none() {
-                    done[i] = Some(Arc::new(NodeDone {
-                        main: Entry::failed(
-                            "interrupted before it finished".into(),
-                            ens.agents[i].kind.label(),
-                            Timing::instant(t, t),
-                        ),
-                        instances: vec![],
-                        usage: vec![],
-                        timeline: vec![],
-                        leaves: vec![],
-                    }));
+                    done[i] = Some(Arc::new(NodeDone::of(Entry::failed(
+                        "interrupted before it finished".into(),
+                        ens.agents[i].kind.label(),
+                        Timing::instant(t, t),
+                    ))));
                 }
             }
         }
@@ -423,9 +503,20 @@ fn assemble(
     for level in &ens.levels {
         let mut instances = Vec::new();
         let mut gathered = Vec::new();
+        // llm-orc writes a phase's skipped entries before it runs the phase.
+        for &i in level {
+            if let Some(node) = &done[i]
+                && node.main.status == Status::Skipped
+            {
+                entries.push((ens.agents[i].name.clone(), node.main.clone()));
+            }
+        }
         for &i in level {
             let Some(node) = &done[i] else { continue };
             let name = &ens.agents[i].name;
+            if node.main.status == Status::Skipped {
+                continue;
+            }
             if node.instances.is_empty() {
                 entries.push((name.clone(), node.main.clone()));
             } else {
@@ -465,7 +556,24 @@ fn assemble(
         timeline,
         all_entries,
         resumed_from: None,
+        interactive: is_interactive(ens),
+        user_inputs: 0,
+        validation: None,
     }
+}
+
+/// Whether an ensemble asks the user (llm-orc's test: an interactive primitive, or `input(` in
+/// a script reference).
+fn is_interactive(ens: &CompiledEnsemble) -> bool {
+    ens.agents.iter().any(|a| match &a.kind {
+        Kind::Script {
+            reference, target, ..
+        } => {
+            matches!(target, crate::resolve::ScriptTarget::Primitive(p) if primitives::is_interactive(p))
+                || reference.contains("input(")
+        }
+        _ => false,
+    })
 }
 
 /// The final answer: the last terminal agent (in declaration order) that succeeded with text;
@@ -494,12 +602,41 @@ async fn run_node(
     i: usize,
     base: &str,
     deps: &[(usize, Arc<NodeDone>)],
-    depth: u64,
-    prefix: &str,
+    refs: &[(usize, Arc<NodeDone>)],
+    place: &Place,
 ) -> NodeDone {
     let agent = &ens.agents[i];
+    let prefix = place.prefix.as_str();
     let display = format!("{prefix}{}", agent.name);
     let ready = engine.ms();
+    let response_of = |name: &str| {
+        refs.iter()
+            .find(|(j, _)| ens.agents[*j].name == name)
+            .map(|(_, d)| &d.main.response)
+    };
+
+    // Guards: an agent whose dependencies were all skipped, or whose `when:` is false, is
+    // skipped (and so are its dependents, in turn).
+    let skip = if !deps.is_empty() && deps.iter().all(|(_, d)| d.main.status == Status::Skipped) {
+        Some("every dependency was skipped".to_string())
+    } else {
+        agent.when.as_ref().and_then(|w| {
+            let resolve = |t: &str| crate::predicate::resolve_agent_ref(t, response_of);
+            (!crate::predicate::evaluate(w, resolve)).then(|| {
+                let token = crate::predicate::resolved_token(w);
+                format!(
+                    "`when: {w}` is false ({token} is {})",
+                    crate::pyfmt::repr(&resolve(token))
+                )
+            })
+        })
+    };
+    if let Some(why) = skip {
+        let e = Entry::skipped(why, agent.kind.label(), Timing::instant(ready, ready));
+        let mut node = finish_node(engine, &display, e.clone(), vec![], vec![]);
+        node.leaves = vec![(display, e)];
+        return node;
+    }
     engine.emit(Event::Ready {
         agent: display.clone(),
     });
@@ -546,6 +683,33 @@ async fn run_node(
         })
         .collect();
 
+    // Dispatch: the target is chosen now, from the upstream results.
+    let dispatch_child = match &agent.kind {
+        Kind::Dispatch { target, child } => {
+            match resolve_dispatch(
+                engine,
+                ens,
+                &agent.name,
+                target,
+                child.as_ref(),
+                response_of,
+            ) {
+                Ok(c) => Some(c),
+                Err(msg) => {
+                    let t = Timing::instant(ready, engine.ms());
+                    return finish_node(
+                        engine,
+                        &display,
+                        Entry::failed(msg, "dispatch", t),
+                        vec![],
+                        vec![],
+                    );
+                }
+            }
+        }
+        _ => None,
+    };
+
     // Fan-out: map over the first dependency's array.
     if agent.fan_out
         && let Some(first) = dep_list.first()
@@ -553,6 +717,7 @@ async fn run_node(
         && let Some(items) = prompt::fan_out_items(&first.entry.response, None)
     {
         let n = items.len();
+        let dispatch_child = &dispatch_child;
         let futs = items.iter().enumerate().map(|(k, chunk)| {
             let inst = format!("{}[{k}]", agent.name);
             let inst_display = format!("{prefix}{inst}");
@@ -561,23 +726,17 @@ async fn run_node(
                     agent: inst_display.clone(),
                 });
                 let ready = engine.ms();
-                let work = match &agent.kind {
-                    Kind::Script { .. } => Work::Script(script::ScriptInput::Plain(
+                let work = match (&agent.kind, dispatch_child) {
+                    (Kind::Script { .. }, _) => Work::Script(script::ScriptInput::Plain(
                         prompt::fan_out_script_input(&agent.name, k, n, base, chunk),
                     )),
+                    (_, Some(child)) => Work::Child {
+                        input: prompt::fan_out_llm_input(k, n, base, chunk),
+                        child: child.clone(),
+                    },
                     _ => Work::Text(prompt::fan_out_llm_input(k, n, base, chunk)),
                 };
-                let out = run_unit(
-                    engine,
-                    agent,
-                    &inst,
-                    &inst_display,
-                    work,
-                    ready,
-                    depth,
-                    prefix,
-                )
-                .await;
+                let out = run_unit(engine, agent, &inst, &inst_display, work, ready, place).await;
                 let tokens = out.usage.first().and_then(|(_, u)| u.total_tokens());
                 engine.emit(Event::Finished {
                     agent: inst_display.clone(),
@@ -671,19 +830,20 @@ async fn run_node(
             }
         }
         Kind::Ensemble { .. } => Work::Text(prompt::nested_input(agent, base, &dep_list)),
+        Kind::Dispatch { .. } => {
+            // The child gets the selected value (input_key), else the plain input: never T1.
+            let input = match (&agent.input_key, &first_override) {
+                (Some(_), Some(e)) => crate::pyfmt::str_of(&e.response),
+                _ => base.to_string(),
+            };
+            match dispatch_child {
+                Some(child) => Work::Child { input, child },
+                None => Work::Text(input),
+            }
+        }
         _ => Work::Text(prompt::llm_input(agent, base, &dep_list)),
     };
-    let out = run_unit(
-        engine,
-        agent,
-        &agent.name,
-        &display,
-        work,
-        ready,
-        depth,
-        prefix,
-    )
-    .await;
+    let out = run_unit(engine, agent, &agent.name, &display, work, ready, place).await;
     let mut node = finish_node(engine, &display, out.entry, out.usage, out.rows);
     node.leaves = out.leaves;
     node
@@ -725,6 +885,47 @@ struct UnitOut {
 enum Work {
     Text(String),
     Script(script::ScriptInput),
+    /// A dispatch agent's input and the ensemble it picked.
+    Child {
+        input: String,
+        child: Arc<CompiledEnsemble>,
+    },
+}
+
+/// The ensemble a dispatch agent runs: its literal target (compiled with the ensemble), or the
+/// name its `${agent.field}` reference resolves to, compiled now.
+fn resolve_dispatch<'a>(
+    engine: &Engine,
+    ens: &CompiledEnsemble,
+    agent: &str,
+    expr: &str,
+    literal: Option<&Arc<CompiledEnsemble>>,
+    response_of: impl Fn(&str) -> Option<&'a Value>,
+) -> Result<Arc<CompiledEnsemble>, String> {
+    if let Some(c) = literal {
+        return Ok(c.clone());
+    }
+    let quoted = crate::pyfmt::repr(&Value::String(expr.to_string()));
+    let name = match crate::predicate::resolve_agent_ref(expr, response_of) {
+        Value::Null => {
+            return Err(format!(
+                "Dispatch target for '{agent}' was not resolved (dispatch: {quoted})"
+            ));
+        }
+        Value::String(s) => s,
+        other => {
+            return Err(format!(
+                "Dispatch target for '{agent}' resolved to {}, which is not an ensemble name (dispatch: {quoted})",
+                crate::pyfmt::repr(&other)
+            ));
+        }
+    };
+    match &engine.resolver {
+        Some(r) => r(ens, &name),
+        None => Err(format!(
+            "Ensemble '{name}' not found (this run cannot load ensembles at run time)"
+        )),
+    }
 }
 
 /// Runs one agent (or one fan-out instance) given its input. Returns its entry, the usage of
@@ -737,10 +938,10 @@ async fn run_unit(
     display: &str,
     work: Work,
     ready: f64,
-    depth: u64,
-    prefix: &str,
+    place: &Place,
 ) -> UnitOut {
     let kind = agent.kind.label();
+    let prefix = place.prefix.as_str();
     let row = |e: &Entry, model: Option<String>| TimelineRow {
         agent: display.to_string(),
         kind,
@@ -819,14 +1020,41 @@ async fn run_unit(
                 agent: display.to_string(),
             });
             let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
-            let outcome = script::run(target, parameters, input, timeout).await;
+            let mut note = None;
+            let outcome = match target {
+                ScriptTarget::Primitive(p) => {
+                    run_primitive(engine, p, parameters, input, display).await
+                }
+                _ => {
+                    let cached = engine.script_cache.as_ref().and_then(|c| {
+                        let key = cache::ScriptCache::key(target, parameters, &input)?;
+                        Some((c, key))
+                    });
+                    match cached {
+                        Some((c, key)) => match c.get(&key) {
+                            Some(v) => {
+                                note = Some("script result from the cache".to_string());
+                                Ok(v)
+                            }
+                            None => {
+                                let r = script::run(target, parameters, input, timeout).await;
+                                if let Ok(v) = &r {
+                                    c.put(&key, v);
+                                }
+                                r
+                            }
+                        },
+                        None => script::run(target, parameters, input, timeout).await,
+                    }
+                }
+            };
             let timing = Timing {
                 ready_ms: ready,
                 start_ms: start,
                 end_ms: engine.ms(),
                 attempts: 1,
             };
-            let entry = match outcome {
+            let mut entry = match outcome {
                 Ok(response) => {
                     let mut e = Entry::success(response, kind, timing);
                     e.agent_requests = script::agent_requests(&e.response);
@@ -834,81 +1062,121 @@ async fn run_unit(
                 }
                 Err(msg) => Entry::failed(format!("script `{name}` failed: {msg}"), kind, timing),
             };
+            entry.note = note;
             one(entry, None)
         }
         (Kind::Ensemble { child, reference }, Work::Text(child_input)) => {
-            let start = engine.ms();
-            if depth + 1 > engine.max_depth {
-                let e = Entry::failed(
-                    format!(
-                        "Ensemble nesting depth limit exceeded: depth {} > limit {} (at `{reference}`)",
-                        depth + 1,
-                        engine.max_depth
-                    ),
-                    kind,
-                    Timing::instant(ready, start),
-                );
-                return one(e, None);
+            let out = run_child(
+                engine,
+                child,
+                reference,
+                child_input,
+                agent,
+                display,
+                ready,
+                place,
+            )
+            .await;
+            let (mut e, mut rows) = (out.entry, out.rows);
+            if let Some(result) = out.result {
+                e.handover = Some(prompt::handover(child, &result.entries));
             }
+            rows.push(row(&e, None));
+            UnitOut {
+                entry: e,
+                usage: out.usage,
+                rows,
+                leaves: out.leaves,
+            }
+        }
+        (Kind::Dispatch { .. }, Work::Child { input, child }) => {
+            let reference = child.name.clone();
+            let out = run_child(
+                engine, &child, &reference, input, agent, display, ready, place,
+            )
+            .await;
+            let (mut e, mut rows) = (out.entry, out.rows);
+            if let Some(result) = out.result {
+                e.handover = Some(prompt::handover(&child, &result.entries));
+            }
+            rows.push(row(&e, None));
+            UnitOut {
+                entry: e,
+                usage: out.usage,
+                rows,
+                leaves: out.leaves,
+            }
+        }
+        (
+            Kind::Loop {
+                body,
+                until,
+                max_iterations,
+                carry,
+                child,
+            },
+            Work::Text(input),
+        ) => {
+            let start = engine.ms();
+            let inner = match place.child(engine, display, body) {
+                Ok(p) => p,
+                Err(msg) => {
+                    return one(
+                        Entry::failed(msg, kind, Timing::instant(ready, start)),
+                        None,
+                    );
+                }
+            };
             engine.emit(Event::Started {
                 agent: display.to_string(),
             });
             let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
-            // The child shares the engine: the same limits, client and cancellation.
-            let child_run = run_graph(
-                engine.clone(),
-                child.clone(),
-                child_input,
-                depth + 1,
-                format!("{display}/"),
-            );
-            let outcome = tokio::time::timeout(timeout, child_run).await;
+            let spec = LoopRun {
+                child: child.clone(),
+                until,
+                carry: carry.as_deref(),
+                max_iterations: *max_iterations,
+                display,
+                inner,
+            };
+            let mut acc = Accumulated::default();
+            let outcome =
+                tokio::time::timeout(timeout, run_loop(engine, &spec, input, &mut acc)).await;
             let timing = Timing {
                 ready_ms: ready,
                 start_ms: start,
                 end_ms: engine.ms(),
                 attempts: 1,
             };
-            match outcome {
-                Err(_) => one(
-                    Entry::failed(
-                        format!(
-                            "Agent execution timed out after {} seconds",
-                            script::fmt_secs(timeout)
-                        ),
-                        kind,
-                        timing,
+            let e = match outcome {
+                Err(_) => Entry::failed(
+                    format!(
+                        "Agent execution timed out after {} seconds (in iteration {} of `{body}`)",
+                        script::fmt_secs(timeout),
+                        acc.iterations + 1
                     ),
-                    None,
-                ),
-                Ok(result) => {
-                    let mut e = Entry::success(
-                        Value::String(crate::pyfmt::json_dumps(&result.to_json(true))),
-                        kind,
-                        timing,
-                    );
-                    e.handover = Some(prompt::handover(child, &result.entries));
-                    let mut rows = result.timeline;
-                    rows.push(row(&e, None));
-                    UnitOut {
-                        entry: e,
-                        usage: result.usage,
-                        rows,
-                        leaves: result.all_entries,
-                    }
-                }
-            }
-        }
-        (Kind::Loop { .. }, _) | (Kind::Dispatch { .. }, _) => {
-            let t = engine.ms();
-            one(
-                Entry::failed(
-                    format!("`{kind}` agents are not supported by this version of orc yet"),
                     kind,
-                    Timing::instant(ready, t),
+                    timing,
                 ),
-                None,
-            )
+                Ok(Err(msg)) => Entry::failed(msg, kind, timing),
+                Ok(Ok((output, iterations, terminated))) => Entry::success(
+                    Value::String(crate::pyfmt::json_dumps(&serde_json::json!({
+                        "output": output,
+                        "iterations": iterations,
+                        "terminated": terminated,
+                    }))),
+                    kind,
+                    timing,
+                ),
+            };
+            let mut rows = acc.rows;
+            rows.push(row(&e, None));
+            UnitOut {
+                entry: e,
+                usage: acc.usage,
+                rows,
+                leaves: acc.leaves,
+            }
         }
         (_, _) => {
             let t = engine.ms();
@@ -922,6 +1190,192 @@ async fn run_unit(
             )
         }
     }
+}
+
+/// Runs a built-in primitive off the async threads (it may read files or wait for the user).
+async fn run_primitive(
+    engine: &Arc<Engine>,
+    name: &str,
+    parameters: &serde_json::Map<String, Value>,
+    input: script::ScriptInput,
+    display: &str,
+) -> Result<Value, String> {
+    let (e, primitive, params, agent) = (
+        engine.clone(),
+        name.to_string(),
+        parameters.clone(),
+        display.to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        let ask = |prompt: &str| -> Option<String> {
+            let answer = e.ask.as_ref()?(&agent, prompt);
+            if answer.is_some() {
+                e.user_inputs
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            answer
+        };
+        primitives::run(&primitive, &params, &input, &e.files, &ask)
+    })
+    .await
+    .map_err(|e| format!("primitive `{name}` stopped: {e}"))??;
+    match script::reported_failure(&out.response) {
+        Some(msg) => Err(msg),
+        None => Ok(out.response),
+    }
+}
+
+/// What a child run left behind.
+struct ChildOut {
+    entry: Entry,
+    usage: Vec<(String, AgentUsage)>,
+    rows: Vec<TimelineRow>,
+    leaves: Vec<(String, Entry)>,
+    result: Option<RunResult>,
+}
+
+/// Runs a nested or dispatched ensemble on the shared engine (the same limits, client and
+/// cancellation), bounded by the agent's timeout. The response is the child's result as JSON.
+#[allow(clippy::too_many_arguments)]
+async fn run_child(
+    engine: &Arc<Engine>,
+    child: &Arc<CompiledEnsemble>,
+    reference: &str,
+    input: String,
+    agent: &Agent,
+    display: &str,
+    ready: f64,
+    place: &Place,
+) -> ChildOut {
+    let kind = agent.kind.label();
+    let start = engine.ms();
+    let failed = |msg: String, timing: Timing| ChildOut {
+        entry: Entry::failed(msg, kind, timing),
+        usage: vec![],
+        rows: vec![],
+        leaves: vec![],
+        result: None,
+    };
+    let inner = match place.child(engine, display, reference) {
+        Ok(p) => p,
+        Err(msg) => return failed(msg, Timing::instant(ready, start)),
+    };
+    engine.emit(Event::Started {
+        agent: display.to_string(),
+    });
+    let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
+    let run = run_graph(
+        engine.clone(),
+        child.clone(),
+        input,
+        inner.depth,
+        inner.prefix,
+        inner.chain,
+    );
+    let outcome = tokio::time::timeout(timeout, run).await;
+    let timing = Timing {
+        ready_ms: ready,
+        start_ms: start,
+        end_ms: engine.ms(),
+        attempts: 1,
+    };
+    match outcome {
+        Err(_) => failed(
+            format!(
+                "Agent execution timed out after {} seconds",
+                script::fmt_secs(timeout)
+            ),
+            timing,
+        ),
+        Ok(result) => ChildOut {
+            entry: Entry::success(
+                Value::String(crate::pyfmt::json_dumps(&result.to_json(true))),
+                kind,
+                timing,
+            ),
+            usage: result.usage.clone(),
+            rows: result.timeline.clone(),
+            leaves: result.all_entries.clone(),
+            result: Some(result),
+        },
+    }
+}
+
+/// A loop agent's settings for one run.
+struct LoopRun<'a> {
+    child: Arc<CompiledEnsemble>,
+    until: &'a str,
+    carry: Option<&'a str>,
+    max_iterations: u64,
+    display: &'a str,
+    /// Where the body runs (depth and chain); each iteration gets its own display prefix.
+    inner: Place,
+}
+
+/// What a loop's iterations produced so far (kept when the loop times out).
+#[derive(Default)]
+struct Accumulated {
+    iterations: u64,
+    usage: Vec<(String, AgentUsage)>,
+    rows: Vec<TimelineRow>,
+    leaves: Vec<(String, Entry)>,
+}
+
+/// A body run's output as `until` and `carry` see it: its deliverable parsed as a JSON object;
+/// another JSON value, or text, as `{"value": ...}`; no deliverable as `{}`.
+fn loop_output(deliverable: Option<&str>) -> Value {
+    let Some(d) = deliverable else {
+        return serde_json::json!({});
+    };
+    match serde_json::from_str::<Value>(d) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(v) => serde_json::json!({ "value": v }),
+        Err(_) => serde_json::json!({ "value": d }),
+    }
+}
+
+/// Runs the body until `until` holds over its output or `max_iterations` runs are done. Each
+/// iteration is a child run on the shared engine. Returns (output, iterations, why it stopped).
+async fn run_loop(
+    engine: &Arc<Engine>,
+    spec: &LoopRun<'_>,
+    input: String,
+    acc: &mut Accumulated,
+) -> Result<(Value, u64, &'static str), String> {
+    let mut current = input;
+    let mut output = serde_json::json!({});
+    for k in 1..=spec.max_iterations {
+        let result = run_graph(
+            engine.clone(),
+            spec.child.clone(),
+            current.clone(),
+            spec.inner.depth,
+            format!("{}#{k}/", spec.display),
+            spec.inner.chain.clone(),
+        )
+        .await;
+        acc.iterations = k;
+        acc.usage.extend(result.usage);
+        acc.rows.extend(result.timeline);
+        acc.leaves.extend(result.all_entries);
+        if result.interrupted {
+            return Err(format!("interrupted in iteration {k}"));
+        }
+        output = loop_output(result.deliverable.as_deref());
+        if crate::predicate::evaluate(spec.until, |t| {
+            crate::predicate::resolve_output_ref(t, &output)
+        }) {
+            return Ok((output, k, "until"));
+        }
+        if let Some(c) = spec.carry {
+            match crate::predicate::resolve_output_ref(c, &output) {
+                Value::Null => {}
+                Value::String(s) => current = s,
+                other => current = crate::pyfmt::json_dumps(&other),
+            }
+        }
+    }
+    Ok((output, spec.max_iterations, "exhausted"))
 }
 
 /// Streamed-chunk progress for one agent.

@@ -123,6 +123,9 @@ pub struct Entry {
     pub input_hash: Option<String>,
     /// Taken from an earlier run instead of being computed again.
     pub reused: bool,
+    /// Why orc did what it did, when that is not obvious (why an agent was skipped, a cache
+    /// hit). Reported under `metadata.orc.notes`, never in `results`.
+    pub note: Option<String>,
 }
 
 impl Entry {
@@ -147,6 +150,16 @@ impl Entry {
             kind,
             input_hash: None,
             reused: false,
+            note: None,
+        }
+    }
+
+    /// An agent a guard turned off (or whose dependencies were all skipped).
+    pub fn skipped(why: String, kind: &'static str, timing: Timing) -> Entry {
+        Entry {
+            status: Status::Skipped,
+            note: Some(why),
+            ..Entry::success(Value::Null, kind, timing)
         }
     }
 
@@ -183,6 +196,12 @@ pub struct RunResult {
     pub all_entries: Vec<(String, Entry)>,
     /// The artifact this run resumed, if any.
     pub resumed_from: Option<String>,
+    /// The ensemble has an interactive primitive (get_user_input, confirm_action).
+    pub interactive: bool,
+    /// Answers read from the user during the run.
+    pub user_inputs: u64,
+    /// The outcome of the ensemble's `validation:` checks, when it has them.
+    pub validation: Option<Value>,
 }
 
 /// One row of the run's schedule, for reports and timelines.
@@ -395,6 +414,13 @@ impl RunResult {
         if !fan_out.is_empty() {
             metadata.insert("fan_out".into(), Value::Object(fan_out));
         }
+        if self.interactive {
+            metadata.insert("interactive_mode".into(), Value::Bool(true));
+            metadata.insert(
+                "user_inputs_collected".into(),
+                serde_json::json!(self.user_inputs),
+            );
+        }
         if !nested {
             let inputs: serde_json::Map<String, Value> = self
                 .all_entries
@@ -417,6 +443,14 @@ impl RunResult {
             if let Some(from) = &self.resumed_from {
                 orc["resumed_from"] = Value::String(from.clone());
             }
+            let notes: serde_json::Map<String, Value> = self
+                .all_entries
+                .iter()
+                .filter_map(|(n, e)| Some((n.clone(), Value::String(e.note.clone()?))))
+                .collect();
+            if !notes.is_empty() {
+                orc["notes"] = Value::Object(notes);
+            }
             metadata.insert("orc".into(), orc);
         }
         let mut top = serde_json::Map::new();
@@ -437,6 +471,9 @@ impl RunResult {
                 "execution_order".into(),
                 serde_json::json!(self.execution_order),
             );
+        }
+        if let Some(v) = &self.validation {
+            top.insert("validation_result".into(), v.clone());
         }
         Value::Object(top)
     }

@@ -187,18 +187,27 @@ pub async fn run(
         return Ok(Value::String(out.stdout.trim().to_string()));
     }
     let response = normalise_output(&out.stdout);
-    // A script that reports failure in its own envelope has failed.
-    if let Value::String(s) = &response
-        && let Ok(Value::Object(o)) = serde_json::from_str::<Value>(s)
-        && o.get("success") == Some(&Value::Bool(false))
-    {
-        let msg = o
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("the script reported success: false");
-        return Err(msg.to_string());
+    match reported_failure(&response) {
+        Some(msg) => Err(msg),
+        None => Ok(response),
     }
-    Ok(response)
+}
+
+/// A script (or primitive) that reports failure in its own envelope (`"success": false`) has
+/// failed: its `error`, else a generic message.
+pub fn reported_failure(response: &Value) -> Option<String> {
+    let Value::String(s) = response else {
+        return None;
+    };
+    let Ok(Value::Object(o)) = serde_json::from_str::<Value>(s) else {
+        return None;
+    };
+    (o.get("success") == Some(&Value::Bool(false))).then(|| {
+        o.get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("the script reported success: false")
+            .to_string()
+    })
 }
 
 pub fn fmt_secs(d: Duration) -> String {
