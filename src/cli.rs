@@ -101,6 +101,9 @@ pub struct InvokeArgs {
     /// failed or never ran (ARTIFACT: `latest`, `ENSEMBLE`, `ENSEMBLE/RUN`, a run folder or file).
     #[arg(long, value_name = "ARTIFACT")]
     pub resume: Option<String>,
+    /// Let the read_file and write_file primitives reach paths outside the project directory.
+    #[arg(long)]
+    pub allow_outside_project: bool,
 }
 
 #[derive(Debug, Args)]

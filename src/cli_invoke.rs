@@ -102,6 +102,8 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         opts.ollama_host = env.ollama_host.clone();
         opts.write_artifact = !args.no_artifact;
         opts.resume = resume;
+        opts.ask = terminal_asker();
+        opts.allow_outside_project = args.allow_outside_project;
         let progress = show_progress.then(|| tokio::spawn(render_progress(ev_rx)));
         if show_progress {
             opts.events = Some(ev_tx);
@@ -164,6 +166,24 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
     } else {
         0
     })
+}
+
+/// Asks on the terminal for get_user_input / confirm_action, one question at a time: the prompt
+/// on stderr, the answer from stdin. None when stdin is not a terminal (it may hold the input).
+pub fn terminal_asker() -> Option<crate::exec::Asker> {
+    if !std::io::stdin().is_terminal() {
+        return None;
+    }
+    let lock = std::sync::Mutex::new(());
+    Some(std::sync::Arc::new(move |agent: &str, prompt: &str| {
+        let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
+        eprint!("\n[{agent}] {prompt} ");
+        let mut line = String::new();
+        match std::io::stdin().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+        }
+    }))
 }
 
 /// One line per distinct cause, so an unreachable host is one message, not 37.

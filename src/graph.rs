@@ -402,6 +402,23 @@ impl<'p> Compiler<'p> {
             .hint("an ensemble must be a DAG; remove one of these `depends_on` entries");
         }
 
+        // Guards and dispatch references need the phases, so only a sound graph is checked.
+        let (refs, after) = if !sink.has_errors() {
+            let deps: Vec<Vec<usize>> = spec
+                .agents
+                .iter()
+                .map(|a| {
+                    a.depends_on
+                        .iter()
+                        .filter_map(|d| index.get(d.name.value.as_str()).copied())
+                        .collect()
+                })
+                .collect();
+            let level = phases(&deps);
+            check_control_flow(&spec, &index, &deps, &level, sink)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let agents_ok = !sink.has_errors();
         // Resolve each agent's settings, even when the graph is broken, to report everything.
         let mut agents = Vec::with_capacity(spec.agents.len());
@@ -466,10 +483,6 @@ impl<'p> Compiler<'p> {
                     .is_none()
             })
             .collect();
-        let (refs, after) = check_control_flow(&spec, &index, &deps, &level, sink);
-        if sink.has_errors() {
-            return None;
-        }
         Some(CompiledEnsemble {
             name: spec.name.value.clone(),
             description: spec.description.clone(),
@@ -1021,6 +1034,36 @@ fn check_control_flow(
         }
     }
     (refs, after)
+}
+
+/// Each agent's phase (longest dependency path from a root) in an acyclic graph.
+fn phases(deps: &[Vec<usize>]) -> Vec<usize> {
+    let mut level: Vec<Option<usize>> = vec![None; deps.len()];
+    for start in 0..deps.len() {
+        let mut stack = vec![(start, false)];
+        while let Some((i, expanded)) = stack.pop() {
+            if level[i].is_some() {
+                continue;
+            }
+            if expanded {
+                let l = deps[i]
+                    .iter()
+                    .filter_map(|&d| level[d])
+                    .map(|l| l + 1)
+                    .max();
+                level[i] = Some(l.unwrap_or(0));
+            } else {
+                stack.push((i, true));
+                stack.extend(
+                    deps[i]
+                        .iter()
+                        .filter(|&&d| level[d].is_none())
+                        .map(|&d| (d, false)),
+                );
+            }
+        }
+    }
+    level.into_iter().map(|l| l.unwrap_or(0)).collect()
 }
 
 /// Whether `j` is `i` or one of its (transitive) dependencies.

@@ -210,7 +210,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn with(results: &[(&str, Value)]) -> impl Fn(&str) -> Value + '_ {
+    fn with<'a>(results: &'a [(&'a str, Value)]) -> impl Fn(&str) -> Value + 'a {
         move |t| resolve_agent_ref(t, |d| results.iter().find(|(n, _)| *n == d).map(|(_, v)| v))
     }
 

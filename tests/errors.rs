@@ -483,21 +483,92 @@ fn config_errors_are_located_and_fail_check() {
 }
 
 #[test]
-fn control_flow_this_version_cannot_run_is_flagged() {
+fn control_flow_references_are_checked() {
     let p = project();
     p.ensemble(
         "body",
         "name: body\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
     );
+    // Unknown agent in a guard (with a suggestion), a reference to an agent that is not
+    // upstream, an unknown dispatch source, a malformed dispatch template, a missing literal
+    // dispatch target, and a loop whose body does not exist.
     p.ensemble(
         "e",
-        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n  - name: b\n    model_profile: tiny\n    depends_on: [a]\n    when: \"${a.ok} == true\"\n  - name: l\n    loop: {body: body, until: '${done}', max_iterations: 2}\n",
+        concat!(
+            "name: e\ndescription: d\nagents:\n",
+            "  - name: classify\n    model_profile: tiny\n",
+            "  - name: b\n    model_profile: tiny\n    depends_on: [classify]\n    when: \"${clasify.ok} == true\"\n",
+            "  - name: c\n    model_profile: tiny\n    depends_on: [classify]\n    when: \"${d.ok}\"\n",
+            "  - name: d\n    model_profile: tiny\n    depends_on: [classify]\n",
+            "  - name: r\n    depends_on: [classify]\n    dispatch: \"${nobody.target}\"\n",
+            "  - name: s\n    depends_on: [classify]\n    dispatch: \"${classify}\"\n",
+            "  - name: t\n    dispatch: missing-target\n",
+            "  - name: l\n    loop: {body: no-such-body, until: '${done}', max_iterations: 2}\n",
+        ),
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let f = path(&p, "e");
+    r.assert_diag(&format!(
+        "{f}:9:11: error: the `when:` of agent `b` refers to unknown agent `clasify`"
+    ));
+    r.assert_hint("did you mean `classify`?");
+    r.assert_diag(&format!(
+        "{f}:13:11: error: the `when:` of agent `c` refers to `d`, which is not upstream of it"
+    ));
+    r.assert_hint("add `d` to the `depends_on` of `c`");
+    r.assert_diag(&format!(
+        "{f}:19:15: error: the `dispatch:` of agent `r` refers to unknown agent `nobody`"
+    ));
+    r.assert_diag(&format!(
+        "{f}:22:15: error: the `dispatch:` of agent `s` is `${{classify}}`, which is neither an ensemble name nor a `${{agent.field}}` reference"
+    ));
+    r.assert_diag(&format!(
+        "{f}:24:15: error: agent `t` uses ensemble `missing-target`, which does not exist"
+    ));
+    r.assert_diag(&format!(
+        "{f}:26:18: error: agent `l` uses ensemble `no-such-body`, which does not exist"
+    ));
+}
+
+#[test]
+fn control_flow_lints_are_warnings() {
+    let p = project();
+    p.ensemble(
+        "body",
+        "name: body\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    // `!=` does not exist in llm-orc's grammar (always true); a reference to an agent of an
+    // earlier phase that is not a dependency is fine: orc waits for it.
+    p.ensemble(
+        "e",
+        concat!(
+            "name: e\ndescription: d\nagents:\n",
+            "  - name: a\n    model_profile: tiny\n",
+            "  - name: x\n    model_profile: tiny\n",
+            "  - name: b\n    model_profile: tiny\n    depends_on: [a]\n    when: \"${a.route} != code\"\n",
+            "  - name: c\n    model_profile: tiny\n    depends_on: [a]\n    when: \"${x.ok}\"\n",
+            "  - name: l\n    loop: {body: body, until: 'done', max_iterations: 2, carry: 'n'}\n",
+        ),
     );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    r.assert_diag(&format!("{}:9:11: warning: agent `b` has a `when:` guard, which this version of orc does not evaluate", path(&p, "e")));
+    let f = path(&p, "e");
+    r.assert_diag(&format!("{f}:11:11: warning: the `when:` guard of agent `b`: `${{a.route}} != code` is a non-empty literal, so it is always true (llm-orc's grammar has no `!=`"));
+    r.assert_diag(&format!("{f}:16:5: warning: the `until:` of loop agent `l`: `done` is a non-empty literal, so it is always true"));
     r.assert_diag(&format!(
-        "{}:10:5: warning: agent `l` is a loop agent, which this version of orc cannot run yet",
-        path(&p, "e")
+        "{f}:16:5: warning: the `carry:` of loop agent `l` is `n`, not a `${{field}}` reference"
     ));
+    let g = p.orc(&["graph", "e"]);
+    assert!(
+        g.stdout.contains("[when `${x.ok}`]  (waits for x)"),
+        "{}",
+        g.stdout
+    );
+    assert!(
+        g.stdout
+            .contains("loop body (1 agents) until `done`, at most 2, carry `n`"),
+        "{}",
+        g.stdout
+    );
 }
