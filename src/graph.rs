@@ -968,10 +968,8 @@ fn check_control_flow(
             tokens.push((predicate::resolved_token(&w.value), w.pos, "when"));
         }
         match &a.kind {
-            AgentKind::Dispatch(t) => {
-                if predicate::agent_ref(&t.value).is_some() {
-                    tokens.push((t.value.as_str(), t.pos, "dispatch"));
-                }
+            AgentKind::Dispatch(t) if predicate::agent_ref(&t.value).is_some() => {
+                tokens.push((t.value.as_str(), t.pos, "dispatch"));
             }
             AgentKind::Loop(l) => {
                 let is_out_ref = |t: &str| predicate::output_ref(t).is_some();
