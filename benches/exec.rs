@@ -6,6 +6,8 @@
 //! - `makespan`: a latency model (time to first token + per-token time, scaled down) with 1, 4 and
 //!   64 slots per model, against the level-barrier ideal and the lower bound of the graph.
 //!   Goal: never above the ideal, within 2% of the lower bound.
+//! - `control_flow`: a 10-iteration loop (a one-agent body run ten times as child runs) beside a
+//!   plain 10-agent chain, both at zero model latency: what a loop iteration costs over a step.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -24,9 +26,16 @@ struct Setup {
 }
 
 fn setup(sim_url: &str, limit: usize, yaml: &str) -> Setup {
+    setup_with(sim_url, limit, yaml, &[])
+}
+
+fn setup_with(sim_url: &str, limit: usize, yaml: &str, others: &[(&str, &str)]) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let local = dir.path().join(".llm-orc");
     std::fs::create_dir_all(local.join("ensembles")).expect("mkdir");
+    for (name, text) in others {
+        std::fs::write(local.join(format!("ensembles/{name}.yaml")), text).expect("write");
+    }
     std::fs::write(
         local.join("config.yaml"),
         orc::synth::config(sim_url, limit),
@@ -96,7 +105,8 @@ fn throughput(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     }
     group.finish();
     println!("\nthroughput at zero model latency (best run; includes the simulator's own time):");
-    for (label, agents, d) in summary {
+    // A filtered run (`cargo bench --bench exec -- control_flow`) measures nothing here.
+    for (label, agents, d) in summary.into_iter().filter(|s| s.2 != Duration::MAX) {
         println!(
             "  {label:<14} {agents:>6} agents  {:>9.2} ms  {:>8.1} us/agent  {:>9.0} agents/s",
             d.as_secs_f64() * 1e3,
@@ -194,7 +204,7 @@ fn makespan(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     println!(
         "  slots  call (mean)  makespan   level-barrier ideal   lower bound   vs ideal   vs bound   vs bound of the run's own call times"
     );
-    for (slots, m, b, service, realized) in rows {
+    for (slots, m, b, service, realized) in rows.into_iter().filter(|r| r.1 > 0.0) {
         println!(
             "  {slots:>5}  {:>8.2} ms  {:>7.1} ms  {:>12.1} ms      {:>8.1} ms   {:>7.3}   {:>+7.1}%   {:>+7.1}%",
             service * 1e3,
@@ -208,6 +218,76 @@ fn makespan(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     }
 }
 
+fn control_flow(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    let sim = rt
+        .block_on(Simulator::start(
+            SimConfig {
+                tokens: 4,
+                ..SimConfig::default()
+            },
+            0,
+        ))
+        .expect("sim");
+    let mut chain = String::from("name: bench\ndescription: chain\nagents:\n");
+    for i in 0..10 {
+        chain.push_str(&format!("  - name: step-{i}\n    model_profile: micro\n"));
+        if i > 0 {
+            chain.push_str(&format!("    depends_on: [step-{}]\n", i - 1));
+        }
+    }
+    let body =
+        "name: body\ndescription: one step\nagents:\n  - name: step\n    model_profile: micro\n";
+    let looped = "name: bench\ndescription: loop\nagents:\n  - name: rounds\n    loop: {body: body, until: '${value} == never', max_iterations: 10, carry: '${value}'}\n";
+    let cases = [
+        ("chain/10", setup(&sim.url(), 64, &chain), 10usize),
+        (
+            "loop/10",
+            setup_with(&sim.url(), 64, looped, &[("body", body)]),
+            1,
+        ),
+    ];
+    let mut group = c.benchmark_group("control_flow");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(8));
+    let mut summary = Vec::new();
+    for (label, s, want_ok) in &cases {
+        let (_, ok) = rt.block_on(run_once(s));
+        assert_eq!(ok, *want_ok, "{label}: every agent must succeed");
+        let mut samples = Vec::new();
+        group.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (d, _) = rt.block_on(run_once(s));
+                    samples.push(d);
+                    total += d;
+                }
+                total
+            });
+        });
+        samples.sort();
+        if let Some(&median) = samples.get(samples.len() / 2) {
+            summary.push((label, median));
+        }
+    }
+    group.finish();
+    println!("\ncontrol flow at zero model latency (median run; 10 model calls each):");
+    for (label, d) in &summary {
+        println!(
+            "  {label:<10} {:>8.2} ms  {:>7.1} us per step",
+            d.as_secs_f64() * 1e3,
+            d.as_secs_f64() * 1e5
+        );
+    }
+    if let [(_, chain), (_, looped)] = summary.as_slice() {
+        println!(
+            "  a loop iteration costs {:+.1} us over a chain step ({:.2}x)",
+            (looped.as_secs_f64() - chain.as_secs_f64()) * 1e5,
+            looped.as_secs_f64() / chain.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -217,6 +297,7 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     throughput(&mut c, &rt);
     makespan(&mut c, &rt);
+    control_flow(&mut c, &rt);
     c.final_summary();
     let _ = Path::new(".");
 }
