@@ -607,26 +607,9 @@ impl<'p> Compiler<'p> {
             return None;
         }
         let project = self.project;
-        let own_dir = project
-            .dirs
-            .tier_root(file.tier)
-            .map(|root| root.join("ensembles"));
-        let candidates = nested_candidates(&project.dirs, own_dir.as_deref(), r);
-        let by_file = candidates.iter().find(|p| p.is_file()).cloned();
+        let (by_file, candidates) = nested_file(project, file.tier, r);
         let target: EnsembleFile = match by_file {
-            Some(path) => {
-                let in_local = project
-                    .dirs
-                    .local
-                    .as_ref()
-                    .is_some_and(|l| path.starts_with(l));
-                let tier = if in_local { Tier::Local } else { file.tier };
-                let rel_dir = std::path::Path::new(r)
-                    .parent()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                load_ensemble_file(tier, &path, rel_dir)
-            }
+            Some(f) => f,
             None => match project.catalogue().find(r) {
                 Some(f) => {
                     sink.warning(reference.pos, format!("ensemble `{r}` was found by its name in {}, not by file name", f.path.display()))
@@ -885,6 +868,30 @@ impl<'p> Compiler<'p> {
     }
 }
 
+/// Finds a nested, loop or dispatch reference by file name, as llm-orc does: `<name>.yaml` or
+/// `.yml` in the referencing tier's `ensembles/`, then the local one. Returns the file (with the
+/// tier it belongs to) and the candidates tried.
+fn nested_file(project: &Project, tier: Tier, name: &str) -> (Option<EnsembleFile>, Vec<PathBuf>) {
+    let own_dir = project
+        .dirs
+        .tier_root(tier)
+        .map(|root| root.join("ensembles"));
+    let candidates = nested_candidates(&project.dirs, own_dir.as_deref(), name);
+    let found = candidates.iter().find(|p| p.is_file()).map(|path| {
+        let in_local = project
+            .dirs
+            .local
+            .as_ref()
+            .is_some_and(|l| path.starts_with(l));
+        let rel_dir = std::path::Path::new(name)
+            .parent()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        load_ensemble_file(if in_local { Tier::Local } else { tier }, path, rel_dir)
+    });
+    (found, candidates)
+}
+
 /// Compiles the ensemble a `dispatch:` agent of `from` chose at run time. It is found as a
 /// nested reference is: by file name in the referencing tier's and the local `ensembles/`
 /// directories, then by `name:`. Errors are llm-orc's `Ensemble '<name>' not found`, with where
@@ -895,28 +902,9 @@ pub fn compile_dispatch_target(
     name: &str,
 ) -> Result<Arc<CompiledEnsemble>, String> {
     check_relative_name(name).map_err(|why| format!("Ensemble '{name}' refused: {why}"))?;
-    let own_dir = from
-        .tier
-        .and_then(|t| project.dirs.tier_root(t))
-        .map(|root| root.join("ensembles"));
-    let candidates = nested_candidates(&project.dirs, own_dir.as_deref(), name);
-    let file = match candidates.iter().find(|p| p.is_file()) {
-        Some(path) => {
-            let in_local = project
-                .dirs
-                .local
-                .as_ref()
-                .is_some_and(|l| path.starts_with(l));
-            let tier = match (in_local, from.tier) {
-                (true, _) | (false, None) => Tier::Local,
-                (false, Some(t)) => t,
-            };
-            let rel_dir = std::path::Path::new(name)
-                .parent()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            load_ensemble_file(tier, path, rel_dir)
-        }
+    let (by_file, candidates) = nested_file(project, from.tier.unwrap_or(Tier::Local), name);
+    let file = match by_file {
+        Some(f) => f,
         None => match project.catalogue().find(name) {
             Some(f) => f.clone(),
             None => {

@@ -1077,35 +1077,21 @@ async fn run_unit(
                 place,
             )
             .await;
-            let (mut e, mut rows) = (out.entry, out.rows);
-            if let Some(result) = out.result {
-                e.handover = Some(prompt::handover(child, &result.entries));
-            }
-            rows.push(row(&e, None));
-            UnitOut {
-                entry: e,
-                usage: out.usage,
-                rows,
-                leaves: out.leaves,
-            }
+            out.unit(child, |e| row(e, None))
         }
         (Kind::Dispatch { .. }, Work::Child { input, child }) => {
-            let reference = child.name.clone();
             let out = run_child(
-                engine, &child, &reference, input, agent, display, ready, place,
+                engine,
+                &child,
+                &child.name,
+                input,
+                agent,
+                display,
+                ready,
+                place,
             )
             .await;
-            let (mut e, mut rows) = (out.entry, out.rows);
-            if let Some(result) = out.result {
-                e.handover = Some(prompt::handover(&child, &result.entries));
-            }
-            rows.push(row(&e, None));
-            UnitOut {
-                entry: e,
-                usage: out.usage,
-                rows,
-                leaves: out.leaves,
-            }
+            out.unit(&child, |e| row(e, None))
         }
         (
             Kind::Loop {
@@ -1232,6 +1218,24 @@ struct ChildOut {
     rows: Vec<TimelineRow>,
     leaves: Vec<(String, Entry)>,
     result: Option<RunResult>,
+}
+
+impl ChildOut {
+    /// The agent's unit of work: dependents get the child's final answers (the hand-over), and
+    /// the timeline gets the agent's own row after the child's.
+    fn unit(self, child: &CompiledEnsemble, row: impl Fn(&Entry) -> TimelineRow) -> UnitOut {
+        let (mut entry, mut rows) = (self.entry, self.rows);
+        if let Some(result) = self.result {
+            entry.handover = Some(prompt::handover(child, &result.entries));
+        }
+        rows.push(row(&entry));
+        UnitOut {
+            entry,
+            usage: self.usage,
+            rows,
+            leaves: self.leaves,
+        }
+    }
 }
 
 /// Runs a nested or dispatched ensemble on the shared engine (the same limits, client and

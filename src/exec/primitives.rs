@@ -167,17 +167,7 @@ fn param(p: &Map<String, Value>, key: &str, default: &str) -> String {
     p.get(key).map_or_else(|| default.to_string(), str_of)
 }
 
-/// Python truthiness of a JSON value.
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
+use crate::predicate::truthy;
 
 /// Reads a text file. Like Python's text mode, `\r\n` and `\r` become `\n`.
 fn read_file(p: &Map<String, Value>, scope: &FileScope) -> Value {
