@@ -107,14 +107,29 @@ pub struct InvokeArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Validation ensembles (a `validation:` block) are run and checked with:
+  orc validate run NAME [--verbose]
+  orc validate all [--verbose]
+  orc validate category NAME [--verbose]   (or --category NAME)"
+)]
 pub struct ValidateArgs {
-    /// Ensembles to validate (default: all of them).
+    /// Ensembles to check (default: all of them); or `run NAME`, `all`, `category NAME`.
     pub ensembles: Vec<String>,
-    /// Validate every ensemble in every tier.
+    /// Check every ensemble in every tier.
     #[arg(long, conflicts_with = "ensembles")]
     pub all: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// With run/all/category: show every check, not only failed ones.
+    #[arg(long)]
+    pub verbose: bool,
+    /// With `category`: the category (as llm-orc's `validate category --category C`).
+    #[arg(long, value_name = "C")]
+    pub category: Option<String>,
+    /// With run/all/category: let read_file/write_file reach outside the project directory.
+    #[arg(long)]
+    pub allow_outside_project: bool,
 }
 
 #[derive(Debug, Args)]
@@ -202,7 +217,61 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let stdout = &mut std::io::stdout().lock();
     match cli.command {
         Command::Invoke(args) => crate::cli_invoke::invoke(&open(), &env, args),
-        Command::Validate(args) => validate(&open(), &args, stdout),
+        Command::Validate(args) => match args.ensembles.first().map(String::as_str) {
+            Some(mode @ ("run" | "all" | "category")) => {
+                let svc = open();
+                let rest = &args.ensembles[1..];
+                let names: Vec<String> = match mode {
+                    "run" if !rest.is_empty() => rest.to_vec(),
+                    "run" => {
+                        eprintln!("error: `orc validate run` needs an ensemble name");
+                        return Ok(2);
+                    }
+                    _ => {
+                        let category = if mode == "category" {
+                            match args
+                                .category
+                                .as_deref()
+                                .or(rest.first().map(String::as_str))
+                            {
+                                Some(c) => Some(c),
+                                None => {
+                                    eprintln!(
+                                        "error: `orc validate category` needs a category: `orc validate category NAME`"
+                                    );
+                                    return Ok(2);
+                                }
+                            }
+                        } else {
+                            None
+                        };
+                        let found: Vec<String> = svc
+                            .validation_ensembles(category)
+                            .iter()
+                            .map(|f| f.qualified_name())
+                            .collect();
+                        if found.is_empty() {
+                            eprintln!(
+                                "error: no ensemble with a `validation:` block{}",
+                                category
+                                    .map(|c| format!(" in category `{c}`"))
+                                    .unwrap_or_default()
+                            );
+                            return Ok(1);
+                        }
+                        found
+                    }
+                };
+                crate::cli_invoke::validate_runs(
+                    &svc,
+                    &env,
+                    &names,
+                    args.verbose,
+                    args.allow_outside_project,
+                )
+            }
+            _ => validate(&open(), &args, stdout),
+        },
         Command::ListEnsembles(args) => list_ensembles(&open(), args.format, stdout),
         Command::ListProfiles(args) => list_profiles(&open(), args.format, stdout),
         Command::Graph(args) => graph(&open(), &args, stdout),

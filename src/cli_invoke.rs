@@ -365,3 +365,82 @@ async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
     }
     bar.finish_and_clear();
 }
+
+/// `orc validate run NAME`, `validate all`, `validate category NAME`: run each ensemble that has
+/// a `validation:` block on llm-orc's test input and report its checks as llm-orc does. Exit 1
+/// when a check fails (each failure on stderr: which check, and why), or when an ensemble has
+/// no `validation:` block or cannot run.
+pub fn validate_runs(
+    svc: &Service,
+    env: &Env,
+    names: &[String],
+    verbose: bool,
+    allow_outside_project: bool,
+) -> anyhow::Result<Code> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (_keep, cancel_rx) = tokio::sync::watch::channel(false);
+    let stdout = &mut std::io::stdout().lock();
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for name in names {
+        let mut opts = InvokeOptions::new(cancel_rx.clone());
+        opts.ollama_host = env.ollama_host.clone();
+        opts.ask = terminal_asker();
+        opts.allow_outside_project = allow_outside_project;
+        writeln!(stdout, "Validating ensemble: {name}")?;
+        writeln!(stdout, "{}", "\u{2500}".repeat(50))?;
+        let inv = match runtime.block_on(svc.validation_run(name, opts)) {
+            Ok(inv) => inv,
+            Err(e) => {
+                fail(&e);
+                failed += 1;
+                continue;
+            }
+        };
+        print_diagnostics(&inv.warnings);
+        report_failures(&inv.result);
+        let outcome = inv.result.validation.clone().unwrap_or(Value::Null);
+        let ok = outcome["passed"] == true;
+        writeln!(
+            stdout,
+            "Validation {}",
+            if ok { "PASSED" } else { "FAILED" }
+        )?;
+        if verbose || !ok {
+            if let Some(err) = outcome["error"].as_str() {
+                writeln!(stdout, "  {err}")?;
+            }
+            if let Some(layers) = outcome["results"].as_object() {
+                writeln!(stdout, "\nValidation Layer Results:")?;
+                for (layer, r) in layers.iter().filter(|(_, r)| !r.is_null()) {
+                    let word = if r["passed"] == true { "PASS" } else { "FAIL" };
+                    writeln!(stdout, "  {layer}: {word}")?;
+                    for e in r["errors"].as_array().into_iter().flatten() {
+                        writeln!(stdout, "    - {}", e.as_str().unwrap_or_default())?;
+                    }
+                }
+            }
+        }
+        for f in crate::validation::failures(&outcome) {
+            eprintln!("error: {name}: {f}");
+        }
+        if let Some(Ok(w)) = &inv.artifact {
+            eprintln!("artifact: {}", w.dir.display());
+        }
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+        if names.len() > 1 {
+            writeln!(stdout)?;
+        }
+    }
+    if names.len() > 1 {
+        writeln!(stdout, "{passed} passed, {failed} failed")?;
+    }
+    Ok(if failed > 0 { 1 } else { 0 })
+}

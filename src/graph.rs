@@ -419,6 +419,22 @@ impl<'p> Compiler<'p> {
         } else {
             (Vec::new(), Vec::new())
         };
+        if let Some(block) = &spec.validation {
+            match crate::validation::parse(block) {
+                Err(e) => {
+                    sink.error(spec.name.pos, format!("ensemble `{}` has an invalid `validation:` block: {e}", spec.name.value))
+                        .hint("see the validation keys in the README (structural, schema_validations, behavioral, quantitative, semantic)");
+                }
+                Ok(cfg) => {
+                    for a in &cfg.behavioral {
+                        if let Err(why) = crate::validation::expr::check(&a.assertion) {
+                            sink.warning(spec.name.pos, format!("behavioral assertion `{}` cannot be evaluated by orc: {why}", a.name))
+                                .hint("orc evaluates a safe subset of Python expressions; the assertion will fail with this error");
+                        }
+                    }
+                }
+            }
+        }
         let agents_ok = !sink.has_errors();
         // Resolve each agent's settings, even when the graph is broken, to report everything.
         let mut agents = Vec::with_capacity(spec.agents.len());

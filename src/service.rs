@@ -281,6 +281,148 @@ impl Service {
         })
     }
 
+    /// The ensembles that carry a `validation:` block, optionally only those of one category
+    /// (the block's `category:`, or a folder of the ensemble's path), by qualified name.
+    pub fn validation_ensembles(&self, category: Option<&str>) -> Vec<EnsembleFile> {
+        self.project
+            .catalogue()
+            .files
+            .iter()
+            .filter(|f| {
+                let Some(spec) = &f.spec else { return false };
+                let Some(block) = &spec.validation else {
+                    return false;
+                };
+                match category {
+                    None => true,
+                    Some(c) => {
+                        block.get("category").and_then(|v| v.as_str()) == Some(c)
+                            || f.rel_dir.split('/').any(|part| part == c)
+                    }
+                }
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// `validate run`: runs an ensemble that has a `validation:` block on llm-orc's test input
+    /// and returns the run with its `validation_result`. With `test_mode.enabled`, interactive
+    /// primitives are answered by the block's simulated users instead of the terminal.
+    pub async fn validation_run(
+        &self,
+        name: &str,
+        mut opts: InvokeOptions,
+    ) -> Result<Invocation, ServiceError> {
+        let (file, ensemble, warnings) = self.compile_found(name)?;
+        if ensemble.spec.validation.is_none() {
+            return Err(ServiceError::Refused(format!(
+                "Ensemble '{name}' does not have validation configuration."
+            )));
+        }
+        if let Some(ask) = self.simulated_users(&ensemble, opts.ollama_host.as_deref()) {
+            opts.ask = Some(ask);
+        }
+        let (result, doc, artifact) = self
+            .run_compiled(
+                ensemble.clone(),
+                &file.rel_dir,
+                VALIDATION_INPUT.to_string(),
+                opts,
+            )
+            .await;
+        Ok(Invocation {
+            ensemble,
+            result,
+            doc,
+            warnings,
+            artifact,
+        })
+    }
+
+    /// `test_mode: {enabled: true, llm_simulation: [{agent, model, persona, cached_responses}]}`:
+    /// an asker that answers an agent's question from its cached responses (keyed by the
+    /// question), else by asking its simulation model in the persona's voice.
+    fn simulated_users(
+        &self,
+        ensemble: &CompiledEnsemble,
+        ollama_host: Option<&str>,
+    ) -> Option<exec::Asker> {
+        let tm = ensemble.spec.test_mode.as_ref()?;
+        if !tm.get("enabled").is_some_and(crate::predicate::truthy) {
+            return None;
+        }
+        let sims: Vec<serde_json::Value> = tm
+            .get("llm_simulation")
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let http = crate::provider::http_client();
+        let host = ollama_host.unwrap_or("http://localhost:11434").to_string();
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        Some(Arc::new(move |agent: &str, question: &str| {
+            let sim = sims.iter().find(|s| s["agent"] == agent)?;
+            if let Some(a) = sim["cached_responses"]
+                .get(question)
+                .and_then(|v| v.as_str())
+            {
+                return Some(a.to_string());
+            }
+            let model = sim["model"].as_str().unwrap_or("qwen3:0.6b");
+            let persona = sim["persona"].as_str().unwrap_or("helpful_user");
+            let system = format!(
+                "You play a user ({persona}) answering a program's question. Reply with the answer only, in a sentence at most."
+            );
+            handle
+                .block_on(ask_model(http.clone(), &host, model, &system, question))
+                .ok()
+        }))
+    }
+
+    /// Evaluates an ensemble's `validation:` block against its finished run (llm-orc's
+    /// `validation_result`). The semantic layer asks its validator model through Ollama.
+    async fn check_run(
+        &self,
+        block: &serde_json::Value,
+        result: &RunResult,
+        engine: &Engine,
+    ) -> serde_json::Value {
+        let cfg = match crate::validation::parse(block) {
+            Ok(c) => c,
+            Err(e) => {
+                return serde_json::json!({
+                    "ensemble_name": result.ensemble,
+                    "passed": false,
+                    "error": format!("the validation block is invalid: {e}"),
+                });
+            }
+        };
+        let doc = result.to_json(true);
+        let empty = serde_json::Map::new();
+        let view = crate::validation::RunView {
+            ensemble: &result.ensemble,
+            execution_order: &result.execution_order,
+            results: doc["results"].as_object().unwrap_or(&empty),
+            execution_time: (result.completed_at - result.started_at).max(0.0),
+        };
+        let (http, host) = (engine.http.clone(), engine.ollama_host.clone());
+        let profiles = self.project.profiles.clone();
+        let judge = move |model: &str, prompt: &str| {
+            let (http, host, prompt) = (http.clone(), host.clone(), prompt.to_string());
+            let (model, base) = match profiles.get(model) {
+                Some(p) => (
+                    p.spec.model.clone().unwrap_or_else(|| model.to_string()),
+                    p.spec.base_url.clone().unwrap_or(host),
+                ),
+                None => (model.to_string(), host),
+            };
+            let fut: futures::future::BoxFuture<'static, Result<String, String>> = Box::pin(
+                async move { ask_model(http, &base, &model, JUDGE_SYSTEM, &prompt).await },
+            );
+            fut
+        };
+        crate::validation::evaluate(&cfg, &view, Some(&judge)).await
+    }
+
     /// Compiles dispatch targets picked at run time, remembering each.
     fn resolver(&self) -> exec::Resolver {
         let project = self.project.clone();
@@ -377,10 +519,15 @@ impl Service {
             }),
             user_inputs: std::sync::atomic::AtomicU64::new(0),
         });
-        let mut result = exec::run(engine.clone(), ensemble, input).await;
+        let mut result = exec::run(engine.clone(), ensemble.clone(), input).await;
         result.user_inputs = engine
             .user_inputs
             .load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(block) = &ensemble.spec.validation
+            && !result.interrupted
+        {
+            result.validation = Some(self.check_run(block, &result, &engine).await);
+        }
         result.resumed_from = opts.resume.map(|(id, _)| id);
         let doc = result.to_json(false);
         let artifact = opts
@@ -429,6 +576,40 @@ impl Service {
             diagnostics: self.project.diagnostics.clone(),
         }
     }
+}
+
+/// The input `validate run` gives an ensemble, as llm-orc does.
+pub const VALIDATION_INPUT: &str = "validation test input";
+
+/// The system prompt of the semantic layer's judge.
+const JUDGE_SYSTEM: &str = "You review the outputs of other models strictly. Start your answer with PASS or FAIL, then say why in a sentence or two.";
+
+/// One question to a model on an Ollama host; the reply's text, or why there is none.
+pub async fn ask_model(
+    http: reqwest::Client,
+    host: &str,
+    model: &str,
+    system: &str,
+    prompt: &str,
+) -> Result<String, String> {
+    use crate::provider::Provider;
+    let client = crate::provider::OllamaClient::new(http, &crate::provider::normalize_host(host));
+    let req = crate::provider::ChatRequest {
+        model: model.to_string(),
+        system: system.to_string(),
+        user: prompt.to_string(),
+        temperature: None,
+        max_tokens: None,
+        options: serde_json::Map::new(),
+        format: None,
+        think: None,
+        keep_alive: None,
+    };
+    client
+        .chat(&req, &crate::provider::NoTokens)
+        .await
+        .map(|r| r.content)
+        .map_err(|e| e.to_string())
 }
 
 /// The files `config init` writes, relative to `.llm-orc/`.
