@@ -145,7 +145,7 @@ def main():
             print(f"validate run {name}: llm-orc exit {lo.returncode}, orc exit {oc.returncode}")
             print("  llm-orc: " + " | ".join(l for l in lo.stdout.splitlines() if l.strip()))
             print("  orc:     " + " | ".join(l for l in oc.stdout.splitlines() if l.strip()))
-            ok_all &= lo.returncode == oc.returncode
+            ok_all &= lo.returncode == oc.returncode and lo.stdout == oc.stdout
             if a.write_expected:
                 path = os.path.join(a.fixture, "expected", f"validate-{name}.txt")
                 with open(path, "w") as f:

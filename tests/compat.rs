@@ -120,6 +120,22 @@ async fn llm_orc_019_project_gives_the_same_results() {
         compared += want_results.len();
     }
     assert_eq!(compared, 23, "every agent of the five ensembles compared");
+    // `validate run` prints what llm-orc prints and exits as it does.
+    for name in ["checked", "checked-fails"] {
+        let want = std::fs::read_to_string(fixture.join(format!("expected/validate-{name}.txt")))
+            .expect("expected report");
+        let mut cmd = p.command(&["validate", "run", name, "--verbose"]);
+        cmd.env("OLLAMA_HOST", sim.url());
+        let out = tokio::task::spawn_blocking(move || cmd.output().expect("run orc"))
+            .await
+            .expect("join");
+        let got = format!(
+            "exit {}\n{}",
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(want, got, "validate run {name}");
+    }
     // write_file wrote where llm-orc writes: relative to the working directory.
     assert_eq!(
         std::fs::read_to_string(p.root().join("out/summary.txt")).expect("written"),
