@@ -55,3 +55,24 @@ pub fn load_and_compile(data: &[u8]) {
         let _ = crate::spec::read_profile(&mut r, None, &doc.root);
     }
 }
+
+/// Evaluates `data` as a behavioral assertion over a small run: no input may panic, hang or
+/// allocate without bound.
+pub fn expression(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let vars = [
+        ("execution_order", serde_json::json!(["a", "b"])),
+        (
+            "agent_outputs",
+            serde_json::json!({"a": {"n": 1, "l": [1, 2], "s": "text"}, "b": {"output": "x"}}),
+        ),
+        ("execution_time", serde_json::json!(1.5)),
+        ("ensemble_name", serde_json::json!("e")),
+    ];
+    let _ = crate::validation::expr::evaluate(text, &vars);
+    let _ = crate::predicate::evaluate(text, |t| {
+        crate::predicate::resolve_agent_ref(t, |_| vars[1].1.get("a"))
+    });
+}

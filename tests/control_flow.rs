@@ -271,7 +271,7 @@ async fn dispatch_routes_at_run_time() {
             &[
                 llm(
                     "classify",
-                    r#"{"target": "code-review", "task": "review main.rs", "bad": "no-such-ensemble"}"#,
+                    r#"{"target": "code-review", "task": "review main.rs", "bad": "no-such-ensemble", "up": "../../outside"}"#,
                     "",
                 ),
                 llm("talker", "prose, not JSON", ""),
@@ -279,6 +279,8 @@ async fn dispatch_routes_at_run_time() {
                 "  - name: unresolved\n    depends_on: [talker]\n    dispatch: '${talker.target}'\n".into(),
                 "  - name: missing\n    depends_on: [classify]\n    dispatch: '${classify.bad}'\n".into(),
                 "  - name: literal\n    dispatch: code-review\n".into(),
+                // A name chosen by a model never leaves the project's ensembles.
+                "  - name: escape\n    depends_on: [classify]\n    dispatch: '${classify.up}'\n".into(),
             ],
         ),
     );
@@ -301,6 +303,11 @@ async fn dispatch_routes_at_run_time() {
         "{missing}"
     );
     assert_eq!(art["results"]["literal"]["status"], "success");
+    let escape = art["results"]["escape"]["error"].as_str().unwrap_or("");
+    assert!(
+        escape.starts_with("Ensemble '../../outside' refused"),
+        "{escape}"
+    );
     // The dispatched child's call went to the simulator with the selected input.
     assert!(
         sim.requests()

@@ -25,6 +25,22 @@ fn every_corpus_input_loads_without_panicking() {
 }
 
 #[test]
+fn every_expression_corpus_input_evaluates_without_panicking() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/expression");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus dir")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(!files.is_empty());
+    for f in &files {
+        let bytes = std::fs::read(f).expect("read");
+        let outcome = std::panic::catch_unwind(|| orc::fuzzing::expression(&bytes));
+        assert!(outcome.is_ok(), "{} made orc panic", f.display());
+    }
+}
+
+#[test]
 fn hostile_yaml_is_refused_with_a_located_error() {
     // Deep nesting, an alias bomb, a huge scalar count and invalid UTF-8 end in errors, not in
     // a crash or unbounded memory.
