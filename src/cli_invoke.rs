@@ -261,9 +261,12 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
             .map(|(_, u)| format!(", {}", u.model))
             .unwrap_or_default();
         writeln!(out, "== {name} ({}{model}) ==", e.status.outcome())?;
-        match &e.error {
-            Some(err) => writeln!(out, "error: {err}\n")?,
-            None => writeln!(out, "{}\n", crate::pyfmt::str_of(&e.response))?,
+        match (&e.error, e.status) {
+            (Some(err), _) => writeln!(out, "error: {err}\n")?,
+            (None, Status::Skipped) => {
+                writeln!(out, "{}\n", e.note.as_deref().unwrap_or("skipped"))?
+            }
+            (None, _) => writeln!(out, "{}\n", crate::pyfmt::str_of(&e.response))?,
         }
     }
     // Tokens per tier of model size.

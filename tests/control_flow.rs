@@ -100,6 +100,13 @@ async fn guards_branch_skip_and_join() {
     );
     let r = p.orc_async(&["invoke", "branch", "task"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains(
+            "== writer (skipped) ==\n`when: ${classify.route} == 'docs'` is false (${classify.route} is 'code')\n"
+        ),
+        "{}",
+        r.stdout
+    );
     let art = latest_artifact(&p, "branch");
     assert_eq!(
         results(&art),
