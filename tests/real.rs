@@ -204,3 +204,70 @@ fn every_pattern_on_a_real_model() {
     assert_eq!(code, 1);
     assert!(err.contains("run `ollama pull not-there:7b`"), "{err}");
 }
+
+/// Control flow on the real model: a guard reads the model's own JSON (constrained by a schema),
+/// so exactly one branch runs; a loop re-runs an LLM body until its bound.
+#[test]
+fn guards_and_loops_on_a_real_model() {
+    let Some((host, _log)) = real() else {
+        eprintln!("skipped: no real model (set ORC_REAL_OLLAMA; `.ci/run` starts one)");
+        return;
+    };
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", CONFIG);
+    p.ensemble(
+        "route",
+        "name: route\ndescription: d\nagents:
+  - name: classify
+    model_profile: tiny
+    max_tokens: 30
+    system_prompt: Is the request about code or docs? Answer in JSON.
+    ollama_format:
+      type: object
+      properties:
+        route: {type: string, enum: [code, docs]}
+      required: [route]
+  - name: code
+    model_profile: tiny
+    depends_on: [classify]
+    when: \"${classify.route} == code\"
+  - name: docs
+    model_profile: tiny
+    depends_on: [classify]
+    when: \"${classify.route} == docs\"
+  - name: rounds
+    depends_on: [classify]
+    loop: {body: step, until: '${value} == never', max_iterations: 2, carry: '${value}'}
+",
+    );
+    p.ensemble(
+        "step",
+        &format!(
+            "name: step\ndescription: d\nagents:\n{}",
+            agent("improve", "tiny", &[])
+        ),
+    );
+    let (code, doc, stderr) = run(
+        &p,
+        &host,
+        &["invoke", "route", "Fix the null check in parser.rs"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let route: Value = serde_json::from_str(
+        doc["results"]["classify"]["response"]
+            .as_str()
+            .unwrap_or(""),
+    )
+    .expect("the schema makes the reply JSON");
+    let chosen = route["route"].as_str().expect("route");
+    let other = if chosen == "code" { "docs" } else { "code" };
+    assert_eq!(doc["results"][chosen]["status"], "success");
+    assert_eq!(doc["results"][other]["status"], "skipped");
+    let rounds: Value =
+        serde_json::from_str(doc["results"]["rounds"]["response"].as_str().unwrap_or(""))
+            .expect("loop response");
+    assert_eq!(rounds["iterations"], 2);
+    assert_eq!(rounds["terminated"], "exhausted");
+    // Every call was counted: classify, the branch, and two loop iterations.
+    assert_eq!(doc["metadata"]["usage"]["totals"]["agents_count"], 4);
+}
