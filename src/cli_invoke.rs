@@ -329,6 +329,7 @@ async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
     bar.enable_steady_tick(Duration::from_millis(120));
     let (mut queued, mut running, mut tokens, mut failed, mut seen) =
         (0i64, 0i64, 0u64, 0u64, 0u64);
+    let mut started = std::collections::HashSet::new();
     while let Some(ev) = rx.recv().await {
         match ev {
             Event::Ready { .. } => {
@@ -339,15 +340,24 @@ async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
                     bar.set_length(seen);
                 }
             }
-            Event::Started { .. } => {
-                queued -= 1;
-                running += 1;
+            Event::Started { agent } => {
+                if started.insert(agent) {
+                    queued -= 1;
+                    running += 1;
+                }
             }
             Event::Tokens { .. } | Event::Retrying { .. } => {}
             Event::Finished {
-                status, tokens: t, ..
+                agent,
+                status,
+                tokens: t,
             } => {
-                running = (running - 1).max(0);
+                // Skipped agents and early failures finish without having started.
+                if started.remove(&agent) {
+                    running -= 1;
+                } else {
+                    queued -= 1;
+                }
                 tokens += t.unwrap_or(0);
                 if status == Status::Failed {
                     failed += 1;

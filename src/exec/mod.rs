@@ -631,15 +631,15 @@ async fn run_node(
             })
         })
     };
+    engine.emit(Event::Ready {
+        agent: display.clone(),
+    });
     if let Some(why) = skip {
         let e = Entry::skipped(why, agent.kind.label(), Timing::instant(ready, ready));
         let mut node = finish_node(engine, &display, e.clone(), vec![], vec![]);
         node.leaves = vec![(display, e)];
         return node;
     }
-    engine.emit(Event::Ready {
-        agent: display.clone(),
-    });
 
     // input_key narrows the first dependency's response for this agent only.
     let mut first_override: Option<Entry> = None;
