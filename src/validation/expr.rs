@@ -16,6 +16,9 @@ use serde_json::Value;
 const MAX_DEPTH: usize = 64;
 const MAX_STEPS: u64 = 2_000_000;
 const MAX_ITEMS: usize = 1_000_000;
+/// The most values (and 16-byte pieces of strings) an evaluation may produce in all: every
+/// result is charged, so neither a huge structure nor copying a big one many times gets far.
+const MAX_CELLS: u64 = 4_000_000;
 
 /// Parses `src`: Ok when it is an expression of the supported subset.
 pub fn check(src: &str) -> Result<(), String> {
@@ -46,6 +49,7 @@ pub fn evaluate(src: &str, vars: &[(&str, Value)]) -> Result<bool, String> {
                 .collect(),
         ],
         steps: 0,
+        cells: 0,
     };
     Ok(ev.eval(&e)?.truthy())
 }
@@ -779,6 +783,32 @@ const BUILTINS: [&str; 19] = [
 struct Eval {
     scopes: Vec<Vec<(String, Py)>>,
     steps: u64,
+    cells: u64,
+}
+
+/// The size of a value in cells (one per value, one per 16 bytes of text), counted up to `cap`.
+fn weight(v: &Py, cap: u64) -> u64 {
+    let mut total = 0u64;
+    let mut stack = vec![v];
+    while let Some(x) = stack.pop() {
+        total += 1;
+        if total > cap {
+            break;
+        }
+        match x {
+            Py::Str(s) => total += (s.len() / 16) as u64,
+            Py::List(v) | Py::Tuple(v) | Py::Set(v) => stack.extend(v.iter()),
+            Py::Dict(d) => {
+                for (k, v) in d {
+                    stack.push(k);
+                    stack.push(v);
+                }
+            }
+            Py::Method(t, _) => stack.push(t),
+            _ => {}
+        }
+    }
+    total
 }
 
 fn index(len: usize, i: i64) -> Option<usize> {
@@ -819,6 +849,15 @@ impl Eval {
 
     fn eval(&mut self, e: &Expr) -> Result<Py, String> {
         self.step()?;
+        let v = self.eval_inner(e)?;
+        self.cells += weight(&v, MAX_CELLS - self.cells.min(MAX_CELLS));
+        if self.cells > MAX_CELLS {
+            return Err("the expression builds too much data".into());
+        }
+        Ok(v)
+    }
+
+    fn eval_inner(&mut self, e: &Expr) -> Result<Py, String> {
         Ok(match e {
             Expr::Lit(v) => v.clone(),
             Expr::Name(n) => self.lookup(n)?,
@@ -1122,10 +1161,12 @@ fn binary(op: &str, a: &Py, b: &Py) -> Result<Py, String> {
     }
     match (op, a, b) {
         ("+", Py::Str(x), Py::Str(y)) => Ok(Py::Str(format!("{x}{y}"))),
-        ("+", Py::List(x), Py::List(y)) => {
-            bound(x.len() + y.len())?;
-            Ok(Py::List([x.clone(), y.clone()].concat()))
+        ("+", Py::List(_), Py::List(_)) | ("+", Py::Tuple(_), Py::Tuple(_))
+            if weight(a, MAX_CELLS) + weight(b, MAX_CELLS) > MAX_ITEMS as u64 =>
+        {
+            Err(format!("more than {MAX_ITEMS} items"))
         }
+        ("+", Py::List(x), Py::List(y)) => Ok(Py::List([x.clone(), y.clone()].concat())),
         ("+", Py::Tuple(x), Py::Tuple(y)) => Ok(Py::Tuple([x.clone(), y.clone()].concat())),
         ("*", Py::Str(s), n) | ("*", n, Py::Str(s)) if n.int().is_some() => {
             let k = usize::try_from(n.int().unwrap_or(0)).unwrap_or(0);
@@ -1134,7 +1175,9 @@ fn binary(op: &str, a: &Py, b: &Py) -> Result<Py, String> {
         }
         ("*", Py::List(v), n) | ("*", n, Py::List(v)) if n.int().is_some() => {
             let k = usize::try_from(n.int().unwrap_or(0)).unwrap_or(0);
-            bound(v.len().saturating_mul(k))?;
+            let each = usize::try_from(weight(a, MAX_CELLS).max(weight(b, MAX_CELLS)))
+                .unwrap_or(usize::MAX);
+            bound(each.saturating_mul(k))?;
             Ok(Py::List(
                 v.iter().cloned().cycle().take(v.len() * k).collect(),
             ))
@@ -1493,5 +1536,15 @@ mod tests {
         assert!(evaluate("sum(1 for a in range(999999) for b in range(999999))", &[]).is_err());
         assert!(evaluate("'x' * 100000000", &[]).is_err());
         assert!(evaluate(&"not ".repeat(5000), &[]).is_err());
+        // Found by the fuzzer: a list of copies of a list.
+        assert!(evaluate("[5]+[[5]*5425]*4256", &[]).is_err());
+        assert!(evaluate("[[5] * 5000 for _ in range(5000)]", &[]).is_err());
+        assert!(
+            evaluate(
+                "len([s for s in ['x' * 900000] * 3 for _ in range(100)])",
+                &[]
+            )
+            .is_err()
+        );
     }
 }
