@@ -358,6 +358,7 @@ impl Service {
             .unwrap_or_default();
         let http = crate::provider::http_client();
         let host = ollama_host.unwrap_or("http://localhost:11434").to_string();
+        let profiles = self.project.profiles.clone();
         let handle = tokio::runtime::Handle::try_current().ok()?;
         Some(Arc::new(move |agent: &str, question: &str| {
             let sim = sims.iter().find(|s| s["agent"] == agent)?;
@@ -367,13 +368,17 @@ impl Service {
             {
                 return Some(a.to_string());
             }
-            let model = sim["model"].as_str().unwrap_or("qwen3:0.6b");
+            let (model, base) = model_on_host(
+                &profiles,
+                sim["model"].as_str().unwrap_or("qwen3:0.6b"),
+                &host,
+            );
             let persona = sim["persona"].as_str().unwrap_or("helpful_user");
             let system = format!(
                 "You play a user ({persona}) answering a program's question. Reply with the answer only, in a sentence at most."
             );
             handle
-                .block_on(ask_model(http.clone(), &host, model, &system, question))
+                .block_on(ask_model(http.clone(), &base, &model, &system, question))
                 .ok()
         }))
     }
@@ -407,14 +412,8 @@ impl Service {
         let (http, host) = (engine.http.clone(), engine.ollama_host.clone());
         let profiles = self.project.profiles.clone();
         let judge = move |model: &str, prompt: &str| {
-            let (http, host, prompt) = (http.clone(), host.clone(), prompt.to_string());
-            let (model, base) = match profiles.get(model) {
-                Some(p) => (
-                    p.spec.model.clone().unwrap_or_else(|| model.to_string()),
-                    p.spec.base_url.clone().unwrap_or(host),
-                ),
-                None => (model.to_string(), host),
-            };
+            let (model, base) = model_on_host(&profiles, model, &host);
+            let (http, prompt) = (http.clone(), prompt.to_string());
             let fut: futures::future::BoxFuture<'static, Result<String, String>> = Box::pin(
                 async move { ask_model(http, &base, &model, JUDGE_SYSTEM, &prompt).await },
             );
@@ -583,6 +582,18 @@ pub const VALIDATION_INPUT: &str = "validation test input";
 
 /// The system prompt of the semantic layer's judge.
 const JUDGE_SYSTEM: &str = "You review the outputs of other models strictly. Start your answer with PASS or FAIL, then say why in a sentence or two.";
+
+/// A model named in a `validation:` or `test_mode:` block: a profile's model and host when a
+/// profile has that name, else that model on the default host.
+fn model_on_host(profiles: &crate::config::Profiles, name: &str, host: &str) -> (String, String) {
+    match profiles.get(name) {
+        Some(p) => (
+            p.spec.model.clone().unwrap_or_else(|| name.to_string()),
+            p.spec.base_url.clone().unwrap_or_else(|| host.to_string()),
+        ),
+        None => (name.to_string(), host.to_string()),
+    }
+}
 
 /// One question to a model on an Ollama host; the reply's text, or why there is none.
 pub async fn ask_model(
