@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 100;
 const MAX_STEPS: u64 = 2_000_000;
 const MAX_ITEMS: usize = 1_000_000;
 /// The most values (and 16-byte pieces of strings) an evaluation may produce in all: every
@@ -437,17 +437,23 @@ impl Parser {
 
     fn or(&mut self) -> Result<Expr, String> {
         let mut l = self.and()?;
+        let base = self.depth;
         while self.eat_kw("or") {
+            self.enter()?;
             l = Expr::Or(Box::new(l), Box::new(self.and()?));
         }
+        self.depth = base;
         Ok(l)
     }
 
     fn and(&mut self) -> Result<Expr, String> {
         let mut l = self.not()?;
+        let base = self.depth;
         while self.eat_kw("and") {
+            self.enter()?;
             l = Expr::And(Box::new(l), Box::new(self.not()?));
         }
+        self.depth = base;
         Ok(l)
     }
 
@@ -497,6 +503,7 @@ impl Parser {
 
     fn arith(&mut self) -> Result<Expr, String> {
         let mut l = self.term()?;
+        let base = self.depth;
         loop {
             let op = if self.eat_op("+") {
                 "+"
@@ -505,19 +512,24 @@ impl Parser {
             } else {
                 break;
             };
+            self.enter()?;
             l = Expr::Bin(op, Box::new(l), Box::new(self.term()?));
         }
+        self.depth = base;
         Ok(l)
     }
 
     fn term(&mut self) -> Result<Expr, String> {
         let mut l = self.factor()?;
+        let base = self.depth;
         loop {
             let op = ["*", "//", "/", "%"].into_iter().find(|o| self.is_op(o));
             let Some(op) = op else { break };
             self.pos += 1;
+            self.enter()?;
             l = Expr::Bin(op, Box::new(l), Box::new(self.factor()?));
         }
+        self.depth = base;
         Ok(l)
     }
 
@@ -535,7 +547,20 @@ impl Parser {
 
     fn postfix(&mut self) -> Result<Expr, String> {
         let mut e = self.atom()?;
+        let base = self.depth;
+        let r = self.postfix_ops(&mut e);
+        self.depth = base;
+        r.map(|()| e)
+    }
+
+    /// Subscripts, calls and attributes after an atom; each counts towards the depth limit,
+    /// since evaluating (and dropping) the chain recurses once per link.
+    fn postfix_ops(&mut self, e: &mut Expr) -> Result<(), String> {
         loop {
+            if self.is_op("[") || self.is_op("(") || self.is_op(".") {
+                self.enter()?;
+            }
+            let cur = std::mem::replace(e, Expr::Lit(Py::None));
             if self.eat_op("[") {
                 let lo = if self.is_op(":") {
                     None
@@ -549,25 +574,26 @@ impl Parser {
                         Some(Box::new(self.expr()?))
                     };
                     self.expect_op("]")?;
-                    e = Expr::Slice(Box::new(e), lo.map(Box::new), hi);
+                    *e = Expr::Slice(Box::new(cur), lo.map(Box::new), hi);
                 } else {
                     self.expect_op("]")?;
                     let idx = lo.ok_or("empty subscript")?;
-                    e = Expr::Index(Box::new(e), Box::new(idx));
+                    *e = Expr::Index(Box::new(cur), Box::new(idx));
                 }
             } else if self.eat_op("(") {
                 let args = self.call_args()?;
-                e = Expr::Call(Box::new(e), args);
+                *e = Expr::Call(Box::new(cur), args);
             } else if self.eat_op(".") {
                 match self.peek().cloned() {
                     Some(Tok::Name(n)) => {
                         self.pos += 1;
-                        e = Expr::Attr(Box::new(e), n);
+                        *e = Expr::Attr(Box::new(cur), n);
                     }
                     _ => return Err("expected a name after `.`".into()),
                 }
             } else {
-                return Ok(e);
+                *e = cur;
+                return Ok(());
             }
         }
     }
@@ -863,7 +889,7 @@ impl Eval {
             Expr::Name(n) => self.lookup(n)?,
             Expr::List(items) => Py::List(self.all(items)?),
             Expr::Tuple(items) => Py::Tuple(self.all(items)?),
-            Expr::Set(items) => Py::Set(dedup(self.all(items)?)),
+            Expr::Set(items) => Py::Set(dedup(self.all(items)?)?),
             Expr::Dict(pairs) => {
                 let mut d: Vec<(Py, Py)> = Vec::new();
                 for (k, v) in pairs {
@@ -909,6 +935,22 @@ impl Eval {
                     ));
                 }
                 Py::Method(Box::new(t), name.clone())
+            }
+            Expr::Call(f, args)
+                if matches!(&**f, Expr::Name(n) if n == "all" || n == "any")
+                    && matches!(args.as_slice(), [Expr::Comp(..)])
+                    && matches!(self.eval(f)?, Py::Builtin(_)) =>
+            {
+                // all()/any() over a generator stop at the first deciding item, as in Python.
+                let want = matches!(&**f, Expr::Name(n) if n == "any");
+                let [Expr::Comp(elt, clauses)] = args.as_slice() else {
+                    return Err("internal: not a generator".into());
+                };
+                let mut out = Vec::new();
+                self.scopes.push(Vec::new());
+                let r = self.comp(elt, clauses, &mut out, Some(want));
+                self.scopes.pop();
+                Py::Bool(if r? { want } else { !want })
             }
             Expr::Call(f, args) => {
                 let f = self.eval(f)?;
@@ -976,7 +1018,7 @@ impl Eval {
             Expr::Comp(elt, clauses) => {
                 let mut out = Vec::new();
                 self.scopes.push(Vec::new());
-                let r = self.comp(elt, clauses, &mut out);
+                let r = self.comp(elt, clauses, &mut out, None);
                 self.scopes.pop();
                 r?;
                 Py::List(out)
@@ -988,11 +1030,25 @@ impl Eval {
         items.iter().map(|e| self.eval(e)).collect()
     }
 
-    fn comp(&mut self, elt: &Expr, clauses: &[Clause], out: &mut Vec<Py>) -> Result<(), String> {
+    /// Runs a comprehension into `out`. With `stop: Some(t)`, stops at the first item whose
+    /// truthiness is `t` and returns true (for all/any).
+    fn comp(
+        &mut self,
+        elt: &Expr,
+        clauses: &[Clause],
+        out: &mut Vec<Py>,
+        stop: Option<bool>,
+    ) -> Result<bool, String> {
         let Some((c, rest)) = clauses.split_first() else {
             let v = self.eval(elt)?;
-            out.push(v);
-            return bound(out.len());
+            if stop.is_some_and(|t| v.truthy() == t) {
+                return Ok(true);
+            }
+            if stop.is_none() {
+                out.push(v);
+            }
+            bound(out.len())?;
+            return Ok(false);
         };
         for item in self.eval(&c.iter)?.items()? {
             self.step()?;
@@ -1015,11 +1071,11 @@ impl Eval {
                     break;
                 }
             }
-            if keep {
-                self.comp(elt, rest, out)?;
+            if keep && self.comp(elt, rest, out, stop)? {
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     fn call(&mut self, f: Py, args: Vec<Py>) -> Result<Py, String> {
@@ -1031,14 +1087,20 @@ impl Eval {
     }
 }
 
-fn dedup(items: Vec<Py>) -> Vec<Py> {
+/// Distinct items, in order; pairwise, so the comparisons are budgeted.
+fn dedup(items: Vec<Py>) -> Result<Vec<Py>, String> {
     let mut out: Vec<Py> = Vec::new();
+    let mut compared = 0u64;
     for x in items {
+        compared += out.len() as u64;
+        if compared > MAX_STEPS * 5 {
+            return Err("too many items to compare".into());
+        }
         if !out.iter().any(|y| y.eq(&x)) {
             out.push(x);
         }
     }
-    out
+    Ok(out)
 }
 
 fn is(a: &Py, b: &Py) -> bool {
@@ -1248,7 +1310,7 @@ fn builtin(name: &str, args: Vec<Py>) -> Result<Py, String> {
         },
         "list" => Py::List(args.first().map_or(Ok(Vec::new()), Py::items)?),
         "tuple" => Py::Tuple(args.first().map_or(Ok(Vec::new()), Py::items)?),
-        "set" => Py::Set(dedup(args.first().map_or(Ok(Vec::new()), Py::items)?)),
+        "set" => Py::Set(dedup(args.first().map_or(Ok(Vec::new()), Py::items)?)?),
         "dict" => match args.first() {
             None => Py::Dict(Vec::new()),
             Some(Py::Dict(d)) => Py::Dict(d.clone()),
@@ -1504,6 +1566,13 @@ mod tests {
         ));
         assert!(!t("len(agent_outputs) > 5"));
         assert!(t("not []"));
+        // all()/any() over a generator stop early, as Python's do.
+        assert!(t(
+            "any(True for k in ['extract', 'zz'] if agent_outputs[k])"
+        ));
+        assert!(!t(
+            "all(k == 'x' for k in ['extract', 'zz'] if agent_outputs[k])"
+        ));
     }
 
     #[test]
@@ -1536,6 +1605,20 @@ mod tests {
         assert!(evaluate("sum(1 for a in range(999999) for b in range(999999))", &[]).is_err());
         assert!(evaluate("'x' * 100000000", &[]).is_err());
         assert!(evaluate(&"not ".repeat(5000), &[]).is_err());
+        // Long chains must not overflow a small (tokio worker) stack.
+        let chain = |op: &str, n: usize| vec!["1"; n].join(op);
+        let h = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for op in [" + ", " and ", " or ", " * "] {
+                    assert!(evaluate(&chain(op, 90), &[]).is_ok(), "{op}");
+                    assert!(evaluate(&chain(op, 5000), &[]).is_err(), "{op}");
+                }
+                assert!(evaluate(&format!("x{}", "[0]".repeat(5000)), &[]).is_err());
+            })
+            .unwrap();
+        h.join().unwrap();
+        assert!(evaluate("len(set(range(100000))) > 0", &[]).is_err());
         // Found by the fuzzer: a list of copies of a list.
         assert!(evaluate("[5]+[[5]*5425]*4256", &[]).is_err());
         assert!(evaluate("[[5] * 5000 for _ in range(5000)]", &[]).is_err());
