@@ -267,18 +267,27 @@ impl Service {
         input: String,
         opts: InvokeOptions,
     ) -> Result<Invocation, ServiceError> {
-        let (file, ensemble, warnings) = self.compile_found(name)?;
-        let rel_dir = file.rel_dir;
+        let found = self.compile_found(name)?;
+        Ok(self.run_found(found, input, opts).await)
+    }
+
+    /// Runs a compiled ensemble found by name and gathers what the front ends show.
+    async fn run_found(
+        &self,
+        (file, ensemble, warnings): (EnsembleFile, Arc<CompiledEnsemble>, Vec<Diagnostic>),
+        input: String,
+        opts: InvokeOptions,
+    ) -> Invocation {
         let (result, doc, artifact) = self
-            .run_compiled(ensemble.clone(), &rel_dir, input, opts)
+            .run_compiled(ensemble.clone(), &file.rel_dir, input, opts)
             .await;
-        Ok(Invocation {
+        Invocation {
             ensemble,
             result,
             doc,
             warnings,
             artifact,
-        })
+        }
     }
 
     /// The ensembles that carry a `validation:` block, optionally only those of one category
@@ -322,21 +331,13 @@ impl Service {
         if let Some(ask) = self.simulated_users(&ensemble, opts.ollama_host.as_deref()) {
             opts.ask = Some(ask);
         }
-        let (result, doc, artifact) = self
-            .run_compiled(
-                ensemble.clone(),
-                &file.rel_dir,
+        Ok(self
+            .run_found(
+                (file, ensemble, warnings),
                 VALIDATION_INPUT.to_string(),
                 opts,
             )
-            .await;
-        Ok(Invocation {
-            ensemble,
-            result,
-            doc,
-            warnings,
-            artifact,
-        })
+            .await)
     }
 
     /// `test_mode: {enabled: true, llm_simulation: [{agent, model, persona, cached_responses}]}`:
