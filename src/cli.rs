@@ -62,6 +62,10 @@ pub enum McpCommand {
         /// Allow --http on an address other than loopback.
         #[arg(long)]
         allow_remote: bool,
+        /// Let MCP clients create or update ensembles whose `script:` is inline shell content
+        /// (running them still needs `scripts.allow_inline: true` in the project's config.yaml).
+        #[arg(long)]
+        allow_inline_scripts: bool,
     },
 }
 
@@ -184,7 +188,16 @@ pub type Code = u8;
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let cwd = std::env::current_dir()?;
     let env = Env::from_process();
-    if let Command::Mcp(McpCommand::Serve { http, allow_remote }) = cli.command {
+    if let Command::Mcp(McpCommand::Serve {
+        http,
+        allow_remote,
+        allow_inline_scripts,
+    }) = cli.command
+    {
+        let env = Env {
+            mcp_allows_inline_scripts: allow_inline_scripts,
+            ..env
+        };
         // stdout belongs to the MCP transport (written from another thread): never lock it here.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

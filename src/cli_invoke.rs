@@ -93,6 +93,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
                 );
                 let _ = cancel_tx.send(true);
                 if tokio::signal::ctrl_c().await.is_ok() {
+                    crate::exec::script::kill_running_scripts();
                     std::process::exit(130);
                 }
             }

@@ -39,6 +39,9 @@ pub struct Env {
     pub library_path: Option<PathBuf>,
     /// `OLLAMA_HOST`: where `provider: ollama` agents without a base_url go.
     pub ollama_host: Option<String>,
+    /// `orc mcp serve --allow-inline-scripts`: MCP clients may write ensembles with inline
+    /// shell scripts (never from the environment; false unless the flag is given).
+    pub mcp_allows_inline_scripts: bool,
 }
 
 impl Env {
@@ -55,6 +58,7 @@ impl Env {
             ollama_host: std::env::var("OLLAMA_HOST")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
+            mcp_allows_inline_scripts: false,
         }
     }
 }
@@ -188,12 +192,49 @@ impl Default for Performance {
     }
 }
 
+/// Most bytes a script may print on stdout unless `scripts.max_output_bytes` says otherwise.
+pub const DEFAULT_SCRIPT_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// An interpreter chosen in config.yaml, with where it was chosen (for error messages).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfiguredInterpreter {
+    /// A path (relative ones already joined to the project root) or a bare command name.
+    pub program: PathBuf,
+    /// The key that set it, e.g. `scripts.python`.
+    pub key: String,
+    /// The config.yaml it was set in.
+    pub file: PathBuf,
+}
+
+/// `scripts:` in config.yaml: how script agents run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScriptSettings {
+    /// Interpreters by file extension without the dot (`py`, `sh`, `js`, ...). `scripts.python`
+    /// is `py`.
+    pub interpreters: BTreeMap<String, ConfiguredInterpreter>,
+    /// Whether inline shell content (`script: echo hi`) may run at all.
+    pub allow_inline: bool,
+    /// Most bytes a script may print on stdout; more fails the agent.
+    pub max_output_bytes: u64,
+}
+
+impl Default for ScriptSettings {
+    fn default() -> Self {
+        ScriptSettings {
+            interpreters: BTreeMap::new(),
+            allow_inline: false,
+            max_output_bytes: DEFAULT_SCRIPT_OUTPUT_BYTES,
+        }
+    }
+}
+
 /// Merged `config.yaml` contents.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Config {
     pub project_name: Option<String>,
     pub default_models: BTreeMap<String, String>,
     pub performance: Performance,
+    pub scripts: ScriptSettings,
 }
 
 /// A profile with where it came from.
@@ -492,6 +533,7 @@ const CONFIG_KEYS: &[&str] = &[
     "remotes",
     "templates",
     "streaming_enabled",
+    "scripts",
 ];
 
 fn read_config_entries(
@@ -546,6 +588,7 @@ fn read_config_entries(
                 }
             },
             "performance" => read_performance(&mut r, &e.value, &mut config.performance),
+            "scripts" => read_scripts(&mut r, &e.value, tier, path, &mut config.scripts),
             "streaming_enabled" => {
                 if let Some(b) = r.boolean(e) {
                     config.performance.streaming_enabled = Some(b);
@@ -669,6 +712,107 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                 &["concurrency", "execution", "script_cache", "memory"],
             ),
         }
+    }
+}
+
+const SCRIPT_KEYS: &[&str] = &["python", "interpreters", "allow_inline", "max_output_bytes"];
+
+/// `scripts:`: interpreters, inline scripts, the output cap. A relative interpreter path is
+/// relative to the project root for the local config.yaml (the folder holding `.llm-orc/`), and
+/// to the global folder for the global one; a bare name is looked up on PATH when a script runs.
+fn read_scripts(
+    r: &mut Reader<'_>,
+    node: &Node,
+    tier: Tier,
+    path: &Path,
+    scripts: &mut ScriptSettings,
+) {
+    let Some(entries) = node.as_map() else {
+        if !node.is_null() {
+            r.sink.error(node.pos, "`scripts` must be a mapping");
+        }
+        return;
+    };
+    let tree = path.parent().unwrap_or(Path::new("."));
+    let base = match tier {
+        Tier::Local => tree.parent().unwrap_or(tree),
+        _ => tree,
+    };
+    let interpreter = |r: &mut Reader<'_>, e: &Entry, ext: &str, key: String| {
+        let program = r.string(e)?;
+        if program.trim().is_empty() || program.contains('\0') {
+            r.sink.error(
+                e.value.pos,
+                format!("`{key}` must name an interpreter (a path or a command on PATH)"),
+            );
+            return None;
+        }
+        let p = PathBuf::from(&program);
+        let program = if p.is_relative() && program.contains('/') {
+            base.join(p)
+        } else {
+            p
+        };
+        Some((
+            ext.to_string(),
+            ConfiguredInterpreter {
+                program,
+                key,
+                file: path.to_path_buf(),
+            },
+        ))
+    };
+    let mut python = None;
+    for e in entries {
+        match e.key.as_str() {
+            "python" => python = interpreter(r, e, "py", "scripts.python".to_string()),
+            "interpreters" => {
+                let Some(items) = e.value.as_map() else {
+                    if !e.value.is_null() {
+                        r.sink.error(
+                            e.value.pos,
+                            "`scripts.interpreters` must map file extensions to interpreters (`sh: /bin/bash`)",
+                        );
+                    }
+                    continue;
+                };
+                for i in items {
+                    let ext = i.key.trim_start_matches('.');
+                    if ext.is_empty() || !ext.chars().all(|c| c.is_ascii_alphanumeric()) {
+                        r.sink.error(
+                            i.key_pos,
+                            format!(
+                                "`scripts.interpreters` keys are file extensions such as `py` or `sh`, found `{}`",
+                                i.key
+                            ),
+                        );
+                        continue;
+                    }
+                    let key = format!("scripts.interpreters.{ext}");
+                    if let Some((ext, c)) = interpreter(r, i, ext, key) {
+                        scripts.interpreters.insert(ext, c);
+                    }
+                }
+            }
+            "allow_inline" => {
+                if let Some(b) = r.boolean(e) {
+                    scripts.allow_inline = b;
+                }
+            }
+            "max_output_bytes" => match r.unsigned(e) {
+                Some(0) => {
+                    r.sink
+                        .error(e.value.pos, "`max_output_bytes` must be at least 1");
+                }
+                Some(n) => scripts.max_output_bytes = n,
+                None => {}
+            },
+            _ => r.unknown_key(e, "`scripts`", SCRIPT_KEYS),
+        }
+    }
+    // `python` is the shorthand for `interpreters.py` and wins over it in the same file.
+    if let Some((ext, c)) = python {
+        scripts.interpreters.insert(ext, c);
     }
 }
 

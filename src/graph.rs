@@ -119,6 +119,9 @@ pub enum Kind {
         reference: String,
         target: ScriptTarget,
         parameters: Map<String, Json>,
+        /// The interpreter and output cap, from config.yaml and `ORC_PYTHON`.
+        #[serde(skip)]
+        launcher: crate::resolve::Launcher,
     },
     Ensemble {
         reference: String,
@@ -542,11 +545,60 @@ impl<'p> Compiler<'p> {
             AgentKind::Script(s) => {
                 let reference = &s.script;
                 match resolve_script(&self.project.dirs, &reference.value) {
-                    Ok(target) => Some(Kind::Script {
-                        reference: reference.value.clone(),
-                        target,
-                        parameters: s.parameters.clone(),
-                    }),
+                    Ok(target) => {
+                        let settings = &self.project.config.scripts;
+                        let launcher = crate::resolve::Launcher::new(settings, &target);
+                        match &target {
+                            ScriptTarget::Inline(content) => {
+                                let shown = inline_preview(content);
+                                if !settings.allow_inline {
+                                    sink.error(
+                                        reference.pos,
+                                        format!(
+                                            "agent `{}` runs inline shell content (`{shown}`), which this project does not allow",
+                                            a.name.value
+                                        ),
+                                    )
+                                    .hint(
+                                        "a `script:` that is not a file runs with `bash -c` and can do anything you can; \
+                                         put it in a file under .llm-orc/scripts/, or allow inline scripts with \
+                                         `scripts: {allow_inline: true}` in .llm-orc/config.yaml",
+                                    );
+                                    return None;
+                                }
+                                sink.warning(
+                                    reference.pos,
+                                    format!(
+                                        "agent `{}` runs inline shell content with `bash -c` (`{shown}`; allowed by `scripts.allow_inline`)",
+                                        a.name.value
+                                    ),
+                                );
+                            }
+                            ScriptTarget::File(path) => {
+                                let program = &launcher.interpreter.program;
+                                if !crate::resolve::program_exists(program) {
+                                    let ext = path.extension().and_then(|x| x.to_str());
+                                    sink.warning(
+                                        reference.pos,
+                                        format!(
+                                            "interpreter `{}` for script `{}` of agent `{}` was not found ({})",
+                                            program.display(),
+                                            reference.value,
+                                            a.name.value,
+                                            launcher.interpreter.describe_origin(ext)
+                                        ),
+                                    );
+                                }
+                            }
+                            ScriptTarget::Primitive(_) => {}
+                        }
+                        Some(Kind::Script {
+                            reference: reference.value.clone(),
+                            target,
+                            parameters: s.parameters.clone(),
+                            launcher,
+                        })
+                    }
                     Err(ScriptProblem::Missing { looked_in }) => {
                         sink.error(
                             reference.pos,
@@ -1221,6 +1273,17 @@ fn join_paths(paths: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The first line of inline script content, shortened for a message.
+fn inline_preview(content: &str) -> String {
+    let line = content.trim().lines().next().unwrap_or("");
+    let short: String = line.chars().take(60).collect();
+    if short.len() < line.len() || content.trim().lines().nth(1).is_some() {
+        format!("{short}...")
+    } else {
+        short
+    }
 }
 
 #[cfg(test)]

@@ -180,6 +180,7 @@ impl Service {
             }
         }
         let doc = json!({"name": name.rsplit('/').next().unwrap_or(name), "description": description, "agents": agent_list});
+        self.refuse_inline_scripts(&doc)?;
         write_new(&path, &to_yaml(&doc)?, false)?;
         let check = Service::open(
             &self.project.dirs.cwd,
@@ -190,6 +191,25 @@ impl Service {
         Ok(
             json!({"created": true, "path": path, "agents_copied": copied, "valid": check.0, "errors": check.1}),
         )
+    }
+
+    /// MCP clients may not write inline shell scripts unless the server was started with
+    /// `--allow-inline-scripts`.
+    fn refuse_inline_scripts(&self, doc: &Value) -> Result<(), ServiceError> {
+        let inline = crate::resolve::inline_script_agents(doc);
+        if inline.is_empty() || self.env.mcp_allows_inline_scripts {
+            return Ok(());
+        }
+        Err(refuse(format!(
+            "agent(s) {} have an inline shell `script:` (not a file); MCP clients cannot write those. \
+             Put the script in a file (create_script) and reference it, or start the server with \
+             `orc mcp serve --allow-inline-scripts`",
+            inline
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )))
     }
 
     /// Validates one file (after a write), returning (valid, error lines).
@@ -253,6 +273,7 @@ impl Service {
                 m.insert(k.clone(), val.clone());
             }
         }
+        self.refuse_inline_scripts(&v)?;
         let new_text = to_yaml(&v)?;
         // Compile the result before touching the file: a change that breaks the ensemble is refused.
         let probe = crate::config::ensemble_from_text(Tier::Local, &path, String::new(), &new_text);
@@ -530,9 +551,11 @@ impl Service {
             return Err(refuse(format!("Script '{category}/{name}' not found")));
         }
         let target = crate::resolve::ScriptTarget::File(path);
+        let launcher = crate::resolve::Launcher::new(&self.project.config.scripts, &target);
         let started = std::time::Instant::now();
         let out = crate::exec::script::run_raw(
             &target,
+            &launcher,
             &parameters,
             crate::exec::script::ScriptInput::Plain(input.to_string()),
             Duration::from_secs(60),

@@ -1,10 +1,14 @@
 //! Resolving references out of an ensemble: script paths and nested ensemble names.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Dirs, stays_inside};
+use crate::config::{Dirs, ScriptSettings, stays_inside};
+
+/// The environment variable that chooses the interpreter of `.py` scripts (over config.yaml).
+pub const PYTHON_ENV: &str = "ORC_PYTHON";
 
 /// Built-in script primitives (see the control-flow and primitives issue); a `primitives/...`
 /// reference to one of these names needs no file.
@@ -130,6 +134,153 @@ pub fn resolve_script(dirs: &Dirs, reference: &str) -> Result<ScriptTarget, Scri
     Err(ScriptProblem::Missing { looked_in })
 }
 
+/// Where an interpreter choice came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// orc's default for the extension.
+    Default,
+    /// An environment variable.
+    Env(&'static str),
+    /// A config.yaml key.
+    Config { key: String, file: PathBuf },
+}
+
+/// The program a script runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interpreter {
+    pub program: PathBuf,
+    pub origin: Origin,
+}
+
+impl Interpreter {
+    /// Where the choice came from, and how to change it, for error messages.
+    pub fn describe_origin(&self, ext: Option<&str>) -> String {
+        match &self.origin {
+            Origin::Default => match ext {
+                Some("py") => format!(
+                    "orc's default for .py scripts; choose another with {PYTHON_ENV} or `scripts.python` in .llm-orc/config.yaml"
+                ),
+                Some(x) => format!(
+                    "orc's default for .{x} scripts; choose another with `scripts.interpreters.{x}` in .llm-orc/config.yaml"
+                ),
+                None => "orc's default for scripts without an extension".to_string(),
+            },
+            Origin::Env(var) => format!("set by {var}"),
+            Origin::Config { key, file } => format!("set by `{key}` in {}", file.display()),
+        }
+    }
+}
+
+/// How a script agent's process is started: its interpreter and the most it may print.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launcher {
+    pub interpreter: Interpreter,
+    pub max_output_bytes: usize,
+}
+
+impl Default for Launcher {
+    fn default() -> Self {
+        Launcher::new(
+            &ScriptSettings::default(),
+            &ScriptTarget::Inline(String::new()),
+        )
+    }
+}
+
+impl Launcher {
+    /// The launcher for `target` under `settings`; `.py` scripts honour `ORC_PYTHON` first.
+    pub fn new(settings: &ScriptSettings, target: &ScriptTarget) -> Launcher {
+        Launcher::with_python_env(settings, target, std::env::var_os(PYTHON_ENV))
+    }
+
+    /// As [`Launcher::new`], with the value of `ORC_PYTHON` given.
+    pub fn with_python_env(
+        settings: &ScriptSettings,
+        target: &ScriptTarget,
+        python_env: Option<OsString>,
+    ) -> Launcher {
+        let interpreter = match target {
+            ScriptTarget::File(path) => {
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+                let from_env = python_env
+                    .filter(|v| ext == "py" && !v.is_empty())
+                    .map(|v| Interpreter {
+                        program: PathBuf::from(v),
+                        origin: Origin::Env(PYTHON_ENV),
+                    });
+                let from_config = || {
+                    settings.interpreters.get(ext).map(|c| Interpreter {
+                        program: c.program.clone(),
+                        origin: Origin::Config {
+                            key: c.key.clone(),
+                            file: c.file.clone(),
+                        },
+                    })
+                };
+                from_env
+                    .or_else(from_config)
+                    .unwrap_or_else(|| Interpreter {
+                        program: PathBuf::from(default_interpreter(ext)),
+                        origin: Origin::Default,
+                    })
+            }
+            _ => Interpreter {
+                program: PathBuf::from("bash"),
+                origin: Origin::Default,
+            },
+        };
+        Launcher {
+            interpreter,
+            max_output_bytes: usize::try_from(settings.max_output_bytes).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// orc's interpreter for a script extension, as llm-orc chooses it.
+pub fn default_interpreter(ext: &str) -> &'static str {
+    match ext {
+        "py" => "python3",
+        "js" => "node",
+        "rb" => "ruby",
+        _ => "bash",
+    }
+}
+
+/// Whether `program` can be started: a path that is a file, or a bare name found on PATH.
+pub fn program_exists(program: &Path) -> bool {
+    if program.components().count() > 1 || program.is_absolute() {
+        return program.is_file();
+    }
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .any(|d| !d.as_os_str().is_empty() && d.join(program).is_file())
+    })
+}
+
+/// The agents of an ensemble document (JSON, as an MCP client sends it) whose `script:` is inline
+/// shell content rather than a file.
+pub fn inline_script_agents(doc: &serde_json::Value) -> Vec<String> {
+    doc.get("agents")
+        .and_then(serde_json::Value::as_array)
+        .map(|agents| {
+            agents
+                .iter()
+                .filter(|a| {
+                    a.get("script")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|s| !is_path_like(s))
+                })
+                .map(|a| {
+                    a.get("name")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("(unnamed)")
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `primitives/<category>/<name>.py` (any category, `-` or `_`) names a built-in primitive.
 fn primitive_name(reference: &str) -> Option<&'static str> {
     let rest = reference.strip_prefix("primitives/")?;
@@ -201,6 +352,49 @@ mod tests {
             Some("replicate_n_times")
         );
         assert_eq!(primitive_name("primitives/x/unknown.py"), None);
+    }
+
+    #[test]
+    fn interpreter_choice_env_over_config_over_default() {
+        let target = ScriptTarget::File(PathBuf::from("/p/s.py"));
+        let mut settings = ScriptSettings::default();
+        let l = Launcher::with_python_env(&settings, &target, None);
+        assert_eq!(l.interpreter.program, PathBuf::from("python3"));
+        assert_eq!(l.interpreter.origin, Origin::Default);
+        settings.interpreters.insert(
+            "py".into(),
+            crate::config::ConfiguredInterpreter {
+                program: PathBuf::from("/venv/bin/python"),
+                key: "scripts.python".into(),
+                file: PathBuf::from("/p/.llm-orc/config.yaml"),
+            },
+        );
+        let l = Launcher::with_python_env(&settings, &target, None);
+        assert_eq!(l.interpreter.program, PathBuf::from("/venv/bin/python"));
+        assert!(
+            l.interpreter
+                .describe_origin(Some("py"))
+                .contains("`scripts.python` in /p/.llm-orc/config.yaml")
+        );
+        let l = Launcher::with_python_env(&settings, &target, Some("/other/python".into()));
+        assert_eq!(l.interpreter.program, PathBuf::from("/other/python"));
+        assert_eq!(l.interpreter.origin, Origin::Env(PYTHON_ENV));
+        // ORC_PYTHON is for .py only; an empty value is no choice.
+        let sh = ScriptTarget::File(PathBuf::from("/p/s.sh"));
+        let l = Launcher::with_python_env(&settings, &sh, Some("/other/python".into()));
+        assert_eq!(l.interpreter.program, PathBuf::from("bash"));
+        let l = Launcher::with_python_env(&settings, &target, Some("".into()));
+        assert_eq!(l.interpreter.program, PathBuf::from("/venv/bin/python"));
+    }
+
+    #[test]
+    fn inline_agents_in_a_document() {
+        let doc = serde_json::json!({"agents": [
+            {"name": "a", "script": "echo hi"},
+            {"name": "b", "script": "scripts/x.py"},
+            {"name": "c", "model_profile": "m"},
+        ]});
+        assert_eq!(inline_script_agents(&doc), vec!["a".to_string()]);
     }
 
     #[test]

@@ -1010,7 +1010,10 @@ async fn run_unit(
         }
         (
             Kind::Script {
-                target, parameters, ..
+                target,
+                parameters,
+                launcher,
+                ..
             },
             Work::Script(input),
         ) => {
@@ -1037,14 +1040,15 @@ async fn run_unit(
                                 Ok(v)
                             }
                             None => {
-                                let r = script::run(target, parameters, input, timeout).await;
+                                let r =
+                                    script::run(target, launcher, parameters, input, timeout).await;
                                 if let Ok(v) = &r {
                                     c.put(&key, v);
                                 }
                                 r
                             }
                         },
-                        None => script::run(target, parameters, input, timeout).await,
+                        None => script::run(target, launcher, parameters, input, timeout).await,
                     }
                 }
             };

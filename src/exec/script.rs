@@ -1,15 +1,23 @@
 //! Script agents: a subprocess with llm-orc's JSON on stdin and its JSON from stdout.
+//!
+//! A script runs in a process group of its own. Its stdin is written while its stdout and stderr
+//! are read, all under the agent's timeout; stdout is capped (`scripts.max_output_bytes`) and
+//! only stderr's tail is kept. When the script exits, times out, prints too much or the run is
+//! cancelled, whatever is left of its process group is killed, so nothing it started outlives it.
+//! Environment variables too long for the kernel (`INPUT_DATA`, `INPUT_TEXT`, `AGENT_PARAMETERS`)
+//! are handed over as files instead (`INPUT_DATA_FILE`, ...).
 
-use std::path::Path;
+use std::collections::BTreeSet;
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use crate::pyfmt;
-use crate::resolve::ScriptTarget;
+use crate::resolve::{Launcher, ScriptTarget};
 
 /// What the script is given.
 pub enum ScriptInput {
@@ -21,6 +29,12 @@ pub enum ScriptInput {
 
 /// Longest stderr tail kept in an error message.
 const STDERR_TAIL: usize = 1500;
+
+/// Most stderr bytes kept from a script (its tail).
+pub const STDERR_KEEP: usize = 64 * 1024;
+
+/// Linux's limit on one environment string, `NAME=value` and its NUL (MAX_ARG_STRLEN).
+pub const ENV_STRING_MAX: usize = 128 * 1024;
 
 fn tail(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
@@ -35,13 +49,174 @@ fn tail(bytes: &[u8]) -> String {
     format!("...{}", &s[start..])
 }
 
-fn interpreter(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("py") => "python3",
-        Some("js") => "node",
-        Some("rb") => "ruby",
-        _ => "bash",
+/// Bytes in a unit a person reads: `16 MiB`, `1.5 KiB`, `300 bytes`.
+fn human_bytes(n: usize) -> String {
+    const KIB: f64 = 1024.0;
+    let f = n as f64;
+    if f >= KIB * KIB {
+        format!("{} MiB", trim_float(f / (KIB * KIB)))
+    } else if f >= KIB {
+        format!("{} KiB", trim_float(f / KIB))
+    } else {
+        format!("{n} bytes")
     }
+}
+
+fn trim_float(f: f64) -> String {
+    let s = format!("{f:.1}");
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+// ------------------------------------------------------------------ process groups
+
+/// Process groups of scripts still running, so that a hard exit can kill them.
+static LIVE_GROUPS: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
+fn live_groups() -> std::sync::MutexGuard<'static, BTreeSet<u32>> {
+    LIVE_GROUPS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(unix)]
+fn kill_group(pgid: u32) {
+    let pid = i32::try_from(pgid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        // ESRCH (nothing left in the group) is the usual answer and not an error.
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_pgid: u32) {}
+
+/// Kills every script process group still running (for a process about to exit at once).
+pub fn kill_running_scripts() {
+    let groups = std::mem::take(&mut *live_groups());
+    for g in groups {
+        kill_group(g);
+    }
+}
+
+/// A script's process group: killed when the script is done with, whatever the way out
+/// (exit, timeout, too much output, or the run's future being dropped on cancellation).
+struct Group(Option<u32>);
+
+impl Group {
+    fn new(pgid: Option<u32>) -> Group {
+        if let Some(g) = pgid {
+            live_groups().insert(g);
+        }
+        Group(pgid)
+    }
+
+    fn kill(&mut self) {
+        if let Some(g) = self.0.take() {
+            kill_group(g);
+            live_groups().remove(&g);
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ------------------------------------------------------------------ the environment
+
+/// Sets llm-orc's variables on `cmd`. One that fits the kernel's limit is set as usual; a longer
+/// one (or every one, with `all_in_files`) is written to a private temporary file named by
+/// `NAME_FILE`, and `NAME` is left unset. The files live as long as the returned handles.
+fn set_variables(
+    cmd: &mut Command,
+    vars: &[(&str, &str)],
+    all_in_files: bool,
+) -> Result<Vec<tempfile::NamedTempFile>, String> {
+    let mut files = Vec::new();
+    for (name, value) in vars {
+        let file_var = format!("{name}_FILE");
+        if !all_in_files && name.len() + value.len() + 2 <= ENV_STRING_MAX {
+            cmd.env(name, value).env_remove(&file_var);
+            continue;
+        }
+        let mut f = tempfile::Builder::new()
+            .prefix("orc-script-")
+            .suffix(&format!(".{}", name.to_ascii_lowercase()))
+            .tempfile()
+            .map_err(|e| format!("cannot create a temporary file for {name}: {e}"))?;
+        std::io::Write::write_all(&mut f, value.as_bytes())
+            .map_err(|e| format!("cannot write {name} to {}: {e}", f.path().display()))?;
+        tracing::debug!(
+            variable = %name,
+            bytes = value.len(),
+            file = %f.path().display(),
+            "script variable too long for the environment; passed as a file"
+        );
+        cmd.env(&file_var, f.path()).env_remove(name);
+        files.push(f);
+    }
+    Ok(files)
+}
+
+fn too_long(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::ArgumentListTooLong || e.raw_os_error() == Some(7)
+}
+
+// ------------------------------------------------------------------ reading
+
+/// Why reading a script's output stopped early.
+enum Stop {
+    TooMuch,
+    Io(std::io::Error),
+}
+
+/// Reads all of `r`, failing once more than `max` bytes arrive.
+async fn read_capped(r: Option<impl AsyncRead + Unpin>, max: usize) -> Result<Vec<u8>, Stop> {
+    let Some(mut r) = r else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = r.read(&mut chunk).await.map_err(Stop::Io)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        if out.len().saturating_add(n) > max {
+            return Err(Stop::TooMuch);
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Reads all of `r`, keeping its last `keep` bytes; true when some were dropped.
+async fn read_tail(r: Option<impl AsyncRead + Unpin>, keep: usize) -> (Vec<u8>, bool) {
+    let Some(mut r) = r else {
+        return (Vec::new(), false);
+    };
+    let mut out = Vec::new();
+    let mut dropped = false;
+    let mut chunk = vec![0u8; 16 * 1024];
+    // A read error ends stderr; stderr never fails a script.
+    while let Ok(n) = r.read(&mut chunk).await {
+        if n == 0 {
+            break;
+        }
+        out.extend_from_slice(&chunk[..n]);
+        if out.len() > keep.saturating_mul(2) {
+            out.drain(..out.len() - keep);
+            dropped = true;
+        }
+    }
+    if out.len() > keep {
+        out.drain(..out.len() - keep);
+        dropped = true;
+    }
+    (out, dropped)
 }
 
 /// Normalises plain-path output as llm-orc does: an object is re-serialised as a string, other
@@ -83,9 +258,11 @@ pub struct RawRun {
     pub schema: bool,
 }
 
-/// Runs a script process and collects its output; Err when it could not start or timed out.
+/// Runs a script process and collects its output; Err when it could not start, timed out or
+/// printed more than its launcher allows.
 pub async fn run_raw(
     target: &ScriptTarget,
+    launcher: &Launcher,
     parameters: &Map<String, Value>,
     input: ScriptInput,
     timeout: Duration,
@@ -101,77 +278,126 @@ pub async fn run_raw(
             let stdin = pyfmt::json_dumps(
                 &json!({"input": normalised, "parameters": Value::Object(parameters.clone()), "context": {}}),
             );
-            (stdin, normalised.clone(), Some(normalised), false)
+            (stdin, normalised.clone(), normalised, false)
         }
         ScriptInput::Schema { json, input_data } => {
-            (json.clone(), json.clone(), Some(input_data.clone()), true)
+            (json.clone(), json.clone(), input_data.clone(), true)
         }
     };
-    let mut cmd = match target {
-        ScriptTarget::File(path) => {
-            let mut c = Command::new(interpreter(path));
-            c.arg(path);
-            c
-        }
-        ScriptTarget::Inline(content) => {
-            let mut c = Command::new("bash");
-            c.arg("-c").arg(format!("set -euo pipefail\n{content}"));
-            c
-        }
+    let mut vars = vec![("INPUT_DATA", env_data.as_str())];
+    if let ScriptTarget::File(_) = target {
+        vars.push(("INPUT_TEXT", env_text.as_str()));
+    }
+    vars.push(("AGENT_PARAMETERS", params.as_str()));
+    let (what, program) = match target {
+        ScriptTarget::File(p) => (p.display().to_string(), &launcher.interpreter.program),
+        ScriptTarget::Inline(_) => ("inline script".to_string(), &launcher.interpreter.program),
         ScriptTarget::Primitive(name) => {
             return Err(format!(
                 "built-in primitive `{name}` is not available in this version of orc"
             ));
         }
     };
-    cmd.env("INPUT_DATA", &env_data)
-        .env("AGENT_PARAMETERS", &params);
-    if let (Some(t), ScriptTarget::File(_)) = (&env_text, target) {
-        cmd.env("INPUT_TEXT", t);
-    }
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let what = match target {
-        ScriptTarget::File(p) => p.display().to_string(),
-        ScriptTarget::Inline(_) => "inline script".to_string(),
-        ScriptTarget::Primitive(n) => n.clone(),
-    };
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {what}: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A script that does not read its input closes the pipe; that is not an error.
-        let _ = stdin.write_all(stdin_text.as_bytes()).await;
-        drop(stdin);
-    }
-    let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Err(_) => {
-            return Err(format!(
-                "Script timed out after {} seconds",
-                fmt_secs(timeout)
-            ));
+    let build = |all_in_files: bool| {
+        let mut c = Command::new(program);
+        match target {
+            ScriptTarget::Inline(content) => {
+                c.arg("-c").arg(format!("set -euo pipefail\n{content}"));
+            }
+            ScriptTarget::File(path) => {
+                c.arg(path);
+            }
+            ScriptTarget::Primitive(_) => {}
         }
-        Ok(Err(e)) => return Err(format!("{what} failed: {e}")),
-        Ok(Ok(o)) => o,
+        let files = set_variables(&mut c, &vars, all_in_files)?;
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        c.process_group(0);
+        Ok::<_, String>((c, files))
     };
-    Ok(RawRun {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        schema,
-    })
+    let cannot_start = |e: std::io::Error| {
+        let ext = match target {
+            ScriptTarget::File(p) => p.extension().and_then(|x| x.to_str()),
+            _ => None,
+        };
+        format!(
+            "cannot start `{}` ({}) to run {what}: {e}",
+            program.display(),
+            launcher.interpreter.describe_origin(ext)
+        )
+    };
+    let (mut cmd, mut _files) = build(false)?;
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        // Over the kernel's total for arguments and environment: every variable as a file.
+        Err(e) if too_long(&e) => {
+            let (mut cmd, files) = build(true)?;
+            _files = files;
+            cmd.spawn().map_err(cannot_start)?
+        }
+        Err(e) => return Err(cannot_start(e)),
+    };
+    let mut group = Group::new(child.id());
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let max = launcher.max_output_bytes;
+    let io = async {
+        let write = async move {
+            if let Some(mut w) = stdin {
+                // A script that does not read its input closes the pipe; that is not an error.
+                let _ = w.write_all(stdin_text.as_bytes()).await;
+                let _ = w.shutdown().await;
+            }
+            Ok::<(), Stop>(())
+        };
+        let out = read_capped(stdout, max);
+        let err = async { Ok::<_, Stop>(read_tail(stderr, STDERR_KEEP).await) };
+        let wait = async {
+            let status = child.wait().await.map_err(Stop::Io);
+            // The script is done: what it left running goes too, closing the pipes it held.
+            group.kill();
+            status
+        };
+        tokio::try_join!(write, out, err, wait)
+    };
+    let outcome = tokio::time::timeout(timeout, io).await;
+    let fail = match outcome {
+        Ok(Ok(((), out, (err, dropped), status))) => {
+            let mut stderr = String::from_utf8_lossy(&err).into_owned();
+            if dropped {
+                stderr.insert_str(0, "...");
+            }
+            return Ok(RawRun {
+                code: status.code(),
+                stdout: String::from_utf8_lossy(&out).into_owned(),
+                stderr,
+                schema,
+            });
+        }
+        Err(_) => format!("Script timed out after {} seconds", fmt_secs(timeout)),
+        Ok(Err(Stop::TooMuch)) => format!(
+            "Script printed more than {} on stdout and was stopped (the limit is `scripts.max_output_bytes` in .llm-orc/config.yaml)",
+            human_bytes(max)
+        ),
+        Ok(Err(Stop::Io(e))) => format!("{what} failed: {e}"),
+    };
+    group.kill();
+    // Killed: reaping it takes no time.
+    let _ = child.wait().await;
+    Err(fail)
 }
 
 /// Runs a script. Ok is the response; Err says why it failed (exit code, stderr tail, timeout).
 pub async fn run(
     target: &ScriptTarget,
+    launcher: &Launcher,
     parameters: &Map<String, Value>,
     input: ScriptInput,
     timeout: Duration,
 ) -> Result<Value, String> {
-    let out = run_raw(target, parameters, input, timeout).await?;
+    let out = run_raw(target, launcher, parameters, input, timeout).await?;
     if out.code != Some(0) {
         let code = out
             .code
@@ -239,5 +465,33 @@ mod tests {
         assert_eq!(agent_requests(&json!("{\"a\": 1}")), Some(json!([])));
         assert_eq!(agent_requests(&json!("text")), Some(json!([])));
         assert_eq!(agent_requests(&json!("[1]")), None);
+    }
+
+    #[test]
+    fn sizes_read_as_people_say_them() {
+        assert_eq!(human_bytes(16 * 1024 * 1024), "16 MiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(300), "300 bytes");
+    }
+
+    #[tokio::test]
+    async fn stderr_keeps_only_its_tail() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let (kept, dropped) = read_tail(Some(&data[..]), 1000).await;
+        assert!(dropped);
+        assert_eq!(kept, data[data.len() - 1000..]);
+        let (kept, dropped) = read_tail(Some(&b"short"[..]), 1000).await;
+        assert!(!dropped);
+        assert_eq!(kept, b"short");
+    }
+
+    #[tokio::test]
+    async fn stdout_over_the_cap_stops() {
+        let data = vec![b'x'; 10_000];
+        assert!(matches!(
+            read_capped(Some(&data[..]), 9_999).await,
+            Err(Stop::TooMuch)
+        ));
+        assert!(matches!(read_capped(Some(&data[..]), 10_000).await, Ok(v) if v.len() == 10_000));
     }
 }
