@@ -110,12 +110,17 @@ fn the_interpreter_comes_from_orc_python_then_config_then_python3() {
     );
     // Stand-in interpreters that say who they are and what they were asked to run.
     let fake = |who: &str| {
-        format!("#!/bin/sh\nprintf '{{\"ran_by\": \"{who}\", \"script\": \"%s\"}}' \"$(basename \"$1\")\"\n")
+        format!(
+            "#!/bin/sh\nprintf '{{\"ran_by\": \"{who}\", \"script\": \"%s\"}}' \"$(basename \"$1\")\"\n"
+        )
     };
     executable(&p, ".venv/bin/python", &fake("venv"));
     let other = executable(&p, "other/python", &fake("env"));
     executable(&p, "tools/mysh", &fake("mysh"));
-    p.write(".llm-orc/scripts/hello.sh", "echo '{\"ran_by\": \"bash\"}'\n");
+    p.write(
+        ".llm-orc/scripts/hello.sh",
+        "echo '{\"ran_by\": \"bash\"}'\n",
+    );
     p.ensemble(
         "e",
         "name: e\ndescription: d\nagents:\n  - name: py\n    script: scripts/who.py\n  - name: sh\n    script: scripts/hello.sh\n",
@@ -136,7 +141,10 @@ fn the_interpreter_comes_from_orc_python_then_config_then_python3() {
     let r = invoke(&p, &["invoke", "e", "x"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let art = latest_artifact(&p, "e");
-    assert_eq!(answer(&art, "py"), json!({"ran_by": "venv", "script": "who.py"}));
+    assert_eq!(
+        answer(&art, "py"),
+        json!({"ran_by": "venv", "script": "who.py"})
+    );
     assert_eq!(answer(&art, "sh")["ran_by"], "mysh");
 
     // The environment wins over config.yaml.
@@ -159,7 +167,10 @@ fn the_interpreter_comes_from_orc_python_then_config_then_python3() {
         "{err}"
     );
 
-    p.write(".llm-orc/config.yaml", "scripts:\n  python: .venv/bin/missing\n");
+    p.write(
+        ".llm-orc/config.yaml",
+        "scripts:\n  python: .venv/bin/missing\n",
+    );
     let r = invoke(&p, &["validate", "e"]);
     assert!(
         r.stderr.contains("interpreter")
@@ -187,13 +198,21 @@ fn a_bad_scripts_section_is_a_config_error() {
         "scripts:\n  python: 3\n  max_output_bytes: 0\n  interpreters:\n    'py/x': /bin/true\n  alow_inline: true\n",
     );
     let r = invoke(&p, &["config", "check"]);
-    assert!(r.stderr.contains("`python` must be a string"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`python` must be a string"),
+        "{}",
+        r.stderr
+    );
     assert!(
         r.stderr.contains("`max_output_bytes` must be at least 1"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("keys are file extensions"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("keys are file extensions"),
+        "{}",
+        r.stderr
+    );
     r.assert_hint("did you mean `allow_inline`?");
 }
 
@@ -209,7 +228,10 @@ fn a_script_that_echoes_a_large_input_does_not_deadlock() {
     one_agent(&p, "scripts/echo.sh", "    timeout_seconds: 60\n");
     let input = "é".repeat(55_000);
     let file = p.write("input.txt", &input);
-    let r = invoke(&p, &["invoke", "e", "--input-file", &file.to_string_lossy()]);
+    let r = invoke(
+        &p,
+        &["invoke", "e", "--input-file", &file.to_string_lossy()],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let echoed = answer(&latest_artifact(&p, "e"), "s");
     assert_eq!(echoed["input"], input.as_str());
@@ -218,7 +240,10 @@ fn a_script_that_echoes_a_large_input_does_not_deadlock() {
 #[test]
 fn printing_more_than_the_cap_fails_only_that_agent() {
     let p = TestProject::new();
-    p.write(".llm-orc/config.yaml", "scripts:\n  max_output_bytes: 1048576\n");
+    p.write(
+        ".llm-orc/config.yaml",
+        "scripts:\n  max_output_bytes: 1048576\n",
+    );
     p.write(
         ".llm-orc/scripts/flood.py",
         "import sys\nsys.stdout.write('x' * 5_000_000)\n",
@@ -236,7 +261,8 @@ fn printing_more_than_the_cap_fails_only_that_agent() {
     let art = latest_artifact(&p, "e");
     let err = error(&art, "flood");
     assert!(
-        err.contains("printed more than 1 MiB on stdout") && err.contains("scripts.max_output_bytes"),
+        err.contains("printed more than 1 MiB on stdout")
+            && err.contains("scripts.max_output_bytes"),
         "{err}"
     );
     assert_eq!(answer(&art, "fine")["fine"], true);
@@ -281,7 +307,10 @@ fn a_timeout_kills_the_scripts_whole_process_group() {
         "script `s` failed: Script timed out after 3 seconds"
     );
     let pid = read_pid(&p.root().join("grandchild.pid"));
-    assert!(ended(pid), "the script's background child {pid} is still running");
+    assert!(
+        ended(pid),
+        "the script's background child {pid} is still running"
+    );
 }
 
 #[test]
@@ -294,7 +323,10 @@ fn a_finished_script_neither_waits_for_nor_leaves_its_background_children() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(answer(&latest_artifact(&p, "e"), "s")["done"], true);
     let pid = read_pid(&p.root().join("grandchild.pid"));
-    assert!(ended(pid), "the script's background child {pid} is still running");
+    assert!(
+        ended(pid),
+        "the script's background child {pid} is still running"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,7 +394,10 @@ fn inputs_over_the_environment_limit_reach_the_script_as_files() {
     let big: String = "a line of input text\n".repeat(300_000 / 21);
     assert!(big.len() > 290_000);
     let file = p.write("big.txt", &big);
-    let r = invoke(&p, &["invoke", "e", "--input-file", &file.to_string_lossy()]);
+    let r = invoke(
+        &p,
+        &["invoke", "e", "--input-file", &file.to_string_lossy()],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let got = answer(&latest_artifact(&p, "e"), "s");
     assert_eq!(got["stdin_input"], big.as_str());
@@ -394,7 +429,8 @@ fn inline_scripts_need_the_projects_opt_in() {
     let r = invoke(&p, &["validate", "e"]);
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(
-        r.stderr.contains("error: agent `s` runs inline shell content")
+        r.stderr
+            .contains("error: agent `s` runs inline shell content")
             && r.stderr.contains("does not allow"),
         "{}",
         r.stderr
@@ -402,7 +438,10 @@ fn inline_scripts_need_the_projects_opt_in() {
     r.assert_hint("`scripts: {allow_inline: true}` in .llm-orc/config.yaml");
     let r = invoke(&p, &["invoke", "e", "x"]);
     assert_ne!(r.code, 0);
-    assert!(!p.root().join(".llm-orc/artifacts/e").exists(), "nothing ran");
+    assert!(
+        !p.root().join(".llm-orc/artifacts/e").exists(),
+        "nothing ran"
+    );
 
     p.write(".llm-orc/config.yaml", "scripts:\n  allow_inline: true\n");
     let r = invoke(&p, &["validate", "e"]);
@@ -434,8 +473,7 @@ mod mcp {
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("LLM_ORC_LIBRARY_PATH")
             .env_remove("OLLAMA_HOST");
-        ()
-            .serve(rmcp::transport::TokioChildProcess::new(cmd).expect("spawn"))
+        ().serve(rmcp::transport::TokioChildProcess::new(cmd).expect("spawn"))
             .await
             .expect("initialize")
     }
@@ -589,5 +627,17 @@ fn the_shipped_paragraph_splitter_does_what_its_docstring_says() {
     assert_eq!(
         answer(&latest_artifact(&p, "e"), "s")["data"],
         json!(["One sentence.", "Another one!", "A third?"])
+    );
+    // With a dependency, it splits the ensemble input all the same.
+    p.write(".llm-orc/scripts/first.py", "print('{}')\n");
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: first\n    script: scripts/first.py\n  - name: s\n    script: scripts/split_paragraphs.py\n    depends_on: [first]\n",
+    );
+    let r = invoke(&p, &["invoke", "e", "First paragraph.\n\nSecond one."]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        answer(&latest_artifact(&p, "e"), "s")["data"],
+        json!(["First paragraph.", "Second one."])
     );
 }

@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
-"""Split the ensemble input into paragraphs for a fan-out agent.
+"""Split the ensemble input into paragraphs, one per instance of a fan-out agent.
 
-Reads llm-orc's script JSON on stdin ({"input": ...}) and prints
-{"success": true, "data": [paragraph, ...]}; a single block of text is split into sentences.
+stdin is llm-orc's script JSON. As the first agent (no dependencies) that is
+    {"input": "<the ensemble input, as text>", "parameters": {}, "context": {}}
+and with `depends_on` it is
+    {"agent_name": ..., "input_data": "<the ensemble input>", "context": {}, "dependencies": {...}};
+either way the ensemble input is split. Prints
+    {"success": true, "data": ["first paragraph", "second paragraph", ...]}
+and each item of `data` becomes the input of one instance of the `fan_out: true` agent that
+depends on this one. Paragraphs are separated by blank lines; text without a blank line is split
+into sentences.
 """
 import json
 import re
@@ -13,7 +20,10 @@ def main() -> None:
     raw = sys.stdin.read()
     try:
         payload = json.loads(raw)
-        text = payload.get("input", "") if isinstance(payload, dict) else payload
+        if isinstance(payload, dict):
+            text = payload.get("input", payload.get("input_data", ""))
+        else:
+            text = payload
     except json.JSONDecodeError:
         text = raw
     if not isinstance(text, str):
