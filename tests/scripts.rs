@@ -420,6 +420,47 @@ fn inputs_over_the_environment_limit_reach_the_script_as_files() {
     assert_eq!(got["INPUT_TEXT"]["env"], "small input");
 }
 
+#[test]
+fn a_spawn_over_the_kernels_total_retries_with_every_variable_in_a_file() {
+    let p = TestProject::new();
+    p.write(".llm-orc/scripts/report.py", REPORT_ENV);
+    one_agent(&p, "scripts/report.py", "");
+    // orc's own environment nearly fills the kernel's total for arguments and environment, so
+    // two 100 KB variables (each under the per-variable limit) no longer fit beside it.
+    let arg_max: usize = Command::new("getconf")
+        .arg("ARG_MAX")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(2 * 1024 * 1024);
+    let input = "x".repeat(100_000);
+    let file = p.write("input.txt", &input);
+    let mut cmd = orc_cmd(
+        &p,
+        &["invoke", "e", "--input-file", &file.to_string_lossy()],
+    );
+    let own: usize = std::env::vars_os()
+        .map(|(k, v)| k.len() + v.len() + 2 + 8)
+        .sum();
+    let pad = "p".repeat(120_000);
+    let mut filled = own;
+    let mut i = 0;
+    while filled + 120_000 + 16 < arg_max.saturating_sub(150_000) {
+        cmd.env(format!("ORC_TEST_PAD{i}"), &pad);
+        filled += 120_000 + 16;
+        i += 1;
+    }
+    let r = run_bounded(cmd);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = answer(&latest_artifact(&p, "e"), "s");
+    for name in ["INPUT_DATA", "INPUT_TEXT", "AGENT_PARAMETERS"] {
+        assert_eq!(got[name]["env"], Value::Null, "{name} is left unset");
+        assert!(got[name]["file"].is_string(), "{name}_FILE is set");
+    }
+    assert_eq!(got["INPUT_DATA"]["file_text"], input.as_str());
+    assert_eq!(got["AGENT_PARAMETERS"]["file_text"], "{}");
+}
+
 // ------------------------------------------------------------------ inline scripts
 
 #[test]
