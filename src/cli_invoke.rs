@@ -8,7 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::cli::{Code, Format, InvokeArgs, fail, print_diagnostics};
+use crate::cli::{Code, Format, InvokeArgs, fail, print_diagnostics, term_safe};
 use crate::config::Env;
 use crate::exec::{Event, RunResult, Status};
 use crate::report::size_class;
@@ -83,7 +83,8 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         .context("cannot start the async runtime")?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
-    let show_progress = std::io::stderr().is_terminal();
+    // With -v the log shows the run as it goes; a progress line would be torn by it.
+    let show_progress = std::io::stderr().is_terminal() && !tracing::enabled!(tracing::Level::INFO);
     let outcome = runtime.block_on(async {
         // First Ctrl-C: stop and keep what finished; second: leave at once.
         tokio::spawn(async move {
@@ -207,7 +208,7 @@ fn report_failures(r: &RunResult) {
                 if agents.len() > 3 { ", ..." } else { "" }
             )
         };
-        eprintln!("error: {who} failed: {cause}");
+        eprintln!("error: {} failed: {}", term_safe(&who), term_safe(cause));
     }
 }
 
@@ -241,15 +242,18 @@ fn json_output(inv: &Invocation) -> JsonOutput<'_> {
     }
 }
 
+/// Text output: names, answers and errors come from files, models and servers, so every one
+/// goes through `term_safe` (no escape sequence reaches the terminal).
 fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
     let r = &inv.result;
     for (name, e) in &r.entries {
+        let name = term_safe(name);
         if e.instances.is_some() || e.kind == "ensemble" && e.is_success() {
             // Gathered fan-outs and nested results are shown through their parts.
             if e.kind == "ensemble" {
                 writeln!(out, "== {name} (ensemble, {}) ==", e.status.outcome())?;
                 if let Some(h) = &e.handover {
-                    writeln!(out, "{h}\n")?;
+                    writeln!(out, "{}\n", term_safe(h))?;
                 }
             }
             continue;
@@ -257,16 +261,18 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
         let model = r
             .usage
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, u)| format!(", {}", u.model))
+            .find(|(n, _)| *n == *name)
+            .map(|(_, u)| format!(", {}", term_safe(&u.model)))
             .unwrap_or_default();
         writeln!(out, "== {name} ({}{model}) ==", e.status.outcome())?;
         match (&e.error, e.status) {
-            (Some(err), _) => writeln!(out, "error: {err}\n")?,
-            (None, Status::Skipped) => {
-                writeln!(out, "{}\n", e.note.as_deref().unwrap_or("skipped"))?
-            }
-            (None, _) => writeln!(out, "{}\n", crate::pyfmt::str_of(&e.response))?,
+            (Some(err), _) => writeln!(out, "error: {}\n", term_safe(err))?,
+            (None, Status::Skipped) => writeln!(
+                out,
+                "{}\n",
+                term_safe(e.note.as_deref().unwrap_or("skipped"))
+            )?,
+            (None, _) => writeln!(out, "{}\n", term_safe(&crate::pyfmt::str_of(&e.response)))?,
         }
     }
     // Tokens per tier of model size.
@@ -310,7 +316,7 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
         r.status()
     )?;
     if let Some(d) = &r.deliverable {
-        writeln!(out, "\n-- deliverable --\n{d}")?;
+        writeln!(out, "\n-- deliverable --\n{}", term_safe(d))?;
     }
     if let Some(Ok(w)) = &inv.artifact {
         writeln!(out, "\nartifact: {}", w.dir.display())?;
@@ -424,7 +430,7 @@ pub fn validate_runs(
         )?;
         if verbose || !ok {
             if let Some(err) = outcome["error"].as_str() {
-                writeln!(stdout, "  {err}")?;
+                writeln!(stdout, "  {}", term_safe(err))?;
             }
             if let Some(layers) = outcome["results"].as_object() {
                 writeln!(stdout, "\nValidation Layer Results:")?;
@@ -432,13 +438,17 @@ pub fn validate_runs(
                     let word = if r["passed"] == true { "PASS" } else { "FAIL" };
                     writeln!(stdout, "  {layer}: {word}")?;
                     for e in r["errors"].as_array().into_iter().flatten() {
-                        writeln!(stdout, "    - {}", e.as_str().unwrap_or_default())?;
+                        writeln!(
+                            stdout,
+                            "    - {}",
+                            term_safe(e.as_str().unwrap_or_default())
+                        )?;
                     }
                 }
             }
         }
         for f in crate::validation::failures(&outcome) {
-            eprintln!("error: {name}: {f}");
+            eprintln!("error: {}: {}", term_safe(name), term_safe(&f));
         }
         if let Some(Ok(w)) = &inv.artifact {
             eprintln!("artifact: {}", w.dir.display());

@@ -782,3 +782,95 @@ async fn streamed_and_whole_responses_count_the_same() {
         assert!(a["total_duration_ns"].is_u64());
     }
 }
+
+/// `-v` logs every request on stderr as it is sent (agent, model, host); stdout still carries
+/// only the results; without `-v` nothing is logged; `RUST_LOG` works too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_logs_each_request_on_stderr_and_stdout_stays_clean() {
+    let sim = sim().await;
+    let p = peer_project();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    let args = [
+        "invoke",
+        "peer-sequential",
+        INPUT,
+        "--output-format",
+        "json",
+    ];
+    let quiet = orc(&p, &args).await;
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("request sent"), "{}", quiet.stderr);
+
+    let loud = orc(&p, &[&["-v"][..], &args[..]].concat()).await;
+    assert_eq!(loud.code, 0, "{}", loud.stderr);
+    let doc: Value = serde_json::from_str(&loud.stdout).expect("stdout is only the JSON document");
+    assert_eq!(doc["status"], "success");
+    let host = sim.url();
+    let host = host.trim_start_matches("http://");
+    let requests: Vec<&str> = loud
+        .stderr
+        .lines()
+        .filter(|l| l.contains("INFO") && l.contains("request sent"))
+        .collect();
+    assert_eq!(requests.len(), 3, "{}", loud.stderr);
+    for (agent, model) in [
+        ("drafter", "qwen3:0.6b"),
+        ("critic", "gemma3:1b"),
+        ("finalizer", "qwen3:0.6b"),
+    ] {
+        assert!(
+            requests
+                .iter()
+                .any(|l| l.contains(agent) && l.contains(model) && l.contains(host)),
+            "no request line for {agent}:\n{}",
+            loud.stderr
+        );
+    }
+
+    let mut cmd = p.command(&args);
+    cmd.env("RUST_LOG", "orc=info");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run orc"))
+        .await
+        .expect("join");
+    let env_run = common::Run::from(out);
+    assert_eq!(env_run.code, 0, "{}", env_run.stderr);
+    assert!(
+        env_run.stderr.contains("request sent"),
+        "{}",
+        env_run.stderr
+    );
+}
+
+/// A model's answer carrying terminal escapes (an OSC 52 clipboard write, a screen clear, a
+/// bidi override) is printed with visible escapes in text mode; JSON output and the artifact
+/// keep the exact text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_sequences_from_a_model_never_reach_the_terminal() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "hostile",
+        "name: hostile\ndescription: d\nagents:\n  - name: talker\n    model_profile: tiny\n    \
+         system_prompt: \"[[fake:reply=before\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\u202Eafter]]\"\n",
+    );
+    let exact = "before\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{1b}[2J\u{202e}after";
+    let r = orc(&p, &["invoke", "hostile", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!r.stdout.contains(bad), "{bad:?} on stdout: {:?}", r.stdout);
+        assert!(!r.stderr.contains(bad), "{bad:?} on stderr: {:?}", r.stderr);
+    }
+    let shown = "before\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\u{202e}after";
+    // Once as the agent's answer, once as the deliverable.
+    assert_eq!(r.stdout.matches(shown).count(), 2, "{}", r.stdout);
+    assert_eq!(
+        latest_artifact(&p, "hostile")["results"]["talker"]["response"],
+        exact
+    );
+    let j = orc(&p, &["invoke", "hostile", "x", "--output-format", "json"]).await;
+    assert_eq!(j.code, 0, "{}", j.stderr);
+    assert!(!j.stdout.contains('\u{1b}'));
+    let doc: Value = serde_json::from_str(&j.stdout).expect("json");
+    assert_eq!(doc["results"]["talker"]["response"], exact);
+}
