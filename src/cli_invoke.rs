@@ -14,16 +14,21 @@ use crate::exec::{Event, RunResult, Status};
 use crate::report::size_class;
 use crate::service::{Invocation, InvokeOptions, Service};
 
-/// The input, from the first source that gives one, as llm-orc does.
-fn read_input(args: &InvokeArgs) -> anyhow::Result<String> {
+/// llm-orc's input when none is given.
+const DEFAULT_INPUT: &str = "Please analyze this.";
+
+/// The input, from the first source that gives one, as llm-orc does; None when none does (no
+/// argument, no --input, no --input-file, stdin a terminal or empty).
+fn read_input(args: &InvokeArgs) -> anyhow::Result<Option<String>> {
     if let Some(s) = args.input.as_ref().filter(|s| !s.is_empty()) {
-        return Ok(s.clone());
+        return Ok(Some(s.clone()));
     }
     if let Some(s) = args.input_flag.as_ref().filter(|s| !s.is_empty()) {
-        return Ok(s.clone());
+        return Ok(Some(s.clone()));
     }
     if let Some(f) = &args.input_file {
         return std::fs::read_to_string(f)
+            .map(Some)
             .with_context(|| format!("cannot read --input-file {}", f.display()));
     }
     let stdin = std::io::stdin();
@@ -35,10 +40,10 @@ fn read_input(args: &InvokeArgs) -> anyhow::Result<String> {
             .context("cannot read stdin")?;
         let s = s.trim();
         if !s.is_empty() {
-            return Ok(s.to_string());
+            return Ok(Some(s.to_string()));
         }
     }
-    Ok("Please analyze this.".to_string())
+    Ok(None)
 }
 
 /// The earlier run `--resume` names: its id and its execution.json.
@@ -65,7 +70,7 @@ fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(Stri
 }
 
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
-    let input = read_input(&args)?;
+    let given = read_input(&args)?;
     let resume = match &args.resume {
         Some(a) => match load_resume(svc, &args.ensemble, a) {
             Ok(r) => Some(r),
@@ -75,6 +80,19 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
             }
         },
         None => None,
+    };
+    // Resuming without an input means "the same run again": its input, not the default (which
+    // would change every prompt and rerun everything).
+    let input = match (given, &resume) {
+        (Some(s), _) => s,
+        (None, Some((id, run))) => match run["input"]["data"].as_str() {
+            Some(s) => {
+                eprintln!("reusing the input of {}", term_safe(id));
+                s.to_string()
+            }
+            None => DEFAULT_INPUT.to_string(),
+        },
+        (None, None) => DEFAULT_INPUT.to_string(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -244,6 +244,27 @@ async fn resume_reruns_only_what_failed_or_changed() {
     // The reused call is not counted again: totals are this run's calls.
     assert_eq!(art2["metadata"]["usage"]["totals"]["agents_count"], 2);
 
+    // Without an input, --resume reuses the resumed run's input (and says so): nothing
+    // changed, so nothing is called again.
+    let before = sim.requests().len();
+    let third = tokio::task::spawn_blocking(run(&["invoke", "e", "--resume", "latest"]))
+        .await
+        .expect("join");
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert_eq!(third.status.code(), Some(0), "{err}");
+    let resumed = art2["metadata"]["orc"]["resumed_from"]
+        .as_str()
+        .unwrap_or("?");
+    assert!(err.contains("reusing the input of e/"), "{err}");
+    assert!(
+        !err.contains(&format!("reusing the input of {resumed}")),
+        "the newest run, not the first: {err}"
+    );
+    assert!(err.contains("3 result(s) reused, 0 call(s) made"), "{err}");
+    assert_eq!(sim.requests().len(), before);
+    let art3 = latest_artifact(&p, "e");
+    assert_eq!(art3["input"]["data"], "x");
+
     // A bad --resume is a usage error.
     let bad = tokio::task::spawn_blocking(run(&["invoke", "e", "x", "--resume", "nope"]))
         .await
