@@ -403,6 +403,197 @@ pub fn write(
     })
 }
 
+/// orc's own process, read from /proc at a moment: CPU time used so far and resident memory.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSample {
+    at: std::time::Instant,
+    cpu_s: f64,
+    rss_kb: f64,
+    mem_total_kb: f64,
+}
+
+impl ProcessSample {
+    /// None where /proc is not there to read (not Linux).
+    pub fn now() -> Option<ProcessSample> {
+        let at = std::time::Instant::now();
+        let stat = fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may hold spaces): state is field 3, utime 14,
+        // stime 15, in clock ticks of USER_HZ (100 on Linux's user ABI).
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+        let cpu_s = (ticks(11)? + ticks(12)?) / 100.0;
+        let kb = |text: &str, key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        };
+        let rss_kb = kb(&fs::read_to_string("/proc/self/status").ok()?, "VmRSS:")?;
+        let mem_total_kb = kb(&fs::read_to_string("/proc/meminfo").ok()?, "MemTotal:")?;
+        Some(ProcessSample {
+            at,
+            cpu_s,
+            rss_kb,
+            mem_total_kb,
+        })
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
+/// Adds llm-orc 0.25.2's resource keys to a run's document: `adaptive_resource_management`
+/// (see `resource_management`) and, per agent in `usage.agents`, `start_time` and
+/// `resource_duration_seconds` (the agent's real start and service time) with the per-agent
+/// samples empty (`sample_count: 0`): orc does not sample per agent.
+pub fn add_resource_metrics(
+    doc: &mut Value,
+    run: &RunResult,
+    ensemble: &crate::graph::CompiledEnsemble,
+    start: Option<ProcessSample>,
+) {
+    if let Some(agents) = doc["metadata"]["usage"]["agents"].as_object_mut() {
+        for (name, u) in agents.iter_mut() {
+            let Some(u) = u.as_object_mut() else { continue };
+            let row = run.timeline.iter().find(|r| r.agent == *name);
+            let fields = serde_json::json!({
+                "start_time": run.started_at + row.map_or(0.0, |r| r.start_ms) / 1000.0,
+                "baseline_cpu": 0.0,
+                "baseline_memory": 0.0,
+                "sample_count": 0,
+                "peak_cpu": 0.0,
+                "avg_cpu": 0.0,
+                "peak_memory": 0.0,
+                "avg_memory": 0.0,
+                "cpu_samples": [],
+                "memory_samples": [],
+                "resource_duration_seconds": row.map_or(0.0, |r| r.service_ms / 1000.0),
+                "resource_sample_count": 0,
+            });
+            if let Value::Object(fields) = fields {
+                for (k, v) in fields {
+                    u.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+    doc["metadata"]["adaptive_resource_management"] = resource_management(run, ensemble, start);
+}
+
+/// `metadata.adaptive_resource_management` in llm-orc 0.25.2's shape. llm-orc samples its
+/// process once at the end (`measurement_point: final_fallback`); so does orc: from `start`
+/// (taken as the run began) to now, CPU is the process's CPU time over the wall time (percent of
+/// one core, so above 100 when several cores worked) and memory its resident size as a percent
+/// of the machine's. Without /proc the sample lists are empty. Phases are orc's levels, with
+/// their agents' real start and end times; they are not sampled apart (`sample_count: 0`).
+pub fn resource_management(
+    run: &RunResult,
+    ensemble: &crate::graph::CompiledEnsemble,
+    start: Option<ProcessSample>,
+) -> Value {
+    let sample = start.zip(ProcessSample::now()).map(|(a, b)| {
+        let wall = b.at.duration_since(a.at).as_secs_f64();
+        let cpu = if wall > 0.0 {
+            (b.cpu_s - a.cpu_s).max(0.0) / wall * 100.0
+        } else {
+            0.0
+        };
+        let mem = if b.mem_total_kb > 0.0 {
+            b.rss_kb / b.mem_total_kb * 100.0
+        } else {
+            0.0
+        };
+        (round1(cpu), round1(mem))
+    });
+    let (cpu, mem) = sample.unwrap_or((0.0, 0.0));
+    let samples: Vec<(f64, f64)> = sample.into_iter().collect();
+    let resource_metrics: Vec<Value> = samples
+        .iter()
+        .map(|(c, m)| {
+            serde_json::json!({"cpu_percent": c, "memory_percent": m, "circuit_breaker_state": "N/A", "measurement_point": "final_fallback"})
+        })
+        .collect();
+    let at = |ms: f64| run.started_at + ms / 1000.0;
+    let phase_metrics: Vec<Value> = ensemble
+        .levels
+        .iter()
+        .enumerate()
+        .map(|(i, level)| {
+            let names: Vec<&str> = level
+                .iter()
+                .filter_map(|&a| ensemble.agents.get(a).map(|a| a.name.as_str()))
+                .collect();
+            // An agent's rows: itself, its fan-out instances `name[i]`, its children `name/x`.
+            let rows: Vec<&crate::exec::result::TimelineRow> = run
+                .timeline
+                .iter()
+                .filter(|r| {
+                    names.iter().any(|n| {
+                        r.agent == *n
+                            || r.agent
+                                .strip_prefix(n)
+                                .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('/'))
+                    })
+                })
+                .collect();
+            let min = |f: fn(&crate::exec::result::TimelineRow) -> f64| {
+                rows.iter().map(|r| f(r)).reduce(f64::min).unwrap_or(0.0)
+            };
+            let ready = at(min(|r| r.ready_ms));
+            let start = at(min(|r| r.start_ms));
+            let end = at(rows
+                .iter()
+                .map(|r| r.end_ms)
+                .reduce(f64::max)
+                .unwrap_or(0.0));
+            let completed = names
+                .iter()
+                .filter(|n| run.entry(n).is_some_and(|e| e.is_success()))
+                .count();
+            serde_json::json!({
+                "phase_index": i,
+                "phase_name": format!("phase_{i}"),
+                "agent_count": names.len(),
+                "phase_start_time": ready,
+                "agent_names": names,
+                "start_time": start,
+                "duration_seconds": (end - start).max(0.0),
+                "end_time": end,
+                "agents_completed": completed,
+                "peak_cpu": 0.0,
+                "avg_cpu": 0.0,
+                "peak_memory": 0.0,
+                "avg_memory": 0.0,
+                "sample_count": 0,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "adaptive_used": false,
+        "management_type": "user_configured",
+        "concurrency_decisions": [],
+        "resource_metrics": resource_metrics,
+        "execution_metrics": {
+            "peak_cpu": cpu,
+            "avg_cpu": cpu,
+            "peak_memory": mem,
+            "avg_memory": mem,
+            "sample_count": samples.len(),
+            "raw_cpu_samples": samples.iter().map(|s| s.0).collect::<Vec<_>>(),
+            "raw_memory_samples": samples.iter().map(|s| s.1).collect::<Vec<_>>(),
+        },
+        "phase_metrics": phase_metrics,
+    })
+}
+
 /// A readable report: llm-orc's header lines, then what orc adds (status, usage, each agent).
 pub fn markdown_report(run: &RunResult) -> String {
     let mut s = String::new();
