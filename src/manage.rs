@@ -627,10 +627,18 @@ impl Service {
                 .total_cmp(&a["service_ms"].as_f64().unwrap_or(0.0))
         });
         slowest.truncate(5);
+        // The same words as invoke and run_status (llm-orc 0.25.2's MCP words): `status` is
+        // success / error, `executor_status` the artifact's completed / completed_with_errors /
+        // interrupted.
+        let run_failed = v["has_errors"] == true
+            || v["status"]
+                .as_str()
+                .is_some_and(|s| s != "completed" && s != "success");
         Ok(json!({
             "artifact_id": id,
             "ensemble": v["ensemble"],
-            "status": v["status"],
+            "status": if run_failed { "error" } else { "success" },
+            "executor_status": v["status"],
             "analysis": {"total_agents": total, "successful_agents": ok, "failed_agents": failed.len(), "failures": failed},
             "metrics": {
                 "agent_success_rate": if total == 0 { 0.0 } else { ok as f64 / total as f64 },

@@ -543,3 +543,38 @@ async fn artifact_housekeeping_never_follows_links_out() {
     assert!(victim_file.exists());
     let _ = c.cancel().await;
 }
+
+/// MCP speaks one set of status words: `invoke`, `run_status` and `analyze_execution` all say
+/// `success` / `error` in `status` and the executor's word in `executor_status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_status_words_agree_across_tools() {
+    use serde_json::json;
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: ok\n    model_profile: tiny\n  - name: bad\n    model_profile: tiny\n    system_prompt: b [[sim:status=400]]\n",
+    );
+    let c = mcp_client::connect(&p).await;
+    let (err, run) = mcp_client::call(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "e", "input_data": "x"}),
+    )
+    .await;
+    assert!(!err, "{run}");
+    assert_eq!(run["status"], "error");
+    assert_eq!(run["executor_status"], "completed_with_errors");
+    let run_id = run["run_id"].as_str().expect("run id");
+    let (_, status) = mcp_client::call(&c, "run_status", json!({"run_id": run_id})).await;
+    let (_, analysis) =
+        mcp_client::call(&c, "analyze_execution", json!({"artifact_id": "e/latest"})).await;
+    for v in [&status, &analysis] {
+        assert_eq!(v["status"], "error", "{v}");
+        assert_eq!(v["executor_status"], "completed_with_errors", "{v}");
+    }
+    let _ = c.cancel().await;
+}
