@@ -1,6 +1,12 @@
 //! Execution artifacts: `.llm-orc/artifacts/<ensemble>/<YYYYMMDD-HHMMSS-mmm>/execution.json`
 //! and `execution.md`, and a `latest` link, in the layout and JSON shape llm-orc's readers use.
 //! Files are written to a temporary name and renamed, so a reader never sees half a file.
+//!
+//! The tree is never left through a link: every folder below `artifacts/` that orc writes into,
+//! lists or deletes must be a real folder (`latest`, the link orc manages, is read as a name,
+//! never followed). Temporaries are written in the ensemble's folder (`.<file>.tmp-<pid>-<n>`)
+//! and renamed into the run folder; ones left by a killed orc are removed by the next run of
+//! that ensemble.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -20,6 +26,149 @@ pub enum ArtifactError {
     BadName { name: String, why: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error(
+        "{}: is a symbolic link; orc never writes, lists or deletes artifacts through links inside the artifacts folder (replace it with a real folder)",
+        path.display()
+    )]
+    Link { path: PathBuf },
+}
+
+/// `root/rel` when every folder from `root` down to it is a real folder, not a link (`root`
+/// itself may be one: where artifacts live is the user's choice). `Ok(None)` when a folder is
+/// missing, unless `create`, which creates the missing ones.
+pub fn real_dir(root: &Path, rel: &str, create: bool) -> Result<Option<PathBuf>, ArtifactError> {
+    if create {
+        fs::create_dir_all(root).map_err(io_err(root))?;
+    }
+    let mut path = root.to_path_buf();
+    for part in Path::new(rel).components() {
+        match part {
+            std::path::Component::Normal(p) => path.push(p),
+            std::path::Component::CurDir => continue,
+            _ => {
+                return Err(ArtifactError::BadName {
+                    name: rel.to_string(),
+                    why: "it must be a relative path without `..`".into(),
+                });
+            }
+        }
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.file_type().is_symlink() => return Err(ArtifactError::Link { path }),
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                return Err(ArtifactError::Io {
+                    path,
+                    source: io::Error::new(io::ErrorKind::NotADirectory, "not a folder"),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+                match fs::create_dir(&path) {
+                    Ok(()) => {}
+                    // Another run created it meanwhile: check it again.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        if fs::symlink_metadata(&path)
+                            .map_err(io_err(&path))?
+                            .file_type()
+                            .is_symlink()
+                        {
+                            return Err(ArtifactError::Link { path });
+                        }
+                    }
+                    Err(e) => return Err(ArtifactError::Io { path, source: e }),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(ArtifactError::Io { path, source: e }),
+        }
+    }
+    Ok(Some(path))
+}
+
+/// Whether `path` is a real folder (a link to one is not).
+pub fn is_real_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+}
+
+/// The run folder `<ensemble_dir>/latest` names: read as a name, never followed, and only a
+/// plain name of a real folder beside it.
+pub fn latest_target(ensemble_dir: &Path) -> Option<String> {
+    let link = ensemble_dir.join("latest");
+    let target = match fs::read_link(&link) {
+        Ok(t) => t.to_str()?.to_string(),
+        // Where links are not available `latest` is a file holding the name.
+        Err(_) if fs::symlink_metadata(&link).is_ok_and(|m| m.is_file()) => {
+            fs::read_to_string(&link).ok()?.trim().to_string()
+        }
+        Err(_) => return None,
+    };
+    let plain =
+        !target.is_empty() && !target.starts_with('.') && !target.contains(['/', '\\', '\0']);
+    (plain && is_real_dir(&ensemble_dir.join(&target))).then_some(target)
+}
+
+/// Temporaries older than this are removed even if their process seems alive (its id may
+/// have been reused).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// The process id in a temporary's name `.<file>.tmp-<pid>[-<n>]`, if it is one.
+fn temporary_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?;
+    let (_, tail) = rest.rsplit_once(".tmp-")?;
+    let mut parts = tail.split('-');
+    let pid = parts.next()?.parse().ok()?;
+    match (parts.next(), parts.next()) {
+        (None, _) => Some(pid),
+        (Some(n), None) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Some(pid),
+        _ => None,
+    }
+}
+
+/// Whether process `pid` may still be writing (on Linux: it exists; elsewhere: assume so and
+/// let the age decide).
+fn may_be_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        Path::new("/proc").join(pid.to_string()).exists()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        true
+    }
+}
+
+/// Removes the temporaries in `dir` that an orc killed mid-write left behind: those whose
+/// process is gone, and any older than an hour. Returns how many were removed.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(temporary_owner) else {
+            continue;
+        };
+        // Not followed: a link is judged (and removed) as itself.
+        let Ok(meta) = fs::symlink_metadata(e.path()) else {
+            continue;
+        };
+        if meta.is_dir() {
+            continue;
+        }
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if (old || !may_be_alive(pid)) && fs::remove_file(e.path()).is_ok() {
+            tracing::info!(path = %e.path().display(), "removed a stale temporary file");
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ArtifactError + '_ {
@@ -107,8 +256,16 @@ pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
 ) -> Result<(), ArtifactError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
+    write_atomic_via(path.parent().unwrap_or(Path::new(".")), path, fill)
+}
+
+/// Like `write_atomic_with`, with the temporary in `tmp_dir` (on the same file system).
+fn write_atomic_via(
+    tmp_dir: &Path,
+    path: &Path,
+    fill: impl FnOnce(&mut fs::File) -> io::Result<()>,
+) -> Result<(), ArtifactError> {
+    let tmp = tmp_dir.join(format!(
         ".{}.tmp-{}-{}",
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -116,7 +273,7 @@ pub fn write_atomic_with(
         std::process::id(),
         fastrand::u64(..)
     ));
-    let mut f = fs::File::create(&tmp).map_err(io_err(&tmp))?;
+    let mut f = fs::File::create_new(&tmp).map_err(io_err(&tmp))?;
     if let Err(e) = fill(&mut f) {
         let _ = fs::remove_file(&tmp);
         return Err(ArtifactError::Io {
@@ -166,7 +323,6 @@ fn relink_latest(dir: &Path, target: &str) -> Result<(), ArtifactError> {
 /// Creates a fresh run folder named by local time to the millisecond. If another run took that
 /// name, the next millisecond is used, so concurrent runs never share a folder.
 fn create_run_dir(ensemble_dir: &Path) -> Result<(PathBuf, String), ArtifactError> {
-    fs::create_dir_all(ensemble_dir).map_err(io_err(ensemble_dir))?;
     let mut t = Local::now();
     for _ in 0..10_000 {
         let name = t.format("%Y%m%d-%H%M%S-%3f").to_string();
@@ -215,26 +371,226 @@ pub fn write(
             why: "it must be a plain folder name".into(),
         });
     }
-    let mut base = root.to_path_buf();
+    let mut rel = name.clone();
     if !rel_dir.is_empty() {
         crate::config::check_relative_name(rel_dir).map_err(|why| ArtifactError::BadName {
             name: rel_dir.to_string(),
             why,
         })?;
-        base = base.join(rel_dir);
+        rel = format!("{rel_dir}/{name}");
     }
-    let ensemble_dir = base.join(name);
+    let ensemble_dir = real_dir(root, &rel, true)?.ok_or_else(|| ArtifactError::BadName {
+        name: rel.clone(),
+        why: "the folder could not be created".into(),
+    })?;
+    remove_stale_temporaries(&ensemble_dir);
     let (dir, folder) = create_run_dir(&ensemble_dir)?;
     let json = dir.join("execution.json");
     let markdown = dir.join("execution.md");
-    write_atomic_with(&json, |f| write_pretty_ascii(io::BufWriter::new(f), doc))?;
-    write_atomic(&markdown, markdown_report(run).as_bytes())?;
+    // Temporaries go beside the run folders, where the next run finds any a crash left.
+    write_atomic_via(&ensemble_dir, &json, |f| {
+        write_pretty_ascii(io::BufWriter::new(f), doc)
+    })?;
+    write_atomic_via(&ensemble_dir, &markdown, |f| {
+        f.write_all(markdown_report(run).as_bytes())
+    })?;
     relink_latest(&ensemble_dir, &folder)?;
     Ok(Written {
         dir,
         json,
         markdown,
         id: format!("{name}/{folder}"),
+    })
+}
+
+/// orc's own process, read from /proc at a moment: CPU time used so far and resident memory.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSample {
+    at: std::time::Instant,
+    cpu_s: f64,
+    rss_kb: f64,
+    mem_total_kb: f64,
+}
+
+impl ProcessSample {
+    /// None where /proc is not there to read (not Linux).
+    pub fn now() -> Option<ProcessSample> {
+        let at = std::time::Instant::now();
+        let stat = fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may hold spaces): state is field 3, utime 14,
+        // stime 15, in clock ticks of USER_HZ (100 on Linux's user ABI).
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+        let cpu_s = (ticks(11)? + ticks(12)?) / 100.0;
+        let kb = |text: &str, key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))?
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        };
+        let rss_kb = kb(&fs::read_to_string("/proc/self/status").ok()?, "VmRSS:")?;
+        let mem_total_kb = kb(&fs::read_to_string("/proc/meminfo").ok()?, "MemTotal:")?;
+        Some(ProcessSample {
+            at,
+            cpu_s,
+            rss_kb,
+            mem_total_kb,
+        })
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 10.0).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
+/// Adds llm-orc 0.25.2's resource keys to a run's document: `adaptive_resource_management`
+/// (see `resource_management`) and, per agent in `usage.agents`, `start_time` and
+/// `resource_duration_seconds` (the agent's real start and service time) with the per-agent
+/// samples empty (`sample_count: 0`): orc does not sample per agent.
+pub fn add_resource_metrics(
+    doc: &mut Value,
+    run: &RunResult,
+    ensemble: &crate::graph::CompiledEnsemble,
+    start: Option<ProcessSample>,
+) {
+    if let Some(agents) = doc["metadata"]["usage"]["agents"].as_object_mut() {
+        for (name, u) in agents.iter_mut() {
+            let Some(u) = u.as_object_mut() else { continue };
+            let row = run.timeline.iter().find(|r| r.agent == *name);
+            let fields = serde_json::json!({
+                "start_time": run.started_at + row.map_or(0.0, |r| r.start_ms) / 1000.0,
+                "baseline_cpu": 0.0,
+                "baseline_memory": 0.0,
+                "sample_count": 0,
+                "peak_cpu": 0.0,
+                "avg_cpu": 0.0,
+                "peak_memory": 0.0,
+                "avg_memory": 0.0,
+                "cpu_samples": [],
+                "memory_samples": [],
+                "resource_duration_seconds": row.map_or(0.0, |r| r.service_ms / 1000.0),
+                "resource_sample_count": 0,
+            });
+            if let Value::Object(fields) = fields {
+                for (k, v) in fields {
+                    u.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+    doc["metadata"]["adaptive_resource_management"] = resource_management(run, ensemble, start);
+}
+
+/// `metadata.adaptive_resource_management` in llm-orc 0.25.2's shape. llm-orc samples its
+/// process once at the end (`measurement_point: final_fallback`); so does orc: from `start`
+/// (taken as the run began) to now, CPU is the process's CPU time over the wall time (percent of
+/// one core, so above 100 when several cores worked) and memory its resident size as a percent
+/// of the machine's. Without /proc the sample lists are empty. Phases are orc's levels, with
+/// their agents' real start and end times; they are not sampled apart (`sample_count: 0`).
+pub fn resource_management(
+    run: &RunResult,
+    ensemble: &crate::graph::CompiledEnsemble,
+    start: Option<ProcessSample>,
+) -> Value {
+    let sample = start.zip(ProcessSample::now()).map(|(a, b)| {
+        let wall = b.at.duration_since(a.at).as_secs_f64();
+        let cpu = if wall > 0.0 {
+            (b.cpu_s - a.cpu_s).max(0.0) / wall * 100.0
+        } else {
+            0.0
+        };
+        let mem = if b.mem_total_kb > 0.0 {
+            b.rss_kb / b.mem_total_kb * 100.0
+        } else {
+            0.0
+        };
+        (round1(cpu), round1(mem))
+    });
+    let (cpu, mem) = sample.unwrap_or((0.0, 0.0));
+    let samples: Vec<(f64, f64)> = sample.into_iter().collect();
+    let resource_metrics: Vec<Value> = samples
+        .iter()
+        .map(|(c, m)| {
+            serde_json::json!({"cpu_percent": c, "memory_percent": m, "circuit_breaker_state": "N/A", "measurement_point": "final_fallback"})
+        })
+        .collect();
+    let at = |ms: f64| run.started_at + ms / 1000.0;
+    let phase_metrics: Vec<Value> = ensemble
+        .levels
+        .iter()
+        .enumerate()
+        .map(|(i, level)| {
+            let names: Vec<&str> = level
+                .iter()
+                .filter_map(|&a| ensemble.agents.get(a).map(|a| a.name.as_str()))
+                .collect();
+            // An agent's rows: itself, its fan-out instances `name[i]`, its children `name/x`.
+            let rows: Vec<&crate::exec::result::TimelineRow> = run
+                .timeline
+                .iter()
+                .filter(|r| {
+                    names.iter().any(|n| {
+                        r.agent == *n
+                            || r.agent
+                                .strip_prefix(n)
+                                .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('/'))
+                    })
+                })
+                .collect();
+            let min = |f: fn(&crate::exec::result::TimelineRow) -> f64| {
+                rows.iter().map(|r| f(r)).reduce(f64::min).unwrap_or(0.0)
+            };
+            let ready = at(min(|r| r.ready_ms));
+            let start = at(min(|r| r.start_ms));
+            let end = at(rows
+                .iter()
+                .map(|r| r.end_ms)
+                .reduce(f64::max)
+                .unwrap_or(0.0));
+            let completed = names
+                .iter()
+                .filter(|n| run.entry(n).is_some_and(|e| e.is_success()))
+                .count();
+            serde_json::json!({
+                "phase_index": i,
+                "phase_name": format!("phase_{i}"),
+                "agent_count": names.len(),
+                "phase_start_time": ready,
+                "agent_names": names,
+                "start_time": start,
+                "duration_seconds": (end - start).max(0.0),
+                "end_time": end,
+                "agents_completed": completed,
+                "peak_cpu": 0.0,
+                "avg_cpu": 0.0,
+                "peak_memory": 0.0,
+                "avg_memory": 0.0,
+                "sample_count": 0,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "adaptive_used": false,
+        "management_type": "user_configured",
+        "concurrency_decisions": [],
+        "resource_metrics": resource_metrics,
+        "execution_metrics": {
+            "peak_cpu": cpu,
+            "avg_cpu": cpu,
+            "peak_memory": mem,
+            "avg_memory": mem,
+            "sample_count": samples.len(),
+            "raw_cpu_samples": samples.iter().map(|s| s.0).collect::<Vec<_>>(),
+            "raw_memory_samples": samples.iter().map(|s| s.1).collect::<Vec<_>>(),
+        },
+        "phase_metrics": phase_metrics,
     })
 }
 
@@ -318,6 +674,19 @@ mod tests {
             to_pretty_ascii(&v),
             "{\n  \"a\": \"\\u00e9\",\n  \"b\": [],\n  \"c\": {},\n  \"d\": [\n    1,\n    2\n  ]\n}"
         );
+    }
+
+    #[test]
+    fn temporary_names_are_recognised() {
+        assert_eq!(
+            temporary_owner(".execution.json.tmp-4242-1234567"),
+            Some(4242)
+        );
+        assert_eq!(temporary_owner(".latest.tmp-77"), Some(77));
+        assert_eq!(temporary_owner("execution.json"), None);
+        assert_eq!(temporary_owner("20260101-000000-000"), None);
+        assert_eq!(temporary_owner(".notes.tmp-x-1"), None);
+        assert_eq!(temporary_owner(".a.tmp-1-2-3"), None);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub struct Cli {
     /// Project directory (holding .llm-orc/); default: walk up from the current directory.
     #[arg(long, global = true, value_name = "DIR")]
     pub project: Option<PathBuf>,
+    /// Log to stderr as the work goes: -v each request, retry, fallback and slot wait; -vv
+    /// debug detail (RUST_LOG, when set, replaces this; default: warnings only).
+    #[arg(short = 'v', action = clap::ArgAction::Count, global = true)]
+    pub verbosity: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -50,6 +54,14 @@ pub enum Command {
     /// The MCP server Claude uses (llm-orc's tool surface).
     #[command(subcommand, visible_alias = "m")]
     Mcp(McpCommand),
+    /// Print a shell completion script to stdout, e.g. `orc completions bash > ~/.local/share/bash-completion/completions/orc`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print orc's man page (roff) to stdout, e.g. `orc man > ~/.local/share/man/man1/orc.1`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +78,9 @@ pub enum McpCommand {
         /// (running them still needs `scripts.allow_inline: true` in the project's config.yaml).
         #[arg(long)]
         allow_inline_scripts: bool,
+        /// Also append the log (as set by -v / RUST_LOG) to this file; it always goes to stderr.
+        #[arg(long, value_name = "PATH")]
+        log_file: Option<PathBuf>,
     },
 }
 
@@ -88,11 +103,13 @@ pub struct InvokeArgs {
     pub ensemble: String,
     /// The input text (else --input, --input-file, stdin, or "Please analyze this.").
     pub input: Option<String>,
+    /// The input text, as a flag (llm-orc's `--input-data` works too).
     #[arg(long = "input", visible_alias = "input-data", value_name = "TEXT")]
     pub input_flag: Option<String>,
     /// Read the input from a file.
     #[arg(short = 'f', long, value_name = "FILE")]
     pub input_file: Option<PathBuf>,
+    /// text: each answer, tokens per tier, the deliverable; json: llm-orc 0.25.2's document.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub output_format: Format,
     /// Most agents working at once (0 = unlimited); overrides config.yaml.
@@ -123,8 +140,14 @@ pub struct ValidateArgs {
     /// Check every ensemble in every tier.
     #[arg(long, conflicts_with = "ensembles")]
     pub all: bool,
+    /// text for people, json for tools.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also ask the Ollama hosts whether every model is installed (as MCP
+    /// check_ensemble_runnable does) and print the `ollama pull` commands for missing ones;
+    /// exit 1 if something is missing or a host does not answer.
+    #[arg(long)]
+    pub runnable: bool,
     /// With run/all/category: show every check, not only failed ones.
     #[arg(long)]
     pub verbose: bool,
@@ -138,13 +161,16 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct FormatArgs {
+    /// text for people, json for tools.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct GraphArgs {
+    /// The ensemble to show.
     pub ensemble: String,
+    /// text for people, json for tools, dot for Graphviz (`| dot -Tsvg`).
     #[arg(long, value_enum, default_value_t = GraphFormat::Text)]
     pub format: GraphFormat,
     /// List every agent of wide levels in the text view.
@@ -171,11 +197,13 @@ pub enum ConfigCommand {
     /// Create .llm-orc/ with config.yaml, ensembles/, profiles/, scripts/ and examples.
     /// Existing files are kept.
     Init {
+        /// `project.name` in config.yaml (default: the folder's name).
         #[arg(long)]
         project_name: Option<String>,
     },
     /// Show which trees, config files and profiles orc sees, and problems in them.
     Check {
+        /// text for people, json for tools.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -188,10 +216,19 @@ pub type Code = u8;
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let cwd = std::env::current_dir()?;
     let env = Env::from_process();
+    let log_file = match &cli.command {
+        Command::Mcp(McpCommand::Serve { log_file, .. }) => log_file.as_deref(),
+        _ => None,
+    };
+    if let Err(e) = init_logging(cli.verbosity, log_file) {
+        eprintln!("error: {e:#}");
+        return Ok(2);
+    }
     if let Command::Mcp(McpCommand::Serve {
         http,
         allow_remote,
         allow_inline_scripts,
+        ..
     }) = cli.command
     {
         let env = Env {
@@ -211,6 +248,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
                     );
                     return Ok(2);
                 }
+                tracing::info!(%addr, "MCP server: streamable HTTP at /mcp");
                 runtime.block_on(crate::mcp::serve_http(
                     addr,
                     cwd.clone(),
@@ -218,12 +256,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
                     env,
                 ))?;
             }
-            None => runtime.block_on(crate::mcp::serve_stdio(
-                cwd.clone(),
-                cli.project.clone(),
-                env,
-            ))?,
+            None => {
+                tracing::info!(cwd = %cwd.display(), "MCP server: stdio");
+                runtime.block_on(crate::mcp::serve_stdio(
+                    cwd.clone(),
+                    cli.project.clone(),
+                    env,
+                ))?
+            }
         }
+        tracing::info!("MCP server: the client closed the connection");
         return Ok(0);
     }
     let open = || Service::open(&cwd, cli.project.as_deref(), &env);
@@ -231,7 +273,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Command::Invoke(args) => crate::cli_invoke::invoke(&open(), &env, args),
         Command::Validate(args) => match args.ensembles.first().map(String::as_str) {
-            Some(mode @ ("run" | "all" | "category")) => {
+            Some(mode @ ("run" | "all" | "category")) if !args.runnable => {
                 let svc = open();
                 let rest = &args.ensembles[1..];
                 let names: Vec<String> = match mode {
@@ -308,6 +350,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         }
         Command::Config(ConfigCommand::Check { format }) => check(&open(), format, stdout),
         Command::Mcp(McpCommand::Serve { .. }) => unreachable_mcp(),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "orc", stdout);
+            Ok(0)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command()).render(stdout)?;
+            Ok(0)
+        }
         Command::Report(ReportCommand::Timeline { artifact, output }) => {
             let svc = open();
             let path = match crate::timeline::locate(&artifact, &svc.artifacts_root()) {
@@ -345,14 +397,99 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
     }
 }
 
+/// The log filter: `RUST_LOG` when it is set (and valid), else warnings, `-v` orc's info
+/// events, `-vv` orc's debug events, `-vvv` every crate's debug events.
+fn log_filter(verbosity: u8) -> tracing_subscriber::EnvFilter {
+    use tracing_subscriber::EnvFilter;
+    if let Ok(spec) = std::env::var("RUST_LOG")
+        && !spec.trim().is_empty()
+    {
+        match EnvFilter::try_new(&spec) {
+            Ok(f) => return f,
+            Err(e) => eprintln!("warning: RUST_LOG=`{spec}` is not a valid filter ({e}); using -v"),
+        }
+    }
+    EnvFilter::new(match verbosity {
+        0 => "warn",
+        1 => "warn,orc=info",
+        2 => "warn,orc=debug",
+        _ => "debug",
+    })
+}
+
+/// Sends `tracing` events to stderr (never stdout: it carries results, or the MCP transport),
+/// and also to `log_file` when given.
+pub fn init_logging(verbosity: u8, log_file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let file = match log_file {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| anyhow::anyhow!("--log-file {}: {e}", p.display()))?,
+        ),
+        None => None,
+    };
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let file = file.map(|f| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+    });
+    // A second initialisation (tests calling `run` twice) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(log_filter(verbosity))
+        .with(stderr)
+        .with(file)
+        .try_init();
+    Ok(())
+}
+
 fn unreachable_mcp() -> anyhow::Result<Code> {
     anyhow::bail!("internal error: the MCP server is started before stdout is taken")
+}
+
+/// Whether `c` must not reach a terminal raw: control characters other than newline and tab
+/// (ESC starts sequences that clear the screen, write the clipboard (OSC 52) or retitle the
+/// window; CR overwrites a line) and the bidi controls that reorder what is shown.
+fn unsafe_for_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Text as orc prints it in text mode: each character `unsafe_for_terminal` becomes a visible
+/// escape (`\x1b`, `\u{202e}`); a CR right before a newline stays. JSON output needs none of
+/// this: serde_json escapes control characters, and artifacts keep the exact text.
+pub fn term_safe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(unsafe_for_terminal) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !unsafe_for_terminal(c) || c == '\r' && chars.peek() == Some(&'\n') {
+            out.push(c);
+        } else if (c as u32) < 0x100 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {
     let mut err = std::io::stderr().lock();
     for d in diags {
-        let _ = writeln!(err, "{d}");
+        let _ = writeln!(err, "{}", term_safe(&d.to_string()));
     }
 }
 
@@ -360,7 +497,7 @@ pub(crate) fn fail(e: &ServiceError) -> Code {
     if let ServiceError::Invalid { diagnostics, .. } = e {
         print_diagnostics(diagnostics);
     }
-    eprintln!("error: {e}");
+    eprintln!("error: {}", term_safe(&e.to_string()));
     1
 }
 
@@ -373,6 +510,14 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
     print_diagnostics(config_diags);
     let config_errors = config_diags.iter().any(Diagnostic::is_error);
     let invalid = reports.iter().filter(|r| !r.valid).count();
+    let runnable = if args.runnable {
+        Some(check_runnable(svc, &reports)?)
+    } else {
+        None
+    };
+    let not_runnable = runnable
+        .as_ref()
+        .is_some_and(|rs| rs.iter().any(|r| r["runnable"] != true));
     let warnings: usize = reports
         .iter()
         .flat_map(|r| &r.diagnostics)
@@ -380,11 +525,15 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
         .count();
     match args.format {
         Format::Json => {
-            let doc = serde_json::json!({
+            let mut doc = serde_json::json!({
                 "valid": invalid == 0 && !config_errors,
                 "ensembles": reports,
                 "config_diagnostics": config_diags,
             });
+            if let Some(rs) = &runnable {
+                doc["runnable"] = serde_json::json!(!not_runnable);
+                doc["models"] = serde_json::json!(rs);
+            }
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Format::Text => {
@@ -410,7 +559,7 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
                     writeln!(
                         out,
                         "ok       {} ({}, {} agents) {}",
-                        r.name,
+                        term_safe(&r.name),
                         r.pattern.unwrap_or("?"),
                         r.agents.unwrap_or(0),
                         r.path.display()
@@ -420,7 +569,7 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
                     writeln!(
                         out,
                         "invalid  {} ({n} error(s)) {}",
-                        r.name,
+                        term_safe(&r.name),
                         r.path.display()
                     )?;
                 }
@@ -435,9 +584,118 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
                     warnings
                 )?;
             }
+            if let Some(rs) = &runnable {
+                write_runnable(out, rs)?;
+            }
         }
     }
-    Ok(if invalid > 0 || config_errors { 1 } else { 0 })
+    Ok(if invalid > 0 || config_errors || not_runnable {
+        1
+    } else {
+        0
+    })
+}
+
+/// `validate --runnable`: MCP check_ensemble_runnable's answer for every valid ensemble.
+fn check_runnable(
+    svc: &Service,
+    reports: &[service::ValidationReport],
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for r in reports.iter().filter(|r| r.valid) {
+        if !seen.insert(r.name.as_str()) {
+            continue;
+        }
+        match runtime.block_on(svc.mcp_check_runnable(&r.name)) {
+            Ok(v) => out.push(v),
+            Err(e) => out.push(serde_json::json!({
+                "ensemble": r.name, "runnable": false, "error": e.to_string(), "agents": [],
+            })),
+        }
+    }
+    Ok(out)
+}
+
+/// One line per ensemble, one per model that cannot run, then the pulls to run.
+fn write_runnable(out: &mut impl Write, checks: &[serde_json::Value]) -> anyhow::Result<()> {
+    let default_host = "http://localhost:11434";
+    let mut pulls = std::collections::BTreeSet::new();
+    writeln!(out)?;
+    for c in checks {
+        let name = c["ensemble"].as_str().unwrap_or("?");
+        let agents = c["agents"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        if c["runnable"] == true {
+            let models: std::collections::BTreeSet<&str> =
+                agents.iter().filter_map(|a| a["model"].as_str()).collect();
+            writeln!(
+                out,
+                "runnable {} ({} model(s) installed{})",
+                term_safe(name),
+                models.len(),
+                if models.is_empty() {
+                    "; no LLM agents"
+                } else {
+                    ""
+                }
+            )?;
+            continue;
+        }
+        writeln!(out, "missing  {}", term_safe(name))?;
+        if let Some(e) = c["error"].as_str() {
+            writeln!(out, "  {}", term_safe(e))?;
+        }
+        for a in agents {
+            let status = a["status"].as_str().unwrap_or("?");
+            if status == "available" || status.starts_with("assumed") {
+                continue;
+            }
+            let model = a["model"].as_str().unwrap_or("?");
+            let host = a["host"].as_str().unwrap_or(default_host);
+            let mut line = format!(
+                "  {}: `{}` on {host}: {}",
+                term_safe(a["name"].as_str().unwrap_or("?")),
+                term_safe(model),
+                term_safe(status)
+            );
+            if status == "missing" {
+                let near: Vec<&str> = a["alternatives"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str())
+                    .collect();
+                if !near.is_empty() {
+                    line.push_str(&format!(
+                        " (installed, nearest in size: {})",
+                        near.join(", ")
+                    ));
+                }
+                pulls.insert(if host == default_host {
+                    format!("ollama pull {model}")
+                } else {
+                    format!("OLLAMA_HOST={host} ollama pull {model}")
+                });
+            } else if status.starts_with("unreachable") {
+                line.push_str(" (is Ollama running there? `ollama serve`, or set OLLAMA_HOST)");
+            }
+            writeln!(out, "{line}")?;
+        }
+    }
+    if !pulls.is_empty() {
+        writeln!(
+            out,
+            "
+to install the missing models:"
+        )?;
+        for p in pulls {
+            writeln!(out, "  {p}")?;
+        }
+    }
+    Ok(())
 }
 
 fn tier_heading(tier: Tier, svc: &Service) -> String {
@@ -482,9 +740,9 @@ fn list_ensembles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow
             writeln!(out, "\n{}", tier_heading(e.tier, svc))?;
             current = Some(e.tier);
         }
-        let mut line = format!("  {}", e.name);
+        let mut line = format!("  {}", term_safe(&e.name));
         if let Some(d) = &e.description {
-            line.push_str(&format!(": {d}"));
+            line.push_str(&format!(": {}", term_safe(d)));
         }
         if !e.valid {
             line.push_str(&format!("  [invalid: run `orc validate {}`]", e.name));
@@ -646,4 +904,67 @@ fn check(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Result<
         }
     )?;
     Ok(if errors { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn undocumented(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            if matches!(a.get_id().as_str(), "help" | "version") {
+                continue;
+            }
+            if a.get_help().is_none() && a.get_long_help().is_none() {
+                missing.push(format!("{path}: argument `{}`", a.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            if sub.get_name() == "help" {
+                continue;
+            }
+            let sub_path = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                missing.push(format!("{sub_path}: no description"));
+            }
+            undocumented(sub, &sub_path, missing);
+        }
+    }
+
+    #[test]
+    fn terminal_text_shows_escapes_instead_of_obeying_them() {
+        assert!(matches!(
+            term_safe("plain\ttext\n"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            term_safe("a\u{1b}]52;c;aGk=\u{7}b\u{1b}[2Jc\u{202e}d\r\ne\rf\u{9b}"),
+            "a\\x1b]52;c;aGk=\\x07b\\x1b[2Jc\\u{202e}d\r\ne\\x0df\\x9b"
+        );
+    }
+
+    /// `--help` describes every command, flag and argument (`orc invoke --help` once showed
+    /// `--input` and `--output-format` bare).
+    #[test]
+    fn every_command_flag_and_argument_has_help_text() {
+        Cli::command().debug_assert();
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        undocumented(&cmd, "orc", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "without help text:\n{}",
+            missing.join("\n")
+        );
+        let mut help = Vec::new();
+        cmd.find_subcommand_mut("invoke")
+            .expect("invoke")
+            .write_long_help(&mut help)
+            .expect("help");
+        let help = String::from_utf8_lossy(&help);
+        assert!(help.contains("--output-format") && help.contains("llm-orc 0.25.2's document"));
+        assert!(help.contains("-v..."), "{help}");
+    }
 }

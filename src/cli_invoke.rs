@@ -8,22 +8,27 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-use crate::cli::{Code, Format, InvokeArgs, fail, print_diagnostics};
+use crate::cli::{Code, Format, InvokeArgs, fail, print_diagnostics, term_safe};
 use crate::config::Env;
 use crate::exec::{Event, RunResult, Status};
 use crate::report::size_class;
 use crate::service::{Invocation, InvokeOptions, Service};
 
-/// The input, from the first source that gives one, as llm-orc does.
-fn read_input(args: &InvokeArgs) -> anyhow::Result<String> {
+/// llm-orc's input when none is given.
+const DEFAULT_INPUT: &str = "Please analyze this.";
+
+/// The input, from the first source that gives one, as llm-orc does; None when none does (no
+/// argument, no --input, no --input-file, stdin a terminal or empty).
+fn read_input(args: &InvokeArgs) -> anyhow::Result<Option<String>> {
     if let Some(s) = args.input.as_ref().filter(|s| !s.is_empty()) {
-        return Ok(s.clone());
+        return Ok(Some(s.clone()));
     }
     if let Some(s) = args.input_flag.as_ref().filter(|s| !s.is_empty()) {
-        return Ok(s.clone());
+        return Ok(Some(s.clone()));
     }
     if let Some(f) = &args.input_file {
         return std::fs::read_to_string(f)
+            .map(Some)
             .with_context(|| format!("cannot read --input-file {}", f.display()));
     }
     let stdin = std::io::stdin();
@@ -35,10 +40,10 @@ fn read_input(args: &InvokeArgs) -> anyhow::Result<String> {
             .context("cannot read stdin")?;
         let s = s.trim();
         if !s.is_empty() {
-            return Ok(s.to_string());
+            return Ok(Some(s.to_string()));
         }
     }
-    Ok("Please analyze this.".to_string())
+    Ok(None)
 }
 
 /// The earlier run `--resume` names: its id and its execution.json.
@@ -65,7 +70,7 @@ fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(Stri
 }
 
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
-    let input = read_input(&args)?;
+    let given = read_input(&args)?;
     let resume = match &args.resume {
         Some(a) => match load_resume(svc, &args.ensemble, a) {
             Ok(r) => Some(r),
@@ -76,6 +81,19 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         },
         None => None,
     };
+    // Resuming without an input means "the same run again": its input, not the default (which
+    // would change every prompt and rerun everything).
+    let input = match (given, &resume) {
+        (Some(s), _) => s,
+        (None, Some((id, run))) => match run["input"]["data"].as_str() {
+            Some(s) => {
+                eprintln!("reusing the input of {}", term_safe(id));
+                s.to_string()
+            }
+            None => DEFAULT_INPUT.to_string(),
+        },
+        (None, None) => DEFAULT_INPUT.to_string(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -83,7 +101,8 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         .context("cannot start the async runtime")?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
     let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
-    let show_progress = std::io::stderr().is_terminal();
+    // With -v the log shows the run as it goes; a progress line would be torn by it.
+    let show_progress = std::io::stderr().is_terminal() && !tracing::enabled!(tracing::Level::INFO);
     let outcome = runtime.block_on(async {
         // First Ctrl-C: stop and keep what finished; second: leave at once.
         tokio::spawn(async move {
@@ -208,7 +227,7 @@ fn report_failures(r: &RunResult) {
                 if agents.len() > 3 { ", ..." } else { "" }
             )
         };
-        eprintln!("error: {who} failed: {cause}");
+        eprintln!("error: {} failed: {}", term_safe(&who), term_safe(cause));
     }
 }
 
@@ -242,15 +261,18 @@ fn json_output(inv: &Invocation) -> JsonOutput<'_> {
     }
 }
 
+/// Text output: names, answers and errors come from files, models and servers, so every one
+/// goes through `term_safe` (no escape sequence reaches the terminal).
 fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
     let r = &inv.result;
     for (name, e) in &r.entries {
+        let name = term_safe(name);
         if e.instances.is_some() || e.kind == "ensemble" && e.is_success() {
             // Gathered fan-outs and nested results are shown through their parts.
             if e.kind == "ensemble" {
                 writeln!(out, "== {name} (ensemble, {}) ==", e.status.outcome())?;
                 if let Some(h) = &e.handover {
-                    writeln!(out, "{h}\n")?;
+                    writeln!(out, "{}\n", term_safe(h))?;
                 }
             }
             continue;
@@ -258,16 +280,18 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
         let model = r
             .usage
             .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, u)| format!(", {}", u.model))
+            .find(|(n, _)| *n == *name)
+            .map(|(_, u)| format!(", {}", term_safe(&u.model)))
             .unwrap_or_default();
         writeln!(out, "== {name} ({}{model}) ==", e.status.outcome())?;
         match (&e.error, e.status) {
-            (Some(err), _) => writeln!(out, "error: {err}\n")?,
-            (None, Status::Skipped) => {
-                writeln!(out, "{}\n", e.note.as_deref().unwrap_or("skipped"))?
-            }
-            (None, _) => writeln!(out, "{}\n", crate::pyfmt::str_of(&e.response))?,
+            (Some(err), _) => writeln!(out, "error: {}\n", term_safe(err))?,
+            (None, Status::Skipped) => writeln!(
+                out,
+                "{}\n",
+                term_safe(e.note.as_deref().unwrap_or("skipped"))
+            )?,
+            (None, _) => writeln!(out, "{}\n", term_safe(&crate::pyfmt::str_of(&e.response)))?,
         }
     }
     // Tokens per tier of model size.
@@ -311,7 +335,7 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
         r.status()
     )?;
     if let Some(d) = &r.deliverable {
-        writeln!(out, "\n-- deliverable --\n{d}")?;
+        writeln!(out, "\n-- deliverable --\n{}", term_safe(d))?;
     }
     if let Some(Ok(w)) = &inv.artifact {
         writeln!(out, "\nartifact: {}", w.dir.display())?;
@@ -425,7 +449,7 @@ pub fn validate_runs(
         )?;
         if verbose || !ok {
             if let Some(err) = outcome["error"].as_str() {
-                writeln!(stdout, "  {err}")?;
+                writeln!(stdout, "  {}", term_safe(err))?;
             }
             if let Some(layers) = outcome["results"].as_object() {
                 writeln!(stdout, "\nValidation Layer Results:")?;
@@ -433,13 +457,17 @@ pub fn validate_runs(
                     let word = if r["passed"] == true { "PASS" } else { "FAIL" };
                     writeln!(stdout, "  {layer}: {word}")?;
                     for e in r["errors"].as_array().into_iter().flatten() {
-                        writeln!(stdout, "    - {}", e.as_str().unwrap_or_default())?;
+                        writeln!(
+                            stdout,
+                            "    - {}",
+                            term_safe(e.as_str().unwrap_or_default())
+                        )?;
                     }
                 }
             }
         }
         for f in crate::validation::failures(&outcome) {
-            eprintln!("error: {name}: {f}");
+            eprintln!("error: {}: {}", term_safe(name), term_safe(&f));
         }
         if let Some(Ok(w)) = &inv.artifact {
             eprintln!("artifact: {}", w.dir.display());

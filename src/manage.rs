@@ -601,9 +601,19 @@ impl Service {
         };
         check_relative_name(id)
             .map_err(|why| refuse(format!("Invalid artifact_id `{id}`: {why}")))?;
-        let dir = root.join(ens).join(run);
-        if !dir.join("execution.json").is_file() || !stays_inside(&root, &dir) {
-            return Err(refuse(format!("Artifact not found: {id}")));
+        let not_found = || refuse(format!("Artifact not found: {id}"));
+        // No link inside the artifacts tree is followed; `latest` is read as a name.
+        let ens_dir = crate::artifact::real_dir(&root, ens, false)
+            .map_err(|e| refuse(e.to_string()))?
+            .ok_or_else(not_found)?;
+        let run = if run == "latest" {
+            crate::artifact::latest_target(&ens_dir).ok_or_else(not_found)?
+        } else {
+            run.to_string()
+        };
+        let dir = ens_dir.join(run);
+        if !crate::artifact::is_real_dir(&dir) || !dir.join("execution.json").is_file() {
+            return Err(not_found());
         }
         Ok(dir)
     }
@@ -640,10 +650,18 @@ impl Service {
                 .total_cmp(&a["service_ms"].as_f64().unwrap_or(0.0))
         });
         slowest.truncate(5);
+        // The same words as invoke and run_status (llm-orc 0.25.2's MCP words): `status` is
+        // success / error, `executor_status` the artifact's completed / completed_with_errors /
+        // interrupted.
+        let run_failed = v["has_errors"] == true
+            || v["status"]
+                .as_str()
+                .is_some_and(|s| s != "completed" && s != "success");
         Ok(json!({
             "artifact_id": id,
             "ensemble": v["ensemble"],
-            "status": v["status"],
+            "status": if run_failed { "error" } else { "success" },
+            "executor_status": v["status"],
             "analysis": {"total_agents": total, "successful_agents": ok, "failed_agents": failed.len(), "failures": failed},
             "metrics": {
                 "agent_success_rate": if total == 0 { 0.0 } else { ok as f64 / total as f64 },
@@ -664,6 +682,7 @@ impl Service {
         let mut runs: Vec<String> = fs::read_dir(ensemble_dir)
             .map(|rd| {
                 rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
                     .map(|e| e.file_name().to_string_lossy().into_owned())
                     .filter(|n| is_run_folder(n))
                     .collect()
@@ -694,7 +713,8 @@ impl Service {
                 "Confirmation required to delete artifact (pass confirm: true)",
             ));
         }
-        let dir = fs::canonicalize(self.artifact_dir(id)?).map_err(|e| refuse(e.to_string()))?;
+        // A real folder reached without links (artifact_dir): nothing outside can be hit.
+        let dir = self.artifact_dir(id)?;
         fs::remove_dir_all(&dir).map_err(io(&dir))?;
         if let Some(parent) = dir.parent() {
             self.relink(parent);
@@ -716,11 +736,21 @@ impl Service {
             Some(e) => {
                 check_relative_name(e)
                     .map_err(|why| refuse(format!("invalid ensemble name: {why}")))?;
-                dirs.push((e.to_string(), root.join(e)));
+                // A linked ensemble folder is refused, never followed.
+                if let Some(dir) = crate::artifact::real_dir(&root, e, false)
+                    .map_err(|err| refuse(err.to_string()))?
+                {
+                    dirs.push((e.to_string(), dir));
+                }
             }
             None => {
                 for en in fs::read_dir(&root).into_iter().flatten().flatten() {
-                    dirs.push((en.file_name().to_string_lossy().into_owned(), en.path()));
+                    // file_type does not follow links: a linked folder is skipped.
+                    if en.file_type().is_ok_and(|t| t.is_dir()) {
+                        dirs.push((en.file_name().to_string_lossy().into_owned(), en.path()));
+                    } else if en.file_type().is_ok_and(|t| t.is_symlink()) {
+                        tracing::warn!(path = %en.path().display(), "cleanup_artifacts: skipped a symbolic link");
+                    }
                 }
             }
         }
@@ -728,7 +758,7 @@ impl Service {
         for (name, dir) in &dirs {
             for run in fs::read_dir(dir).into_iter().flatten().flatten() {
                 let folder = run.file_name().to_string_lossy().into_owned();
-                if !is_run_folder(&folder) {
+                if !is_run_folder(&folder) || !run.file_type().is_ok_and(|t| t.is_dir()) {
                     continue;
                 }
                 let when =
@@ -745,6 +775,7 @@ impl Service {
             }
             for (_, dir) in &dirs {
                 self.relink(dir);
+                crate::artifact::remove_stale_temporaries(dir);
             }
         }
         let list: Vec<&String> = ids.iter().map(|(i, _, _)| i).collect();

@@ -522,6 +522,7 @@ impl OrcMcp {
         ok(json!({
             "run_id": a.run_id, "ensemble": r.ensemble,
             "status": match &r.result { None => "running", Some(v) => if v["has_errors"] == true { "error" } else { "success" } },
+            "executor_status": match &r.result { None => json!("running"), Some(v) => v["executor_status"].clone() },
             "done": r.result.is_some(),
             "agents_finished": r.done, "agents_failed": r.failed, "total_agents": r.total,
             "elapsed_s": r.started.elapsed().as_secs_f64(),

@@ -519,6 +519,7 @@ impl Service {
             }),
             user_inputs: std::sync::atomic::AtomicU64::new(0),
         });
+        let process_at_start = artifact::ProcessSample::now();
         let mut result = exec::run(engine.clone(), ensemble.clone(), input).await;
         result.user_inputs = engine
             .user_inputs
@@ -529,7 +530,8 @@ impl Service {
             result.validation = Some(self.check_run(block, &result, &engine).await);
         }
         result.resumed_from = opts.resume.map(|(id, _)| id);
-        let doc = result.to_json(false);
+        let mut doc = result.to_json(false);
+        artifact::add_resource_metrics(&mut doc, &result, &ensemble, process_at_start);
         let artifact = opts
             .write_artifact
             .then(|| artifact::write(&self.artifacts_root(), rel_dir, &result, &doc));

@@ -202,9 +202,9 @@ pub fn svg(title: &str, rows: &[Row]) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="10" y="38" fill="#555">{} agents, {:.0} ms; light: waiting for a slot, dark: service; outlined: critical path</text>"##,
+        r##"<text x="10" y="38" fill="#555">{} agents, {:.2} s; light: waiting for a slot, dark: service; outlined: critical path</text>"##,
         rows.len(),
-        end
+        end / 1000.0
     );
     // Axis with ticks.
     let step = [

@@ -244,6 +244,27 @@ async fn resume_reruns_only_what_failed_or_changed() {
     // The reused call is not counted again: totals are this run's calls.
     assert_eq!(art2["metadata"]["usage"]["totals"]["agents_count"], 2);
 
+    // Without an input, --resume reuses the resumed run's input (and says so): nothing
+    // changed, so nothing is called again.
+    let before = sim.requests().len();
+    let third = tokio::task::spawn_blocking(run(&["invoke", "e", "--resume", "latest"]))
+        .await
+        .expect("join");
+    let err = String::from_utf8_lossy(&third.stderr);
+    assert_eq!(third.status.code(), Some(0), "{err}");
+    let resumed = art2["metadata"]["orc"]["resumed_from"]
+        .as_str()
+        .unwrap_or("?");
+    assert!(err.contains("reusing the input of e/"), "{err}");
+    assert!(
+        !err.contains(&format!("reusing the input of {resumed}")),
+        "the newest run, not the first: {err}"
+    );
+    assert!(err.contains("3 result(s) reused, 0 call(s) made"), "{err}");
+    assert_eq!(sim.requests().len(), before);
+    let art3 = latest_artifact(&p, "e");
+    assert_eq!(art3["input"]["data"], "x");
+
     // A bad --resume is a usage error.
     let bad = tokio::task::spawn_blocking(run(&["invoke", "e", "x", "--resume", "nope"]))
         .await
@@ -291,4 +312,269 @@ async fn wide_and_large_runs_lose_nothing() {
         assert_eq!(ok, Some(agents), "{name}");
     }
     assert!(sim.max_serving("qwen3:0.6b") <= 4);
+}
+
+#[cfg(unix)]
+fn symlink(target: &std::path::Path, link: &std::path::Path) {
+    if let Some(p) = link.parent() {
+        std::fs::create_dir_all(p).expect("mkdir");
+    }
+    std::os::unix::fs::symlink(target, link).expect("symlink");
+}
+
+/// A run folder with an execution.json, named for 2020 (older than any cutoff).
+fn old_run(dir: &std::path::Path, folder: &str) -> std::path::PathBuf {
+    let run = dir.join(folder);
+    common::write_file(
+        &run.join("execution.json"),
+        "{\"ensemble\": \"x\", \"results\": {}}",
+    );
+    run
+}
+
+/// `invoke` never writes through a link inside `artifacts/`: a symlinked `artifacts/<ensemble>`
+/// is refused with a clear warning, nothing appears where it points, and the results are still
+/// printed.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_never_writes_through_a_linked_artifacts_folder() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    let outside = p.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    symlink(&outside, &p.root().join(".llm-orc/artifacts/e"));
+    let r = p
+        .orc_async(&["invoke", "e", "x", "--output-format", "json"])
+        .await;
+    let doc: Value = serde_json::from_str(&r.stdout).expect("the results are still printed");
+    assert_eq!(doc["results"]["a"]["status"], "success");
+    assert!(r.stderr.contains("is a symbolic link"), "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_dir(&outside).expect("outside").count(),
+        0,
+        "nothing written outside"
+    );
+}
+
+/// Temporaries an orc killed mid-write left behind are removed by the next run of that
+/// ensemble (their process is gone, or they are over an hour old); a live writer's are kept.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_temporaries_are_removed_by_the_next_run() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    let r = p.orc_async(&["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let dir = p.root().join(".llm-orc/artifacts/e");
+    let names = |dir: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // A normal run leaves no temporary behind.
+    assert!(
+        names(&dir).iter().all(|n| !n.starts_with('.')),
+        "{:?}",
+        names(&dir)
+    );
+    let me = std::process::id();
+    // No process can have an id above Linux's PID_MAX_LIMIT (4194304).
+    let dead = common::write_file(&dir.join(".execution.json.tmp-99999999-1"), "half a file");
+    let live = common::write_file(
+        &dir.join(format!(".execution.md.tmp-{me}-2")),
+        "being written",
+    );
+    let old = common::write_file(&dir.join(format!(".execution.json.tmp-{me}-3")), "old");
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .expect("open")
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(2 * 3600))
+        .expect("set mtime");
+    let precious = common::write_file(&p.dir.path().join("precious.txt"), "keep me");
+    let link = dir.join(".latest.tmp-99999999-4");
+    symlink(&precious, &link);
+    let notes = common::write_file(&dir.join("notes.txt"), "not orc's");
+
+    let r = p.orc_async(&["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!dead.exists(), "a dead process's temporary is removed");
+    assert!(!old.exists(), "an hour-old temporary is removed");
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "the stale link is removed"
+    );
+    assert!(live.exists(), "a live writer's temporary is kept");
+    assert!(notes.exists(), "other files are kept");
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("precious"),
+        "keep me"
+    );
+    assert_eq!(latest_artifact(&p, "e")["status"], "completed");
+}
+
+mod mcp_client {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::service::RunningService;
+    use rmcp::transport::TokioChildProcess;
+    use serde_json::Value;
+
+    pub type Conn = RunningService<rmcp::RoleClient, ()>;
+
+    pub async fn connect(p: &super::TestProject) -> Conn {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
+        cmd.args(["mcp", "serve"])
+            .current_dir(p.root())
+            .env("HOME", p.home())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("LLM_ORC_LIBRARY_PATH")
+            .env_remove("OLLAMA_HOST")
+            .env_remove("RUST_LOG");
+        ().serve(TokioChildProcess::new(cmd).expect("spawn"))
+            .await
+            .expect("initialize")
+    }
+
+    /// (is_error, structured result or the error text)
+    pub async fn call(c: &Conn, tool: &str, args: Value) -> (bool, Value) {
+        let mut params = CallToolRequestParams::new(tool.to_string());
+        if let Value::Object(m) = args {
+            params = params.with_arguments(m);
+        }
+        let r = c
+            .call_tool(params)
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        let err = r.is_error == Some(true);
+        let v = if err {
+            Value::String(serde_json::to_string(&r.content).unwrap_or_default())
+        } else {
+            r.structured_content.unwrap_or(Value::Null)
+        };
+        (err, v)
+    }
+}
+
+/// `cleanup_artifacts` and `delete_artifact` never follow a link planted in `artifacts/`: a
+/// linked ensemble folder or run folder is skipped (or refused when named), and what it points
+/// at survives.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifact_housekeeping_never_follows_links_out() {
+    use serde_json::json;
+    let p = TestProject::new();
+    let arts = p.root().join(".llm-orc/artifacts");
+    let outside = p.dir.path().join("outside");
+    let victim_run = old_run(&outside, "20200101-000000-000");
+    let victim_file = common::write_file(&outside.join("20200101-000000-001/data.txt"), "data");
+    symlink(&outside, &arts.join("evil"));
+    let real = arts.join("real");
+    let own = old_run(&real, "20200101-000000-002");
+    symlink(
+        &outside.join("20200101-000000-001"),
+        &real.join("20200101-000000-003"),
+    );
+
+    let c = mcp_client::connect(&p).await;
+    let (err, v) = mcp_client::call(
+        &c,
+        "cleanup_artifacts",
+        json!({"older_than_days": 0, "dry_run": false}),
+    )
+    .await;
+    assert!(!err, "{v}");
+    assert_eq!(v["deleted"], json!(["real/20200101-000000-002"]), "{v}");
+    assert!(!own.exists(), "the real old run is deleted");
+    assert!(
+        victim_run.join("execution.json").exists(),
+        "outside run kept"
+    );
+    assert!(victim_file.exists(), "outside folder kept");
+    assert!(std::fs::symlink_metadata(real.join("20200101-000000-003")).is_ok());
+
+    let (err, v) = mcp_client::call(
+        &c,
+        "cleanup_artifacts",
+        json!({"ensemble_name": "evil", "older_than_days": 0, "dry_run": false}),
+    )
+    .await;
+    assert!(
+        err,
+        "a linked ensemble folder named outright is refused: {v}"
+    );
+    assert!(
+        v.as_str().is_some_and(|s| s.contains("symbolic link")),
+        "{v}"
+    );
+    let (err, v) = mcp_client::call(
+        &c,
+        "delete_artifact",
+        json!({"artifact_id": "evil/20200101-000000-000", "confirm": true}),
+    )
+    .await;
+    assert!(err, "{v}");
+    let (err, v) = mcp_client::call(
+        &c,
+        "delete_artifact",
+        json!({"artifact_id": "real/20200101-000000-003", "confirm": true}),
+    )
+    .await;
+    assert!(err, "{v}");
+    assert!(victim_run.join("execution.json").exists());
+    assert!(victim_file.exists());
+    let _ = c.cancel().await;
+}
+
+/// MCP speaks one set of status words: `invoke`, `run_status` and `analyze_execution` all say
+/// `success` / `error` in `status` and the executor's word in `executor_status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_status_words_agree_across_tools() {
+    use serde_json::json;
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: ok\n    model_profile: tiny\n  - name: bad\n    model_profile: tiny\n    system_prompt: b [[sim:status=400]]\n",
+    );
+    let c = mcp_client::connect(&p).await;
+    let (err, run) = mcp_client::call(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "e", "input_data": "x"}),
+    )
+    .await;
+    assert!(!err, "{run}");
+    assert_eq!(run["status"], "error");
+    assert_eq!(run["executor_status"], "completed_with_errors");
+    let run_id = run["run_id"].as_str().expect("run id");
+    let (_, status) = mcp_client::call(&c, "run_status", json!({"run_id": run_id})).await;
+    let (_, analysis) =
+        mcp_client::call(&c, "analyze_execution", json!({"artifact_id": "e/latest"})).await;
+    for v in [&status, &analysis] {
+        assert_eq!(v["status"], "error", "{v}");
+        assert_eq!(v["executor_status"], "completed_with_errors", "{v}");
+    }
+    let _ = c.cancel().await;
 }

@@ -782,3 +782,267 @@ async fn streamed_and_whole_responses_count_the_same() {
         assert!(a["total_duration_ns"].is_u64());
     }
 }
+
+/// `-v` logs every request on stderr as it is sent (agent, model, host); stdout still carries
+/// only the results; without `-v` nothing is logged; `RUST_LOG` works too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_logs_each_request_on_stderr_and_stdout_stays_clean() {
+    let sim = sim().await;
+    let p = peer_project();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    let args = [
+        "invoke",
+        "peer-sequential",
+        INPUT,
+        "--output-format",
+        "json",
+    ];
+    let quiet = orc(&p, &args).await;
+    assert_eq!(quiet.code, 0, "{}", quiet.stderr);
+    assert!(!quiet.stderr.contains("request sent"), "{}", quiet.stderr);
+
+    let loud = orc(&p, &[&["-v"][..], &args[..]].concat()).await;
+    assert_eq!(loud.code, 0, "{}", loud.stderr);
+    let doc: Value = serde_json::from_str(&loud.stdout).expect("stdout is only the JSON document");
+    assert_eq!(doc["status"], "success");
+    let host = sim.url();
+    let host = host.trim_start_matches("http://");
+    let requests: Vec<&str> = loud
+        .stderr
+        .lines()
+        .filter(|l| l.contains("INFO") && l.contains("request sent"))
+        .collect();
+    assert_eq!(requests.len(), 3, "{}", loud.stderr);
+    for (agent, model) in [
+        ("drafter", "qwen3:0.6b"),
+        ("critic", "gemma3:1b"),
+        ("finalizer", "qwen3:0.6b"),
+    ] {
+        assert!(
+            requests
+                .iter()
+                .any(|l| l.contains(agent) && l.contains(model) && l.contains(host)),
+            "no request line for {agent}:\n{}",
+            loud.stderr
+        );
+    }
+
+    let mut cmd = p.command(&args);
+    cmd.env("RUST_LOG", "orc=info");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run orc"))
+        .await
+        .expect("join");
+    let env_run = common::Run::from(out);
+    assert_eq!(env_run.code, 0, "{}", env_run.stderr);
+    assert!(
+        env_run.stderr.contains("request sent"),
+        "{}",
+        env_run.stderr
+    );
+}
+
+/// A model's answer carrying terminal escapes (an OSC 52 clipboard write, a screen clear, a
+/// bidi override) is printed with visible escapes in text mode; JSON output and the artifact
+/// keep the exact text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escape_sequences_from_a_model_never_reach_the_terminal() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "hostile",
+        "name: hostile\ndescription: d\nagents:\n  - name: talker\n    model_profile: tiny\n    \
+         system_prompt: \"[[fake:reply=before\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\u202Eafter]]\"\n",
+    );
+    let exact = "before\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{1b}[2J\u{202e}after";
+    let r = orc(&p, &["invoke", "hostile", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for bad in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!r.stdout.contains(bad), "{bad:?} on stdout: {:?}", r.stdout);
+        assert!(!r.stderr.contains(bad), "{bad:?} on stderr: {:?}", r.stderr);
+    }
+    let shown = "before\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\u{202e}after";
+    // Once as the agent's answer, once as the deliverable.
+    assert_eq!(r.stdout.matches(shown).count(), 2, "{}", r.stdout);
+    assert_eq!(
+        latest_artifact(&p, "hostile")["results"]["talker"]["response"],
+        exact
+    );
+    let j = orc(&p, &["invoke", "hostile", "x", "--output-format", "json"]).await;
+    assert_eq!(j.code, 0, "{}", j.stderr);
+    assert!(!j.stdout.contains('\u{1b}'));
+    let doc: Value = serde_json::from_str(&j.stdout).expect("json");
+    assert_eq!(doc["results"]["talker"]["response"], exact);
+}
+
+/// Every key path of an llm-orc 0.25.2 artifact (its sequential sample, written down here) is
+/// in orc's artifact of the same ensemble, the resource samples included; the samples are
+/// orc's own process, one per run as llm-orc takes, and the phases are the real levels.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifact_has_every_key_path_of_llm_orc_0_25_2() {
+    fn paths(v: &Value, at: &str, out: &mut std::collections::BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let p = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    out.insert(p.clone());
+                    paths(x, &p, out);
+                }
+            }
+            Value::Array(a) => {
+                for x in a {
+                    paths(x, &format!("{at}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    const ARM: &str = "metadata.adaptive_resource_management";
+    let mut expected: Vec<String> = [
+        "deliverable",
+        "ensemble",
+        "has_errors",
+        "input",
+        "input.data",
+        "status",
+        "results",
+        "metadata",
+        "metadata.agents_used",
+        "metadata.started_at",
+        "metadata.duration",
+        "metadata.completed_at",
+        "metadata.usage",
+        "metadata.usage.agents",
+        "metadata.usage.totals",
+        "metadata.usage.totals.agents_count",
+        "metadata.usage.totals.total_cost_usd",
+        "metadata.usage.totals.total_duration_ms",
+        "metadata.usage.totals.total_input_tokens",
+        "metadata.usage.totals.total_output_tokens",
+        "metadata.usage.totals.total_tokens",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for k in [
+        "",
+        ".adaptive_used",
+        ".concurrency_decisions",
+        ".management_type",
+        ".execution_metrics",
+        ".execution_metrics.avg_cpu",
+        ".execution_metrics.avg_memory",
+        ".execution_metrics.peak_cpu",
+        ".execution_metrics.peak_memory",
+        ".execution_metrics.raw_cpu_samples",
+        ".execution_metrics.raw_memory_samples",
+        ".execution_metrics.sample_count",
+        ".phase_metrics",
+        ".phase_metrics[].agent_count",
+        ".phase_metrics[].agent_names",
+        ".phase_metrics[].agents_completed",
+        ".phase_metrics[].avg_cpu",
+        ".phase_metrics[].avg_memory",
+        ".phase_metrics[].duration_seconds",
+        ".phase_metrics[].end_time",
+        ".phase_metrics[].peak_cpu",
+        ".phase_metrics[].peak_memory",
+        ".phase_metrics[].phase_index",
+        ".phase_metrics[].phase_name",
+        ".phase_metrics[].phase_start_time",
+        ".phase_metrics[].sample_count",
+        ".phase_metrics[].start_time",
+        ".resource_metrics",
+        ".resource_metrics[].circuit_breaker_state",
+        ".resource_metrics[].cpu_percent",
+        ".resource_metrics[].measurement_point",
+        ".resource_metrics[].memory_percent",
+    ] {
+        expected.push(format!("{ARM}{k}"));
+    }
+    for agent in ["drafter", "critic", "finalizer"] {
+        expected.push(format!("results.{agent}"));
+        for k in [
+            "has_errors",
+            "model_substituted",
+            "outcome",
+            "response",
+            "status",
+        ] {
+            expected.push(format!("results.{agent}.{k}"));
+        }
+        expected.push(format!("metadata.usage.agents.{agent}"));
+        for k in [
+            "avg_cpu",
+            "avg_memory",
+            "baseline_cpu",
+            "baseline_memory",
+            "cost_usd",
+            "cpu_samples",
+            "duration_ms",
+            "input_tokens",
+            "memory_samples",
+            "model",
+            "model_profile",
+            "output_tokens",
+            "peak_cpu",
+            "peak_memory",
+            "resource_duration_seconds",
+            "resource_sample_count",
+            "sample_count",
+            "start_time",
+            "total_tokens",
+        ] {
+            expected.push(format!("metadata.usage.agents.{agent}.{k}"));
+        }
+    }
+
+    let sim = sim().await;
+    let p = peer_project();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    let r = orc(&p, &["invoke", "peer-sequential", INPUT]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let art = latest_artifact(&p, "peer-sequential");
+    let mut have = std::collections::BTreeSet::new();
+    paths(&art, "", &mut have);
+    let missing: Vec<&String> = expected.iter().filter(|p| !have.contains(*p)).collect();
+    assert!(missing.is_empty(), "missing key paths: {missing:#?}");
+
+    let arm = &art["metadata"]["adaptive_resource_management"];
+    let m = &arm["execution_metrics"];
+    let n = m["sample_count"].as_u64().unwrap_or(99);
+    assert_eq!(
+        m["raw_cpu_samples"].as_array().map(Vec::len),
+        Some(n as usize)
+    );
+    assert_eq!(
+        m["raw_memory_samples"].as_array().map(Vec::len),
+        Some(n as usize)
+    );
+    if cfg!(target_os = "linux") {
+        assert_eq!(n, 1, "one sample at the end of the run, as llm-orc");
+        let mem = m["raw_memory_samples"][0].as_f64().unwrap_or(-1.0);
+        assert!(
+            mem > 0.0 && mem < 100.0,
+            "resident memory in percent: {mem}"
+        );
+        assert_eq!(
+            arm["resource_metrics"][0]["measurement_point"],
+            "final_fallback"
+        );
+    }
+    let phases = arm["phase_metrics"].as_array().expect("phases");
+    let names: Vec<&Value> = phases.iter().map(|p| &p["agent_names"][0]).collect();
+    assert_eq!(names, ["drafter", "critic", "finalizer"]);
+    for w in phases.windows(2) {
+        let (end, next) = (w[0]["end_time"].as_f64(), w[1]["start_time"].as_f64());
+        assert!(
+            end <= next,
+            "a phase starts after the one before ends: {end:?} {next:?}"
+        );
+    }
+}

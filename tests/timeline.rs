@@ -29,6 +29,15 @@ async fn timeline_of_a_swarm_run() {
     let svg = out.stdout;
     assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
     assert!(svg.trim_end().ends_with("</svg>"));
+    // The header gives the run's span in seconds, like every other duration orc prints.
+    let span = svg
+        .split_once("37 agents, ")
+        .and_then(|(_, rest)| rest.split_once(" s; light:"))
+        .and_then(|(secs, _)| secs.parse::<f64>().ok());
+    assert!(
+        span.is_some_and(|s| s > 0.0 && s < 60.0),
+        "header: {span:?}"
+    );
     // One row per agent, each with a service bar; 36 dependency edges; two models in the legend.
     assert_eq!(count(&svg, "<g class=\"agent"), 37);
     assert_eq!(count(&svg, "class=\"service\""), 37);

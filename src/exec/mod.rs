@@ -1540,6 +1540,14 @@ async fn attempt(
             });
         }
         timing.attempts += 1;
+        let agent: &str = display;
+        tracing::info!(
+            agent,
+            model = %req.model,
+            host = provider.host(),
+            attempt = attempt_no,
+            "request sent"
+        );
         // Boxed so that the (large) request future exists only once a slot is held: thousands of
         // agents waiting for slots then cost little memory.
         let outcome = tokio::time::timeout(timeout, Box::pin(provider.chat(req, &sink))).await;

@@ -105,8 +105,8 @@ impl TestProject {
         Run::from(cmd.output().expect("run orc"))
     }
 
-    /// `orc ARGS` in the project root with this project's HOME and none of the tier or
-    /// OLLAMA_HOST variables of the calling environment; stdin empty.
+    /// `orc ARGS` in the project root with this project's HOME and none of the tier,
+    /// OLLAMA_HOST or RUST_LOG variables of the calling environment; stdin empty.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
         cmd.args(args)
@@ -115,6 +115,7 @@ impl TestProject {
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("LLM_ORC_LIBRARY_PATH")
             .env_remove("OLLAMA_HOST")
+            .env_remove("RUST_LOG")
             .stdin(std::process::Stdio::null());
         cmd
     }
