@@ -222,6 +222,34 @@ fn agent_keys_override_profile_keys_override_config_defaults() {
     assert_eq!(a[2]["timeout_seconds"], 42.0);
 }
 
+/// 29 of llm-orc's example files end inside a block scalar without a final line break; PyYAML
+/// adds no line feed there, so neither may orc (the system prompt is sent byte for byte).
+#[test]
+fn block_scalar_ending_the_file_has_no_added_line_feed() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: keep\n    model_profile: tiny\n    system_prompt: |+\n      Kept.\n  - name: last\n    model_profile: tiny\n    system_prompt: |\n      Line one.\n      Line two.",
+    );
+    p.write(
+        ".llm-orc/profiles/folded.yaml",
+        "name: folded\nmodel: m:1b\nprovider: ollama\nsystem_prompt: >\n  Be\n  brief.",
+    );
+    p.ensemble(
+        "f",
+        "name: f\ndescription: d\nagents:\n  - name: a\n    model_profile: folded\n",
+    );
+    let g = p.orc(&["graph", "e", "--format", "json"]);
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
+    assert_eq!(v["agents"][0]["system_prompt"], "Kept.\n");
+    assert_eq!(v["agents"][1]["system_prompt"], "Line one.\nLine two.");
+    let g = p.orc(&["graph", "f", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
+    assert_eq!(v["agents"][0]["system_prompt"], "Be brief.");
+}
+
 #[test]
 fn ensembles_in_sub_folders_and_nested_references() {
     let p = TestProject::new();
