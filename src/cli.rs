@@ -344,8 +344,31 @@ pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {
 }
 
 pub(crate) fn fail(e: &ServiceError) -> Code {
-    if let ServiceError::Invalid { diagnostics, .. } = e {
-        print_diagnostics(diagnostics);
+    match e {
+        ServiceError::Invalid { diagnostics, .. } => print_diagnostics(diagnostics),
+        // The files that could not be read, each with its line and hint, then a short "not
+        // found" that points at them.
+        ServiceError::NotFound {
+            name,
+            searched,
+            suggestion,
+            unreadable,
+        } if !unreadable.is_empty() => {
+            print_diagnostics(unreadable);
+            let brief = ServiceError::NotFound {
+                name: name.clone(),
+                searched: searched.clone(),
+                suggestion: suggestion.clone(),
+                unreadable: Vec::new(),
+            };
+            eprintln!("error: {brief}");
+            eprintln!(
+                "  hint: {} file(s) above could not be read; `{name}` may be defined in one of them: fix it and try again",
+                unreadable.len()
+            );
+            return 1;
+        }
+        _ => {}
     }
     eprintln!("error: {e}");
     1

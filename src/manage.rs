@@ -129,7 +129,7 @@ impl Service {
     pub fn mcp_validate(&self, name: &str) -> Result<Value, ServiceError> {
         let file = self
             .find(name)
-            .map_err(|_| refuse(format!("Ensemble not found: {name}")))?;
+            .map_err(|e| refuse(format!("Ensemble not found: {name}{}", e.unreadable_note())))?;
         let reports = self.validate(&[file.qualified_name()])?;
         let r = &reports[0];
         Ok(json!({
@@ -215,7 +215,7 @@ impl Service {
     fn local_ensemble(&self, name: &str) -> Result<PathBuf, ServiceError> {
         let file = self
             .find(name)
-            .map_err(|_| refuse(format!("Ensemble not found: {name}")))?;
+            .map_err(|e| refuse(format!("Ensemble not found: {name}{}", e.unreadable_note())))?;
         if file.tier != Tier::Local {
             return Err(refuse(format!(
                 "Ensemble '{name}' is in the {} tier ({}); orc changes only project ensembles (copy it into the project first)",
@@ -1187,7 +1187,7 @@ impl Service {
     ) -> Result<(crate::config::EnsembleFile, Vec<(String, String)>), ServiceError> {
         let file = self
             .find(name)
-            .map_err(|_| refuse(format!("Ensemble not found: {name}")))?;
+            .map_err(|e| refuse(format!("Ensemble not found: {name}{}", e.unreadable_note())))?;
         let mut out = Vec::new();
         if let Some(spec) = &file.spec {
             for a in &spec.agents {

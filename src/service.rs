@@ -17,11 +17,14 @@ use crate::graph::{Compilation, CompiledEnsemble, Compiler};
 /// Errors a request can end in.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("ensemble `{name}` not found{}; looked in: {}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), searched_list(searched))]
+    #[error("ensemble `{name}` not found{}; looked in: {}{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), searched_list(searched), unreadable_note(unreadable))]
     NotFound {
         name: String,
         searched: Vec<PathBuf>,
         suggestion: Option<String>,
+        /// The first error of each file that could not be read as an ensemble: the name may be
+        /// defined inside one of them.
+        unreadable: Vec<Diagnostic>,
     },
     #[error("ensemble `{name}` is invalid ({} error(s))", diagnostics.iter().filter(|d| d.is_error()).count())]
     Invalid {
@@ -36,6 +39,41 @@ pub enum ServiceError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl ServiceError {
+    /// For a "not found": what it adds when some files could not be read (empty otherwise), for
+    /// fronts that word "not found" their own way (MCP keeps llm-orc's text).
+    pub fn unreadable_note(&self) -> String {
+        match self {
+            ServiceError::NotFound { unreadable, .. } => unreadable_note(unreadable),
+            _ => String::new(),
+        }
+    }
+}
+
+/// What a "not found" adds when some files could not be read: each file's first error.
+fn unreadable_note(unreadable: &[Diagnostic]) -> String {
+    if unreadable.is_empty() {
+        return String::new();
+    }
+    let files: Vec<String> = unreadable.iter().map(located_error).collect();
+    format!(
+        "; {} file(s) could not be read and the ensemble may be defined in one of them: {}",
+        unreadable.len(),
+        files.join("; ")
+    )
+}
+
+/// `file:line:col: message`, one line, no hint.
+fn located_error(d: &Diagnostic) -> String {
+    let mut s = d.file.display().to_string();
+    if d.line > 0 {
+        s.push_str(&format!(":{}:{}", d.line, d.column));
+    }
+    s.push_str(": ");
+    s.push_str(&d.message);
+    s
 }
 
 fn searched_list(dirs: &[PathBuf]) -> String {
@@ -191,6 +229,12 @@ impl Service {
                 name: name.to_string(),
                 searched: cat.searched.clone(),
                 suggestion: closest(name, names.iter().map(String::as_str)).map(str::to_string),
+                unreadable: cat
+                    .files
+                    .iter()
+                    .filter(|f| !f.is_valid_yaml())
+                    .filter_map(|f| f.diagnostics.iter().find(|d| d.is_error()).cloned())
+                    .collect(),
             }
         })
     }
@@ -732,4 +776,49 @@ pub fn init_project(root: &Path, project_name: Option<&str>) -> Result<InitRepor
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every front gets the files that could not be read with a "not found": the error's text
+    /// (what MCP's invoke answers) and MCP's validate.
+    #[test]
+    fn not_found_names_the_files_that_could_not_be_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ens = dir.path().join(".llm-orc/ensembles");
+        fs::create_dir_all(&ens).expect("mkdir");
+        fs::write(ens.join("broken.yaml"), "name: wanted\nagents: [\n").expect("write");
+        fs::write(ens.join("bad.yaml"), [0xff, 0xfe]).expect("write");
+        let svc = Service::open(dir.path(), Some(dir.path()), &Env::default());
+        let Err(e) = svc.find("wanted") else {
+            panic!("found a broken file")
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("ensemble `wanted` not found; looked in: "),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "; 2 file(s) could not be read and the ensemble may be defined in one of them: "
+            ),
+            "{text}"
+        );
+        let broken = ens.join("broken.yaml").display().to_string();
+        assert!(
+            text.contains(&format!("{broken}:2:9: YAML syntax:")),
+            "{text}"
+        );
+        assert!(text.contains("bad.yaml: not UTF-8 text"), "{text}");
+        let Err(ServiceError::Refused(m)) = svc.mcp_validate("wanted") else {
+            panic!("validate found it")
+        };
+        assert!(
+            m.starts_with("Ensemble not found: wanted; 2 file(s) could not be read"),
+            "{m}"
+        );
+        assert!(m.contains(&broken), "{m}");
+    }
 }

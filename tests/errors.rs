@@ -436,6 +436,41 @@ fn unknown_ensemble_names_what_was_searched() {
     assert_eq!(g.code, 1);
 }
 
+/// The name is inside a file whose YAML cannot be read: "not found" shows that file's error
+/// (file:line:col) and says the name may be there, for validate, graph and invoke alike.
+#[test]
+fn not_found_shows_the_files_that_could_not_be_read() {
+    let p = project();
+    p.ensemble(
+        "review-v2",
+        "name: review\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n   bad: [\n",
+    );
+    p.ensemble(
+        "other",
+        "name: other\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    for args in [
+        &["validate", "review"][..],
+        &["graph", "review"],
+        &["invoke", "review", "x", "--no-artifact"],
+    ] {
+        let r = p.orc(args);
+        assert_ne!(r.code, 0, "{args:?}: {}", r.stderr);
+        r.assert_diag(&format!("{}:6:", path(&p, "review-v2")));
+        assert!(
+            r.stderr.contains("error: ensemble `review` not found"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        r.assert_hint("1 file(s) above could not be read; `review` may be defined in one of them");
+    }
+    // A readable project says only "not found".
+    std::fs::remove_file(p.root().join(".llm-orc/ensembles/review-v2.yaml")).expect("rm");
+    let r = p.orc(&["validate", "review"]);
+    assert_eq!(r.code, 1);
+    assert!(!r.stderr.contains("could not be read"), "{}", r.stderr);
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let p = project();
