@@ -502,9 +502,42 @@ fn list_ensembles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow
         if e.shadowed {
             line.push_str("  [shadowed by an earlier tier]");
         }
+        if !e.same_name_in_tier.is_empty() {
+            line.push_str(&same_name_note(svc, e));
+        }
         writeln!(out, "{line}")?;
     }
     Ok(0)
+}
+
+/// `[same name as ... in this tier; ...]`: the other files, which one orc uses and why.
+fn same_name_note(svc: &Service, e: &service::EnsembleListing) -> String {
+    let base = svc
+        .project
+        .dirs
+        .tier_root(e.tier)
+        .map(|p| p.join("ensembles"));
+    let short = |p: &std::path::Path| {
+        base.as_deref()
+            .and_then(|b| p.strip_prefix(b).ok())
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    };
+    let others: Vec<String> = e.same_name_in_tier.iter().map(|p| short(p)).collect();
+    let this = short(&e.path);
+    let rule = crate::config::SAME_NAME_RULE;
+    match &e.used_instead {
+        Some(w) => format!(
+            "  [same name as {} in this tier; orc uses {}, never this file ({this}): {rule}]",
+            others.join(", "),
+            short(w)
+        ),
+        None => format!(
+            "  [same name as {} in this tier; orc uses this file ({this}): {rule}]",
+            others.join(", ")
+        ),
+    }
 }
 
 fn list_profiles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Result<Code> {

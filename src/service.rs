@@ -52,6 +52,47 @@ impl ServiceError {
     }
 }
 
+/// The warning for a file that shares its name with another file of its tier: which files, and
+/// which one orc uses.
+fn same_name_warning(cat: &crate::config::Catalogue, file: &EnsembleFile) -> Option<Diagnostic> {
+    let others = cat.same_name_in_tier(file);
+    if others.is_empty() || !file.is_valid_yaml() {
+        return None;
+    }
+    let paths: Vec<String> = others
+        .iter()
+        .map(|o| o.path.display().to_string())
+        .collect();
+    let name = file.qualified_name();
+    let used = if cat.is_active(file) {
+        "orc uses this file".to_string()
+    } else {
+        match others.iter().find(|o| cat.is_active(o)) {
+            Some(w) => format!("orc uses {}, never this one", w.path.display()),
+            None => "orc uses another file".to_string(),
+        }
+    };
+    let pos = file
+        .spec
+        .as_ref()
+        .map(|s| s.name.pos)
+        .unwrap_or(crate::yaml::Pos::UNKNOWN);
+    let mut sink = crate::diag::Sink::new(&file.path);
+    crate::diag::WithHint::hint(
+        sink.warning(
+            pos,
+            format!(
+                "ensemble name `{name}` is also used by {} in the same ({}) tier; {used} ({})",
+                paths.join(", "),
+                file.tier.label(),
+                crate::config::SAME_NAME_RULE
+            ),
+        ),
+        "give each file its own `name:` (llm-orc picks whichever file it lists first)",
+    );
+    sink.items.pop()
+}
+
 /// What a "not found" adds when some files could not be read: each file's first error.
 fn unreadable_note(unreadable: &[Diagnostic]) -> String {
     if unreadable.is_empty() {
@@ -103,8 +144,14 @@ pub struct EnsembleListing {
     pub path: PathBuf,
     /// False when the file has errors (run validate to see them).
     pub valid: bool,
-    /// True when a file earlier in lookup order has the same name.
+    /// True when a file of an earlier tier has the same name.
     pub shadowed: bool,
+    /// Other files of the same tier with the same name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub same_name_in_tier: Vec<PathBuf>,
+    /// When another file of the same tier has this name and is the one used: that file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_instead: Option<PathBuf>,
 }
 
 /// The outcome of validating one ensemble file.
@@ -207,13 +254,25 @@ impl Service {
         let mut out: Vec<EnsembleListing> = cat
             .files
             .iter()
-            .map(|f| EnsembleListing {
-                name: f.qualified_name(),
-                tier: f.tier,
-                description: f.description.clone(),
-                path: f.path.clone(),
-                valid: f.is_valid_yaml() && !f.diagnostics.iter().any(Diagnostic::is_error),
-                shadowed: f.is_valid_yaml() && !cat.is_active(f),
+            .map(|f| {
+                let same = cat.same_name_in_tier(f);
+                let used_instead = (!same.is_empty() && !cat.is_active(f))
+                    .then(|| {
+                        same.iter()
+                            .find(|o| cat.is_active(o))
+                            .map(|o| o.path.clone())
+                    })
+                    .flatten();
+                EnsembleListing {
+                    name: f.qualified_name(),
+                    tier: f.tier,
+                    description: f.description.clone(),
+                    path: f.path.clone(),
+                    valid: f.is_valid_yaml() && !f.diagnostics.iter().any(Diagnostic::is_error),
+                    shadowed: f.is_valid_yaml() && cat.shadowed_by_earlier_tier(f),
+                    same_name_in_tier: same.iter().map(|o| o.path.clone()).collect(),
+                    used_instead,
+                }
             })
             .collect();
         out.sort_by(|a, b| (a.tier, &a.name).cmp(&(b.tier, &b.name)));
@@ -277,10 +336,12 @@ impl Service {
                 .collect::<Result<_, _>>()?
         };
         let mut compiler = Compiler::new(&self.project);
+        let cat = self.project.catalogue();
         Ok(files
             .into_iter()
             .map(|f| {
-                let c = compiler.compile(&f);
+                let mut c = compiler.compile(&f);
+                c.diagnostics.extend(same_name_warning(cat, &f));
                 let valid = !c.has_errors();
                 ValidationReport {
                     name: f.qualified_name(),

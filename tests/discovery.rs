@@ -97,6 +97,97 @@ fn tiers_resolve_local_then_library_then_global() {
     assert_eq!(g.code, 0, "{}", g.stderr);
 }
 
+/// Two files with the same `name:` in one tier: list-ensembles and validate say so, with both
+/// paths and which one orc uses (the file named after the ensemble, else the first by path);
+/// every command runs that one.
+#[test]
+fn same_name_twice_in_one_tier_says_which_file_wins() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble("a-copy", &named("review", "the copy"));
+    p.ensemble("review", &named("review", "the original"));
+    p.ensemble("one", &named("dup", "first by path"));
+    p.ensemble("two", &named("dup", "second by path"));
+    let ens = p.root().join(".llm-orc/ensembles");
+    let at = |f: &str| ens.join(f).display().to_string();
+
+    let le = p.orc(&["list-ensembles"]);
+    let out = &le.stdout;
+    let rule = "the file named after the ensemble wins, else the first by path";
+    assert!(
+        out.contains(&format!("  review: the copy  [same name as review.yaml in this tier; orc uses review.yaml, never this file (a-copy.yaml): {rule}]")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  review: the original  [same name as a-copy.yaml in this tier; orc uses this file (review.yaml): {rule}]")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  dup: second by path  [same name as one.yaml in this tier; orc uses one.yaml, never this file (two.yaml): {rule}]")),
+        "{out}"
+    );
+    assert!(!out.contains("shadowed"), "{out}");
+
+    let j = p.orc(&["list-ensembles", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).expect("json");
+    let copy = v
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["path"] == at("a-copy.yaml")))
+        .expect("listed");
+    assert_eq!(copy["shadowed"], false);
+    assert_eq!(
+        copy["same_name_in_tier"],
+        serde_json::json!([at("review.yaml")])
+    );
+    assert_eq!(copy["used_instead"], at("review.yaml"));
+
+    // validate NAME warns on the file it validates; --all on both.
+    let r = p.orc(&["validate", "review"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:1:7: warning: ensemble name `review` is also used by {} in the same (local) tier; orc uses this file ({rule})",
+        at("review.yaml"),
+        at("a-copy.yaml")
+    ));
+    r.assert_hint("give each file its own `name:`");
+    let r = p.orc(&["validate", "--all"]);
+    r.assert_diag(&format!(
+        "{}:1:7: warning: ensemble name `dup` is also used by {} in the same (local) tier; orc uses {}, never this one",
+        at("two.yaml"),
+        at("one.yaml"),
+        at("one.yaml")
+    ));
+
+    for (name, want) in [("review", "the original"), ("dup", "first by path")] {
+        let g = p.orc(&["graph", name, "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
+        assert_eq!(v["description"], want);
+    }
+}
+
+/// A name found in an earlier tier under another file name wins over a later tier's file
+/// named after it.
+#[test]
+fn earlier_tier_wins_even_when_a_later_file_is_named_after_the_ensemble() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble("my-review", &named("review", "local"));
+    write_file(
+        &p.global().join("ensembles/review.yaml"),
+        &named("review", "global"),
+    );
+    let g = p.orc(&["graph", "review", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
+    assert_eq!(v["description"], "local");
+    let le = p.orc(&["list-ensembles"]);
+    assert!(
+        le.stdout
+            .contains("  review: global  [shadowed by an earlier tier]"),
+        "{}",
+        le.stdout
+    );
+}
+
 #[test]
 fn library_defaults_to_the_conventional_folder_and_xdg_moves_global() {
     let p = TestProject::new();
