@@ -295,6 +295,30 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// An unknown agent key: an error when it is close to a known key (a typo such as
+    /// `depend_on` would otherwise run the agent without what the user asked for), else a
+    /// warning. llm-orc refuses every unknown agent key.
+    fn unknown_agent_key(&mut self, entry: &Entry, known: &[&str]) {
+        match closest(&entry.key, known.iter().copied()) {
+            Some(near) => {
+                self.sink
+                    .error(
+                        entry.key_pos,
+                        format!(
+                            "unknown key `{}` in an agent; did you mean `{near}`?",
+                            entry.key
+                        ),
+                    )
+                    .hint(format!(
+                        "a misspelt key would be ignored, so the agent would run without it; rename it to `{near}` (llm-orc refuses unknown agent keys)"
+                    ));
+            }
+            None => self.unknown_key(entry, "an agent", known),
+        }
+    }
+}
+
 const TOP_KEYS: &[&str] = &[
     "name",
     "description",
@@ -588,7 +612,7 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
                     .chain(&["ensemble", "loop", "dispatch"])
                     .copied()
                     .collect();
-                r.unknown_key(e, "an agent", &known);
+                r.unknown_agent_key(e, &known);
             }
         }
     }
@@ -869,7 +893,7 @@ mod tests {
     #[test]
     fn unknown_keys_warn_with_line() {
         let (spec, sink) = parse(
-            "name: e\ndescription: d\ncolour: red\nagents:\n  - name: a\n    model_profile: p\n    temprature: 0.3\n",
+            "name: e\ndescription: d\ncolour: red\nagents:\n  - name: a\n    model_profile: p\n    notes: mine\n",
         );
         assert!(spec.is_some());
         assert_eq!(sink.items.len(), 2);
@@ -877,8 +901,29 @@ mod tests {
         assert_eq!(sink.items[0].line, 3);
         assert_eq!(sink.items[1].line, 7);
         assert_eq!(
-            sink.items[1].hint.as_deref(),
-            Some("did you mean `temperature`?")
+            sink.items[1].message,
+            "unknown key `notes` in an agent; it is ignored"
+        );
+        assert_eq!(sink.items[1].hint, None);
+    }
+
+    /// A typo of a known agent key would silently drop what it sets (`depend_on` runs the agent
+    /// without its dependency): an error, at the did-you-mean distance.
+    #[test]
+    fn agent_key_close_to_a_known_one_is_an_error() {
+        let (_, sink) = parse(
+            "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: p\n  - name: b\n    model_profile: p\n    depend_on: [a]\n    temprature: 0.3\n",
+        );
+        let errors: Vec<_> = sink.items.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 2, "{:?}", sink.items);
+        assert_eq!(errors[0].line, 8);
+        assert_eq!(
+            errors[0].message,
+            "unknown key `depend_on` in an agent; did you mean `depends_on`?"
+        );
+        assert_eq!(
+            errors[1].message,
+            "unknown key `temprature` in an agent; did you mean `temperature`?"
         );
     }
 

@@ -363,7 +363,7 @@ fn unknown_keys_warn_and_do_not_fail() {
     let p = project();
     p.ensemble(
         "e",
-        "name: e\ndescription: d\nowner: me\nagents:\n  - name: a\n    model_profile: tiny\n    temprature: 0.2\n",
+        "name: e\ndescription: d\nowner: me\nagents:\n  - name: a\n    model_profile: tiny\n    notes: mine\n",
     );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -372,11 +372,34 @@ fn unknown_keys_warn_and_do_not_fail() {
         path(&p, "e")
     ));
     r.assert_diag(&format!(
-        "{}:7:5: warning: unknown key `temprature` in an agent; it is ignored",
+        "{}:7:5: warning: unknown key `notes` in an agent; it is ignored",
         path(&p, "e")
     ));
-    r.assert_hint("did you mean `temperature`?");
     assert!(r.stdout.contains("2 warning(s)"), "{}", r.stdout);
+}
+
+/// `depend_on` would run the agent without its dependency: a typo of a known agent key is an
+/// error (the did-you-mean distance decides), so neither validate nor invoke lets it through.
+#[test]
+fn misspelt_agent_key_is_an_error() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n  - name: b\n    model_profile: tiny\n    depend_on: [a]\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:8:5: error: unknown key `depend_on` in an agent; did you mean `depends_on`?",
+        path(&p, "e")
+    ));
+    r.assert_hint("the agent would run without it");
+    let r = p.orc(&["invoke", "e", "x", "--no-artifact"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:8:5: error: unknown key `depend_on`",
+        path(&p, "e")
+    ));
 }
 
 #[test]
