@@ -76,6 +76,26 @@ fn write_new(path: &Path, text: &str, overwrite: bool) -> Result<(), ServiceErro
     crate::artifact::write_atomic(path, text.as_bytes()).map_err(|e| refuse(e.to_string()))
 }
 
+/// Refuses an ensemble or agent name that `validate` would refuse (control characters, bidi
+/// marks, names that cannot be an artifact folder) before anything is written.
+fn refuse_bad_names(ensemble: &str, agents: &[Value]) -> Result<(), ServiceError> {
+    use crate::spec::{name_problem, shown};
+    if let Some(why) = name_problem(ensemble, true) {
+        return Err(refuse(format!(
+            "the ensemble name {} {why}",
+            shown(ensemble)
+        )));
+    }
+    for a in agents {
+        if let Some(n) = a["name"].as_str()
+            && let Some(why) = name_problem(n, false)
+        {
+            return Err(refuse(format!("the agent name {} {why}", shown(n))));
+        }
+    }
+    Ok(())
+}
+
 fn diag_lines(diags: &[Diagnostic], errors: bool) -> Vec<String> {
     diags
         .iter()
@@ -179,7 +199,9 @@ impl Service {
                 agent_list.extend(a.iter().cloned());
             }
         }
-        let doc = json!({"name": name.rsplit('/').next().unwrap_or(name), "description": description, "agents": agent_list});
+        let leaf = name.rsplit('/').next().unwrap_or(name);
+        refuse_bad_names(leaf, &agent_list)?;
+        let doc = json!({"name": leaf, "description": description, "agents": agent_list});
         write_new(&path, &to_yaml(&doc)?, false)?;
         let check = Service::open(
             &self.project.dirs.cwd,

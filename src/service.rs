@@ -882,4 +882,41 @@ mod tests {
         );
         assert!(m.contains(&broken), "{m}");
     }
+
+    /// MCP create_ensemble and update_ensemble refuse the names validate refuses, and write
+    /// nothing.
+    #[test]
+    fn mcp_create_and_update_refuse_misleading_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(dir.path().join(".llm-orc/ensembles")).expect("mkdir");
+        let svc = Service::open(dir.path(), Some(dir.path()), &Env::default());
+        let agents =
+            serde_json::json!([{"name": "ok\u{202e}txt", "model": "m", "provider": "ollama"}]);
+        let Err(ServiceError::Refused(m)) =
+            svc.mcp_create_ensemble("fine", "d", Some(agents), None)
+        else {
+            panic!("created")
+        };
+        assert_eq!(
+            m,
+            "the agent name `ok\\u{202e}txt` contains a bidirectional mark (U+202E), which makes text display in another order than it is"
+        );
+        assert!(!dir.path().join(".llm-orc/ensembles/fine.yaml").exists());
+        let Err(ServiceError::Refused(m)) = svc.mcp_create_ensemble("line\nbreak", "d", None, None)
+        else {
+            panic!("created")
+        };
+        assert!(m.contains("contains a line break (U+000A)"), "{m}");
+
+        let agents = serde_json::json!([{"name": "a", "model": "m", "provider": "ollama"}]);
+        svc.mcp_create_ensemble("good", "d", Some(agents), None)
+            .expect("created");
+        let svc = Service::open(dir.path(), Some(dir.path()), &Env::default());
+        let bad = serde_json::json!({"name": "good\u{7}"});
+        let Err(ServiceError::Refused(m)) = svc.mcp_update_ensemble("good", &bad, false, false)
+        else {
+            panic!("updated")
+        };
+        assert!(m.contains("contains a control character (U+0007)"), "{m}");
+    }
 }

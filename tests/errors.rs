@@ -494,6 +494,85 @@ fn not_found_shows_the_files_that_could_not_be_read() {
     assert!(!r.stderr.contains("could not be read"), "{}", r.stderr);
 }
 
+/// Names that would print as something else on a terminal (control characters, line breaks,
+/// bidi marks) are refused for ensembles and agents; an ensemble name that cannot be the
+/// artifact folder's name is refused by validate and invoke alike (it used to run and only warn).
+#[test]
+fn names_that_mislead_a_terminal_or_cannot_be_a_folder_are_errors() {
+    let p = project();
+    let agent = |name: &str| {
+        format!("name: e\ndescription: d\nagents:\n  - name: {name}\n    model_profile: tiny\n")
+    };
+    p.ensemble("rtl", &agent("\"evil\\u202Etxt.exe\""));
+    p.ensemble("lrm", &agent("\"a\\u200Fb\""));
+    p.ensemble("newline", &agent("\"two\\nlines\""));
+    p.ensemble("escape", &agent("\"\\e[2Jclear\""));
+    let r = p.orc(&["validate", "--all"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:4:11: error: the agent name `evil\\u{{202e}}txt.exe` contains a bidirectional mark (U+202E)",
+        path(&p, "rtl")
+    ));
+    r.assert_diag(&format!(
+        "{}:4:11: error: the agent name `a\\u{{200f}}b` contains a bidirectional mark (U+200F)",
+        path(&p, "lrm")
+    ));
+    r.assert_diag(&format!(
+        "{}:4:11: error: the agent name `two\\u{{a}}lines` contains a line break (U+000A)",
+        path(&p, "newline")
+    ));
+    r.assert_diag(&format!(
+        "{}:4:11: error: the agent name `\\u{{1b}}[2Jclear` contains a control character (U+001B)",
+        path(&p, "escape")
+    ));
+    assert!(
+        !r.stderr.contains('\u{202e}') && !r.stderr.contains('\u{1b}'),
+        "{}",
+        r.stderr
+    );
+
+    let q = project();
+    let ens = |name: &str| {
+        format!("name: {name}\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n")
+    };
+    q.ensemble("dots", &ens("'..'"));
+    q.ensemble("slash", &ens("team/review"));
+    q.ensemble("long", &ens(&"x".repeat(300)));
+    q.ensemble("ctl", &ens("\"re\\tview\""));
+    q.ensemble("bidi", &ens("\"re\\u2066view\""));
+    let r = q.orc(&["validate", "--all"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `..` cannot name the artifact folder",
+        path(&q, "dots")
+    ));
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `team/review` contains `/`",
+        path(&q, "slash")
+    ));
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `{}...` is 300 bytes long",
+        path(&q, "long"),
+        "x".repeat(60)
+    ));
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `re\\u{{9}}view` contains a control character (U+0009)",
+        path(&q, "ctl")
+    ));
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `re\\u{{2066}}view` contains a bidirectional mark (U+2066)",
+        path(&q, "bidi")
+    ));
+    // invoke refuses it before running (exit 2), rather than running and losing the artifact.
+    let r = q.orc(&["invoke", "team/review", "x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `team/review`",
+        path(&q, "slash")
+    ));
+    assert!(!q.root().join(".llm-orc/artifacts").exists());
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let p = project();
