@@ -185,7 +185,10 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
     let mut duplicates = Vec::new();
     let root = match raw {
         Some(mut node) => {
-            if let Some((offset, value)) = eof_block_scalar(text) {
+            if !text.ends_with(['\n', '\r'])
+                && last_str(&node).is_some_and(|s| s.ends_with('\n'))
+                && let Some((offset, value)) = eof_block_scalar(text)
+            {
                 replace_last_str(&mut node, offset, value);
             }
             lower(node, text, &mut duplicates, 0).map_err(|pos| SyntaxError {
@@ -238,6 +241,20 @@ fn eof_block_scalar(text: &str) -> Option<(usize, String)> {
         }
     }
     last
+}
+
+/// The last scalar in document order, when it is a string: only a block scalar ending in a line
+/// feed can differ from PyYAML's reading, so others skip the second pass.
+fn last_str(node: &Spanned<RawNode>) -> Option<&str> {
+    let mut node = node;
+    loop {
+        match &node.value {
+            RawNode::Seq(items) => node = items.last()?,
+            RawNode::Map(entries) => node = &entries.last()?.1,
+            RawNode::Str(s) => return Some(s),
+            _ => return None,
+        }
+    }
 }
 
 /// Replaces the value of the last scalar in document order when it is the string that starts at
