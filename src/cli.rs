@@ -494,8 +494,31 @@ pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {
 }
 
 pub(crate) fn fail(e: &ServiceError) -> Code {
-    if let ServiceError::Invalid { diagnostics, .. } = e {
-        print_diagnostics(diagnostics);
+    match e {
+        ServiceError::Invalid { diagnostics, .. } => print_diagnostics(diagnostics),
+        // The files that could not be read, each with its line and hint, then a short "not
+        // found" that points at them.
+        ServiceError::NotFound {
+            name,
+            searched,
+            suggestion,
+            unreadable,
+        } if !unreadable.is_empty() => {
+            print_diagnostics(unreadable);
+            let brief = ServiceError::NotFound {
+                name: name.clone(),
+                searched: searched.clone(),
+                suggestion: suggestion.clone(),
+                unreadable: Vec::new(),
+            };
+            eprintln!("error: {brief}");
+            eprintln!(
+                "  hint: {} file(s) above could not be read; `{name}` may be defined in one of them: fix it and try again",
+                unreadable.len()
+            );
+            return 1;
+        }
+        _ => {}
     }
     eprintln!("error: {}", term_safe(&e.to_string()));
     1
@@ -750,9 +773,42 @@ fn list_ensembles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow
         if e.shadowed {
             line.push_str("  [shadowed by an earlier tier]");
         }
+        if !e.same_name_in_tier.is_empty() {
+            line.push_str(&same_name_note(svc, e));
+        }
         writeln!(out, "{line}")?;
     }
     Ok(0)
+}
+
+/// `[same name as ... in this tier; ...]`: the other files, which one orc uses and why.
+fn same_name_note(svc: &Service, e: &service::EnsembleListing) -> String {
+    let base = svc
+        .project
+        .dirs
+        .tier_root(e.tier)
+        .map(|p| p.join("ensembles"));
+    let short = |p: &std::path::Path| {
+        base.as_deref()
+            .and_then(|b| p.strip_prefix(b).ok())
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    };
+    let others: Vec<String> = e.same_name_in_tier.iter().map(|p| short(p)).collect();
+    let this = short(&e.path);
+    let rule = crate::config::SAME_NAME_RULE;
+    match &e.used_instead {
+        Some(w) => format!(
+            "  [same name as {} in this tier; orc uses {}, never this file ({this}): {rule}]",
+            others.join(", "),
+            short(w)
+        ),
+        None => format!(
+            "  [same name as {} in this tier; orc uses this file ({this}): {rule}]",
+            others.join(", ")
+        ),
+    }
 }
 
 fn list_profiles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Result<Code> {

@@ -317,6 +317,11 @@ impl EnsembleFile {
     pub fn is_valid_yaml(&self) -> bool {
         self.spec.is_some()
     }
+
+    /// Whether the file is named after its ensemble (`<name>.yaml` or `<name>.yml`).
+    pub fn named_after_itself(&self) -> bool {
+        self.stem() == self.name
+    }
 }
 
 /// Every ensemble file in the tiers, in lookup order.
@@ -327,46 +332,73 @@ pub struct Catalogue {
     pub searched: Vec<PathBuf>,
 }
 
+/// How orc picks one of several files with the same name in one tier (llm-orc takes whichever
+/// the filesystem lists first).
+pub const SAME_NAME_RULE: &str = "the file named after the ensemble wins, else the first by path";
+
 impl Catalogue {
     /// Finds an ensemble as llm-orc's CLI does: by its `name:`, or `sub/dir/name`; first tier
-    /// wins. A file whose YAML is broken is found by its file stem so its errors can be shown.
+    /// wins. Within a tier, a file whose qualified name is the query beats one matched by its
+    /// bare `name:`, then [`SAME_NAME_RULE`] decides. A file whose YAML is broken is found by its
+    /// file stem so its errors can be shown.
     pub fn find(&self, query: &str) -> Option<&EnsembleFile> {
         let query = query.trim_end_matches(".yaml").trim_end_matches(".yml");
-        self.files
-            .iter()
-            .find(|f| f.is_valid_yaml() && (f.name == query || f.qualified_name() == query))
-            .or_else(|| {
-                self.files.iter().find(|f| {
-                    let rel = if f.rel_dir.is_empty() {
-                        f.stem()
-                    } else {
-                        format!("{}/{}", f.rel_dir, f.stem())
-                    };
-                    !f.is_valid_yaml() && (f.stem() == query || rel == query)
-                })
-            })
-    }
-
-    /// The files another file with the same name hides (same name, later in lookup order).
-    pub fn shadowed_by(&self, file: &EnsembleFile) -> Vec<&EnsembleFile> {
-        let mut seen = false;
-        let mut out = Vec::new();
-        for f in &self.files {
-            if std::ptr::eq(f, file) {
-                seen = true;
+        let mut best: Option<(Tier, bool, bool, usize)> = None;
+        for (i, f) in self.files.iter().enumerate() {
+            if !f.is_valid_yaml() || !(f.name == query || f.qualified_name() == query) {
                 continue;
             }
-            if seen && f.is_valid_yaml() && f.qualified_name() == file.qualified_name() {
-                out.push(f);
+            // Files are in lookup order, so the first tier with a match is the first seen.
+            if best.is_some_and(|(t, ..)| t != f.tier) {
+                break;
+            }
+            let rank = (
+                f.tier,
+                f.qualified_name() != query,
+                !f.named_after_itself(),
+                i,
+            );
+            if best.is_none_or(|b| rank < b) {
+                best = Some(rank);
             }
         }
-        out
+        if let Some((.., i)) = best {
+            return self.files.get(i);
+        }
+        self.files.iter().find(|f| {
+            let rel = if f.rel_dir.is_empty() {
+                f.stem()
+            } else {
+                format!("{}/{}", f.rel_dir, f.stem())
+            };
+            !f.is_valid_yaml() && (f.stem() == query || rel == query)
+        })
+    }
+
+    /// The other readable files of `file`'s tier with the same qualified name.
+    pub fn same_name_in_tier(&self, file: &EnsembleFile) -> Vec<&EnsembleFile> {
+        self.files
+            .iter()
+            .filter(|f| {
+                f.path != file.path
+                    && f.tier == file.tier
+                    && f.is_valid_yaml()
+                    && f.qualified_name() == file.qualified_name()
+            })
+            .collect()
+    }
+
+    /// Whether a readable file of an earlier tier has `file`'s qualified name.
+    pub fn shadowed_by_earlier_tier(&self, file: &EnsembleFile) -> bool {
+        self.files.iter().any(|f| {
+            f.tier < file.tier && f.is_valid_yaml() && f.qualified_name() == file.qualified_name()
+        })
     }
 
     /// Whether `file` is the one a lookup of its name reaches.
     pub fn is_active(&self, file: &EnsembleFile) -> bool {
         self.find(&file.qualified_name())
-            .is_some_and(|f| std::ptr::eq(f, file))
+            .is_some_and(|f| f.path == file.path)
     }
 }
 
@@ -447,26 +479,35 @@ impl Project {
         self.catalogue.get_or_init(|| scan_catalogue(&self.dirs))
     }
 
-    /// Finds an ensemble by name. Tries the file named after the ensemble in each tier first
-    /// (`<tier>/ensembles/<name>.yaml`), which avoids reading every file of a project; falls back
-    /// to the full catalogue (names that differ from file names, broken files).
+    /// Finds an ensemble by name. Tries the file named after the ensemble in the first tier
+    /// that exists (`<tier>/ensembles/<name>.yaml`), which avoids reading every file of a
+    /// project; falls back to the full catalogue (other tiers, names that differ from file
+    /// names, broken files). Only the first tier can answer early: a file of a later tier may be
+    /// hidden by a file of an earlier one whose name differs from its file name.
     pub fn find_ensemble(&self, query: &str) -> Option<EnsembleFile> {
         let query = query.trim_end_matches(".yaml").trim_end_matches(".yml");
-        if check_relative_name(query).is_ok() && self.catalogue.get().is_none() {
-            for (tier, dir) in self.dirs.ensemble_dirs() {
-                for ext in ["yaml", "yml"] {
-                    let path = dir.join(format!("{query}.{ext}"));
-                    if !path.is_file() || !stays_inside(&dir, &path) {
-                        continue;
-                    }
-                    let rel_dir = Path::new(query)
-                        .parent()
-                        .map(|p| p.to_string_lossy().replace('\\', "/"))
-                        .unwrap_or_default();
-                    let f = load_ensemble_file(tier, &path, rel_dir);
-                    if f.is_valid_yaml() && (f.name == query || f.qualified_name() == query) {
-                        return Some(f);
-                    }
+        let first_tier = self
+            .dirs
+            .ensemble_dirs()
+            .into_iter()
+            .find(|(_, dir)| dir.is_dir());
+        if let Some((tier, dir)) = first_tier
+            && check_relative_name(query).is_ok()
+            && self.catalogue.get().is_none()
+        {
+            for ext in ["yaml", "yml"] {
+                let path = dir.join(format!("{query}.{ext}"));
+                if !path.is_file() || !stays_inside(&dir, &path) {
+                    continue;
+                }
+                let rel_dir = Path::new(query)
+                    .parent()
+                    .map(|p| p.to_string_lossy().replace('\\', "/"))
+                    .unwrap_or_default();
+                let f = load_ensemble_file(tier, &path, rel_dir);
+                // Named after itself, so no other file of this tier beats it.
+                if f.is_valid_yaml() && f.qualified_name() == query && f.named_after_itself() {
+                    return Some(f);
                 }
             }
         }

@@ -76,6 +76,26 @@ fn write_new(path: &Path, text: &str, overwrite: bool) -> Result<(), ServiceErro
     crate::artifact::write_atomic(path, text.as_bytes()).map_err(|e| refuse(e.to_string()))
 }
 
+/// Refuses an ensemble or agent name that `validate` would refuse (control characters, bidi
+/// marks, names that cannot be an artifact folder) before anything is written.
+fn refuse_bad_names(ensemble: &str, agents: &[Value]) -> Result<(), ServiceError> {
+    use crate::spec::{name_problem, shown};
+    if let Some(why) = name_problem(ensemble, true) {
+        return Err(refuse(format!(
+            "the ensemble name {} {why}",
+            shown(ensemble)
+        )));
+    }
+    for a in agents {
+        if let Some(n) = a["name"].as_str()
+            && let Some(why) = name_problem(n, false)
+        {
+            return Err(refuse(format!("the agent name {} {why}", shown(n))));
+        }
+    }
+    Ok(())
+}
+
 fn diag_lines(diags: &[Diagnostic], errors: bool) -> Vec<String> {
     diags
         .iter()
@@ -129,7 +149,7 @@ impl Service {
     pub fn mcp_validate(&self, name: &str) -> Result<Value, ServiceError> {
         let file = self
             .find(name)
-            .map_err(|_| refuse(format!("Ensemble not found: {name}")))?;
+            .map_err(|e| refuse(format!("Ensemble not found: {name}{}", e.unreadable_note())))?;
         let reports = self.validate(&[file.qualified_name()])?;
         let r = &reports[0];
         Ok(json!({
@@ -179,7 +199,9 @@ impl Service {
                 agent_list.extend(a.iter().cloned());
             }
         }
-        let doc = json!({"name": name.rsplit('/').next().unwrap_or(name), "description": description, "agents": agent_list});
+        let leaf = name.rsplit('/').next().unwrap_or(name);
+        refuse_bad_names(leaf, &agent_list)?;
+        let doc = json!({"name": leaf, "description": description, "agents": agent_list});
         self.refuse_inline_scripts(&doc)?;
         write_new(&path, &to_yaml(&doc)?, false)?;
         let check = Service::open(
@@ -235,7 +257,7 @@ impl Service {
     fn local_ensemble(&self, name: &str) -> Result<PathBuf, ServiceError> {
         let file = self
             .find(name)
-            .map_err(|_| refuse(format!("Ensemble not found: {name}")))?;
+            .map_err(|e| refuse(format!("Ensemble not found: {name}{}", e.unreadable_note())))?;
         if file.tier != Tier::Local {
             return Err(refuse(format!(
                 "Ensemble '{name}' is in the {} tier ({}); orc changes only project ensembles (copy it into the project first)",
@@ -1241,7 +1263,7 @@ impl Service {
     ) -> Result<(crate::config::EnsembleFile, Vec<(String, String)>), ServiceError> {
         let file = self
             .find(name)
-            .map_err(|_| refuse(format!("Ensemble not found: {name}")))?;
+            .map_err(|e| refuse(format!("Ensemble not found: {name}{}", e.unreadable_note())))?;
         let mut out = Vec::new();
         if let Some(spec) = &file.spec {
             for a in &spec.agents {

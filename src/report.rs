@@ -40,7 +40,21 @@ pub struct TierView {
     /// The largest model in the level, in billions of parameters.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_size_b: Option<f64>,
+    /// The size class of the level's LLM agents (by the largest model); for a level without
+    /// LLM agents, `script`, else `ensemble`.
     pub size_class: &'static str,
+    /// Agents per class: the LLM agents under their size class, script agents as `script`,
+    /// agents that run a child ensemble (nested, loop, dispatch) as `ensemble`.
+    pub classes: BTreeMap<&'static str, usize>,
+}
+
+/// The class of a non-LLM agent in the tiers (an LLM agent's is its level's size class).
+fn kind_class(kind: &Kind) -> Option<&'static str> {
+    match kind {
+        Kind::Llm(_) => None,
+        Kind::Script { .. } => Some("script"),
+        Kind::Ensemble { .. } | Kind::Loop { .. } | Kind::Dispatch { .. } => Some("ensemble"),
+    }
 }
 
 /// Everything `orc graph` shows, for JSON output.
@@ -75,12 +89,29 @@ fn tiers(e: &CompiledEnsemble) -> Vec<TierView> {
                     max_size = Some(max_size.map_or(s, |m: f64| m.max(s)));
                 }
             }
+            let llm_class = size_class(max_size);
+            let mut classes = BTreeMap::new();
+            for &i in idx {
+                let class = kind_class(&e.agents[i].kind).unwrap_or(llm_class);
+                *classes.entry(class).or_insert(0) += 1;
+            }
+            let has_llm = idx
+                .iter()
+                .any(|&i| matches!(e.agents[i].kind, Kind::Llm(_)));
+            let level_class = if has_llm {
+                llm_class
+            } else if classes.contains_key("script") {
+                "script"
+            } else {
+                "ensemble"
+            };
             TierView {
                 level,
                 agents: idx.iter().map(|&i| e.agents[i].name.clone()).collect(),
                 models,
                 max_size_b: max_size,
-                size_class: size_class(max_size),
+                size_class: level_class,
+                classes,
             }
         })
         .collect()
@@ -197,13 +228,25 @@ pub fn text(e: &CompiledEnsemble, full: bool) -> String {
             .levels
             .iter()
             .map(|t| {
-                let models: Vec<&str> = t.models.keys().map(String::as_str).collect();
-                format!(
-                    "{} {} ({})",
-                    t.agents.len(),
-                    t.size_class,
-                    models.join(" + ")
-                )
+                // The LLM agents with their models, then scripts and child ensembles.
+                let models: Vec<&str> = t
+                    .models
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|m| !m.starts_with('('))
+                    .collect();
+                let mut parts = Vec::new();
+                for (class, n) in &t.classes {
+                    if !matches!(*class, "script" | "ensemble") {
+                        parts.push(format!("{n} {class} ({})", models.join(" + ")));
+                    }
+                }
+                for class in ["script", "ensemble"] {
+                    if let Some(n) = t.classes.get(class) {
+                        parts.push(format!("{n} {class}"));
+                    }
+                }
+                parts.join(", ")
             })
             .collect();
         let _ = writeln!(s, "tiers: {}", shape.join(" -> "));

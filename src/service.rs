@@ -17,11 +17,14 @@ use crate::graph::{Compilation, CompiledEnsemble, Compiler};
 /// Errors a request can end in.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
-    #[error("ensemble `{name}` not found{}; looked in: {}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), searched_list(searched))]
+    #[error("ensemble `{name}` not found{}; looked in: {}{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), searched_list(searched), unreadable_note(unreadable))]
     NotFound {
         name: String,
         searched: Vec<PathBuf>,
         suggestion: Option<String>,
+        /// The first error of each file that could not be read as an ensemble: the name may be
+        /// defined inside one of them.
+        unreadable: Vec<Diagnostic>,
     },
     #[error("ensemble `{name}` is invalid ({} error(s))", diagnostics.iter().filter(|d| d.is_error()).count())]
     Invalid {
@@ -36,6 +39,82 @@ pub enum ServiceError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl ServiceError {
+    /// For a "not found": what it adds when some files could not be read (empty otherwise), for
+    /// fronts that word "not found" their own way (MCP keeps llm-orc's text).
+    pub fn unreadable_note(&self) -> String {
+        match self {
+            ServiceError::NotFound { unreadable, .. } => unreadable_note(unreadable),
+            _ => String::new(),
+        }
+    }
+}
+
+/// The warning for a file that shares its name with another file of its tier: which files, and
+/// which one orc uses.
+fn same_name_warning(cat: &crate::config::Catalogue, file: &EnsembleFile) -> Option<Diagnostic> {
+    let others = cat.same_name_in_tier(file);
+    if others.is_empty() || !file.is_valid_yaml() {
+        return None;
+    }
+    let paths: Vec<String> = others
+        .iter()
+        .map(|o| o.path.display().to_string())
+        .collect();
+    let name = file.qualified_name();
+    let used = if cat.is_active(file) {
+        "orc uses this file".to_string()
+    } else {
+        match others.iter().find(|o| cat.is_active(o)) {
+            Some(w) => format!("orc uses {}, never this one", w.path.display()),
+            None => "orc uses another file".to_string(),
+        }
+    };
+    let pos = file
+        .spec
+        .as_ref()
+        .map(|s| s.name.pos)
+        .unwrap_or(crate::yaml::Pos::UNKNOWN);
+    let mut sink = crate::diag::Sink::new(&file.path);
+    crate::diag::WithHint::hint(
+        sink.warning(
+            pos,
+            format!(
+                "ensemble name `{name}` is also used by {} in the same ({}) tier; {used} ({})",
+                paths.join(", "),
+                file.tier.label(),
+                crate::config::SAME_NAME_RULE
+            ),
+        ),
+        "give each file its own `name:` (llm-orc picks whichever file it lists first)",
+    );
+    sink.items.pop()
+}
+
+/// What a "not found" adds when some files could not be read: each file's first error.
+fn unreadable_note(unreadable: &[Diagnostic]) -> String {
+    if unreadable.is_empty() {
+        return String::new();
+    }
+    let files: Vec<String> = unreadable.iter().map(located_error).collect();
+    format!(
+        "; {} file(s) could not be read and the ensemble may be defined in one of them: {}",
+        unreadable.len(),
+        files.join("; ")
+    )
+}
+
+/// `file:line:col: message`, one line, no hint.
+fn located_error(d: &Diagnostic) -> String {
+    let mut s = d.file.display().to_string();
+    if d.line > 0 {
+        s.push_str(&format!(":{}:{}", d.line, d.column));
+    }
+    s.push_str(": ");
+    s.push_str(&d.message);
+    s
 }
 
 fn searched_list(dirs: &[PathBuf]) -> String {
@@ -65,8 +144,14 @@ pub struct EnsembleListing {
     pub path: PathBuf,
     /// False when the file has errors (run validate to see them).
     pub valid: bool,
-    /// True when a file earlier in lookup order has the same name.
+    /// True when a file of an earlier tier has the same name.
     pub shadowed: bool,
+    /// Other files of the same tier with the same name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub same_name_in_tier: Vec<PathBuf>,
+    /// When another file of the same tier has this name and is the one used: that file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_instead: Option<PathBuf>,
 }
 
 /// The outcome of validating one ensemble file.
@@ -169,13 +254,25 @@ impl Service {
         let mut out: Vec<EnsembleListing> = cat
             .files
             .iter()
-            .map(|f| EnsembleListing {
-                name: f.qualified_name(),
-                tier: f.tier,
-                description: f.description.clone(),
-                path: f.path.clone(),
-                valid: f.is_valid_yaml() && !f.diagnostics.iter().any(Diagnostic::is_error),
-                shadowed: f.is_valid_yaml() && !cat.is_active(f),
+            .map(|f| {
+                let same = cat.same_name_in_tier(f);
+                let used_instead = (!same.is_empty() && !cat.is_active(f))
+                    .then(|| {
+                        same.iter()
+                            .find(|o| cat.is_active(o))
+                            .map(|o| o.path.clone())
+                    })
+                    .flatten();
+                EnsembleListing {
+                    name: f.qualified_name(),
+                    tier: f.tier,
+                    description: f.description.clone(),
+                    path: f.path.clone(),
+                    valid: f.is_valid_yaml() && !f.diagnostics.iter().any(Diagnostic::is_error),
+                    shadowed: f.is_valid_yaml() && cat.shadowed_by_earlier_tier(f),
+                    same_name_in_tier: same.iter().map(|o| o.path.clone()).collect(),
+                    used_instead,
+                }
             })
             .collect();
         out.sort_by(|a, b| (a.tier, &a.name).cmp(&(b.tier, &b.name)));
@@ -191,6 +288,12 @@ impl Service {
                 name: name.to_string(),
                 searched: cat.searched.clone(),
                 suggestion: closest(name, names.iter().map(String::as_str)).map(str::to_string),
+                unreadable: cat
+                    .files
+                    .iter()
+                    .filter(|f| !f.is_valid_yaml())
+                    .filter_map(|f| f.diagnostics.iter().find(|d| d.is_error()).cloned())
+                    .collect(),
             }
         })
     }
@@ -233,10 +336,12 @@ impl Service {
                 .collect::<Result<_, _>>()?
         };
         let mut compiler = Compiler::new(&self.project);
+        let cat = self.project.catalogue();
         Ok(files
             .into_iter()
             .map(|f| {
-                let c = compiler.compile(&f);
+                let mut c = compiler.compile(&f);
+                c.diagnostics.extend(same_name_warning(cat, &f));
                 let valid = !c.has_errors();
                 ValidationReport {
                     name: f.qualified_name(),
@@ -734,4 +839,86 @@ pub fn init_project(root: &Path, project_name: Option<&str>) -> Result<InitRepor
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every front gets the files that could not be read with a "not found": the error's text
+    /// (what MCP's invoke answers) and MCP's validate.
+    #[test]
+    fn not_found_names_the_files_that_could_not_be_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ens = dir.path().join(".llm-orc/ensembles");
+        fs::create_dir_all(&ens).expect("mkdir");
+        fs::write(ens.join("broken.yaml"), "name: wanted\nagents: [\n").expect("write");
+        fs::write(ens.join("bad.yaml"), [0xff, 0xfe]).expect("write");
+        let svc = Service::open(dir.path(), Some(dir.path()), &Env::default());
+        let Err(e) = svc.find("wanted") else {
+            panic!("found a broken file")
+        };
+        let text = e.to_string();
+        assert!(
+            text.starts_with("ensemble `wanted` not found; looked in: "),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "; 2 file(s) could not be read and the ensemble may be defined in one of them: "
+            ),
+            "{text}"
+        );
+        let broken = ens.join("broken.yaml").display().to_string();
+        assert!(
+            text.contains(&format!("{broken}:2:9: YAML syntax:")),
+            "{text}"
+        );
+        assert!(text.contains("bad.yaml: not UTF-8 text"), "{text}");
+        let Err(ServiceError::Refused(m)) = svc.mcp_validate("wanted") else {
+            panic!("validate found it")
+        };
+        assert!(
+            m.starts_with("Ensemble not found: wanted; 2 file(s) could not be read"),
+            "{m}"
+        );
+        assert!(m.contains(&broken), "{m}");
+    }
+
+    /// MCP create_ensemble and update_ensemble refuse the names validate refuses, and write
+    /// nothing.
+    #[test]
+    fn mcp_create_and_update_refuse_misleading_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(dir.path().join(".llm-orc/ensembles")).expect("mkdir");
+        let svc = Service::open(dir.path(), Some(dir.path()), &Env::default());
+        let agents =
+            serde_json::json!([{"name": "ok\u{202e}txt", "model": "m", "provider": "ollama"}]);
+        let Err(ServiceError::Refused(m)) =
+            svc.mcp_create_ensemble("fine", "d", Some(agents), None)
+        else {
+            panic!("created")
+        };
+        assert_eq!(
+            m,
+            "the agent name `ok\\u{202e}txt` contains a bidirectional mark (U+202E), which makes text display in another order than it is"
+        );
+        assert!(!dir.path().join(".llm-orc/ensembles/fine.yaml").exists());
+        let Err(ServiceError::Refused(m)) = svc.mcp_create_ensemble("line\nbreak", "d", None, None)
+        else {
+            panic!("created")
+        };
+        assert!(m.contains("contains a line break (U+000A)"), "{m}");
+
+        let agents = serde_json::json!([{"name": "a", "model": "m", "provider": "ollama"}]);
+        svc.mcp_create_ensemble("good", "d", Some(agents), None)
+            .expect("created");
+        let svc = Service::open(dir.path(), Some(dir.path()), &Env::default());
+        let bad = serde_json::json!({"name": "good\u{7}"});
+        let Err(ServiceError::Refused(m)) = svc.mcp_update_ensemble("good", &bad, false, false)
+        else {
+            panic!("updated")
+        };
+        assert!(m.contains("contains a control character (U+0007)"), "{m}");
+    }
 }

@@ -295,6 +295,94 @@ impl Reader<'_> {
     }
 }
 
+impl Reader<'_> {
+    /// An unknown agent key: an error when it is close to a known key (a typo such as
+    /// `depend_on` would otherwise run the agent without what the user asked for), else a
+    /// warning. llm-orc refuses every unknown agent key.
+    fn unknown_agent_key(&mut self, entry: &Entry, known: &[&str]) {
+        match closest(&entry.key, known.iter().copied()) {
+            Some(near) => {
+                self.sink
+                    .error(
+                        entry.key_pos,
+                        format!(
+                            "unknown key `{}` in an agent; did you mean `{near}`?",
+                            entry.key
+                        ),
+                    )
+                    .hint(format!(
+                        "a misspelt key would be ignored, so the agent would run without it; rename it to `{near}` (llm-orc refuses unknown agent keys)"
+                    ));
+            }
+            None => self.unknown_key(entry, "an agent", known),
+        }
+    }
+}
+
+/// Why `name` cannot be an ensemble's (`folder`: it names the artifact folder) or an agent's
+/// name: control characters (line breaks, escapes, NUL) and bidirectional marks change what a
+/// terminal shows; `.`, `..`, `/`, `\` and more than 255 bytes cannot be one folder's name.
+pub fn name_problem(name: &str, folder: bool) -> Option<String> {
+    if let Some(c) = name
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        let what = if matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}') {
+            "a line break"
+        } else {
+            "a control character"
+        };
+        return Some(format!("contains {what} (U+{:04X})", u32::from(c)));
+    }
+    if let Some(c) = name.chars().find(|c| is_bidi_mark(*c)) {
+        return Some(format!(
+            "contains a bidirectional mark (U+{:04X}), which makes text display in another order than it is",
+            u32::from(c)
+        ));
+    }
+    if folder {
+        if name == "." || name == ".." {
+            return Some("cannot name the artifact folder".into());
+        }
+        if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\')) {
+            return Some(format!(
+                "contains `{c}`; it names the artifact folder, so it must be one plain folder name (put the file in a sub-folder instead)"
+            ));
+        }
+        if name.len() > 255 {
+            return Some(format!(
+                "is {} bytes long; it names the artifact folder, which takes at most 255",
+                name.len()
+            ));
+        }
+    }
+    None
+}
+
+/// U+200E/U+200F (marks), U+202A-U+202E (embeddings, overrides), U+2066-U+2069 (isolates).
+fn is_bidi_mark(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A name quoted with its control characters and bidi marks escaped, safe to print. Long
+/// names are cut to their first 60 characters.
+pub fn shown(name: &str) -> String {
+    let mut out = String::from("`");
+    for (i, c) in name.chars().enumerate() {
+        if i == 60 {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() || is_bidi_mark(c) || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('`');
+    out
+}
+
 const TOP_KEYS: &[&str] = &[
     "name",
     "description",
@@ -442,6 +530,11 @@ pub fn parse_ensemble(text: &str, file: &Path, sink: &mut Sink) -> Option<Ensemb
             Located::new(stem, doc.root.pos)
         }
     };
+    if let Some(why) = name_problem(&name.value, true) {
+        r.sink
+            .error(name.pos, format!("the ensemble name {} {why}", shown(&name.value)))
+            .hint("the name is the artifact folder's name and is shown on terminals; use letters, digits, `-` and `_`");
+    }
     if description.is_none() {
         r.sink
             .warning(doc.root.pos, "the ensemble has no `description:`")
@@ -588,7 +681,7 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
                     .chain(&["ensemble", "loop", "dispatch"])
                     .copied()
                     .collect();
-                r.unknown_key(e, "an agent", &known);
+                r.unknown_agent_key(e, &known);
             }
         }
     }
@@ -605,6 +698,11 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
             return None;
         }
     };
+    if let Some(why) = name_problem(&name.value, false) {
+        r.sink
+            .error(name.pos, format!("the agent name {} {why}", shown(&name.value)))
+            .hint("agent names are shown on terminals and in prompts; use letters, digits, `-` and `_`");
+    }
     let kind = match kind_key {
         Some("script") => AgentKind::Script(ScriptSpec {
             script: script?,
@@ -869,7 +967,7 @@ mod tests {
     #[test]
     fn unknown_keys_warn_with_line() {
         let (spec, sink) = parse(
-            "name: e\ndescription: d\ncolour: red\nagents:\n  - name: a\n    model_profile: p\n    temprature: 0.3\n",
+            "name: e\ndescription: d\ncolour: red\nagents:\n  - name: a\n    model_profile: p\n    notes: mine\n",
         );
         assert!(spec.is_some());
         assert_eq!(sink.items.len(), 2);
@@ -877,8 +975,29 @@ mod tests {
         assert_eq!(sink.items[0].line, 3);
         assert_eq!(sink.items[1].line, 7);
         assert_eq!(
-            sink.items[1].hint.as_deref(),
-            Some("did you mean `temperature`?")
+            sink.items[1].message,
+            "unknown key `notes` in an agent; it is ignored"
+        );
+        assert_eq!(sink.items[1].hint, None);
+    }
+
+    /// A typo of a known agent key would silently drop what it sets (`depend_on` runs the agent
+    /// without its dependency): an error, at the did-you-mean distance.
+    #[test]
+    fn agent_key_close_to_a_known_one_is_an_error() {
+        let (_, sink) = parse(
+            "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: p\n  - name: b\n    model_profile: p\n    depend_on: [a]\n    temprature: 0.3\n",
+        );
+        let errors: Vec<_> = sink.items.iter().filter(|d| d.is_error()).collect();
+        assert_eq!(errors.len(), 2, "{:?}", sink.items);
+        assert_eq!(errors[0].line, 8);
+        assert_eq!(
+            errors[0].message,
+            "unknown key `depend_on` in an agent; did you mean `depends_on`?"
+        );
+        assert_eq!(
+            errors[1].message,
+            "unknown key `temprature` in an agent; did you mean `temperature`?"
         );
     }
 

@@ -184,16 +184,105 @@ pub fn parse(text: &str) -> Result<Document, SyntaxError> {
         })?;
     let mut duplicates = Vec::new();
     let root = match raw {
-        Some(node) => lower(node, text, &mut duplicates, 0).map_err(|pos| SyntaxError {
-            pos,
-            message: format!("collections are nested deeper than {MAX_DEPTH} levels"),
-        })?,
+        Some(mut node) => {
+            if !text.ends_with(['\n', '\r'])
+                && last_str(&node).is_some_and(|s| s.ends_with('\n'))
+                && let Some((offset, value)) = eof_block_scalar(text)
+            {
+                replace_last_str(&mut node, offset, value);
+            }
+            lower(node, text, &mut duplicates, 0).map_err(|pos| SyntaxError {
+                pos,
+                message: format!("collections are nested deeper than {MAX_DEPTH} levels"),
+            })?
+        }
         None => Node {
             pos: Pos { line: 1, column: 1 },
             value: Value::Null,
         },
     };
     Ok(Document { root, duplicates })
+}
+
+/// PyYAML's value for a block scalar (`|`, `>`, with any chomping indicator) whose last line
+/// ends the file without a line break, with the byte offset where its content starts.
+///
+/// serde-saphyr reads such a line as if it ended with a line break (as the YAML test suite
+/// expects), so `"key: |\n  text"` would be `"text\n"`; PyYAML (what llm-orc reads with), like
+/// libyaml, gives `"text"`. The parser underneath has the libyaml reading as an option that
+/// serde-saphyr does not expose, so the last scalar is read again with it. Only a file that does
+/// not end with a line break pays for the second pass.
+fn eof_block_scalar(text: &str) -> Option<(usize, String)> {
+    if text.is_empty() || text.ends_with(['\n', '\r']) {
+        return None;
+    }
+    let options = granit_parser::options! {
+        block_scalar_eof_without_line_feed: true,
+        flow_nesting_limit: MAX_DEPTH + 1,
+        block_nesting_limit: MAX_DEPTH + 1,
+    };
+    let mut last = None;
+    for event in granit_parser::Parser::new_from_str_with_options(text, options) {
+        // The text already parsed once; an error here only means there is nothing to adjust.
+        let (event, span) = event.ok()?;
+        match event {
+            granit_parser::Event::Scalar(value, style, _, _) => {
+                last = matches!(
+                    style,
+                    granit_parser::ScalarStyle::Literal | granit_parser::ScalarStyle::Folded
+                )
+                .then(|| span.start.byte_offset().map(|at| (at, value.into_owned())))
+                .flatten();
+            }
+            granit_parser::Event::Alias(_)
+            | granit_parser::Event::SequenceStart(..)
+            | granit_parser::Event::MappingStart(..) => last = None,
+            _ => {}
+        }
+    }
+    last
+}
+
+/// The last scalar in document order, when it is a string: only a block scalar ending in a line
+/// feed can differ from PyYAML's reading, so others skip the second pass.
+fn last_str(node: &Spanned<RawNode>) -> Option<&str> {
+    let mut node = node;
+    loop {
+        match &node.value {
+            RawNode::Seq(items) => node = items.last()?,
+            RawNode::Map(entries) => node = &entries.last()?.1,
+            RawNode::Str(s) => return Some(s),
+            _ => return None,
+        }
+    }
+}
+
+/// Replaces the value of the last scalar in document order when it is the string that starts at
+/// `offset` (the block scalar [`eof_block_scalar`] read).
+fn replace_last_str(node: &mut Spanned<RawNode>, offset: usize, value: String) {
+    let mut node = node;
+    loop {
+        match &mut node.value {
+            RawNode::Seq(items) => match items.last_mut() {
+                Some(item) => node = item,
+                None => return,
+            },
+            RawNode::Map(entries) => match entries.last_mut() {
+                Some((_, v)) => node = v,
+                None => return,
+            },
+            RawNode::Str(s) => {
+                let at = node.referenced.span().byte_offset();
+                if at.and_then(|a| usize::try_from(a).ok()) == Some(offset) {
+                    *s = value;
+                } else {
+                    tracing::debug!(?at, offset, "block scalar at end of file not matched");
+                }
+                return;
+            }
+            _ => return,
+        }
+    }
 }
 
 fn first_line(s: &str) -> String {
@@ -404,6 +493,85 @@ mod tests {
     fn empty_document_is_null() {
         assert!(parse("").unwrap().root.is_null());
         assert!(parse("# only a comment\n").unwrap().root.is_null());
+    }
+
+    fn str_at(text: &str, key: &str) -> String {
+        let doc = parse(text).unwrap();
+        doc.root
+            .get(key)
+            .unwrap()
+            .value
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// A block scalar whose last line ends the file without a line break: the bytes PyYAML 6.0
+    /// gives (`yaml.safe_load`), for every chomping indicator, with and without an indentation
+    /// indicator.
+    #[test]
+    fn block_scalar_at_end_of_file_reads_as_pyyaml() {
+        let cases = [
+            ("|", "a\nb"),
+            ("|-", "a\nb"),
+            ("|+", "a\nb"),
+            (">", "a b"),
+            (">-", "a b"),
+            (">+", "a b"),
+            ("|2", "a\nb"),
+            ("|2-", "a\nb"),
+            ("|2+", "a\nb"),
+            (">2", "a b"),
+            (">2-", "a b"),
+            (">2+", "a b"),
+        ];
+        for (indicator, want) in cases {
+            let text = format!("x: 1\nk: {indicator}\n  a\n  b");
+            assert_eq!(str_at(&text, "k"), want, "{text:?}");
+            // The same with the final line break: unchanged (clip and keep end with it).
+            let with_break = format!("{text}\n");
+            let want_break = if indicator.ends_with('-') {
+                want.to_string()
+            } else {
+                format!("{want}\n")
+            };
+            assert_eq!(str_at(&with_break, "k"), want_break, "{with_break:?}");
+        }
+        // Deeper, in a sequence, after blank lines, with trailing spaces, with a tag.
+        let doc =
+            parse("agents:\n  - name: a\n    system_prompt: |\n      One.\n\n      Two.").unwrap();
+        assert_eq!(
+            doc.root.to_json(),
+            serde_json::json!({"agents": [{"name": "a", "system_prompt": "One.\n\nTwo."}]})
+        );
+        assert_eq!(str_at("k: |\n  a\n  b  ", "k"), "a\nb  ");
+        assert_eq!(str_at("k: |+\n  a\n     ", "k"), "a\n   ");
+        assert_eq!(str_at("k: !!str |\n  a", "k"), "a");
+        assert_eq!(str_at("k: |\n  a\r\n  b", "k"), "a\nb");
+        assert_eq!(
+            parse("- |\n  a").unwrap().root.to_json(),
+            serde_json::json!(["a"])
+        );
+    }
+
+    /// What is not the last line of a block scalar keeps its line break, as in PyYAML.
+    #[test]
+    fn block_scalar_followed_by_other_lines_keeps_its_break() {
+        // A trailing blank or under-indented line, a comment: PyYAML keeps the content's break.
+        assert_eq!(str_at("k: |\n  a\n  b\n  ", "k"), "a\nb\n");
+        assert_eq!(str_at("k: |+\n  a\n  b\n\n  ", "k"), "a\nb\n\n");
+        assert_eq!(str_at("k: |\n  a\n# c", "k"), "a\n");
+        assert_eq!(str_at("k: |\n  a\n ", "k"), "a\n");
+        // Another key after it.
+        assert_eq!(str_at("k: |\n  a\nj: 1", "k"), "a\n");
+        // An alias to it at the end.
+        let doc = parse("k: &x |\n  a\nj: *x").unwrap();
+        assert_eq!(
+            doc.root.to_json(),
+            serde_json::json!({"k": "a\n", "j": "a\n"})
+        );
+        // A duplicate key later in the file wins; the block scalar it overrides is not touched.
+        assert_eq!(str_at("k: |\n  a\nk: |\n  b", "k"), "b");
     }
 
     #[test]

@@ -97,6 +97,97 @@ fn tiers_resolve_local_then_library_then_global() {
     assert_eq!(g.code, 0, "{}", g.stderr);
 }
 
+/// Two files with the same `name:` in one tier: list-ensembles and validate say so, with both
+/// paths and which one orc uses (the file named after the ensemble, else the first by path);
+/// every command runs that one.
+#[test]
+fn same_name_twice_in_one_tier_says_which_file_wins() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble("a-copy", &named("review", "the copy"));
+    p.ensemble("review", &named("review", "the original"));
+    p.ensemble("one", &named("dup", "first by path"));
+    p.ensemble("two", &named("dup", "second by path"));
+    let ens = p.root().join(".llm-orc/ensembles");
+    let at = |f: &str| ens.join(f).display().to_string();
+
+    let le = p.orc(&["list-ensembles"]);
+    let out = &le.stdout;
+    let rule = "the file named after the ensemble wins, else the first by path";
+    assert!(
+        out.contains(&format!("  review: the copy  [same name as review.yaml in this tier; orc uses review.yaml, never this file (a-copy.yaml): {rule}]")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  review: the original  [same name as a-copy.yaml in this tier; orc uses this file (review.yaml): {rule}]")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  dup: second by path  [same name as one.yaml in this tier; orc uses one.yaml, never this file (two.yaml): {rule}]")),
+        "{out}"
+    );
+    assert!(!out.contains("shadowed"), "{out}");
+
+    let j = p.orc(&["list-ensembles", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).expect("json");
+    let copy = v
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["path"] == at("a-copy.yaml")))
+        .expect("listed");
+    assert_eq!(copy["shadowed"], false);
+    assert_eq!(
+        copy["same_name_in_tier"],
+        serde_json::json!([at("review.yaml")])
+    );
+    assert_eq!(copy["used_instead"], at("review.yaml"));
+
+    // validate NAME warns on the file it validates; --all on both.
+    let r = p.orc(&["validate", "review"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:1:7: warning: ensemble name `review` is also used by {} in the same (local) tier; orc uses this file ({rule})",
+        at("review.yaml"),
+        at("a-copy.yaml")
+    ));
+    r.assert_hint("give each file its own `name:`");
+    let r = p.orc(&["validate", "--all"]);
+    r.assert_diag(&format!(
+        "{}:1:7: warning: ensemble name `dup` is also used by {} in the same (local) tier; orc uses {}, never this one",
+        at("two.yaml"),
+        at("one.yaml"),
+        at("one.yaml")
+    ));
+
+    for (name, want) in [("review", "the original"), ("dup", "first by path")] {
+        let g = p.orc(&["graph", name, "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
+        assert_eq!(v["description"], want);
+    }
+}
+
+/// A name found in an earlier tier under another file name wins over a later tier's file
+/// named after it.
+#[test]
+fn earlier_tier_wins_even_when_a_later_file_is_named_after_the_ensemble() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble("my-review", &named("review", "local"));
+    write_file(
+        &p.global().join("ensembles/review.yaml"),
+        &named("review", "global"),
+    );
+    let g = p.orc(&["graph", "review", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
+    assert_eq!(v["description"], "local");
+    let le = p.orc(&["list-ensembles"]);
+    assert!(
+        le.stdout
+            .contains("  review: global  [shadowed by an earlier tier]"),
+        "{}",
+        le.stdout
+    );
+}
+
 #[test]
 fn library_defaults_to_the_conventional_folder_and_xdg_moves_global() {
     let p = TestProject::new();
@@ -220,6 +311,34 @@ fn agent_keys_override_profile_keys_override_config_defaults() {
     );
     assert_eq!(a[2]["model"], "llama3.2:1b");
     assert_eq!(a[2]["timeout_seconds"], 42.0);
+}
+
+/// 29 of llm-orc's example files end inside a block scalar without a final line break; PyYAML
+/// adds no line feed there, so neither may orc (the system prompt is sent byte for byte).
+#[test]
+fn block_scalar_ending_the_file_has_no_added_line_feed() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: keep\n    model_profile: tiny\n    system_prompt: |+\n      Kept.\n  - name: last\n    model_profile: tiny\n    system_prompt: |\n      Line one.\n      Line two.",
+    );
+    p.write(
+        ".llm-orc/profiles/folded.yaml",
+        "name: folded\nmodel: m:1b\nprovider: ollama\nsystem_prompt: >\n  Be\n  brief.",
+    );
+    p.ensemble(
+        "f",
+        "name: f\ndescription: d\nagents:\n  - name: a\n    model_profile: folded\n",
+    );
+    let g = p.orc(&["graph", "e", "--format", "json"]);
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
+    assert_eq!(v["agents"][0]["system_prompt"], "Kept.\n");
+    assert_eq!(v["agents"][1]["system_prompt"], "Line one.\nLine two.");
+    let g = p.orc(&["graph", "f", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
+    assert_eq!(v["agents"][0]["system_prompt"], "Be brief.");
 }
 
 #[test]

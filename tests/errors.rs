@@ -363,7 +363,7 @@ fn unknown_keys_warn_and_do_not_fail() {
     let p = project();
     p.ensemble(
         "e",
-        "name: e\ndescription: d\nowner: me\nagents:\n  - name: a\n    model_profile: tiny\n    temprature: 0.2\n",
+        "name: e\ndescription: d\nowner: me\nagents:\n  - name: a\n    model_profile: tiny\n    notes: mine\n",
     );
     let r = p.orc(&["validate", "e"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -372,11 +372,34 @@ fn unknown_keys_warn_and_do_not_fail() {
         path(&p, "e")
     ));
     r.assert_diag(&format!(
-        "{}:7:5: warning: unknown key `temprature` in an agent; it is ignored",
+        "{}:7:5: warning: unknown key `notes` in an agent; it is ignored",
         path(&p, "e")
     ));
-    r.assert_hint("did you mean `temperature`?");
     assert!(r.stdout.contains("2 warning(s)"), "{}", r.stdout);
+}
+
+/// `depend_on` would run the agent without its dependency: a typo of a known agent key is an
+/// error (the did-you-mean distance decides), so neither validate nor invoke lets it through.
+#[test]
+fn misspelt_agent_key_is_an_error() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n  - name: b\n    model_profile: tiny\n    depend_on: [a]\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:8:5: error: unknown key `depend_on` in an agent; did you mean `depends_on`?",
+        path(&p, "e")
+    ));
+    r.assert_hint("the agent would run without it");
+    let r = p.orc(&["invoke", "e", "x", "--no-artifact"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:8:5: error: unknown key `depend_on`",
+        path(&p, "e")
+    ));
 }
 
 #[test]
@@ -434,6 +457,120 @@ fn unknown_ensemble_names_what_was_searched() {
     );
     let g = p.orc(&["graph", "swarn"]);
     assert_eq!(g.code, 1);
+}
+
+/// The name is inside a file whose YAML cannot be read: "not found" shows that file's error
+/// (file:line:col) and says the name may be there, for validate, graph and invoke alike.
+#[test]
+fn not_found_shows_the_files_that_could_not_be_read() {
+    let p = project();
+    p.ensemble(
+        "review-v2",
+        "name: review\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n   bad: [\n",
+    );
+    p.ensemble(
+        "other",
+        "name: other\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    for args in [
+        &["validate", "review"][..],
+        &["graph", "review"],
+        &["invoke", "review", "x", "--no-artifact"],
+    ] {
+        let r = p.orc(args);
+        assert_ne!(r.code, 0, "{args:?}: {}", r.stderr);
+        r.assert_diag(&format!("{}:6:", path(&p, "review-v2")));
+        assert!(
+            r.stderr.contains("error: ensemble `review` not found"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        r.assert_hint("1 file(s) above could not be read; `review` may be defined in one of them");
+    }
+    // A readable project says only "not found".
+    std::fs::remove_file(p.root().join(".llm-orc/ensembles/review-v2.yaml")).expect("rm");
+    let r = p.orc(&["validate", "review"]);
+    assert_eq!(r.code, 1);
+    assert!(!r.stderr.contains("could not be read"), "{}", r.stderr);
+}
+
+/// Names that would print as something else on a terminal (control characters, line breaks,
+/// bidi marks) are refused for ensembles and agents; an ensemble name that cannot be the
+/// artifact folder's name is refused by validate and invoke alike (it used to run and only warn).
+#[test]
+fn names_that_mislead_a_terminal_or_cannot_be_a_folder_are_errors() {
+    let p = project();
+    let agent = |name: &str| {
+        format!("name: e\ndescription: d\nagents:\n  - name: {name}\n    model_profile: tiny\n")
+    };
+    p.ensemble("rtl", &agent("\"evil\\u202Etxt.exe\""));
+    p.ensemble("lrm", &agent("\"a\\u200Fb\""));
+    p.ensemble("newline", &agent("\"two\\nlines\""));
+    p.ensemble("escape", &agent("\"\\e[2Jclear\""));
+    let r = p.orc(&["validate", "--all"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:4:11: error: the agent name `evil\\u{{202e}}txt.exe` contains a bidirectional mark (U+202E)",
+        path(&p, "rtl")
+    ));
+    r.assert_diag(&format!(
+        "{}:4:11: error: the agent name `a\\u{{200f}}b` contains a bidirectional mark (U+200F)",
+        path(&p, "lrm")
+    ));
+    r.assert_diag(&format!(
+        "{}:4:11: error: the agent name `two\\u{{a}}lines` contains a line break (U+000A)",
+        path(&p, "newline")
+    ));
+    r.assert_diag(&format!(
+        "{}:4:11: error: the agent name `\\u{{1b}}[2Jclear` contains a control character (U+001B)",
+        path(&p, "escape")
+    ));
+    assert!(
+        !r.stderr.contains('\u{202e}') && !r.stderr.contains('\u{1b}'),
+        "{}",
+        r.stderr
+    );
+
+    let q = project();
+    let ens = |name: &str| {
+        format!("name: {name}\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n")
+    };
+    q.ensemble("dots", &ens("'..'"));
+    q.ensemble("slash", &ens("team/review"));
+    q.ensemble("long", &ens(&"x".repeat(300)));
+    q.ensemble("ctl", &ens("\"re\\tview\""));
+    q.ensemble("bidi", &ens("\"re\\u2066view\""));
+    let r = q.orc(&["validate", "--all"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `..` cannot name the artifact folder",
+        path(&q, "dots")
+    ));
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `team/review` contains `/`",
+        path(&q, "slash")
+    ));
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `{}...` is 300 bytes long",
+        path(&q, "long"),
+        "x".repeat(60)
+    ));
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `re\\u{{9}}view` contains a control character (U+0009)",
+        path(&q, "ctl")
+    ));
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `re\\u{{2066}}view` contains a bidirectional mark (U+2066)",
+        path(&q, "bidi")
+    ));
+    // invoke refuses it before running (exit 2), rather than running and losing the artifact.
+    let r = q.orc(&["invoke", "team/review", "x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:1:7: error: the ensemble name `team/review`",
+        path(&q, "slash")
+    ));
+    assert!(!q.root().join(".llm-orc/artifacts").exists());
 }
 
 #[test]

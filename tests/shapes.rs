@@ -84,6 +84,32 @@ fn graph_of_nested_dot() {
     insta::assert_snapshot!("graph_peer_nested_dot", r.stdout);
 }
 
+/// Script agents are a tier of their own (`script`), as are agents that run a child ensemble
+/// (`ensemble`); neither is counted as a model size.
+#[test]
+fn graph_counts_scripts_and_children_as_their_own_tiers() {
+    let p = peer_project();
+    p.ensemble(
+        "mixed",
+        "name: mixed\ndescription: d\nagents:\n  - name: chunker\n    script: scripts/chunk.py\n  - name: worker\n    model_profile: tiny\n    depends_on: [chunker]\n    fan_out: true\n  - name: again\n    script: scripts/chunk.py\n    depends_on: [chunker]\n  - name: child\n    ensemble: peer-sequential\n    depends_on: [chunker]\n  - name: reducer\n    model_profile: small\n    depends_on: [worker, again, child]\n",
+    );
+    let r = p.orc(&["graph", "mixed"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("graph_mixed_tiers_text", r.stdout);
+    let v = graph_json(&p, "mixed");
+    let levels = v["levels"].as_array().expect("levels");
+    assert_eq!(levels[0]["size_class"], "script");
+    assert_eq!(
+        levels[1]["classes"],
+        serde_json::json!({"ensemble": 1, "micro": 1, "script": 1})
+    );
+    assert_eq!(levels[1]["size_class"], "micro");
+    let nested = graph_json(&p, "peer-nested");
+    assert_eq!(nested["levels"][1]["size_class"], "ensemble");
+    let dot = p.orc(&["graph", "mixed", "--format", "dot"]);
+    insta::assert_snapshot!("graph_mixed_tiers_dot", dot.stdout);
+}
+
 /// `../shared/llm-orc` beside the repository, when this checkout has it.
 fn shared() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/llm-orc");
