@@ -782,3 +782,57 @@ async fn streamed_and_whole_responses_count_the_same() {
         assert!(a["total_duration_ns"].is_u64());
     }
 }
+
+/// An unknown provider on a profile with a fallback: validate warns (naming the profile and its
+/// fallback), invoke runs the fallback and records why; without a fallback it stays an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_provider_falls_back_to_the_fallback_profile() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}  pigeon:\n    model: coo:1b\n    provider: carrier-pigeon\n    fallback_model_profile: tiny\n  lost:\n    model: coo:1b\n    provider: carrier-pigeon\n",
+            native_config(&sim.url()),
+        ),
+    );
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: pigeon\n",
+    );
+    let v = orc(&p, &["validate", "e"]).await;
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(
+        v.stderr.contains("warning: model profile `pigeon` of agent `a` uses unknown provider `carrier-pigeon`; the agent will run on its fallback profile `tiny`"),
+        "{}",
+        v.stderr
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let art = latest_artifact(&p, "e");
+    assert_eq!(art["results"]["a"]["status"], "success");
+    assert_eq!(art["results"]["a"]["model_substituted"], true);
+    assert_eq!(
+        art["metadata"]["usage"]["agents"]["a"]["model"],
+        "qwen3:0.6b"
+    );
+    assert_eq!(
+        art["metadata"]["orc"]["notes"]["a"],
+        "provider `carrier-pigeon` of profile `pigeon` cannot run in orc; ran on fallback profile `tiny`"
+    );
+    let models: Vec<String> = sim.requests().iter().map(|r| r.model.clone()).collect();
+    assert_eq!(models, ["qwen3:0.6b"]);
+
+    p.ensemble(
+        "f",
+        "name: f\ndescription: d\nagents:\n  - name: a\n    model_profile: lost\n",
+    );
+    let v = orc(&p, &["validate", "f"]).await;
+    assert_eq!(v.code, 1, "{}", v.stderr);
+    assert!(
+        v.stderr
+            .contains("error: agent `a` uses unknown provider `carrier-pigeon`"),
+        "{}",
+        v.stderr
+    );
+}

@@ -290,9 +290,23 @@ impl Engine {
                     &url,
                 )))
             }
-            ProviderKind::Cloud(p) => Err(p.clone()),
+            ProviderKind::Cloud(p) | ProviderKind::Unknown(p) => Err(p.clone()),
         }
     }
+}
+
+/// The agent's timeout as a `Duration`. The compiler bounds timeouts (at most a week), so an
+/// out-of-range value can only come from a caller that built an agent by hand; it fails the agent
+/// instead of panicking.
+fn agent_timeout(agent: &Agent) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(agent.timeout_seconds.max(0.001)).map_err(|_| {
+        format!(
+            "timeout_seconds {} of agent `{}` is out of range (at most {} seconds)",
+            agent.timeout_seconds,
+            agent.name,
+            crate::spec::MAX_TIMEOUT_SECONDS
+        )
+    })
 }
 
 fn round3(x: f64) -> f64 {
@@ -353,10 +367,10 @@ impl Place {
     /// error llm-orc gives, with the chain.
     fn child(&self, engine: &Engine, display: &str, target: &str) -> Result<Place, String> {
         let depth = self.depth + 1;
-        if depth > engine.max_depth {
+        let limit = engine.max_depth.min(crate::graph::MAX_ENSEMBLE_DEPTH);
+        if depth > limit {
             return Err(format!(
-                "Ensemble nesting depth limit exceeded: depth {depth} > limit {} ({} -> {target})",
-                engine.max_depth,
+                "Ensemble nesting depth limit exceeded: depth {depth} > limit {limit} ({} -> {target})",
                 self.chain.join(" -> ")
             ));
         }
@@ -995,8 +1009,26 @@ async fn run_unit(
     };
     match (&agent.kind, work) {
         (Kind::Llm(llm), Work::Text(user)) => {
-            let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
-            let (entry, usage) = call_llm(engine, llm, timeout, display, user, ready).await;
+            let timeout = match agent_timeout(agent) {
+                Ok(t) => t,
+                Err(msg) => {
+                    let t = Timing::instant(ready, engine.ms());
+                    return one(Entry::failed(msg, kind, t), Some(llm.model.clone()));
+                }
+            };
+            let (mut entry, usage) = call_llm(engine, llm, timeout, display, user, ready).await;
+            if entry.model_substituted && !llm.provider.runnable() {
+                let used = usage.as_ref().and_then(|u| u.profile.as_deref());
+                let why = format!(
+                    "provider `{}` of profile `{}` cannot run in orc; ran on fallback profile `{}`",
+                    llm.provider.name(),
+                    llm.profile.as_deref().unwrap_or("(none)"),
+                    used.unwrap_or("(none)")
+                );
+                let who: &str = display;
+                tracing::info!(agent = who, "{why}");
+                entry.note = Some(why);
+            }
             let model = usage
                 .as_ref()
                 .map(|u| u.model.clone())
@@ -1014,12 +1046,20 @@ async fn run_unit(
             },
             Work::Script(input),
         ) => {
+            let timeout = match agent_timeout(agent) {
+                Ok(t) => t,
+                Err(msg) => {
+                    return one(
+                        Entry::failed(msg, kind, Timing::instant(ready, engine.ms())),
+                        None,
+                    );
+                }
+            };
             let _permit = engine.global_permit().await;
             let start = engine.ms();
             engine.emit(Event::Started {
                 agent: display.to_string(),
             });
-            let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
             let mut note = None;
             let outcome = match target {
                 ScriptTarget::Primitive(p) => {
@@ -1113,10 +1153,18 @@ async fn run_unit(
                     );
                 }
             };
+            let timeout = match agent_timeout(agent) {
+                Ok(t) => t,
+                Err(msg) => {
+                    return one(
+                        Entry::failed(msg, kind, Timing::instant(ready, start)),
+                        None,
+                    );
+                }
+            };
             engine.emit(Event::Started {
                 agent: display.to_string(),
             });
-            let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
             let spec = LoopRun {
                 child: child.clone(),
                 until,
@@ -1264,10 +1312,13 @@ async fn run_child(
         Ok(p) => p,
         Err(msg) => return failed(msg, Timing::instant(ready, start)),
     };
+    let timeout = match agent_timeout(agent) {
+        Ok(t) => t,
+        Err(msg) => return failed(msg, Timing::instant(ready, start)),
+    };
     engine.emit(Event::Started {
         agent: display.to_string(),
     });
-    let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
     let run = run_graph(
         engine.clone(),
         child.clone(),
