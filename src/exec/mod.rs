@@ -767,6 +767,10 @@ async fn run_node(
         let mut usage = Vec::new();
         let mut timeline = Vec::new();
         let mut leaves = Vec::new();
+        // What dependents see of each instance: a nested instance's final answers (as for a
+        // nested agent), else its response; a failed instance is `None`.
+        let mut handed: Vec<String> = Vec::with_capacity(n);
+        let nested_instances = matches!(agent.kind, Kind::Ensemble { .. } | Kind::Dispatch { .. });
         let (mut first_start, mut last_end) = (f64::MAX, 0.0f64);
         for (k, (inst, out)) in results.into_iter().enumerate() {
             let UnitOut {
@@ -776,11 +780,19 @@ async fn run_node(
                 leaves: l,
             } = out;
             leaves.extend(l);
-            responses.push(if entry.is_success() {
+            let response = if entry.is_success() {
                 entry.response.clone()
             } else {
                 Value::Null
-            });
+            };
+            if nested_instances {
+                let text = match (&entry.handover, entry.is_success()) {
+                    (Some(h), true) => h.clone(),
+                    _ => crate::pyfmt::str_of(&response),
+                };
+                handed.push(format!("[{k}]:\n{text}"));
+            }
+            responses.push(response);
             statuses.push(InstanceStatus {
                 index: k,
                 status: entry.status,
@@ -815,6 +827,9 @@ async fn run_node(
         );
         main.status = status;
         main.instances = Some(statuses);
+        if nested_instances {
+            main.handover = Some(handed.join("\n\n"));
+        }
         if status != Status::Success {
             main.error = None;
         }
