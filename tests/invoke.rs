@@ -836,3 +836,41 @@ async fn unknown_provider_falls_back_to_the_fallback_profile() {
         v.stderr
     );
 }
+
+/// A fan-out over more items than `performance.execution.max_fan_out` (default 10,000) fails
+/// that agent at once with the count and the setting; nothing is sent, the rest of the run goes
+/// on and the artifact is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_past_the_cap_fails_the_agent_and_keeps_the_artifact() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/scripts/many.py",
+        "import json\nprint(json.dumps({'success': True, 'data': list(range(10001))}))\n",
+    );
+    p.ensemble(
+        "wide",
+        "name: wide\ndescription: d\nagents:\n  - name: items\n    script: scripts/many.py\n  - name: worker\n    model_profile: tiny\n    depends_on: [items]\n    fan_out: true\n  - name: other\n    model_profile: tiny\n",
+    );
+    for (config, limit) in [
+        ("", 10000),
+        ("performance:\n  execution:\n    max_fan_out: 500\n", 500),
+    ] {
+        p.write(
+            ".llm-orc/config.yaml",
+            &format!("{}{config}", native_config(&sim.url())),
+        );
+        let before = sim.requests().len();
+        let r = orc(&p, &["invoke", "wide", "x"]).await;
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        let msg = format!(
+            "fan_out over 10001 items from `items` exceeds the limit of {limit} instances; raise performance.execution.max_fan_out in config.yaml or split the work"
+        );
+        assert!(r.stderr.contains(&msg), "{}", r.stderr);
+        let art = latest_artifact(&p, "wide");
+        assert_eq!(art["results"]["worker"]["status"], "failed");
+        assert_eq!(art["results"]["worker"]["error"], msg.as_str());
+        assert_eq!(art["results"]["other"]["status"], "success");
+        assert_eq!(sim.requests().len() - before, 1, "only `other` was sent");
+    }
+}

@@ -129,6 +129,8 @@ pub struct Engine {
     pub max_concurrent: Option<Arc<Semaphore>>,
     pub retry: RetryPolicy,
     pub max_depth: u64,
+    /// Most instances one fan-out may expand into; more fails the agent.
+    pub max_fan_out: u64,
     pub events: Option<mpsc::UnboundedSender<Event>>,
     /// When the root run started; timings are relative to it.
     pub origin: Instant,
@@ -321,6 +323,7 @@ fn epoch() -> f64 {
 }
 
 /// What one node of the graph produced.
+#[derive(Clone)]
 struct NodeDone {
     main: Entry,
     /// Fan-out instance entries (empty when the agent was not expanded).
@@ -503,7 +506,8 @@ fn run_graph(
     })
 }
 
-/// Builds the run result in llm-orc's order from what each node produced.
+/// Builds the run result in llm-orc's order from what each node produced. Nodes are moved,
+/// not copied: a nested run's results can be large.
 fn assemble(
     ens: &CompiledEnsemble,
     input: String,
@@ -511,44 +515,13 @@ fn assemble(
     started_at: f64,
     interrupted: bool,
 ) -> RunResult {
-    let mut entries = Vec::new();
-    let mut usage = Vec::new();
-    let mut timeline = Vec::new();
-    for level in &ens.levels {
-        let mut instances = Vec::new();
-        let mut gathered = Vec::new();
-        // llm-orc writes a phase's skipped entries before it runs the phase.
-        for &i in level {
-            if let Some(node) = &done[i]
-                && node.main.status == Status::Skipped
-            {
-                entries.push((ens.agents[i].name.clone(), node.main.clone()));
-            }
-        }
-        for &i in level {
-            let Some(node) = &done[i] else { continue };
-            let name = &ens.agents[i].name;
-            if node.main.status == Status::Skipped {
-                continue;
-            }
-            if node.instances.is_empty() {
-                entries.push((name.clone(), node.main.clone()));
-            } else {
-                instances.extend(node.instances.iter().cloned());
-                gathered.push((name.clone(), node.main.clone()));
-            }
-        }
-        entries.extend(instances);
-        entries.extend(gathered);
-    }
-    let mut all_entries = Vec::new();
-    for node in done.iter().flatten() {
-        usage.extend(node.usage.iter().cloned());
-        timeline.extend(node.timeline.iter().cloned());
-        all_entries.extend(node.leaves.iter().cloned());
-    }
-    timeline.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
-    let deliverable = deliverable(ens, &done);
+    let (deliverable, deliverable_nested) = match deliverable(ens, &done) {
+        Some((i, d)) => (
+            Some(d),
+            done[i].as_ref().is_some_and(|n| n.main.holds_documents()),
+        ),
+        None => (None, false),
+    };
     let execution_order = ens
         .agents
         .iter()
@@ -556,6 +529,51 @@ fn assemble(
         .filter(|(_, d)| d.is_some())
         .map(|(a, _)| a.name.clone())
         .collect();
+    // Every task has finished, so each node has one owner left.
+    let mut done: Vec<Option<NodeDone>> = done
+        .into_iter()
+        .map(|d| d.map(|n| Arc::try_unwrap(n).unwrap_or_else(|n| (*n).clone())))
+        .collect();
+    let mut usage = Vec::new();
+    let mut own_usage = Vec::new();
+    let mut timeline = Vec::new();
+    let mut all_entries = Vec::new();
+    for (i, node) in done.iter_mut().enumerate() {
+        let Some(node) = node else { continue };
+        let own = matches!(ens.agents[i].kind, Kind::Llm(_));
+        own_usage.extend(std::iter::repeat_n(own, node.usage.len()));
+        usage.append(&mut node.usage);
+        timeline.append(&mut node.timeline);
+        all_entries.append(&mut node.leaves);
+    }
+    timeline.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    let mut entries = Vec::new();
+    let skipped =
+        |d: &Option<NodeDone>| d.as_ref().is_some_and(|n| n.main.status == Status::Skipped);
+    for level in &ens.levels {
+        let mut instances = Vec::new();
+        let mut gathered = Vec::new();
+        // llm-orc writes a phase's skipped entries before it runs the phase.
+        for &i in level {
+            if skipped(&done[i])
+                && let Some(node) = done[i].take()
+            {
+                entries.push((ens.agents[i].name.clone(), node.main));
+            }
+        }
+        for &i in level {
+            let Some(node) = done[i].take() else { continue };
+            let name = ens.agents[i].name.clone();
+            if node.instances.is_empty() {
+                entries.push((name, node.main));
+            } else {
+                instances.extend(node.instances);
+                gathered.push((name, node.main));
+            }
+        }
+        entries.extend(instances);
+        entries.extend(gathered);
+    }
     RunResult {
         ensemble: ens.name.clone(),
         input,
@@ -565,8 +583,10 @@ fn assemble(
         completed_at: epoch(),
         interrupted,
         deliverable,
+        deliverable_nested,
         execution_order,
         usage,
+        own_usage,
         timeline,
         all_entries,
         resumed_from: None,
@@ -591,13 +611,13 @@ fn is_interactive(ens: &CompiledEnsemble) -> bool {
 }
 
 /// The final answer: the last terminal agent (in declaration order) that succeeded with text;
-/// else the last agent that did.
-fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option<String> {
+/// else the last agent that did. Returns that agent's index and the text.
+fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option<(usize, String)> {
     let text_of = |i: usize| {
         done[i]
             .as_ref()
             .and_then(|d| match (&d.main.status, &d.main.response) {
-                (Status::Success, Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                (Status::Success, Value::String(s)) if !s.is_empty() => Some((i, s.clone())),
                 _ => None,
             })
     };
@@ -731,6 +751,21 @@ async fn run_node(
         && let Some(items) = prompt::fan_out_items(&first.entry.response, None)
     {
         let n = items.len();
+        if n as u64 > engine.max_fan_out {
+            let msg = format!(
+                "fan_out over {n} items from `{}` exceeds the limit of {} instances; raise performance.execution.max_fan_out in config.yaml or split the work",
+                first.name, engine.max_fan_out
+            );
+            tracing::warn!(agent = %agent.name, "{msg}");
+            let t = Timing::instant(ready, engine.ms());
+            return finish_node(
+                engine,
+                &display,
+                Entry::failed(msg, agent.kind.label(), t),
+                vec![],
+                vec![],
+            );
+        }
         let dispatch_child = &dispatch_child;
         let futs = items.iter().enumerate().map(|(k, chunk)| {
             let inst = format!("{}[{k}]", agent.name);
@@ -1357,17 +1392,18 @@ async fn run_child(
             ),
             timing,
         ),
-        Ok(result) => ChildOut {
-            entry: Entry::success(
-                Value::String(crate::pyfmt::json_dumps(&result.to_json(true))),
-                kind,
-                timing,
-            ),
-            usage: result.usage.clone(),
-            rows: result.timeline.clone(),
-            leaves: result.all_entries.clone(),
-            result: Some(result),
-        },
+        Ok(mut result) => {
+            // The child's document is built once, with its own nested documents embedded as
+            // values (not re-escaped); its calls, rows and leaves move up to the parent.
+            let doc = crate::pyfmt::json_dumps(&result.to_embedded_json());
+            ChildOut {
+                entry: Entry::success(Value::String(doc), kind, timing),
+                usage: std::mem::take(&mut result.usage),
+                rows: std::mem::take(&mut result.timeline),
+                leaves: std::mem::take(&mut result.all_entries),
+                result: Some(result),
+            }
+        }
     }
 }
 
