@@ -263,6 +263,11 @@ impl Engine {
     }
 
     fn emit(&self, e: Event) {
+        match &e {
+            Event::Ready { agent } => tracing::debug!(agent = agent.as_str(), "agent ready"),
+            Event::Started { agent } => tracing::debug!(agent = agent.as_str(), "agent started"),
+            _ => {}
+        }
         if let Some(tx) = &self.events {
             let _ = tx.send(e);
         }
@@ -766,6 +771,8 @@ async fn run_node(
                 vec![],
             );
         }
+        let who = display.as_str();
+        tracing::debug!(agent = who, instances = n, "fan-out expanded");
         let dispatch_child = &dispatch_child;
         let futs = items.iter().enumerate().map(|(k, chunk)| {
             let inst = format!("{}[{k}]", agent.name);
@@ -786,6 +793,7 @@ async fn run_node(
                     _ => Work::Text(prompt::fan_out_llm_input(k, n, base, chunk)),
                 };
                 let out = run_unit(engine, agent, &inst, &inst_display, work, ready, place).await;
+                trace_finished(&inst_display, &out.entry);
                 let tokens = out.usage.first().and_then(|(_, u)| u.total_tokens());
                 engine.emit(Event::Finished {
                     agent: inst_display.clone(),
@@ -865,6 +873,7 @@ async fn run_node(
         if nested_instances {
             main.handover = Some(handed.join("\n\n"));
         }
+        trace_finished(&display, &main);
         if status != Status::Success {
             main.error = None;
         }
@@ -913,6 +922,26 @@ async fn run_node(
     node
 }
 
+/// A debug event for an agent (or fan-out instance) that finished: its status and the
+/// milliseconds from ready to done, or why it was skipped.
+fn trace_finished(who: &str, e: &Entry) {
+    let ms = (e.timing.end_ms - e.timing.ready_ms).max(0.0).round() as u64;
+    match e.status {
+        Status::Skipped => tracing::debug!(
+            agent = who,
+            reason = e.note.as_deref().unwrap_or(""),
+            "agent skipped"
+        ),
+        status => tracing::debug!(
+            agent = who,
+            status = status.outcome(),
+            ms,
+            error = e.error.as_deref(),
+            "agent finished"
+        ),
+    }
+}
+
 fn finish_node(
     engine: &Engine,
     display: &str,
@@ -921,6 +950,7 @@ fn finish_node(
     timeline: Vec<TimelineRow>,
 ) -> NodeDone {
     let tokens = usage.first().and_then(|(_, u)| u.total_tokens());
+    trace_finished(display, &main);
     engine.emit(Event::Finished {
         agent: display.to_string(),
         status: main.status,
@@ -1694,5 +1724,105 @@ async fn attempt(
                 return Err(CallError::Provider(e));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use crate::config::Env;
+    use crate::service::{InvokeOptions, Service};
+    use crate::sim::{SimConfig, Simulator};
+
+    /// A writer into a shared buffer, for capturing log lines.
+    #[derive(Clone)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The scheduler says, at debug level, when each agent becomes ready, starts and finishes
+    /// (status and milliseconds), why one was skipped, and how many instances a fan-out made.
+    #[test]
+    fn the_scheduler_traces_each_agent() {
+        let buf = Captured(Arc::new(Mutex::new(Vec::new())));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local = dir.path().join(".llm-orc");
+        std::fs::create_dir_all(local.join("ensembles")).expect("mkdir");
+        tracing::subscriber::with_default(subscriber, || {
+            rt.block_on(async {
+                let sim = Simulator::start(SimConfig::default(), 0)
+                    .await
+                    .expect("sim");
+                std::fs::write(
+                    local.join("config.yaml"),
+                    crate::synth::config(&sim.url(), 4),
+                )
+                .expect("write");
+                std::fs::write(
+                    local.join("ensembles/e.yaml"),
+                    "name: e\ndescription: d\nagents:\n  - name: plan\n    model_profile: micro\n    system_prompt: '[[fake:json_array=3]]'\n  - name: work\n    model_profile: micro\n    depends_on: [plan]\n    fan_out: true\n  - name: never\n    model_profile: micro\n    depends_on: [plan]\n    when: '${plan.missing}'\n",
+                )
+                .expect("write");
+                let svc = Service::open(dir.path(), None, &Env::default());
+                let (ens, _) = svc.compile("e").expect("compile");
+                let (_tx, rx) = tokio::sync::watch::channel(false);
+                let mut opts = InvokeOptions::new(rx);
+                opts.write_artifact = false;
+                let (r, _, _) = svc.run_compiled(ens, "", "x".into(), opts).await;
+                assert!(!r.interrupted);
+            });
+        });
+        let log = String::from_utf8_lossy(
+            &buf.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned();
+        let has = |needle: &str| log.lines().any(|l| l.contains(needle));
+        for agent in ["plan", "work", "never", "work[0]", "work[2]"] {
+            assert!(
+                has(&format!("agent ready agent=\"{agent}\"")),
+                "{agent}: {log}"
+            );
+        }
+        assert!(has("agent started agent=\"plan\""), "{log}");
+        assert!(has("agent started agent=\"work[1]\""), "{log}");
+        assert!(
+            log.lines()
+                .any(|l| l.contains("agent finished agent=\"plan\" status=\"succeeded\" ms=")),
+            "{log}"
+        );
+        assert!(
+            has("agent finished agent=\"work\" status=\"succeeded\" ms="),
+            "{log}"
+        );
+        assert!(has("fan-out expanded agent=\"work\" instances=3"), "{log}");
+        assert!(
+            has("agent skipped agent=\"never\" reason=\"`when: ${plan.missing}` is false"),
+            "{log}"
+        );
     }
 }
