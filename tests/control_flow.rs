@@ -501,3 +501,46 @@ async fn fan_out_over_an_ensemble_hands_over_answers_and_resumes() {
         "{reused}"
     );
 }
+
+/// Two levels of nesting: a nested ensemble whose final agent is itself a nested ensemble hands
+/// over that ensemble's answers (`mid:` -> `deep:` -> `leaf:`), not its run's document, so the
+/// dependent's prompt is the same on every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_final_agent_hands_over_answers_not_its_document() {
+    let (sim, p) = setup().await;
+    p.ensemble(
+        "inner",
+        &ensemble("inner", &[llm("leaf", "the answer", "")]),
+    );
+    p.ensemble(
+        "middle",
+        "name: middle\ndescription: d\nagents:\n  - name: deep\n    ensemble: inner\n",
+    );
+    p.ensemble(
+        "outer",
+        &ensemble(
+            "outer",
+            &[
+                "  - name: mid\n    ensemble: middle\n".into(),
+                llm("judge", "ok", "    depends_on: [mid]\n"),
+            ],
+        ),
+    );
+    for _ in 0..2 {
+        let r = p.orc_async(&["invoke", "outer", "x"]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let judged: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| system_msg(r).starts_with("[judge]"))
+        .map(|r| user_msg(r).to_string())
+        .collect();
+    assert_eq!(judged.len(), 2);
+    assert_eq!(judged[0], judged[1]);
+    assert!(
+        judged[0].contains("Agent mid (Mid):\ndeep:\nleaf:\nthe answer\n\n"),
+        "{}",
+        judged[0]
+    );
+}
