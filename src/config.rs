@@ -162,6 +162,9 @@ impl Dirs {
     }
 }
 
+/// The default cap on one fan-out's instances.
+pub const DEFAULT_MAX_FAN_OUT: u64 = 10_000;
+
 /// `performance:` settings, defaults as in llm-orc plus orc's slot limits.
 #[derive(Debug, Clone, Serialize)]
 pub struct Performance {
@@ -173,6 +176,8 @@ pub struct Performance {
     pub hosts: BTreeMap<String, u64>,
     pub default_timeout: f64,
     pub max_ensemble_depth: u64,
+    /// Most instances one `fan_out` agent may expand into (`performance.execution.max_fan_out`).
+    pub max_fan_out: u64,
     /// Stream Ollama responses: `None` = when someone watches progress, else as set.
     pub streaming_enabled: Option<bool>,
     pub script_cache_enabled: bool,
@@ -186,6 +191,7 @@ impl Default for Performance {
             hosts: BTreeMap::new(),
             default_timeout: 60.0,
             max_ensemble_depth: 5,
+            max_fan_out: DEFAULT_MAX_FAN_OUT,
             streaming_enabled: None,
             script_cache_enabled: false,
         }
@@ -718,6 +724,14 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                                 perf.max_ensemble_depth = n;
                             }
                         }
+                        "max_fan_out" => match r.unsigned(x) {
+                            Some(0) => {
+                                r.sink
+                                    .error(x.value.pos, "`max_fan_out` must be at least 1");
+                            }
+                            Some(n) => perf.max_fan_out = n,
+                            None => {}
+                        },
                         "streaming_enabled" => {
                             if let Some(b) = r.boolean(x) {
                                 perf.streaming_enabled = Some(b);
@@ -730,6 +744,7 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                             &[
                                 "default_timeout",
                                 "max_ensemble_depth",
+                                "max_fan_out",
                                 "streaming_enabled",
                                 "monitoring_enabled",
                             ],

@@ -19,6 +19,11 @@ use crate::resolve::{ScriptProblem, ScriptTarget, nested_candidates, resolve_scr
 use crate::spec::{AgentKind, AgentSpec, EnsembleSpec, InputScope, LlmSpec, Located};
 use crate::yaml::Pos;
 
+/// The deepest nesting orc follows, whatever `performance.execution.max_ensemble_depth` says:
+/// compiling, running and dropping nested ensembles recurse once per level, and a chain of
+/// thousands of levels would exhaust the stack.
+pub const MAX_ENSEMBLE_DEPTH: u64 = 32;
+
 /// A fallback profile's model settings (the agent's prompt is kept).
 #[derive(Debug, Clone, Serialize)]
 pub struct FallbackTarget {
@@ -42,6 +47,8 @@ pub enum Provider {
     OpenaiCompatible,
     /// A cloud provider llm-orc knows; it parses but orc cannot run it.
     Cloud(String),
+    /// A provider nobody knows, on a profile with a fallback: the agent runs on the fallback.
+    Unknown(String),
 }
 
 impl Provider {
@@ -65,12 +72,12 @@ impl Provider {
         match self {
             Provider::Ollama => "ollama",
             Provider::OpenaiCompatible => "openai-compatible",
-            Provider::Cloud(s) => s,
+            Provider::Cloud(s) | Provider::Unknown(s) => s,
         }
     }
 
     pub fn runnable(&self) -> bool {
-        !matches!(self, Provider::Cloud(_))
+        !matches!(self, Provider::Cloud(_) | Provider::Unknown(_))
     }
 }
 
@@ -727,12 +734,19 @@ impl<'p> Compiler<'p> {
             .hint("a nested ensemble cannot contain the ensemble that uses it");
             return None;
         }
-        let limit = project.config.performance.max_ensemble_depth;
+        // Checked before recursing, so the compiler never goes deeper than the limit.
+        let configured = project.config.performance.max_ensemble_depth;
+        let limit = configured.min(MAX_ENSEMBLE_DEPTH);
         if chain.len() as u64 > limit {
             let mut names: Vec<&str> = chain.iter().map(|(n, _)| n.as_str()).collect();
             names.push(r);
-            sink.error(reference.pos, format!("ensembles nest {} deep, over the limit of {limit}: {}", chain.len(), names.join(" -> ")))
-                .hint("raise performance.execution.max_ensemble_depth in config.yaml, or flatten the chain");
+            if configured > MAX_ENSEMBLE_DEPTH {
+                sink.error(reference.pos, format!("ensembles nest {} deep, over orc's maximum of {MAX_ENSEMBLE_DEPTH} (max_ensemble_depth is {configured}): {}", chain.len(), names.join(" -> ")))
+                    .hint("orc follows at most 32 levels of nesting; flatten the chain");
+            } else {
+                sink.error(reference.pos, format!("ensembles nest {} deep, over the limit of {limit}: {}", chain.len(), names.join(" -> ")))
+                    .hint("raise performance.execution.max_ensemble_depth in config.yaml, or flatten the chain");
+            }
             return None;
         }
         let child = self.compile_file(&target, chain);
@@ -816,14 +830,59 @@ impl<'p> Compiler<'p> {
             }
             return None;
         };
-        let Some(provider) = Provider::parse(&provider_name) else {
-            sink.error(pos, format!("agent `{}` uses unknown provider `{provider_name}`", a.name.value))
-                .hint("orc runs `ollama` and `openai-compatible`; llm-orc also knows anthropic-api, anthropic-claude-pro-max and google-gemini");
-            return None;
+        let fallback_chain = self.fallback_chain(pspec, pos, sink);
+        let fallbacks: Vec<FallbackTarget> = fallback_chain
+            .iter()
+            .filter_map(|name| {
+                let p = &profiles.get(name)?.spec;
+                let provider = Provider::parse(p.provider.as_deref()?)?;
+                let mut options = p.options.clone();
+                options.remove("think");
+                options.remove("keep_alive");
+                Some(FallbackTarget {
+                    profile: name.clone(),
+                    model: p.model.clone()?,
+                    provider,
+                    base_url: p.base_url.clone(),
+                    temperature: p.temperature,
+                    max_tokens: p.max_tokens,
+                    options,
+                    cost_per_token: p.cost_per_token,
+                })
+            })
+            .collect();
+        let provider = match Provider::parse(&provider_name) {
+            Some(p) => p,
+            // As llm-orc: an unknown provider falls back at run time when the profile has a
+            // fallback orc can run; without one it is an error.
+            None => match (profile, fallbacks.first()) {
+                (Some(p), Some(f)) => {
+                    sink.warning(pos, format!(
+                        "model profile `{}` of agent `{}` uses unknown provider `{provider_name}`; the agent will run on its fallback profile `{}`",
+                        p.spec.name, a.name.value, f.profile
+                    ))
+                    .hint("orc runs `ollama` and `openai-compatible`; the result is marked model_substituted");
+                    Provider::Unknown(provider_name.clone())
+                }
+                _ => {
+                    sink.error(pos, format!("agent `{}` uses unknown provider `{provider_name}`", a.name.value))
+                        .hint("orc runs `ollama` and `openai-compatible`; llm-orc also knows anthropic-api, anthropic-claude-pro-max and google-gemini; or give the profile a `fallback_model_profile` orc can run");
+                    return None;
+                }
+            },
         };
-        if !provider.runnable() {
-            sink.warning(pos, format!("agent `{}` uses cloud provider `{provider_name}`, which orc cannot run", a.name.value))
-                .hint("invoke will fail this agent; point the profile at a local model (provider: ollama) to run it");
+        if let Provider::Cloud(_) = provider {
+            let d = sink.warning(
+                pos,
+                format!(
+                    "agent `{}` uses cloud provider `{provider_name}`, which orc cannot run",
+                    a.name.value
+                ),
+            );
+            match fallbacks.first() {
+                Some(f) => d.hint(format!("invoke runs it on its fallback profile `{}`", f.profile)),
+                None => d.hint("invoke will fail this agent; point the profile at a local model (provider: ollama) to run it"),
+            }
         }
         let base_url = l
             .base_url
@@ -852,27 +911,6 @@ impl<'p> Compiler<'p> {
         }
         let think = options.remove("think");
         let keep_alive = options.remove("keep_alive");
-        let fallback_chain = self.fallback_chain(pspec, pos, sink);
-        let fallbacks = fallback_chain
-            .iter()
-            .filter_map(|name| {
-                let p = &profiles.get(name)?.spec;
-                let provider = Provider::parse(p.provider.as_deref()?)?;
-                let mut options = p.options.clone();
-                options.remove("think");
-                options.remove("keep_alive");
-                Some(FallbackTarget {
-                    profile: name.clone(),
-                    model: p.model.clone()?,
-                    provider,
-                    base_url: p.base_url.clone(),
-                    temperature: p.temperature,
-                    max_tokens: p.max_tokens,
-                    options,
-                    cost_per_token: p.cost_per_token,
-                })
-            })
-            .collect();
         Some(LlmAgent {
             profile: l.model_profile.as_ref().map(|p| p.value.clone()),
             size_b: model_size_b(&model),

@@ -1039,6 +1039,13 @@ impl Service {
                             Provider::Cloud(p) => {
                                 (format!("not runnable: cloud provider {p}"), vec![], None)
                             }
+                            Provider::Unknown(p) => (
+                                format!(
+                                    "not runnable: unknown provider {p} (runs on its fallback)"
+                                ),
+                                vec![],
+                                None,
+                            ),
                             Provider::OpenaiCompatible => (
                                 "assumed available (openai-compatible)".to_string(),
                                 vec![],

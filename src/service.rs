@@ -601,6 +601,7 @@ impl Service {
             }),
             retry: opts.retry,
             max_depth: perf.max_ensemble_depth,
+            max_fan_out: perf.max_fan_out,
             events: opts.events,
             origin: std::time::Instant::now(),
             cancel: opts.cancel,

@@ -152,6 +152,9 @@ pub struct ProfileSpec {
     pub pos: Pos,
 }
 
+/// The largest timeout a file may set: one week, in seconds.
+pub const MAX_TIMEOUT_SECONDS: f64 = 604_800.0;
+
 /// Reads typed fields out of YAML nodes, reporting problems to a sink.
 pub struct Reader<'a> {
     pub sink: &'a mut Sink,
@@ -258,14 +261,47 @@ impl Reader<'_> {
         parsed
     }
 
-    /// A timeout in seconds: a positive number.
+    /// A timeout in seconds: a finite number above 0 and at most [`MAX_TIMEOUT_SECONDS`] (one
+    /// week). Larger values (`1e20`), `.inf` and `.nan` are errors here, so no timeout the engine
+    /// sees can overflow a `Duration`.
     pub fn seconds(&mut self, entry: &Entry) -> Option<f64> {
+        let non_finite = match &entry.value.value {
+            Value::Float(f) => (!f.is_finite()).then_some(*f),
+            Value::Str(s) => s.trim().parse::<f64>().ok().filter(|f| !f.is_finite()),
+            _ => None,
+        };
+        if let Some(f) = non_finite {
+            self.sink
+                .error(
+                    entry.value.pos,
+                    format!(
+                        "`{}` must be a finite number of seconds, found {f}",
+                        entry.key
+                    ),
+                )
+                .hint(format!(
+                    "use a number of seconds between 0 and {MAX_TIMEOUT_SECONDS} (one week)"
+                ));
+            return None;
+        }
         let n = self.number(entry)?;
         if n <= 0.0 {
             self.sink.error(
                 entry.value.pos,
                 format!("`{}` must be more than 0 seconds", entry.key),
             );
+            return None;
+        }
+        if n > MAX_TIMEOUT_SECONDS {
+            self.sink
+                .error(
+                    entry.value.pos,
+                    format!(
+                        "`{}` is {n} seconds, over the limit of {MAX_TIMEOUT_SECONDS} (one week)",
+                        entry.key
+                    ),
+                )
+                .hint("a timeout bounds one agent's work; use at most 604800 seconds");
             return None;
         }
         Some(n)

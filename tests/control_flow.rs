@@ -357,12 +357,10 @@ async fn depth_limit_names_the_chain() {
     let level1: Value =
         serde_json::from_str(art["results"]["again"]["response"].as_str().unwrap_or(""))
             .expect("json");
-    let level2: Value = serde_json::from_str(
-        level1["results"]["again"]["response"]
-            .as_str()
-            .unwrap_or(""),
-    )
-    .expect("json");
+    // Inside a child's document, a grandchild's document is embedded as a value (escaped once,
+    // by the root), not as a string escaped again at every level.
+    let level2 = &level1["results"]["again"]["response"];
+    assert!(level2.is_object(), "{level2}");
     assert_eq!(level2["results"]["again"]["status"], "failed");
     assert_eq!(
         level2["results"]["again"]["error"],
@@ -411,4 +409,138 @@ async fn script_cache_reuses_unchanged_runs() {
     );
     assert_eq!(p.orc_async(&["invoke", "cached", "b"]).await.code, 0);
     assert_eq!(runs(), 4, "a new input is a miss");
+}
+
+/// A fan-out over an `ensemble:` agent: each instance's child gets its chunk, and dependents get
+/// each child's final answers under `[i]:` (not the child's whole result with its timings), so
+/// the dependent's prompt is the same on every run and `--resume` reuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_over_an_ensemble_hands_over_answers_and_resumes() {
+    let (sim, p) = setup().await;
+    p.ensemble(
+        "inner",
+        "name: inner\ndescription: d\nagents:\n  - name: leaf\n    model_profile: tiny\n    system_prompt: '[leaf] Answer.'\n",
+    );
+    p.ensemble(
+        "outer",
+        "name: outer\ndescription: d\nagents:\n  - name: planner\n    model_profile: tiny\n    system_prompt: '[planner] [[fake:json_array=2]]'\n  - name: worker\n    ensemble: inner\n    depends_on: [planner]\n    fan_out: true\n  - name: reducer\n    model_profile: small\n    system_prompt: '[reducer] Combine.'\n    depends_on: [worker]\n",
+    );
+    let reducer_prompts = || -> Vec<String> {
+        sim.requests()
+            .iter()
+            .filter(|r| system_msg(r).starts_with("[reducer]"))
+            .map(|r| user_msg(r).to_string())
+            .collect()
+    };
+    for _ in 0..2 {
+        let r = p.orc_async(&["invoke", "outer", "x"]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let prompts = reducer_prompts();
+    assert_eq!(prompts.len(), 2);
+    assert_eq!(prompts[0], prompts[1], "the dependent's prompt is stable");
+    let art = latest_artifact(&p, "outer");
+    let answer = |k: usize| {
+        let child: Value = serde_json::from_str(
+            art["results"][format!("worker[{k}]")]["response"]
+                .as_str()
+                .unwrap_or("{}"),
+        )
+        .unwrap_or_default();
+        child["results"]["leaf"]["response"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        prompts[0],
+        format!(
+            "Please respond to the following input, taking into account the results from the previous agents in the dependency chain.\n\nOriginal Input:\nx\n\nPrevious Agent Results (for your reference):\nAgent worker (Worker):\n[0]:\nleaf:\n{}\n\n[1]:\nleaf:\n{}\n\nPlease provide your own analysis, building upon (but not simply repeating) the previous results.",
+            answer(0),
+            answer(1)
+        )
+    );
+    // Each instance's child got its chunk with the chunk template.
+    let planner: Value = serde_json::from_str(
+        art["results"]["planner"]["response"]
+            .as_str()
+            .unwrap_or("[]"),
+    )
+    .unwrap_or_default();
+    let leaf_inputs: Vec<String> = sim.requests()[..4]
+        .iter()
+        .filter(|r| system_msg(r).starts_with("[leaf]"))
+        .map(|r| user_msg(r).to_string())
+        .collect();
+    for k in 0..2 {
+        let chunk = planner[k].as_str().unwrap_or("?");
+        let want = format!(
+            "Processing chunk {} of 2.\n\nOriginal task: x\n\nChunk content:\n{chunk}",
+            k + 1
+        );
+        assert!(
+            leaf_inputs.contains(&want),
+            "{want:?} not in {leaf_inputs:?}"
+        );
+    }
+    // Resuming reuses the dependent: its input did not change.
+    let r = p
+        .orc_async(&["invoke", "outer", "x", "--resume", "latest"])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        reducer_prompts().len(),
+        2,
+        "the reducer was not called again"
+    );
+    let reused = latest_artifact(&p, "outer")["metadata"]["orc"]["reused"].clone();
+    assert!(
+        reused
+            .as_array()
+            .is_some_and(|a| a.contains(&json!("reducer")) && a.contains(&json!("planner"))),
+        "{reused}"
+    );
+}
+
+/// Two levels of nesting: a nested ensemble whose final agent is itself a nested ensemble hands
+/// over that ensemble's answers (`mid:` -> `deep:` -> `leaf:`), not its run's document, so the
+/// dependent's prompt is the same on every run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_final_agent_hands_over_answers_not_its_document() {
+    let (sim, p) = setup().await;
+    p.ensemble(
+        "inner",
+        &ensemble("inner", &[llm("leaf", "the answer", "")]),
+    );
+    p.ensemble(
+        "middle",
+        "name: middle\ndescription: d\nagents:\n  - name: deep\n    ensemble: inner\n",
+    );
+    p.ensemble(
+        "outer",
+        &ensemble(
+            "outer",
+            &[
+                "  - name: mid\n    ensemble: middle\n".into(),
+                llm("judge", "ok", "    depends_on: [mid]\n"),
+            ],
+        ),
+    );
+    for _ in 0..2 {
+        let r = p.orc_async(&["invoke", "outer", "x"]).await;
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let judged: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|r| system_msg(r).starts_with("[judge]"))
+        .map(|r| user_msg(r).to_string())
+        .collect();
+    assert_eq!(judged.len(), 2);
+    assert_eq!(judged[0], judged[1]);
+    assert!(
+        judged[0].contains("Agent mid (Mid):\ndeep:\nleaf:\nthe answer\n\n"),
+        "{}",
+        judged[0]
+    );
 }

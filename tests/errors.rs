@@ -709,3 +709,108 @@ fn control_flow_lints_are_warnings() {
         g.stdout
     );
 }
+
+#[test]
+fn timeouts_out_of_range_are_located_errors() {
+    let p = project();
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    timeout_seconds: 1e20\n  - name: b\n    model_profile: tiny\n    timeout_seconds: 'NaN'\n  - name: c\n    model_profile: tiny\n    timeout_seconds: 604800\n",
+    );
+    let r = p.orc(&["validate", "e"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:6:22: error: `timeout_seconds` is 100000000000000000000 seconds, over the limit of 604800 (one week)",
+        path(&p, "e")
+    ));
+    r.assert_diag(&format!(
+        "{}:9:22: error: `timeout_seconds` must be a finite number of seconds, found NaN",
+        path(&p, "e")
+    ));
+    assert!(
+        !r.stderr.contains(":12:"),
+        "a week is allowed: {}",
+        r.stderr
+    );
+    // invoke refuses the file with the same diagnostic; nothing reaches the engine.
+    let r = p.orc(&["invoke", "e", "x"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    r.assert_diag(&format!(
+        "{}:6:22: error: `timeout_seconds` is",
+        path(&p, "e")
+    ));
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    // A config default that large is refused where it is written, too.
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}performance:\n  execution:\n    default_timeout: 1e20\n",
+            common::PEER_CONFIG
+        ),
+    );
+    let r = p.orc(&["config", "check"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("error: `default_timeout` is 100000000000000000000 seconds, over the limit"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `n` ensembles `c0 -> c1 -> ... -> c{n-1}`, each nesting the next; the last has one LLM agent.
+fn deep_chain(p: &TestProject, n: usize) {
+    for k in 0..n {
+        let body = if k + 1 < n {
+            format!("  - name: n\n    ensemble: c{}\n", k + 1)
+        } else {
+            "  - name: n\n    model_profile: tiny\n".to_string()
+        };
+        p.ensemble(
+            &format!("c{k}"),
+            &format!("name: c{k}\ndescription: d\nagents:\n{body}"),
+        );
+    }
+}
+
+#[test]
+fn a_3000_deep_nesting_chain_stops_at_the_limit() {
+    let p = project();
+    deep_chain(&p, 3000);
+    // The default limit (5).
+    let r = p.orc(&["validate", "c0"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "ensembles nest 6 deep, over the limit of 5: c0 -> c1 -> c2 -> c3 -> c4 -> c5 -> c6"
+        ),
+        "{}",
+        r.stderr
+    );
+    // A limit raised past what orc follows stops at orc's maximum, with the chain.
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}performance:\n  execution:\n    max_ensemble_depth: 100000\n",
+            common::PEER_CONFIG
+        ),
+    );
+    let chain: Vec<String> = (0..=33).map(|k| format!("c{k}")).collect();
+    for args in [&["validate", "c0"][..], &["invoke", "c0", "x"][..]] {
+        let r = p.orc(args);
+        assert!(
+            r.code == 1 || r.code == 2,
+            "{args:?} must fail cleanly, got {}: {}",
+            r.code,
+            r.stderr
+        );
+        assert!(
+            r.stderr.contains(&format!(
+                "ensembles nest 33 deep, over orc's maximum of 32 (max_ensemble_depth is 100000): {}",
+                chain.join(" -> ")
+            )),
+            "{args:?}: {}",
+            r.stderr
+        );
+    }
+}

@@ -1046,3 +1046,95 @@ async fn artifact_has_every_key_path_of_llm_orc_0_25_2() {
         );
     }
 }
+
+/// An unknown provider on a profile with a fallback: validate warns (naming the profile and its
+/// fallback), invoke runs the fallback and records why; without a fallback it stays an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_provider_falls_back_to_the_fallback_profile() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}  pigeon:\n    model: coo:1b\n    provider: carrier-pigeon\n    fallback_model_profile: tiny\n  lost:\n    model: coo:1b\n    provider: carrier-pigeon\n",
+            native_config(&sim.url()),
+        ),
+    );
+    p.ensemble(
+        "e",
+        "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: pigeon\n",
+    );
+    let v = orc(&p, &["validate", "e"]).await;
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(
+        v.stderr.contains("warning: model profile `pigeon` of agent `a` uses unknown provider `carrier-pigeon`; the agent will run on its fallback profile `tiny`"),
+        "{}",
+        v.stderr
+    );
+    let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let art = latest_artifact(&p, "e");
+    assert_eq!(art["results"]["a"]["status"], "success");
+    assert_eq!(art["results"]["a"]["model_substituted"], true);
+    assert_eq!(
+        art["metadata"]["usage"]["agents"]["a"]["model"],
+        "qwen3:0.6b"
+    );
+    assert_eq!(
+        art["metadata"]["orc"]["notes"]["a"],
+        "provider `carrier-pigeon` of profile `pigeon` cannot run in orc; ran on fallback profile `tiny`"
+    );
+    let models: Vec<String> = sim.requests().iter().map(|r| r.model.clone()).collect();
+    assert_eq!(models, ["qwen3:0.6b"]);
+
+    p.ensemble(
+        "f",
+        "name: f\ndescription: d\nagents:\n  - name: a\n    model_profile: lost\n",
+    );
+    let v = orc(&p, &["validate", "f"]).await;
+    assert_eq!(v.code, 1, "{}", v.stderr);
+    assert!(
+        v.stderr
+            .contains("error: agent `a` uses unknown provider `carrier-pigeon`"),
+        "{}",
+        v.stderr
+    );
+}
+
+/// A fan-out over more items than `performance.execution.max_fan_out` (default 10,000) fails
+/// that agent at once with the count and the setting; nothing is sent, the rest of the run goes
+/// on and the artifact is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_past_the_cap_fails_the_agent_and_keeps_the_artifact() {
+    let sim = sim().await;
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/scripts/many.py",
+        "import json\nprint(json.dumps({'success': True, 'data': list(range(10001))}))\n",
+    );
+    p.ensemble(
+        "wide",
+        "name: wide\ndescription: d\nagents:\n  - name: items\n    script: scripts/many.py\n  - name: worker\n    model_profile: tiny\n    depends_on: [items]\n    fan_out: true\n  - name: other\n    model_profile: tiny\n",
+    );
+    for (config, limit) in [
+        ("", 10000),
+        ("performance:\n  execution:\n    max_fan_out: 500\n", 500),
+    ] {
+        p.write(
+            ".llm-orc/config.yaml",
+            &format!("{}{config}", native_config(&sim.url())),
+        );
+        let before = sim.requests().len();
+        let r = orc(&p, &["invoke", "wide", "x"]).await;
+        assert_eq!(r.code, 1, "{}", r.stderr);
+        let msg = format!(
+            "fan_out over 10001 items from `items` exceeds the limit of {limit} instances; raise performance.execution.max_fan_out in config.yaml or split the work"
+        );
+        assert!(r.stderr.contains(&msg), "{}", r.stderr);
+        let art = latest_artifact(&p, "wide");
+        assert_eq!(art["results"]["worker"]["status"], "failed");
+        assert_eq!(art["results"]["worker"]["error"], msg.as_str());
+        assert_eq!(art["results"]["other"]["status"], "success");
+        assert_eq!(sim.requests().len() - before, 1, "only `other` was sent");
+    }
+}

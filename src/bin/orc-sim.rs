@@ -47,11 +47,17 @@ struct Args {
     log: Option<PathBuf>,
 }
 
+/// A flag's milliseconds as a `Duration`: negative, NaN or too large is a usage error.
+fn millis(ms: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(ms / 1000.0)
+        .with_context(|| format!("{flag} {ms} is not a usable number of milliseconds"))
+}
+
 fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let mut cfg = SimConfig {
-        ttft: Duration::from_secs_f64(a.ttft_ms / 1000.0),
-        per_token: Duration::from_secs_f64(a.tok_ms / 1000.0),
+        ttft: millis(a.ttft_ms, "--ttft-ms")?,
+        per_token: millis(a.tok_ms, "--tok-ms")?,
         tokens: a.tokens,
         parallel: a.parallel,
         max_queue: a.max_queue,

@@ -129,6 +129,8 @@ pub struct Engine {
     pub max_concurrent: Option<Arc<Semaphore>>,
     pub retry: RetryPolicy,
     pub max_depth: u64,
+    /// Most instances one fan-out may expand into; more fails the agent.
+    pub max_fan_out: u64,
     pub events: Option<mpsc::UnboundedSender<Event>>,
     /// When the root run started; timings are relative to it.
     pub origin: Instant,
@@ -261,6 +263,11 @@ impl Engine {
     }
 
     fn emit(&self, e: Event) {
+        match &e {
+            Event::Ready { agent } => tracing::debug!(agent = agent.as_str(), "agent ready"),
+            Event::Started { agent } => tracing::debug!(agent = agent.as_str(), "agent started"),
+            _ => {}
+        }
         if let Some(tx) = &self.events {
             let _ = tx.send(e);
         }
@@ -290,9 +297,23 @@ impl Engine {
                     &url,
                 )))
             }
-            ProviderKind::Cloud(p) => Err(p.clone()),
+            ProviderKind::Cloud(p) | ProviderKind::Unknown(p) => Err(p.clone()),
         }
     }
+}
+
+/// The agent's timeout as a `Duration`. The compiler bounds timeouts (at most a week), so an
+/// out-of-range value can only come from a caller that built an agent by hand; it fails the agent
+/// instead of panicking.
+fn agent_timeout(agent: &Agent) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(agent.timeout_seconds.max(0.001)).map_err(|_| {
+        format!(
+            "timeout_seconds {} of agent `{}` is out of range (at most {} seconds)",
+            agent.timeout_seconds,
+            agent.name,
+            crate::spec::MAX_TIMEOUT_SECONDS
+        )
+    })
 }
 
 fn round3(x: f64) -> f64 {
@@ -307,6 +328,7 @@ fn epoch() -> f64 {
 }
 
 /// What one node of the graph produced.
+#[derive(Clone)]
 struct NodeDone {
     main: Entry,
     /// Fan-out instance entries (empty when the agent was not expanded).
@@ -353,10 +375,10 @@ impl Place {
     /// error llm-orc gives, with the chain.
     fn child(&self, engine: &Engine, display: &str, target: &str) -> Result<Place, String> {
         let depth = self.depth + 1;
-        if depth > engine.max_depth {
+        let limit = engine.max_depth.min(crate::graph::MAX_ENSEMBLE_DEPTH);
+        if depth > limit {
             return Err(format!(
-                "Ensemble nesting depth limit exceeded: depth {depth} > limit {} ({} -> {target})",
-                engine.max_depth,
+                "Ensemble nesting depth limit exceeded: depth {depth} > limit {limit} ({} -> {target})",
                 self.chain.join(" -> ")
             ));
         }
@@ -489,7 +511,8 @@ fn run_graph(
     })
 }
 
-/// Builds the run result in llm-orc's order from what each node produced.
+/// Builds the run result in llm-orc's order from what each node produced. Nodes are moved,
+/// not copied: a nested run's results can be large.
 fn assemble(
     ens: &CompiledEnsemble,
     input: String,
@@ -497,44 +520,13 @@ fn assemble(
     started_at: f64,
     interrupted: bool,
 ) -> RunResult {
-    let mut entries = Vec::new();
-    let mut usage = Vec::new();
-    let mut timeline = Vec::new();
-    for level in &ens.levels {
-        let mut instances = Vec::new();
-        let mut gathered = Vec::new();
-        // llm-orc writes a phase's skipped entries before it runs the phase.
-        for &i in level {
-            if let Some(node) = &done[i]
-                && node.main.status == Status::Skipped
-            {
-                entries.push((ens.agents[i].name.clone(), node.main.clone()));
-            }
-        }
-        for &i in level {
-            let Some(node) = &done[i] else { continue };
-            let name = &ens.agents[i].name;
-            if node.main.status == Status::Skipped {
-                continue;
-            }
-            if node.instances.is_empty() {
-                entries.push((name.clone(), node.main.clone()));
-            } else {
-                instances.extend(node.instances.iter().cloned());
-                gathered.push((name.clone(), node.main.clone()));
-            }
-        }
-        entries.extend(instances);
-        entries.extend(gathered);
-    }
-    let mut all_entries = Vec::new();
-    for node in done.iter().flatten() {
-        usage.extend(node.usage.iter().cloned());
-        timeline.extend(node.timeline.iter().cloned());
-        all_entries.extend(node.leaves.iter().cloned());
-    }
-    timeline.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
-    let deliverable = deliverable(ens, &done);
+    let (deliverable, deliverable_nested) = match deliverable(ens, &done) {
+        Some((i, d)) => (
+            Some(d),
+            done[i].as_ref().is_some_and(|n| n.main.holds_documents()),
+        ),
+        None => (None, false),
+    };
     let execution_order = ens
         .agents
         .iter()
@@ -542,6 +534,51 @@ fn assemble(
         .filter(|(_, d)| d.is_some())
         .map(|(a, _)| a.name.clone())
         .collect();
+    // Every task has finished, so each node has one owner left.
+    let mut done: Vec<Option<NodeDone>> = done
+        .into_iter()
+        .map(|d| d.map(|n| Arc::try_unwrap(n).unwrap_or_else(|n| (*n).clone())))
+        .collect();
+    let mut usage = Vec::new();
+    let mut own_usage = Vec::new();
+    let mut timeline = Vec::new();
+    let mut all_entries = Vec::new();
+    for (i, node) in done.iter_mut().enumerate() {
+        let Some(node) = node else { continue };
+        let own = matches!(ens.agents[i].kind, Kind::Llm(_));
+        own_usage.extend(std::iter::repeat_n(own, node.usage.len()));
+        usage.append(&mut node.usage);
+        timeline.append(&mut node.timeline);
+        all_entries.append(&mut node.leaves);
+    }
+    timeline.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    let mut entries = Vec::new();
+    let skipped =
+        |d: &Option<NodeDone>| d.as_ref().is_some_and(|n| n.main.status == Status::Skipped);
+    for level in &ens.levels {
+        let mut instances = Vec::new();
+        let mut gathered = Vec::new();
+        // llm-orc writes a phase's skipped entries before it runs the phase.
+        for &i in level {
+            if skipped(&done[i])
+                && let Some(node) = done[i].take()
+            {
+                entries.push((ens.agents[i].name.clone(), node.main));
+            }
+        }
+        for &i in level {
+            let Some(node) = done[i].take() else { continue };
+            let name = ens.agents[i].name.clone();
+            if node.instances.is_empty() {
+                entries.push((name, node.main));
+            } else {
+                instances.extend(node.instances);
+                gathered.push((name, node.main));
+            }
+        }
+        entries.extend(instances);
+        entries.extend(gathered);
+    }
     RunResult {
         ensemble: ens.name.clone(),
         input,
@@ -551,8 +588,10 @@ fn assemble(
         completed_at: epoch(),
         interrupted,
         deliverable,
+        deliverable_nested,
         execution_order,
         usage,
+        own_usage,
         timeline,
         all_entries,
         resumed_from: None,
@@ -577,13 +616,13 @@ fn is_interactive(ens: &CompiledEnsemble) -> bool {
 }
 
 /// The final answer: the last terminal agent (in declaration order) that succeeded with text;
-/// else the last agent that did.
-fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option<String> {
+/// else the last agent that did. Returns that agent's index and the text.
+fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option<(usize, String)> {
     let text_of = |i: usize| {
         done[i]
             .as_ref()
             .and_then(|d| match (&d.main.status, &d.main.response) {
-                (Status::Success, Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                (Status::Success, Value::String(s)) if !s.is_empty() => Some((i, s.clone())),
                 _ => None,
             })
     };
@@ -717,6 +756,23 @@ async fn run_node(
         && let Some(items) = prompt::fan_out_items(&first.entry.response, None)
     {
         let n = items.len();
+        if n as u64 > engine.max_fan_out {
+            let msg = format!(
+                "fan_out over {n} items from `{}` exceeds the limit of {} instances; raise performance.execution.max_fan_out in config.yaml or split the work",
+                first.name, engine.max_fan_out
+            );
+            tracing::warn!(agent = %agent.name, "{msg}");
+            let t = Timing::instant(ready, engine.ms());
+            return finish_node(
+                engine,
+                &display,
+                Entry::failed(msg, agent.kind.label(), t),
+                vec![],
+                vec![],
+            );
+        }
+        let who = display.as_str();
+        tracing::debug!(agent = who, instances = n, "fan-out expanded");
         let dispatch_child = &dispatch_child;
         let futs = items.iter().enumerate().map(|(k, chunk)| {
             let inst = format!("{}[{k}]", agent.name);
@@ -737,6 +793,7 @@ async fn run_node(
                     _ => Work::Text(prompt::fan_out_llm_input(k, n, base, chunk)),
                 };
                 let out = run_unit(engine, agent, &inst, &inst_display, work, ready, place).await;
+                trace_finished(&inst_display, &out.entry);
                 let tokens = out.usage.first().and_then(|(_, u)| u.total_tokens());
                 engine.emit(Event::Finished {
                     agent: inst_display.clone(),
@@ -753,6 +810,10 @@ async fn run_node(
         let mut usage = Vec::new();
         let mut timeline = Vec::new();
         let mut leaves = Vec::new();
+        // What dependents see of each instance: a nested instance's final answers (as for a
+        // nested agent), else its response; a failed instance is `None`.
+        let mut handed: Vec<String> = Vec::with_capacity(n);
+        let nested_instances = matches!(agent.kind, Kind::Ensemble { .. } | Kind::Dispatch { .. });
         let (mut first_start, mut last_end) = (f64::MAX, 0.0f64);
         for (k, (inst, out)) in results.into_iter().enumerate() {
             let UnitOut {
@@ -762,11 +823,19 @@ async fn run_node(
                 leaves: l,
             } = out;
             leaves.extend(l);
-            responses.push(if entry.is_success() {
+            let response = if entry.is_success() {
                 entry.response.clone()
             } else {
                 Value::Null
-            });
+            };
+            if nested_instances {
+                let text = match (&entry.handover, entry.is_success()) {
+                    (Some(h), true) => h.clone(),
+                    _ => crate::pyfmt::str_of(&response),
+                };
+                handed.push(format!("[{k}]:\n{text}"));
+            }
+            responses.push(response);
             statuses.push(InstanceStatus {
                 index: k,
                 status: entry.status,
@@ -801,6 +870,10 @@ async fn run_node(
         );
         main.status = status;
         main.instances = Some(statuses);
+        if nested_instances {
+            main.handover = Some(handed.join("\n\n"));
+        }
+        trace_finished(&display, &main);
         if status != Status::Success {
             main.error = None;
         }
@@ -849,6 +922,26 @@ async fn run_node(
     node
 }
 
+/// A debug event for an agent (or fan-out instance) that finished: its status and the
+/// milliseconds from ready to done, or why it was skipped.
+fn trace_finished(who: &str, e: &Entry) {
+    let ms = (e.timing.end_ms - e.timing.ready_ms).max(0.0).round() as u64;
+    match e.status {
+        Status::Skipped => tracing::debug!(
+            agent = who,
+            reason = e.note.as_deref().unwrap_or(""),
+            "agent skipped"
+        ),
+        status => tracing::debug!(
+            agent = who,
+            status = status.outcome(),
+            ms,
+            error = e.error.as_deref(),
+            "agent finished"
+        ),
+    }
+}
+
 fn finish_node(
     engine: &Engine,
     display: &str,
@@ -857,6 +950,7 @@ fn finish_node(
     timeline: Vec<TimelineRow>,
 ) -> NodeDone {
     let tokens = usage.first().and_then(|(_, u)| u.total_tokens());
+    trace_finished(display, &main);
     engine.emit(Event::Finished {
         agent: display.to_string(),
         status: main.status,
@@ -995,8 +1089,26 @@ async fn run_unit(
     };
     match (&agent.kind, work) {
         (Kind::Llm(llm), Work::Text(user)) => {
-            let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
-            let (entry, usage) = call_llm(engine, llm, timeout, display, user, ready).await;
+            let timeout = match agent_timeout(agent) {
+                Ok(t) => t,
+                Err(msg) => {
+                    let t = Timing::instant(ready, engine.ms());
+                    return one(Entry::failed(msg, kind, t), Some(llm.model.clone()));
+                }
+            };
+            let (mut entry, usage) = call_llm(engine, llm, timeout, display, user, ready).await;
+            if entry.model_substituted && !llm.provider.runnable() {
+                let used = usage.as_ref().and_then(|u| u.profile.as_deref());
+                let why = format!(
+                    "provider `{}` of profile `{}` cannot run in orc; ran on fallback profile `{}`",
+                    llm.provider.name(),
+                    llm.profile.as_deref().unwrap_or("(none)"),
+                    used.unwrap_or("(none)")
+                );
+                let who: &str = display;
+                tracing::info!(agent = who, "{why}");
+                entry.note = Some(why);
+            }
             let model = usage
                 .as_ref()
                 .map(|u| u.model.clone())
@@ -1017,12 +1129,20 @@ async fn run_unit(
             },
             Work::Script(input),
         ) => {
+            let timeout = match agent_timeout(agent) {
+                Ok(t) => t,
+                Err(msg) => {
+                    return one(
+                        Entry::failed(msg, kind, Timing::instant(ready, engine.ms())),
+                        None,
+                    );
+                }
+            };
             let _permit = engine.global_permit().await;
             let start = engine.ms();
             engine.emit(Event::Started {
                 agent: display.to_string(),
             });
-            let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
             let mut note = None;
             let outcome = match target {
                 ScriptTarget::Primitive(p) => {
@@ -1117,10 +1237,18 @@ async fn run_unit(
                     );
                 }
             };
+            let timeout = match agent_timeout(agent) {
+                Ok(t) => t,
+                Err(msg) => {
+                    return one(
+                        Entry::failed(msg, kind, Timing::instant(ready, start)),
+                        None,
+                    );
+                }
+            };
             engine.emit(Event::Started {
                 agent: display.to_string(),
             });
-            let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
             let spec = LoopRun {
                 child: child.clone(),
                 until,
@@ -1268,10 +1396,13 @@ async fn run_child(
         Ok(p) => p,
         Err(msg) => return failed(msg, Timing::instant(ready, start)),
     };
+    let timeout = match agent_timeout(agent) {
+        Ok(t) => t,
+        Err(msg) => return failed(msg, Timing::instant(ready, start)),
+    };
     engine.emit(Event::Started {
         agent: display.to_string(),
     });
-    let timeout = Duration::from_secs_f64(agent.timeout_seconds.max(0.001));
     let run = run_graph(
         engine.clone(),
         child.clone(),
@@ -1295,17 +1426,18 @@ async fn run_child(
             ),
             timing,
         ),
-        Ok(result) => ChildOut {
-            entry: Entry::success(
-                Value::String(crate::pyfmt::json_dumps(&result.to_json(true))),
-                kind,
-                timing,
-            ),
-            usage: result.usage.clone(),
-            rows: result.timeline.clone(),
-            leaves: result.all_entries.clone(),
-            result: Some(result),
-        },
+        Ok(mut result) => {
+            // The child's document is built once, with its own nested documents embedded as
+            // values (not re-escaped); its calls, rows and leaves move up to the parent.
+            let doc = crate::pyfmt::json_dumps(&result.to_embedded_json());
+            ChildOut {
+                entry: Entry::success(Value::String(doc), kind, timing),
+                usage: std::mem::take(&mut result.usage),
+                rows: std::mem::take(&mut result.timeline),
+                leaves: std::mem::take(&mut result.all_entries),
+                result: Some(result),
+            }
+        }
     }
 }
 
@@ -1604,5 +1736,105 @@ async fn attempt(
                 return Err(CallError::Provider(e));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use crate::config::Env;
+    use crate::service::{InvokeOptions, Service};
+    use crate::sim::{SimConfig, Simulator};
+
+    /// A writer into a shared buffer, for capturing log lines.
+    #[derive(Clone)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The scheduler says, at debug level, when each agent becomes ready, starts and finishes
+    /// (status and milliseconds), why one was skipped, and how many instances a fan-out made.
+    #[test]
+    fn the_scheduler_traces_each_agent() {
+        let buf = Captured(Arc::new(Mutex::new(Vec::new())));
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .finish();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let local = dir.path().join(".llm-orc");
+        std::fs::create_dir_all(local.join("ensembles")).expect("mkdir");
+        tracing::subscriber::with_default(subscriber, || {
+            rt.block_on(async {
+                let sim = Simulator::start(SimConfig::default(), 0)
+                    .await
+                    .expect("sim");
+                std::fs::write(
+                    local.join("config.yaml"),
+                    crate::synth::config(&sim.url(), 4),
+                )
+                .expect("write");
+                std::fs::write(
+                    local.join("ensembles/e.yaml"),
+                    "name: e\ndescription: d\nagents:\n  - name: plan\n    model_profile: micro\n    system_prompt: '[[fake:json_array=3]]'\n  - name: work\n    model_profile: micro\n    depends_on: [plan]\n    fan_out: true\n  - name: never\n    model_profile: micro\n    depends_on: [plan]\n    when: '${plan.missing}'\n",
+                )
+                .expect("write");
+                let svc = Service::open(dir.path(), None, &Env::default());
+                let (ens, _) = svc.compile("e").expect("compile");
+                let (_tx, rx) = tokio::sync::watch::channel(false);
+                let mut opts = InvokeOptions::new(rx);
+                opts.write_artifact = false;
+                let (r, _, _) = svc.run_compiled(ens, "", "x".into(), opts).await;
+                assert!(!r.interrupted);
+            });
+        });
+        let log = String::from_utf8_lossy(
+            &buf.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+        .into_owned();
+        let has = |needle: &str| log.lines().any(|l| l.contains(needle));
+        for agent in ["plan", "work", "never", "work[0]", "work[2]"] {
+            assert!(
+                has(&format!("agent ready agent=\"{agent}\"")),
+                "{agent}: {log}"
+            );
+        }
+        assert!(has("agent started agent=\"plan\""), "{log}");
+        assert!(has("agent started agent=\"work[1]\""), "{log}");
+        assert!(
+            log.lines()
+                .any(|l| l.contains("agent finished agent=\"plan\" status=\"succeeded\" ms=")),
+            "{log}"
+        );
+        assert!(
+            has("agent finished agent=\"work\" status=\"succeeded\" ms="),
+            "{log}"
+        );
+        assert!(has("fan-out expanded agent=\"work\" instances=3"), "{log}");
+        assert!(
+            has("agent skipped agent=\"never\" reason=\"`when: ${plan.missing}` is false"),
+            "{log}"
+        );
     }
 }

@@ -214,18 +214,26 @@ pub fn select_key(dep_name: &str, response: &Value, key: &str) -> Result<Value, 
     }
 }
 
-/// What a nested ensemble hands its parent's dependents: each final agent's answer.
+/// What a nested ensemble hands its parent's dependents: each final agent's answer. A final
+/// agent that is itself a nested ensemble (or a fan-out over one) hands over its own children's
+/// answers, never its run's document (which carries timings, so the prompt would change on
+/// every run).
 pub fn handover(child: &CompiledEnsemble, entries: &[(String, Entry)]) -> String {
     let mut parts = Vec::new();
     for (i, a) in child.agents.iter().enumerate() {
         if !child.terminal[i] {
             continue;
         }
-        if let Some((_, e)) = entries.iter().find(|(n, _)| *n == a.name)
-            && e.status == Status::Success
-            && let Value::String(s) = &e.response
-        {
-            parts.push(format!("{}:\n{s}", a.name));
+        let Some((_, e)) = entries.iter().find(|(n, _)| *n == a.name) else {
+            continue;
+        };
+        if e.status != Status::Success {
+            continue;
+        }
+        match (&e.handover, &e.response) {
+            (Some(h), _) => parts.push(format!("{}:\n{h}", a.name)),
+            (None, Value::String(s)) => parts.push(format!("{}:\n{s}", a.name)),
+            _ => {}
         }
     }
     parts.join("\n\n")

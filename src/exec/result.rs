@@ -167,6 +167,12 @@ impl Entry {
         self.status == Status::Success
     }
 
+    /// Whether the response is a child run's document (JSON text) or a list of them: nested
+    /// and dispatch agents, their fan-out instances and their gathered entries.
+    pub fn holds_documents(&self) -> bool {
+        matches!(self.kind, "ensemble" | "dispatch")
+    }
+
     pub fn has_errors(&self) -> bool {
         matches!(self.status, Status::Failed | Status::Partial)
     }
@@ -186,9 +192,14 @@ pub struct RunResult {
     pub completed_at: f64,
     pub interrupted: bool,
     pub deliverable: Option<String>,
+    /// The deliverable is a nested agent's response (a child run's document).
+    pub deliverable_nested: bool,
     pub execution_order: Vec<String>,
     /// Usage of every LLM call, nested children included (`parent/child` names).
     pub usage: Vec<(String, AgentUsage)>,
+    /// For each `usage` entry, whether it is a call of this run's own agents (not of a nested
+    /// run inside it).
+    pub own_usage: Vec<bool>,
     /// Every executed unit's timing, nested children included.
     pub timeline: Vec<TimelineRow>,
     /// Every LLM and script result, nested children included (`parent/child` names), for
@@ -364,16 +375,58 @@ pub fn totals_to_json(usage: &[(String, AgentUsage)]) -> Value {
     })
 }
 
+/// A child run's document (JSON text) as a JSON value, so that a parent embeds it once instead
+/// of escaping it again; lists of documents (gathered fan-outs) element by element. Text that
+/// is not JSON stays text.
+fn embed_document(v: &Value) -> Value {
+    match v {
+        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
+        Value::Array(items) => Value::Array(items.iter().map(embed_document).collect()),
+        other => other.clone(),
+    }
+}
+
 impl RunResult {
     /// The ensemble result in llm-orc 0.25.2's shape: what execution.json holds and what a
     /// nested agent's response carries (with `execution_order` for nested ones).
     pub fn to_json(&self, nested: bool) -> Value {
+        self.document(nested, false)
+    }
+
+    /// What a parent agent stores of this (child) run: `to_json(true)`, except that the
+    /// documents of this run's own nested agents (and a deliverable that is one) are embedded as
+    /// JSON values rather than strings, and usage lists only this run's own calls (as llm-orc's
+    /// child runs do; the root artifact lists every call once, with its full name). Each level
+    /// of nesting is then escaped once, when the root writes it, and its size stays linear in
+    /// the number of agents instead of growing by the escaping at every level.
+    pub fn to_embedded_json(&self) -> Value {
+        self.document(true, true)
+    }
+
+    fn document(&self, nested: bool, embedded: bool) -> Value {
         let mut results = serde_json::Map::new();
         for (name, e) in &self.entries {
-            results.insert(name.clone(), entry_to_json(e));
+            let mut v = entry_to_json(e);
+            if embedded && e.holds_documents() {
+                v["response"] = embed_document(&e.response);
+            }
+            results.insert(name.clone(), v);
         }
+        let own: Vec<(String, AgentUsage)>;
+        let usage: &[(String, AgentUsage)] = if embedded {
+            own = self
+                .usage
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| self.own_usage.get(*k).copied().unwrap_or(false))
+                .map(|(_, u)| u.clone())
+                .collect();
+            &own
+        } else {
+            &self.usage
+        };
         let mut agents = serde_json::Map::new();
-        for (name, u) in &self.usage {
+        for (name, u) in usage {
             agents.insert(name.clone(), usage_to_json(u));
         }
         let mut metadata = serde_json::Map::new();
@@ -386,7 +439,7 @@ impl RunResult {
         metadata.insert("completed_at".into(), serde_json::json!(self.completed_at));
         metadata.insert(
             "usage".into(),
-            serde_json::json!({"agents": Value::Object(agents), "totals": totals_to_json(&self.usage)}),
+            serde_json::json!({"agents": Value::Object(agents), "totals": totals_to_json(usage)}),
         );
         metadata.insert(
             "adaptive_resource_management".into(),
@@ -464,7 +517,13 @@ impl RunResult {
         top.insert("results".into(), Value::Object(results));
         top.insert("metadata".into(), Value::Object(metadata));
         if let Some(d) = &self.deliverable {
-            top.insert("deliverable".into(), Value::String(d.clone()));
+            let d = Value::String(d.clone());
+            let d = if embedded && self.deliverable_nested {
+                embed_document(&d)
+            } else {
+                d
+            };
+            top.insert("deliverable".into(), d);
         }
         if nested && !self.execution_order.is_empty() {
             top.insert(
