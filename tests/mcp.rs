@@ -241,7 +241,7 @@ async fn create_validate_invoke_analyse_delete() {
     .await;
     assert!(!p.root().join(".llm-orc/ensembles/review.yaml").exists());
     let e = refused(&c, "validate_ensemble", json!({"ensemble_name": "review"})).await;
-    assert!(e.contains("Ensemble not found: review"), "{e}");
+    assert!(e.contains("ensemble `review` not found"), "{e}");
     c.cancel().await.expect("close");
 }
 
@@ -315,6 +315,8 @@ async fn invoke_reports_progress_and_runs_asynchronously() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(status["done"], true, "{status}");
+    assert_eq!(status["status"], "completed", "{status}");
+    assert_eq!(status["executor_status"], "completed", "{status}");
     assert_eq!(status["agents_finished"], 37, "{status}");
     let result = ok(&c, "run_result", json!({"run_id": run_id})).await;
     assert_eq!(result["status"], "success");
@@ -724,6 +726,8 @@ async fn an_async_run_can_be_cancelled() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(result["executor_status"], "interrupted", "{result}");
+    let status = ok(&c, "run_status", json!({"run_id": run_id})).await;
+    assert_eq!(status["status"], "cancelled", "{status}");
     let art = common::latest_artifact(&p, "peer-fanin");
     assert_eq!(art["status"], "interrupted");
     c.cancel().await.expect("close");
@@ -818,5 +822,323 @@ async fn promote_to_global_and_demote() {
         p.root().join(".llm-orc/ensembles/good.yaml").is_file(),
         "the project's copy is untouched"
     );
+    c.cancel().await.expect("close");
+}
+
+// ------------------------------------------------------------------ issue 13: attacks on MCP
+
+/// `library_copy`'s destination is a name inside `.llm-orc/ensembles/`: it can no longer
+/// replace the project's config.yaml or leave the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_copy_stays_in_the_ensembles_folder() {
+    let p = TestProject::new();
+    p.with_profiles();
+    let config_before =
+        std::fs::read_to_string(p.root().join(".llm-orc/config.yaml")).expect("config");
+    let lib = p.dir.path().join("lib");
+    write_file(
+        &lib.join("ensembles/research/summary.yaml"),
+        "name: summary\ndescription: Summarise\nagents:\n  - name: s\n    model_profile: tiny\n",
+    );
+    write_file(&lib.join("scripts/text/split.py"), "print('{}')\n");
+    let c = connect(&p, &[("LLM_ORC_LIBRARY_PATH", &lib)]).await;
+
+    let r = ok(
+        &c,
+        "library_copy",
+        json!({"source": "ensembles/research/summary.yaml", "destination": "config.yaml", "overwrite": true}),
+    )
+    .await;
+    assert!(
+        r["destination"]
+            .as_str()
+            .is_some_and(|d| d.ends_with(".llm-orc/ensembles/config.yaml")),
+        "{r}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.root().join(".llm-orc/config.yaml")).expect("config"),
+        config_before,
+        "the project's config is untouched"
+    );
+    // A relative path inside the folder, `.yaml` appended.
+    ok(
+        &c,
+        "library_copy",
+        json!({"source": "ensembles/research/summary", "destination": "team/digest"}),
+    )
+    .await;
+    assert!(
+        p.root()
+            .join(".llm-orc/ensembles/team/digest.yaml")
+            .is_file()
+    );
+    // Scripts land in scripts/, with their extension.
+    ok(
+        &c,
+        "library_copy",
+        json!({"source": "scripts/text/split.py", "destination": "text/splitter"}),
+    )
+    .await;
+    assert!(p.root().join(".llm-orc/scripts/text/splitter.py").is_file());
+    for bad in [
+        "../config.yaml",
+        "../../outside",
+        "/tmp/evil.yaml",
+        "a/../../x",
+    ] {
+        let e = refused(
+            &c,
+            "library_copy",
+            json!({"source": "ensembles/research/summary", "destination": bad, "overwrite": true}),
+        )
+        .await;
+        assert!(e.contains("invalid name"), "{bad}: {e}");
+        assert!(e.contains(".llm-orc/ensembles"), "{bad}: {e}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(p.root().join(".llm-orc/config.yaml")).expect("config"),
+        config_before
+    );
+    assert!(!p.dir.path().join("outside.yaml").exists());
+    c.cancel().await.expect("close");
+}
+
+/// `set_project` needs a project (or `init: true`), and never makes one in a system directory
+/// or the home directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_project_needs_a_project_or_an_init() {
+    let p = TestProject::new();
+    let plain = p.dir.path().join("plain");
+    std::fs::create_dir_all(&plain).expect("mkdir");
+    let c = connect(&p, &[]).await;
+
+    for dir in [plain.as_path(), Path::new("/"), Path::new("/etc")] {
+        let r = ok(&c, "set_project", json!({"path": dir})).await;
+        assert_eq!(r["status"], "error", "{}: {r}", dir.display());
+        assert!(
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not an orc project") && e.contains("init: true")),
+            "{r}"
+        );
+    }
+    // The server stayed on its project: creating an ensemble writes there, not in `plain`.
+    ok(
+        &c,
+        "create_ensemble",
+        json!({"name": "here", "agents": [{"name": "a", "model_profile": "tiny"}]}),
+    )
+    .await;
+    assert!(p.root().join(".llm-orc/ensembles/here.yaml").is_file());
+    assert!(!plain.join(".llm-orc").exists());
+
+    for (dir, why) in [
+        (Path::new("/"), "filesystem root"),
+        (Path::new("/etc"), "system directory"),
+        (Path::new("/usr/bin"), "system directory"),
+        (p.home().as_path(), "home directory"),
+    ] {
+        let r = ok(&c, "set_project", json!({"path": dir, "init": true})).await;
+        assert_eq!(r["status"], "error", "{}: {r}", dir.display());
+        assert!(
+            r["error"].as_str().is_some_and(|e| e.contains(why)),
+            "{}: {r}",
+            dir.display()
+        );
+    }
+    assert!(!p.home().join(".llm-orc").exists());
+
+    // An explicit init makes the project and switches to it.
+    let r = ok(&c, "set_project", json!({"path": plain, "init": true})).await;
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["initialized"], true);
+    assert!(plain.join(".llm-orc/config.yaml").is_file());
+    ok(
+        &c,
+        "create_ensemble",
+        json!({"name": "there", "agents": [{"name": "a", "model_profile": "tiny"}]}),
+    )
+    .await;
+    assert!(plain.join(".llm-orc/ensembles/there.yaml").is_file());
+    // A project's .llm-orc directory names the project too.
+    let r = ok(
+        &c,
+        "set_project",
+        json!({"path": p.root().join(".llm-orc")}),
+    )
+    .await;
+    assert_eq!(r["status"], "ok", "{r}");
+    let listed = ok(&c, "list_ensembles", json!({})).await;
+    assert!(
+        listed["result"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["name"] == "here")),
+        "{listed}"
+    );
+    c.cancel().await.expect("close");
+}
+
+/// "Not found" answers carry the did-you-mean the CLI gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_found_answers_suggest_the_nearest_name() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble(
+        "review",
+        "name: review\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    p.write(
+        ".llm-orc/profiles/analyst.yaml",
+        "name: analyst\nprovider: ollama\nmodel: m\n",
+    );
+    p.write(".llm-orc/scripts/text/splitter.py", "print('{}')\n");
+    p.write(
+        ".llm-orc/artifacts/review/20250101-120000-000/execution.json",
+        "{\"ensemble\": \"review\", \"results\": {}}",
+    );
+    let lib = p.dir.path().join("lib");
+    write_file(
+        &lib.join("ensembles/research/summary.yaml"),
+        "name: summary\ndescription: S\nagents:\n  - name: s\n    model_profile: tiny\n",
+    );
+    let c = connect(&p, &[("LLM_ORC_LIBRARY_PATH", &lib)]).await;
+    for (tool, args, want) in [
+        (
+            "validate_ensemble",
+            json!({"ensemble_name": "reveiw"}),
+            "did you mean `review`?",
+        ),
+        (
+            "invoke",
+            json!({"ensemble_name": "reviwe", "input_data": "x"}),
+            "did you mean `review`?",
+        ),
+        (
+            "delete_ensemble",
+            json!({"ensemble_name": "revue", "confirm": true}),
+            "did you mean `review`?",
+        ),
+        (
+            "update_profile",
+            json!({"name": "analist", "changes": {}}),
+            "did you mean `analyst`?",
+        ),
+        (
+            "get_script",
+            json!({"name": "spliter", "category": "text"}),
+            "did you mean `text/splitter`?",
+        ),
+        (
+            "analyze_execution",
+            json!({"artifact_id": "reveiw/latest"}),
+            "did you mean `review/latest`?",
+        ),
+        (
+            "analyze_execution",
+            json!({"artifact_id": "review/20250101-120000-001"}),
+            "did you mean `review/20250101-120000-000`?",
+        ),
+        (
+            "library_copy",
+            json!({"source": "ensembles/research/sumary"}),
+            "did you mean `ensembles/research/summary`?",
+        ),
+    ] {
+        let e = refused(&c, tool, args).await;
+        assert!(e.contains("not found") && e.contains(want), "{tool}: {e}");
+    }
+    c.cancel().await.expect("close");
+}
+
+/// Names holding control characters, newlines or bidi marks are refused by every tool that
+/// takes a name, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_control_characters_are_refused() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble(
+        "review",
+        "name: review\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    let lib = p.dir.path().join("lib");
+    write_file(
+        &lib.join("ensembles/evil\u{202e}lmay.yaml"),
+        "name: x\ndescription: S\nagents:\n  - name: s\n    model_profile: tiny\n",
+    );
+    let c = connect(&p, &[("LLM_ORC_LIBRARY_PATH", &lib)]).await;
+    let agents = json!([{"name": "a", "model_profile": "tiny"}]);
+    for (tool, args) in [
+        (
+            "create_ensemble",
+            json!({"name": "two\nlines", "agents": agents}),
+        ),
+        (
+            "create_ensemble",
+            json!({"name": "clear\u{1b}[2J", "agents": agents}),
+        ),
+        (
+            "create_ensemble",
+            json!({"name": "ok", "from_template": "rev\u{7}iew"}),
+        ),
+        (
+            "validate_ensemble",
+            json!({"ensemble_name": "review\u{202e}"}),
+        ),
+        (
+            "invoke",
+            json!({"ensemble_name": "rev\u{2066}iew", "input_data": "x"}),
+        ),
+        (
+            "update_ensemble",
+            json!({"ensemble_name": "review\r", "changes": {}}),
+        ),
+        (
+            "create_profile",
+            json!({"name": "p\u{200f}", "provider": "ollama", "model": "m"}),
+        ),
+        ("delete_profile", json!({"name": "tiny\t", "confirm": true})),
+        (
+            "create_script",
+            json!({"name": "s\u{0085}", "category": "text"}),
+        ),
+        ("get_script", json!({"name": "s", "category": "te\nxt"})),
+        (
+            "analyze_execution",
+            json!({"artifact_id": "review\n/latest"}),
+        ),
+        (
+            "cleanup_artifacts",
+            json!({"ensemble_name": "rev\u{1b}iew", "dry_run": false}),
+        ),
+        (
+            "library_copy",
+            json!({"source": "ensembles/evil\u{202e}lmay.yaml"}),
+        ),
+        (
+            "library_copy",
+            json!({"source": "ensembles/evil\u{202e}lmay.yaml".replace('\u{202e}', ""), "destination": "x\ny"}),
+        ),
+        (
+            "check_ensemble_runnable",
+            json!({"ensemble_name": "review\u{0}"}),
+        ),
+        (
+            "demote_ensemble",
+            json!({"ensemble_name": "review\u{2028}", "tier": "local", "confirm": true}),
+        ),
+    ] {
+        let e = refused(&c, tool, args.clone()).await;
+        assert!(
+            e.contains("control characters") || e.contains("NUL"),
+            "{tool} {args}: {e}"
+        );
+    }
+    let files: Vec<String> = std::fs::read_dir(p.root().join(".llm-orc/ensembles"))
+        .expect("read")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, vec!["review.yaml".to_string()]);
+    assert!(!p.root().join(".llm-orc/profiles").exists());
     c.cancel().await.expect("close");
 }
