@@ -18,6 +18,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::config::Env;
+
+pub mod http;
+mod stdio;
 use crate::exec::{Event, Status};
 use crate::service::{Invocation, InvokeOptions, Service, ServiceError};
 
@@ -903,46 +906,43 @@ impl ServerHandler for OrcMcp {
     }
 }
 
-/// Serves MCP over stdin/stdout until the client goes away.
+/// Serves MCP over stdin/stdout until the client goes away. Every frame gets an answer: one
+/// that cannot be read is answered with a JSON-RPC parse error (see `stdio`).
 pub async fn serve_stdio(cwd: PathBuf, project: Option<PathBuf>, env: Env) -> anyhow::Result<()> {
     let server = OrcMcp::new(cwd, project, env);
-    let running = server.serve(rmcp::transport::stdio()).await?;
+    let transport = stdio::FramedStdio::new(tokio::io::stdin(), tokio::io::stdout());
+    let running = server.serve(transport).await?;
     running.waiting().await?;
     Ok(())
 }
 
-/// Serves MCP over streamable HTTP at `http://ADDR/mcp` until Ctrl-C. Binds where asked; the
-/// CLI refuses non-loopback addresses unless told otherwise.
+/// Serves MCP over streamable HTTP at `http://ADDR/mcp` until Ctrl-C, behind a bearer token,
+/// an `Origin` check and a bound on sessions (see `http`). Binds where asked; the CLI refuses
+/// non-loopback addresses unless told otherwise. Prints (stderr) where it listens and how
+/// clients authenticate; the token itself only when it was just created.
 pub async fn serve_http(
     addr: std::net::SocketAddr,
     cwd: PathBuf,
     project: Option<PathBuf>,
     env: Env,
+    opts: http::HttpOptions,
 ) -> anyhow::Result<()> {
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    };
+    let (token, created) = http::load_token(&opts.token)?;
     let server = OrcMcp::new(cwd, project, env);
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    eprintln!("orc MCP server on http://{}/mcp", listener.local_addr()?);
-    let hyper_service = hyper_util::service::TowerToHyperService::new(service);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let svc = hyper_service.clone();
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        }
+    let url = format!("http://{}/mcp", listener.local_addr()?);
+    eprintln!("orc MCP server on {url}");
+    let origin = http::token_origin(&opts.token);
+    if created {
+        eprintln!(
+            "orc: created the MCP access token in {origin} (only you can read it); every request must carry it. For Claude Code:\n  {}",
+            http::claude_hint(&url, &token)
+        );
+    } else {
+        eprintln!(
+            "orc: clients must send `Authorization: Bearer <token>` with the token from {origin}"
+        );
     }
+    http::serve(listener, server, token, &opts).await?;
+    Ok(())
 }

@@ -622,6 +622,8 @@ async fn streamable_http_on_loopback() {
         .args(["mcp", "serve", "--http", &format!("127.0.0.1:{port}")])
         .current_dir(p.root())
         .env("HOME", p.home())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("ORC_MCP_TOKEN")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -636,11 +638,16 @@ async fn streamable_http_on_loopback() {
         line.contains(&format!("http://127.0.0.1:{port}/mcp")),
         "{line}"
     );
+    let token = std::fs::read_to_string(p.home().join(".config/orc/mcp-token"))
+        .expect("token file")
+        .trim()
+        .to_string();
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let post = |body: Value, session: Option<String>| {
         let mut r = http
             .post(&url)
+            .header("Authorization", format!("Bearer {token}"))
             .header("Accept", "application/json, text/event-stream")
             .header("Content-Type", "application/json")
             .json(&body);
@@ -1141,4 +1148,321 @@ async fn names_with_control_characters_are_refused() {
     assert_eq!(files, vec!["review.yaml".to_string()]);
     assert!(!p.root().join(".llm-orc/profiles").exists());
     c.cancel().await.expect("close");
+}
+
+/// Raw frames on stdin: what cannot be read is answered with a JSON-RPC parse error (id null)
+/// instead of being dropped, and the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_stdio_frames_get_a_parse_error() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let p = TestProject::new();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["mcp", "serve"])
+        .current_dir(p.root())
+        .env("HOME", p.home())
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    async fn next_json(r: &mut (impl AsyncBufReadExt + Unpin)) -> Value {
+        let mut line = String::new();
+        r.read_line(&mut line).await.expect("read");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n")
+        .await
+        .expect("write");
+    assert_eq!(next_json(&mut stdout).await["id"], 1);
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .expect("write");
+
+    let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
+    let huge = format!("{{\"x\": \"{}\"}}\n", "a".repeat(17 * 1024 * 1024));
+    let frames: [(&[u8], &str); 4] = [
+        (b"this is not json\n", "not JSON"),
+        (
+            b"{\"jsonrpc\": \"2.0\", \"id\": 3, \"method\": \"tools/list\"\n",
+            "not JSON",
+        ),
+        (deep.as_bytes(), "nested deeper than 128"),
+        (huge.as_bytes(), "over 16 MiB"),
+    ];
+    for (i, (frame, why)) in frames.into_iter().enumerate() {
+        stdin.write_all(frame).await.expect("write");
+        // A good request right behind it: its answer must come second.
+        let id = 100 + i;
+        stdin
+            .write_all(
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"ping\"}}\n").as_bytes(),
+            )
+            .await
+            .expect("write");
+        let error = next_json(&mut stdout).await;
+        assert_eq!(error["id"], Value::Null, "{why}: {error}");
+        assert_eq!(error["error"]["code"], -32700, "{why}: {error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(why)),
+            "{why}: {error}"
+        );
+        assert_eq!(
+            next_json(&mut stdout).await["id"],
+            id,
+            "the server still serves after: {why}"
+        );
+    }
+    // Well-formed JSON of the wrong shape, with an id: invalid request for that id.
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":42}\n")
+        .await
+        .expect("write");
+    let error = next_json(&mut stdout).await;
+    assert_eq!(
+        (error["id"].clone(), error["error"]["code"].clone()),
+        (json!(9), json!(-32600)),
+        "{error}"
+    );
+    drop(stdin);
+    let status = child.wait().await.expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+/// An `orc mcp serve --http` child and what it printed when it started.
+struct HttpServer {
+    _child: tokio::process::Child,
+    url: String,
+    banner: String,
+}
+
+async fn http_server(p: &TestProject, extra: &[&str], env: &[(&str, &str)]) -> HttpServer {
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
+    cmd.args(["mcp", "serve", "--http", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .current_dir(p.root())
+        .env("HOME", p.home())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("ORC_MCP_TOKEN")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let mut err = tokio::io::BufReader::new(child.stderr.take().expect("stderr"));
+    // Up to the line that says how clients authenticate.
+    let mut banner = String::new();
+    while !banner.contains("Authorization: Bearer") {
+        let n = err.read_line(&mut banner).await.expect("read");
+        assert!(n > 0, "the server ended: {banner}");
+    }
+    // Keep draining stderr so the server never blocks on it.
+    tokio::spawn(async move {
+        let mut sink = String::new();
+        while err.read_line(&mut sink).await.is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    assert!(banner.contains(&url), "{banner}");
+    HttpServer {
+        _child: child,
+        url,
+        banner,
+    }
+}
+
+const INIT: &str = r#"{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}"#;
+
+async fn post(
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut r = reqwest::Client::new()
+        .post(url)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        r = r.header("Authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().await.expect("send")
+}
+
+/// `--http` needs the bearer token from a private file, refuses other origins, and answers
+/// unreadable bodies with 400/413 and a parse error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_needs_the_token_and_a_loopback_origin() {
+    let p = TestProject::new();
+    let s = http_server(&p, &[], &[]).await;
+    let token_file = p.home().join(".config/orc/mcp-token");
+    let token = std::fs::read_to_string(&token_file)
+        .expect("token file")
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 64, "{token}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(
+        s.banner
+            .contains(&format!("--header \"Authorization: Bearer {token}\"")),
+        "{}",
+        s.banner
+    );
+
+    let r = post(&s.url, None, &[], INIT).await;
+    assert_eq!(r.status(), 401);
+    let r = post(&s.url, Some(&"0".repeat(64)), &[], INIT).await;
+    assert_eq!(r.status(), 401);
+    let r = post(
+        &s.url,
+        Some(&token),
+        &[("Origin", "http://evil.example")],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = post(
+        &s.url,
+        Some(&token),
+        &[("Origin", "http://localhost:5173")],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = post(&s.url, Some(&token), &[], INIT).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("body").contains("\"name\":\"orc\""));
+
+    // Bodies that cannot be read: a parse error, not silence or a 415.
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    for (body, status) in [
+        ("not json".to_string(), 400),
+        (deep, 400),
+        ("x".repeat(17 * 1024 * 1024), 413),
+    ] {
+        let r = post(&s.url, Some(&token), &[], body).await;
+        assert_eq!(r.status(), status);
+        let v: Value = r.json().await.expect("json body");
+        assert_eq!(
+            (v["id"].clone(), v["error"]["code"].clone()),
+            (Value::Null, json!(-32700)),
+            "{v}"
+        );
+    }
+    drop(s);
+
+    // A later start reuses the token and does not print it again.
+    let s = http_server(&p, &[], &[]).await;
+    assert!(!s.banner.contains(&token), "{}", s.banner);
+    assert!(s.banner.contains("mcp-token"), "{}", s.banner);
+    assert_eq!(post(&s.url, Some(&token), &[], INIT).await.status(), 200);
+    drop(s);
+
+    // ORC_MCP_TOKEN overrides the file; a readable token file is refused.
+    let mine = "t".repeat(40);
+    let s = http_server(&p, &[], &[("ORC_MCP_TOKEN", &mine)]).await;
+    assert_eq!(post(&s.url, Some(&mine), &[], INIT).await.status(), 200);
+    assert_eq!(post(&s.url, Some(&token), &[], INIT).await.status(), 401);
+    drop(s);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let out = p
+            .command(&["mcp", "serve", "--http", "127.0.0.1:0"])
+            .output()
+            .expect("run");
+        assert_ne!(out.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("chmod 600"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Sessions are bounded: past `--max-sessions` a new one gets 503 until an idle one expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sessions_are_capped_and_idle_ones_expire() {
+    let p = TestProject::new();
+    let token_file = p.dir.path().join("token");
+    let s = http_server(
+        &p,
+        &[
+            "--token-file",
+            &token_file.display().to_string(),
+            "--max-sessions",
+            "1",
+            "--idle-timeout",
+            "1",
+        ],
+        &[],
+    )
+    .await;
+    let token = std::fs::read_to_string(&token_file)
+        .expect("token")
+        .trim()
+        .to_string();
+    let first = post(&s.url, Some(&token), &[], INIT).await;
+    assert_eq!(first.status(), 200);
+    let session = first
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_string();
+    let full = post(&s.url, Some(&token), &[], INIT).await;
+    assert_eq!(full.status(), 503);
+    assert!(full.text().await.expect("body").contains("--max-sessions"));
+    // The first session is left idle: once it expires, a new one is served.
+    let mut status = 503;
+    for _ in 0..600 {
+        status = post(&s.url, Some(&token), &[], INIT)
+            .await
+            .status()
+            .as_u16();
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "an idle session never expired");
+    let old = post(
+        &s.url,
+        Some(&token),
+        &[
+            ("mcp-session-id", &session),
+            ("mcp-protocol-version", "2025-06-18"),
+        ],
+        r#"{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}"#,
+    )
+    .await;
+    assert_eq!(old.status(), 404, "the idle session is gone");
 }
