@@ -225,11 +225,17 @@ fn refused(status: StatusCode, message: &str) -> Response<Body> {
     )
 }
 
+/// The `method` of a JSON-RPC message, nothing else read.
+#[derive(serde::Deserialize)]
+struct MethodOnly {
+    method: Option<String>,
+}
+
 struct Guard {
     token: String,
     max_sessions: usize,
     sessions: Arc<LocalSessionManager>,
-    /// Held while a request without a session id (an initialize) is served: sessions are
+    /// Held while an `initialize` outside a session is served: sessions are
     /// counted and created one at a time.
     opening: tokio::sync::Mutex<()>,
     inner: StreamableHttpService<OrcMcp, LocalSessionManager>,
@@ -295,8 +301,12 @@ impl Guard {
         {
             return answer(StatusCode::BAD_REQUEST, &error);
         }
-        let new_session =
-            parts.method == hyper::Method::POST && !parts.headers.contains_key("mcp-session-id");
+        // An `initialize` outside a session opens one; nothing else does (requests of the
+        // stateless protocol carry no session id either).
+        let new_session = parts.method == hyper::Method::POST
+            && !parts.headers.contains_key("mcp-session-id")
+            && serde_json::from_slice::<MethodOnly>(&bytes)
+                .is_ok_and(|m| m.method.as_deref() == Some("initialize"));
         let req = Request::from_parts(parts, Full::new(bytes));
         if !new_session {
             return self.inner.handle(req).await;
