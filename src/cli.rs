@@ -81,6 +81,17 @@ pub enum McpCommand {
         /// Also append the log (as set by -v / RUST_LOG) to this file; it always goes to stderr.
         #[arg(long, value_name = "PATH")]
         log_file: Option<PathBuf>,
+        /// With --http: the file holding the bearer token clients must send (created, mode 0600,
+        /// when missing). Default: $ORC_MCP_TOKEN if set, else $XDG_CONFIG_HOME/orc/mcp-token
+        /// (~/.config/orc/mcp-token).
+        #[arg(long, value_name = "PATH")]
+        token_file: Option<std::path::PathBuf>,
+        /// With --http: the most sessions open at once; a new one past it gets 503.
+        #[arg(long, value_name = "N", default_value_t = 32)]
+        max_sessions: usize,
+        /// With --http: close a session after this many seconds without a request (1 to 30 days).
+        #[arg(long, value_name = "SECS", default_value_t = 1800)]
+        idle_timeout: u64,
     },
 }
 
@@ -228,6 +239,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         http,
         allow_remote,
         allow_inline_scripts,
+        token_file,
+        max_sessions,
+        idle_timeout,
         ..
     }) = cli.command
     {
@@ -249,11 +263,37 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
                     return Ok(2);
                 }
                 tracing::info!(%addr, "MCP server: streamable HTTP at /mcp");
+                use crate::mcp::http::{HttpOptions, TokenSource, default_token_path};
+                let from_env = std::env::var("ORC_MCP_TOKEN")
+                    .ok()
+                    .filter(|t| !t.trim().is_empty());
+                let token = match (token_file, from_env) {
+                    (Some(path), _) => TokenSource::File(path),
+                    (None, Some(t)) => TokenSource::Value(t),
+                    (None, None) => match default_token_path(&env) {
+                        Some(path) => TokenSource::File(path),
+                        None => {
+                            eprintln!(
+                                "error: neither HOME nor XDG_CONFIG_HOME is set; give --token-file PATH or ORC_MCP_TOKEN"
+                            );
+                            return Ok(2);
+                        }
+                    },
+                };
+                let opts = HttpOptions {
+                    token,
+                    max_sessions,
+                    idle_timeout: std::time::Duration::from_secs(
+                        idle_timeout.clamp(1, 30 * 86_400),
+                    ),
+                    allow_remote,
+                };
                 runtime.block_on(crate::mcp::serve_http(
                     addr,
                     cwd.clone(),
                     cli.project.clone(),
                     env,
+                    opts,
                 ))?;
             }
             None => {

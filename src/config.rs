@@ -1034,6 +1034,7 @@ pub fn check_relative_name(name: &str) -> Result<(), String> {
     if name.contains('\0') {
         return Err("the name contains a NUL byte".into());
     }
+    check_name_chars(name)?;
     let p = Path::new(name);
     if p.is_absolute() || name.starts_with('/') || name.starts_with('\\') {
         return Err(format!(
@@ -1046,6 +1047,34 @@ pub fn check_relative_name(name: &str) -> Result<(), String> {
         return Err(format!("`{name}` leaves its directory (`..`)"));
     }
     Ok(())
+}
+
+/// Whether `c` may not appear in a name: control characters (newlines, tabs, ESC, DEL, C1),
+/// the bidi marks and overrides that reorder what a terminal shows (U+061C, U+200E, U+200F,
+/// U+202A-U+202E, U+2066-U+2069) and the Unicode line and paragraph separators.
+pub fn is_unsafe_name_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// Refuses a name holding a character [`is_unsafe_name_char`] rejects, saying which one.
+pub fn check_name_chars(name: &str) -> Result<(), String> {
+    match name.chars().find(|&c| is_unsafe_name_char(c)) {
+        Some(c) => Err(format!(
+            "the name contains U+{:04X}; names may not contain control characters, newlines or bidi marks",
+            c as u32
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Position-free diagnostic for a file.
@@ -1070,5 +1099,19 @@ mod tests {
         assert!(check_relative_name("/etc/passwd").is_err());
         assert!(check_relative_name("a\0b").is_err());
         assert!(check_relative_name(&"x".repeat(300)).is_err());
+        for bad in [
+            "a\nb",
+            "a\tb",
+            "a\u{1b}[2Jb",
+            "a\u{7f}",
+            "a\u{9b}b",
+            "a\u{202e}b",
+            "a\u{2066}b",
+            "a\u{200f}b",
+        ] {
+            let why = check_relative_name(bad).expect_err(bad);
+            assert!(why.contains("control characters"), "{bad:?}: {why}");
+        }
+        assert!(check_relative_name("café/über-analyse").is_ok());
     }
 }

@@ -28,12 +28,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ServiceError + '_ {
 
 /// `root/name.ext`, refusing names that leave `root` (`..`, absolute paths, NUL, symlinks out).
 pub fn safe_join(root: &Path, name: &str, ext: &str) -> Result<PathBuf, ServiceError> {
-    check_relative_name(name).map_err(|why| {
-        refuse(format!(
-            "invalid name `{}`: {why}",
-            name.replace('\0', "\\0")
-        ))
-    })?;
+    check_relative_name(name)
+        .map_err(|why| refuse(format!("invalid name `{}`: {why}", name.escape_debug())))?;
     let file = if ext.is_empty() || name.ends_with(ext) {
         name.to_string()
     } else {
@@ -60,6 +56,25 @@ pub fn safe_join(root: &Path, name: &str, ext: &str) -> Result<PathBuf, ServiceE
         )));
     }
     Ok(path)
+}
+
+/// ` (did you mean `x`?)` when one of `known` is close to `name`, else nothing: the same
+/// suggestion the CLI gives, for every "not found" answer.
+fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+    crate::diag::closest(name, known)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+/// The names of the entries of `dir` (folders and files), for suggestions.
+fn entry_names(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .take(10_000)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 fn to_yaml(v: &Value) -> Result<String, ServiceError> {
@@ -147,9 +162,7 @@ impl Service {
     }
 
     pub fn mcp_validate(&self, name: &str) -> Result<Value, ServiceError> {
-        let file = self
-            .find(name)
-            .map_err(|e| refuse(format!("Ensemble not found: {name}{}", e.unreadable_note())))?;
+        let file = self.find(name)?;
         let reports = self.validate(&[file.qualified_name()])?;
         let r = &reports[0];
         Ok(json!({
@@ -184,9 +197,7 @@ impl Service {
         };
         let mut copied = 0;
         if let Some(t) = from_template {
-            let tf = self
-                .find(t)
-                .map_err(|_| refuse(format!("Template ensemble not found: {t}")))?;
+            let tf = self.find(t).map_err(|e| refuse(format!("template: {e}")))?;
             let text = read_text(&tf.path).map_err(|d| refuse(d.to_string()))?;
             let doc = crate::yaml::parse(&text)
                 .map_err(|e| refuse(format!("template {}: {}", tf.path.display(), e.message)))?;
@@ -255,9 +266,7 @@ impl Service {
     }
 
     fn local_ensemble(&self, name: &str) -> Result<PathBuf, ServiceError> {
-        let file = self
-            .find(name)
-            .map_err(|e| refuse(format!("Ensemble not found: {name}{}", e.unreadable_note())))?;
+        let file = self.find(name)?;
         if file.tier != Tier::Local {
             return Err(refuse(format!(
                 "Ensemble '{name}' is in the {} tier ({}); orc changes only project ensembles (copy it into the project first)",
@@ -424,7 +433,13 @@ impl Service {
                 "Profile '{name}' is defined in {}; orc changes only profile files in the project's .llm-orc/profiles/",
                 p.source.display()
             ))),
-            None => Err(refuse(format!("Profile '{name}' not found"))),
+            None => Err(refuse(format!(
+                "Profile '{name}' not found{}",
+                did_you_mean(
+                    name,
+                    self.project.profiles.by_name.keys().map(String::as_str)
+                )
+            ))),
         }
     }
 
@@ -483,6 +498,39 @@ impl Service {
             ".py"
         };
         safe_join(&self.scripts_dir(), &rel, ext)
+    }
+
+    /// `Script 'category/name' not found`, with the nearest existing script.
+    fn script_not_found(&self, name: &str, category: &str) -> ServiceError {
+        let known: Vec<String> = self.mcp_list_scripts(None)["scripts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| {
+                let (c, n) = (
+                    r["category"].as_str().unwrap_or(""),
+                    r["name"].as_str().unwrap_or(""),
+                );
+                if c.is_empty() {
+                    n.to_string()
+                } else {
+                    format!("{c}/{n}")
+                }
+            })
+            .collect();
+        let stem = name
+            .strip_suffix(".py")
+            .or_else(|| Path::new(name).file_stem().and_then(|s| s.to_str()))
+            .unwrap_or(name);
+        let wanted = if category.is_empty() {
+            stem.to_string()
+        } else {
+            format!("{category}/{stem}")
+        };
+        refuse(format!(
+            "Script '{category}/{name}' not found{}",
+            did_you_mean(&wanted, known.iter().map(String::as_str))
+        ))
     }
 
     pub fn mcp_list_scripts(&self, category: Option<&str>) -> Value {
@@ -553,8 +601,8 @@ impl Service {
 
     pub fn mcp_get_script(&self, name: &str, category: &str) -> Result<Value, ServiceError> {
         let path = self.script_path(name, category)?;
-        let source = fs::read_to_string(&path)
-            .map_err(|_| refuse(format!("Script '{category}/{name}' not found")))?;
+        let source =
+            fs::read_to_string(&path).map_err(|_| self.script_not_found(name, category))?;
         let description = docstring(&source);
         Ok(
             json!({"name": name, "category": category, "path": path, "description": description, "source": source}),
@@ -570,7 +618,7 @@ impl Service {
     ) -> Result<Value, ServiceError> {
         let path = self.script_path(name, category)?;
         if !path.is_file() {
-            return Err(refuse(format!("Script '{category}/{name}' not found")));
+            return Err(self.script_not_found(name, category));
         }
         let target = crate::resolve::ScriptTarget::File(path);
         let launcher = crate::resolve::Launcher::new(&self.project.config.scripts, &target);
@@ -606,8 +654,7 @@ impl Service {
             ));
         }
         let path = self.script_path(name, category)?;
-        fs::remove_file(&path)
-            .map_err(|_| refuse(format!("Script '{category}/{name}' not found")))?;
+        fs::remove_file(&path).map_err(|_| self.script_not_found(name, category))?;
         Ok(json!({"deleted": true, "name": name, "category": category}))
     }
 
@@ -623,7 +670,23 @@ impl Service {
         };
         check_relative_name(id)
             .map_err(|why| refuse(format!("Invalid artifact_id `{id}`: {why}")))?;
-        let not_found = || refuse(format!("Artifact not found: {id}"));
+        let not_found = || {
+            let hint = if root.join(ens).is_dir() {
+                let runs: Vec<String> = entry_names(&root.join(ens))
+                    .into_iter()
+                    .filter(|n| is_run_folder(n) || n == "latest")
+                    .map(|n| format!("{ens}/{n}"))
+                    .collect();
+                did_you_mean(id, runs.iter().map(String::as_str))
+            } else {
+                let ensembles: Vec<String> = entry_names(&root)
+                    .into_iter()
+                    .map(|n| format!("{n}/{run}"))
+                    .collect();
+                did_you_mean(id, ensembles.iter().map(String::as_str))
+            };
+            refuse(format!("Artifact not found: {id}{hint}"))
+        };
         // No link inside the artifacts tree is followed; `latest` is read as a name.
         let ens_dir = crate::artifact::real_dir(&root, ens, false)
             .map_err(|e| refuse(e.to_string()))?
@@ -896,6 +959,10 @@ impl Service {
         json!({"path": root, "exists": root.is_dir(), "ensembles_count": ens.len(), "scripts_count": scripts.len(), "categories": cats})
     }
 
+    /// Copies one library file into the project. An ensemble (a source under `ensembles/` or a
+    /// YAML file) lands in `.llm-orc/ensembles/`, a script in `.llm-orc/scripts/`; `destination`
+    /// is a name or relative path inside that folder (`.yaml`, or the script's extension, is
+    /// appended when missing) and never reaches anything else of `.llm-orc/`.
     pub fn mcp_library_copy(
         &self,
         source: &str,
@@ -911,24 +978,63 @@ impl Service {
             }
         }
         if !src.is_file() || !stays_inside(&root, &src) {
-            return Err(refuse(format!("Source not found in library: {source}")));
+            let (ens, scripts) = self.library_items();
+            let known: Vec<String> = ens
+                .iter()
+                .chain(&scripts)
+                .filter_map(|v| v["path"].as_str())
+                .flat_map(|p| [p.to_string(), p.trim_end_matches(".yaml").to_string()])
+                .collect();
+            return Err(refuse(format!(
+                "Source not found in library: {source}{}",
+                did_you_mean(source, known.iter().map(String::as_str))
+            )));
         }
         let file = src
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let is_ensemble =
+            source.contains("ensembles") || file.ends_with(".yaml") || file.ends_with(".yml");
         let local = self.local_dir();
+        let (folder, ext) = if is_ensemble {
+            (local.join("ensembles"), ".yaml".to_string())
+        } else {
+            let ext = Path::new(&file)
+                .extension()
+                .map(|x| format!(".{}", x.to_string_lossy()))
+                .unwrap_or_default();
+            (local.join("scripts"), ext)
+        };
         let dest = match destination {
-            Some(d) => safe_join(&local, d, "")?,
-            None if source.contains("ensembles")
-                || file.ends_with(".yaml")
-                || file.ends_with(".yml") =>
-            {
-                local.join("ensembles").join(&file)
+            Some(d) => {
+                let has_ext = if is_ensemble {
+                    d.ends_with(".yaml") || d.ends_with(".yml")
+                } else {
+                    Path::new(d).extension().is_some()
+                };
+                let target =
+                    safe_join(&folder, d, if has_ext { "" } else { &ext }).map_err(|e| {
+                        refuse(format!(
+                            "{e} (a destination is a name or relative path inside {})",
+                            folder.display()
+                        ))
+                    })?;
+                if target.file_stem().is_none_or(|s| s.is_empty() || s == ".") {
+                    return Err(refuse(format!(
+                        "invalid destination `{}`: it names no file inside {}",
+                        d.escape_debug(),
+                        folder.display()
+                    )));
+                }
+                target
             }
-            None => local.join("scripts").join(&file),
+            None => folder.join(&file),
         };
         let bytes = fs::read(&src).map_err(io(&src))?;
+        if dest.is_dir() {
+            return Err(refuse(format!("{} is a directory", dest.display())));
+        }
         if dest.exists() && !overwrite {
             return Err(refuse(format!("File already exists: {}", dest.display())));
         }
@@ -1268,9 +1374,7 @@ impl Service {
         &self,
         name: &str,
     ) -> Result<(crate::config::EnsembleFile, Vec<(String, String)>), ServiceError> {
-        let file = self
-            .find(name)
-            .map_err(|e| refuse(format!("Ensemble not found: {name}{}", e.unreadable_note())))?;
+        let file = self.find(name)?;
         let mut out = Vec::new();
         if let Some(spec) = &file.spec {
             for a in &spec.agents {
@@ -1526,9 +1630,18 @@ impl Service {
         let ens_dir = dir.join("ensembles");
         let path = safe_join(&ens_dir, name, ".yaml")?;
         if !path.is_file() {
+            let known: Vec<String> = entry_names(&ens_dir)
+                .into_iter()
+                .filter_map(|n| {
+                    n.strip_suffix(".yaml")
+                        .or_else(|| n.strip_suffix(".yml"))
+                        .map(str::to_string)
+                })
+                .collect();
             return Err(refuse(format!(
-                "Ensemble '{name}' not found at {} tier",
-                tier.label()
+                "Ensemble '{name}' not found at {} tier{}",
+                tier.label(),
+                did_you_mean(name, known.iter().map(String::as_str))
             )));
         }
         // Profiles this file uses that no other ensemble of the tier uses, present as files there.

@@ -18,6 +18,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::config::Env;
+
+pub mod http;
+mod stdio;
 use crate::exec::{Event, Status};
 use crate::service::{Invocation, InvokeOptions, Service, ServiceError};
 
@@ -60,6 +63,51 @@ struct State {
     runs: Mutex<HashMap<String, Run>>,
 }
 
+/// Refuses names a client passed that hold control characters, newlines or bidi marks (one
+/// check for every tool that takes a name; see `config::check_name_chars`).
+fn names(list: &[(&str, &str)]) -> Result<(), String> {
+    for (what, value) in list {
+        crate::config::check_name_chars(value)
+            .map_err(|why| format!("invalid {what} `{}`: {why}", value.escape_debug()))?;
+    }
+    Ok(())
+}
+
+/// Why `dir` (canonical) may not become a new project: a system directory (or inside one,
+/// unless under the user's home), or the home directory itself.
+fn forbidden_project_dir(dir: &std::path::Path, home: Option<&std::path::Path>) -> Option<String> {
+    use std::path::{Component, Path};
+    let home = home.map(|h| std::fs::canonicalize(h).unwrap_or_else(|_| h.to_path_buf()));
+    if home.as_deref() == Some(dir) {
+        return Some(format!(
+            "{} is your home directory; create a project in a folder of its own",
+            dir.display()
+        ));
+    }
+    if dir.parent().is_none() {
+        return Some(format!("{} is the filesystem root", dir.display()));
+    }
+    if home.as_deref().is_some_and(|h| dir.starts_with(h)) {
+        return None;
+    }
+    let first = match dir.components().nth(1) {
+        Some(Component::Normal(c)) => c.to_string_lossy().into_owned(),
+        _ => return None,
+    };
+    let system = [
+        "etc", "usr", "bin", "sbin", "proc", "sys", "dev", "boot", "var", "run",
+    ]
+    .contains(&first.as_str())
+        || first.starts_with("lib");
+    system.then(|| {
+        format!(
+            "{} is a system directory ({}); orc creates projects only outside it",
+            dir.display(),
+            Path::new("/").join(&first).display()
+        )
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
@@ -74,8 +122,12 @@ pub struct OrcMcp {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct PathArg {
-    /// The project directory (holding .llm-orc/).
+    /// The project directory (holding .llm-orc/), or its .llm-orc directory.
     pub path: String,
+    /// Create .llm-orc/ there (config.yaml, ensembles/, profiles/, scripts/) when it has none.
+    /// Refused for system directories and for the home directory itself.
+    #[serde(default)]
+    pub init: bool,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -331,9 +383,13 @@ impl OrcMcp {
 #[tool_router]
 impl OrcMcp {
     #[tool(
-        description = "Point the server at a project directory (its .llm-orc/ is used; no walking up)."
+        description = "Point the server at a project: a directory holding .llm-orc/ (or the .llm-orc directory itself; no walking up). With init: true, a directory without one gets a new .llm-orc/ (never a system directory or the home directory itself)."
     )]
     async fn set_project(&self, Parameters(a): Parameters<PathArg>) -> ToolResult {
+        let refuse = |error: String| ok(json!({"status": "error", "error": error}));
+        if let Err(e) = names(&[("path", &a.path)]) {
+            return refuse(e);
+        }
         let p = PathBuf::from(&a.path);
         let p = if p.is_absolute() {
             p
@@ -341,16 +397,39 @@ impl OrcMcp {
             self.state.cwd.join(p)
         };
         if !p.is_dir() {
-            return ok(
-                json!({"status": "error", "error": format!("Path does not exist: {}", a.path)}),
-            );
+            return refuse(format!("Path does not exist: {}", a.path));
         }
-        let p = std::fs::canonicalize(&p).unwrap_or(p);
-        *lock(&self.state.project) = Some(p.clone());
-        let mut out = json!({"status": "ok", "project_path": p});
-        if !p.join(crate::config::LOCAL_DIR).is_dir() {
-            out["note"] = json!("No .llm-orc directory found; using global config only");
+        let p = match std::fs::canonicalize(&p) {
+            Ok(p) => p,
+            Err(e) => return refuse(format!("{}: {e}", p.display())),
+        };
+        // The project's .llm-orc directory itself names its parent.
+        let root = match p.parent() {
+            Some(parent) if p.file_name().is_some_and(|n| n == crate::config::LOCAL_DIR) => {
+                parent.to_path_buf()
+            }
+            _ => p,
+        };
+        let mut out = json!({"status": "ok", "project_path": root});
+        if !root.join(crate::config::LOCAL_DIR).is_dir() {
+            if !a.init {
+                return refuse(format!(
+                    "{} is not an orc project (it has no .llm-orc/ directory); point at a project, or pass init: true to create .llm-orc/ there",
+                    root.display()
+                ));
+            }
+            if let Some(why) = forbidden_project_dir(&root, self.state.env.home.as_deref()) {
+                return refuse(why);
+            }
+            match crate::service::init_project(&root, None) {
+                Ok(report) => {
+                    out["initialized"] = json!(true);
+                    out["created"] = json!(report.created);
+                }
+                Err(e) => return refuse(e.to_string()),
+            }
         }
+        *lock(&self.state.project) = Some(root);
         ok(out)
     }
 
@@ -365,6 +444,7 @@ impl OrcMcp {
         description = "Validate an ensemble: YAML, agents, dependencies, cycles, profiles, scripts, nesting. Errors carry file:line:column."
     )]
     async fn validate_ensemble(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
         self.svc()
             .mcp_validate(&a.ensemble_name)
             .map_err(err)
@@ -375,6 +455,10 @@ impl OrcMcp {
         description = "Create a project ensemble from agent objects or by copying another ensemble's agents; it is validated after writing."
     )]
     async fn create_ensemble(&self, Parameters(a): Parameters<CreateEnsembleArgs>) -> ToolResult {
+        names(&[
+            ("name", &a.name),
+            ("from_template", a.from_template.as_deref().unwrap_or("")),
+        ])?;
         self.svc()
             .mcp_create_ensemble(
                 &a.name,
@@ -390,6 +474,7 @@ impl OrcMcp {
         description = "Change top-level keys of a project ensemble (dry_run previews; the result must validate; backup keeps a .bak)."
     )]
     async fn update_ensemble(&self, Parameters(a): Parameters<UpdateEnsembleArgs>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
         self.svc()
             .mcp_update_ensemble(
                 &a.ensemble_name,
@@ -403,6 +488,7 @@ impl OrcMcp {
 
     #[tool(description = "Delete a project ensemble. Requires confirm: true.")]
     async fn delete_ensemble(&self, Parameters(a): Parameters<DeleteEnsembleArgs>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
         self.svc()
             .mcp_delete_ensemble(&a.ensemble_name, a.confirm)
             .map_err(err)
@@ -413,6 +499,7 @@ impl OrcMcp {
         description = "Check that every model an ensemble needs is installed on its Ollama host; for missing ones, name the installed model of the nearest size."
     )]
     async fn check_ensemble_runnable(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
         self.svc()
             .mcp_check_runnable(&a.ensemble_name)
             .await
@@ -429,6 +516,7 @@ impl OrcMcp {
         meta: RequestMetaObject,
         client: Peer<RoleServer>,
     ) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
         let svc = self.svc();
         let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
         let total = ens.total_agents() as u64;
@@ -512,9 +600,10 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Status of a run started by invoke: running or finished, agents done and failed so far."
+        description = "Status of a run started by invoke: running, completed (every agent succeeded), failed (some agent failed) or cancelled; agents done and failed so far."
     )]
     async fn run_status(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        names(&[("run_id", &a.run_id)])?;
         let runs = lock(&self.state.runs);
         let r = runs
             .get(&a.run_id)
@@ -531,6 +620,7 @@ impl OrcMcp {
 
     #[tool(description = "The result of a finished run (the same document invoke returns).")]
     async fn run_result(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        names(&[("run_id", &a.run_id)])?;
         let runs = lock(&self.state.runs);
         let r = runs
             .get(&a.run_id)
@@ -548,6 +638,7 @@ impl OrcMcp {
         description = "Stop a running run: requests in flight are cancelled; finished results are kept and its artifact is marked interrupted."
     )]
     async fn cancel_run(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        names(&[("run_id", &a.run_id)])?;
         let runs = lock(&self.state.runs);
         let r = runs
             .get(&a.run_id)
@@ -570,6 +661,7 @@ impl OrcMcp {
 
     #[tool(description = "Create a model profile file in the project's .llm-orc/profiles/.")]
     async fn create_profile(&self, Parameters(a): Parameters<CreateProfileArgs>) -> ToolResult {
+        names(&[("name", &a.name)])?;
         let mut extra = Map::new();
         extra.insert("system_prompt".into(), json!(a.system_prompt));
         extra.insert("timeout_seconds".into(), json!(a.timeout_seconds));
@@ -585,6 +677,7 @@ impl OrcMcp {
 
     #[tool(description = "Change keys of a project profile file (null removes a key).")]
     async fn update_profile(&self, Parameters(a): Parameters<UpdateProfileArgs>) -> ToolResult {
+        names(&[("name", &a.name)])?;
         self.svc()
             .mcp_update_profile(&a.name, &Value::Object(a.changes))
             .map_err(err)
@@ -593,6 +686,7 @@ impl OrcMcp {
 
     #[tool(description = "Delete a project profile file. Requires confirm: true.")]
     async fn delete_profile(&self, Parameters(a): Parameters<NameConfirm>) -> ToolResult {
+        names(&[("name", &a.name)])?;
         self.svc()
             .mcp_delete_profile(&a.name, a.confirm)
             .map_err(err)
@@ -601,6 +695,7 @@ impl OrcMcp {
 
     #[tool(description = "List the project's scripts (.llm-orc/scripts/<category>/<name>).")]
     async fn list_scripts(&self, Parameters(a): Parameters<CategoryFilter>) -> ToolResult {
+        names(&[("category", a.category.as_deref().unwrap_or(""))])?;
         ok(self.svc().mcp_list_scripts(a.category.as_deref()))
     }
 
@@ -608,6 +703,7 @@ impl OrcMcp {
         description = "Create a script from a template (basic, splitter) in .llm-orc/scripts/<category>/."
     )]
     async fn create_script(&self, Parameters(a): Parameters<CreateScriptArgs>) -> ToolResult {
+        names(&[("name", &a.name), ("category", &a.category)])?;
         self.svc()
             .mcp_create_script(&a.name, &a.category, &a.template)
             .map_err(err)
@@ -616,6 +712,7 @@ impl OrcMcp {
 
     #[tool(description = "Show a script's source and description.")]
     async fn get_script(&self, Parameters(a): Parameters<ScriptArgs>) -> ToolResult {
+        names(&[("name", &a.name), ("category", &a.category)])?;
         self.svc()
             .mcp_get_script(&a.name, &a.category)
             .map_err(err)
@@ -626,6 +723,7 @@ impl OrcMcp {
         description = "Run a script with an input as a script agent would, and show what it printed."
     )]
     async fn test_script(&self, Parameters(a): Parameters<TestScriptArgs>) -> ToolResult {
+        names(&[("name", &a.name), ("category", &a.category)])?;
         self.svc()
             .mcp_test_script(&a.name, &a.category, &a.input, a.parameters)
             .await
@@ -635,6 +733,7 @@ impl OrcMcp {
 
     #[tool(description = "Delete a project script. Requires confirm: true.")]
     async fn delete_script(&self, Parameters(a): Parameters<DeleteScriptArgs>) -> ToolResult {
+        names(&[("name", &a.name), ("category", &a.category)])?;
         self.svc()
             .mcp_delete_script(&a.name, &a.category, a.confirm)
             .map_err(err)
@@ -645,6 +744,7 @@ impl OrcMcp {
         description = "Summarise a run's artifact: agents ok and failed, tokens, cost, duration, slowest agents."
     )]
     async fn analyze_execution(&self, Parameters(a): Parameters<ArtifactArg>) -> ToolResult {
+        names(&[("artifact_id", &a.artifact_id)])?;
         self.svc()
             .mcp_analyze(&a.artifact_id)
             .map_err(err)
@@ -655,6 +755,7 @@ impl OrcMcp {
         description = "Delete one run's artifact (latest is repointed). Requires confirm: true."
     )]
     async fn delete_artifact(&self, Parameters(a): Parameters<DeleteArtifactArgs>) -> ToolResult {
+        names(&[("artifact_id", &a.artifact_id)])?;
         self.svc()
             .mcp_delete_artifact(&a.artifact_id, a.confirm)
             .map_err(err)
@@ -665,6 +766,7 @@ impl OrcMcp {
         description = "Delete artifacts older than N days (by their run time), for one ensemble or all. dry_run lists them first."
     )]
     async fn cleanup_artifacts(&self, Parameters(a): Parameters<CleanupArgs>) -> ToolResult {
+        names(&[("ensemble_name", a.ensemble_name.as_deref().unwrap_or(""))])?;
         self.svc()
             .mcp_cleanup(a.ensemble_name.as_deref(), a.older_than_days, a.dry_run)
             .map_err(err)
@@ -673,6 +775,7 @@ impl OrcMcp {
 
     #[tool(description = "Browse the library's ensembles and scripts, optionally one category.")]
     async fn library_browse(&self, Parameters(a): Parameters<BrowseArgs>) -> ToolResult {
+        names(&[("category", a.category.as_deref().unwrap_or(""))])?;
         self.svc()
             .mcp_library_browse(&a.browse_type, a.category.as_deref())
             .map_err(err)
@@ -694,6 +797,10 @@ impl OrcMcp {
 
     #[tool(description = "Copy an ensemble or script from the library into the project.")]
     async fn library_copy(&self, Parameters(a): Parameters<CopyArgs>) -> ToolResult {
+        names(&[
+            ("source", &a.source),
+            ("destination", a.destination.as_deref().unwrap_or("")),
+        ])?;
         self.svc()
             .mcp_library_copy(&a.source, a.destination.as_deref(), a.overwrite)
             .map_err(err)
@@ -711,6 +818,7 @@ impl OrcMcp {
         description = "The profiles, models and providers an ensemble needs, and whether each is available."
     )]
     async fn list_dependencies(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
         self.svc()
             .mcp_list_dependencies(&a.ensemble_name)
             .await
@@ -725,6 +833,7 @@ impl OrcMcp {
         &self,
         Parameters(a): Parameters<ReadinessArgs>,
     ) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
         self.svc()
             .mcp_check_promotion(&a.ensemble_name, &a.destination)
             .await
@@ -736,6 +845,7 @@ impl OrcMcp {
         description = "Copy a project ensemble (and the profiles it needs) to the global tier or the library. dry_run previews."
     )]
     async fn promote_ensemble(&self, Parameters(a): Parameters<PromoteArgs>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
         self.svc()
             .mcp_promote(
                 &a.ensemble_name,
@@ -753,6 +863,7 @@ impl OrcMcp {
         description = "Remove an ensemble from a tier (and, optionally, profiles only it used). Without confirm: a preview."
     )]
     async fn demote_ensemble(&self, Parameters(a): Parameters<DemoteArgs>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
         self.svc()
             .mcp_demote(
                 &a.ensemble_name,
@@ -779,46 +890,43 @@ impl ServerHandler for OrcMcp {
     }
 }
 
-/// Serves MCP over stdin/stdout until the client goes away.
+/// Serves MCP over stdin/stdout until the client goes away. Every frame gets an answer: one
+/// that cannot be read is answered with a JSON-RPC parse error (see `stdio`).
 pub async fn serve_stdio(cwd: PathBuf, project: Option<PathBuf>, env: Env) -> anyhow::Result<()> {
     let server = OrcMcp::new(cwd, project, env);
-    let running = server.serve(rmcp::transport::stdio()).await?;
+    let transport = stdio::FramedStdio::new(tokio::io::stdin(), tokio::io::stdout());
+    let running = server.serve(transport).await?;
     running.waiting().await?;
     Ok(())
 }
 
-/// Serves MCP over streamable HTTP at `http://ADDR/mcp` until Ctrl-C. Binds where asked; the
-/// CLI refuses non-loopback addresses unless told otherwise.
+/// Serves MCP over streamable HTTP at `http://ADDR/mcp` until Ctrl-C, behind a bearer token,
+/// an `Origin` check and a bound on sessions (see `http`). Binds where asked; the CLI refuses
+/// non-loopback addresses unless told otherwise. Prints (stderr) where it listens and how
+/// clients authenticate; the token itself only when it was just created.
 pub async fn serve_http(
     addr: std::net::SocketAddr,
     cwd: PathBuf,
     project: Option<PathBuf>,
     env: Env,
+    opts: http::HttpOptions,
 ) -> anyhow::Result<()> {
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    };
+    let (token, created) = http::load_token(&opts.token)?;
     let server = OrcMcp::new(cwd, project, env);
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default(),
-    );
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    eprintln!("orc MCP server on http://{}/mcp", listener.local_addr()?);
-    let hyper_service = hyper_util::service::TowerToHyperService::new(service);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let svc = hyper_service.clone();
-                tokio::spawn(async move {
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-        }
+    let url = format!("http://{}/mcp", listener.local_addr()?);
+    eprintln!("orc MCP server on {url}");
+    let origin = http::token_origin(&opts.token);
+    if created {
+        eprintln!(
+            "orc: created the MCP access token in {origin} (only you can read it); every request must carry it. For Claude Code:\n  {}",
+            http::claude_hint(&url, &token)
+        );
+    } else {
+        eprintln!(
+            "orc: clients must send `Authorization: Bearer <token>` with the token from {origin}"
+        );
     }
+    http::serve(listener, server, token, &opts).await?;
+    Ok(())
 }

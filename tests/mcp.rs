@@ -241,7 +241,7 @@ async fn create_validate_invoke_analyse_delete() {
     .await;
     assert!(!p.root().join(".llm-orc/ensembles/review.yaml").exists());
     let e = refused(&c, "validate_ensemble", json!({"ensemble_name": "review"})).await;
-    assert!(e.contains("Ensemble not found: review"), "{e}");
+    assert!(e.contains("ensemble `review` not found"), "{e}");
     c.cancel().await.expect("close");
 }
 
@@ -315,6 +315,8 @@ async fn invoke_reports_progress_and_runs_asynchronously() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(status["done"], true, "{status}");
+    assert_eq!(status["status"], "success", "{status}");
+    assert_eq!(status["executor_status"], "completed", "{status}");
     assert_eq!(status["agents_finished"], 37, "{status}");
     let result = ok(&c, "run_result", json!({"run_id": run_id})).await;
     assert_eq!(result["status"], "success");
@@ -620,6 +622,8 @@ async fn streamable_http_on_loopback() {
         .args(["mcp", "serve", "--http", &format!("127.0.0.1:{port}")])
         .current_dir(p.root())
         .env("HOME", p.home())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("ORC_MCP_TOKEN")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -634,11 +638,16 @@ async fn streamable_http_on_loopback() {
         line.contains(&format!("http://127.0.0.1:{port}/mcp")),
         "{line}"
     );
+    let token = std::fs::read_to_string(p.home().join(".config/orc/mcp-token"))
+        .expect("token file")
+        .trim()
+        .to_string();
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let post = |body: Value, session: Option<String>| {
         let mut r = http
             .post(&url)
+            .header("Authorization", format!("Bearer {token}"))
             .header("Accept", "application/json, text/event-stream")
             .header("Content-Type", "application/json")
             .json(&body);
@@ -724,6 +733,9 @@ async fn an_async_run_can_be_cancelled() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     assert_eq!(result["executor_status"], "interrupted", "{result}");
+    let status = ok(&c, "run_status", json!({"run_id": run_id})).await;
+    assert_eq!(status["status"], "error", "{status}");
+    assert_eq!(status["executor_status"], "interrupted", "{status}");
     let art = common::latest_artifact(&p, "peer-fanin");
     assert_eq!(art["status"], "interrupted");
     c.cancel().await.expect("close");
@@ -819,4 +831,639 @@ async fn promote_to_global_and_demote() {
         "the project's copy is untouched"
     );
     c.cancel().await.expect("close");
+}
+
+// ------------------------------------------------------------------ issue 13: attacks on MCP
+
+/// `library_copy`'s destination is a name inside `.llm-orc/ensembles/`: it can no longer
+/// replace the project's config.yaml or leave the folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_copy_stays_in_the_ensembles_folder() {
+    let p = TestProject::new();
+    p.with_profiles();
+    let config_before =
+        std::fs::read_to_string(p.root().join(".llm-orc/config.yaml")).expect("config");
+    let lib = p.dir.path().join("lib");
+    write_file(
+        &lib.join("ensembles/research/summary.yaml"),
+        "name: summary\ndescription: Summarise\nagents:\n  - name: s\n    model_profile: tiny\n",
+    );
+    write_file(&lib.join("scripts/text/split.py"), "print('{}')\n");
+    let c = connect(&p, &[("LLM_ORC_LIBRARY_PATH", &lib)]).await;
+
+    let r = ok(
+        &c,
+        "library_copy",
+        json!({"source": "ensembles/research/summary.yaml", "destination": "config.yaml", "overwrite": true}),
+    )
+    .await;
+    assert!(
+        r["destination"]
+            .as_str()
+            .is_some_and(|d| d.ends_with(".llm-orc/ensembles/config.yaml")),
+        "{r}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.root().join(".llm-orc/config.yaml")).expect("config"),
+        config_before,
+        "the project's config is untouched"
+    );
+    // A relative path inside the folder, `.yaml` appended.
+    ok(
+        &c,
+        "library_copy",
+        json!({"source": "ensembles/research/summary", "destination": "team/digest"}),
+    )
+    .await;
+    assert!(
+        p.root()
+            .join(".llm-orc/ensembles/team/digest.yaml")
+            .is_file()
+    );
+    // Scripts land in scripts/, with their extension.
+    ok(
+        &c,
+        "library_copy",
+        json!({"source": "scripts/text/split.py", "destination": "text/splitter"}),
+    )
+    .await;
+    assert!(p.root().join(".llm-orc/scripts/text/splitter.py").is_file());
+    for bad in [
+        "../config.yaml",
+        "../../outside",
+        "/tmp/evil.yaml",
+        "a/../../x",
+    ] {
+        let e = refused(
+            &c,
+            "library_copy",
+            json!({"source": "ensembles/research/summary", "destination": bad, "overwrite": true}),
+        )
+        .await;
+        assert!(e.contains("invalid name"), "{bad}: {e}");
+        assert!(e.contains(".llm-orc/ensembles"), "{bad}: {e}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(p.root().join(".llm-orc/config.yaml")).expect("config"),
+        config_before
+    );
+    assert!(!p.dir.path().join("outside.yaml").exists());
+    c.cancel().await.expect("close");
+}
+
+/// `set_project` needs a project (or `init: true`), and never makes one in a system directory
+/// or the home directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_project_needs_a_project_or_an_init() {
+    let p = TestProject::new();
+    let plain = p.dir.path().join("plain");
+    std::fs::create_dir_all(&plain).expect("mkdir");
+    let c = connect(&p, &[]).await;
+
+    for dir in [plain.as_path(), Path::new("/"), Path::new("/etc")] {
+        let r = ok(&c, "set_project", json!({"path": dir})).await;
+        assert_eq!(r["status"], "error", "{}: {r}", dir.display());
+        assert!(
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("not an orc project") && e.contains("init: true")),
+            "{r}"
+        );
+    }
+    // The server stayed on its project: creating an ensemble writes there, not in `plain`.
+    ok(
+        &c,
+        "create_ensemble",
+        json!({"name": "here", "agents": [{"name": "a", "model_profile": "tiny"}]}),
+    )
+    .await;
+    assert!(p.root().join(".llm-orc/ensembles/here.yaml").is_file());
+    assert!(!plain.join(".llm-orc").exists());
+
+    for (dir, why) in [
+        (Path::new("/"), "filesystem root"),
+        (Path::new("/etc"), "system directory"),
+        (Path::new("/usr/bin"), "system directory"),
+        (p.home().as_path(), "home directory"),
+    ] {
+        let r = ok(&c, "set_project", json!({"path": dir, "init": true})).await;
+        assert_eq!(r["status"], "error", "{}: {r}", dir.display());
+        assert!(
+            r["error"].as_str().is_some_and(|e| e.contains(why)),
+            "{}: {r}",
+            dir.display()
+        );
+    }
+    assert!(!p.home().join(".llm-orc").exists());
+
+    // An explicit init makes the project and switches to it.
+    let r = ok(&c, "set_project", json!({"path": plain, "init": true})).await;
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["initialized"], true);
+    assert!(plain.join(".llm-orc/config.yaml").is_file());
+    ok(
+        &c,
+        "create_ensemble",
+        json!({"name": "there", "agents": [{"name": "a", "model_profile": "tiny"}]}),
+    )
+    .await;
+    assert!(plain.join(".llm-orc/ensembles/there.yaml").is_file());
+    // A project's .llm-orc directory names the project too.
+    let r = ok(
+        &c,
+        "set_project",
+        json!({"path": p.root().join(".llm-orc")}),
+    )
+    .await;
+    assert_eq!(r["status"], "ok", "{r}");
+    let listed = ok(&c, "list_ensembles", json!({})).await;
+    assert!(
+        listed["result"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|e| e["name"] == "here")),
+        "{listed}"
+    );
+    c.cancel().await.expect("close");
+}
+
+/// "Not found" answers carry the did-you-mean the CLI gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_found_answers_suggest_the_nearest_name() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble(
+        "review",
+        "name: review\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    p.write(
+        ".llm-orc/profiles/analyst.yaml",
+        "name: analyst\nprovider: ollama\nmodel: m\n",
+    );
+    p.write(".llm-orc/scripts/text/splitter.py", "print('{}')\n");
+    p.write(
+        ".llm-orc/artifacts/review/20250101-120000-000/execution.json",
+        "{\"ensemble\": \"review\", \"results\": {}}",
+    );
+    let lib = p.dir.path().join("lib");
+    write_file(
+        &lib.join("ensembles/research/summary.yaml"),
+        "name: summary\ndescription: S\nagents:\n  - name: s\n    model_profile: tiny\n",
+    );
+    let c = connect(&p, &[("LLM_ORC_LIBRARY_PATH", &lib)]).await;
+    for (tool, args, want) in [
+        (
+            "validate_ensemble",
+            json!({"ensemble_name": "reveiw"}),
+            "did you mean `review`?",
+        ),
+        (
+            "invoke",
+            json!({"ensemble_name": "reviwe", "input_data": "x"}),
+            "did you mean `review`?",
+        ),
+        (
+            "delete_ensemble",
+            json!({"ensemble_name": "revue", "confirm": true}),
+            "did you mean `review`?",
+        ),
+        (
+            "update_profile",
+            json!({"name": "analist", "changes": {}}),
+            "did you mean `analyst`?",
+        ),
+        (
+            "get_script",
+            json!({"name": "spliter", "category": "text"}),
+            "did you mean `text/splitter`?",
+        ),
+        (
+            "analyze_execution",
+            json!({"artifact_id": "reveiw/latest"}),
+            "did you mean `review/latest`?",
+        ),
+        (
+            "analyze_execution",
+            json!({"artifact_id": "review/20250101-120000-001"}),
+            "did you mean `review/20250101-120000-000`?",
+        ),
+        (
+            "library_copy",
+            json!({"source": "ensembles/research/sumary"}),
+            "did you mean `ensembles/research/summary`?",
+        ),
+    ] {
+        let e = refused(&c, tool, args).await;
+        assert!(e.contains("not found") && e.contains(want), "{tool}: {e}");
+    }
+    c.cancel().await.expect("close");
+}
+
+/// Names holding control characters, newlines or bidi marks are refused by every tool that
+/// takes a name, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_control_characters_are_refused() {
+    let p = TestProject::new();
+    p.with_profiles();
+    p.ensemble(
+        "review",
+        "name: review\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    let lib = p.dir.path().join("lib");
+    write_file(
+        &lib.join("ensembles/evil\u{202e}lmay.yaml"),
+        "name: x\ndescription: S\nagents:\n  - name: s\n    model_profile: tiny\n",
+    );
+    let c = connect(&p, &[("LLM_ORC_LIBRARY_PATH", &lib)]).await;
+    let agents = json!([{"name": "a", "model_profile": "tiny"}]);
+    for (tool, args) in [
+        (
+            "create_ensemble",
+            json!({"name": "two\nlines", "agents": agents}),
+        ),
+        (
+            "create_ensemble",
+            json!({"name": "clear\u{1b}[2J", "agents": agents}),
+        ),
+        (
+            "create_ensemble",
+            json!({"name": "ok", "from_template": "rev\u{7}iew"}),
+        ),
+        (
+            "validate_ensemble",
+            json!({"ensemble_name": "review\u{202e}"}),
+        ),
+        (
+            "invoke",
+            json!({"ensemble_name": "rev\u{2066}iew", "input_data": "x"}),
+        ),
+        (
+            "update_ensemble",
+            json!({"ensemble_name": "review\r", "changes": {}}),
+        ),
+        (
+            "create_profile",
+            json!({"name": "p\u{200f}", "provider": "ollama", "model": "m"}),
+        ),
+        ("delete_profile", json!({"name": "tiny\t", "confirm": true})),
+        (
+            "create_script",
+            json!({"name": "s\u{0085}", "category": "text"}),
+        ),
+        ("get_script", json!({"name": "s", "category": "te\nxt"})),
+        (
+            "analyze_execution",
+            json!({"artifact_id": "review\n/latest"}),
+        ),
+        (
+            "cleanup_artifacts",
+            json!({"ensemble_name": "rev\u{1b}iew", "dry_run": false}),
+        ),
+        (
+            "library_copy",
+            json!({"source": "ensembles/evil\u{202e}lmay.yaml"}),
+        ),
+        (
+            "library_copy",
+            json!({"source": "ensembles/evil\u{202e}lmay.yaml".replace('\u{202e}', ""), "destination": "x\ny"}),
+        ),
+        (
+            "check_ensemble_runnable",
+            json!({"ensemble_name": "review\u{0}"}),
+        ),
+        (
+            "demote_ensemble",
+            json!({"ensemble_name": "review\u{2028}", "tier": "local", "confirm": true}),
+        ),
+    ] {
+        let e = refused(&c, tool, args.clone()).await;
+        assert!(
+            e.contains("control characters") || e.contains("NUL"),
+            "{tool} {args}: {e}"
+        );
+    }
+    let files: Vec<String> = std::fs::read_dir(p.root().join(".llm-orc/ensembles"))
+        .expect("read")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, vec!["review.yaml".to_string()]);
+    assert!(!p.root().join(".llm-orc/profiles").exists());
+    c.cancel().await.expect("close");
+}
+
+/// Raw frames on stdin: what cannot be read is answered with a JSON-RPC parse error (id null)
+/// instead of being dropped, and the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_stdio_frames_get_a_parse_error() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let p = TestProject::new();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"))
+        .args(["mcp", "serve"])
+        .current_dir(p.root())
+        .env("HOME", p.home())
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    async fn next_json(r: &mut (impl AsyncBufReadExt + Unpin)) -> Value {
+        let mut line = String::new();
+        r.read_line(&mut line).await.expect("read");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    }
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n")
+        .await
+        .expect("write");
+    assert_eq!(next_json(&mut stdout).await["id"], 1);
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n")
+        .await
+        .expect("write");
+
+    let deep = format!("{}{}\n", "[".repeat(200), "]".repeat(200));
+    let huge = format!("{{\"x\": \"{}\"}}\n", "a".repeat(17 * 1024 * 1024));
+    let frames: [(&[u8], &str); 4] = [
+        (b"this is not json\n", "not JSON"),
+        (
+            b"{\"jsonrpc\": \"2.0\", \"id\": 3, \"method\": \"tools/list\"\n",
+            "not JSON",
+        ),
+        (deep.as_bytes(), "nested deeper than 128"),
+        (huge.as_bytes(), "over 16 MiB"),
+    ];
+    for (i, (frame, why)) in frames.into_iter().enumerate() {
+        stdin.write_all(frame).await.expect("write");
+        // A good request right behind it: its answer must come second.
+        let id = 100 + i;
+        stdin
+            .write_all(
+                format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"ping\"}}\n").as_bytes(),
+            )
+            .await
+            .expect("write");
+        let error = next_json(&mut stdout).await;
+        assert_eq!(error["id"], Value::Null, "{why}: {error}");
+        assert_eq!(error["error"]["code"], -32700, "{why}: {error}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(why)),
+            "{why}: {error}"
+        );
+        assert_eq!(
+            next_json(&mut stdout).await["id"],
+            id,
+            "the server still serves after: {why}"
+        );
+    }
+    // Well-formed JSON of the wrong shape, with an id: invalid request for that id.
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":42}\n")
+        .await
+        .expect("write");
+    let error = next_json(&mut stdout).await;
+    assert_eq!(
+        (error["id"].clone(), error["error"]["code"].clone()),
+        (json!(9), json!(-32600)),
+        "{error}"
+    );
+    drop(stdin);
+    let status = child.wait().await.expect("wait");
+    assert!(status.success(), "{status}");
+}
+
+/// An `orc mcp serve --http` child and what it printed when it started.
+struct HttpServer {
+    _child: tokio::process::Child,
+    url: String,
+    banner: String,
+}
+
+async fn http_server(p: &TestProject, extra: &[&str], env: &[(&str, &str)]) -> HttpServer {
+    use tokio::io::AsyncBufReadExt;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
+    cmd.args(["mcp", "serve", "--http", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .current_dir(p.root())
+        .env("HOME", p.home())
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("ORC_MCP_TOKEN")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let mut err = tokio::io::BufReader::new(child.stderr.take().expect("stderr"));
+    // Up to the line that says how clients authenticate.
+    let mut banner = String::new();
+    while !banner.contains("Authorization: Bearer") {
+        let n = err.read_line(&mut banner).await.expect("read");
+        assert!(n > 0, "the server ended: {banner}");
+    }
+    // Keep draining stderr so the server never blocks on it.
+    tokio::spawn(async move {
+        let mut sink = String::new();
+        while err.read_line(&mut sink).await.is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    assert!(banner.contains(&url), "{banner}");
+    HttpServer {
+        _child: child,
+        url,
+        banner,
+    }
+}
+
+const INIT: &str = r#"{"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}"#;
+
+async fn post(
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let mut r = reqwest::Client::new()
+        .post(url)
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .body(body);
+    if let Some(t) = token {
+        r = r.header("Authorization", format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        r = r.header(*k, *v);
+    }
+    r.send().await.expect("send")
+}
+
+/// `--http` needs the bearer token from a private file, refuses other origins, and answers
+/// unreadable bodies with 400/413 and a parse error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_needs_the_token_and_a_loopback_origin() {
+    let p = TestProject::new();
+    let s = http_server(&p, &[], &[]).await;
+    let token_file = p.home().join(".config/orc/mcp-token");
+    let token = std::fs::read_to_string(&token_file)
+        .expect("token file")
+        .trim()
+        .to_string();
+    assert_eq!(token.len(), 64, "{token}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file)
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(
+        s.banner
+            .contains(&format!("--header \"Authorization: Bearer {token}\"")),
+        "{}",
+        s.banner
+    );
+
+    let r = post(&s.url, None, &[], INIT).await;
+    assert_eq!(r.status(), 401);
+    let r = post(&s.url, Some(&"0".repeat(64)), &[], INIT).await;
+    assert_eq!(r.status(), 401);
+    let r = post(
+        &s.url,
+        Some(&token),
+        &[("Origin", "http://evil.example")],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    let r = post(
+        &s.url,
+        Some(&token),
+        &[("Origin", "http://localhost:5173")],
+        INIT,
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = post(&s.url, Some(&token), &[], INIT).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("body").contains("\"name\":\"orc\""));
+
+    // Bodies that cannot be read: a parse error, not silence or a 415.
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    for (body, status) in [
+        ("not json".to_string(), 400),
+        (deep, 400),
+        ("x".repeat(17 * 1024 * 1024), 413),
+    ] {
+        let r = post(&s.url, Some(&token), &[], body).await;
+        assert_eq!(r.status(), status);
+        let v: Value = r.json().await.expect("json body");
+        assert_eq!(
+            (v["id"].clone(), v["error"]["code"].clone()),
+            (Value::Null, json!(-32700)),
+            "{v}"
+        );
+    }
+    drop(s);
+
+    // A later start reuses the token and does not print it again.
+    let s = http_server(&p, &[], &[]).await;
+    assert!(!s.banner.contains(&token), "{}", s.banner);
+    assert!(s.banner.contains("mcp-token"), "{}", s.banner);
+    assert_eq!(post(&s.url, Some(&token), &[], INIT).await.status(), 200);
+    drop(s);
+
+    // ORC_MCP_TOKEN overrides the file; a readable token file is refused.
+    let mine = "t".repeat(40);
+    let s = http_server(&p, &[], &[("ORC_MCP_TOKEN", &mine)]).await;
+    assert_eq!(post(&s.url, Some(&mine), &[], INIT).await.status(), 200);
+    assert_eq!(post(&s.url, Some(&token), &[], INIT).await.status(), 401);
+    drop(s);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let out = p
+            .command(&["mcp", "serve", "--http", "127.0.0.1:0"])
+            .output()
+            .expect("run");
+        assert_ne!(out.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("chmod 600"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Sessions are bounded: past `--max-sessions` a new one gets 503 until an idle one expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sessions_are_capped_and_idle_ones_expire() {
+    let p = TestProject::new();
+    let token_file = p.dir.path().join("token");
+    let s = http_server(
+        &p,
+        &[
+            "--token-file",
+            &token_file.display().to_string(),
+            "--max-sessions",
+            "1",
+            "--idle-timeout",
+            "1",
+        ],
+        &[],
+    )
+    .await;
+    let token = std::fs::read_to_string(&token_file)
+        .expect("token")
+        .trim()
+        .to_string();
+    let first = post(&s.url, Some(&token), &[], INIT).await;
+    assert_eq!(first.status(), 200);
+    let session = first
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("session id")
+        .to_string();
+    let full = post(&s.url, Some(&token), &[], INIT).await;
+    assert_eq!(full.status(), 503);
+    assert!(full.text().await.expect("body").contains("--max-sessions"));
+    // The first session is left idle: once it expires, a new one is served.
+    let mut status = 503;
+    for _ in 0..600 {
+        status = post(&s.url, Some(&token), &[], INIT)
+            .await
+            .status()
+            .as_u16();
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "an idle session never expired");
+    let old = post(
+        &s.url,
+        Some(&token),
+        &[
+            ("mcp-session-id", &session),
+            ("mcp-protocol-version", "2025-06-18"),
+        ],
+        r#"{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}"#,
+    )
+    .await;
+    assert_eq!(old.status(), 404, "the idle session is gone");
 }
