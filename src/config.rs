@@ -1049,30 +1049,12 @@ pub fn check_relative_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether `c` may not appear in a name: control characters (newlines, tabs, ESC, DEL, C1),
-/// the bidi marks and overrides that reorder what a terminal shows (U+061C, U+200E, U+200F,
-/// U+202A-U+202E, U+2066-U+2069) and the Unicode line and paragraph separators.
-pub fn is_unsafe_name_char(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061C}'
-                | '\u{200E}'
-                | '\u{200F}'
-                | '\u{202A}'..='\u{202E}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{2028}'
-                | '\u{2029}'
-        )
-}
-
-/// Refuses a name holding a character [`is_unsafe_name_char`] rejects, saying which one.
+/// Refuses a name that would mislead a terminal (control characters, line breaks, bidi marks),
+/// saying which character: the same rule `validate` applies to names in files
+/// ([`crate::spec::name_problem`]).
 pub fn check_name_chars(name: &str) -> Result<(), String> {
-    match name.chars().find(|&c| is_unsafe_name_char(c)) {
-        Some(c) => Err(format!(
-            "the name contains U+{:04X}; names may not contain control characters, newlines or bidi marks",
-            c as u32
-        )),
+    match crate::spec::name_problem(name, false) {
+        Some(why) => Err(format!("the name {why}")),
         None => Ok(()),
     }
 }
@@ -1110,7 +1092,7 @@ mod tests {
             "a\u{200f}b",
         ] {
             let why = check_relative_name(bad).expect_err(bad);
-            assert!(why.contains("control characters"), "{bad:?}: {why}");
+            assert!(why.starts_with("the name contains "), "{bad:?}: {why}");
         }
         assert!(check_relative_name("café/über-analyse").is_ok());
     }

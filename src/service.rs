@@ -876,13 +876,16 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("bad.yaml: not UTF-8 text"), "{text}");
-        let Err(ServiceError::Refused(m)) = svc.mcp_validate("wanted") else {
+        // MCP answers with the same words as the CLI, the unreadable files included.
+        let Err(e) = svc.mcp_validate("wanted") else {
             panic!("validate found it")
         };
+        let m = e.to_string();
         assert!(
-            m.starts_with("Ensemble not found: wanted; 2 file(s) could not be read"),
+            m.starts_with("ensemble `wanted` not found; looked in: "),
             "{m}"
         );
+        assert!(m.contains("2 file(s) could not be read"), "{m}");
         assert!(m.contains(&broken), "{m}");
     }
 
