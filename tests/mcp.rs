@@ -1137,7 +1137,7 @@ async fn names_with_control_characters_are_refused() {
     ] {
         let e = refused(&c, tool, args.clone()).await;
         assert!(
-            e.contains("control characters") || e.contains("NUL"),
+            e.contains("the name contains a") || e.contains("NUL"),
             "{tool} {args}: {e}"
         );
     }
