@@ -492,6 +492,7 @@ const CONFIG_KEYS: &[&str] = &[
     "remotes",
     "templates",
     "streaming_enabled",
+    "learning",
 ];
 
 fn read_config_entries(
@@ -552,6 +553,8 @@ fn read_config_entries(
                 }
             }
             "agentic_serving" | "serving" | "remotes" | "templates" => {}
+            // The learning loop reads its own section (src/learn).
+            "learning" => {}
             _ => r.unknown_key(e, "config.yaml", CONFIG_KEYS),
         }
     }
