@@ -126,6 +126,7 @@ pub fn export(
             for id in ids {
                 let r = &runs[id];
                 let good_local = r.route.is_local()
+                    && r.user_accepted != Some(false)
                     && verdicts
                         .get(&(id.clone(), Subject::Local))
                         .is_some_and(|e| e.score == Score::Good);

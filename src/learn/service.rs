@@ -152,9 +152,12 @@ impl Learning {
                     inv.ensemble.name,
                     inv.ensemble.description.as_deref().unwrap_or("")
                 );
-                classify::classify(&about.replace('-', " "))
-                    .task_type
-                    .to_string()
+                let c = classify::classify(&about.replace('-', " "));
+                if c.matched.is_empty() {
+                    "unclassified".to_string()
+                } else {
+                    c.task_type.to_string()
+                }
             }
         };
         if let Some(s) = task_summary {
