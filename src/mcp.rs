@@ -969,9 +969,15 @@ impl OrcMcp {
         })?;
         let mut buf = Vec::new();
         let r = crate::learn::export::export(&l, kind, &mut buf).map_err(|e| e.to_string())?;
-        let file = l.paths.dir.join("exports").join(format!(
-            "{}-{}.jsonl",
-            a.kind.to_ascii_lowercase(),
+        let dir = l.paths.dir.join("exports");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let name = match kind {
+            crate::learn::export::Kind::Sft => "sft",
+            crate::learn::export::Kind::Dpo => "dpo",
+            crate::learn::export::Kind::Judge => "judge",
+        };
+        let file = dir.join(format!(
+            "{name}-{}.jsonl",
             chrono::Local::now().format("%Y%m%d-%H%M%S-%3f")
         ));
         crate::artifact::write_atomic(&file, &buf).map_err(|e| e.to_string())?;
