@@ -415,8 +415,9 @@ fn esc(s: &str) -> String {
 /// A line chart of cumulative savings and cumulative judge spend by day.
 fn chart_over_time(days: &[DayRow], spend: bool) -> String {
     let (w, h, pad) = (640.0, 220.0, 48.0);
-    let mut saved = Vec::new();
-    let mut judged = Vec::new();
+    // Cumulative series that start at $0 before the first day.
+    let mut saved = vec![0.0];
+    let mut judged = vec![0.0];
     let (mut a, mut b) = (0.0, 0.0);
     for d in days {
         a += d.usd_saved_estimate;
@@ -429,14 +430,8 @@ fn chart_over_time(days: &[DayRow], spend: bool) -> String {
         .chain(judged.iter())
         .fold(0.0f64, |m, v| m.max(*v))
         .max(1e-9);
-    let n = days.len().max(1);
-    let x = |i: usize| {
-        if n == 1 {
-            pad + (w - 2.0 * pad) / 2.0
-        } else {
-            pad + (w - 2.0 * pad) * i as f64 / (n - 1) as f64
-        }
-    };
+    let n = saved.len();
+    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1).max(1) as f64;
     let y = |v: f64| h - pad + -(h - 2.0 * pad) * v / max;
     let poly = |vals: &[f64]| {
         vals.iter()
@@ -484,12 +479,30 @@ fn chart_over_time(days: &[DayRow], spend: bool) -> String {
         r##"<polyline class="series-saved" fill="none" stroke="#2a7" stroke-width="2" points="{}"/>"##,
         poly(&saved)
     );
+    if let Some(last) = saved.last() {
+        let _ = write!(
+            s,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#2a7"><title>saved {}</title></circle>"##,
+            x(n - 1),
+            y(*last),
+            esc(&usd(*last))
+        );
+    }
     if spend {
         let _ = write!(
             s,
             r##"<polyline class="series-spend" fill="none" stroke="#c44" stroke-width="2" points="{}"/>"##,
             poly(&judged)
         );
+        if let Some(last) = judged.last() {
+            let _ = write!(
+                s,
+                r##"<circle cx="{:.1}" cy="{:.1}" r="3" fill="#c44"><title>judge spend {}</title></circle>"##,
+                x(n - 1),
+                y(*last),
+                esc(&usd(*last))
+            );
+        }
         let _ = write!(
             s,
             r##"<text x="{}" y="16" font-size="11" fill="#2a7">saved (estimate)</text><text x="{}" y="30" font-size="11" fill="#c44">judge spend</text>"##,
@@ -564,7 +577,7 @@ fn chart_quality(rows: &[Row]) -> String {
 
 pub fn html(r: &Report) -> String {
     let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>orc learning report</title>\n<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:60em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th:first-child,td:first-child{text-align:left}.note{color:#555;font-size:.9em}.warn{color:#a00}</style></head><body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>orc learning report</title>\n<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:72em;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:.85em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th:first-child,td:first-child{text-align:left}.note{color:#555;font-size:.9em}.warn{color:#a00}</style></head><body>\n",
     );
     let _ = writeln!(
         out,
