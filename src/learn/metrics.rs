@@ -102,11 +102,9 @@ pub struct Stats {
     /// Day (YYYY-MM-DD) of the first and last run.
     pub first_run: Option<String>,
     pub last_run: Option<String>,
-    /// Model tiers and models the runs used.
+    /// Model tiers the runs used (kept per task type and ensemble).
     #[serde(skip)]
     pub tiers: BTreeSet<String>,
-    #[serde(skip)]
-    pub models: BTreeSet<String>,
 }
 
 impl Stats {
@@ -213,8 +211,7 @@ struct RoutingLite<'a> {
     revision: Option<u32>,
     #[serde(borrow, default)]
     model_tiers_used: Vec<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    models_used: Vec<Cow<'a, str>>,
+
     #[serde(default)]
     previous_accepted: Option<bool>,
 }
@@ -252,8 +249,17 @@ fn entry<'m>(map: &'m mut BTreeMap<String, Stats>, key: &str) -> &'m mut Stats {
     map.get_mut(key).expect("inserted above")
 }
 
+fn day_entry<'m>(days: &'m mut BTreeMap<String, Day>, day: &str) -> &'m mut Day {
+    if !days.contains_key(day) {
+        days.insert(day.to_string(), Day::default());
+    }
+    days.get_mut(day).expect("inserted above")
+}
+
+/// Moves a run's verdict. Counts are sums of +1/-1 that may be split across parallel parts,
+/// so they wrap while parts are summed and are whole again once every part is in.
 fn feedback(s: &mut Stats, v: Option<bool>, sign: i64) {
-    let bump = |n: &mut u64| *n = n.saturating_add_signed(sign);
+    let bump = |n: &mut u64| *n = n.wrapping_add_signed(sign);
     match v {
         Some(true) => bump(&mut s.accepted),
         Some(false) => bump(&mut s.rejected),
@@ -312,19 +318,119 @@ pub fn agreements(paths: &Paths) -> Result<Vec<Agreement>, LearnError> {
         .collect())
 }
 
+impl Stats {
+    /// Adds another part's figures.
+    fn merge(&mut self, o: Stats) {
+        self.runs += o.runs;
+        self.local_runs += o.local_runs;
+        self.claude_runs += o.claude_runs;
+        self.local_tokens += o.local_tokens;
+        self.claude_equivalent_tokens += o.claude_equivalent_tokens;
+        self.tokens_saved += o.tokens_saved;
+        self.usd_saved += o.usd_saved;
+        self.claude_direct_tokens += o.claude_direct_tokens;
+        self.claude_direct_usd += o.claude_direct_usd;
+        for (a, b) in [
+            (&mut self.quality_local, o.quality_local),
+            (&mut self.quality_claude, o.quality_claude),
+            (&mut self.quality_delivered, o.quality_delivered),
+        ] {
+            a.good += b.good;
+            a.acceptable += b.acceptable;
+            a.poor += b.poor;
+        }
+        // Feedback deltas may cross parts: they wrap while parts are summed.
+        self.accepted = self.accepted.wrapping_add(o.accepted);
+        self.rejected = self.rejected.wrapping_add(o.rejected);
+        self.evaluations += o.evaluations;
+        self.local_judge_evaluations += o.local_judge_evaluations;
+        self.judge_tokens += o.judge_tokens;
+        self.judge_usd += o.judge_usd;
+        if let Some(d) = o.first_run {
+            self.day(&d);
+        }
+        if let Some(d) = o.last_run {
+            self.day(&d);
+        }
+        self.tiers.extend(o.tiers);
+    }
+}
+
+fn merge_map(into: &mut BTreeMap<String, Stats>, from: BTreeMap<String, Stats>) {
+    for (k, v) in from {
+        match into.get_mut(&k) {
+            Some(s) => s.merge(v),
+            None => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
 impl Aggregate {
+    /// Adds another part of the routing log's figures.
+    fn merge(&mut self, o: Aggregate) {
+        self.totals.merge(o.totals);
+        merge_map(&mut self.ensembles, o.ensembles);
+        merge_map(&mut self.task_types, o.task_types);
+        for (tt, m) in o.pairs {
+            merge_map(self.pairs.entry(tt).or_default(), m);
+        }
+        for (d, x) in o.days {
+            let e = self.days.entry(d).or_default();
+            e.runs += x.runs;
+            e.tokens_saved += x.tokens_saved;
+            e.usd_saved += x.usd_saved;
+            e.judge_usd += x.judge_usd;
+            e.evaluations += x.evaluations;
+        }
+        self.routing_scan.then(o.routing_scan);
+    }
+
     /// Streams `routing-log.jsonl` and `evaluations.jsonl`.
     pub fn load(paths: &Paths, cfg: &LearnConfig) -> Result<Aggregate, LearnError> {
+        // The routing log is the big one: read it in parallel parts, one per core.
+        let log = paths.routing_log();
+        let len = records::snapshot_len(&log)?;
+        let parts = if len > 32 << 20 {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) as u64
+        } else {
+            1
+        };
+        let ranges = records::line_ranges(&log, len, parts)?;
+        let partials: Vec<Result<Aggregate, LearnError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|&(start, end)| {
+                    let log = &log;
+                    scope.spawn(move || {
+                        let mut part = Aggregate::default();
+                        part.routing_scan = records::scan_file_range(log, start, end, |line| {
+                            match serde_json::from_str::<RoutingLite>(line) {
+                                Ok(r) => {
+                                    part.add_routing(&r, cfg);
+                                    Seen::Next
+                                }
+                                Err(_) => Seen::Bad,
+                            }
+                        })?;
+                        Ok(part)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LearnError::Refused("a report worker panicked".into()))
+                    })
+                })
+                .collect()
+        });
         let mut agg = Aggregate::default();
-        agg.routing_scan = records::scan_lines(&paths.routing_log(), |line| {
-            match serde_json::from_str::<RoutingLite>(line) {
-                Ok(r) => {
-                    agg.add_routing(&r, cfg);
-                    Seen::Next
-                }
-                Err(_) => Seen::Bad,
-            }
-        })?;
+        for p in partials {
+            agg.merge(p?);
+        }
         agg.evaluation_scan = records::scan_lines(&paths.evaluations(), |line| {
             match serde_json::from_str::<EvalLite>(line) {
                 Ok(e) => {
@@ -363,7 +469,7 @@ impl Aggregate {
             }
             return;
         }
-        let day = day_of(&r.timestamp).to_string();
+        let day = day_of(&r.timestamp);
         let (usd_saved, direct_usd) = if r.route.is_local() {
             let usd = match &r.estimate {
                 Some(e) => cfg.claude_usd(e.input_tokens, e.output_tokens),
@@ -379,23 +485,22 @@ impl Aggregate {
                 ),
             )
         };
-        for s in self.targets(&r.task_type, ensemble) {
+        let n_targets = if ensemble.is_some() { 4 } else { 2 };
+        for (k, s) in self.targets(&r.task_type, ensemble).into_iter().enumerate() {
             s.runs += 1;
-            s.day(&day);
+            s.day(day);
             if r.route.is_local() {
                 s.local_runs += 1;
                 s.local_tokens += r.total_tokens_local;
                 s.claude_equivalent_tokens += r.estimated_claude_tokens;
                 s.tokens_saved += r.tokens_saved;
                 s.usd_saved += usd_saved;
-                for t in &r.model_tiers_used {
-                    if !s.tiers.contains(t.as_ref()) {
-                        s.tiers.insert(t.to_string());
-                    }
-                }
-                for m in &r.models_used {
-                    if !s.models.contains(m.as_ref()) {
-                        s.models.insert(m.to_string());
+                // Tiers matter per (task type, ensemble) only: the last target.
+                if k + 1 == n_targets && ensemble.is_some() {
+                    for t in &r.model_tiers_used {
+                        if !s.tiers.contains(t.as_ref()) {
+                            s.tiers.insert(t.to_string());
+                        }
                     }
                 }
             } else {
@@ -406,7 +511,7 @@ impl Aggregate {
             }
             feedback(s, r.user_accepted, 1);
         }
-        let d = self.days.entry(day).or_default();
+        let d = day_entry(&mut self.days, day);
         d.runs += 1;
         d.tokens_saved += r.tokens_saved;
         d.usd_saved += usd_saved;
@@ -439,10 +544,7 @@ impl Aggregate {
                 s.quality_delivered.add(e.score);
             }
         }
-        let d = self
-            .days
-            .entry(day_of(&e.timestamp).to_string())
-            .or_default();
+        let d = day_entry(&mut self.days, day_of(&e.timestamp));
         d.evaluations += 1;
         d.judge_usd += usd;
     }

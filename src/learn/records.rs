@@ -199,6 +199,17 @@ pub struct ScanStats {
 }
 
 impl ScanStats {
+    /// Appends the stats of the next part of the same file.
+    pub fn then(&mut self, next: ScanStats) {
+        for at in next.skipped_at {
+            if self.skipped_at.len() < 5 {
+                self.skipped_at.push(self.lines + at);
+            }
+        }
+        self.lines += next.lines;
+        self.skipped += next.skipped;
+    }
+
     /// A user-facing warning when lines were skipped.
     pub fn warning(&self, path: &Path) -> Option<String> {
         (self.skipped > 0).then(|| {
@@ -329,7 +340,77 @@ fn scan_lines_with(
     } else {
         f.metadata().map_err(LearnError::io(path))?.len()
     };
-    let mut reader = BufReader::with_capacity(1 << 20, f.take(len));
+    scan_range(path, f, 0, len, &mut each)
+}
+
+/// The length of a file as a reader should see it (read under a brief shared lock); 0 if missing.
+pub fn snapshot_len(path: &Path) -> Result<u64, LearnError> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(LearnError::io(path)(e)),
+    };
+    f.lock_shared().map_err(LearnError::io(path))?;
+    let len = f.metadata().map_err(LearnError::io(path));
+    let _ = f.unlock();
+    Ok(len?.len())
+}
+
+/// Splits `0..len` of a file into up to `parts` ranges that start and end at line boundaries.
+pub fn line_ranges(path: &Path, len: u64, parts: u64) -> Result<Vec<(u64, u64)>, LearnError> {
+    let mut cuts = vec![0u64];
+    if parts > 1 && len > 0 {
+        let mut f = File::open(path).map_err(LearnError::io(path))?;
+        for k in 1..parts {
+            let at = len * k / parts;
+            if at <= *cuts.last().unwrap_or(&0) {
+                continue;
+            }
+            use std::io::{Seek, SeekFrom};
+            f.seek(SeekFrom::Start(at)).map_err(LearnError::io(path))?;
+            let mut r = BufReader::new((&mut f).take(len - at));
+            let mut skip = Vec::new();
+            let n = r
+                .read_until(b'\n', &mut skip)
+                .map_err(LearnError::io(path))?;
+            let cut = at + n as u64;
+            if cut < len && cut > *cuts.last().unwrap_or(&0) {
+                cuts.push(cut);
+            }
+        }
+    }
+    cuts.push(len);
+    Ok(cuts.windows(2).map(|w| (w[0], w[1])).collect())
+}
+
+/// Streams the lines in `start..end` of a file (`start` at a line boundary).
+pub fn scan_file_range(
+    path: &Path,
+    start: u64,
+    end: u64,
+    mut each: impl FnMut(&str) -> Seen,
+) -> Result<ScanStats, LearnError> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ScanStats::default()),
+        Err(e) => return Err(LearnError::io(path)(e)),
+    };
+    scan_range(path, f, start, end, &mut each)
+}
+
+fn scan_range(
+    path: &Path,
+    mut f: File,
+    start: u64,
+    end: u64,
+    each: &mut dyn FnMut(&str) -> Seen,
+) -> Result<ScanStats, LearnError> {
+    if start > 0 {
+        use std::io::{Seek, SeekFrom};
+        f.seek(SeekFrom::Start(start))
+            .map_err(LearnError::io(path))?;
+    }
+    let mut reader = BufReader::with_capacity(1 << 20, f.take(end.saturating_sub(start)));
     let mut stats = ScanStats::default();
     let mut buf = Vec::with_capacity(1024);
     loop {
