@@ -62,6 +62,20 @@ pub enum Command {
     },
     /// Print orc's man page (roff) to stdout, e.g. `orc man > ~/.local/share/man/man1/orc.1`.
     Man,
+    /// Recommend where a task goes: a local ensemble, a new ensemble, or Claude.
+    Route(crate::cli_learn::RouteArgs),
+    /// Judging runs: should a run be judged, record a judgment or feedback, judge locally.
+    #[command(subcommand)]
+    Eval(crate::cli_learn::EvalCommand),
+    /// Learn routing from the evaluations: task profiles, a new routing config, LoRA candidates.
+    Learn(crate::cli_learn::LearnArgs),
+    /// Routing config versions: history and rollback.
+    #[command(subcommand)]
+    Routing(crate::cli_learn::RoutingCommand),
+    /// Export training data from judged runs as JSONL: sft, dpo or judge.
+    Export(crate::cli_learn::ExportArgs),
+    /// Log work Claude did itself (for savings and PGR).
+    RecordClaudeTask(crate::cli_learn::ClaudeTaskArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +120,9 @@ pub enum ReportCommand {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// The learning loop's report: savings (estimated), quality, acceptance, judge spend,
+    /// break-even evaluation rate and PGR, per ensemble and per task type.
+    Learning(crate::cli_learn::LearningReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +153,12 @@ pub struct InvokeArgs {
     /// Let the read_file and write_file primitives reach paths outside the project directory.
     #[arg(long)]
     pub allow_outside_project: bool,
+    /// The task type for the routing log (extraction, classification, summarization, ...).
+    #[arg(long, value_name = "T")]
+    pub task_type: Option<String>,
+    /// A short description of the task for the routing log.
+    #[arg(long, value_name = "S")]
+    pub task_summary: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -399,6 +422,15 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             use clap::CommandFactory;
             clap_mangen::Man::new(Cli::command()).render(stdout)?;
             Ok(0)
+        }
+        Command::Route(a) => crate::cli_learn::route(&open(), a, stdout),
+        Command::Eval(c) => crate::cli_learn::eval(&open(), c, stdout),
+        Command::Learn(a) => crate::cli_learn::learn(&open(), a, stdout),
+        Command::Routing(c) => crate::cli_learn::routing(&open(), c, stdout),
+        Command::Export(a) => crate::cli_learn::export(&open(), a, stdout),
+        Command::RecordClaudeTask(a) => crate::cli_learn::record_claude_task(&open(), a, stdout),
+        Command::Report(ReportCommand::Learning(a)) => {
+            crate::cli_learn::learning_report(&open(), a, stdout)
         }
         Command::Report(ReportCommand::Timeline { artifact, output }) => {
             let svc = open();

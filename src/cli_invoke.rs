@@ -70,6 +70,11 @@ fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(Stri
 }
 
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
+    if let Err(e) = crate::cli_learn::check_task_type(args.task_type.as_deref()) {
+        eprintln!("error: --task-type: {e}");
+        return Ok(2);
+    }
+    crate::learn::estimate::warm_up();
     let given = read_input(&args)?;
     let resume = match &args.resume {
         Some(a) => match load_resume(svc, &args.ensemble, a) {
@@ -150,14 +155,27 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         }
     };
     print_diagnostics(&inv.warnings);
+    let routing_id = crate::cli_learn::log_run(
+        svc,
+        &inv,
+        args.task_type.as_deref(),
+        args.task_summary.as_deref(),
+    );
     let stdout = &mut std::io::stdout().lock();
     match args.output_format {
         Format::Json => {
             let mut w = std::io::BufWriter::new(&mut *stdout);
-            crate::artifact::write_pretty_ascii(&mut w, &json_output(&inv))?;
+            let mut doc = json_output(&inv);
+            doc.routing_id = routing_id;
+            crate::artifact::write_pretty_ascii(&mut w, &doc)?;
             writeln!(w)?;
         }
-        Format::Text => write_text(stdout, &inv)?,
+        Format::Text => {
+            write_text(stdout, &inv)?;
+            if let Some(id) = &routing_id {
+                writeln!(stdout, "routing id: {id}")?;
+            }
+        }
     }
     match &inv.artifact {
         Some(Err(e)) => eprintln!("warning: the artifact was not written: {e}"),
@@ -243,6 +261,9 @@ struct JsonOutput<'a> {
     raw_output: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     artifact: Option<Value>,
+    /// The run's record in .llm-orc/evaluations/routing-log.jsonl.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    routing_id: Option<String>,
 }
 
 fn json_output(inv: &Invocation) -> JsonOutput<'_> {
@@ -258,6 +279,7 @@ fn json_output(inv: &Invocation) -> JsonOutput<'_> {
             Some(Ok(w)) => Some(json!({"id": w.id, "dir": w.dir, "json": w.json})),
             _ => None,
         },
+        routing_id: None,
     }
 }
 

@@ -581,6 +581,7 @@ const CONFIG_KEYS: &[&str] = &[
     "templates",
     "streaming_enabled",
     "scripts",
+    "learning",
 ];
 
 fn read_config_entries(
@@ -642,6 +643,8 @@ fn read_config_entries(
                 }
             }
             "agentic_serving" | "serving" | "remotes" | "templates" => {}
+            // The learning loop reads its own section (src/learn).
+            "learning" => {}
             _ => r.unknown_key(e, "config.yaml", CONFIG_KEYS),
         }
     }

@@ -6,11 +6,13 @@
 pub mod artifact;
 pub mod cli;
 pub mod cli_invoke;
+pub mod cli_learn;
 pub mod config;
 pub mod diag;
 pub mod exec;
 pub mod fuzzing;
 pub mod graph;
+pub mod learn;
 pub mod manage;
 pub mod mcp;
 pub mod predicate;

@@ -22,6 +22,7 @@ use crate::config::Env;
 pub mod http;
 mod stdio;
 use crate::exec::{Event, Status};
+use crate::learn::service::Learning;
 use crate::service::{Invocation, InvokeOptions, Service, ServiceError};
 
 type ToolResult = Result<CallToolResult, String>;
@@ -144,6 +145,10 @@ pub struct InvokeArgs {
     /// Return a run id at once and keep running; poll with run_status, fetch with run_result.
     #[serde(default, rename = "async")]
     pub run_async: bool,
+    /// The task type for the routing log (extraction, classification, summarization, ...).
+    pub task_type: Option<String>,
+    /// A short description of the task for the routing log.
+    pub task_summary: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -336,6 +341,84 @@ pub struct CopyArgs {
     pub overwrite: bool,
 }
 
+// ------------------------------------------------------------------ the learning loop's parameters
+
+#[derive(Deserialize, JsonSchema)]
+pub struct TaskArg {
+    /// The task, in words.
+    pub task: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RoutingIdArg {
+    pub routing_id: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ClaudeTaskArgs {
+    /// The task Claude did itself.
+    pub task: String,
+    /// extraction, classification, summarization, code-generation, code-review, json,
+    /// reasoning, creative, knowledge or instructions (default: classified from the task).
+    pub task_type: Option<String>,
+    #[serde(default)]
+    pub input_tokens: u64,
+    #[serde(default)]
+    pub output_tokens: u64,
+    /// Claude's answer, kept for export_training_data (SFT/DPO).
+    pub output: Option<String>,
+    /// The routing id of a local run whose work Claude redid.
+    pub redoes: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct EvaluationArgs {
+    pub routing_id: String,
+    /// good, acceptable or poor.
+    pub score: String,
+    /// Who judged, e.g. claude-sonnet-4.
+    pub judge: String,
+    /// The reasoning, written before the verdict.
+    pub reasoning: Option<String>,
+    /// e.g. hallucination, incomplete, wrong_format (for poor outputs).
+    pub failure_mode: Option<String>,
+    #[serde(default)]
+    pub judge_tokens_used: u64,
+    /// local or claude: whose output was judged (default: whoever did the routed work).
+    pub subject: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct FeedbackArgs {
+    pub routing_id: String,
+    /// Did the user accept the output?
+    pub accepted: bool,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ReportArgs {
+    /// json (default), text or html.
+    pub format: Option<String>,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct VersionArg {
+    pub version: u64,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct ExportArgs {
+    /// sft, dpo or judge.
+    pub kind: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct LocalJudgeArgs {
+    pub routing_id: String,
+    /// The model profile of the local judge.
+    pub profile: String,
+}
+
 // ------------------------------------------------------------------ the server
 
 impl OrcMcp {
@@ -518,6 +601,7 @@ impl OrcMcp {
     ) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
         let svc = self.svc();
+        crate::cli_learn::check_task_type(a.task_type.as_deref())?;
         let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
         let total = ens.total_agents() as u64;
         let run_id = format!(
@@ -573,11 +657,22 @@ impl OrcMcp {
         });
         let name = a.ensemble_name.clone();
         let input = a.input_data.clone();
+        let (task_type, task_summary) = (a.task_type.clone(), a.task_summary.clone());
         let state = self.state.clone();
         let id = run_id.clone();
         let work = async move {
             let out = match svc.invoke(&name, input, opts).await {
-                Ok(inv) => OrcMcp::result_json(&inv),
+                Ok(inv) => {
+                    let mut out = OrcMcp::result_json(&inv);
+                    let l = crate::learn::service::Learning::open(&svc);
+                    match l.log_run(&inv, task_type.as_deref(), task_summary.as_deref()) {
+                        Ok(r) => out["routing_id"] = json!(r.id),
+                        Err(e) => out["warnings"].as_array_mut().into_iter().for_each(|w| {
+                            w.push(json!(format!("the run was not logged for learning: {e}")))
+                        }),
+                    }
+                    out
+                }
                 Err(e) => {
                     json!({"status": "error", "has_errors": true, "error": err(e), "results": {}})
                 }
@@ -879,6 +974,146 @@ impl OrcMcp {
     async fn get_help(&self) -> ToolResult {
         ok(crate::manage::help())
     }
+
+    // ---------------------------------------------------------------- the learning loop
+
+    #[tool(
+        description = "Classify a task (extraction, classification, summarization, code-generation, code-review, json, reasoning, creative, knowledge, instructions) and recommend local (a named ensemble, with its record), new-ensemble (a shape and tiers) or claude, with the reason and evidence counts."
+    )]
+    async fn route_task(&self, Parameters(a): Parameters<TaskArg>) -> ToolResult {
+        let svc = self.svc();
+        let l = Learning::open(&svc);
+        learn_out(crate::learn::route::route(&l, &svc, &a.task))
+    }
+
+    #[tool(
+        description = "Log work Claude did itself (tokens it reports; optionally its answer, and the local run it redid), so savings and PGR count it. Returns the routing record."
+    )]
+    async fn record_claude_task(&self, Parameters(a): Parameters<ClaudeTaskArgs>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        learn_out(l.record_claude_task(&crate::learn::service::ClaudeTask {
+            task: a.task,
+            task_type: a.task_type,
+            input_tokens: a.input_tokens,
+            output_tokens: a.output_tokens,
+            output: a.output,
+            redoes: a.redoes,
+        }))
+    }
+
+    #[tool(
+        description = "Should this run be judged? {evaluate, rule, detail, rubric, judge}: always for an ensemble's first 5 uses and after negative feedback, never for established ensembles (>20 uses, >80% accepted), else a deterministic 10-20% sample. When yes, judge with the rubric returned."
+    )]
+    async fn should_evaluate(&self, Parameters(a): Parameters<RoutingIdArg>) -> ToolResult {
+        learn_out(Learning::open(&self.svc()).should_evaluate(&a.routing_id))
+    }
+
+    #[tool(
+        description = "Record a judgment of a run's output: score good|acceptable|poor, the judge, reasoning, failure_mode, judge_tokens_used, subject local|claude. Every 20 evaluations routing is re-learned in a batch."
+    )]
+    async fn record_evaluation(&self, Parameters(a): Parameters<EvaluationArgs>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        learn_out(l.record_evaluation(
+            &crate::learn::service::NewEvaluation {
+                routing_id: a.routing_id,
+                score: a.score,
+                judge: a.judge,
+                reasoning: a.reasoning,
+                failure_mode: a.failure_mode,
+                judge_tokens_used: a.judge_tokens_used,
+                subject: a.subject,
+            },
+            false,
+        ))
+    }
+
+    #[tool(description = "Record whether the user accepted a run's output (sets user_accepted).")]
+    async fn record_feedback(&self, Parameters(a): Parameters<FeedbackArgs>) -> ToolResult {
+        learn_out(Learning::open(&self.svc()).record_feedback(&a.routing_id, a.accepted))
+    }
+
+    #[tool(
+        description = "The learning report per ensemble and task type: runs, local tokens, Claude-equivalent tokens and dollars saved (estimates), quality, acceptance, judge spend, break-even evaluation rate, PGR. format: json (default), text or html."
+    )]
+    async fn learning_report(&self, Parameters(a): Parameters<ReportArgs>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        let r = crate::learn::report::build(&l).map_err(|e| e.to_string())?;
+        match a.format.as_deref().unwrap_or("json") {
+            "json" => learn_out(Ok::<_, crate::learn::LearnError>(r)),
+            "text" => ok(json!({"format": "text", "content": crate::learn::report::text(&r)})),
+            "html" => ok(json!({"format": "html", "content": crate::learn::report::html(&r)})),
+            other => Err(format!("format `{other}` is not json, text or html")),
+        }
+    }
+
+    #[tool(
+        description = "Learn routing in a batch now: recompute task-profiles.yaml, write routing-config.vN.yaml and make it current, list LoRA candidates."
+    )]
+    async fn learn_routing(&self) -> ToolResult {
+        learn_out(crate::learn::batch::learn(&Learning::open(&self.svc())))
+    }
+
+    #[tool(description = "Every routing config version, the current one marked.")]
+    async fn routing_history(&self) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        crate::learn::batch::history(&l.paths)
+            .map(|v| json!({"versions": v}))
+            .map_err(|e| e.to_string())
+            .and_then(ok)
+    }
+
+    #[tool(description = "Make an earlier routing config version current again.")]
+    async fn rollback_routing(&self, Parameters(a): Parameters<VersionArg>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        learn_out(crate::learn::batch::rollback(&l.paths, a.version))
+    }
+
+    #[tool(
+        description = "Export training data as JSONL into .llm-orc/evaluations/exports/: sft (chat examples of good outputs and Claude's redos), dpo (chosen/rejected pairs), judge (rows for training a local judge). Returns the file and row count."
+    )]
+    async fn export_training_data(&self, Parameters(a): Parameters<ExportArgs>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        let kind = crate::learn::export::Kind::parse(&a.kind).ok_or_else(|| {
+            format!(
+                "kind `{}` is not sft, dpo or judge",
+                a.kind.chars().take(40).collect::<String>()
+            )
+        })?;
+        let mut buf = Vec::new();
+        let r = crate::learn::export::export(&l, kind, &mut buf).map_err(|e| e.to_string())?;
+        let dir = l.paths.dir.join("exports");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let name = match kind {
+            crate::learn::export::Kind::Sft => "sft",
+            crate::learn::export::Kind::Dpo => "dpo",
+            crate::learn::export::Kind::Judge => "judge",
+        };
+        let file = dir.join(format!(
+            "{name}-{}.jsonl",
+            chrono::Local::now().format("%Y%m%d-%H%M%S-%3f")
+        ));
+        crate::artifact::write_atomic(&file, &buf).map_err(|e| e.to_string())?;
+        ok(
+            json!({"kind": kind, "file": file, "rows": r.rows, "missing_artifacts": r.missing_artifacts}),
+        )
+    }
+
+    #[tool(
+        description = "Judge a run with a local model (a profile) and the rubric, and record its verdict (judge: the profile). The report shows its agreement with Claude (Cohen's kappa)."
+    )]
+    async fn judge_locally(&self, Parameters(a): Parameters<LocalJudgeArgs>) -> ToolResult {
+        let svc = self.svc();
+        let l = Learning::open(&svc);
+        learn_out(l.judge_locally(&svc, &a.routing_id, &a.profile).await)
+    }
+}
+
+/// A learning result as structured content, or its error as a tool error.
+fn learn_out<T: serde::Serialize>(r: Result<T, crate::learn::LearnError>) -> ToolResult {
+    let v = r.map_err(|e| e.to_string())?;
+    serde_json::to_value(v)
+        .map_err(|e| e.to_string())
+        .and_then(ok)
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -1,0 +1,610 @@
+//! The arithmetic: savings, quality, acceptance, judge spend, break-even rate, PGR and Cohen's
+//! kappa, aggregated while streaming the two logs once each. Memory depends on the number of
+//! ensembles, task types and days, and on the evaluations a local judge made (for kappa), never
+//! on the number of routing records.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::records::{self, Route, ScanStats, Score, Seen, Subject};
+use super::{LearnConfig, LearnError, Paths};
+
+/// good / acceptable / poor counts and their mean on PGR's scale.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Quality {
+    pub good: u64,
+    pub acceptable: u64,
+    pub poor: u64,
+}
+
+impl Quality {
+    pub fn add(&mut self, s: Score) {
+        match s {
+            Score::Good => self.good += 1,
+            Score::Acceptable => self.acceptable += 1,
+            Score::Poor => self.poor += 1,
+        }
+    }
+    pub fn n(&self) -> u64 {
+        self.good + self.acceptable + self.poor
+    }
+    /// The mean score (good 1, acceptable 0.5, poor 0), None without judgments.
+    pub fn mean(&self) -> Option<f64> {
+        let n = self.n();
+        (n > 0).then(|| (self.good as f64 + 0.5 * self.acceptable as f64) / n as f64)
+    }
+}
+
+/// PGR = (r_router - r_weak) / (r_strong - r_weak); None ("n/a") when a side has no judgments
+/// or r_strong <= r_weak.
+pub fn pgr(weak: &Quality, strong: &Quality, router: &Quality) -> Option<f64> {
+    let (w, s, r) = (weak.mean()?, strong.mean()?, router.mean()?);
+    (s > w).then(|| (r - w) / (s - w))
+}
+
+/// Cohen's kappa of two judges over the same items: (p_o - p_e) / (1 - p_e). None without
+/// pairs, or when chance agreement is total (both judges always gave one and the same score).
+pub fn kappa(pairs: &[(Score, Score)]) -> Option<f64> {
+    let n = pairs.len() as f64;
+    if pairs.is_empty() {
+        return None;
+    }
+    let agree = pairs.iter().filter(|(a, b)| a == b).count() as f64;
+    let p_o = agree / n;
+    let share = |pick: &dyn Fn(&(Score, Score)) -> Score, s: Score| {
+        pairs.iter().filter(|p| pick(p) == s).count() as f64 / n
+    };
+    let p_e: f64 = [Score::Good, Score::Acceptable, Score::Poor]
+        .iter()
+        .map(|&s| share(&|p| p.0, s) * share(&|p| p.1, s))
+        .sum();
+    if (1.0 - p_e).abs() < 1e-12 {
+        return None;
+    }
+    Some((p_o - p_e) / (1.0 - p_e))
+}
+
+/// The highest share of runs it pays to judge: savings per request / judge cost per evaluation.
+pub fn break_even_rate(savings_per_request: f64, judge_cost_per_eval: f64) -> Option<f64> {
+    (judge_cost_per_eval > 0.0).then(|| savings_per_request / judge_cost_per_eval)
+}
+
+/// Everything counted for one ensemble, one task type, or all.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Routing records (local and Claude-direct).
+    pub runs: u64,
+    pub local_runs: u64,
+    pub claude_runs: u64,
+    /// Tokens the local models used (exact: Ollama's counts, from the artifacts).
+    pub local_tokens: u64,
+    /// Estimated tokens Claude would have used for the local runs.
+    pub claude_equivalent_tokens: u64,
+    pub tokens_saved: u64,
+    /// Estimated dollars those tokens would have cost on Claude.
+    pub usd_saved: f64,
+    /// Tokens and dollars Claude reported for the work it did itself.
+    pub claude_direct_tokens: u64,
+    pub claude_direct_usd: f64,
+    /// Judgments of local outputs, of Claude's outputs, and of the delivered outputs.
+    pub quality_local: Quality,
+    pub quality_claude: Quality,
+    pub quality_delivered: Quality,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub evaluations: u64,
+    /// Evaluations by a local judge (no dollars).
+    pub local_judge_evaluations: u64,
+    pub judge_tokens: u64,
+    pub judge_usd: f64,
+    /// Day (YYYY-MM-DD) of the first and last run.
+    pub first_run: Option<String>,
+    pub last_run: Option<String>,
+    /// Model tiers the runs used (kept per task type and ensemble).
+    #[serde(skip)]
+    pub tiers: BTreeSet<String>,
+}
+
+impl Stats {
+    pub fn acceptance_rate(&self) -> Option<f64> {
+        let n = self.accepted + self.rejected;
+        (n > 0).then(|| self.accepted as f64 / n as f64)
+    }
+    /// Estimated dollars saved per local run.
+    pub fn savings_per_request(&self) -> Option<f64> {
+        (self.local_runs > 0).then(|| self.usd_saved / self.local_runs as f64)
+    }
+    /// Dollars per evaluation by a paid (non-local) judge.
+    pub fn judge_cost_per_eval(&self) -> Option<f64> {
+        let paid = self.evaluations - self.local_judge_evaluations;
+        (paid > 0 && self.judge_usd > 0.0).then(|| self.judge_usd / paid as f64)
+    }
+    pub fn break_even(&self) -> Option<f64> {
+        break_even_rate(self.savings_per_request()?, self.judge_cost_per_eval()?)
+    }
+    pub fn pgr(&self) -> Option<f64> {
+        pgr(
+            &self.quality_local,
+            &self.quality_claude,
+            &self.quality_delivered,
+        )
+    }
+    fn day(&mut self, day: &str) {
+        if self.first_run.as_deref().is_none_or(|d| day < d) {
+            self.first_run = Some(day.to_string());
+        }
+        if self.last_run.as_deref().is_none_or(|d| day > d) {
+            self.last_run = Some(day.to_string());
+        }
+    }
+}
+
+/// One day's figures, for the charts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Day {
+    pub runs: u64,
+    pub tokens_saved: u64,
+    pub usd_saved: f64,
+    pub judge_usd: f64,
+    pub evaluations: u64,
+}
+
+/// A local judge's agreement with the other judges on the same outputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Agreement {
+    pub judge: String,
+    /// Outputs judged by both.
+    pub n: u64,
+    pub agreement_rate: Option<f64>,
+    pub kappa: Option<f64>,
+}
+
+/// The two logs, aggregated.
+#[derive(Debug, Default)]
+pub struct Aggregate {
+    pub ensembles: BTreeMap<String, Stats>,
+    pub task_types: BTreeMap<String, Stats>,
+    /// By task type, then ensemble: what learning and routing compare.
+    pub pairs: BTreeMap<String, BTreeMap<String, Stats>>,
+    pub totals: Stats,
+    pub days: BTreeMap<String, Day>,
+    pub agreements: Vec<Agreement>,
+    pub routing_scan: ScanStats,
+    pub evaluation_scan: ScanStats,
+}
+
+#[derive(Deserialize)]
+struct EstLite {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+}
+
+/// The fields of a routing line the report reads (strings borrowed from the line).
+#[derive(Deserialize)]
+struct RoutingLite<'a> {
+    #[serde(borrow, default)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    task_type: Cow<'a, str>,
+    #[serde(borrow, default)]
+    ensemble_used: Option<Cow<'a, str>>,
+    #[serde(default)]
+    total_tokens_local: u64,
+    #[serde(default)]
+    estimated_claude_tokens: u64,
+    #[serde(default)]
+    tokens_saved: u64,
+    #[serde(default)]
+    user_accepted: Option<bool>,
+    route: Route,
+    #[serde(default)]
+    estimate: Option<EstLite>,
+    #[serde(default)]
+    claude_input_tokens: Option<u64>,
+    #[serde(default)]
+    claude_output_tokens: Option<u64>,
+    #[serde(default)]
+    revision: Option<u32>,
+    #[serde(borrow, default)]
+    model_tiers_used: Vec<Cow<'a, str>>,
+
+    #[serde(default)]
+    previous_accepted: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct EvalLite<'a> {
+    #[serde(borrow)]
+    routing_id: Cow<'a, str>,
+    #[serde(borrow)]
+    judge: Cow<'a, str>,
+    score: Score,
+    #[serde(default)]
+    judge_tokens_used: u64,
+    subject: Subject,
+    #[serde(borrow, default)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow, default)]
+    task_type: Cow<'a, str>,
+    #[serde(borrow, default)]
+    ensemble_used: Option<Cow<'a, str>>,
+    #[serde(default)]
+    delivered: bool,
+    #[serde(default)]
+    local_judge: bool,
+}
+
+fn day_of(ts: &str) -> &str {
+    ts.get(..10).unwrap_or("unknown")
+}
+
+fn entry<'m>(map: &'m mut BTreeMap<String, Stats>, key: &str) -> &'m mut Stats {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), Stats::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
+fn day_entry<'m>(days: &'m mut BTreeMap<String, Day>, day: &str) -> &'m mut Day {
+    if !days.contains_key(day) {
+        days.insert(day.to_string(), Day::default());
+    }
+    days.get_mut(day).expect("inserted above")
+}
+
+/// Moves a run's verdict. Counts are sums of +1/-1 that may be split across parallel parts,
+/// so they wrap while parts are summed and are whole again once every part is in.
+fn feedback(s: &mut Stats, v: Option<bool>, sign: i64) {
+    let bump = |n: &mut u64| *n = n.wrapping_add_signed(sign);
+    match v {
+        Some(true) => bump(&mut s.accepted),
+        Some(false) => bump(&mut s.rejected),
+        None => {}
+    }
+}
+
+/// Each local judge's agreement with the other (reference) judges on the same outputs: the
+/// latest reference verdict per output against the local judge's latest. Memory: the outputs a
+/// local judge has judged.
+pub fn agreements(paths: &Paths) -> Result<Vec<Agreement>, LearnError> {
+    let mut local: HashMap<(String, bool), (String, Score)> = HashMap::new();
+    records::scan_lines(&paths.evaluations(), |line| {
+        if line.contains("\"local_judge\":true")
+            && let Ok(e) = serde_json::from_str::<EvalLite>(line)
+            && e.local_judge
+        {
+            local.insert(
+                (e.routing_id.to_string(), e.subject == Subject::Claude),
+                (e.judge.to_string(), e.score),
+            );
+        }
+        Seen::Next
+    })?;
+    if local.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut other: HashMap<(String, bool), Score> = HashMap::new();
+    records::scan_lines(&paths.evaluations(), |line| {
+        if let Ok(e) = serde_json::from_str::<EvalLite>(line)
+            && !e.local_judge
+        {
+            let key = (e.routing_id.to_string(), e.subject == Subject::Claude);
+            if local.contains_key(&key) {
+                other.insert(key, e.score);
+            }
+        }
+        Seen::Next
+    })?;
+    let mut pairs: BTreeMap<String, Vec<(Score, Score)>> = BTreeMap::new();
+    for (key, (judge, score)) in &local {
+        let p = pairs.entry(judge.clone()).or_default();
+        if let Some(o) = other.get(key) {
+            p.push((*score, *o));
+        }
+    }
+    Ok(pairs
+        .into_iter()
+        .map(|(judge, p)| Agreement {
+            judge,
+            n: p.len() as u64,
+            agreement_rate: (!p.is_empty())
+                .then(|| p.iter().filter(|(a, b)| a == b).count() as f64 / p.len() as f64),
+            kappa: kappa(&p),
+        })
+        .collect())
+}
+
+impl Stats {
+    /// Adds another part's figures.
+    fn merge(&mut self, o: Stats) {
+        self.runs += o.runs;
+        self.local_runs += o.local_runs;
+        self.claude_runs += o.claude_runs;
+        self.local_tokens += o.local_tokens;
+        self.claude_equivalent_tokens += o.claude_equivalent_tokens;
+        self.tokens_saved += o.tokens_saved;
+        self.usd_saved += o.usd_saved;
+        self.claude_direct_tokens += o.claude_direct_tokens;
+        self.claude_direct_usd += o.claude_direct_usd;
+        for (a, b) in [
+            (&mut self.quality_local, o.quality_local),
+            (&mut self.quality_claude, o.quality_claude),
+            (&mut self.quality_delivered, o.quality_delivered),
+        ] {
+            a.good += b.good;
+            a.acceptable += b.acceptable;
+            a.poor += b.poor;
+        }
+        // Feedback deltas may cross parts: they wrap while parts are summed.
+        self.accepted = self.accepted.wrapping_add(o.accepted);
+        self.rejected = self.rejected.wrapping_add(o.rejected);
+        self.evaluations += o.evaluations;
+        self.local_judge_evaluations += o.local_judge_evaluations;
+        self.judge_tokens += o.judge_tokens;
+        self.judge_usd += o.judge_usd;
+        if let Some(d) = o.first_run {
+            self.day(&d);
+        }
+        if let Some(d) = o.last_run {
+            self.day(&d);
+        }
+        self.tiers.extend(o.tiers);
+    }
+}
+
+fn merge_map(into: &mut BTreeMap<String, Stats>, from: BTreeMap<String, Stats>) {
+    for (k, v) in from {
+        match into.get_mut(&k) {
+            Some(s) => s.merge(v),
+            None => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+impl Aggregate {
+    /// Adds another part of the routing log's figures.
+    fn merge(&mut self, o: Aggregate) {
+        self.totals.merge(o.totals);
+        merge_map(&mut self.ensembles, o.ensembles);
+        merge_map(&mut self.task_types, o.task_types);
+        for (tt, m) in o.pairs {
+            merge_map(self.pairs.entry(tt).or_default(), m);
+        }
+        for (d, x) in o.days {
+            let e = self.days.entry(d).or_default();
+            e.runs += x.runs;
+            e.tokens_saved += x.tokens_saved;
+            e.usd_saved += x.usd_saved;
+            e.judge_usd += x.judge_usd;
+            e.evaluations += x.evaluations;
+        }
+        self.routing_scan.then(o.routing_scan);
+    }
+
+    /// Streams `routing-log.jsonl` and `evaluations.jsonl`.
+    pub fn load(paths: &Paths, cfg: &LearnConfig) -> Result<Aggregate, LearnError> {
+        // The routing log is the big one: read it in parallel parts, one per core.
+        let log = paths.routing_log();
+        let len = records::snapshot_len(&log)?;
+        let parts = if len > 32 << 20 {
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(8)) as u64
+        } else {
+            1
+        };
+        let ranges = records::line_ranges(&log, len, parts)?;
+        let partials: Vec<Result<Aggregate, LearnError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|&(start, end)| {
+                    let log = &log;
+                    scope.spawn(move || {
+                        let mut part = Aggregate::default();
+                        part.routing_scan = records::scan_file_range(log, start, end, |line| {
+                            match serde_json::from_str::<RoutingLite>(line) {
+                                Ok(r) => {
+                                    part.add_routing(&r, cfg);
+                                    Seen::Next
+                                }
+                                Err(_) => Seen::Bad,
+                            }
+                        })?;
+                        Ok(part)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(LearnError::Refused("a report worker panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut agg = Aggregate::default();
+        for p in partials {
+            agg.merge(p?);
+        }
+        agg.evaluation_scan = records::scan_lines(&paths.evaluations(), |line| {
+            match serde_json::from_str::<EvalLite>(line) {
+                Ok(e) => {
+                    agg.add_evaluation(&e, cfg);
+                    Seen::Next
+                }
+                Err(_) => Seen::Bad,
+            }
+        })?;
+        agg.agreements = agreements(paths)?;
+        Ok(agg)
+    }
+
+    /// The stats a record counts toward: totals, its task type, its ensemble, and the pair.
+    fn targets<'s>(&'s mut self, task_type: &str, ensemble: Option<&str>) -> Vec<&'s mut Stats> {
+        let mut out = vec![&mut self.totals, entry(&mut self.task_types, task_type)];
+        if let Some(e) = ensemble {
+            out.push(entry(&mut self.ensembles, e));
+            if !self.pairs.contains_key(task_type) {
+                self.pairs.insert(task_type.to_string(), BTreeMap::new());
+            }
+            if let Some(m) = self.pairs.get_mut(task_type) {
+                out.push(entry(m, e));
+            }
+        }
+        out
+    }
+
+    fn add_routing(&mut self, r: &RoutingLite, cfg: &LearnConfig) {
+        let ensemble = r.ensemble_used.as_deref().filter(|_| r.route.is_local());
+        if r.revision.unwrap_or(1) > 1 {
+            // Feedback: move the run from its earlier verdict to the new one.
+            for s in self.targets(&r.task_type, ensemble) {
+                feedback(s, r.previous_accepted, -1);
+                feedback(s, r.user_accepted, 1);
+            }
+            return;
+        }
+        let day = day_of(&r.timestamp);
+        let (usd_saved, direct_usd) = if r.route.is_local() {
+            let usd = match &r.estimate {
+                Some(e) => cfg.claude_usd(e.input_tokens, e.output_tokens),
+                None => cfg.claude_usd(r.estimated_claude_tokens, 0),
+            };
+            (usd, 0.0)
+        } else {
+            (
+                0.0,
+                cfg.claude_usd(
+                    r.claude_input_tokens.unwrap_or(0),
+                    r.claude_output_tokens.unwrap_or(0),
+                ),
+            )
+        };
+        let n_targets = if ensemble.is_some() { 4 } else { 2 };
+        for (k, s) in self.targets(&r.task_type, ensemble).into_iter().enumerate() {
+            s.runs += 1;
+            s.day(day);
+            if r.route.is_local() {
+                s.local_runs += 1;
+                s.local_tokens += r.total_tokens_local;
+                s.claude_equivalent_tokens += r.estimated_claude_tokens;
+                s.tokens_saved += r.tokens_saved;
+                s.usd_saved += usd_saved;
+                // Tiers matter per (task type, ensemble) only: the last target.
+                if k + 1 == n_targets && ensemble.is_some() {
+                    for t in &r.model_tiers_used {
+                        if !s.tiers.contains(t.as_ref()) {
+                            s.tiers.insert(t.to_string());
+                        }
+                    }
+                }
+            } else {
+                s.claude_runs += 1;
+                s.claude_direct_tokens +=
+                    r.claude_input_tokens.unwrap_or(0) + r.claude_output_tokens.unwrap_or(0);
+                s.claude_direct_usd += direct_usd;
+            }
+            feedback(s, r.user_accepted, 1);
+        }
+        let d = day_entry(&mut self.days, day);
+        d.runs += 1;
+        d.tokens_saved += r.tokens_saved;
+        d.usd_saved += usd_saved;
+    }
+
+    fn add_evaluation(&mut self, e: &EvalLite, cfg: &LearnConfig) {
+        let usd = if e.local_judge {
+            0.0
+        } else {
+            cfg.judge_usd(e.judge_tokens_used)
+        };
+        let ensemble = e
+            .ensemble_used
+            .as_deref()
+            .filter(|_| e.subject == Subject::Local);
+        for s in self.targets(&e.task_type, ensemble) {
+            s.evaluations += 1;
+            s.judge_tokens += e.judge_tokens_used;
+            s.judge_usd += usd;
+            if e.local_judge {
+                // Quality comes from the reference judges; a local judge is measured against them.
+                s.local_judge_evaluations += 1;
+                continue;
+            }
+            match e.subject {
+                Subject::Local => s.quality_local.add(e.score),
+                Subject::Claude => s.quality_claude.add(e.score),
+            }
+            if e.delivered {
+                s.quality_delivered.add(e.score);
+            }
+        }
+        let d = day_entry(&mut self.days, day_of(&e.timestamp));
+        d.evaluations += 1;
+        d.judge_usd += usd;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(good: u64, acceptable: u64, poor: u64) -> Quality {
+        Quality {
+            good,
+            acceptable,
+            poor,
+        }
+    }
+
+    #[test]
+    fn pgr_by_hand() {
+        // weak: 1 good, 2 acceptable, 1 poor -> (1 + 1) / 4 = 0.5
+        // strong: 3 good, 1 acceptable -> 3.5 / 4 = 0.875
+        // router: 2 good, 2 acceptable -> 3 / 4 = 0.75
+        // PGR = (0.75 - 0.5) / (0.875 - 0.5) = 0.25 / 0.375 = 2/3
+        let p = pgr(&q(1, 2, 1), &q(3, 1, 0), &q(2, 2, 0)).unwrap();
+        assert!((p - 2.0 / 3.0).abs() < 1e-12, "{p}");
+        // Claude no better than local: n/a.
+        assert_eq!(pgr(&q(1, 0, 0), &q(1, 0, 0), &q(1, 0, 0)), None);
+        assert_eq!(pgr(&q(0, 0, 0), &q(1, 0, 0), &q(1, 0, 0)), None);
+        assert_eq!(pgr(&q(1, 0, 1), &q(0, 0, 0), &q(1, 0, 0)), None);
+    }
+
+    #[test]
+    fn kappa_by_hand() {
+        use Score::*;
+        // 10 items. Judge A: 5 good, 3 acceptable, 2 poor. Judge B agrees on 7:
+        // pairs (A,B): 4x(G,G) 1x(G,A) 2x(A,A) 1x(A,P) 1x(P,P) 1x(P,G)
+        // p_o = 7/10 = 0.7
+        // A: G .5, A .3, P .2;  B: G .5, A .3, P .2
+        // p_e = .25 + .09 + .04 = .38;  kappa = (.7 - .38) / .62 = 0.516129...
+        let mut pairs = vec![(Good, Good); 4];
+        pairs.push((Good, Acceptable));
+        pairs.extend([(Acceptable, Acceptable); 2]);
+        pairs.push((Acceptable, Poor));
+        pairs.push((Poor, Poor));
+        pairs.push((Poor, Good));
+        let k = kappa(&pairs).unwrap();
+        assert!((k - 0.32 / 0.62).abs() < 1e-12, "{k}");
+        // Perfect agreement over two categories: 1.
+        assert_eq!(kappa(&[(Good, Good), (Poor, Poor)]), Some(1.0));
+        // One score only on both sides: chance agreement is total, kappa undefined.
+        assert_eq!(kappa(&[(Good, Good), (Good, Good)]), None);
+        assert_eq!(kappa(&[]), None);
+    }
+
+    #[test]
+    fn break_even_by_hand() {
+        // Saves $0.006 a request; a judgment costs $0.003: judging up to 200% of runs pays, i.e.
+        // every run; at $0.03 a judgment, only 20%.
+        assert!((break_even_rate(0.006, 0.003).unwrap() - 2.0).abs() < 1e-12);
+        assert!((break_even_rate(0.006, 0.03).unwrap() - 0.2).abs() < 1e-12);
+        assert_eq!(break_even_rate(0.006, 0.0), None);
+    }
+}

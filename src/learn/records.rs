@@ -1,0 +1,485 @@
+//! The records and their append-only JSONL store.
+//!
+//! Every append takes an exclusive lock on the file (`std::fs::File::lock`, flock on Unix), so
+//! appends from several processes (CLI runs beside an MCP server) never interleave. A record is
+//! one `write_all` of a whole line; if a crash left the file without a final newline (a torn
+//! line), the next append ends that line first, so the torn line stays one bad line that readers
+//! skip with a warning and the new record is whole.
+//!
+//! Readers take the lock only for the moment they read the file's length, then stream up to it:
+//! what they see ends at a record boundary and writers are never held up by a long report.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::LearnError;
+
+/// Where a task went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Route {
+    /// An existing local ensemble.
+    Local,
+    /// A local ensemble made for the task.
+    NewEnsemble,
+    /// Claude did it itself.
+    Claude,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Local => "local",
+            Route::NewEnsemble => "new-ensemble",
+            Route::Claude => "claude",
+        }
+    }
+    pub fn is_local(self) -> bool {
+        self != Route::Claude
+    }
+}
+
+/// The 3-point verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Score {
+    Good,
+    Acceptable,
+    Poor,
+}
+
+impl Score {
+    /// good 1, acceptable 0.5, poor 0 (PGR's scale).
+    pub fn value(self) -> f64 {
+        match self {
+            Score::Good => 1.0,
+            Score::Acceptable => 0.5,
+            Score::Poor => 0.0,
+        }
+    }
+    pub fn parse(s: &str) -> Option<Score> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "good" => Some(Score::Good),
+            "acceptable" => Some(Score::Acceptable),
+            "poor" => Some(Score::Poor),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Score::Good => "good",
+            Score::Acceptable => "acceptable",
+            Score::Poor => "poor",
+        }
+    }
+}
+
+/// Whose output a judgment is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Subject {
+    Local,
+    Claude,
+}
+
+/// How `estimated_claude_tokens` was reached (always an estimate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// e.g. `input + deliverable, o200k_base x 1.2`.
+    pub method: String,
+    pub encoding: String,
+    pub factor: f64,
+    /// Claude-equivalent input and output tokens.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// One line of `routing-log.jsonl`: the seed's fields, then orc's. A later line with the same
+/// `id` and a higher `revision` supersedes it (feedback appends such a line: the log stays
+/// append-only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingRecord {
+    pub id: String,
+    pub timestamp: String,
+    pub task_type: String,
+    pub task_summary: Option<String>,
+    pub ensemble_used: Option<String>,
+    #[serde(default)]
+    pub model_tiers_used: Vec<String>,
+    #[serde(default)]
+    pub total_tokens_local: u64,
+    #[serde(default)]
+    pub estimated_claude_tokens: u64,
+    #[serde(default)]
+    pub tokens_saved: u64,
+    #[serde(default)]
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub user_accepted: Option<bool>,
+    // ---- orc's additions
+    pub route: Route,
+    /// The run's execution.json, relative to `.llm-orc/` (Claude's kept output for Claude work).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
+    /// For Claude-direct work: the tokens Claude reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude_input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claude_output_tokens: Option<u64>,
+    /// The model of each tier, in tier order (what a LoRA adapter would be built on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models_used: Vec<String>,
+    /// `success` or `error` (local runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// The task's whole input (`learning.log_inputs: full`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_input: Option<String>,
+    /// Claude redid this local run's work.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redoes: Option<String>,
+    /// 1 for the record as first logged; feedback appends revision 2, 3...
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub revision: u32,
+    /// On a revision: `user_accepted` before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_accepted: Option<bool>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// One line of `evaluations.jsonl`: the seed's fields, then orc's (copied from the routing record
+/// so reports stream each file once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvaluationRecord {
+    pub id: String,
+    pub routing_id: String,
+    pub judge: String,
+    pub score: Score,
+    pub reasoning: Option<String>,
+    pub failure_mode: Option<String>,
+    #[serde(default)]
+    pub judge_tokens_used: u64,
+    // ---- orc's additions
+    pub subject: Subject,
+    #[serde(default)]
+    pub timestamp: String,
+    #[serde(default)]
+    pub task_type: String,
+    #[serde(default)]
+    pub ensemble_used: Option<String>,
+    /// The judged output is the one the user got (local output of a local route, Claude's of a
+    /// Claude route): what PGR's r_router averages.
+    #[serde(default)]
+    pub delivered: bool,
+    /// Judged by a local model (`orc eval judge`): costs no dollars.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local_judge: bool,
+}
+
+/// What a scan of a file met.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanStats {
+    pub lines: u64,
+    /// Lines that are not records (torn by a crash, or edited by hand), skipped.
+    pub skipped: u64,
+    /// The 1-based numbers of the first few skipped lines.
+    pub skipped_at: Vec<u64>,
+}
+
+impl ScanStats {
+    /// Appends the stats of the next part of the same file.
+    pub fn then(&mut self, next: ScanStats) {
+        for at in next.skipped_at {
+            if self.skipped_at.len() < 5 {
+                self.skipped_at.push(self.lines + at);
+            }
+        }
+        self.lines += next.lines;
+        self.skipped += next.skipped;
+    }
+
+    /// A user-facing warning when lines were skipped.
+    pub fn warning(&self, path: &Path) -> Option<String> {
+        (self.skipped > 0).then(|| {
+            format!(
+                "{}: skipped {} line(s) that are not records (line {}{}); a crash mid-append leaves one such line",
+                path.display(),
+                self.skipped,
+                self.skipped_at
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if self.skipped as usize > self.skipped_at.len() { ", ..." } else { "" }
+            )
+        })
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, LearnError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(LearnError::io(dir))?;
+    }
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(LearnError::io(path))
+}
+
+/// True when the file is empty or ends with a newline.
+fn ends_with_newline(f: &File) -> std::io::Result<bool> {
+    let len = f.metadata()?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8; 1];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        f.read_exact_at(&mut last, len - 1)?;
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut g = f.try_clone()?;
+        g.seek(SeekFrom::Start(len - 1))?;
+        g.read_exact(&mut last)?;
+    }
+    Ok(last[0] == b'\n')
+}
+
+/// Appends one record as one line, under the file's exclusive lock.
+pub fn append<T: Serialize>(path: &Path, record: &T) -> Result<(), LearnError> {
+    append_locked(path, |_| {
+        Ok(Some(serde_json::to_vec(record).map_err(to_io)?))
+    })
+}
+
+fn to_io(e: serde_json::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+/// Under the exclusive lock: `decide` may read the file (it gets the path) and returns the line
+/// to append (without its newline), or None to append nothing.
+pub fn append_locked(
+    path: &Path,
+    decide: impl FnOnce(&Path) -> std::io::Result<Option<Vec<u8>>>,
+) -> Result<(), LearnError> {
+    let mut f = open_append(path)?;
+    f.lock().map_err(LearnError::io(path))?;
+    let r = (|| -> std::io::Result<()> {
+        let Some(mut line) = decide(path)? else {
+            return Ok(());
+        };
+        let mut buf = Vec::with_capacity(line.len() + 2);
+        if !ends_with_newline(&f)? {
+            // A torn line from a crash: end it, so this record stays whole.
+            buf.push(b'\n');
+        }
+        buf.append(&mut line);
+        buf.push(b'\n');
+        f.write_all(&buf)?;
+        f.flush()
+    })();
+    let _ = f.unlock();
+    r.map_err(LearnError::io(path))
+}
+
+/// What a line visitor says.
+pub enum Seen {
+    Next,
+    Stop,
+    /// The line is not a record: count it as skipped.
+    Bad,
+}
+
+/// Streams the lines of a JSONL file up to its length when the scan starts. `each` gets each
+/// line. A missing file is empty.
+pub fn scan_lines(path: &Path, each: impl FnMut(&str) -> Seen) -> Result<ScanStats, LearnError> {
+    scan_lines_with(path, true, each)
+}
+
+/// `scan_lines` for a caller that already holds the file's exclusive lock.
+pub fn scan_lines_locked(
+    path: &Path,
+    each: impl FnMut(&str) -> Seen,
+) -> Result<ScanStats, LearnError> {
+    scan_lines_with(path, false, each)
+}
+
+fn scan_lines_with(
+    path: &Path,
+    lock: bool,
+    mut each: impl FnMut(&str) -> Seen,
+) -> Result<ScanStats, LearnError> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ScanStats::default()),
+        Err(e) => return Err(LearnError::io(path)(e)),
+    };
+    let len = if lock {
+        // A shared lock only while reading the length: no append is half-written at that moment.
+        f.lock_shared().map_err(LearnError::io(path))?;
+        let len = f.metadata().map_err(LearnError::io(path));
+        let _ = f.unlock();
+        len?.len()
+    } else {
+        f.metadata().map_err(LearnError::io(path))?.len()
+    };
+    scan_range(path, f, 0, len, &mut each)
+}
+
+/// The length of a file as a reader should see it (read under a brief shared lock); 0 if missing.
+pub fn snapshot_len(path: &Path) -> Result<u64, LearnError> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(LearnError::io(path)(e)),
+    };
+    f.lock_shared().map_err(LearnError::io(path))?;
+    let len = f.metadata().map_err(LearnError::io(path));
+    let _ = f.unlock();
+    Ok(len?.len())
+}
+
+/// Splits `0..len` of a file into up to `parts` ranges that start and end at line boundaries.
+pub fn line_ranges(path: &Path, len: u64, parts: u64) -> Result<Vec<(u64, u64)>, LearnError> {
+    let mut cuts = vec![0u64];
+    if parts > 1 && len > 0 {
+        let mut f = File::open(path).map_err(LearnError::io(path))?;
+        for k in 1..parts {
+            let at = len * k / parts;
+            if at <= *cuts.last().unwrap_or(&0) {
+                continue;
+            }
+            use std::io::{Seek, SeekFrom};
+            f.seek(SeekFrom::Start(at)).map_err(LearnError::io(path))?;
+            let mut r = BufReader::new((&mut f).take(len - at));
+            let mut skip = Vec::new();
+            let n = r
+                .read_until(b'\n', &mut skip)
+                .map_err(LearnError::io(path))?;
+            let cut = at + n as u64;
+            if cut < len && cut > *cuts.last().unwrap_or(&0) {
+                cuts.push(cut);
+            }
+        }
+    }
+    cuts.push(len);
+    Ok(cuts.windows(2).map(|w| (w[0], w[1])).collect())
+}
+
+/// Streams the lines in `start..end` of a file (`start` at a line boundary).
+pub fn scan_file_range(
+    path: &Path,
+    start: u64,
+    end: u64,
+    mut each: impl FnMut(&str) -> Seen,
+) -> Result<ScanStats, LearnError> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ScanStats::default()),
+        Err(e) => return Err(LearnError::io(path)(e)),
+    };
+    scan_range(path, f, start, end, &mut each)
+}
+
+fn scan_range(
+    path: &Path,
+    mut f: File,
+    start: u64,
+    end: u64,
+    each: &mut dyn FnMut(&str) -> Seen,
+) -> Result<ScanStats, LearnError> {
+    if start > 0 {
+        use std::io::{Seek, SeekFrom};
+        f.seek(SeekFrom::Start(start))
+            .map_err(LearnError::io(path))?;
+    }
+    let mut reader = BufReader::with_capacity(1 << 20, f.take(end.saturating_sub(start)));
+    let mut stats = ScanStats::default();
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        buf.clear();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(LearnError::io(path))?;
+        if n == 0 {
+            break;
+        }
+        stats.lines += 1;
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        match std::str::from_utf8(line) {
+            Ok(s) => match each(s) {
+                Seen::Next => {}
+                Seen::Stop => break,
+                Seen::Bad => skip(&mut stats, path),
+            },
+            Err(_) => skip(&mut stats, path),
+        }
+    }
+    Ok(stats)
+}
+
+/// Counts a line that is not a record.
+fn skip(stats: &mut ScanStats, path: &Path) {
+    stats.skipped += 1;
+    if stats.skipped_at.len() < 5 {
+        stats.skipped_at.push(stats.lines);
+    }
+    tracing::warn!(file = %path.display(), line = stats.lines, "skipped a line that is not a record");
+}
+
+/// Streams the records of a JSONL file; lines that do not parse as `T` are skipped and counted.
+pub fn scan<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    mut each: impl FnMut(T),
+) -> Result<ScanStats, LearnError> {
+    scan_lines(path, |line| match serde_json::from_str::<T>(line) {
+        Ok(r) => {
+            each(r);
+            Seen::Next
+        }
+        Err(_) => Seen::Bad,
+    })
+}
+
+/// The current state of one routing record (its latest revision), parsing only lines that
+/// mention its id. `locked`: the caller holds the exclusive lock.
+pub fn find_routing(
+    path: &Path,
+    id: &str,
+    locked: bool,
+) -> Result<Option<RoutingRecord>, LearnError> {
+    let needle = format!("\"id\":\"{id}\"");
+    let mut found: Option<RoutingRecord> = None;
+    scan_lines_with(path, !locked, |line| {
+        if line.contains(&needle)
+            && let Ok(r) = serde_json::from_str::<RoutingRecord>(line)
+            && r.id == id
+            && found.as_ref().is_none_or(|f| r.revision >= f.revision)
+        {
+            found = Some(r);
+        }
+        Seen::Next
+    })?;
+    Ok(found)
+}
