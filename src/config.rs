@@ -169,6 +169,8 @@ pub struct Performance {
     pub hosts: BTreeMap<String, u64>,
     pub default_timeout: f64,
     pub max_ensemble_depth: u64,
+    /// What one model response may hold, in bytes (orc; default 64 MiB).
+    pub max_response_bytes: u64,
     /// Stream Ollama responses: `None` = when someone watches progress, else as set.
     pub streaming_enabled: Option<bool>,
     pub script_cache_enabled: bool,
@@ -182,6 +184,7 @@ impl Default for Performance {
             hosts: BTreeMap::new(),
             default_timeout: 60.0,
             max_ensemble_depth: 5,
+            max_response_bytes: crate::provider::DEFAULT_MAX_RESPONSE_BYTES,
             streaming_enabled: None,
             script_cache_enabled: false,
         }
@@ -639,6 +642,14 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                                 perf.streaming_enabled = Some(b);
                             }
                         }
+                        "max_response_bytes" => match r.unsigned(x) {
+                            Some(0) => {
+                                r.sink
+                                    .error(x.value.pos, "`max_response_bytes` must be at least 1");
+                            }
+                            Some(n) => perf.max_response_bytes = n,
+                            None => {}
+                        },
                         "monitoring_enabled" => {}
                         _ => r.unknown_key(
                             x,
@@ -647,6 +658,7 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                                 "default_timeout",
                                 "max_ensemble_depth",
                                 "streaming_enabled",
+                                "max_response_bytes",
                                 "monitoring_enabled",
                             ],
                         ),
