@@ -146,6 +146,7 @@ async fn orc_watched(p: &TestProject, args: &[&str], env: &[(&str, Option<&Path>
 #[track_caller]
 fn assert_contained(p: &TestProject, w: &Watched, fragment: &str) -> Value {
     let r = &w.run;
+    eprintln!("`{fragment}`: orc's peak {} MiB", w.peak_kib / 1024);
     assert_eq!(r.code, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     assert!(
         r.stderr.contains(fragment),
@@ -520,19 +521,22 @@ mod mcp {
             .env("HOME", home)
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("LLM_ORC_LIBRARY_PATH")
-            .env("OLLAMA_HOST", ollama_host);
+            .env("OLLAMA_HOST", ollama_host)
+            .kill_on_drop(true);
         ().serve(TokioChildProcess::new(cmd).expect("spawn"))
             .await
             .expect("initialize")
     }
 
+    /// One tool call; a server that does not answer within the watchdog fails the test.
     pub async fn call(c: &Conn, tool: &str, args: Value) -> CallToolResult {
         let mut params = CallToolRequestParams::new(tool.to_string());
         if let Value::Object(m) = args {
             params = params.with_arguments(m);
         }
-        c.call_tool(params)
+        tokio::time::timeout(super::WATCHDOG, c.call_tool(params))
             .await
+            .unwrap_or_else(|_| panic!("{tool}: no answer within {:?}", super::WATCHDOG))
             .unwrap_or_else(|e| panic!("{tool}: {e}"))
     }
 }
