@@ -610,3 +610,117 @@ async fn a_million_models_and_a_flood_do_not_take_the_mcp_server_down() {
     let _ = c.cancel().await;
     assert!(latest_artifact(&p, "hostile")["results"]["bystander"]["status"] == "success");
 }
+
+/// What `tracing` recorded: each request, slot wait, retry and fallback, with the agent, host
+/// and model; never the prompt (below trace level) nor a password from a base URL.
+#[tokio::test]
+async fn requests_retries_and_fallbacks_are_logged_without_prompts_or_secrets() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let good = sim().await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "model_profiles:
+  good:
+    model: qwen3:0.6b
+    provider: ollama
+    base_url: {good}
+  gone:
+    model: m-gone
+    provider: openai-compatible
+    base_url: http://orc-user:hunter2-secret@127.0.0.1:{closed}/v1
+    fallback_model_profile: good
+",
+            good = good.url()
+        ),
+    );
+    p.ensemble(
+        "logged",
+        "name: logged\ndescription: d\nagents:\n  - name: flaky\n    model_profile: good\n    system_prompt: PRIVATE-PROMPT [[sim:status=503*1]]\n  - name: moved\n    model_profile: gone\n",
+    );
+    let buf = Buf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let env = orc::config::Env {
+        home: Some(p.home()),
+        ..orc::config::Env::default()
+    };
+    let svc = orc::service::Service::open(&p.root(), None, &env);
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let mut opts = orc::service::InvokeOptions::new(rx);
+    opts.write_artifact = false;
+    opts.retry.base = Duration::from_millis(1);
+    let inv = svc
+        .invoke("logged", "USER-INPUT".into(), opts)
+        .await
+        .expect("invoke");
+    assert!(!inv.result.has_errors(), "{:?}", inv.result.entries);
+    let logs = String::from_utf8_lossy(&buf.0.lock().expect("logs")).into_owned();
+    let line = |needle: &str, with: &[&str]| {
+        assert!(
+            logs.lines()
+                .any(|l| l.contains(needle) && with.iter().all(|w| l.contains(w))),
+            "no `{needle}` line with {with:?} in:\n{logs}"
+        );
+    };
+    let host = good.url();
+    line("sending request", &["agent=\"flaky\"", &host, "qwen3:0.6b"]);
+    line("got a slot", &["agent=\"flaky\"", "waited_ms="]);
+    line(
+        "request failed; retrying",
+        &[
+            "WARN",
+            "agent=\"flaky\"",
+            "attempt=1",
+            "HTTP 503",
+            "backoff_ms=",
+        ],
+    );
+    line(
+        "falling back to another model profile",
+        &[
+            "WARN",
+            "agent=\"moved\"",
+            "profile=\"good\"",
+            "connection refused",
+        ],
+    );
+    assert!(
+        !logs.contains("hunter2-secret"),
+        "a password was logged:\n{logs}"
+    );
+    assert!(
+        !logs.contains("PRIVATE-PROMPT"),
+        "a prompt was logged:\n{logs}"
+    );
+    assert!(
+        !logs.contains("USER-INPUT"),
+        "the input was logged:\n{logs}"
+    );
+}
