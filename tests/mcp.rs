@@ -634,7 +634,7 @@ async fn streamable_http_on_loopback() {
         line.contains(&format!("http://127.0.0.1:{port}/mcp")),
         "{line}"
     );
-    let http = reqwest::Client::new();
+    let http = orc::provider::http_client();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let post = |body: Value, session: Option<String>| {
         let mut r = http

@@ -336,7 +336,9 @@ fn plain_tls_config() -> rustls::ClientConfig {
 }
 
 /// reqwest is built without a crypto provider of its own: install ring once per process.
-fn install_crypto_provider() {
+/// [`http_client`] calls it; anything else that builds a reqwest client (or a rustls config)
+/// must call it first, or reqwest panics ("No rustls crypto provider").
+pub fn install_crypto_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // Err means another provider is already installed, which serves as well.
