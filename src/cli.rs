@@ -248,6 +248,8 @@ pub type Code = u8;
 
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
+    // TLS (rustls/ring) for every HTTP client the process builds.
+    crate::provider::install_crypto_provider();
     let cwd = std::env::current_dir()?;
     let env = Env::from_process();
     let log_file = match &cli.command {

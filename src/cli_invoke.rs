@@ -328,8 +328,8 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
             _ => 4,
         };
         let t = tiers.entry((rank, class)).or_default();
-        t.0 += u.usage.input_tokens.unwrap_or(0);
-        t.1 += u.usage.output_tokens.unwrap_or(0);
+        t.0 = t.0.saturating_add(u.usage.input_tokens.unwrap_or(0));
+        t.1 = t.1.saturating_add(u.usage.output_tokens.unwrap_or(0));
         t.2 += 1;
         if !u.usage.missing_counts().is_empty() {
             t.3 += 1;
@@ -345,7 +345,7 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
         writeln!(
             out,
             "{class:>8}: {n} call(s), {i} in + {o} out = {} tokens{note}",
-            i + o
+            i.saturating_add(*o)
         )?;
     }
     let totals = crate::exec::result::totals_to_json(&r.usage);
@@ -405,7 +405,7 @@ async fn render_progress(mut rx: tokio::sync::mpsc::UnboundedReceiver<Event>) {
                 } else {
                     queued -= 1;
                 }
-                tokens += t.unwrap_or(0);
+                tokens = tokens.saturating_add(t.unwrap_or(0));
                 if status == Status::Failed {
                     failed += 1;
                 }

@@ -178,6 +178,8 @@ pub struct Performance {
     pub max_ensemble_depth: u64,
     /// Most instances one `fan_out` agent may expand into (`performance.execution.max_fan_out`).
     pub max_fan_out: u64,
+    /// What one model response may hold, in bytes (orc; default 64 MiB).
+    pub max_response_bytes: u64,
     /// Stream Ollama responses: `None` = when someone watches progress, else as set.
     pub streaming_enabled: Option<bool>,
     pub script_cache_enabled: bool,
@@ -192,6 +194,7 @@ impl Default for Performance {
             default_timeout: 60.0,
             max_ensemble_depth: 5,
             max_fan_out: DEFAULT_MAX_FAN_OUT,
+            max_response_bytes: crate::provider::DEFAULT_MAX_RESPONSE_BYTES,
             streaming_enabled: None,
             script_cache_enabled: false,
         }
@@ -740,6 +743,14 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                                 perf.streaming_enabled = Some(b);
                             }
                         }
+                        "max_response_bytes" => match r.unsigned(x) {
+                            Some(0) => {
+                                r.sink
+                                    .error(x.value.pos, "`max_response_bytes` must be at least 1");
+                            }
+                            Some(n) => perf.max_response_bytes = n,
+                            None => {}
+                        },
                         "monitoring_enabled" => {}
                         _ => r.unknown_key(
                             x,
@@ -749,6 +760,7 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                                 "max_ensemble_depth",
                                 "max_fan_out",
                                 "streaming_enabled",
+                                "max_response_bytes",
                                 "monitoring_enabled",
                             ],
                         ),

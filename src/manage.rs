@@ -1081,9 +1081,14 @@ impl Service {
             )
             .await;
             let entry = match r {
-                Ok(Ok(mut models)) => {
+                Ok(Ok(list)) => {
+                    let mut models = list.models;
                     models.sort();
-                    json!({"host": host, "available": true, "models": models, "model_count": models.len(), "profiles": profiles})
+                    let mut entry = json!({"host": host, "available": true, "models": models, "model_count": models.len(), "profiles": profiles});
+                    if let Some(why) = list.truncated {
+                        entry["truncated"] = json!(why);
+                    }
+                    entry
                 }
                 Ok(Err(e)) => {
                     json!({"host": host, "available": false, "reason": e.to_string(), "profiles": profiles})
@@ -1110,8 +1115,12 @@ impl Service {
                 .into_iter()
                 .map(|u| json!({"base_url": u}))
                 .collect();
+        let mut first_ollama = json!({"available": first["available"], "host": first["host"], "models": first["models"], "model_count": first["model_count"], "reason": first["reason"], "hosts": ollama});
+        if let Some(why) = first.get("truncated") {
+            first_ollama["truncated"] = why.clone();
+        }
         json!({"providers": {
-            "ollama": {"available": first["available"], "host": first["host"], "models": first["models"], "model_count": first["model_count"], "reason": first["reason"], "hosts": ollama},
+            "ollama": first_ollama,
             "openai-compatible": {"available": !endpoints.is_empty(), "endpoints": endpoints},
             "anthropic-api": {"available": false, "reason": "cloud providers are not runnable by orc"},
             "google-gemini": {"available": false, "reason": "cloud providers are not runnable by orc"},
@@ -1129,7 +1138,8 @@ impl Service {
                 .as_deref()
                 .unwrap_or("http://localhost:11434"),
         );
-        let mut installed: BTreeMap<String, Result<Vec<String>, String>> = BTreeMap::new();
+        let mut installed: BTreeMap<String, Result<crate::provider::ollama::ModelList, String>> =
+            BTreeMap::new();
         let mut rows = Vec::new();
         let mut runnable = true;
         let mut stack = vec![ens.clone()];
@@ -1175,12 +1185,17 @@ impl Service {
                                 }
                                 match &installed[&host] {
                                     Err(e) => (format!("unreachable: {e}"), vec![], Some(host)),
-                                    Ok(models) if has_model(models, &l.model) => {
+                                    Ok(list) if has_model(&list.models, &l.model) => {
                                         ("available".to_string(), vec![], Some(host))
                                     }
-                                    Ok(models) => (
-                                        "missing".to_string(),
-                                        nearest(models, &l.model),
+                                    Ok(list) => (
+                                        match &list.truncated {
+                                            None => "missing".to_string(),
+                                            Some(why) => {
+                                                format!("missing from the models listed ({why})")
+                                            }
+                                        },
+                                        nearest(&list.models, &l.model),
                                         Some(host),
                                     ),
                                 }
@@ -1193,7 +1208,7 @@ impl Service {
                             "name": if e.name == ens.name { a.name.clone() } else { format!("{}/{}", e.name, a.name) },
                             "profile": l.profile, "provider": l.provider.name(), "model": l.model, "host": host,
                             "status": status, "alternatives": alternatives,
-                            "hint": if status == "missing" { Some(format!("ollama pull {}", l.model)) } else { None },
+                            "hint": if status.starts_with("missing") { Some(format!("ollama pull {}", l.model)) } else { None },
                         }));
                     }
                     Kind::Ensemble { child, .. } | Kind::Loop { child, .. } => {
@@ -1460,7 +1475,7 @@ impl Service {
             )
             .await
             .map_err(|_| "no answer within 5 s".to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+            .and_then(|r| r.map(|l| l.models).map_err(|e| e.to_string()));
             out.insert(host, r);
         }
         out

@@ -606,6 +606,7 @@ impl Service {
             origin: std::time::Instant::now(),
             cancel: opts.cancel,
             stream,
+            max_response_bytes: perf.max_response_bytes,
             reuse: opts
                 .resume
                 .as_ref()

@@ -642,7 +642,7 @@ async fn streamable_http_on_loopback() {
         .expect("token file")
         .trim()
         .to_string();
-    let http = reqwest::Client::new();
+    let http = orc::provider::http_client();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let post = |body: Value, session: Option<String>| {
         let mut r = http
@@ -1294,7 +1294,7 @@ async fn post(
     headers: &[(&str, &str)],
     body: impl Into<reqwest::Body>,
 ) -> reqwest::Response {
-    let mut r = reqwest::Client::new()
+    let mut r = orc::provider::http_client()
         .post(url)
         .header("Accept", "application/json, text/event-stream")
         .header("Content-Type", "application/json")

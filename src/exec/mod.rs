@@ -138,6 +138,8 @@ pub struct Engine {
     pub cancel: watch::Receiver<bool>,
     /// Whether Ollama responses are streamed.
     pub stream: bool,
+    /// What one model response may hold (`performance.execution.max_response_bytes`).
+    pub max_response_bytes: u64,
     /// Finished results of an earlier run (`--resume`), by agent name, with their input hash.
     pub reuse: HashMap<String, Reusable>,
     /// Compiles the ensemble a `dispatch:` agent picked at run time (None: only literal
@@ -286,16 +288,16 @@ impl Engine {
                 let mut c =
                     OllamaClient::new(self.http.clone(), base_url.unwrap_or(&self.ollama_host));
                 c.stream = self.stream;
+                c.max_response_bytes = self.max_response_bytes;
                 c
             })),
             ProviderKind::OpenaiCompatible => {
                 let url = base_url
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("{}/v1", self.ollama_host));
-                Ok(AnyProvider::OpenAi(OpenAiClient::new(
-                    self.http.clone(),
-                    &url,
-                )))
+                let mut c = OpenAiClient::new(self.http.clone(), &url);
+                c.max_response_bytes = self.max_response_bytes;
+                Ok(AnyProvider::OpenAi(c))
             }
             ProviderKind::Cloud(p) | ProviderKind::Unknown(p) => Err(p.clone()),
         }
@@ -1582,6 +1584,7 @@ async fn call_llm(
         cost_per_token: f.cost_per_token,
     }));
     let _global = engine.global_permit().await;
+    let agent_name = display;
     let mut errors: Vec<String> = Vec::new();
     let mut timing = Timing::instant(ready, ready);
     for (k, t) in targets.iter().enumerate() {
@@ -1609,6 +1612,16 @@ async fn call_llm(
             think: llm.think.clone(),
             keep_alive: llm.keep_alive.clone(),
         };
+        if k > 0 {
+            tracing::warn!(
+                agent = agent_name,
+                profile = t.profile.unwrap_or(""),
+                model = t.model,
+                host = provider.host(),
+                after = errors.last().map(String::as_str).unwrap_or(""),
+                "falling back to another model profile"
+            );
+        }
         match attempt(engine, &provider, &req, display, timeout, &mut timing).await {
             Ok((resp, service_ms)) => {
                 timing.end_ms = engine.ms();
@@ -1660,11 +1673,29 @@ async fn attempt(
         engine,
         agent: display,
     };
+    let agent_name = display;
     let mut attempt_no = 0;
     loop {
         attempt_no += 1;
+        let asked = engine.ms();
         let permit = engine.limits.acquire(provider.host(), &req.model).await;
         let sent = engine.ms();
+        tracing::debug!(
+            agent = agent_name,
+            host = provider.host(),
+            model = %req.model,
+            waited_ms = (sent - asked).round() as u64,
+            "got a slot"
+        );
+        tracing::debug!(
+            agent = agent_name,
+            host = provider.host(),
+            model = %req.model,
+            attempt = attempt_no,
+            prompt_bytes = req.system.len() + req.user.len(),
+            "sending request"
+        );
+        tracing::trace!(agent = agent_name, system = %req.system, user = %req.user, "prompt");
         if timing.attempts == 0 {
             timing.start_ms = sent;
             engine.emit(Event::Started {
@@ -1686,6 +1717,13 @@ async fn attempt(
         drop(permit);
         match outcome {
             Err(_) => {
+                tracing::warn!(
+                    agent = agent_name,
+                    host = provider.host(),
+                    model = %req.model,
+                    timeout_s = timeout.as_secs_f64(),
+                    "request timed out"
+                );
                 return Err(CallError::Timeout(format!(
                     "Agent execution timed out after {} seconds waiting for `{}` on {}",
                     script::fmt_secs(timeout),
@@ -1693,8 +1731,30 @@ async fn attempt(
                     provider.host()
                 )));
             }
-            Ok(Ok(resp)) => return Ok((resp, engine.ms() - sent)),
+            Ok(Ok(resp)) => {
+                tracing::debug!(
+                    agent = agent_name,
+                    host = provider.host(),
+                    model = %req.model,
+                    ms = (engine.ms() - sent).round() as u64,
+                    input_tokens = resp.usage.input_tokens,
+                    output_tokens = resp.usage.output_tokens,
+                    "response"
+                );
+                return Ok((resp, engine.ms() - sent));
+            }
             Ok(Err(e)) if e.retryable() && attempt_no < engine.retry.max_attempts => {
+                let backoff = engine.retry.backoff(attempt_no);
+                tracing::warn!(
+                    agent = agent_name,
+                    host = provider.host(),
+                    model = %req.model,
+                    attempt = attempt_no,
+                    of = engine.retry.max_attempts,
+                    cause = %e,
+                    backoff_ms = backoff.as_millis() as u64,
+                    "request failed; retrying"
+                );
                 engine.emit(Event::Retrying {
                     agent: display.to_string(),
                     attempt: attempt_no,
@@ -1710,11 +1770,19 @@ async fn attempt(
                     std::future::pending::<()>().await;
                 };
                 tokio::select! {
-                    _ = tokio::time::sleep(engine.retry.backoff(attempt_no)) => {}
+                    _ = tokio::time::sleep(backoff) => {}
                     _ = cancelled => return Err(CallError::Provider(e)),
                 }
             }
             Ok(Err(e)) => {
+                tracing::debug!(
+                    agent = agent_name,
+                    host = provider.host(),
+                    model = %req.model,
+                    attempt = attempt_no,
+                    cause = %e,
+                    "request failed"
+                );
                 let e = if attempt_no > 1 {
                     match e {
                         ProviderError::Status {

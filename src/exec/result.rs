@@ -53,7 +53,11 @@ pub struct AgentUsage {
 
 impl AgentUsage {
     pub fn total_tokens(&self) -> Option<u64> {
-        Some(self.usage.input_tokens? + self.usage.output_tokens?)
+        Some(
+            self.usage
+                .input_tokens?
+                .saturating_add(self.usage.output_tokens?),
+        )
     }
 
     /// cost_per_token x counted tokens (0 when the profile sets no price).
@@ -345,25 +349,32 @@ pub fn usage_to_json(u: &AgentUsage) -> Value {
     if !missing.is_empty() {
         m.insert("counts_missing".into(), serde_json::json!(missing));
     }
+    if !u.usage.invalid.is_empty() {
+        m.insert("counts_invalid".into(), serde_json::json!(u.usage.invalid));
+    }
     m.insert("service_ms".into(), serde_json::json!(round3(u.service_ms)));
     Value::Object(m)
 }
 
 /// Sums of what was counted, and how many agents had counts missing.
 pub fn totals_to_json(usage: &[(String, AgentUsage)]) -> Value {
+    // Saturating: a sum never wraps, whatever the servers said.
     let sum = |f: &dyn Fn(&AgentUsage) -> Option<u64>| {
-        usage.iter().filter_map(|(_, u)| f(u)).sum::<u64>()
+        usage
+            .iter()
+            .filter_map(|(_, u)| f(u))
+            .fold(0u64, u64::saturating_add)
     };
     let input = sum(&|u| u.usage.input_tokens);
     let output = sum(&|u| u.usage.output_tokens);
     let cost: f64 = usage.iter().filter_map(|(_, u)| u.cost()).sum();
-    let duration: u64 = usage.iter().map(|(_, u)| u.duration_ms()).sum();
+    let duration = sum(&|u| Some(u.duration_ms()));
     let missing = usage
         .iter()
         .filter(|(_, u)| !u.usage.missing_counts().is_empty())
         .count();
     serde_json::json!({
-        "total_tokens": input + output,
+        "total_tokens": input.saturating_add(output),
         "total_input_tokens": input,
         "total_output_tokens": output,
         "total_cost_usd": cost,
@@ -371,6 +382,7 @@ pub fn totals_to_json(usage: &[(String, AgentUsage)]) -> Value {
         "agents_count": usage.len(),
         "total_cached_input_tokens": sum(&|u| u.usage.cached_input_tokens),
         "agents_with_missing_counts": missing,
+        "agents_with_invalid_counts": usage.iter().filter(|(_, u)| !u.usage.invalid.is_empty()).count(),
         "agents_truncated": usage.iter().filter(|(_, u)| u.truncated()).count(),
     })
 }
@@ -535,5 +547,42 @@ impl RunResult {
             top.insert("validation_result".into(), v.clone());
         }
         Value::Object(top)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn used(input: u64, output: u64) -> (String, AgentUsage) {
+        (
+            "a".into(),
+            AgentUsage {
+                model: "m".into(),
+                profile: None,
+                provider: "ollama".into(),
+                host: "http://h:1".into(),
+                usage: Usage {
+                    input_tokens: Some(input),
+                    output_tokens: Some(output),
+                    total_duration_ns: Some(u64::MAX),
+                    ..Usage::default()
+                },
+                done_reason: None,
+                cost_per_token: None,
+                service_ms: 1.0,
+            },
+        )
+    }
+
+    #[test]
+    fn totals_saturate_instead_of_wrapping() {
+        let usage = vec![used(u64::MAX, 5), used(7, u64::MAX), used(1, 1)];
+        let t = totals_to_json(&usage);
+        assert_eq!(t["total_input_tokens"], u64::MAX);
+        assert_eq!(t["total_output_tokens"], u64::MAX);
+        assert_eq!(t["total_tokens"], u64::MAX);
+        assert_eq!(usage[0].1.total_tokens(), Some(u64::MAX));
+        assert!(t["total_duration_ms"].as_u64().is_some());
     }
 }

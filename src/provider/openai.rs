@@ -4,14 +4,23 @@
 //! `max_tokens` and `response_format` when set. Not streamed, so usage comes in one piece.
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{ChatRequest, ChatResponse, Provider, ProviderError, TokenSink, Usage, describe};
+use super::{
+    ChatRequest, ChatResponse, Provider, ProviderError, TokenSink, Usage, describe, error_text,
+    location, read_capped, redact, unreachable,
+};
 
 #[derive(Debug, Clone)]
 pub struct OpenAiClient {
     http: reqwest::Client,
+    /// Where requests go (may carry credentials).
+    base: String,
+    /// The same without credentials: for messages, logs and the artifact.
     base_url: String,
+    /// What one response may hold (`performance.execution.max_response_bytes`).
+    pub max_response_bytes: u64,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -39,9 +48,9 @@ struct OaiMessage {
 #[derive(Debug, Deserialize, Default)]
 struct OaiUsage {
     #[serde(default)]
-    prompt_tokens: Option<u64>,
+    prompt_tokens: Option<Box<RawValue>>,
     #[serde(default)]
-    completion_tokens: Option<u64>,
+    completion_tokens: Option<Box<RawValue>>,
     #[serde(default)]
     prompt_tokens_details: Option<PromptDetails>,
 }
@@ -49,14 +58,17 @@ struct OaiUsage {
 #[derive(Debug, Deserialize, Default)]
 struct PromptDetails {
     #[serde(default)]
-    cached_tokens: Option<u64>,
+    cached_tokens: Option<Box<RawValue>>,
 }
 
 impl OpenAiClient {
     pub fn new(http: reqwest::Client, base_url: &str) -> Self {
+        let base = base_url.trim_end_matches('/').to_string();
         OpenAiClient {
             http,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url: redact(&base),
+            base,
+            max_response_bytes: super::DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -103,24 +115,25 @@ impl Provider for OpenAiClient {
         _progress: &dyn TokenSink,
     ) -> Result<ChatResponse, ProviderError> {
         let model = req.model.as_str();
-        let resp = self
+        let mut resp = self
             .http
-            .post(format!("{}/chat/completions", self.base_url))
+            .post(format!("{}/chat/completions", self.base))
             .json(&Self::body(req))
             .send()
             .await
-            .map_err(|e| ProviderError::Unreachable {
+            .map_err(|e| unreachable(&self.base_url, model, &e, false))?;
+        let status = resp.status();
+        if status.is_redirection() {
+            return Err(ProviderError::Redirect {
                 host: self.base_url.clone(),
                 model: model.to_string(),
-                detail: describe(&e),
-            })?;
-        let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| ProviderError::Interrupted {
-            host: self.base_url.clone(),
-            model: model.to_string(),
-            detail: describe(&e),
-        })?;
-        if status != 200 {
+                status: status.as_u16(),
+                location: location(&resp),
+            });
+        }
+        if status != reqwest::StatusCode::OK {
+            let status = status.as_u16();
+            let text = error_text(resp).await;
             let message = serde_json::from_str::<Value>(&text)
                 .ok()
                 .and_then(|v| {
@@ -144,11 +157,27 @@ impl Provider for OpenAiClient {
                 message,
             });
         }
-        let c: Completion = serde_json::from_str(&text).map_err(|e| ProviderError::Malformed {
-            host: self.base_url.clone(),
-            model: model.to_string(),
-            detail: e.to_string(),
-        })?;
+        let body = read_capped(&mut resp, self.max_response_bytes)
+            .await
+            .map_err(|e| ProviderError::Interrupted {
+                host: self.base_url.clone(),
+                model: model.to_string(),
+                detail: describe(&e),
+            })?
+            .map_err(|limit| {
+                tracing::warn!(host = %self.base_url, model, limit, "response too large; stopped reading");
+                ProviderError::TooLarge {
+                    host: self.base_url.clone(),
+                    model: model.to_string(),
+                    limit,
+                }
+            })?;
+        let c: Completion =
+            serde_json::from_slice(&body).map_err(|e| ProviderError::Malformed {
+                host: self.base_url.clone(),
+                model: model.to_string(),
+                detail: e.to_string(),
+            })?;
         let choice = c
             .choices
             .into_iter()
@@ -159,15 +188,29 @@ impl Provider for OpenAiClient {
                 detail: "no choices in the response".into(),
             })?;
         let usage = c.usage.unwrap_or_default();
+        let mut u = Usage::default();
+        u.input_tokens = u.take(
+            "input_tokens",
+            "usage.prompt_tokens",
+            usage.prompt_tokens.as_deref(),
+        );
+        u.output_tokens = u.take(
+            "output_tokens",
+            "usage.completion_tokens",
+            usage.completion_tokens.as_deref(),
+        );
+        u.cached_input_tokens = u.take(
+            "cached_input_tokens",
+            "usage.prompt_tokens_details.cached_tokens",
+            usage
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens.as_deref()),
+        );
         Ok(ChatResponse {
             content: choice.message.and_then(|m| m.content).unwrap_or_default(),
             done_reason: choice.finish_reason,
-            usage: Usage {
-                input_tokens: usage.prompt_tokens,
-                output_tokens: usage.completion_tokens,
-                cached_input_tokens: usage.prompt_tokens_details.and_then(|d| d.cached_tokens),
-                ..Usage::default()
-            },
+            usage: u,
         })
     }
 }
