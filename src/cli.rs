@@ -64,6 +64,19 @@ pub enum Command {
     Export(crate::cli_learn::ExportArgs),
     /// Log work Claude did itself (for savings and PGR).
     RecordClaudeTask(crate::cli_learn::ClaudeTaskArgs),
+    /// The shared library: browse, search, info, copy into the project.
+    #[command(subcommand)]
+    Library(crate::cli_library::LibraryCommand),
+    /// Everything an ensemble needs, where each is found, what each tier lacks.
+    Deps(crate::cli_library::DepsArgs),
+    /// Promote an ensemble (with its dependencies) to the global tier or the library; --check
+    /// shows readiness. Nothing is written without --yes.
+    Promote(crate::cli_library::PromoteArgs),
+    /// Remove an ensemble from the global tier or the library. Nothing is removed without --yes.
+    Demote(crate::cli_library::DemoteArgs),
+    /// The Claude Code skill that drives orc.
+    #[command(subcommand)]
+    Skill(crate::cli_library::SkillCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +90,9 @@ pub enum McpCommand {
         #[arg(long)]
         allow_remote: bool,
     },
+    /// Register `orc mcp serve` with Claude Code (.mcp.json, or ~/.claude.json with --user),
+    /// keeping the servers already there.
+    Install(crate::cli_library::McpInstallArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -318,6 +334,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         }
         Command::Config(ConfigCommand::Check { format }) => check(&open(), format, stdout),
         Command::Mcp(McpCommand::Serve { .. }) => unreachable_mcp(),
+        Command::Mcp(McpCommand::Install(a)) => crate::cli_library::mcp_install(&open(), a, stdout),
+        Command::Library(c) => crate::cli_library::library(&open(), c, stdout),
+        Command::Deps(a) => crate::cli_library::deps(&open(), a, stdout),
+        Command::Promote(a) => crate::cli_library::promote(&open(), a, stdout),
+        Command::Demote(a) => crate::cli_library::demote(&open(), a, stdout),
+        Command::Skill(c) => crate::cli_library::skill(&open(), c, stdout),
         Command::Route(a) => crate::cli_learn::route(&open(), a, stdout),
         Command::Eval(c) => crate::cli_learn::eval(&open(), c, stdout),
         Command::Learn(a) => crate::cli_learn::learn(&open(), a, stdout),
