@@ -20,7 +20,8 @@ use crate::service::{self, Service, ServiceError};
 )]
 pub struct Cli {
     /// Project directory (holding .llm-orc/); default: walk up from the current directory.
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Without DIR (`orc skill install --project`): the current directory.
+    #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
     pub project: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,

@@ -102,10 +102,8 @@ pub enum SkillCommand {
 
 #[derive(Debug, Args)]
 pub struct ScopeArgs {
-    /// Into the project (the default): shared with everyone who clones it.
-    #[arg(long, conflicts_with = "user")]
-    pub project: bool,
-    /// Into your own configuration, for every project.
+    /// Into your own configuration, for every project (default: the project, shared with
+    /// everyone who clones it; `--project` says so explicitly).
     #[arg(long)]
     pub user: bool,
     /// Replace what is there when it differs.

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::{Tier, stays_inside};
-use crate::graph::{CompiledEnsemble, Kind, Provider};
+use crate::graph::{CompiledEnsemble, Kind};
 use crate::learn::records::{self, EvaluationRecord, Score, Subject};
 use crate::resolve::ScriptTarget;
 use crate::service::{Service, ServiceError};
@@ -172,7 +172,7 @@ impl Service {
             unresolved: Vec::new(),
             compiled: Vec::new(),
         };
-        let mut models: BTreeMap<(String, String), (Option<String>, Vec<String>)> = BTreeMap::new();
+        let mut models: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         let mut seen: HashSet<PathBuf> = HashSet::new();
         let mut stack: Vec<(String, Arc<CompiledEnsemble>)> = vec![(String::new(), root)];
         while let Some((prefix, e)) = stack.pop() {
@@ -201,15 +201,11 @@ impl Service {
                                 }
                             }
                         }
-                        let host = match l.provider {
-                            Provider::Ollama => Some(self.host_of(l.base_url.as_deref())),
-                            _ => None,
-                        };
                         let m = models
                             .entry((l.model.clone(), l.provider.name().to_string()))
-                            .or_insert((host, Vec::new()));
+                            .or_default();
                         if let Some(p) = &l.profile {
-                            push_unique(&mut m.1, p.clone());
+                            push_unique(m, p.clone());
                         }
                     }
                     Kind::Script {
@@ -261,7 +257,7 @@ impl Service {
             .cloned()
             .collect();
         let any_reachable = installed.values().any(Result::is_ok);
-        for ((model, provider), (host, profiles)) in models {
+        for ((model, provider), profiles) in models {
             let mut on: Vec<String> = installed
                 .iter()
                 .filter(|(_, r)| {
@@ -281,7 +277,6 @@ impl Service {
                 let all: Vec<String> = all_installed.iter().cloned().collect();
                 ("missing", crate::manage::nearest(&all, &model))
             };
-            let _ = host;
             c.models.push(ModelDep {
                 model,
                 provider,
@@ -1279,6 +1274,27 @@ impl Service {
         let dest = Dest::parse(destination)?;
         let (r, closure) = self.readiness(name, dest).await?;
         let Some(c) = closure else {
+            // llm-orc's message for profiles no tier defines, then the other errors.
+            let file = self.find(name)?;
+            let mut broken: Vec<String> = file
+                .spec
+                .iter()
+                .flat_map(|s| s.agents.iter())
+                .filter_map(|a| match &a.kind {
+                    crate::spec::AgentKind::Llm(l) => l.model_profile.as_ref(),
+                    _ => None,
+                })
+                .map(|p| p.value.clone())
+                .filter(|p| self.project.profiles.get(p).is_none())
+                .collect();
+            broken.sort();
+            broken.dedup();
+            if !broken.is_empty() {
+                return Err(refuse(format!(
+                    "Broken profile references: {}. These profiles do not exist in any tier.",
+                    broken.join(", ")
+                )));
+            }
             return Err(refuse(format!(
                 "ensemble `{name}` cannot be promoted: {}",
                 r.errors.join("; ")
@@ -1290,6 +1306,14 @@ impl Service {
                 f.action = "skip";
                 f.note = Some("include_profiles is false".into());
             }
+        }
+        if plan.files.first().is_some_and(|f| f.action == "skip") && !req.overwrite && !req.dry_run
+        {
+            return Err(refuse(format!(
+                "Ensemble '{}' already exists at {} tier. Use overwrite=true to replace.",
+                c.ensemble,
+                dest.label()
+            )));
         }
         let conflicts: Vec<&PlannedFile> = plan
             .files
