@@ -586,6 +586,10 @@ fn project_words(svc: &Service) -> Vec<(String, String)> {
                 if depth == 0 {
                     walk.push((e.path(), 1));
                 }
+            } else if let Some(stem) = Path::new(&name).file_stem()
+                && GENERIC.contains(&stem.to_string_lossy().to_lowercase().as_str())
+            {
+                // README.md, LICENSE, Makefile...: every project has one.
             } else {
                 add(&name, format!("the project's file `{rel}`"));
                 if let Some(stem) = Path::new(&name).file_stem().map(|s| s.to_string_lossy())
@@ -1811,8 +1815,8 @@ pub mod git {
             reference.as_str(),
             commit.as_str(),
         ];
-        let zero = "0".repeat(40);
-        let old = existing.clone().unwrap_or(zero);
+        // The expected old value: the branch as read above, or "" (it must not exist yet).
+        let old = existing.clone().unwrap_or_default();
         upd.push(old.as_str());
         git(repo, &upd, None, None)?;
         Ok(Committed { commit, base })
