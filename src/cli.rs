@@ -20,7 +20,8 @@ use crate::service::{self, Service, ServiceError};
 )]
 pub struct Cli {
     /// Project directory (holding .llm-orc/); default: walk up from the current directory.
-    #[arg(long, global = true, value_name = "DIR")]
+    /// Without DIR (`orc skill install --project`): the current directory.
+    #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
     pub project: Option<PathBuf>,
     /// Log to stderr as the work goes: -v each request, retry, fallback and slot wait; -vv
     /// debug detail (RUST_LOG, when set, replaces this; default: warnings only).
@@ -76,6 +77,19 @@ pub enum Command {
     Export(crate::cli_learn::ExportArgs),
     /// Log work Claude did itself (for savings and PGR).
     RecordClaudeTask(crate::cli_learn::ClaudeTaskArgs),
+    /// The shared library: browse, search, info, copy into the project.
+    #[command(subcommand)]
+    Library(crate::cli_library::LibraryCommand),
+    /// Everything an ensemble needs, where each is found, what each tier lacks.
+    Deps(crate::cli_library::DepsArgs),
+    /// Promote an ensemble (with its dependencies) to the global tier or the library; --check
+    /// shows readiness. Nothing is written without --yes.
+    Promote(crate::cli_library::PromoteArgs),
+    /// Remove an ensemble from the global tier or the library. Nothing is removed without --yes.
+    Demote(crate::cli_library::DemoteArgs),
+    /// The Claude Code skill that drives orc.
+    #[command(subcommand)]
+    Skill(crate::cli_library::SkillCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +121,9 @@ pub enum McpCommand {
         #[arg(long, value_name = "SECS", default_value_t = 1800)]
         idle_timeout: u64,
     },
+    /// Register `orc mcp serve` with Claude Code (.mcp.json, or ~/.claude.json with --user),
+    /// keeping the servers already there.
+    Install(crate::cli_library::McpInstallArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -425,6 +442,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             clap_mangen::Man::new(Cli::command()).render(stdout)?;
             Ok(0)
         }
+        Command::Mcp(McpCommand::Install(a)) => crate::cli_library::mcp_install(&open(), a, stdout),
+        Command::Library(c) => crate::cli_library::library(&open(), c, stdout),
+        Command::Deps(a) => crate::cli_library::deps(&open(), a, stdout),
+        Command::Promote(a) => crate::cli_library::promote(&open(), a, stdout),
+        Command::Demote(a) => crate::cli_library::demote(&open(), a, stdout),
+        Command::Skill(c) => crate::cli_library::skill(&open(), c, stdout),
         Command::Route(a) => crate::cli_learn::route(&open(), a, stdout),
         Command::Eval(c) => crate::cli_learn::eval(&open(), c, stdout),
         Command::Learn(a) => crate::cli_learn::learn(&open(), a, stdout),

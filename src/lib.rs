@@ -4,9 +4,11 @@
 //! `service` is the one layer the front ends (`cli`) call.
 
 pub mod artifact;
+pub mod claude;
 pub mod cli;
 pub mod cli_invoke;
 pub mod cli_learn;
+pub mod cli_library;
 pub mod config;
 pub mod diag;
 pub mod exec;
@@ -16,6 +18,7 @@ pub mod learn;
 pub mod manage;
 pub mod mcp;
 pub mod predicate;
+pub mod promote;
 pub mod provider;
 pub mod pyfmt;
 pub mod report;

@@ -1236,7 +1236,7 @@ fn matching(items: Vec<Value>, q: &str, fields: [&str; 2]) -> Vec<Value> {
         .collect()
 }
 
-fn has_model(installed: &[String], model: &str) -> bool {
+pub(crate) fn has_model(installed: &[String], model: &str) -> bool {
     let want = if model.contains(':') {
         model.to_string()
     } else {
@@ -1246,7 +1246,7 @@ fn has_model(installed: &[String], model: &str) -> bool {
 }
 
 /// Installed models ordered by how close their size is to `model`'s (the closest first).
-fn nearest(installed: &[String], model: &str) -> Vec<String> {
+pub(crate) fn nearest(installed: &[String], model: &str) -> Vec<String> {
     let want = model_size_b(model);
     let mut v: Vec<(f64, &String)> = installed
         .iter()
@@ -1362,8 +1362,16 @@ pub fn help() -> Value {
             "analyze_execution / delete_artifact / cleanup_artifacts": "artifacts (ids are ensemble/timestamp or ensemble/latest)",
             "library_browse / library_search / library_info / library_copy": "the shared library",
             "get_provider_status": "which Ollama hosts answer and what models they have",
+            "route_task / record_claude_task": "where a task goes (local ensemble, new ensemble, Claude); log work Claude did itself",
+            "should_evaluate / record_evaluation / record_feedback / judge_locally": "judge sampled runs with the rubric (reasoning before verdict); the user's verdict",
+            "learning_report / learn_routing / routing_history / rollback_routing / export_training_data": "savings and quality; learn routing in batches; training data",
+            "list_dependencies / check_promotion_readiness / promote_ensemble / demote_ensemble": "what an ensemble needs; readiness with evidence; promotion only with confirm: true (force below the bar)",
+            "cancel_run": "stop a running run",
         },
+        "skill": "The `orc` Claude Code skill (`orc skill install`) teaches the whole loop: route, build in tiers, invoke, judge, record, learn in batches, promote with consent.",
         "workflows": {
+            "the_learning_loop": ["route_task", "create_ensemble or library_copy (if route is new-ensemble)", "invoke with task_type", "should_evaluate", "judge with the rubric, reasoning first", "record_evaluation", "record_feedback when the user accepts or rejects", "learn_routing in batches (automatic every 20 evaluations)"],
+            "share_an_ensemble": ["check_promotion_readiness", "ask the user", "promote_ensemble with confirm: true (force: true only if the user wants it below the bar)", "for a git library: the user pushes contribute/NAME"],
             "route_a_task": ["list_ensembles", "check_ensemble_runnable", "invoke", "analyze_execution"],
             "build_an_ensemble": ["list_profiles", "create_ensemble", "validate_ensemble", "invoke"],
             "long_runs": ["invoke with async: true", "run_status until done", "run_result"],
@@ -1452,12 +1460,15 @@ impl Service {
             v.sort();
             v.dedup();
         }
-        Ok(
-            json!({"ensemble": file.name, "source_tier": file.tier, "agents": agents, "profiles_needed": profiles, "models_needed": models, "providers_needed": providers}),
-        )
+        let mut out = json!({"ensemble": file.name, "source_tier": file.tier, "agents": agents, "profiles_needed": profiles, "models_needed": models, "providers_needed": providers});
+        // orc's addition: the whole closure, and what each destination tier lacks.
+        if let Ok(c) = self.closure(name).await {
+            out["closure"] = self.deps_report(&c);
+        }
+        Ok(out)
     }
 
-    fn host_of(&self, base_url: Option<&str>) -> String {
+    pub(crate) fn host_of(&self, base_url: Option<&str>) -> String {
         crate::provider::normalize_host(
             base_url
                 .or(self.env.ollama_host.as_deref())
@@ -1465,7 +1476,7 @@ impl Service {
         )
     }
 
-    async fn installed_by_host(&self) -> BTreeMap<String, Result<Vec<String>, String>> {
+    pub(crate) async fn installed_by_host(&self) -> BTreeMap<String, Result<Vec<String>, String>> {
         let http = crate::provider::http_client();
         let mut out = BTreeMap::new();
         for host in self.ollama_hosts().into_keys() {
@@ -1544,94 +1555,62 @@ impl Service {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(json!({
+        let mut out = json!({
             "ensemble": file.name, "destination": destination, "ready": ready, "issues": issues,
             "already_exists": dest.join("ensembles").join(&stem).exists(),
             "profiles_to_copy": to_copy, "profiles_already_present": present,
-        }))
+        });
+        // orc's readiness: the bar (evaluations, generality signals) with its evidence.
+        let d = crate::promote::Dest::parse(destination)?;
+        let (r, closure) = self.readiness(name, d).await?;
+        out["ready"] = json!(ready && r.ready);
+        if let Some(c) = &closure {
+            if let Ok(plan) = self.plan(c, d, None, false) {
+                out["already_exists"] =
+                    json!(plan.files.first().is_some_and(|f| f.action != "write"));
+                out["would_write"] = json!(plan.writes().map(|f| &f.path).collect::<Vec<_>>());
+            }
+            out["dependencies"] = json!(c);
+        }
+        if let (Value::Object(o), Ok(Value::Object(extra))) = (&mut out, serde_json::to_value(&r)) {
+            for (k, v) in extra {
+                if k != "ready" && k != "ensemble" && k != "destination" {
+                    o.insert(k, v);
+                }
+            }
+        }
+        Ok(out)
     }
 
+    /// `promote_ensemble`: nothing is written without `confirm: true`; `dry_run` (or no
+    /// confirm) returns the plan. `force` promotes below the readiness bar.
+    #[allow(clippy::too_many_arguments)]
     pub async fn mcp_promote(
         &self,
         name: &str,
         destination: &str,
         include_profiles: bool,
-        dry_run: bool,
+        dry_run: Option<bool>,
         overwrite: bool,
+        confirm: bool,
+        force: bool,
+        category: Option<&str>,
     ) -> Result<Value, ServiceError> {
-        let (tier, dest) = self.tier_dir(destination)?;
-        if tier == Tier::Local {
-            return Err(refuse("destination must be 'global' or 'library'"));
+        crate::promote::Dest::parse(destination)?;
+        if dry_run == Some(false) && !confirm {
+            return Err(refuse(
+                "Confirmation required to promote (pass confirm: true after the user agreed); nothing was written. Call without dry_run: false to see the files it would write.",
+            ));
         }
-        let check = self.mcp_check_promotion(name, destination).await?;
-        let (file, _) = self.profiles_used(name)?;
-        let broken: Vec<String> = check["issues"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|i| i["type"] == "broken_reference")
-            .filter_map(|i| {
-                i["detail"]
-                    .as_str()
-                    .map(|d| d.split('\'').nth(1).unwrap_or("").to_string())
-            })
-            .collect();
-        if !broken.is_empty() {
-            return Err(refuse(format!(
-                "Broken profile references: {}. These profiles do not exist in any tier.",
-                broken.join(", ")
-            )));
-        }
-        let file_name = file
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let target = safe_join(&dest.join("ensembles"), &file_name, "")?;
-        if target.exists() && !overwrite {
-            return Err(refuse(format!(
-                "Ensemble '{}' already exists at {destination} tier. Use overwrite=true to replace.",
-                file.name
-            )));
-        }
-        let to_copy: Vec<String> = if include_profiles {
-            check["profiles_to_copy"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        } else {
-            Vec::new()
+        let req = crate::promote::PromoteRequest {
+            dry_run: dry_run.unwrap_or(!confirm),
+            confirm,
+            overwrite,
+            force,
+            category: category.map(str::to_string),
+            skip_profiles: !include_profiles,
         };
-        if dry_run {
-            return Ok(json!({
-                "status": "dry_run", "ensemble": file.name, "source_tier": file.tier, "destination": destination,
-                "would_copy": {"ensemble": {"source": file.path, "destination": target}, "profiles": to_copy},
-                "profiles_already_present": check["profiles_already_present"], "overwrite": overwrite,
-            }));
-        }
-        let bytes = fs::read(&file.path).map_err(io(&file.path))?;
-        if let Some(p) = target.parent() {
-            fs::create_dir_all(p).map_err(io(p))?;
-        }
-        crate::artifact::write_atomic(&target, &bytes).map_err(|e| refuse(e.to_string()))?;
-        let mut copied = Vec::new();
-        for name in &to_copy {
-            if let Some(p) = self.project.profiles.get(name) {
-                let mut v = serde_json::to_value(&p.spec).unwrap_or(Value::Null);
-                if let Value::Object(m) = &mut v {
-                    m.insert("name".into(), json!(name));
-                }
-                let path = safe_join(&dest.join("profiles"), name, ".yaml")?;
-                write_new(&path, &to_yaml(&v)?, false)?;
-                copied.push(name.clone());
-            }
-        }
-        Ok(json!({
-            "status": "promoted", "ensemble": file.name, "source_tier": file.tier, "destination": destination,
-            "ensemble_path": target, "profiles_copied": copied, "profiles_already_present": check["profiles_already_present"],
-        }))
+        self.promote(name, destination, &req).await
     }
 
     pub fn mcp_demote(
@@ -1641,6 +1620,9 @@ impl Service {
         remove_orphaned_profiles: bool,
         confirm: bool,
     ) -> Result<Value, ServiceError> {
+        if matches!(tier_name, "global" | "library") {
+            return self.demote(name, tier_name, remove_orphaned_profiles, confirm);
+        }
         let (tier, dir) = self.tier_dir(tier_name)?;
         let ens_dir = dir.join("ensembles");
         let path = safe_join(&ens_dir, name, ".yaml")?;

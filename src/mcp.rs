@@ -158,10 +158,19 @@ pub struct PromoteArgs {
     pub destination: String,
     #[serde(default = "yes")]
     pub include_profiles: bool,
-    #[serde(default = "yes")]
-    pub dry_run: bool,
+    /// Only list the files it would write (the default unless confirm is true).
+    pub dry_run: Option<bool>,
     #[serde(default)]
     pub overwrite: bool,
+    /// The user agreed: write the files (a library that is a git repository gets a commit on
+    /// contribute/NAME). Without it nothing is written.
+    #[serde(default)]
+    pub confirm: bool,
+    /// Promote although the ensemble is below the readiness bar (says what it overrode).
+    #[serde(default)]
+    pub force: bool,
+    /// The library category folder (default: the ensemble's sub-folder, else `general`).
+    pub category: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -922,7 +931,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "What promoting an ensemble to the global tier or the library would need: missing profiles, broken references, unavailable models."
+        description = "Is an ensemble ready for the global tier or the library? The bar (3+ good evaluations for global; 5+ and no project-specific signal for the library), with the evidence: the evaluation record, hard-coded paths, project-specific words, non-standard profiles, project-only scripts; plus missing profiles, broken references, unavailable models and every dependency."
     )]
     async fn check_promotion_readiness(
         &self,
@@ -937,7 +946,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Copy a project ensemble (and the profiles it needs) to the global tier or the library. dry_run previews."
+        description = "Promote an ensemble with everything it needs (profiles, scripts, nested ensembles) to the global tier or the library. Ask the user first: without confirm: true it only lists the files it would write. Below the readiness bar it needs force: true. A library that is a git repository gets a commit on branch contribute/NAME and a pull-request description; pushing is the user's step."
     )]
     async fn promote_ensemble(&self, Parameters(a): Parameters<PromoteArgs>) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
@@ -948,6 +957,9 @@ impl OrcMcp {
                 a.include_profiles,
                 a.dry_run,
                 a.overwrite,
+                a.confirm,
+                a.force,
+                a.category.as_deref(),
             )
             .await
             .map_err(err)
@@ -955,7 +967,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Remove an ensemble from a tier (and, optionally, profiles only it used). Without confirm: a preview."
+        description = "Remove an ensemble from the global tier or the library (and, optionally, profiles only it used). Without confirm: true it only lists the files it would remove."
     )]
     async fn demote_ensemble(&self, Parameters(a): Parameters<DemoteArgs>) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;

@@ -769,12 +769,16 @@ async fn promote_to_global_and_demote() {
         json!({"ensemble_name": "good", "destination": "global"}),
     )
     .await;
-    assert_eq!(r["ready"], true, "{r}");
+    assert_eq!(r["ready"], false, "no evaluations yet: {r}");
+    assert_eq!(
+        r["below_bar"],
+        json!(["0 good evaluation(s) of the 3 the global tier needs"])
+    );
     assert_eq!(r["profiles_to_copy"], json!(["tiny", "small"]));
     let e = refused(
         &c,
         "promote_ensemble",
-        json!({"ensemble_name": "broken", "destination": "global", "dry_run": false}),
+        json!({"ensemble_name": "broken", "destination": "global", "confirm": true}),
     )
     .await;
     assert!(e.contains("Broken profile references: nowhere"), "{e}");
@@ -786,19 +790,38 @@ async fn promote_to_global_and_demote() {
     .await;
     assert_eq!(dry["status"], "dry_run");
     assert!(!p.global().join("ensembles/good.yaml").exists());
-    let done = ok(
+    let e = refused(
         &c,
         "promote_ensemble",
         json!({"ensemble_name": "good", "destination": "global", "dry_run": false}),
     )
     .await;
+    assert!(e.contains("Confirmation required"), "{e}");
+    let e = refused(
+        &c,
+        "promote_ensemble",
+        json!({"ensemble_name": "good", "destination": "global", "confirm": true}),
+    )
+    .await;
+    assert!(e.contains("below the bar for the global tier"), "{e}");
+    assert!(!p.global().join("ensembles/good.yaml").exists());
+    let done = ok(
+        &c,
+        "promote_ensemble",
+        json!({"ensemble_name": "good", "destination": "global", "confirm": true, "force": true}),
+    )
+    .await;
+    assert_eq!(
+        done["overridden"],
+        json!(["0 good evaluation(s) of the 3 the global tier needs"])
+    );
     assert_eq!(done["status"], "promoted");
     assert!(p.global().join("ensembles/good.yaml").is_file());
     assert!(p.global().join("profiles/tiny.yaml").is_file());
     let e = refused(
         &c,
         "promote_ensemble",
-        json!({"ensemble_name": "good", "destination": "global", "dry_run": false}),
+        json!({"ensemble_name": "good", "destination": "global", "confirm": true, "force": true}),
     )
     .await;
     assert!(e.contains("already exists at global tier"), "{e}");

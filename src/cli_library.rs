@@ -1,0 +1,622 @@
+//! The library, dependency, promotion and Claude Code commands: `library`, `deps`, `promote`,
+//! `demote`, `skill install` and `mcp install`. Parse, call the service layer, render.
+
+use std::io::Write;
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use crate::claude::{self, Scope};
+use crate::cli::{Code, Format};
+use crate::promote::{Dest, PromoteRequest};
+use crate::service::{Service, ServiceError};
+
+#[derive(Debug, Subcommand)]
+pub enum LibraryCommand {
+    /// The library's ensembles and scripts, optionally of one category.
+    Browse {
+        category: Option<String>,
+        /// all, ensembles or scripts.
+        #[arg(long = "type", default_value = "all", value_name = "T")]
+        kind: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Search ensembles by name and description, scripts by name and category.
+    Search {
+        query: String,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Where the library is and what it holds.
+    Info {
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Copy an ensemble or script from the library into the project.
+    Copy {
+        /// A path inside the library, e.g. ensembles/research/summary.yaml (.yaml optional).
+        source: String,
+        /// Where in the project's .llm-orc/ (default: ensembles/ or scripts/).
+        destination: Option<String>,
+        #[arg(long)]
+        overwrite: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DepsArgs {
+    pub ensemble: String,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    pub ensemble: String,
+    /// The destination tier.
+    #[arg(long, value_name = "TIER", value_parser = ["global", "library"], required_unless_present = "check")]
+    pub to: Option<String>,
+    /// Show readiness and its evidence (for --to, else for both tiers); change nothing.
+    #[arg(long)]
+    pub check: bool,
+    /// List the files it would write; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The user's consent: without it nothing is written.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Replace files at the destination that differ.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Promote although the ensemble is below the readiness bar.
+    #[arg(long)]
+    pub force: bool,
+    /// The library category folder (default: the ensemble's sub-folder, else `general`).
+    #[arg(long, value_name = "C")]
+    pub category: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoteArgs {
+    pub ensemble: String,
+    #[arg(long, value_name = "TIER", value_parser = ["global", "library"])]
+    pub from: String,
+    /// The user's consent: without it nothing is removed.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Also remove profile files only this ensemble used there.
+    #[arg(long)]
+    pub remove_orphaned_profiles: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SkillCommand {
+    /// Install the `orc` skill for Claude Code (.claude/skills/orc/ or ~/.claude/skills/orc/).
+    Install(ScopeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScopeArgs {
+    /// Into your own configuration, for every project (default: the project, shared with
+    /// everyone who clones it; `--project` says so explicitly).
+    #[arg(long)]
+    pub user: bool,
+    /// Replace what is there when it differs.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct McpInstallArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    /// The command Claude Code starts (default: `orc` if it is this binary on PATH, else this
+    /// binary's absolute path).
+    #[arg(long, value_name = "CMD")]
+    pub command: Option<String>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> Scope {
+        if self.user {
+            Scope::User
+        } else {
+            Scope::Project
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn json_out(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {
+    writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
+    Ok(())
+}
+
+fn fail(e: &ServiceError) -> Code {
+    crate::cli::fail(e)
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+// ---------------------------------------------------------------------- library
+
+pub fn library(svc: &Service, cmd: LibraryCommand, out: &mut impl Write) -> anyhow::Result<Code> {
+    match cmd {
+        LibraryCommand::Browse {
+            category,
+            kind,
+            format,
+        } => {
+            let v = match svc.mcp_library_browse(&kind, category.as_deref()) {
+                Ok(v) => v,
+                Err(e) => return Ok(fail(&e)),
+            };
+            if format == Format::Json {
+                json_out(out, &v)?;
+                return Ok(0);
+            }
+            writeln!(out, "library: {}", svc.library_root().display())?;
+            print_items(out, &v)?;
+            Ok(0)
+        }
+        LibraryCommand::Search { query, format } => {
+            let v = match svc.mcp_library_search(&query) {
+                Ok(v) => v,
+                Err(e) => return Ok(fail(&e)),
+            };
+            if format == Format::Json {
+                json_out(out, &v)?;
+                return Ok(0);
+            }
+            print_items(out, &v["results"])?;
+            writeln!(out, "{} match(es) for `{}`", v["total"], s(&v["query"]))?;
+            Ok(0)
+        }
+        LibraryCommand::Info { format } => {
+            let v = svc.mcp_library_info();
+            if format == Format::Json {
+                json_out(out, &v)?;
+                return Ok(0);
+            }
+            writeln!(
+                out,
+                "library: {}{}",
+                s(&v["path"]),
+                if v["exists"] == true {
+                    ""
+                } else {
+                    " (does not exist; set LLM_ORC_LIBRARY_PATH or create llm-orchestra-library/)"
+                }
+            )?;
+            writeln!(
+                out,
+                "ensembles: {}, scripts: {}",
+                v["ensembles_count"], v["scripts_count"]
+            )?;
+            let cats: Vec<&str> = v["categories"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "categories: {}",
+                if cats.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    cats.join(", ")
+                }
+            )?;
+            Ok(0)
+        }
+        LibraryCommand::Copy {
+            source,
+            destination,
+            overwrite,
+        } => match svc.mcp_library_copy(&source, destination.as_deref(), overwrite) {
+            Ok(v) => {
+                writeln!(
+                    out,
+                    "copied {} -> {}",
+                    s(&v["source"]),
+                    s(&v["destination"])
+                )?;
+                Ok(0)
+            }
+            Err(e) => Ok(fail(&e)),
+        },
+    }
+}
+
+fn print_items(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {
+    for (key, label) in [("ensembles", "ensembles"), ("scripts", "scripts")] {
+        let Some(items) = v[key].as_array() else {
+            continue;
+        };
+        writeln!(out, "{label} ({}):", items.len())?;
+        for i in items {
+            let what = if key == "ensembles" {
+                s(&i["description"])
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "  {}  [{}]{}{}",
+                s(&i["path"]),
+                s(&i["category"]),
+                if what.is_empty() { "" } else { "  " },
+                what
+            )?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------- deps
+
+pub fn deps(svc: &Service, a: DepsArgs, out: &mut impl Write) -> anyhow::Result<Code> {
+    let c = match runtime()?.block_on(svc.closure(&a.ensemble)) {
+        Ok(c) => c,
+        Err(e) => return Ok(fail(&e)),
+    };
+    let v = svc.deps_report(&c);
+    if a.format == Format::Json {
+        json_out(out, &v)?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{} ({}: {})",
+        c.ensemble,
+        c.source_tier.label(),
+        c.source.display()
+    )?;
+    let at = |x: &Value| {
+        format!(
+            "global: {:<8} library: {}",
+            s(&x["at"]["global"]),
+            s(&x["at"]["library"])
+        )
+    };
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    writeln!(out, "ensembles:")?;
+    for e in list(&v["ensembles"]) {
+        writeln!(
+            out,
+            "  {:<28} {} {}, {}   {}",
+            s(&e["reference"]),
+            s(&e["how"]),
+            s(&e["tier"]),
+            s(&e["path"]),
+            at(&e)
+        )?;
+    }
+    writeln!(out, "profiles:")?;
+    for p in list(&v["profiles"]) {
+        writeln!(
+            out,
+            "  {:<28} {}, {} ({})   {}",
+            s(&p["name"]),
+            s(&p["tier"]),
+            s(&p["source"]),
+            s(&p["model"]),
+            at(&p)
+        )?;
+    }
+    writeln!(out, "scripts:")?;
+    for sc in list(&v["scripts"]) {
+        let place = match s(&sc["kind"]) {
+            "file" => format!("{}, {}", s(&sc["found_in"]), s(&sc["path"])),
+            k => k.to_string(),
+        };
+        writeln!(out, "  {:<28} {place}   {}", s(&sc["reference"]), at(&sc))?;
+    }
+    writeln!(out, "models:")?;
+    for m in &c.models {
+        let state = match m.status {
+            "installed" => format!("installed on {}", m.installed_on.join(", ")),
+            "missing" => format!(
+                "NOT installed on any reachable host{}",
+                m.nearest
+                    .first()
+                    .map(|n| format!("; nearest in size: {n}"))
+                    .unwrap_or_default()
+            ),
+            "unchecked" => "unchecked: no Ollama host answered".into(),
+            _ => format!("{} (not checked)", m.provider),
+        };
+        writeln!(out, "  {:<28} {state}", m.model)?;
+    }
+    for u in &c.unresolved {
+        writeln!(out, "note: {u}")?;
+    }
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------- promote / demote
+
+fn print_readiness(out: &mut impl Write, r: &crate::promote::Readiness) -> anyhow::Result<()> {
+    let e = &r.evaluations;
+    writeln!(
+        out,
+        "{} -> {}: {}",
+        r.ensemble,
+        r.destination.label(),
+        if r.ready {
+            "ready"
+        } else if r.errors.is_empty() {
+            "below the bar"
+        } else {
+            "cannot be promoted"
+        }
+    )?;
+    writeln!(out, "  bar: {}", r.bar)?;
+    writeln!(
+        out,
+        "  evaluations: {} good, {} acceptable, {} poor{}; runs {}, accepted {}, rejected {}",
+        e.good,
+        e.acceptable,
+        e.poor,
+        if e.local_judge > 0 {
+            format!(" ({} by a local judge, not counted)", e.local_judge)
+        } else {
+            String::new()
+        },
+        e.runs,
+        e.accepted,
+        e.rejected
+    )?;
+    for b in &r.below_bar {
+        writeln!(out, "  below the bar: {b}")?;
+    }
+    if r.signals.is_empty() && r.errors.is_empty() {
+        writeln!(out, "  signals: none")?;
+    }
+    for sig in &r.signals {
+        writeln!(
+            out,
+            "  signal {}: {} ({})",
+            sig.kind, sig.detail, sig.location
+        )?;
+    }
+    for w in &r.model_warnings {
+        writeln!(out, "  warning: {w}")?;
+    }
+    for e in &r.errors {
+        writeln!(out, "  error: {e}")?;
+    }
+    Ok(())
+}
+
+pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
+    let rt = runtime()?;
+    if a.check {
+        let dests: Vec<Dest> = match a.to.as_deref() {
+            Some(t) => vec![Dest::parse(t)?],
+            None => vec![Dest::Global, Dest::Library],
+        };
+        let mut all = Vec::new();
+        for d in dests {
+            match rt.block_on(svc.readiness(&a.ensemble, d)) {
+                Ok((r, _)) => all.push(r),
+                Err(e) => return Ok(fail(&e)),
+            }
+        }
+        if a.format == Format::Json {
+            json_out(out, &serde_json::to_value(&all)?)?;
+        } else {
+            for r in &all {
+                print_readiness(out, r)?;
+            }
+        }
+        return Ok(0);
+    }
+    let Some(to) = a.to.as_deref() else {
+        eprintln!("error: --to global|library is required (or --check)");
+        return Ok(2);
+    };
+    let req = PromoteRequest {
+        dry_run: a.dry_run,
+        confirm: a.yes,
+        overwrite: a.overwrite,
+        force: a.force,
+        category: a.category.clone(),
+        skip_profiles: false,
+    };
+    let v = match rt.block_on(svc.promote(&a.ensemble, to, &req)) {
+        Ok(v) => v,
+        Err(e) => return Ok(fail(&e)),
+    };
+    if a.format == Format::Json {
+        json_out(out, &v)?;
+    } else {
+        let status = s(&v["status"]);
+        if let Ok(r) = serde_json::from_value::<Value>(v["readiness"].clone()) {
+            let _ = r;
+        }
+        let files = v["plan"]["files"].as_array().cloned().unwrap_or_default();
+        let verb = match status {
+            "promoted" | "contributed" => "wrote",
+            _ => "would write",
+        };
+        for f in &files {
+            let action = s(&f["action"]);
+            let note = s(&f["note"]);
+            let label = match action {
+                "write" => verb,
+                "skip" => "skip",
+                _ => "CONFLICT",
+            };
+            writeln!(
+                out,
+                "{label:<12} {:<8} {}{}",
+                s(&f["kind"]),
+                s(&f["path"]),
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({note})")
+                }
+            )?;
+        }
+        match status {
+            "promoted" => writeln!(out, "promoted `{}` to the {to} tier", s(&v["ensemble"]))?,
+            "contributed" => {
+                writeln!(
+                    out,
+                    "committed `{}` on branch {} ({}) in {}; your branch and working tree are unchanged",
+                    s(&v["ensemble"]),
+                    s(&v["branch"]),
+                    s(&v["commit"]),
+                    s(&v["plan"]["root"])
+                )?;
+                writeln!(out, "pull-request description: {}", s(&v["pr_description"]))?;
+                for step in v["next_steps"].as_array().into_iter().flatten() {
+                    writeln!(out, "next: {}", s(step))?;
+                }
+            }
+            _ => {}
+        }
+        for o in v["overridden"].as_array().into_iter().flatten() {
+            writeln!(out, "overridden (--force): {}", s(o))?;
+        }
+        for n in v["needs_force"].as_array().into_iter().flatten() {
+            writeln!(out, "below the bar (needs --force): {}", s(n))?;
+        }
+    }
+    match s(&v["status"]) {
+        "needs_confirmation" => {
+            eprintln!(
+                "nothing was written: add --yes to promote (or --dry-run to only list the files)"
+            );
+            Ok(1)
+        }
+        _ => Ok(0),
+    }
+}
+
+pub fn demote(svc: &Service, a: DemoteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
+    let v = match svc.demote(&a.ensemble, &a.from, a.remove_orphaned_profiles, a.yes) {
+        Ok(v) => v,
+        Err(e) => return Ok(fail(&e)),
+    };
+    if a.format == Format::Json {
+        json_out(out, &v)?;
+    } else {
+        let (label, key) = if a.yes {
+            ("removed", "removed")
+        } else {
+            ("would remove", "files")
+        };
+        for f in v[key].as_array().into_iter().flatten() {
+            writeln!(out, "{label} {}", s(f))?;
+        }
+    }
+    if a.yes {
+        Ok(0)
+    } else {
+        eprintln!("nothing was removed: add --yes to demote");
+        Ok(1)
+    }
+}
+
+// ---------------------------------------------------------------------- Claude Code
+
+fn project_root(svc: &Service) -> std::path::PathBuf {
+    let d = &svc.project.dirs;
+    d.project_root.clone().unwrap_or_else(|| d.cwd.clone())
+}
+
+pub fn skill(svc: &Service, cmd: SkillCommand, out: &mut impl Write) -> anyhow::Result<Code> {
+    let SkillCommand::Install(a) = cmd;
+    let dir = match claude::skill_dir(a.scope(), &project_root(svc), svc.env.home.as_deref()) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(1);
+        }
+    };
+    match claude::install_skill(&dir, a.force) {
+        Ok(r) => {
+            for (label, list) in [
+                ("created", &r.created),
+                ("updated", &r.updated),
+                ("unchanged", &r.unchanged),
+            ] {
+                for p in list {
+                    writeln!(out, "{label:<10} {}", p.display())?;
+                }
+            }
+            writeln!(
+                out,
+                "the orc skill is installed in {} ({} scope); Claude Code loads it in its next session",
+                r.dir.display(),
+                a.scope().label()
+            )?;
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(1)
+        }
+    }
+}
+
+pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> anyhow::Result<Code> {
+    let scope = a.scope.scope();
+    let path = match claude::mcp_config_path(scope, &project_root(svc), svc.env.home.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(1);
+        }
+    };
+    let command = a.command.clone().unwrap_or_else(claude::default_command);
+    match claude::install_mcp(&path, &command, a.scope.force) {
+        Ok(r) => {
+            writeln!(
+                out,
+                "{} the `orc` MCP server in {}{}",
+                match r.status {
+                    "added" => "registered",
+                    "updated" => "updated",
+                    _ => "already registered:",
+                },
+                r.path.display(),
+                if r.kept.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (kept: {})", r.kept.join(", "))
+                }
+            )?;
+            writeln!(
+                out,
+                "equivalent: {}",
+                claude::claude_mcp_add_line(scope, &command)
+            )?;
+            if scope == Scope::Project {
+                writeln!(
+                    out,
+                    "Claude Code asks each user to approve a project's .mcp.json servers once."
+                )?;
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(1)
+        }
+    }
+}
