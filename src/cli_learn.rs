@@ -16,6 +16,7 @@ use crate::service::{Invocation, Service};
 pub struct RouteArgs {
     /// The task, in words.
     pub task: String,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -24,12 +25,15 @@ pub struct RouteArgs {
 pub enum EvalCommand {
     /// Should this run be judged? The sampling policy's answer, the rule that decided, the rubric.
     Should {
+        /// The run's routing id (printed by `orc invoke`, returned by MCP `invoke`).
         routing_id: String,
+        /// Output format: text for people, json for programs.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Record a judgment of a run's output.
     Record {
+        /// The run's routing id (printed by `orc invoke`, returned by MCP `invoke`).
         routing_id: String,
         /// good, acceptable or poor.
         #[arg(long)]
@@ -37,6 +41,7 @@ pub enum EvalCommand {
         /// Who judged (e.g. claude-sonnet-4, a person's name).
         #[arg(long)]
         judge: String,
+        /// The judge's reasoning, written before the verdict.
         #[arg(long)]
         reasoning: Option<String>,
         /// e.g. hallucination, incomplete, wrong_format.
@@ -48,26 +53,33 @@ pub enum EvalCommand {
         /// Whose output was judged: local or claude (default: whoever did the routed work).
         #[arg(long)]
         subject: Option<String>,
+        /// Output format: text for people, json for programs.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Record whether the user accepted a run's output.
     Feedback {
+        /// The run's routing id (printed by `orc invoke`, returned by MCP `invoke`).
         routing_id: String,
+        /// The user accepted the output.
         #[arg(
             long,
             conflicts_with = "rejected",
             required_unless_present = "rejected"
         )]
         accepted: bool,
+        /// The user rejected the output (makes the ensemble's next run be judged).
         #[arg(long)]
         rejected: bool,
     },
     /// Judge a run with a local model (a profile) and the rubric; records its verdict.
     Judge {
+        /// The run's routing id (printed by `orc invoke`, returned by MCP `invoke`).
         routing_id: String,
+        /// The model profile that judges (a local model).
         #[arg(long)]
         profile: String,
+        /// Output format: text for people, json for programs.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -75,6 +87,7 @@ pub enum EvalCommand {
 
 #[derive(Debug, Args)]
 pub struct LearnArgs {
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -83,15 +96,20 @@ pub struct LearnArgs {
 pub enum RoutingCommand {
     /// Every routing config version; the current one is marked.
     History {
+        /// Output format: text for people, json for programs.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Make routing-config.vN.yaml current again.
-    Rollback { version: u64 },
+    Rollback {
+        /// The version to make current (N of routing-config.vN.yaml).
+        version: u64,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// What to export: sft (chat examples), dpo (preference pairs) or judge (judge training).
     pub kind: export::Kind,
     /// Write here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
@@ -102,10 +120,13 @@ pub struct ExportArgs {
 pub struct ClaudeTaskArgs {
     /// The task Claude did.
     pub task: String,
+    /// The task type (extraction, classification, summarization, ...); guessed when missing.
     #[arg(long)]
     pub task_type: Option<String>,
+    /// Input tokens Claude reported for the task.
     #[arg(long, default_value_t = 0)]
     pub input_tokens: u64,
+    /// Output tokens Claude reported for the task.
     #[arg(long, default_value_t = 0)]
     pub output_tokens: u64,
     /// Claude's answer, from a file (kept for `orc export`).
@@ -114,6 +135,7 @@ pub struct ClaudeTaskArgs {
     /// The routing id of the local run whose work Claude redid.
     #[arg(long, value_name = "ROUTING_ID")]
     pub redoes: Option<String>,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -127,6 +149,7 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct LearningReportArgs {
+    /// Output format: text for people, json for programs (html: one self-contained page with charts).
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
     /// Write here instead of stdout.
