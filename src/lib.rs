@@ -1,32 +1,19 @@
 //! orc: a native swarm executor for llm-orc ensembles.
 //!
-//! Data flows `yaml` -> `spec` -> `config` (the project's files) -> `graph` (compiled DAG);
-//! `service` is the one layer the front ends (`cli`) call.
+//! The folders are the layers, in the order the data flows: `load` (files on disk) ->
+//! `compile` (the checked graph) -> `run` (the scheduler, over `backend`: model servers) ->
+//! `store` (artifacts); `service` is the one layer the front ends (`cli`, `mcp`) call.
+//! ARCHITECTURE.md draws the tree.
 
-pub mod artifact;
-pub mod claude;
+pub mod backend;
 pub mod cli;
-pub mod cli_invoke;
-pub mod cli_learn;
-pub mod cli_library;
-pub mod config;
-pub mod diag;
-pub mod exec;
-pub mod fuzzing;
-pub mod graph;
+pub mod compile;
 pub mod learn;
-pub mod manage;
+pub mod load;
 pub mod mcp;
-pub mod predicate;
-pub mod promote;
-pub mod provider;
 pub mod pyfmt;
 pub mod report;
-pub mod resolve;
+pub mod run;
 pub mod service;
-pub mod sim;
-pub mod spec;
-pub mod synth;
-pub mod timeline;
-pub mod validation;
-pub mod yaml;
+pub mod store;
+pub mod testkit;
