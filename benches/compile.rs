@@ -4,14 +4,14 @@
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use orc::config::Env;
+use orc::load::project::Env;
 use orc::service::Service;
 
 const PROFILES: &str = "model_profiles:\n  micro:\n    model: qwen3:0.6b\n    provider: ollama\n  small:\n    model: gemma3:4b\n    provider: ollama\n";
 
 /// A swarm of about `total` agents.
 fn swarm(total: usize) -> String {
-    orc::synth::swarm("swarm", (total * 8).div_ceil(9).saturating_sub(1).max(1))
+    orc::testkit::synth::swarm("swarm", (total * 8).div_ceil(9).saturating_sub(1).max(1))
 }
 
 fn project(dir: &Path, total: usize) {
@@ -55,8 +55,8 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(total), &text, |b, text| {
             b.iter(|| {
-                let mut sink = orc::diag::Sink::new(Path::new("swarm.yaml"));
-                orc::spec::parse_ensemble(text, Path::new("swarm.yaml"), &mut sink)
+                let mut sink = orc::load::diag::Sink::new(Path::new("swarm.yaml"));
+                orc::load::spec::parse_ensemble(text, Path::new("swarm.yaml"), &mut sink)
                     .map(|s| s.agents.len())
             });
         });

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use orc::config::Env;
-use orc::graph::CompiledEnsemble;
+use orc::compile::CompiledEnsemble;
+use orc::load::project::Env;
 use orc::service::{InvokeOptions, Service};
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -38,7 +38,7 @@ fn setup_with(sim_url: &str, limit: usize, yaml: &str, others: &[(&str, &str)]) 
     }
     std::fs::write(
         local.join("config.yaml"),
-        orc::synth::config(sim_url, limit),
+        orc::testkit::synth::config(sim_url, limit),
     )
     .expect("write");
     std::fs::write(local.join("ensembles/bench.yaml"), yaml).expect("write");
@@ -79,8 +79,16 @@ fn throughput(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     group.measurement_time(Duration::from_secs(8));
     let cases: Vec<(String, String)> = [8usize, 128, 1_000, 10_000]
         .iter()
-        .map(|&n| (format!("fan_in/{n}"), orc::synth::fan_in("bench", n)))
-        .chain([(String::from("swarm/1000"), orc::synth::swarm("bench", 888))])
+        .map(|&n| {
+            (
+                format!("fan_in/{n}"),
+                orc::testkit::synth::fan_in("bench", n),
+            )
+        })
+        .chain([(
+            String::from("swarm/1000"),
+            orc::testkit::synth::swarm("bench", 888),
+        )])
         .collect();
     let mut summary = Vec::new();
     for (label, yaml) in &cases {
@@ -140,7 +148,7 @@ fn makespan(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 0,
             ))
             .expect("sim");
-        let s = setup(&sim.url(), slots, &orc::synth::swarm("bench", 32));
+        let s = setup(&sim.url(), slots, &orc::testkit::synth::swarm("bench", 32));
         let mut runs = Vec::new();
         let mut vs_realized = Vec::new();
         // Which agent a request came from: its system prompt.
@@ -150,7 +158,7 @@ fn makespan(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             .iter()
             .enumerate()
             .filter_map(|(i, a)| match &a.kind {
-                orc::graph::Kind::Llm(l) => Some((l.system_prompt.clone(), i)),
+                orc::compile::Kind::Llm(l) => Some((l.system_prompt.clone(), i)),
                 _ => None,
             })
             .collect();

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::Stdio;
 
 use common::{TestProject, native_config, peer_project};
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 
 /// Every shell clap_complete knows gets a script naming orc's commands and flags.
 #[test]

@@ -14,7 +14,7 @@ mod common;
 use std::path::Path;
 
 use common::TestProject;
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
 const INPUT: &str = "Please review the parser change.";

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestProject, latest_artifact, native_config};
-use orc::sim::{Recorded, SimConfig, Simulator};
+use orc::testkit::sim::{Recorded, SimConfig, Simulator};
 use serde_json::{Value, json};
 
 async fn setup() -> (Simulator, TestProject) {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::Run;
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 

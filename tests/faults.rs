@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{TestProject, latest_artifact, native_config, peer_project};
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 use serde_json::Value;
 
 fn orc_cmd(p: &TestProject, args: &[&str]) -> Command {
@@ -290,7 +290,8 @@ async fn wide_and_large_runs_lose_nothing() {
     p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
     p.ensemble(
         "big-swarm",
-        &orc::synth::swarm("big-swarm", 888).replace("model_profile: micro", "model_profile: tiny"),
+        &orc::testkit::synth::swarm("big-swarm", 888)
+            .replace("model_profile: micro", "model_profile: tiny"),
     );
     for (name, agents) in [("peer-wide128", 129), ("big-swarm", 1000)] {
         let out = tokio::task::spawn_blocking({

@@ -19,7 +19,7 @@ fn every_corpus_input_loads_without_panicking() {
     );
     for f in &files {
         let bytes = std::fs::read(f).expect("read");
-        let outcome = std::panic::catch_unwind(|| orc::fuzzing::load_and_compile(&bytes));
+        let outcome = std::panic::catch_unwind(|| orc::testkit::fuzzing::load_and_compile(&bytes));
         assert!(outcome.is_ok(), "{} made orc panic", f.display());
     }
 }
@@ -35,7 +35,7 @@ fn every_expression_corpus_input_evaluates_without_panicking() {
     assert!(!files.is_empty());
     for f in &files {
         let bytes = std::fs::read(f).expect("read");
-        let outcome = std::panic::catch_unwind(|| orc::fuzzing::expression(&bytes));
+        let outcome = std::panic::catch_unwind(|| orc::testkit::fuzzing::expression(&bytes));
         assert!(outcome.is_ok(), "{} made orc panic", f.display());
     }
 }
@@ -55,8 +55,8 @@ fn hostile_yaml_is_refused_with_a_located_error() {
         bomb.push_str(&format!("b{i}: &b{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
     }
     for text in [deep.as_str(), bomb.as_str()] {
-        assert!(orc::yaml::parse(text).is_err());
-        orc::fuzzing::load_and_compile(text.as_bytes());
+        assert!(orc::load::yaml::parse(text).is_err());
+        orc::testkit::fuzzing::load_and_compile(text.as_bytes());
     }
-    orc::fuzzing::load_and_compile(&[0xff, 0xfe, b'a', b':']);
+    orc::testkit::fuzzing::load_and_compile(&[0xff, 0xfe, b'a', b':']);
 }

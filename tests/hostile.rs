@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{Run, TestProject, latest_artifact};
 use hostile_server::{Act, HostileServer, Witness};
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
 /// orc may hold at most this much memory (peak resident, from /proc) while a hostile server
@@ -667,9 +667,9 @@ async fn requests_retries_and_fallbacks_are_logged_without_prompts_or_secrets() 
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let env = orc::config::Env {
+    let env = orc::load::project::Env {
         home: Some(p.home()),
-        ..orc::config::Env::default()
+        ..orc::load::project::Env::default()
     };
     let svc = orc::service::Service::open(&p.root(), None, &env);
     let (_tx, rx) = tokio::sync::watch::channel(false);

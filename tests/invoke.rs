@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TestProject, latest_artifact, native_config, peer_project};
-use orc::sim::{Recorded, SimConfig, Simulator};
+use orc::testkit::sim::{Recorded, SimConfig, Simulator};
 use serde_json::Value;
 
 const INPUT: &str = "Why is the sky blue? Sunlight scatters off air molecules.";

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use common::{TestProject, native_config};
 use orc::learn::records::{self, Route, RoutingRecord};
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;

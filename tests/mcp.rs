@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use common::{TestProject, native_config, write_file};
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam, Request,
     ServerResult,
@@ -642,7 +642,7 @@ async fn streamable_http_on_loopback() {
         .expect("token file")
         .trim()
         .to_string();
-    let http = orc::provider::http_client();
+    let http = orc::backend::http_client();
     let url = format!("http://127.0.0.1:{port}/mcp");
     let post = |body: Value, session: Option<String>| {
         let mut r = http
@@ -1317,7 +1317,7 @@ async fn post(
     headers: &[(&str, &str)],
     body: impl Into<reqwest::Body>,
 ) -> reqwest::Response {
-    let mut r = orc::provider::http_client()
+    let mut r = orc::backend::http_client()
         .post(url)
         .header("Accept", "application/json, text/event-stream")
         .header("Content-Type", "application/json")

@@ -254,8 +254,8 @@ async fn benchmark_project_runs_on_the_simulator() {
         eprintln!("skipped: ../shared is not available");
         return;
     };
-    let sim = orc::sim::Simulator::start(
-        orc::sim::SimConfig {
+    let sim = orc::testkit::sim::Simulator::start(
+        orc::testkit::sim::SimConfig {
             tokens: 64,
             ..Default::default()
         },

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{Run, TestProject, write_file};
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
@@ -727,7 +727,10 @@ fn skill_md_has_valid_frontmatter_and_fits() {
             "missing references/{name}"
         );
     }
-    assert_eq!(orc::claude::check_skill(text, "orc"), Vec::<String>::new());
+    assert_eq!(
+        orc::service::claude::check_skill(text, "orc"),
+        Vec::<String>::new()
+    );
 }
 
 /// `tool(param: ..., param: ...)` calls written in the skill.

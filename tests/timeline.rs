@@ -3,7 +3,7 @@
 mod common;
 
 use common::{native_config, peer_project};
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 
 fn count(s: &str, needle: &str) -> usize {
     s.matches(needle).count()

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{TestProject, latest_artifact, native_config};
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 
 async fn setup() -> (Simulator, TestProject) {
     let sim = Simulator::start(SimConfig::default(), 0)

@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    orc::fuzzing::expression(data);
+    orc::testkit::fuzzing::expression(data);
 });

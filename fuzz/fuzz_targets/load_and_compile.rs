@@ -5,5 +5,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    orc::fuzzing::load_and_compile(data);
+    orc::testkit::fuzzing::load_and_compile(data);
 });

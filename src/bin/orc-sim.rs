@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use orc::sim::{SimConfig, Simulator};
+use orc::testkit::sim::{SimConfig, Simulator};
 
 #[derive(Parser)]
 #[command(

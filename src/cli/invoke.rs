@@ -9,9 +9,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::cli::{Code, Format, InvokeArgs, fail, print_diagnostics, term_safe};
-use crate::config::Env;
-use crate::exec::{Event, RunResult, Status};
+use crate::load::project::Env;
 use crate::report::size_class;
+use crate::run::{Event, RunResult, Status};
 use crate::service::{Invocation, InvokeOptions, Service};
 
 /// llm-orc's input when none is given.
@@ -51,7 +51,7 @@ fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(Stri
     let root = svc.artifacts_root();
     // `latest` here means this ensemble's latest run.
     let wanted = if arg == "latest" { ensemble } else { arg };
-    let path = crate::timeline::locate(wanted, &root)?;
+    let path = crate::report::timeline::locate(wanted, &root)?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
     let v: Value = serde_json::from_str(
         &std::fs::read_to_string(&path)
@@ -70,7 +70,7 @@ fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(Stri
 }
 
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
-    if let Err(e) = crate::cli_learn::check_task_type(args.task_type.as_deref()) {
+    if let Err(e) = crate::cli::learn::check_task_type(args.task_type.as_deref()) {
         eprintln!("error: --task-type: {e}");
         return Ok(2);
     }
@@ -117,7 +117,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
                 );
                 let _ = cancel_tx.send(true);
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    crate::exec::script::kill_running_scripts();
+                    crate::run::script::kill_running_scripts();
                     std::process::exit(130);
                 }
             }
@@ -155,7 +155,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         }
     };
     print_diagnostics(&inv.warnings);
-    let routing_id = crate::cli_learn::log_run(
+    let routing_id = crate::cli::learn::log_run(
         svc,
         &inv,
         args.task_type.as_deref(),
@@ -167,7 +167,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
             let mut w = std::io::BufWriter::new(&mut *stdout);
             let mut doc = json_output(&inv);
             doc.routing_id = routing_id;
-            crate::artifact::write_pretty_ascii(&mut w, &doc)?;
+            crate::store::artifact::write_pretty_ascii(&mut w, &doc)?;
             writeln!(w)?;
         }
         Format::Text => {
@@ -208,7 +208,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
 
 /// Asks on the terminal for get_user_input / confirm_action, one question at a time: the prompt
 /// on stderr, the answer from stdin. None when stdin is not a terminal (it may hold the input).
-pub fn terminal_asker() -> Option<crate::exec::Asker> {
+pub fn terminal_asker() -> Option<crate::run::Asker> {
     if !std::io::stdin().is_terminal() {
         return None;
     }
@@ -319,7 +319,7 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
     // Tokens per tier of model size.
     let mut tiers: BTreeMap<(u8, &'static str), (u64, u64, usize, usize)> = BTreeMap::new();
     for (_, u) in &r.usage {
-        let class = size_class(crate::graph::model_size_b(&u.model));
+        let class = size_class(crate::compile::model_size_b(&u.model));
         let rank = match class {
             "micro" => 0,
             "small" => 1,
@@ -348,7 +348,7 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
             i.saturating_add(*o)
         )?;
     }
-    let totals = crate::exec::result::totals_to_json(&r.usage);
+    let totals = crate::run::results::totals_to_json(&r.usage);
     writeln!(
         out,
         "   total: {} tokens in {:.2}s; status {}",
@@ -488,7 +488,7 @@ pub fn validate_runs(
                 }
             }
         }
-        for f in crate::validation::failures(&outcome) {
+        for f in crate::run::validation::failures(&outcome) {
             eprintln!("error: {}: {}", term_safe(name), term_safe(&f));
         }
         if let Some(Ok(w)) = &inv.artifact {

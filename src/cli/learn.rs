@@ -487,7 +487,7 @@ pub fn export(svc: &Service, a: ExportArgs, out: &mut impl Write) -> anyhow::Res
     };
     match &a.output {
         Some(f) => {
-            crate::artifact::write_atomic(f, &buf)?;
+            crate::store::artifact::write_atomic(f, &buf)?;
             eprintln!("wrote {} row(s) to {}", r.rows, f.display());
         }
         None => {
@@ -556,7 +556,7 @@ pub fn learning_report(
     };
     match &a.output {
         Some(f) => {
-            crate::artifact::write_atomic(f, body.as_bytes())?;
+            crate::store::artifact::write_atomic(f, body.as_bytes())?;
             eprintln!("wrote {}", f.display());
         }
         None => out.write_all(body.as_bytes())?,

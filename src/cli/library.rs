@@ -6,9 +6,9 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use crate::claude::{self, Scope};
 use crate::cli::{Code, Format};
-use crate::promote::{Dest, PromoteRequest};
+use crate::service::claude::{self, Scope};
+use crate::service::promotion::{Dest, PromoteRequest};
 use crate::service::{Service, ServiceError};
 
 #[derive(Debug, Subcommand)]
@@ -347,7 +347,10 @@ pub fn deps(svc: &Service, a: DepsArgs, out: &mut impl Write) -> anyhow::Result<
 
 // ---------------------------------------------------------------------- promote / demote
 
-fn print_readiness(out: &mut impl Write, r: &crate::promote::Readiness) -> anyhow::Result<()> {
+fn print_readiness(
+    out: &mut impl Write,
+    r: &crate::service::promotion::Readiness,
+) -> anyhow::Result<()> {
     let e = &r.evaluations;
     writeln!(
         out,

@@ -7,10 +7,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::{Env, Tier};
-use crate::diag::Diagnostic;
+use crate::load::diag::Diagnostic;
+use crate::load::project::{Env, Tier};
 use crate::report;
 use crate::service::{self, Service, ServiceError};
+
+pub mod invoke;
+pub mod learn;
+pub mod library;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,32 +68,32 @@ pub enum Command {
     /// Print orc's man page (roff) to stdout, e.g. `orc man > ~/.local/share/man/man1/orc.1`.
     Man,
     /// Recommend where a task goes: a local ensemble, a new ensemble, or Claude.
-    Route(crate::cli_learn::RouteArgs),
+    Route(crate::cli::learn::RouteArgs),
     /// Judging runs: should a run be judged, record a judgment or feedback, judge locally.
     #[command(subcommand)]
-    Eval(crate::cli_learn::EvalCommand),
+    Eval(crate::cli::learn::EvalCommand),
     /// Learn routing from the evaluations: task profiles, a new routing config, LoRA candidates.
-    Learn(crate::cli_learn::LearnArgs),
+    Learn(crate::cli::learn::LearnArgs),
     /// Routing config versions: history and rollback.
     #[command(subcommand)]
-    Routing(crate::cli_learn::RoutingCommand),
+    Routing(crate::cli::learn::RoutingCommand),
     /// Export training data from judged runs as JSONL: sft, dpo or judge.
-    Export(crate::cli_learn::ExportArgs),
+    Export(crate::cli::learn::ExportArgs),
     /// Log work Claude did itself (for savings and PGR).
-    RecordClaudeTask(crate::cli_learn::ClaudeTaskArgs),
+    RecordClaudeTask(crate::cli::learn::ClaudeTaskArgs),
     /// The shared library: browse, search, info, copy into the project.
     #[command(subcommand)]
-    Library(crate::cli_library::LibraryCommand),
+    Library(crate::cli::library::LibraryCommand),
     /// Everything an ensemble needs, where each is found, what each tier lacks.
-    Deps(crate::cli_library::DepsArgs),
+    Deps(crate::cli::library::DepsArgs),
     /// Promote an ensemble (with its dependencies) to the global tier or the library; --check
     /// shows readiness. Nothing is written without --yes.
-    Promote(crate::cli_library::PromoteArgs),
+    Promote(crate::cli::library::PromoteArgs),
     /// Remove an ensemble from the global tier or the library. Nothing is removed without --yes.
-    Demote(crate::cli_library::DemoteArgs),
+    Demote(crate::cli::library::DemoteArgs),
     /// The Claude Code skill that drives orc.
     #[command(subcommand)]
-    Skill(crate::cli_library::SkillCommand),
+    Skill(crate::cli::library::SkillCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,7 +127,7 @@ pub enum McpCommand {
     },
     /// Register `orc mcp serve` with Claude Code (.mcp.json, or ~/.claude.json with --user),
     /// keeping the servers already there.
-    Install(crate::cli_library::McpInstallArgs),
+    Install(crate::cli::library::McpInstallArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,7 +143,7 @@ pub enum ReportCommand {
     },
     /// The learning loop's report: savings (estimated), quality, acceptance, judge spend,
     /// break-even evaluation rate and PGR, per ensemble and per task type.
-    Learning(crate::cli_learn::LearningReportArgs),
+    Learning(crate::cli::learn::LearningReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -266,7 +270,7 @@ pub type Code = u8;
 /// Runs a parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     // TLS (rustls/ring) for every HTTP client the process builds.
-    crate::provider::install_crypto_provider();
+    crate::backend::install_crypto_provider();
     let cwd = std::env::current_dir()?;
     let env = Env::from_process();
     let log_file = match &cli.command {
@@ -353,7 +357,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
     let open = || Service::open(&cwd, cli.project.as_deref(), &env);
     let stdout = &mut std::io::stdout().lock();
     match cli.command {
-        Command::Invoke(args) => crate::cli_invoke::invoke(&open(), &env, args),
+        Command::Invoke(args) => crate::cli::invoke::invoke(&open(), &env, args),
         Command::Validate(args) => match args.ensembles.first().map(String::as_str) {
             Some(mode @ ("run" | "all" | "category")) if !args.runnable => {
                 let svc = open();
@@ -399,7 +403,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
                         found
                     }
                 };
-                crate::cli_invoke::validate_runs(
+                crate::cli::invoke::validate_runs(
                     &svc,
                     &env,
                     &names,
@@ -442,31 +446,33 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             clap_mangen::Man::new(Cli::command()).render(stdout)?;
             Ok(0)
         }
-        Command::Mcp(McpCommand::Install(a)) => crate::cli_library::mcp_install(&open(), a, stdout),
-        Command::Library(c) => crate::cli_library::library(&open(), c, stdout),
-        Command::Deps(a) => crate::cli_library::deps(&open(), a, stdout),
-        Command::Promote(a) => crate::cli_library::promote(&open(), a, stdout),
-        Command::Demote(a) => crate::cli_library::demote(&open(), a, stdout),
-        Command::Skill(c) => crate::cli_library::skill(&open(), c, stdout),
-        Command::Route(a) => crate::cli_learn::route(&open(), a, stdout),
-        Command::Eval(c) => crate::cli_learn::eval(&open(), c, stdout),
-        Command::Learn(a) => crate::cli_learn::learn(&open(), a, stdout),
-        Command::Routing(c) => crate::cli_learn::routing(&open(), c, stdout),
-        Command::Export(a) => crate::cli_learn::export(&open(), a, stdout),
-        Command::RecordClaudeTask(a) => crate::cli_learn::record_claude_task(&open(), a, stdout),
+        Command::Mcp(McpCommand::Install(a)) => {
+            crate::cli::library::mcp_install(&open(), a, stdout)
+        }
+        Command::Library(c) => crate::cli::library::library(&open(), c, stdout),
+        Command::Deps(a) => crate::cli::library::deps(&open(), a, stdout),
+        Command::Promote(a) => crate::cli::library::promote(&open(), a, stdout),
+        Command::Demote(a) => crate::cli::library::demote(&open(), a, stdout),
+        Command::Skill(c) => crate::cli::library::skill(&open(), c, stdout),
+        Command::Route(a) => crate::cli::learn::route(&open(), a, stdout),
+        Command::Eval(c) => crate::cli::learn::eval(&open(), c, stdout),
+        Command::Learn(a) => crate::cli::learn::learn(&open(), a, stdout),
+        Command::Routing(c) => crate::cli::learn::routing(&open(), c, stdout),
+        Command::Export(a) => crate::cli::learn::export(&open(), a, stdout),
+        Command::RecordClaudeTask(a) => crate::cli::learn::record_claude_task(&open(), a, stdout),
         Command::Report(ReportCommand::Learning(a)) => {
-            crate::cli_learn::learning_report(&open(), a, stdout)
+            crate::cli::learn::learning_report(&open(), a, stdout)
         }
         Command::Report(ReportCommand::Timeline { artifact, output }) => {
             let svc = open();
-            let path = match crate::timeline::locate(&artifact, &svc.artifacts_root()) {
+            let path = match crate::report::timeline::locate(&artifact, &svc.artifacts_root()) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return Ok(1);
                 }
             };
-            let (name, rows) = match crate::timeline::load(&path) {
+            let (name, rows) = match crate::report::timeline::load(&path) {
                 Ok(v) => v,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -481,10 +487,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
             );
-            let svg = crate::timeline::svg(&title, &rows);
+            let svg = crate::report::timeline::svg(&title, &rows);
             match output {
                 Some(f) => {
-                    crate::artifact::write_atomic(&f, svg.as_bytes())?;
+                    crate::store::artifact::write_atomic(&f, svg.as_bytes())?;
                     eprintln!("wrote {} ({} agents)", f.display(), rows.len());
                 }
                 None => write!(stdout, "{svg}")?,
@@ -894,7 +900,7 @@ fn same_name_note(svc: &Service, e: &service::EnsembleListing) -> String {
     };
     let others: Vec<String> = e.same_name_in_tier.iter().map(|p| short(p)).collect();
     let this = short(&e.path);
-    let rule = crate::config::SAME_NAME_RULE;
+    let rule = crate::load::project::SAME_NAME_RULE;
     match &e.used_instead {
         Some(w) => format!(
             "  [same name as {} in this tier; orc uses {}, never this file ({this}): {rule}]",
@@ -953,7 +959,7 @@ fn list_profiles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow:
             let runnable = match s
                 .provider
                 .as_deref()
-                .and_then(crate::graph::Provider::parse)
+                .and_then(crate::compile::Provider::parse)
             {
                 Some(pr) if !pr.runnable() => "  [cloud: not runnable by orc]",
                 None if s.provider.is_some() => "  [unknown provider]",

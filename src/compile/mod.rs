@@ -12,12 +12,14 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use crate::config::{EnsembleFile, Project, Tier, check_relative_name, load_ensemble_file};
-use crate::diag::{Diagnostic, Sink, WithHint, closest};
-use crate::predicate;
-use crate::resolve::{ScriptProblem, ScriptTarget, nested_candidates, resolve_script};
-use crate::spec::{AgentKind, AgentSpec, EnsembleSpec, InputScope, LlmSpec, Located};
-use crate::yaml::Pos;
+use crate::load::diag::{Diagnostic, Sink, WithHint, closest};
+use crate::load::project::{EnsembleFile, Project, Tier, check_relative_name, load_ensemble_file};
+use crate::load::resolve::{ScriptProblem, ScriptTarget, nested_candidates, resolve_script};
+use crate::load::spec::{AgentKind, AgentSpec, EnsembleSpec, InputScope, LlmSpec, Located};
+use crate::load::yaml::Pos;
+
+pub mod expr;
+pub mod predicate;
 
 /// The deepest nesting orc follows, whatever `performance.execution.max_ensemble_depth` says:
 /// compiling, running and dropping nested ensembles recurse once per level, and a chain of
@@ -128,7 +130,7 @@ pub enum Kind {
         parameters: Map<String, Json>,
         /// The interpreter and output cap, from config.yaml and `ORC_PYTHON`.
         #[serde(skip)]
-        launcher: crate::resolve::Launcher,
+        launcher: crate::load::resolve::Launcher,
     },
     Ensemble {
         reference: String,
@@ -430,14 +432,14 @@ impl<'p> Compiler<'p> {
             (Vec::new(), Vec::new())
         };
         if let Some(block) = &spec.validation {
-            match crate::validation::parse(block) {
+            match crate::run::validation::parse(block) {
                 Err(e) => {
                     sink.error(spec.name.pos, format!("ensemble `{}` has an invalid `validation:` block: {e}", spec.name.value))
                         .hint("see the validation keys in the README (structural, schema_validations, behavioral, quantitative, semantic)");
                 }
                 Ok(cfg) => {
                     for a in &cfg.behavioral {
-                        if let Err(why) = crate::validation::expr::check(&a.assertion) {
+                        if let Err(why) = crate::compile::expr::check(&a.assertion) {
                             sink.warning(spec.name.pos, format!("behavioral assertion `{}` cannot be evaluated by orc: {why}", a.name))
                                 .hint("orc evaluates a safe subset of Python expressions; the assertion will fail with this error");
                         }
@@ -554,7 +556,7 @@ impl<'p> Compiler<'p> {
                 match resolve_script(&self.project.dirs, &reference.value) {
                     Ok(target) => {
                         let settings = &self.project.config.scripts;
-                        let launcher = crate::resolve::Launcher::new(settings, &target);
+                        let launcher = crate::load::resolve::Launcher::new(settings, &target);
                         match &target {
                             ScriptTarget::Inline(content) => {
                                 let shown = inline_preview(content);
@@ -583,7 +585,7 @@ impl<'p> Compiler<'p> {
                             }
                             ScriptTarget::File(path) => {
                                 let program = &launcher.interpreter.program;
-                                if !crate::resolve::program_exists(program) {
+                                if !crate::load::resolve::program_exists(program) {
                                     let ext = path.extension().and_then(|x| x.to_str());
                                     sink.warning(
                                         reference.pos,
@@ -940,7 +942,7 @@ impl<'p> Compiler<'p> {
 
     fn fallback_chain(
         &self,
-        start: Option<&crate::spec::ProfileSpec>,
+        start: Option<&crate::load::spec::ProfileSpec>,
         pos: Pos,
         sink: &mut Sink,
     ) -> Vec<String> {

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::records::{self, EvaluationRecord, Route, RoutingRecord, Score, Seen, Subject};
 use super::{LearnConfig, LearnError, LogInputs, Paths, check_id, classify, estimate, policy};
-use crate::config::LOCAL_DIR;
+use crate::load::project::LOCAL_DIR;
 use crate::service::{Invocation, Service};
 
 /// A project's learning files and settings.
@@ -166,7 +166,7 @@ impl Learning {
         let r = &inv.result;
         let mut tiers: Vec<(u8, &'static str, String)> = Vec::new();
         for (_, u) in &r.usage {
-            let class = crate::report::size_class(crate::graph::model_size_b(&u.model));
+            let class = crate::report::size_class(crate::compile::model_size_b(&u.model));
             let rank = match class {
                 "micro" => 0,
                 "small" => 1,
@@ -281,7 +281,7 @@ impl Learning {
                 let doc = serde_json::json!({"input": {"data": task}, "deliverable": out, "route": "claude"});
                 let bytes = serde_json::to_vec_pretty(&doc)
                     .map_err(|e| LearnError::Refused(e.to_string()))?;
-                crate::artifact::write_atomic(&path, &bytes)
+                crate::store::artifact::write_atomic(&path, &bytes)
                     .map_err(|e| LearnError::Refused(e.to_string()))?;
                 Some(format!("evaluations/claude/{id}.json"))
             }
@@ -620,12 +620,12 @@ async fn judge_call(
     system: &str,
     prompt: &str,
 ) -> Result<(String, u64), LearnError> {
-    use crate::provider::Provider;
-    let client = crate::provider::OllamaClient::new(
-        crate::provider::http_client(),
-        &crate::provider::normalize_host(host),
+    use crate::backend::Provider;
+    let client = crate::backend::OllamaClient::new(
+        crate::backend::http_client(),
+        &crate::backend::normalize_host(host),
     );
-    let req = crate::provider::ChatRequest {
+    let req = crate::backend::ChatRequest {
         model: model.to_string(),
         system: system.to_string(),
         user: prompt.to_string(),
@@ -637,7 +637,7 @@ async fn judge_call(
         keep_alive: None,
     };
     let r = client
-        .chat(&req, &crate::provider::NoTokens)
+        .chat(&req, &crate::backend::NoTokens)
         .await
         .map_err(|e| LearnError::Refused(format!("the local judge failed: {e}")))?;
     let tokens = r.usage.input_tokens.unwrap_or(0) + r.usage.output_tokens.unwrap_or(0);

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::diag::{Diagnostic, Sink, WithHint};
-use crate::spec::{self, EnsembleSpec, ProfileSpec, Reader};
-use crate::yaml::{self, Entry, Node, Pos, Value};
+use crate::load::diag::{Diagnostic, Sink, WithHint};
+use crate::load::spec::{self, EnsembleSpec, ProfileSpec, Reader};
+use crate::load::yaml::{self, Entry, Node, Pos, Value};
 
 /// Where a file comes from. Lookups go local -> library -> global; the first match wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -194,7 +194,7 @@ impl Default for Performance {
             default_timeout: 60.0,
             max_ensemble_depth: 5,
             max_fan_out: DEFAULT_MAX_FAN_OUT,
-            max_response_bytes: crate::provider::DEFAULT_MAX_RESPONSE_BYTES,
+            max_response_bytes: crate::backend::DEFAULT_MAX_RESPONSE_BYTES,
             streaming_enabled: None,
             script_cache_enabled: false,
         }
@@ -431,7 +431,7 @@ const MAX_FILE: u64 = yaml::MAX_FILE_BYTES as u64;
 /// Reads a text file, refusing huge ones; the error is a diagnostic.
 pub fn read_text(path: &Path) -> Result<String, Diagnostic> {
     let fail = |message: String| Diagnostic {
-        severity: crate::diag::Severity::Error,
+        severity: crate::load::diag::Severity::Error,
         file: path.to_path_buf(),
         line: 0,
         column: 0,
@@ -1066,9 +1066,9 @@ pub fn check_relative_name(name: &str) -> Result<(), String> {
 
 /// Refuses a name that would mislead a terminal (control characters, line breaks, bidi marks),
 /// saying which character: the same rule `validate` applies to names in files
-/// ([`crate::spec::name_problem`]).
+/// ([`crate::load::spec::name_problem`]).
 pub fn check_name_chars(name: &str) -> Result<(), String> {
-    match crate::spec::name_problem(name, false) {
+    match crate::load::spec::name_problem(name, false) {
         Some(why) => Err(format!("the name {why}")),
         None => Ok(()),
     }

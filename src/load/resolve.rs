@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{Dirs, ScriptSettings, stays_inside};
+use crate::load::project::{Dirs, ScriptSettings, stays_inside};
 
 /// The environment variable that chooses the interpreter of `.py` scripts (over config.yaml).
 pub const PYTHON_ENV: &str = "ORC_PYTHON";
@@ -56,7 +56,7 @@ pub fn script_search_dirs(dirs: &Dirs) -> Vec<PathBuf> {
     let local = dirs
         .local
         .clone()
-        .unwrap_or_else(|| base.join(crate::config::LOCAL_DIR));
+        .unwrap_or_else(|| base.join(crate::load::project::LOCAL_DIR));
     let lib = base.join("llm-orchestra-library");
     vec![
         local.join("scripts"),
@@ -363,7 +363,7 @@ mod tests {
         assert_eq!(l.interpreter.origin, Origin::Default);
         settings.interpreters.insert(
             "py".into(),
-            crate::config::ConfiguredInterpreter {
+            crate::load::project::ConfiguredInterpreter {
                 program: PathBuf::from("/venv/bin/python"),
                 key: "scripts.python".into(),
                 file: PathBuf::from("/p/.llm-orc/config.yaml"),

@@ -10,8 +10,8 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use crate::diag::{Sink, WithHint, closest};
-use crate::yaml::{self, Entry, Node, Pos, Value};
+use crate::load::diag::{Sink, WithHint, closest};
+use crate::load::yaml::{self, Entry, Node, Pos, Value};
 
 /// A string with where it was written.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -76,7 +76,7 @@ pub enum TokenError {
 }
 
 /// `$XDG_CONFIG_HOME/orc/mcp-token`, else `~/.config/orc/mcp-token`.
-pub fn default_token_path(env: &crate::config::Env) -> Option<PathBuf> {
+pub fn default_token_path(env: &crate::load::project::Env) -> Option<PathBuf> {
     match (&env.xdg_config_home, &env.home) {
         (Some(x), _) => Some(x.join("orc").join("mcp-token")),
         (None, Some(h)) => Some(h.join(".config").join("orc").join("mcp-token")),

@@ -17,12 +17,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::config::Env;
+use crate::load::project::Env;
 
 pub mod http;
 mod stdio;
-use crate::exec::{Event, Status};
 use crate::learn::service::Learning;
+use crate::run::{Event, Status};
 use crate::service::{Invocation, InvokeOptions, Service, ServiceError};
 
 type ToolResult = Result<CallToolResult, String>;
@@ -68,7 +68,7 @@ struct State {
 /// check for every tool that takes a name; see `config::check_name_chars`).
 fn names(list: &[(&str, &str)]) -> Result<(), String> {
     for (what, value) in list {
-        crate::config::check_name_chars(value)
+        crate::load::project::check_name_chars(value)
             .map_err(|why| format!("invalid {what} `{}`: {why}", value.escape_debug()))?;
     }
     Ok(())
@@ -497,13 +497,16 @@ impl OrcMcp {
         };
         // The project's .llm-orc directory itself names its parent.
         let root = match p.parent() {
-            Some(parent) if p.file_name().is_some_and(|n| n == crate::config::LOCAL_DIR) => {
+            Some(parent)
+                if p.file_name()
+                    .is_some_and(|n| n == crate::load::project::LOCAL_DIR) =>
+            {
                 parent.to_path_buf()
             }
             _ => p,
         };
         let mut out = json!({"status": "ok", "project_path": root});
-        if !root.join(crate::config::LOCAL_DIR).is_dir() {
+        if !root.join(crate::load::project::LOCAL_DIR).is_dir() {
             if !a.init {
                 return refuse(format!(
                     "{} is not an orc project (it has no .llm-orc/ directory); point at a project, or pass init: true to create .llm-orc/ there",
@@ -610,7 +613,7 @@ impl OrcMcp {
     ) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
         let svc = self.svc();
-        crate::cli_learn::check_task_type(a.task_type.as_deref())?;
+        crate::cli::learn::check_task_type(a.task_type.as_deref())?;
         let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
         let total = ens.total_agents() as u64;
         let run_id = format!(
@@ -984,7 +987,7 @@ impl OrcMcp {
 
     #[tool(description = "How orc's tools, files and workflows fit together.")]
     async fn get_help(&self) -> ToolResult {
-        ok(crate::manage::help())
+        ok(crate::service::manage::help())
     }
 
     // ---------------------------------------------------------------- the learning loop
@@ -1104,7 +1107,7 @@ impl OrcMcp {
             "{name}-{}.jsonl",
             chrono::Local::now().format("%Y%m%d-%H%M%S-%3f")
         ));
-        crate::artifact::write_atomic(&file, &buf).map_err(|e| e.to_string())?;
+        crate::store::artifact::write_atomic(&file, &buf).map_err(|e| e.to_string())?;
         ok(
             json!({"kind": kind, "file": file, "rows": r.rows, "missing_artifacts": r.missing_artifacts}),
         )

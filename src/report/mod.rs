@@ -1,11 +1,13 @@
 //! Views of a compiled ensemble: text, JSON and Graphviz DOT.
 
+pub mod timeline;
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::graph::{Agent, CompiledEnsemble, Kind};
+use crate::compile::{Agent, CompiledEnsemble, Kind};
 
 /// A size class for a model, by parameter count.
 pub fn size_class(size_b: Option<f64>) -> &'static str {

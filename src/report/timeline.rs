@@ -59,12 +59,12 @@ pub fn locate(arg: &str, artifacts: &Path) -> Result<PathBuf, TimelineError> {
         }
         return newest.map(|(_, f)| f).ok_or_else(not_found);
     }
-    crate::config::check_relative_name(arg).map_err(|_| not_found())?;
+    crate::load::project::check_relative_name(arg).map_err(|_| not_found())?;
     for cand in [
         artifacts.join(arg).join("latest/execution.json"),
         artifacts.join(arg).join("execution.json"),
     ] {
-        if cand.is_file() && crate::config::stays_inside(artifacts, &cand) {
+        if cand.is_file() && crate::load::project::stays_inside(artifacts, &cand) {
             return Ok(cand);
         }
     }

@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::script::ScriptInput;
+use crate::load::resolve::ScriptTarget;
 use crate::pyfmt;
-use crate::resolve::ScriptTarget;
 
 /// How long an entry stays valid, in seconds.
 pub const TTL_SECONDS: f64 = 3600.0;
@@ -133,7 +133,7 @@ impl ScriptCache {
                 let _ = std::fs::create_dir_all(d);
             }
             let doc = json!({"stored_at": at, "response": response});
-            let _ = crate::artifact::write_atomic(&path, doc.to_string().as_bytes());
+            let _ = crate::store::artifact::write_atomic(&path, doc.to_string().as_bytes());
         }
     }
 }

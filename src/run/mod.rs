@@ -4,8 +4,9 @@
 pub mod cache;
 pub mod primitives;
 pub mod prompt;
-pub mod result;
+pub mod results;
 pub mod script;
+pub mod validation;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -19,14 +20,14 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::graph::{Agent, CompiledEnsemble, Kind, LlmAgent, Provider as ProviderKind};
-use crate::provider::{
+use crate::backend::{
     AnyProvider, ChatRequest, OllamaClient, OpenAiClient, Provider, ProviderError, TokenSink,
     normalize_host, origin,
 };
-use crate::resolve::ScriptTarget;
+use crate::compile::{Agent, CompiledEnsemble, Kind, LlmAgent, Provider as ProviderKind};
+use crate::load::resolve::ScriptTarget;
 use prompt::Dep;
-pub use result::{AgentUsage, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing};
+pub use results::{AgentUsage, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing};
 
 /// What happens during a run, for progress displays.
 #[derive(Debug, Clone)]
@@ -313,7 +314,7 @@ fn agent_timeout(agent: &Agent) -> Result<Duration, String> {
             "timeout_seconds {} of agent `{}` is out of range (at most {} seconds)",
             agent.timeout_seconds,
             agent.name,
-            crate::spec::MAX_TIMEOUT_SECONDS
+            crate::load::spec::MAX_TIMEOUT_SECONDS
         )
     })
 }
@@ -377,7 +378,7 @@ impl Place {
     /// error llm-orc gives, with the chain.
     fn child(&self, engine: &Engine, display: &str, target: &str) -> Result<Place, String> {
         let depth = self.depth + 1;
-        let limit = engine.max_depth.min(crate::graph::MAX_ENSEMBLE_DEPTH);
+        let limit = engine.max_depth.min(crate::compile::MAX_ENSEMBLE_DEPTH);
         if depth > limit {
             return Err(format!(
                 "Ensemble nesting depth limit exceeded: depth {depth} > limit {limit} ({} -> {target})",
@@ -610,7 +611,7 @@ fn is_interactive(ens: &CompiledEnsemble) -> bool {
         Kind::Script {
             reference, target, ..
         } => {
-            matches!(target, crate::resolve::ScriptTarget::Primitive(p) if primitives::is_interactive(p))
+            matches!(target, crate::load::resolve::ScriptTarget::Primitive(p) if primitives::is_interactive(p))
                 || reference.contains("input(")
         }
         _ => false,
@@ -662,9 +663,9 @@ async fn run_node(
         Some("every dependency was skipped".to_string())
     } else {
         agent.when.as_ref().and_then(|w| {
-            let resolve = |t: &str| crate::predicate::resolve_agent_ref(t, response_of);
-            (!crate::predicate::evaluate(w, resolve)).then(|| {
-                let token = crate::predicate::resolved_token(w);
+            let resolve = |t: &str| crate::compile::predicate::resolve_agent_ref(t, response_of);
+            (!crate::compile::predicate::evaluate(w, resolve)).then(|| {
+                let token = crate::compile::predicate::resolved_token(w);
                 format!(
                     "`when: {w}` is false ({token} is {})",
                     crate::pyfmt::repr(&resolve(token))
@@ -1002,7 +1003,7 @@ fn resolve_dispatch<'a>(
         return Ok(c.clone());
     }
     let quoted = crate::pyfmt::repr(&Value::String(expr.to_string()));
-    let name = match crate::predicate::resolve_agent_ref(expr, response_of) {
+    let name = match crate::compile::predicate::resolve_agent_ref(expr, response_of) {
         Value::Null => {
             return Err(format!(
                 "Dispatch target for '{agent}' was not resolved (dispatch: {quoted})"
@@ -1504,13 +1505,13 @@ async fn run_loop(
             return Err(format!("interrupted in iteration {k}"));
         }
         output = loop_output(result.deliverable.as_deref());
-        if crate::predicate::evaluate(spec.until, |t| {
-            crate::predicate::resolve_output_ref(t, &output)
+        if crate::compile::predicate::evaluate(spec.until, |t| {
+            crate::compile::predicate::resolve_output_ref(t, &output)
         }) {
             return Ok((output, k, "until"));
         }
         if let Some(c) = spec.carry {
-            match crate::predicate::resolve_output_ref(c, &output) {
+            match crate::compile::predicate::resolve_output_ref(c, &output) {
                 Value::Null => {}
                 Value::String(s) => current = s,
                 other => current = crate::pyfmt::json_dumps(&other),
@@ -1668,7 +1669,7 @@ async fn attempt(
     display: &str,
     timeout: Duration,
     timing: &mut Timing,
-) -> Result<(crate::provider::ChatResponse, f64), CallError> {
+) -> Result<(crate::backend::ChatResponse, f64), CallError> {
     let sink = Progress {
         engine,
         agent: display,
@@ -1812,9 +1813,9 @@ mod tests {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
-    use crate::config::Env;
+    use crate::load::project::Env;
     use crate::service::{InvokeOptions, Service};
-    use crate::sim::{SimConfig, Simulator};
+    use crate::testkit::sim::{SimConfig, Simulator};
 
     /// A writer into a shared buffer, for capturing log lines.
     #[derive(Clone)]
@@ -1858,7 +1859,7 @@ mod tests {
                     .expect("sim");
                 std::fs::write(
                     local.join("config.yaml"),
-                    crate::synth::config(&sim.url(), 4),
+                    crate::testkit::synth::config(&sim.url(), 4),
                 )
                 .expect("write");
                 std::fs::write(

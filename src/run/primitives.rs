@@ -13,8 +13,8 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use crate::exec::script::ScriptInput;
 use crate::pyfmt::{json_dumps, repr, str_of};
+use crate::run::script::ScriptInput;
 
 const PRIMITIVES: [&str; 6] = [
     "read_file",
@@ -167,7 +167,7 @@ fn param(p: &Map<String, Value>, key: &str, default: &str) -> String {
     p.get(key).map_or_else(|| default.to_string(), str_of)
 }
 
-use crate::predicate::truthy;
+use crate::compile::predicate::truthy;
 
 /// Reads a text file. Like Python's text mode, `\r\n` and `\r` become `\n`.
 fn read_file(p: &Map<String, Value>, scope: &FileScope) -> Value {

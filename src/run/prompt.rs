@@ -2,8 +2,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::result::{Entry, Status};
-use crate::graph::{Agent, CompiledEnsemble, Kind};
+use super::results::{Entry, Status};
+use crate::compile::{Agent, CompiledEnsemble, Kind};
 use crate::pyfmt;
 
 /// The dependent-agent template (T1).

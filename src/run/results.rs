@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::provider::Usage;
+use crate::backend::Usage;
 
 /// An agent's outcome, with llm-orc's status words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

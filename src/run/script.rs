@@ -16,8 +16,8 @@ use serde_json::{Map, Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
+use crate::load::resolve::{Launcher, ScriptTarget};
 use crate::pyfmt;
-use crate::resolve::{Launcher, ScriptTarget};
 
 /// What the script is given.
 pub enum ScriptInput {

@@ -10,6 +10,7 @@
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
+use crate::compile::expr;
 use crate::pyfmt;
 
 /// The run as the checks see it.
@@ -527,8 +528,6 @@ pub fn failures(result: &Value) -> Vec<String> {
     }
     out
 }
-
-pub mod expr;
 
 #[cfg(test)]
 mod tests {

@@ -10,22 +10,22 @@ use serde_json::{Map, Value, json};
 
 /// The skill's files, relative to its folder, as shipped in the repository's `skills/orc/`.
 pub const SKILL_FILES: &[(&str, &str)] = &[
-    ("SKILL.md", include_str!("../skills/orc/SKILL.md")),
+    ("SKILL.md", include_str!("../../skills/orc/SKILL.md")),
     (
         "references/tools.md",
-        include_str!("../skills/orc/references/tools.md"),
+        include_str!("../../skills/orc/references/tools.md"),
     ),
     (
         "references/swarm-design.md",
-        include_str!("../skills/orc/references/swarm-design.md"),
+        include_str!("../../skills/orc/references/swarm-design.md"),
     ),
     (
         "references/evaluation.md",
-        include_str!("../skills/orc/references/evaluation.md"),
+        include_str!("../../skills/orc/references/evaluation.md"),
     ),
     (
         "references/promotion.md",
-        include_str!("../skills/orc/references/promotion.md"),
+        include_str!("../../skills/orc/references/promotion.md"),
     ),
 ];
 
@@ -129,9 +129,11 @@ pub fn install_skill(dir: &Path, force: bool) -> Result<SkillInstall, InstallErr
         if let Some(p) = path.parent() {
             fs::create_dir_all(p).map_err(io(p))?;
         }
-        crate::artifact::write_atomic(&path, text.as_bytes()).map_err(|e| InstallError::Io {
-            path: path.clone(),
-            source: std::io::Error::other(e.to_string()),
+        crate::store::artifact::write_atomic(&path, text.as_bytes()).map_err(|e| {
+            InstallError::Io {
+                path: path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            }
         })?;
     }
     Ok(r)
@@ -244,7 +246,7 @@ pub fn install_mcp(path: &Path, command: &str, force: bool) -> Result<McpInstall
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).map_err(io(p))?;
     }
-    crate::artifact::write_atomic(path, text.as_bytes()).map_err(|e| InstallError::Io {
+    crate::store::artifact::write_atomic(path, text.as_bytes()).map_err(|e| InstallError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
     })?;

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::config::{LOCAL_DIR, Tier, check_relative_name, read_text, stays_inside};
-use crate::diag::Diagnostic;
-use crate::graph::{Kind, Provider, model_size_b};
+use crate::compile::{Kind, Provider, model_size_b};
+use crate::load::diag::Diagnostic;
+use crate::load::project::{LOCAL_DIR, Tier, check_relative_name, read_text, stays_inside};
 use crate::service::{Service, ServiceError};
 
 /// A refusal with a message for the client.
@@ -61,7 +61,7 @@ pub fn safe_join(root: &Path, name: &str, ext: &str) -> Result<PathBuf, ServiceE
 /// ` (did you mean `x`?)` when one of `known` is close to `name`, else nothing: the same
 /// suggestion the CLI gives, for every "not found" answer.
 fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
-    crate::diag::closest(name, known)
+    crate::load::diag::closest(name, known)
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default()
 }
@@ -88,13 +88,13 @@ fn write_new(path: &Path, text: &str, overwrite: bool) -> Result<(), ServiceErro
     if path.exists() && !overwrite {
         return Err(refuse(format!("File already exists: {}", path.display())));
     }
-    crate::artifact::write_atomic(path, text.as_bytes()).map_err(|e| refuse(e.to_string()))
+    crate::store::artifact::write_atomic(path, text.as_bytes()).map_err(|e| refuse(e.to_string()))
 }
 
 /// Refuses an ensemble or agent name that `validate` would refuse (control characters, bidi
 /// marks, names that cannot be an artifact folder) before anything is written.
 fn refuse_bad_names(ensemble: &str, agents: &[Value]) -> Result<(), ServiceError> {
-    use crate::spec::{name_problem, shown};
+    use crate::load::spec::{name_problem, shown};
     if let Some(why) = name_problem(ensemble, true) {
         return Err(refuse(format!(
             "the ensemble name {} {why}",
@@ -199,7 +199,7 @@ impl Service {
         if let Some(t) = from_template {
             let tf = self.find(t).map_err(|e| refuse(format!("template: {e}")))?;
             let text = read_text(&tf.path).map_err(|d| refuse(d.to_string()))?;
-            let doc = crate::yaml::parse(&text)
+            let doc = crate::load::yaml::parse(&text)
                 .map_err(|e| refuse(format!("template {}: {}", tf.path.display(), e.message)))?;
             let v = doc.root.to_json();
             if description.is_empty() {
@@ -229,7 +229,7 @@ impl Service {
     /// MCP clients may not write inline shell scripts unless the server was started with
     /// `--allow-inline-scripts`.
     fn refuse_inline_scripts(&self, doc: &Value) -> Result<(), ServiceError> {
-        let inline = crate::resolve::inline_script_agents(doc);
+        let inline = crate::load::resolve::inline_script_agents(doc);
         if inline.is_empty() || self.env.mcp_allows_inline_scripts {
             return Ok(());
         }
@@ -255,7 +255,7 @@ impl Service {
             .find(|f| f.path == path)
         {
             Some(f) => {
-                let c = crate::graph::Compiler::new(&self.project).compile(f);
+                let c = crate::compile::Compiler::new(&self.project).compile(f);
                 (!c.has_errors(), diag_lines(&c.diagnostics, true))
             }
             None => (
@@ -291,7 +291,7 @@ impl Service {
         };
         let path = self.local_ensemble(name)?;
         let text = read_text(&path).map_err(|d| refuse(d.to_string()))?;
-        let doc = crate::yaml::parse(&text)
+        let doc = crate::load::yaml::parse(&text)
             .map_err(|e| refuse(format!("{}: {}", path.display(), e.message)))?;
         let mut v = doc.root.to_json();
         let Value::Object(m) = &mut v else {
@@ -307,8 +307,9 @@ impl Service {
         self.refuse_inline_scripts(&v)?;
         let new_text = to_yaml(&v)?;
         // Compile the result before touching the file: a change that breaks the ensemble is refused.
-        let probe = crate::config::ensemble_from_text(Tier::Local, &path, String::new(), &new_text);
-        let c = crate::graph::Compiler::new(&self.project).compile(&probe);
+        let probe =
+            crate::load::project::ensemble_from_text(Tier::Local, &path, String::new(), &new_text);
+        let c = crate::compile::Compiler::new(&self.project).compile(&probe);
         if c.has_errors() {
             return Err(refuse(format!(
                 "the change would make the ensemble invalid: {}",
@@ -326,7 +327,7 @@ impl Service {
             fs::copy(&path, &b).map_err(io(&b))?;
             backup_created = true;
         }
-        crate::artifact::write_atomic(&path, new_text.as_bytes())
+        crate::store::artifact::write_atomic(&path, new_text.as_bytes())
             .map_err(|e| refuse(e.to_string()))?;
         let fresh = Service::open(
             &self.project.dirs.cwd,
@@ -449,7 +450,7 @@ impl Service {
         };
         let path = self.local_profile_file(name)?;
         let text = read_text(&path).map_err(|d| refuse(d.to_string()))?;
-        let doc = crate::yaml::parse(&text).map_err(|e| refuse(e.message))?;
+        let doc = crate::load::yaml::parse(&text).map_err(|e| refuse(e.message))?;
         let mut v = doc.root.to_json();
         let Value::Object(m) = &mut v else {
             return Err(refuse("the profile file is not a mapping"));
@@ -464,7 +465,7 @@ impl Service {
                 m.insert(k.clone(), val.clone());
             }
         }
-        crate::artifact::write_atomic(&path, to_yaml(&v)?.as_bytes())
+        crate::store::artifact::write_atomic(&path, to_yaml(&v)?.as_bytes())
             .map_err(|e| refuse(e.to_string()))?;
         Ok(json!({"updated": true, "path": path}))
     }
@@ -620,14 +621,14 @@ impl Service {
         if !path.is_file() {
             return Err(self.script_not_found(name, category));
         }
-        let target = crate::resolve::ScriptTarget::File(path);
-        let launcher = crate::resolve::Launcher::new(&self.project.config.scripts, &target);
+        let target = crate::load::resolve::ScriptTarget::File(path);
+        let launcher = crate::load::resolve::Launcher::new(&self.project.config.scripts, &target);
         let started = std::time::Instant::now();
-        let out = crate::exec::script::run_raw(
+        let out = crate::run::script::run_raw(
             &target,
             &launcher,
             &parameters,
-            crate::exec::script::ScriptInput::Plain(input.to_string()),
+            crate::run::script::ScriptInput::Plain(input.to_string()),
             Duration::from_secs(60),
         )
         .await
@@ -637,7 +638,7 @@ impl Service {
             "stdout": out.stdout,
             "stderr": out.stderr,
             "return_code": out.code,
-            "output": crate::exec::script::normalise_output(&out.stdout),
+            "output": crate::run::script::normalise_output(&out.stdout),
             "duration_ms": started.elapsed().as_millis() as u64,
         }))
     }
@@ -688,16 +689,16 @@ impl Service {
             refuse(format!("Artifact not found: {id}{hint}"))
         };
         // No link inside the artifacts tree is followed; `latest` is read as a name.
-        let ens_dir = crate::artifact::real_dir(&root, ens, false)
+        let ens_dir = crate::store::artifact::real_dir(&root, ens, false)
             .map_err(|e| refuse(e.to_string()))?
             .ok_or_else(not_found)?;
         let run = if run == "latest" {
-            crate::artifact::latest_target(&ens_dir).ok_or_else(not_found)?
+            crate::store::artifact::latest_target(&ens_dir).ok_or_else(not_found)?
         } else {
             run.to_string()
         };
         let dir = ens_dir.join(run);
-        if !crate::artifact::is_real_dir(&dir) || !dir.join("execution.json").is_file() {
+        if !crate::store::artifact::is_real_dir(&dir) || !dir.join("execution.json").is_file() {
             return Err(not_found());
         }
         Ok(dir)
@@ -822,7 +823,7 @@ impl Service {
                 check_relative_name(e)
                     .map_err(|why| refuse(format!("invalid ensemble name: {why}")))?;
                 // A linked ensemble folder is refused, never followed.
-                if let Some(dir) = crate::artifact::real_dir(&root, e, false)
+                if let Some(dir) = crate::store::artifact::real_dir(&root, e, false)
                     .map_err(|err| refuse(err.to_string()))?
                 {
                     dirs.push((e.to_string(), dir));
@@ -860,7 +861,7 @@ impl Service {
             }
             for (_, dir) in &dirs {
                 self.relink(dir);
-                crate::artifact::remove_stale_temporaries(dir);
+                crate::store::artifact::remove_stale_temporaries(dir);
             }
         }
         let list: Vec<&String> = ids.iter().map(|(i, _, _)| i).collect();
@@ -901,7 +902,8 @@ impl Service {
                 if rel.starts_with("ensembles/")
                     && p.extension().is_some_and(|x| x == "yaml" || x == "yml")
                 {
-                    let f = crate::config::load_ensemble_file(Tier::Library, &p, String::new());
+                    let f =
+                        crate::load::project::load_ensemble_file(Tier::Library, &p, String::new());
                     ens.push(json!({"name": f.name, "description": f.description.unwrap_or_default(), "path": rel, "category": category}));
                 } else if rel.starts_with("scripts/") {
                     scripts.push(json!({"name": p.file_stem().map(|s| s.to_string_lossy().into_owned()), "category": category, "path": rel}));
@@ -1041,7 +1043,7 @@ impl Service {
         if let Some(p) = dest.parent() {
             fs::create_dir_all(p).map_err(io(p))?;
         }
-        crate::artifact::write_atomic(&dest, &bytes).map_err(|e| refuse(e.to_string()))?;
+        crate::store::artifact::write_atomic(&dest, &bytes).map_err(|e| refuse(e.to_string()))?;
         Ok(json!({"copied": true, "source": src, "destination": dest}))
     }
 
@@ -1049,7 +1051,7 @@ impl Service {
 
     /// Ollama hosts the project's profiles use (base_url or OLLAMA_HOST) with their profiles.
     fn ollama_hosts(&self) -> BTreeMap<String, Vec<String>> {
-        let default = crate::provider::normalize_host(
+        let default = crate::backend::normalize_host(
             self.env
                 .ollama_host
                 .as_deref()
@@ -1063,7 +1065,7 @@ impl Service {
                     .spec
                     .base_url
                     .as_deref()
-                    .map(crate::provider::normalize_host)
+                    .map(crate::backend::normalize_host)
                     .unwrap_or_else(|| default.clone());
                 hosts.entry(h).or_default().push(p.spec.name.clone());
             }
@@ -1072,12 +1074,12 @@ impl Service {
     }
 
     pub async fn mcp_provider_status(&self) -> Value {
-        let http = crate::provider::http_client();
+        let http = crate::backend::http_client();
         let mut ollama = Vec::new();
         for (host, profiles) in self.ollama_hosts() {
             let r = tokio::time::timeout(
                 Duration::from_secs(5),
-                crate::provider::ollama::installed_models(&http, &host),
+                crate::backend::ollama::installed_models(&http, &host),
             )
             .await;
             let entry = match r {
@@ -1131,14 +1133,14 @@ impl Service {
     /// model of the nearest size that could stand in.
     pub async fn mcp_check_runnable(&self, name: &str) -> Result<Value, ServiceError> {
         let (ens, _) = self.compile(name)?;
-        let http = crate::provider::http_client();
-        let default = crate::provider::normalize_host(
+        let http = crate::backend::http_client();
+        let default = crate::backend::normalize_host(
             self.env
                 .ollama_host
                 .as_deref()
                 .unwrap_or("http://localhost:11434"),
         );
-        let mut installed: BTreeMap<String, Result<crate::provider::ollama::ModelList, String>> =
+        let mut installed: BTreeMap<String, Result<crate::backend::ollama::ModelList, String>> =
             BTreeMap::new();
         let mut rows = Vec::new();
         let mut runnable = true;
@@ -1171,12 +1173,12 @@ impl Service {
                                 let host = l
                                     .base_url
                                     .as_deref()
-                                    .map(crate::provider::normalize_host)
+                                    .map(crate::backend::normalize_host)
                                     .unwrap_or_else(|| default.clone());
                                 if !installed.contains_key(&host) {
                                     let r = tokio::time::timeout(
                                         Duration::from_secs(5),
-                                        crate::provider::ollama::installed_models(&http, &host),
+                                        crate::backend::ollama::installed_models(&http, &host),
                                     )
                                     .await
                                     .map_err(|_| "no answer within 5 s".to_string())
@@ -1396,13 +1398,13 @@ impl Service {
     fn profiles_used(
         &self,
         name: &str,
-    ) -> Result<(crate::config::EnsembleFile, Vec<(String, String)>), ServiceError> {
+    ) -> Result<(crate::load::project::EnsembleFile, Vec<(String, String)>), ServiceError> {
         let file = self.find(name)?;
         let mut out = Vec::new();
         if let Some(spec) = &file.spec {
             for a in &spec.agents {
                 match &a.kind {
-                    crate::spec::AgentKind::Llm(l) => {
+                    crate::load::spec::AgentKind::Llm(l) => {
                         if let Some(p) = &l.model_profile {
                             out.push((a.name.value.clone(), p.value.clone()));
                         }
@@ -1424,7 +1426,7 @@ impl Service {
                 .spec
                 .as_ref()
                 .and_then(|s| s.agents.iter().find(|a| &a.name.value == agent));
-            if let Some(crate::spec::AgentKind::Script(sc)) = spec_agent.map(|a| &a.kind) {
+            if let Some(crate::load::spec::AgentKind::Script(sc)) = spec_agent.map(|a| &a.kind) {
                 agents.push(json!({"name": agent, "type": "script", "script": sc.script.value}));
                 continue;
             }
@@ -1469,7 +1471,7 @@ impl Service {
     }
 
     pub(crate) fn host_of(&self, base_url: Option<&str>) -> String {
-        crate::provider::normalize_host(
+        crate::backend::normalize_host(
             base_url
                 .or(self.env.ollama_host.as_deref())
                 .unwrap_or("http://localhost:11434"),
@@ -1477,12 +1479,12 @@ impl Service {
     }
 
     pub(crate) async fn installed_by_host(&self) -> BTreeMap<String, Result<Vec<String>, String>> {
-        let http = crate::provider::http_client();
+        let http = crate::backend::http_client();
         let mut out = BTreeMap::new();
         for host in self.ollama_hosts().into_keys() {
             let r = tokio::time::timeout(
                 Duration::from_secs(5),
-                crate::provider::ollama::installed_models(&http, &host),
+                crate::backend::ollama::installed_models(&http, &host),
             )
             .await
             .map_err(|_| "no answer within 5 s".to_string())
@@ -1561,7 +1563,7 @@ impl Service {
             "profiles_to_copy": to_copy, "profiles_already_present": present,
         });
         // orc's readiness: the bar (evaluations, generality signals) with its evidence.
-        let d = crate::promote::Dest::parse(destination)?;
+        let d = crate::service::promotion::Dest::parse(destination)?;
         let (r, closure) = self.readiness(name, d).await?;
         out["ready"] = json!(ready && r.ready);
         if let Some(c) = &closure {
@@ -1596,13 +1598,13 @@ impl Service {
         force: bool,
         category: Option<&str>,
     ) -> Result<Value, ServiceError> {
-        crate::promote::Dest::parse(destination)?;
+        crate::service::promotion::Dest::parse(destination)?;
         if dry_run == Some(false) && !confirm {
             return Err(refuse(
                 "Confirmation required to promote (pass confirm: true after the user agreed); nothing was written. Call without dry_run: false to see the files it would write.",
             ));
         }
-        let req = crate::promote::PromoteRequest {
+        let req = crate::service::promotion::PromoteRequest {
             dry_run: dry_run.unwrap_or(!confirm),
             confirm,
             overwrite,
@@ -1643,13 +1645,13 @@ impl Service {
         }
         // Profiles this file uses that no other ensemble of the tier uses, present as files there.
         let uses = |p: &Path| -> Vec<String> {
-            let f = crate::config::load_ensemble_file(tier, p, String::new());
+            let f = crate::load::project::load_ensemble_file(tier, p, String::new());
             f.spec
                 .map(|s| {
                     s.agents
                         .iter()
                         .filter_map(|a| match &a.kind {
-                            crate::spec::AgentKind::Llm(l) => {
+                            crate::load::spec::AgentKind::Llm(l) => {
                                 l.model_profile.as_ref().map(|p| p.value.clone())
                             }
                             _ => None,

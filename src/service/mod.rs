@@ -8,11 +8,15 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::artifact::{self, ArtifactError, Written};
-use crate::config::{Dirs, EnsembleFile, Env, LOCAL_DIR, Project, Tier};
-use crate::diag::{Diagnostic, closest};
-use crate::exec::{self, Engine, Event, RetryPolicy, RunResult};
-use crate::graph::{Compilation, CompiledEnsemble, Compiler};
+use crate::compile::{Compilation, CompiledEnsemble, Compiler};
+use crate::load::diag::{Diagnostic, closest};
+use crate::load::project::{Dirs, EnsembleFile, Env, LOCAL_DIR, Project, Tier};
+use crate::run::{self as exec, Engine, Event, RetryPolicy, RunResult};
+use crate::store::artifact::{self, ArtifactError, Written};
+
+pub mod claude;
+pub mod manage;
+pub mod promotion;
 
 /// Errors a request can end in.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +58,10 @@ impl ServiceError {
 
 /// The warning for a file that shares its name with another file of its tier: which files, and
 /// which one orc uses.
-fn same_name_warning(cat: &crate::config::Catalogue, file: &EnsembleFile) -> Option<Diagnostic> {
+fn same_name_warning(
+    cat: &crate::load::project::Catalogue,
+    file: &EnsembleFile,
+) -> Option<Diagnostic> {
     let others = cat.same_name_in_tier(file);
     if others.is_empty() || !file.is_valid_yaml() {
         return None;
@@ -76,16 +83,16 @@ fn same_name_warning(cat: &crate::config::Catalogue, file: &EnsembleFile) -> Opt
         .spec
         .as_ref()
         .map(|s| s.name.pos)
-        .unwrap_or(crate::yaml::Pos::UNKNOWN);
-    let mut sink = crate::diag::Sink::new(&file.path);
-    crate::diag::WithHint::hint(
+        .unwrap_or(crate::load::yaml::Pos::UNKNOWN);
+    let mut sink = crate::load::diag::Sink::new(&file.path);
+    crate::load::diag::WithHint::hint(
         sink.warning(
             pos,
             format!(
                 "ensemble name `{name}` is also used by {} in the same ({}) tier; {used} ({})",
                 paths.join(", "),
                 file.tier.label(),
-                crate::config::SAME_NAME_RULE
+                crate::load::project::SAME_NAME_RULE
             ),
         ),
         "give each file its own `name:` (llm-orc picks whichever file it lists first)",
@@ -454,7 +461,10 @@ impl Service {
         ollama_host: Option<&str>,
     ) -> Option<exec::Asker> {
         let tm = ensemble.spec.test_mode.as_ref()?;
-        if !tm.get("enabled").is_some_and(crate::predicate::truthy) {
+        if !tm
+            .get("enabled")
+            .is_some_and(crate::compile::predicate::truthy)
+        {
             return None;
         }
         let sims: Vec<serde_json::Value> = tm
@@ -462,7 +472,7 @@ impl Service {
             .and_then(|v| v.as_array())
             .cloned()
             .unwrap_or_default();
-        let http = crate::provider::http_client();
+        let http = crate::backend::http_client();
         let host = ollama_host.unwrap_or("http://localhost:11434").to_string();
         let profiles = self.project.profiles.clone();
         let handle = tokio::runtime::Handle::try_current().ok()?;
@@ -497,7 +507,7 @@ impl Service {
         result: &RunResult,
         engine: &Engine,
     ) -> serde_json::Value {
-        let cfg = match crate::validation::parse(block) {
+        let cfg = match crate::run::validation::parse(block) {
             Ok(c) => c,
             Err(e) => {
                 return serde_json::json!({
@@ -509,7 +519,7 @@ impl Service {
         };
         let doc = result.to_json(true);
         let empty = serde_json::Map::new();
-        let view = crate::validation::RunView {
+        let view = crate::run::validation::RunView {
             ensemble: &result.ensemble,
             execution_order: &result.execution_order,
             results: doc["results"].as_object().unwrap_or(&empty),
@@ -525,7 +535,7 @@ impl Service {
             );
             fut
         };
-        crate::validation::evaluate(&cfg, &view, Some(&judge)).await
+        crate::run::validation::evaluate(&cfg, &view, Some(&judge)).await
     }
 
     /// Compiles dispatch targets picked at run time, remembering each.
@@ -539,7 +549,7 @@ impl Service {
             if let Some(c) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
                 return Ok(c.clone());
             }
-            let c = crate::graph::compile_dispatch_target(&project, from, name)?;
+            let c = crate::compile::compile_dispatch_target(&project, from, name)?;
             seen.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(key, c.clone());
@@ -581,8 +591,8 @@ impl Service {
         // Token streaming only pays off when someone watches the progress.
         let stream = perf.streaming_enabled.unwrap_or(opts.events.is_some());
         let engine = Arc::new(Engine {
-            http: crate::provider::http_client(),
-            ollama_host: crate::provider::normalize_host(
+            http: crate::backend::http_client(),
+            ollama_host: crate::backend::normalize_host(
                 opts.ollama_host
                     .as_deref()
                     .unwrap_or("http://localhost:11434"),
@@ -695,7 +705,11 @@ const JUDGE_SYSTEM: &str = "You review the outputs of other models strictly. Sta
 
 /// A model named in a `validation:` or `test_mode:` block: a profile's model and host when a
 /// profile has that name, else that model on the default host.
-fn model_on_host(profiles: &crate::config::Profiles, name: &str, host: &str) -> (String, String) {
+fn model_on_host(
+    profiles: &crate::load::project::Profiles,
+    name: &str,
+    host: &str,
+) -> (String, String) {
     match profiles.get(name) {
         Some(p) => (
             p.spec.model.clone().unwrap_or_else(|| name.to_string()),
@@ -713,9 +727,9 @@ pub async fn ask_model(
     system: &str,
     prompt: &str,
 ) -> Result<String, String> {
-    use crate::provider::Provider;
-    let client = crate::provider::OllamaClient::new(http, &crate::provider::normalize_host(host));
-    let req = crate::provider::ChatRequest {
+    use crate::backend::Provider;
+    let client = crate::backend::OllamaClient::new(http, &crate::backend::normalize_host(host));
+    let req = crate::backend::ChatRequest {
         model: model.to_string(),
         system: system.to_string(),
         user: prompt.to_string(),
@@ -727,7 +741,7 @@ pub async fn ask_model(
         keep_alive: None,
     };
     client
-        .chat(&req, &crate::provider::NoTokens)
+        .chat(&req, &crate::backend::NoTokens)
         .await
         .map(|r| r.content)
         .map_err(|e| e.to_string())
@@ -737,43 +751,43 @@ pub async fn ask_model(
 pub const SHIPPED: &[(&str, &str)] = &[
     (
         "ensembles/sequential-draft.yaml",
-        include_str!("../ensembles/sequential-draft.yaml"),
+        include_str!("../../ensembles/sequential-draft.yaml"),
     ),
     (
         "ensembles/fan-in-review.yaml",
-        include_str!("../ensembles/fan-in-review.yaml"),
+        include_str!("../../ensembles/fan-in-review.yaml"),
     ),
     (
         "ensembles/fan-out-paragraphs.yaml",
-        include_str!("../ensembles/fan-out-paragraphs.yaml"),
+        include_str!("../../ensembles/fan-out-paragraphs.yaml"),
     ),
     (
         "ensembles/swarm-review.yaml",
-        include_str!("../ensembles/swarm-review.yaml"),
+        include_str!("../../ensembles/swarm-review.yaml"),
     ),
     (
         "ensembles/composable-report.yaml",
-        include_str!("../ensembles/composable-report.yaml"),
+        include_str!("../../ensembles/composable-report.yaml"),
     ),
     (
         "profiles/micro.yaml",
-        include_str!("../profiles/micro.yaml"),
+        include_str!("../../profiles/micro.yaml"),
     ),
     (
         "profiles/small.yaml",
-        include_str!("../profiles/small.yaml"),
+        include_str!("../../profiles/small.yaml"),
     ),
     (
         "profiles/medium.yaml",
-        include_str!("../profiles/medium.yaml"),
+        include_str!("../../profiles/medium.yaml"),
     ),
     (
         "profiles/large.yaml",
-        include_str!("../profiles/large.yaml"),
+        include_str!("../../profiles/large.yaml"),
     ),
     (
         "scripts/split_paragraphs.py",
-        include_str!("../ensembles/scripts/split_paragraphs.py"),
+        include_str!("../../ensembles/scripts/split_paragraphs.py"),
     ),
 ];
 

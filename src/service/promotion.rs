@@ -13,10 +13,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::config::{Tier, stays_inside};
-use crate::graph::{CompiledEnsemble, Kind};
+use crate::compile::{CompiledEnsemble, Kind};
 use crate::learn::records::{self, EvaluationRecord, Score, Subject};
-use crate::resolve::ScriptTarget;
+use crate::load::project::{Tier, stays_inside};
+use crate::load::resolve::ScriptTarget;
 use crate::service::{Service, ServiceError};
 
 /// Good evaluations an ensemble needs for the global tier.
@@ -262,7 +262,7 @@ impl Service {
                 .iter()
                 .filter(|(_, r)| {
                     r.as_ref()
-                        .is_ok_and(|ms| crate::manage::has_model(ms, &model))
+                        .is_ok_and(|ms| crate::service::manage::has_model(ms, &model))
                 })
                 .map(|(h, _)| h.clone())
                 .collect();
@@ -275,7 +275,7 @@ impl Service {
                 ("unchecked", Vec::new())
             } else {
                 let all: Vec<String> = all_installed.iter().cloned().collect();
-                ("missing", crate::manage::nearest(&all, &model))
+                ("missing", crate::service::manage::nearest(&all, &model))
             };
             c.models.push(ModelDep {
                 model,
@@ -961,9 +961,9 @@ impl Service {
                    executable: bool,
                    files: &mut Vec<PlannedFile>|
          -> Result<(), ServiceError> {
-            crate::config::check_relative_name(&rel)
+            crate::load::project::check_relative_name(&rel)
                 .map_err(|why| refuse(format!("cannot place `{rel}`: {why}")))?;
-            let path = crate::manage::safe_join(&root, &rel, "")?;
+            let path = crate::service::manage::safe_join(&root, &rel, "")?;
             if files.iter().any(|f| f.path == path) {
                 return Ok(());
             }
@@ -1050,7 +1050,7 @@ impl Service {
         for p in &c.profiles {
             let rel = format!("profiles/{}.yaml", p.name);
             if self.profile_at_dest(dest, &p.name) {
-                let path = crate::manage::safe_join(&root, &rel, "")?;
+                let path = crate::service::manage::safe_join(&root, &rel, "")?;
                 files.push(PlannedFile {
                     action: "skip",
                     kind: "profile",
@@ -1117,7 +1117,7 @@ impl Service {
         // The library's category README lists the ensemble.
         if let Some(cat) = &category {
             let rel = format!("ensembles/{cat}/README.md");
-            let path = crate::manage::safe_join(&root, &rel, "")?;
+            let path = crate::service::manage::safe_join(&root, &rel, "")?;
             let line = format!(
                 "- `{}`: {}\n",
                 c.ensemble,
@@ -1285,7 +1285,7 @@ impl Service {
                 .iter()
                 .flat_map(|s| s.agents.iter())
                 .filter_map(|a| match &a.kind {
-                    crate::spec::AgentKind::Llm(l) => l.model_profile.as_ref(),
+                    crate::load::spec::AgentKind::Llm(l) => l.model_profile.as_ref(),
                     _ => None,
                 })
                 .map(|p| p.value.clone())
@@ -1402,7 +1402,7 @@ impl Service {
                 if let Some(p) = pr_path.parent() {
                     fs::create_dir_all(p).map_err(io(p))?;
                 }
-                crate::artifact::write_atomic(&pr_path, pr.as_bytes())
+                crate::store::artifact::write_atomic(&pr_path, pr.as_bytes())
                     .map_err(|e| refuse(e.to_string()))?;
                 out["status"] = json!("contributed");
                 out["branch"] = json!(branch);
@@ -1442,7 +1442,7 @@ impl Service {
         let dest = Dest::parse(tier_name)?;
         let dir = self.dest_root(dest);
         let ens_dir = dir.join("ensembles");
-        let mut path = crate::manage::safe_join(&ens_dir, name, ".yaml")?;
+        let mut path = crate::service::manage::safe_join(&ens_dir, name, ".yaml")?;
         if !path.is_file() {
             // A library keeps ensembles in category folders: look one level down.
             let file = format!("{}.yaml", name.trim_end_matches(".yaml"));
@@ -1464,13 +1464,13 @@ impl Service {
             }
         }
         let uses = |p: &Path| -> Vec<String> {
-            let f = crate::config::load_ensemble_file(dest.tier(), p, String::new());
+            let f = crate::load::project::load_ensemble_file(dest.tier(), p, String::new());
             f.spec
                 .map(|s| {
                     s.agents
                         .iter()
                         .filter_map(|a| match &a.kind {
-                            crate::spec::AgentKind::Llm(l) => {
+                            crate::load::spec::AgentKind::Llm(l) => {
                                 l.model_profile.as_ref().map(|p| p.value.clone())
                             }
                             _ => None,
@@ -1543,7 +1543,7 @@ fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<(), Service
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).map_err(io(p))?;
     }
-    crate::artifact::write_atomic(path, bytes).map_err(|e| refuse(e.to_string()))?;
+    crate::store::artifact::write_atomic(path, bytes).map_err(|e| refuse(e.to_string()))?;
     #[cfg(unix)]
     if executable {
         use std::os::unix::fs::PermissionsExt;

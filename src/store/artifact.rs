@@ -17,8 +17,8 @@ use chrono::{Duration as ChronoDuration, Local};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::exec::RunResult;
 use crate::pyfmt;
+use crate::run::RunResult;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ArtifactError {
@@ -373,9 +373,11 @@ pub fn write(
     }
     let mut rel = name.clone();
     if !rel_dir.is_empty() {
-        crate::config::check_relative_name(rel_dir).map_err(|why| ArtifactError::BadName {
-            name: rel_dir.to_string(),
-            why,
+        crate::load::project::check_relative_name(rel_dir).map_err(|why| {
+            ArtifactError::BadName {
+                name: rel_dir.to_string(),
+                why,
+            }
         })?;
         rel = format!("{rel_dir}/{name}");
     }
@@ -457,7 +459,7 @@ fn round1(x: f64) -> f64 {
 pub fn add_resource_metrics(
     doc: &mut Value,
     run: &RunResult,
-    ensemble: &crate::graph::CompiledEnsemble,
+    ensemble: &crate::compile::CompiledEnsemble,
     start: Option<ProcessSample>,
 ) {
     if let Some(agents) = doc["metadata"]["usage"]["agents"].as_object_mut() {
@@ -496,7 +498,7 @@ pub fn add_resource_metrics(
 /// their agents' real start and end times; they are not sampled apart (`sample_count: 0`).
 pub fn resource_management(
     run: &RunResult,
-    ensemble: &crate::graph::CompiledEnsemble,
+    ensemble: &crate::compile::CompiledEnsemble,
     start: Option<ProcessSample>,
 ) -> Value {
     let sample = start.zip(ProcessSample::now()).map(|(a, b)| {
@@ -532,7 +534,7 @@ pub fn resource_management(
                 .filter_map(|&a| ensemble.agents.get(a).map(|a| a.name.as_str()))
                 .collect();
             // An agent's rows: itself, its fan-out instances `name[i]`, its children `name/x`.
-            let rows: Vec<&crate::exec::result::TimelineRow> = run
+            let rows: Vec<&crate::run::results::TimelineRow> = run
                 .timeline
                 .iter()
                 .filter(|r| {
@@ -544,7 +546,7 @@ pub fn resource_management(
                     })
                 })
                 .collect();
-            let min = |f: fn(&crate::exec::result::TimelineRow) -> f64| {
+            let min = |f: fn(&crate::run::results::TimelineRow) -> f64| {
                 rows.iter().map(|r| f(r)).reduce(f64::min).unwrap_or(0.0)
             };
             let ready = at(min(|r| r.ready_ms));
@@ -603,7 +605,7 @@ pub fn markdown_report(run: &RunResult) -> String {
     let _ = writeln!(s, "**Ensemble:** {}  ", run.ensemble);
     let _ = writeln!(s, "**Status:** {}  ", run.status());
     let _ = writeln!(s, "**Duration:** {:.2}s\n", run.duration_s());
-    let totals = crate::exec::result::totals_to_json(&run.usage);
+    let totals = crate::run::results::totals_to_json(&run.usage);
     let _ = writeln!(s, "## Usage\n");
     let _ = writeln!(
         s,
@@ -643,7 +645,7 @@ pub fn markdown_report(run: &RunResult) -> String {
         if let Some(inst) = &e.instances {
             let ok = inst
                 .iter()
-                .filter(|i| i.status == crate::exec::Status::Success)
+                .filter(|i| i.status == crate::run::Status::Success)
                 .count();
             let _ = writeln!(s, "**Instances:** {ok}/{} successful\n", inst.len());
             continue;

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::config::{
+use crate::compile::Compiler;
+use crate::load::diag::Sink;
+use crate::load::project::{
     Config, Dirs, Env, Profiles, Project, Tier, ensemble_from_text, read_config_text,
 };
-use crate::diag::Sink;
-use crate::graph::Compiler;
 
 /// A project with two profiles, loaded once, to compile fuzzed ensembles against.
 fn project() -> &'static Project {
@@ -49,10 +49,10 @@ pub fn load_and_compile(data: &[u8]) {
         &mut profiles,
         &mut out,
     );
-    if let Ok(doc) = crate::yaml::parse(text) {
+    if let Ok(doc) = crate::load::yaml::parse(text) {
         let mut sink = Sink::new(path);
-        let mut r = crate::spec::Reader { sink: &mut sink };
-        let _ = crate::spec::read_profile(&mut r, None, &doc.root);
+        let mut r = crate::load::spec::Reader { sink: &mut sink };
+        let _ = crate::load::spec::read_profile(&mut r, None, &doc.root);
     }
 }
 
@@ -71,8 +71,8 @@ pub fn expression(data: &[u8]) {
         ("execution_time", serde_json::json!(1.5)),
         ("ensemble_name", serde_json::json!("e")),
     ];
-    let _ = crate::validation::expr::evaluate(text, &vars);
-    let _ = crate::predicate::evaluate(text, |t| {
-        crate::predicate::resolve_agent_ref(t, |_| vars[1].1.get("a"))
+    let _ = crate::compile::expr::evaluate(text, &vars);
+    let _ = crate::compile::predicate::evaluate(text, |t| {
+        crate::compile::predicate::resolve_agent_ref(t, |_| vars[1].1.get("a"))
     });
 }

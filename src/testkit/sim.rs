@@ -330,7 +330,7 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
 
 fn details(m: &str) -> Value {
     let family = m.split(':').next().unwrap_or(m);
-    let size = crate::graph::model_size_b(m)
+    let size = crate::compile::model_size_b(m)
         .map(|b| format!("{b}B"))
         .unwrap_or_else(|| "1.0B".into());
     json!({"parent_model": "", "format": "gguf", "family": family, "families": [family],
