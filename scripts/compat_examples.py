@@ -331,6 +331,45 @@ def compare(lo_doc, oc_doc):
     return diffs, same, len(wk)
 
 
+def report_of(text):
+    """A `validate run --verbose` report from its verdict line on (llm-orc 0.19 prints a
+    traceback before it when it cannot save the artifact)."""
+    lines = text.splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith("Validation ")
+                  and "Validating ensemble" not in l), len(lines))
+    return [l.rstrip() for l in lines[start:] if l.strip()]
+
+
+def validate_runs(a, ensembles, work, envs):
+    """`validate run NAME --verbose` under both tools for every ensemble with `validation:`.
+    Shown for information: not classified, not in the exit code."""
+    todo = [e for e in ensembles if isinstance(e["doc"], dict) and "validation" in e["doc"]]
+    if not todo:
+        return []
+    print(f"\n{'validate run':<36} {'llm-orc':<12} {'orc':<12} first differing line")
+    out = []
+    for ens in todo:
+        name = ens["name"]
+        res = {}
+        for who, exe in (("llm-orc", a.llm_orc), ("orc", a.orc)):
+            p, err, _t, _ = run([exe, "validate", "run", name, "--verbose"],
+                                os.path.join(work, who), envs[who], a.timeout)
+            rep = report_of(p.stdout) if p else [err]
+            verdict = rep[0].split()[-1] if rep and rep[0] in ("Validation PASSED",
+                                                               "Validation FAILED") else "none"
+            res[who] = (p.returncode if p else None, verdict, rep)
+        (lc, lv, lr), (oc, ov, orr) = res["llm-orc"], res["orc"]
+        diff = next((f"llm-orc {x!r} / orc {y!r}" for x, y in zip(lr, orr) if x != y), "")
+        if not diff and len(lr) != len(orr):
+            diff = f"{len(lr)} / {len(orr)} lines"
+        same = lc == oc and lr == orr
+        out.append({"ensemble": name, "llm_orc": [lc, lv], "orc": [oc, ov], "same": same,
+                    "llm_orc_report": lr, "orc_report": orr})
+        print(f"{name:<36} {lv + ' ' + str(lc):<12} {ov + ' ' + str(oc):<12} "
+              f"{'same' if same else diff[:160]}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--llm-orc", required=True)
@@ -362,20 +401,18 @@ def main():
     work = tempfile.mkdtemp(prefix="compat-examples-")
     log_path = os.path.join(work, "sim.jsonl")
     open(log_path, "w").close()
-    sim = subprocess.Popen([a.sim, "--port", "11434", "--accept-any-model", "--log", log_path],
+    port_file = os.path.join(work, "sim.port")
+    sim = subprocess.Popen([a.sim, "--port", "11434", "--accept-any-model", "--log", log_path,
+                            "--port-file", port_file],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rows = []
+    rows, vrows = [], []
     try:
+        # Our simulator writes the port file once it listens; one that cannot bind exits.
         deadline = time.time() + 10
-        while True:
-            try:
-                import urllib.request
-                urllib.request.urlopen("http://127.0.0.1:11434/api/version", timeout=1).read()
-                break
-            except OSError:
-                if sim.poll() is not None or time.time() > deadline:
-                    sys.exit("orc-sim did not start on 127.0.0.1:11434 (is the port free?)")
-                time.sleep(0.1)
+        while not os.path.exists(port_file) or os.path.getsize(port_file) == 0:
+            if sim.poll() is not None or time.time() > deadline:
+                sys.exit("orc-sim did not start on 127.0.0.1:11434 (is the port free?)")
+            time.sleep(0.05)
         envs = {}
         for who in ("llm-orc", "orc"):
             os.makedirs(os.path.join(work, who))
@@ -465,6 +502,7 @@ def main():
             if a.verbose:
                 for d in row.get("diffs", [])[1:]:
                     print(f"{'':<36}   {d}")
+        vrows = validate_runs(a, ensembles, work, envs)
     finally:
         sim.terminate()
         sim.wait()
@@ -485,7 +523,8 @@ def main():
         print("differences without a classification: " + ", ".join(unexplained))
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
-            json.dump({"stats": stats, "input": a.input, "rows": rows}, f, indent=2)
+            json.dump({"stats": stats, "input": a.input, "rows": rows, "validate_run": vrows},
+                      f, indent=2)
     sys.exit(1 if unexplained else 0)
 
 
