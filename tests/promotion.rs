@@ -370,6 +370,20 @@ async fn promotion_on_the_command_line_moves_nothing_without_yes() {
         "{tiny}"
     );
 
+    // Promoted means usable elsewhere: from a folder with no project, the global ensemble runs
+    // with its script (found in the global tier's scripts/) and its nested part.
+    let elsewhere = p.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let mut cmd = p.command(&["invoke", "digest", "notes", "--output-format", "json"]);
+    cmd.current_dir(&elsewhere);
+    let r = tokio::task::spawn_blocking(move || Run::from(cmd.output().expect("run")))
+        .await
+        .expect("join");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let doc = json_of(&r);
+    assert_eq!(doc["results"]["split"]["status"], "success", "{doc}");
+    assert_eq!(doc["results"]["merge"]["status"], "success", "{doc}");
+
     // Again: it is there already.
     let r = p
         .orc_async(&["promote", "digest", "--to", "global", "--yes"])

@@ -682,3 +682,37 @@ fn the_shipped_paragraph_splitter_does_what_its_docstring_says() {
         json!(["First paragraph.", "Second one."])
     );
 }
+
+/// A script that prints `"success": false` fails its agent whether or not it has dependencies
+/// (llm-orc passes it on as a success when it has them); its dependent still runs, on what did
+/// succeed, and the failure envelope never becomes the deliverable.
+#[test]
+fn a_failure_envelope_fails_the_script_with_or_without_dependencies() {
+    let p = TestProject::new();
+    executable(
+        &p,
+        ".llm-orc/scripts/ok.sh",
+        "#!/usr/bin/env bash\necho '{\"success\": true, \"output\": \"fine\"}'\n",
+    );
+    executable(
+        &p,
+        ".llm-orc/scripts/refuse.sh",
+        "#!/usr/bin/env bash\ncat >/dev/null\necho '{\"success\": false, \"error\": \"nothing to split\"}'\n",
+    );
+    p.ensemble(
+        "envelope",
+        "name: envelope\ndescription: d\nagents:\n  - name: first\n    script: refuse.sh\n  - name: base\n    script: ok.sh\n  - name: second\n    script: refuse.sh\n    depends_on: [base]\n",
+    );
+    let r = invoke(&p, &["invoke", "envelope", "text"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let art = latest_artifact(&p, "envelope");
+    assert_eq!(
+        error(&art, "first"),
+        "script `first` failed: nothing to split"
+    );
+    assert_eq!(
+        error(&art, "second"),
+        "script `second` failed: nothing to split"
+    );
+    assert_eq!(answer(&art, "base")["output"], "fine");
+}

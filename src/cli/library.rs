@@ -15,21 +15,26 @@ use crate::service::{Service, ServiceError};
 pub enum LibraryCommand {
     /// The library's ensembles and scripts, optionally of one category.
     Browse {
+        /// Only this category (a folder of the library's ensembles/ or scripts/).
         category: Option<String>,
         /// all, ensembles or scripts.
         #[arg(long = "type", default_value = "all", value_name = "T")]
         kind: String,
+        /// Output format: text for people, json for programs.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Search ensembles by name and description, scripts by name and category.
     Search {
+        /// Words to look for.
         query: String,
+        /// Output format: text for people, json for programs.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
     /// Where the library is and what it holds.
     Info {
+        /// Output format: text for people, json for programs.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
@@ -37,8 +42,9 @@ pub enum LibraryCommand {
     Copy {
         /// A path inside the library, e.g. ensembles/research/summary.yaml (.yaml optional).
         source: String,
-        /// Where in the project's .llm-orc/ (default: ensembles/ or scripts/).
+        /// A name or relative path inside .llm-orc/ensembles/ (a script: .llm-orc/scripts/).
         destination: Option<String>,
+        /// Replace a file of the same name in the project.
         #[arg(long)]
         overwrite: bool,
     },
@@ -46,13 +52,16 @@ pub enum LibraryCommand {
 
 #[derive(Debug, Args)]
 pub struct DepsArgs {
+    /// The ensemble whose dependencies to list.
     pub ensemble: String,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
+    /// The project ensemble to promote.
     pub ensemble: String,
     /// The destination tier.
     #[arg(long, value_name = "TIER", value_parser = ["global", "library"], required_unless_present = "check")]
@@ -75,13 +84,16 @@ pub struct PromoteArgs {
     /// The library category folder (default: the ensemble's sub-folder, else `general`).
     #[arg(long, value_name = "C")]
     pub category: Option<String>,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct DemoteArgs {
+    /// The ensemble to remove from a shared tier (the project's copy stays).
     pub ensemble: String,
+    /// The tier to remove it from.
     #[arg(long, value_name = "TIER", value_parser = ["global", "library"])]
     pub from: String,
     /// The user's consent: without it nothing is removed.
@@ -90,6 +102,7 @@ pub struct DemoteArgs {
     /// Also remove profile files only this ensemble used there.
     #[arg(long)]
     pub remove_orphaned_profiles: bool,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

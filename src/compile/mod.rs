@@ -553,7 +553,13 @@ impl<'p> Compiler<'p> {
             AgentKind::Llm(l) => self.resolve_llm(a, l, sink).map(|l| Kind::Llm(Box::new(l))),
             AgentKind::Script(s) => {
                 let reference = &s.script;
-                match resolve_script(&self.project.dirs, &reference.value) {
+                let dirs = &self.project.dirs;
+                let tier_dir = match file.tier {
+                    crate::config::Tier::Local => None,
+                    crate::config::Tier::Global => Some(dirs.global.as_path()),
+                    crate::config::Tier::Library => Some(dirs.library.as_path()),
+                };
+                match resolve_script(dirs, &reference.value, tier_dir) {
                     Ok(target) => {
                         let settings = &self.project.config.scripts;
                         let launcher = crate::load::resolve::Launcher::new(settings, &target);

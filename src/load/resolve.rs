@@ -70,7 +70,15 @@ pub fn script_search_dirs(dirs: &Dirs) -> Vec<PathBuf> {
 }
 
 /// Resolves a `script:` value. Paths must stay inside the project (or the library beside it).
-pub fn resolve_script(dirs: &Dirs, reference: &str) -> Result<ScriptTarget, ScriptProblem> {
+/// `tier_dir` is the tree of the ensemble's own tier when that is the global tier or the library
+/// (`None` for a project ensemble): after llm-orc's places, a script is also looked for in its
+/// `scripts/` folder, where `orc promote` puts the scripts a promoted ensemble needs, and must
+/// stay inside that tree.
+pub fn resolve_script(
+    dirs: &Dirs,
+    reference: &str,
+    tier_dir: Option<&Path>,
+) -> Result<ScriptTarget, ScriptProblem> {
     if !is_path_like(reference) {
         return Ok(ScriptTarget::Inline(reference.to_string()));
     }
@@ -104,6 +112,23 @@ pub fn resolve_script(dirs: &Dirs, reference: &str) -> Result<ScriptTarget, Scri
             return Ok(ScriptTarget::File(c.clone()));
         }
     }
+    if let Some(tier) = tier_dir.filter(|_| !as_path.is_absolute()) {
+        let scripts = tier.join("scripts");
+        let stripped = reference.strip_prefix("scripts/").unwrap_or(reference);
+        for v in [stripped.to_string(), stripped.replace('-', "_")] {
+            let c = scripts.join(&v);
+            if c.is_file() {
+                if !stays_inside(tier, &c) {
+                    let resolved = std::fs::canonicalize(&c).unwrap_or_else(|_| c.clone());
+                    return Err(ScriptProblem::Escapes {
+                        resolved,
+                        root: tier.to_path_buf(),
+                    });
+                }
+                return Ok(ScriptTarget::File(c));
+            }
+        }
+    }
     if let Some(name) = primitive_name(reference) {
         return Ok(ScriptTarget::Primitive(name.to_string()));
     }
@@ -128,6 +153,9 @@ pub fn resolve_script(dirs: &Dirs, reference: &str) -> Result<ScriptTarget, Scri
         });
     }
     let mut looked_in = script_search_dirs(dirs);
+    if let Some(tier) = tier_dir {
+        looked_in.push(tier.join("scripts"));
+    }
     if as_path.is_absolute() {
         looked_in = vec![as_path.to_path_buf()];
     }

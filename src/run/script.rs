@@ -409,10 +409,13 @@ pub async fn run(
             format!("Script failed with exit code {code}: {err}")
         });
     }
-    if out.schema {
-        return Ok(Value::String(out.stdout.trim().to_string()));
-    }
-    let response = normalise_output(&out.stdout);
+    // With dependencies the output is passed through as printed (llm-orc's schema path); a
+    // `"success": false` envelope fails the agent either way (a decision; see ARCHITECTURE.md).
+    let response = if out.schema {
+        Value::String(out.stdout.trim().to_string())
+    } else {
+        normalise_output(&out.stdout)
+    };
     match reported_failure(&response) {
         Some(msg) => Err(msg),
         None => Ok(response),
