@@ -555,9 +555,9 @@ impl<'p> Compiler<'p> {
                 let reference = &s.script;
                 let dirs = &self.project.dirs;
                 let tier_dir = match file.tier {
-                    crate::config::Tier::Local => None,
-                    crate::config::Tier::Global => Some(dirs.global.as_path()),
-                    crate::config::Tier::Library => Some(dirs.library.as_path()),
+                    crate::load::project::Tier::Local => None,
+                    crate::load::project::Tier::Global => Some(dirs.global.as_path()),
+                    crate::load::project::Tier::Library => Some(dirs.library.as_path()),
                 };
                 match resolve_script(dirs, &reference.value, tier_dir) {
                     Ok(target) => {
