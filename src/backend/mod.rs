@@ -283,8 +283,7 @@ impl Provider for AnyProvider {
     }
 }
 
-/// Default for `performance.execution.max_response_bytes`: what one model response may hold.
-pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+pub use crate::load::project::DEFAULT_MAX_RESPONSE_BYTES;
 
 /// How much of an error body (a non-200 answer) orc reads for the message.
 const ERROR_BODY_BYTES: u64 = 64 * 1024;

@@ -70,7 +70,7 @@ fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(Stri
 }
 
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
-    if let Err(e) = crate::cli::learn::check_task_type(args.task_type.as_deref()) {
+    if let Err(e) = crate::learn::classify::check_task_type(args.task_type.as_deref()) {
         eprintln!("error: --task-type: {e}");
         return Ok(2);
     }
@@ -167,7 +167,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
             let mut w = std::io::BufWriter::new(&mut *stdout);
             let mut doc = json_output(&inv);
             doc.routing_id = routing_id;
-            crate::store::artifact::write_pretty_ascii(&mut w, &doc)?;
+            crate::store::atomic::write_pretty_ascii(&mut w, &doc)?;
             writeln!(w)?;
         }
         Format::Text => {

@@ -177,14 +177,6 @@ fn json(out: &mut impl Write, v: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Checks `--task-type` before a run starts.
-pub fn check_task_type(t: Option<&str>) -> Result<(), String> {
-    match t {
-        Some(t) => crate::learn::classify::check(t).map(|_| ()),
-        None => Ok(()),
-    }
-}
-
 /// Appends the routing record of a finished `invoke`; its id, or None (with a warning).
 pub fn log_run(
     svc: &Service,
@@ -487,7 +479,7 @@ pub fn export(svc: &Service, a: ExportArgs, out: &mut impl Write) -> anyhow::Res
     };
     match &a.output {
         Some(f) => {
-            crate::store::artifact::write_atomic(f, &buf)?;
+            crate::store::atomic::write_atomic(f, &buf)?;
             eprintln!("wrote {} row(s) to {}", r.rows, f.display());
         }
         None => {
@@ -556,7 +548,7 @@ pub fn learning_report(
     };
     match &a.output {
         Some(f) => {
-            crate::store::artifact::write_atomic(f, body.as_bytes())?;
+            crate::store::atomic::write_atomic(f, body.as_bytes())?;
             eprintln!("wrote {}", f.display());
         }
         None => out.write_all(body.as_bytes())?,

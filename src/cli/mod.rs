@@ -490,7 +490,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             let svg = crate::report::timeline::svg(&title, &rows);
             match output {
                 Some(f) => {
-                    crate::store::artifact::write_atomic(&f, svg.as_bytes())?;
+                    crate::store::atomic::write_atomic(&f, svg.as_bytes())?;
                     eprintln!("wrote {} ({} agents)", f.display(), rows.len());
                 }
                 None => write!(stdout, "{svg}")?,

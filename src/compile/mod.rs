@@ -20,6 +20,7 @@ use crate::load::yaml::Pos;
 
 pub mod expr;
 pub mod predicate;
+pub mod validation;
 
 /// The deepest nesting orc follows, whatever `performance.execution.max_ensemble_depth` says:
 /// compiling, running and dropping nested ensembles recurse once per level, and a chain of
@@ -432,7 +433,7 @@ impl<'p> Compiler<'p> {
             (Vec::new(), Vec::new())
         };
         if let Some(block) = &spec.validation {
-            match crate::run::validation::parse(block) {
+            match validation::parse(block) {
                 Err(e) => {
                     sink.error(spec.name.pos, format!("ensemble `{}` has an invalid `validation:` block: {e}", spec.name.value))
                         .hint("see the validation keys in the README (structural, schema_validations, behavioral, quantitative, semantic)");

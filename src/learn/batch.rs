@@ -160,7 +160,7 @@ fn yaml_err(path: &Path, e: impl std::fmt::Display) -> LearnError {
 
 fn write_yaml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), LearnError> {
     let body = serde_saphyr::to_string(value).map_err(|e| yaml_err(path, e))?;
-    crate::store::artifact::write_atomic(path, format!("{header}{body}").as_bytes())
+    crate::store::atomic::write_atomic(path, format!("{header}{body}").as_bytes())
         .map_err(|e| yaml_err(path, e))
 }
 

@@ -397,6 +397,14 @@ pub fn classify(task: &str) -> Classified {
     }
 }
 
+/// Checks an optional `--task-type` / `task_type` before a run starts.
+pub fn check_task_type(t: Option<&str>) -> Result<(), String> {
+    match t {
+        Some(t) => check(t).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

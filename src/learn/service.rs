@@ -281,7 +281,7 @@ impl Learning {
                 let doc = serde_json::json!({"input": {"data": task}, "deliverable": out, "route": "claude"});
                 let bytes = serde_json::to_vec_pretty(&doc)
                     .map_err(|e| LearnError::Refused(e.to_string()))?;
-                crate::store::artifact::write_atomic(&path, &bytes)
+                crate::store::atomic::write_atomic(&path, &bytes)
                     .map_err(|e| LearnError::Refused(e.to_string()))?;
                 Some(format!("evaluations/claude/{id}.json"))
             }

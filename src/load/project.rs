@@ -162,6 +162,9 @@ impl Dirs {
     }
 }
 
+/// Default for `performance.execution.max_response_bytes`: what one model response may hold.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The default cap on one fan-out's instances.
 pub const DEFAULT_MAX_FAN_OUT: u64 = 10_000;
 
@@ -194,7 +197,7 @@ impl Default for Performance {
             default_timeout: 60.0,
             max_ensemble_depth: 5,
             max_fan_out: DEFAULT_MAX_FAN_OUT,
-            max_response_bytes: crate::backend::DEFAULT_MAX_RESPONSE_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             streaming_enabled: None,
             script_cache_enabled: false,
         }

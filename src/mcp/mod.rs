@@ -613,7 +613,7 @@ impl OrcMcp {
     ) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
         let svc = self.svc();
-        crate::cli::learn::check_task_type(a.task_type.as_deref())?;
+        crate::learn::classify::check_task_type(a.task_type.as_deref())?;
         let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
         let total = ens.total_agents() as u64;
         let run_id = format!(
@@ -987,7 +987,7 @@ impl OrcMcp {
 
     #[tool(description = "How orc's tools, files and workflows fit together.")]
     async fn get_help(&self) -> ToolResult {
-        ok(crate::service::manage::help())
+        ok(help())
     }
 
     // ---------------------------------------------------------------- the learning loop
@@ -1107,7 +1107,7 @@ impl OrcMcp {
             "{name}-{}.jsonl",
             chrono::Local::now().format("%Y%m%d-%H%M%S-%3f")
         ));
-        crate::store::artifact::write_atomic(&file, &buf).map_err(|e| e.to_string())?;
+        crate::store::atomic::write_atomic(&file, &buf).map_err(|e| e.to_string())?;
         ok(
             json!({"kind": kind, "file": file, "rows": r.rows, "missing_artifacts": r.missing_artifacts}),
         )
@@ -1179,4 +1179,57 @@ pub async fn serve_http(
     }
     http::serve(listener, server, token, &opts).await?;
     Ok(())
+}
+
+/// The `get_help` document: what the tools are for and how they fit together.
+pub fn help() -> Value {
+    json!({
+        "overview": "orc runs llm-orc ensembles (YAML graphs of small local models) on Ollama. Use it to hand extraction, classification and summarisation to a swarm of local models: discover ensembles, create or adapt one, validate it, invoke it, then analyse the artifact.",
+        "directory_structure": {
+            "local": ".llm-orc/ in the project (ensembles/, profiles/, scripts/, artifacts/); set with set_project",
+            "library": "$LLM_ORC_LIBRARY_PATH or ./llm-orchestra-library (ensembles/<category>/, scripts/<category>/)",
+            "global": "$XDG_CONFIG_HOME/llm-orc or ~/.config/llm-orc",
+            "priority": "local, then library, then global: the first ensemble with the name wins",
+        },
+        "schemas": {
+            "ensemble": {"name": "string", "description": "string", "agents": "list of agents"},
+            "agent": {
+                "name": "string (unique)",
+                "model_profile": "a profile name (or model + provider)",
+                "system_prompt": "string",
+                "depends_on": "list of agent names; the agent starts when they finish",
+                "fan_out": "true: run once per item of the first dependency's JSON array",
+                "script": "a script path instead of a model",
+                "ensemble": "another ensemble, run as this agent",
+                "timeout_seconds": "number",
+            },
+            "profile": {"name": "string", "provider": "ollama | openai-compatible", "model": "e.g. qwen3:0.6b", "base_url": "optional", "system_prompt": "optional", "temperature": "optional", "max_tokens": "optional"},
+        },
+        "tools": {
+            "set_project": "point the server at a project directory",
+            "list_ensembles / validate_ensemble / check_ensemble_runnable": "discover and check",
+            "create_ensemble / update_ensemble / delete_ensemble": "edit project ensembles (update applies the changes; dry_run previews)",
+            "invoke": "run an ensemble; progress notifications per agent; async: true returns a run_id at once",
+            "run_status / run_result": "poll an async run and fetch its result",
+            "list_profiles / create_profile / update_profile / delete_profile": "model profiles",
+            "list_scripts / get_script / create_script / test_script / delete_script": "script agents",
+            "analyze_execution / delete_artifact / cleanup_artifacts": "artifacts (ids are ensemble/timestamp or ensemble/latest)",
+            "library_browse / library_search / library_info / library_copy": "the shared library",
+            "get_provider_status": "which Ollama hosts answer and what models they have",
+            "route_task / record_claude_task": "where a task goes (local ensemble, new ensemble, Claude); log work Claude did itself",
+            "should_evaluate / record_evaluation / record_feedback / judge_locally": "judge sampled runs with the rubric (reasoning before verdict); the user's verdict",
+            "learning_report / learn_routing / routing_history / rollback_routing / export_training_data": "savings and quality; learn routing in batches; training data",
+            "list_dependencies / check_promotion_readiness / promote_ensemble / demote_ensemble": "what an ensemble needs; readiness with evidence; promotion only with confirm: true (force below the bar)",
+            "cancel_run": "stop a running run",
+        },
+        "skill": "The `orc` Claude Code skill (`orc skill install`) teaches the whole loop: route, build in tiers, invoke, judge, record, learn in batches, promote with consent.",
+        "workflows": {
+            "the_learning_loop": ["route_task", "create_ensemble or library_copy (if route is new-ensemble)", "invoke with task_type", "should_evaluate", "judge with the rubric, reasoning first", "record_evaluation", "record_feedback when the user accepts or rejects", "learn_routing in batches (automatic every 20 evaluations)"],
+            "share_an_ensemble": ["check_promotion_readiness", "ask the user", "promote_ensemble with confirm: true (force: true only if the user wants it below the bar)", "for a git library: the user pushes contribute/NAME"],
+            "route_a_task": ["list_ensembles", "check_ensemble_runnable", "invoke", "analyze_execution"],
+            "build_an_ensemble": ["list_profiles", "create_ensemble", "validate_ensemble", "invoke"],
+            "long_runs": ["invoke with async: true", "run_status until done", "run_result"],
+            "clean_up": ["cleanup_artifacts (dry_run first)", "delete_artifact with confirm: true"],
+        },
+    })
 }

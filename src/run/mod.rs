@@ -1,7 +1,7 @@
 //! The executor: runs a compiled ensemble, starting every agent the moment its dependencies
 //! have finished (no level barriers), within the global and per-(host, model) limits.
 
-pub mod cache;
+pub mod hash;
 pub mod primitives;
 pub mod prompt;
 pub mod results;
@@ -120,6 +120,15 @@ impl Limits {
     }
 }
 
+/// Where script results are kept between runs (`performance.script_cache`): the run computes
+/// the key (`hash::script_key`) and asks; `store::cache` keeps them.
+pub trait ScriptMemo: Send + Sync {
+    /// A stored response for `key`, if one is still valid.
+    fn get(&self, key: &str) -> Option<Value>;
+    /// Stores a successful response.
+    fn put(&self, key: &str, response: &Value);
+}
+
 /// Shared by a run and every nested run inside it.
 pub struct Engine {
     pub http: reqwest::Client,
@@ -151,7 +160,7 @@ pub struct Engine {
     /// Where the file primitives may read and write.
     pub files: primitives::FileScope,
     /// Script results kept between runs (`performance.script_cache`).
-    pub script_cache: Option<Arc<cache::ScriptCache>>,
+    pub script_cache: Option<Arc<dyn ScriptMemo>>,
     /// Answers read from the user so far.
     pub user_inputs: std::sync::atomic::AtomicU64,
 }
@@ -1153,7 +1162,7 @@ async fn run_unit(
                 }
                 _ => {
                     let cached = engine.script_cache.as_ref().and_then(|c| {
-                        let key = cache::ScriptCache::key(target, parameters, &input)?;
+                        let key = hash::script_key(target, parameters, &input)?;
                         Some((c, key))
                     });
                     match cached {

@@ -129,7 +129,7 @@ pub fn install_skill(dir: &Path, force: bool) -> Result<SkillInstall, InstallErr
         if let Some(p) = path.parent() {
             fs::create_dir_all(p).map_err(io(p))?;
         }
-        crate::store::artifact::write_atomic(&path, text.as_bytes()).map_err(|e| {
+        crate::store::atomic::write_atomic(&path, text.as_bytes()).map_err(|e| {
             InstallError::Io {
                 path: path.clone(),
                 source: std::io::Error::other(e.to_string()),
@@ -246,7 +246,7 @@ pub fn install_mcp(path: &Path, command: &str, force: bool) -> Result<McpInstall
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).map_err(io(p))?;
     }
-    crate::store::artifact::write_atomic(path, text.as_bytes()).map_err(|e| InstallError::Io {
+    crate::store::atomic::write_atomic(path, text.as_bytes()).map_err(|e| InstallError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
     })?;

@@ -14,9 +14,17 @@ use crate::load::project::{Dirs, EnsembleFile, Env, LOCAL_DIR, Project, Tier};
 use crate::run::{self as exec, Engine, Event, RetryPolicy, RunResult};
 use crate::store::artifact::{self, ArtifactError, Written};
 
+pub mod artifacts;
 pub mod claude;
-pub mod manage;
+pub mod ensembles;
+mod files;
+pub mod library;
+pub mod profiles;
 pub mod promotion;
+pub mod providers;
+pub mod scripts;
+
+pub use files::safe_join;
 
 /// Errors a request can end in.
 #[derive(Debug, thiserror::Error)]
@@ -626,13 +634,13 @@ impl Service {
             ask: opts.ask.clone(),
             files: self.file_scope(opts.allow_outside_project),
             script_cache: perf.script_cache_enabled.then(|| {
-                Arc::new(exec::cache::ScriptCache::new(
+                Arc::new(crate::store::cache::ScriptCache::new(
                     self.project
                         .dirs
                         .local
                         .as_ref()
                         .map(|l| l.join("cache").join("scripts")),
-                ))
+                )) as Arc<dyn exec::ScriptMemo>
             }),
             user_inputs: std::sync::atomic::AtomicU64::new(0),
         });

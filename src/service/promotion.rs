@@ -13,7 +13,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::compile::{CompiledEnsemble, Kind};
+use super::files::*;
+use super::providers::has_model;
+use crate::compile::{CompiledEnsemble, Kind, Provider};
 use crate::learn::records::{self, EvaluationRecord, Score, Subject};
 use crate::load::project::{Tier, stays_inside};
 use crate::load::resolve::ScriptTarget;
@@ -262,7 +264,7 @@ impl Service {
                 .iter()
                 .filter(|(_, r)| {
                     r.as_ref()
-                        .is_ok_and(|ms| crate::service::manage::has_model(ms, &model))
+                        .is_ok_and(|ms| super::providers::has_model(ms, &model))
                 })
                 .map(|(h, _)| h.clone())
                 .collect();
@@ -275,7 +277,7 @@ impl Service {
                 ("unchecked", Vec::new())
             } else {
                 let all: Vec<String> = all_installed.iter().cloned().collect();
-                ("missing", crate::service::manage::nearest(&all, &model))
+                ("missing", super::providers::nearest(&all, &model))
             };
             c.models.push(ModelDep {
                 model,
@@ -963,7 +965,7 @@ impl Service {
          -> Result<(), ServiceError> {
             crate::load::project::check_relative_name(&rel)
                 .map_err(|why| refuse(format!("cannot place `{rel}`: {why}")))?;
-            let path = crate::service::manage::safe_join(&root, &rel, "")?;
+            let path = super::files::safe_join(&root, &rel, "")?;
             if files.iter().any(|f| f.path == path) {
                 return Ok(());
             }
@@ -1050,7 +1052,7 @@ impl Service {
         for p in &c.profiles {
             let rel = format!("profiles/{}.yaml", p.name);
             if self.profile_at_dest(dest, &p.name) {
-                let path = crate::service::manage::safe_join(&root, &rel, "")?;
+                let path = super::files::safe_join(&root, &rel, "")?;
                 files.push(PlannedFile {
                     action: "skip",
                     kind: "profile",
@@ -1117,7 +1119,7 @@ impl Service {
         // The library's category README lists the ensemble.
         if let Some(cat) = &category {
             let rel = format!("ensembles/{cat}/README.md");
-            let path = crate::service::manage::safe_join(&root, &rel, "")?;
+            let path = super::files::safe_join(&root, &rel, "")?;
             let line = format!(
                 "- `{}`: {}\n",
                 c.ensemble,
@@ -1402,7 +1404,7 @@ impl Service {
                 if let Some(p) = pr_path.parent() {
                     fs::create_dir_all(p).map_err(io(p))?;
                 }
-                crate::store::artifact::write_atomic(&pr_path, pr.as_bytes())
+                crate::store::atomic::write_atomic(&pr_path, pr.as_bytes())
                     .map_err(|e| refuse(e.to_string()))?;
                 out["status"] = json!("contributed");
                 out["branch"] = json!(branch);
@@ -1442,7 +1444,7 @@ impl Service {
         let dest = Dest::parse(tier_name)?;
         let dir = self.dest_root(dest);
         let ens_dir = dir.join("ensembles");
-        let mut path = crate::service::manage::safe_join(&ens_dir, name, ".yaml")?;
+        let mut path = super::files::safe_join(&ens_dir, name, ".yaml")?;
         if !path.is_file() {
             // A library keeps ensembles in category folders: look one level down.
             let file = format!("{}.yaml", name.trim_end_matches(".yaml"));
@@ -1543,7 +1545,7 @@ fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<(), Service
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).map_err(io(p))?;
     }
-    crate::store::artifact::write_atomic(path, bytes).map_err(|e| refuse(e.to_string()))?;
+    crate::store::atomic::write_atomic(path, bytes).map_err(|e| refuse(e.to_string()))?;
     #[cfg(unix)]
     if executable {
         use std::os::unix::fs::PermissionsExt;
@@ -1820,6 +1822,302 @@ pub mod git {
         upd.push(old.as_str());
         git(repo, &upd, None, None)?;
         Ok(Committed { commit, base })
+    }
+}
+
+// ---------------------------------------------------------------------- promotion
+
+impl Service {
+    fn tier_dir(&self, destination: &str) -> Result<(Tier, PathBuf), ServiceError> {
+        match destination {
+            "global" => Ok((Tier::Global, self.project.dirs.global.clone())),
+            "library" => Ok((Tier::Library, self.project.dirs.library.clone())),
+            "local" | "project" => Ok((Tier::Local, self.local_dir())),
+            _ => Err(refuse("destination must be 'global' or 'library'")),
+        }
+    }
+
+    /// The profiles an ensemble's agents (and its nested ensembles') refer to.
+    fn profiles_used(
+        &self,
+        name: &str,
+    ) -> Result<(crate::load::project::EnsembleFile, Vec<(String, String)>), ServiceError> {
+        let file = self.find(name)?;
+        let mut out = Vec::new();
+        if let Some(spec) = &file.spec {
+            for a in &spec.agents {
+                match &a.kind {
+                    crate::load::spec::AgentKind::Llm(l) => {
+                        if let Some(p) = &l.model_profile {
+                            out.push((a.name.value.clone(), p.value.clone()));
+                        }
+                    }
+                    _ => out.push((a.name.value.clone(), String::new())),
+                }
+            }
+        }
+        Ok((file, out))
+    }
+
+    pub async fn mcp_list_dependencies(&self, name: &str) -> Result<Value, ServiceError> {
+        let (file, used) = self.profiles_used(name)?;
+        let installed = self.installed_by_host().await;
+        let mut agents = Vec::new();
+        let (mut profiles, mut models, mut providers) = (Vec::new(), Vec::new(), Vec::new());
+        for (agent, profile) in &used {
+            let spec_agent = file
+                .spec
+                .as_ref()
+                .and_then(|s| s.agents.iter().find(|a| &a.name.value == agent));
+            if let Some(crate::load::spec::AgentKind::Script(sc)) = spec_agent.map(|a| &a.kind) {
+                agents.push(json!({"name": agent, "type": "script", "script": sc.script.value}));
+                continue;
+            }
+            if profile.is_empty() {
+                continue;
+            }
+            let entry = self.project.profiles.get(profile);
+            let provider = entry.and_then(|p| p.spec.provider.clone());
+            let model = entry.and_then(|p| p.spec.model.clone());
+            let available = match (provider.as_deref(), &model, entry) {
+                (Some("ollama"), Some(m), Some(p)) => {
+                    let host = self.host_of(p.spec.base_url.as_deref());
+                    installed
+                        .get(&host)
+                        .is_some_and(|r| r.as_ref().is_ok_and(|ms| has_model(ms, m)))
+                }
+                (Some(pr), _, _) => Provider::parse(pr).is_some_and(|p| p.runnable()),
+                _ => false,
+            };
+            agents.push(json!({
+                "name": agent, "model_profile": profile, "profile_found": entry.is_some(),
+                "profile_tier": entry.map(|p| p.tier), "provider": provider, "model": model, "model_available": available,
+            }));
+            profiles.push(profile.clone());
+            if let Some(m) = model {
+                models.push(m);
+            }
+            if let Some(p) = provider {
+                providers.push(p);
+            }
+        }
+        for v in [&mut profiles, &mut models, &mut providers] {
+            v.sort();
+            v.dedup();
+        }
+        let mut out = json!({"ensemble": file.name, "source_tier": file.tier, "agents": agents, "profiles_needed": profiles, "models_needed": models, "providers_needed": providers});
+        // orc's addition: the whole closure, and what each destination tier lacks.
+        if let Ok(c) = self.closure(name).await {
+            out["closure"] = self.deps_report(&c);
+        }
+        Ok(out)
+    }
+
+    /// Whether `profile` exists at the destination tier (a profile file, or config.yaml there).
+    fn profile_at(&self, dest: &Path, tier: Tier, profile: &str) -> bool {
+        dest.join("profiles")
+            .join(format!("{profile}.yaml"))
+            .is_file()
+            || self
+                .project
+                .profiles
+                .get(profile)
+                .is_some_and(|p| p.tier == tier)
+    }
+
+    pub async fn mcp_check_promotion(
+        &self,
+        name: &str,
+        destination: &str,
+    ) -> Result<Value, ServiceError> {
+        let (tier, dest) = self.tier_dir(destination)?;
+        if tier == Tier::Local {
+            return Err(refuse("destination must be 'global' or 'library'"));
+        }
+        let (file, used) = self.profiles_used(name)?;
+        let installed = self.installed_by_host().await;
+        let mut issues = Vec::new();
+        let (mut to_copy, mut present) = (Vec::new(), Vec::new());
+        let mut seen = std::collections::HashSet::new();
+        for (_, profile) in used.iter().filter(|(_, p)| !p.is_empty()) {
+            if !seen.insert(profile.clone()) {
+                continue;
+            }
+            match self.project.profiles.get(profile) {
+                None => issues.push(json!({"type": "broken_reference", "detail": format!("Profile '{profile}' not found in any tier"), "resolution": "Create the profile before promoting"})),
+                Some(p) => {
+                    if self.profile_at(&dest, tier, profile) {
+                        present.push(profile.clone());
+                    } else {
+                        to_copy.push(profile.clone());
+                        issues.push(json!({"type": "missing_profile", "detail": format!("Profile '{profile}' not found at {destination} tier"), "resolution": "Will be copied during promotion if include_profiles=true"}));
+                    }
+                    if p.spec.provider.as_deref() == Some("ollama") {
+                        let host = self.host_of(p.spec.base_url.as_deref());
+                        match installed.get(&host) {
+                            Some(Err(_)) | None => issues.push(json!({"type": "provider_unavailable", "detail": format!("Provider 'ollama' for profile '{profile}' is not available at {host}"), "resolution": "Ensure ollama is running"})),
+                            Some(Ok(ms)) => {
+                                if let Some(m) = &p.spec.model
+                                    && !has_model(ms, m)
+                                {
+                                    issues.push(json!({"type": "model_unavailable", "detail": format!("Model '{m}' requires Ollama but is not installed"), "resolution": format!("Install with: ollama pull {m}")}));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let ready = !issues
+            .iter()
+            .any(|i| i["type"] == "broken_reference" || i["type"] == "provider_unavailable");
+        let stem = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut out = json!({
+            "ensemble": file.name, "destination": destination, "ready": ready, "issues": issues,
+            "already_exists": dest.join("ensembles").join(&stem).exists(),
+            "profiles_to_copy": to_copy, "profiles_already_present": present,
+        });
+        // orc's readiness: the bar (evaluations, generality signals) with its evidence.
+        let d = crate::service::promotion::Dest::parse(destination)?;
+        let (r, closure) = self.readiness(name, d).await?;
+        out["ready"] = json!(ready && r.ready);
+        if let Some(c) = &closure {
+            if let Ok(plan) = self.plan(c, d, None, false) {
+                out["already_exists"] =
+                    json!(plan.files.first().is_some_and(|f| f.action != "write"));
+                out["would_write"] = json!(plan.writes().map(|f| &f.path).collect::<Vec<_>>());
+            }
+            out["dependencies"] = json!(c);
+        }
+        if let (Value::Object(o), Ok(Value::Object(extra))) = (&mut out, serde_json::to_value(&r)) {
+            for (k, v) in extra {
+                if k != "ready" && k != "ensemble" && k != "destination" {
+                    o.insert(k, v);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `promote_ensemble`: nothing is written without `confirm: true`; `dry_run` (or no
+    /// confirm) returns the plan. `force` promotes below the readiness bar.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn mcp_promote(
+        &self,
+        name: &str,
+        destination: &str,
+        include_profiles: bool,
+        dry_run: Option<bool>,
+        overwrite: bool,
+        confirm: bool,
+        force: bool,
+        category: Option<&str>,
+    ) -> Result<Value, ServiceError> {
+        crate::service::promotion::Dest::parse(destination)?;
+        if dry_run == Some(false) && !confirm {
+            return Err(refuse(
+                "Confirmation required to promote (pass confirm: true after the user agreed); nothing was written. Call without dry_run: false to see the files it would write.",
+            ));
+        }
+        let req = crate::service::promotion::PromoteRequest {
+            dry_run: dry_run.unwrap_or(!confirm),
+            confirm,
+            overwrite,
+            force,
+            category: category.map(str::to_string),
+            skip_profiles: !include_profiles,
+        };
+        self.promote(name, destination, &req).await
+    }
+
+    pub fn mcp_demote(
+        &self,
+        name: &str,
+        tier_name: &str,
+        remove_orphaned_profiles: bool,
+        confirm: bool,
+    ) -> Result<Value, ServiceError> {
+        if matches!(tier_name, "global" | "library") {
+            return self.demote(name, tier_name, remove_orphaned_profiles, confirm);
+        }
+        let (tier, dir) = self.tier_dir(tier_name)?;
+        let ens_dir = dir.join("ensembles");
+        let path = safe_join(&ens_dir, name, ".yaml")?;
+        if !path.is_file() {
+            let known: Vec<String> = entry_names(&ens_dir)
+                .into_iter()
+                .filter_map(|n| {
+                    n.strip_suffix(".yaml")
+                        .or_else(|| n.strip_suffix(".yml"))
+                        .map(str::to_string)
+                })
+                .collect();
+            return Err(refuse(format!(
+                "Ensemble '{name}' not found at {} tier{}",
+                tier.label(),
+                did_you_mean(name, known.iter().map(String::as_str))
+            )));
+        }
+        // Profiles this file uses that no other ensemble of the tier uses, present as files there.
+        let uses = |p: &Path| -> Vec<String> {
+            let f = crate::load::project::load_ensemble_file(tier, p, String::new());
+            f.spec
+                .map(|s| {
+                    s.agents
+                        .iter()
+                        .filter_map(|a| match &a.kind {
+                            crate::load::spec::AgentKind::Llm(l) => {
+                                l.model_profile.as_ref().map(|p| p.value.clone())
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mine = uses(&path);
+        let others: Vec<String> = fs::read_dir(&ens_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p != &path && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .flat_map(|p| uses(&p))
+            .collect();
+        let mut orphans: Vec<String> = mine
+            .into_iter()
+            .filter(|p| {
+                !others.contains(p) && dir.join("profiles").join(format!("{p}.yaml")).is_file()
+            })
+            .collect();
+        orphans.sort();
+        orphans.dedup();
+        if !confirm {
+            let mut would = json!({"ensemble": path});
+            if remove_orphaned_profiles {
+                would["orphaned_profiles"] = json!(orphans);
+            }
+            return Ok(
+                json!({"status": "preview", "ensemble": name, "tier": tier.label(), "would_remove": would}),
+            );
+        }
+        fs::remove_file(&path).map_err(io(&path))?;
+        let mut removed = Vec::new();
+        if remove_orphaned_profiles {
+            for p in &orphans {
+                let f = dir.join("profiles").join(format!("{p}.yaml"));
+                if fs::remove_file(&f).is_ok() {
+                    removed.push(p.clone());
+                }
+            }
+        }
+        Ok(
+            json!({"status": "demoted", "ensemble": name, "tier": tier.label(), "removed_profiles": removed}),
+        )
     }
 }
 
