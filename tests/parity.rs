@@ -125,7 +125,7 @@ fn counts(path: &Path) -> (u64, u64) {
 #[test]
 fn request_bodies_equal_llm_orc_0_25_2() {
     let Some(shared) = shared() else {
-        eprintln!("skipped: ../shared/peer/fake_ollama.py or python3 is not available");
+        common::missing_prerequisite("../shared/peer/fake_ollama.py or python3 is not available");
         return;
     };
     let tmp = tempfile::tempdir().expect("tmp");
@@ -210,7 +210,7 @@ fn request_bodies_equal_llm_orc_0_25_2() {
 #[test]
 fn llm_orc_0_19_projects_run_natively() {
     let Some(shared) = shared() else {
-        eprintln!("skipped: ../shared/peer/fake_ollama.py or python3 is not available");
+        common::missing_prerequisite("../shared/peer/fake_ollama.py or python3 is not available");
         return;
     };
     let tmp = tempfile::tempdir().expect("tmp");
@@ -251,7 +251,7 @@ fn llm_orc_0_19_projects_run_natively() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn benchmark_project_runs_on_the_simulator() {
     let Some(shared) = shared() else {
-        eprintln!("skipped: ../shared is not available");
+        common::missing_prerequisite("../shared is not available");
         return;
     };
     let sim = orc::testkit::sim::Simulator::start(

@@ -1,7 +1,7 @@
 //! Real inference: every pattern on a real small model behind Ollama's API (orc's
 //! `scripts/local-ollama`: SmolLM2-135M on llama.cpp). `.ci/run` starts it and sets
 //! ORC_REAL_OLLAMA (host) and ORC_REAL_OLLAMA_LOG (its request log). Without them this tier is
-//! skipped with one line. The model's answers are not checked, only structure and accounting
+//! skipped with one line, or fails when `CI` is set. The model's answers are not checked, only structure and accounting
 //! (temperature 0, few tokens).
 
 mod common;
@@ -78,6 +78,10 @@ fn agent(name: &str, profile: &str, deps: &[&str]) -> String {
 #[test]
 fn every_pattern_on_a_real_model() {
     let Some((host, log)) = real() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but ORC_REAL_OLLAMA is not: the real-inference tier must run in CI (.ci/run)"
+        );
         // Written to the stream itself, not through eprintln!, so the test harness shows it.
         use std::io::Write;
         let _ = writeln!(

@@ -131,7 +131,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn llm_orc_benchmark_project_validates() {
     let Some(shared) = shared() else {
-        eprintln!("skipped: ../shared/llm-orc is not beside this checkout");
+        common::missing_prerequisite("../shared/llm-orc is not beside this checkout");
         return;
     };
     for version in ["0.19.0", "0.25.2"] {
