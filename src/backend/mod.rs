@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+pub mod hosts;
 pub mod ollama;
 pub mod openai;
 

@@ -748,7 +748,7 @@ fn check_runnable(
 
 /// One line per ensemble, one per model that cannot run, then the pulls to run.
 fn write_runnable(out: &mut impl Write, checks: &[serde_json::Value]) -> anyhow::Result<()> {
-    let default_host = "http://localhost:11434";
+    let default_host = crate::backend::hosts::DEFAULT_OLLAMA_HOST;
     let mut pulls = std::collections::BTreeSet::new();
     writeln!(out)?;
     for c in checks {
@@ -959,7 +959,7 @@ fn list_profiles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow:
             let runnable = match s
                 .provider
                 .as_deref()
-                .and_then(crate::compile::Provider::parse)
+                .and_then(crate::compile::ProviderKind::parse)
             {
                 Some(pr) if !pr.runnable() => "  [cloud: not runnable by orc]",
                 None if s.provider.is_some() => "  [unknown provider]",

@@ -32,7 +32,7 @@ pub const MAX_ENSEMBLE_DEPTH: u64 = 32;
 pub struct FallbackTarget {
     pub profile: String,
     pub model: String,
-    pub provider: Provider,
+    pub provider: ProviderKind,
     pub base_url: Option<String>,
     pub temperature: Option<f64>,
     pub max_tokens: Option<u64>,
@@ -43,7 +43,7 @@ pub struct FallbackTarget {
 /// How an agent reaches its model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Provider {
+pub enum ProviderKind {
     /// Ollama's native `/api/chat`.
     Ollama,
     /// `POST {base_url}/chat/completions`.
@@ -54,33 +54,33 @@ pub enum Provider {
     Unknown(String),
 }
 
-impl Provider {
-    pub fn parse(s: &str) -> Option<Provider> {
+impl ProviderKind {
+    pub fn parse(s: &str) -> Option<ProviderKind> {
         match s {
-            "ollama" => Some(Provider::Ollama),
-            "openai-compatible" | "llama-server" => Some(Provider::OpenaiCompatible),
-            s if s.starts_with("openai-compatible/") => Some(Provider::OpenaiCompatible),
+            "ollama" => Some(ProviderKind::Ollama),
+            "openai-compatible" | "llama-server" => Some(ProviderKind::OpenaiCompatible),
+            s if s.starts_with("openai-compatible/") => Some(ProviderKind::OpenaiCompatible),
             "anthropic-api"
             | "anthropic-claude-pro-max"
             | "claude-cli"
             | "google-gemini"
             | "openai"
             | "anthropic"
-            | "gemini" => Some(Provider::Cloud(s.to_string())),
+            | "gemini" => Some(ProviderKind::Cloud(s.to_string())),
             _ => None,
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
-            Provider::Ollama => "ollama",
-            Provider::OpenaiCompatible => "openai-compatible",
-            Provider::Cloud(s) | Provider::Unknown(s) => s,
+            ProviderKind::Ollama => "ollama",
+            ProviderKind::OpenaiCompatible => "openai-compatible",
+            ProviderKind::Cloud(s) | ProviderKind::Unknown(s) => s,
         }
     }
 
     pub fn runnable(&self) -> bool {
-        !matches!(self, Provider::Cloud(_) | Provider::Unknown(_))
+        !matches!(self, ProviderKind::Cloud(_) | ProviderKind::Unknown(_))
     }
 }
 
@@ -90,7 +90,7 @@ pub struct LlmAgent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     pub model: String,
-    pub provider: Provider,
+    pub provider: ProviderKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub base_url: Option<String>,
     pub system_prompt: String,
@@ -844,7 +844,7 @@ impl<'p> Compiler<'p> {
             .iter()
             .filter_map(|name| {
                 let p = &profiles.get(name)?.spec;
-                let provider = Provider::parse(p.provider.as_deref()?)?;
+                let provider = ProviderKind::parse(p.provider.as_deref()?)?;
                 let mut options = p.options.clone();
                 options.remove("think");
                 options.remove("keep_alive");
@@ -860,7 +860,7 @@ impl<'p> Compiler<'p> {
                 })
             })
             .collect();
-        let provider = match Provider::parse(&provider_name) {
+        let provider = match ProviderKind::parse(&provider_name) {
             Some(p) => p,
             // As llm-orc: an unknown provider falls back at run time when the profile has a
             // fallback orc can run; without one it is an error.
@@ -871,7 +871,7 @@ impl<'p> Compiler<'p> {
                         p.spec.name, a.name.value, f.profile
                     ))
                     .hint("orc runs `ollama` and `openai-compatible`; the result is marked model_substituted");
-                    Provider::Unknown(provider_name.clone())
+                    ProviderKind::Unknown(provider_name.clone())
                 }
                 _ => {
                     sink.error(pos, format!("agent `{}` uses unknown provider `{provider_name}`", a.name.value))
@@ -880,7 +880,7 @@ impl<'p> Compiler<'p> {
                 }
             },
         };
-        if let Provider::Cloud(_) = provider {
+        if let ProviderKind::Cloud(_) = provider {
             let d = sink.warning(
                 pos,
                 format!(
@@ -904,7 +904,7 @@ impl<'p> Compiler<'p> {
             sink.warning(pos, format!("agent `{}` points at an https endpoint; orc speaks plain HTTP to local model servers", a.name.value))
                 .hint("use the server's http:// address (or a local proxy); requests to https will fail");
         }
-        if provider == Provider::OpenaiCompatible && base_url.is_none() {
+        if provider == ProviderKind::OpenaiCompatible && base_url.is_none() {
             sink.warning(
                 pos,
                 format!(

@@ -569,12 +569,10 @@ impl Learning {
             p.spec.model.clone().ok_or_else(|| {
                 LearnError::Refused(format!("profile `{profile}` names no model"))
             })?;
-        let host = p
-            .spec
-            .base_url
-            .clone()
-            .or_else(|| svc.env.ollama_host.clone())
-            .unwrap_or_else(|| "http://localhost:11434".into());
+        let host = crate::backend::hosts::ollama_host(
+            p.spec.base_url.as_deref(),
+            svc.env.ollama_host.as_deref(),
+        );
         let (input, output) = self.artifact_io(&rec).ok_or_else(|| {
             LearnError::Refused(format!(
                 "run `{}` has no readable artifact (run without --no-artifact to judge it)",

@@ -24,7 +24,7 @@ use crate::backend::{
     AnyProvider, ChatRequest, OllamaClient, OpenAiClient, Provider, ProviderError, TokenSink,
     normalize_host, origin,
 };
-use crate::compile::{Agent, CompiledEnsemble, Kind, LlmAgent, Provider as ProviderKind};
+use crate::compile::{Agent, CompiledEnsemble, Kind, LlmAgent, ProviderKind};
 use crate::load::resolve::ScriptTarget;
 use prompt::Dep;
 pub use results::{AgentUsage, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing};
@@ -295,8 +295,8 @@ impl Engine {
     fn provider(&self, kind: &ProviderKind, base_url: Option<&str>) -> Result<AnyProvider, String> {
         match kind {
             ProviderKind::Ollama => Ok(AnyProvider::Ollama({
-                let mut c =
-                    OllamaClient::new(self.http.clone(), base_url.unwrap_or(&self.ollama_host));
+                let host = crate::backend::hosts::ollama_host(base_url, Some(&self.ollama_host));
+                let mut c = OllamaClient::new(self.http.clone(), &host);
                 c.stream = self.stream;
                 c.max_response_bytes = self.max_response_bytes;
                 c

@@ -481,7 +481,7 @@ impl Service {
             .cloned()
             .unwrap_or_default();
         let http = crate::backend::http_client();
-        let host = ollama_host.unwrap_or("http://localhost:11434").to_string();
+        let host = crate::backend::hosts::ollama_host(None, ollama_host);
         let profiles = self.project.profiles.clone();
         let handle = tokio::runtime::Handle::try_current().ok()?;
         Some(Arc::new(move |agent: &str, question: &str| {
@@ -600,11 +600,7 @@ impl Service {
         let stream = perf.streaming_enabled.unwrap_or(opts.events.is_some());
         let engine = Arc::new(Engine {
             http: crate::backend::http_client(),
-            ollama_host: crate::backend::normalize_host(
-                opts.ollama_host
-                    .as_deref()
-                    .unwrap_or("http://localhost:11434"),
-            ),
+            ollama_host: crate::backend::hosts::ollama_host(None, opts.ollama_host.as_deref()),
             limits: exec::Limits::new(
                 usize::try_from(perf.per_model_limit).unwrap_or(usize::MAX),
                 perf.hosts

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::{Map, Value, json};
 
 use super::files::*;
-use crate::compile::Provider;
+use crate::compile::ProviderKind;
 use crate::load::project::{Tier, read_text};
 use crate::service::{Service, ServiceError};
 
@@ -23,7 +23,7 @@ impl Service {
                     .spec
                     .provider
                     .as_deref()
-                    .and_then(Provider::parse)
+                    .and_then(ProviderKind::parse)
                     .is_some_and(|pr| pr.runnable());
                 json!({
                     "name": p.spec.name, "provider": p.spec.provider, "model": p.spec.model,
@@ -52,7 +52,7 @@ impl Service {
                 "invalid name `{name}`: a profile name has no `/`"
             )));
         }
-        if Provider::parse(provider).is_none() {
+        if ProviderKind::parse(provider).is_none() {
             return Err(refuse(format!(
                 "unknown provider `{provider}` (orc runs ollama and openai-compatible)"
             )));

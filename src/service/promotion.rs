@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::files::*;
 use super::providers::has_model;
-use crate::compile::{CompiledEnsemble, Kind, Provider};
+use crate::compile::{CompiledEnsemble, Kind, ProviderKind};
 use crate::learn::records::{self, EvaluationRecord, Score, Subject};
 use crate::load::project::{Tier, stays_inside};
 use crate::load::resolve::ScriptTarget;
@@ -1886,7 +1886,7 @@ impl Service {
                         .get(&host)
                         .is_some_and(|r| r.as_ref().is_ok_and(|ms| has_model(ms, m)))
                 }
-                (Some(pr), _, _) => Provider::parse(pr).is_some_and(|p| p.runnable()),
+                (Some(pr), _, _) => ProviderKind::parse(pr).is_some_and(|p| p.runnable()),
                 _ => false,
             };
             agents.push(json!({

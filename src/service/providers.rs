@@ -5,18 +5,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::compile::{Kind, Provider, model_size_b};
+use crate::compile::{Kind, ProviderKind, model_size_b};
 use crate::service::{Service, ServiceError};
 
 impl Service {
     /// Ollama hosts the project's profiles use (base_url or OLLAMA_HOST) with their profiles.
     fn ollama_hosts(&self) -> BTreeMap<String, Vec<String>> {
-        let default = crate::backend::normalize_host(
-            self.env
-                .ollama_host
-                .as_deref()
-                .unwrap_or("http://localhost:11434"),
-        );
+        let default = crate::backend::hosts::ollama_host(None, self.env.ollama_host.as_deref());
         let mut hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
         hosts.entry(default.clone()).or_default();
         for p in self.project.profiles.by_name.values() {
@@ -94,12 +89,7 @@ impl Service {
     pub async fn mcp_check_runnable(&self, name: &str) -> Result<Value, ServiceError> {
         let (ens, _) = self.compile(name)?;
         let http = crate::backend::http_client();
-        let default = crate::backend::normalize_host(
-            self.env
-                .ollama_host
-                .as_deref()
-                .unwrap_or("http://localhost:11434"),
-        );
+        let default = crate::backend::hosts::ollama_host(None, self.env.ollama_host.as_deref());
         let mut installed: BTreeMap<String, Result<crate::backend::ollama::ModelList, String>> =
             BTreeMap::new();
         let mut rows = Vec::new();
@@ -114,22 +104,22 @@ impl Service {
                 match &a.kind {
                     Kind::Llm(l) => {
                         let (status, alternatives, host) = match &l.provider {
-                            Provider::Cloud(p) => {
+                            ProviderKind::Cloud(p) => {
                                 (format!("not runnable: cloud provider {p}"), vec![], None)
                             }
-                            Provider::Unknown(p) => (
+                            ProviderKind::Unknown(p) => (
                                 format!(
                                     "not runnable: unknown provider {p} (runs on its fallback)"
                                 ),
                                 vec![],
                                 None,
                             ),
-                            Provider::OpenaiCompatible => (
+                            ProviderKind::OpenaiCompatible => (
                                 "assumed available (openai-compatible)".to_string(),
                                 vec![],
                                 l.base_url.clone(),
                             ),
-                            Provider::Ollama => {
+                            ProviderKind::Ollama => {
                                 let host = l
                                     .base_url
                                     .as_deref()
@@ -184,11 +174,7 @@ impl Service {
     }
 
     pub(crate) fn host_of(&self, base_url: Option<&str>) -> String {
-        crate::backend::normalize_host(
-            base_url
-                .or(self.env.ollama_host.as_deref())
-                .unwrap_or("http://localhost:11434"),
-        )
+        crate::backend::hosts::ollama_host(base_url, self.env.ollama_host.as_deref())
     }
 
     pub(crate) async fn installed_by_host(&self) -> BTreeMap<String, Result<Vec<String>, String>> {
