@@ -211,64 +211,6 @@ pub fn reusable_from_artifact(artifact: &Value) -> HashMap<String, Reusable> {
     out
 }
 
-/// A stable hash of everything that decides an agent's answer: what it runs on and what it is
-/// given (FNV-1a, hex).
-fn input_hash(agent: &Agent, work: &Work) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x100_0000_01b3);
-    };
-    match &agent.kind {
-        Kind::Llm(l) => {
-            feed(b"llm");
-            feed(l.model.as_bytes());
-            feed(l.provider.name().as_bytes());
-            feed(l.system_prompt.as_bytes());
-            feed(
-                serde_json::to_string(&l.options)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
-            feed(
-                format!(
-                    "{:?}{:?}{:?}{:?}",
-                    l.temperature, l.max_tokens, l.format, l.think
-                )
-                .as_bytes(),
-            );
-        }
-        Kind::Script {
-            reference,
-            parameters,
-            ..
-        } => {
-            feed(b"script");
-            feed(reference.as_bytes());
-            feed(
-                serde_json::to_string(parameters)
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
-        }
-        other => feed(other.label().as_bytes()),
-    }
-    match work {
-        Work::Text(t) => feed(t.as_bytes()),
-        Work::Script(script::ScriptInput::Plain(t)) => feed(t.as_bytes()),
-        Work::Script(script::ScriptInput::Schema { json, .. }) => feed(json.as_bytes()),
-        Work::Child { input, child } => {
-            feed(child.name.as_bytes());
-            feed(input.as_bytes());
-        }
-    }
-    format!("{h:016x}")
-}
-
 impl Engine {
     fn ms(&self) -> f64 {
         self.origin.elapsed().as_secs_f64() * 1000.0
@@ -1064,8 +1006,8 @@ async fn run_unit(
         queue_ms: round3(e.timing.queue_ms()),
         service_ms: round3(e.timing.service_ms()),
     };
-    let hash =
-        matches!(agent.kind, Kind::Llm(_) | Kind::Script { .. }).then(|| input_hash(agent, &work));
+    let hash = matches!(agent.kind, Kind::Llm(_) | Kind::Script { .. })
+        .then(|| hash::input_hash(agent, &work));
     if let Some(h) = &hash
         && let Some(prev) = engine.reuse.get(display)
         && &prev.input_hash == h
