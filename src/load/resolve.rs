@@ -10,16 +10,52 @@ use crate::load::project::{Dirs, ScriptSettings, stays_inside};
 /// The environment variable that chooses the interpreter of `.py` scripts (over config.yaml).
 pub const PYTHON_ENV: &str = "ORC_PYTHON";
 
-/// Built-in script primitives (see the control-flow and primitives issue); a `primitives/...`
-/// reference to one of these names needs no file.
-pub const PRIMITIVES: &[&str] = &[
-    "read_file",
-    "write_file",
-    "json_extract",
-    "replicate_n_times",
-    "get_user_input",
-    "confirm_action",
+/// One built-in script primitive: its name (the file stem of a `primitives/...` reference) and
+/// whether it asks the user.
+#[derive(Debug, Clone, Copy)]
+pub struct Primitive {
+    pub name: &'static str,
+    pub interactive: bool,
+}
+
+/// THE list of built-in script primitives (see the control-flow and primitives issue): a
+/// `primitives/...` reference to one of these names needs no file; `run::primitives` runs them.
+pub const PRIMITIVES: &[Primitive] = &[
+    Primitive {
+        name: "read_file",
+        interactive: false,
+    },
+    Primitive {
+        name: "write_file",
+        interactive: false,
+    },
+    Primitive {
+        name: "json_extract",
+        interactive: false,
+    },
+    Primitive {
+        name: "replicate_n_times",
+        interactive: false,
+    },
+    Primitive {
+        name: "get_user_input",
+        interactive: true,
+    },
+    Primitive {
+        name: "confirm_action",
+        interactive: true,
+    },
 ];
+
+/// Whether `name` (e.g. "read_file") is a built-in primitive.
+pub fn is_primitive(name: &str) -> bool {
+    PRIMITIVES.iter().any(|p| p.name == name)
+}
+
+/// True for the primitives that ask the user (get_user_input, confirm_action).
+pub fn is_interactive(name: &str) -> bool {
+    PRIMITIVES.iter().any(|p| p.name == name && p.interactive)
+}
 
 /// What a `script:` value refers to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -314,7 +350,7 @@ fn primitive_name(reference: &str) -> Option<&'static str> {
     let rest = reference.strip_prefix("primitives/")?;
     let file = rest.rsplit('/').next()?;
     let stem = file.strip_suffix(".py").unwrap_or(file).replace('-', "_");
-    PRIMITIVES.iter().copied().find(|p| *p == stem)
+    PRIMITIVES.iter().map(|p| p.name).find(|p| *p == stem)
 }
 
 /// Whether `path` stays under `root` after `.` and `..` are applied, without touching the disk.

@@ -16,15 +16,6 @@ use serde_json::{Map, Value, json};
 use crate::pyfmt::{json_dumps, repr, str_of};
 use crate::run::script::ScriptInput;
 
-const PRIMITIVES: [&str; 6] = [
-    "read_file",
-    "write_file",
-    "json_extract",
-    "replicate_n_times",
-    "get_user_input",
-    "confirm_action",
-];
-
 /// Upper bound on `replicate_n_times`' count, so a typo cannot exhaust memory.
 const MAX_REPLICATIONS: i64 = 100_000;
 
@@ -51,15 +42,8 @@ pub struct Outcome {
     pub asked_user: bool,
 }
 
-/// The primitive's name as orc's resolver reports it: the file stem, e.g. "read_file".
-pub fn is_primitive(name: &str) -> bool {
-    PRIMITIVES.contains(&name)
-}
-
-/// True for primitives that interact with the user (get_user_input, confirm_action).
-pub fn is_interactive(name: &str) -> bool {
-    matches!(name, "get_user_input" | "confirm_action")
-}
+/// The table of primitives lives in `load::resolve`, which resolves references to them.
+pub use crate::load::resolve::{PRIMITIVES, is_interactive, is_primitive};
 
 /// Runs primitive `name`. `ask(prompt)` asks the user and returns their line, or None on end of
 /// input / when no one can answer. Failures of the primitive itself (missing file, bad JSON...)
@@ -886,10 +870,23 @@ mod tests {
         );
     }
 
+    /// The resolver's table and this module's dispatch agree: every listed primitive runs.
+    #[test]
+    fn every_listed_primitive_runs() {
+        let (_d, scope) = setup();
+        for p in PRIMITIVES {
+            assert!(
+                run(p.name, &Map::new(), &plain(), &scope, &no_answer).is_ok(),
+                "{}",
+                p.name
+            );
+        }
+    }
+
     #[test]
     fn names() {
         let (_d, scope) = setup();
-        assert!(PRIMITIVES.iter().all(|n| is_primitive(n)));
+        assert!(PRIMITIVES.iter().all(|p| is_primitive(p.name)));
         assert!(!is_primitive("read-file") && !is_interactive("read_file"));
         assert!(is_interactive("get_user_input") && is_interactive("confirm_action"));
         let err = run("nope", &Map::new(), &plain(), &scope, &no_answer).unwrap_err();
