@@ -12,6 +12,8 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
+pub use model::{LlmAgent, ModelTarget, ProviderKind};
+
 use crate::load::diag::{Diagnostic, Sink, WithHint, closest};
 use crate::load::project::{EnsembleFile, Project, Tier, check_relative_name, load_ensemble_file};
 use crate::load::resolve::{ScriptProblem, ScriptTarget, nested_candidates, resolve_script};
@@ -19,6 +21,7 @@ use crate::load::spec::{AgentKind, AgentSpec, EnsembleSpec, InputScope, LlmSpec,
 use crate::load::yaml::Pos;
 
 pub mod expr;
+pub mod model;
 pub mod predicate;
 pub mod validation;
 
@@ -26,100 +29,6 @@ pub mod validation;
 /// compiling, running and dropping nested ensembles recurse once per level, and a chain of
 /// thousands of levels would exhaust the stack.
 pub const MAX_ENSEMBLE_DEPTH: u64 = 32;
-
-/// A fallback profile's model settings (the agent's prompt is kept).
-#[derive(Debug, Clone, Serialize)]
-pub struct FallbackTarget {
-    pub profile: String,
-    pub model: String,
-    pub provider: ProviderKind,
-    pub base_url: Option<String>,
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<u64>,
-    pub options: Map<String, Json>,
-    pub cost_per_token: Option<f64>,
-}
-
-/// How an agent reaches its model.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProviderKind {
-    /// Ollama's native `/api/chat`.
-    Ollama,
-    /// `POST {base_url}/chat/completions`.
-    OpenaiCompatible,
-    /// A cloud provider llm-orc knows; it parses but orc cannot run it.
-    Cloud(String),
-    /// A provider nobody knows, on a profile with a fallback: the agent runs on the fallback.
-    Unknown(String),
-}
-
-impl ProviderKind {
-    pub fn parse(s: &str) -> Option<ProviderKind> {
-        match s {
-            "ollama" => Some(ProviderKind::Ollama),
-            "openai-compatible" | "llama-server" => Some(ProviderKind::OpenaiCompatible),
-            s if s.starts_with("openai-compatible/") => Some(ProviderKind::OpenaiCompatible),
-            "anthropic-api"
-            | "anthropic-claude-pro-max"
-            | "claude-cli"
-            | "google-gemini"
-            | "openai"
-            | "anthropic"
-            | "gemini" => Some(ProviderKind::Cloud(s.to_string())),
-            _ => None,
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        match self {
-            ProviderKind::Ollama => "ollama",
-            ProviderKind::OpenaiCompatible => "openai-compatible",
-            ProviderKind::Cloud(s) | ProviderKind::Unknown(s) => s,
-        }
-    }
-
-    pub fn runnable(&self) -> bool {
-        !matches!(self, ProviderKind::Cloud(_) | ProviderKind::Unknown(_))
-    }
-}
-
-/// An LLM agent's effective settings.
-#[derive(Debug, Clone, Serialize)]
-pub struct LlmAgent {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub profile: Option<String>,
-    pub model: String,
-    pub provider: ProviderKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
-    pub system_prompt: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u64>,
-    /// Provider options: profile options overlaid by the agent's (`think` lifted out).
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub options: Map<String, Json>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub format: Option<Json>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub think: Option<Json>,
-    /// Ollama's `keep_alive`, lifted out of `options` like `think`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keep_alive: Option<Json>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cost_per_token: Option<f64>,
-    /// The profile's `fallback_model_profile` chain, resolved.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub fallback_chain: Vec<String>,
-    /// The same chain with each profile's model settings, in order.
-    #[serde(skip)]
-    pub fallbacks: Vec<FallbackTarget>,
-    /// Parameter count in billions, read from the model tag (`qwen3:0.6b` -> 0.6).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size_b: Option<f64>,
-}
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -840,7 +749,7 @@ impl<'p> Compiler<'p> {
             return None;
         };
         let fallback_chain = self.fallback_chain(pspec, pos, sink);
-        let fallbacks: Vec<FallbackTarget> = fallback_chain
+        let fallbacks: Vec<ModelTarget> = fallback_chain
             .iter()
             .filter_map(|name| {
                 let p = &profiles.get(name)?.spec;
@@ -848,8 +757,8 @@ impl<'p> Compiler<'p> {
                 let mut options = p.options.clone();
                 options.remove("think");
                 options.remove("keep_alive");
-                Some(FallbackTarget {
-                    profile: name.clone(),
+                Some(ModelTarget {
+                    profile: Some(name.clone()),
                     model: p.model.clone()?,
                     provider,
                     base_url: p.base_url.clone(),
@@ -868,7 +777,7 @@ impl<'p> Compiler<'p> {
                 (Some(p), Some(f)) => {
                     sink.warning(pos, format!(
                         "model profile `{}` of agent `{}` uses unknown provider `{provider_name}`; the agent will run on its fallback profile `{}`",
-                        p.spec.name, a.name.value, f.profile
+                        p.spec.name, a.name.value, f.profile_name()
                     ))
                     .hint("orc runs `ollama` and `openai-compatible`; the result is marked model_substituted");
                     ProviderKind::Unknown(provider_name.clone())
@@ -889,7 +798,7 @@ impl<'p> Compiler<'p> {
                 ),
             );
             match fallbacks.first() {
-                Some(f) => d.hint(format!("invoke runs it on its fallback profile `{}`", f.profile)),
+                Some(f) => d.hint(format!("invoke runs it on its fallback profile `{}`", f.profile_name())),
                 None => d.hint("invoke will fail this agent; point the profile at a local model (provider: ollama) to run it"),
             }
         }
@@ -920,12 +829,21 @@ impl<'p> Compiler<'p> {
         }
         let think = options.remove("think");
         let keep_alive = options.remove("keep_alive");
-        Some(LlmAgent {
+        let target = ModelTarget {
             profile: l.model_profile.as_ref().map(|p| p.value.clone()),
-            size_b: model_size_b(&model),
             model,
             provider,
             base_url,
+            temperature: l.temperature.or_else(|| pspec.and_then(|p| p.temperature)),
+            max_tokens: l.max_tokens.or_else(|| pspec.and_then(|p| p.max_tokens)),
+            options,
+            cost_per_token: l
+                .cost_per_token
+                .or_else(|| pspec.and_then(|p| p.cost_per_token)),
+        };
+        Some(LlmAgent {
+            size_b: model_size_b(&target.model),
+            target,
             system_prompt: l
                 .system_prompt
                 .clone()
@@ -933,15 +851,9 @@ impl<'p> Compiler<'p> {
                 .unwrap_or_else(|| {
                     format!("You are a {}. Provide helpful analysis.", a.name.value)
                 }),
-            temperature: l.temperature.or_else(|| pspec.and_then(|p| p.temperature)),
-            max_tokens: l.max_tokens.or_else(|| pspec.and_then(|p| p.max_tokens)),
-            options,
             format: l.ollama_format.clone(),
             think,
             keep_alive,
-            cost_per_token: l
-                .cost_per_token
-                .or_else(|| pspec.and_then(|p| p.cost_per_token)),
             fallback_chain,
             fallbacks,
         })

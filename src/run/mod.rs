@@ -1489,18 +1489,6 @@ impl TokenSink for Progress<'_> {
     }
 }
 
-/// One model to try: the agent's own, or a fallback profile's.
-struct Target<'a> {
-    profile: Option<&'a str>,
-    model: &'a str,
-    provider: &'a ProviderKind,
-    base_url: Option<&'a str>,
-    temperature: Option<f64>,
-    max_tokens: Option<u64>,
-    options: &'a serde_json::Map<String, Value>,
-    cost_per_token: Option<f64>,
-}
-
 enum CallError {
     Timeout(String),
     Provider(ProviderError),
@@ -1515,32 +1503,12 @@ async fn call_llm(
     user: String,
     ready: f64,
 ) -> (Entry, Option<AgentUsage>) {
-    let mut targets = vec![Target {
-        profile: llm.profile.as_deref(),
-        model: &llm.model,
-        provider: &llm.provider,
-        base_url: llm.base_url.as_deref(),
-        temperature: llm.temperature,
-        max_tokens: llm.max_tokens,
-        options: &llm.options,
-        cost_per_token: llm.cost_per_token,
-    }];
-    targets.extend(llm.fallbacks.iter().map(|f| Target {
-        profile: Some(&f.profile),
-        model: &f.model,
-        provider: &f.provider,
-        base_url: f.base_url.as_deref(),
-        temperature: f.temperature,
-        max_tokens: f.max_tokens,
-        options: &f.options,
-        cost_per_token: f.cost_per_token,
-    }));
     let _global = engine.global_permit().await;
     let agent_name = display;
     let mut errors: Vec<String> = Vec::new();
     let mut timing = Timing::instant(ready, ready);
-    for (k, t) in targets.iter().enumerate() {
-        let provider = match engine.provider(t.provider, t.base_url) {
+    for (k, t) in llm.targets().enumerate() {
+        let provider = match engine.provider(&t.provider, t.base_url.as_deref()) {
             Ok(p) => p,
             Err(cloud) => {
                 errors.push(
@@ -1567,8 +1535,8 @@ async fn call_llm(
         if k > 0 {
             tracing::warn!(
                 agent = agent_name,
-                profile = t.profile.unwrap_or(""),
-                model = t.model,
+                profile = t.profile_name(),
+                model = %t.model,
                 host = provider.host(),
                 after = errors.last().map(String::as_str).unwrap_or(""),
                 "falling back to another model profile"
@@ -1579,7 +1547,7 @@ async fn call_llm(
                 timing.end_ms = engine.ms();
                 let usage = AgentUsage {
                     model: t.model.to_string(),
-                    profile: t.profile.map(str::to_string),
+                    profile: t.profile.clone(),
                     provider: t.provider.name().to_string(),
                     host: provider.host().to_string(),
                     usage: resp.usage,

@@ -1,0 +1,161 @@
+//! The model types: how an agent reaches a model (`ProviderKind`), one model to call
+//! (`ModelTarget`: what a router or host pool chooses among), and an LLM agent's settings (its
+//! own target, its fallbacks' targets, and what it sends).
+
+use std::ops::{Deref, DerefMut};
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value as Json};
+
+/// How an agent reaches its model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderKind {
+    /// Ollama's native `/api/chat`.
+    Ollama,
+    /// `POST {base_url}/chat/completions`.
+    OpenaiCompatible,
+    /// A cloud provider llm-orc knows; it parses but orc cannot run it.
+    Cloud(String),
+    /// A provider nobody knows, on a profile with a fallback: the agent runs on the fallback.
+    Unknown(String),
+}
+
+impl ProviderKind {
+    pub fn parse(s: &str) -> Option<ProviderKind> {
+        match s {
+            "ollama" => Some(ProviderKind::Ollama),
+            "openai-compatible" | "llama-server" => Some(ProviderKind::OpenaiCompatible),
+            s if s.starts_with("openai-compatible/") => Some(ProviderKind::OpenaiCompatible),
+            "anthropic-api"
+            | "anthropic-claude-pro-max"
+            | "claude-cli"
+            | "google-gemini"
+            | "openai"
+            | "anthropic"
+            | "gemini" => Some(ProviderKind::Cloud(s.to_string())),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            ProviderKind::Ollama => "ollama",
+            ProviderKind::OpenaiCompatible => "openai-compatible",
+            ProviderKind::Cloud(s) | ProviderKind::Unknown(s) => s,
+        }
+    }
+
+    pub fn runnable(&self) -> bool {
+        !matches!(self, ProviderKind::Cloud(_) | ProviderKind::Unknown(_))
+    }
+}
+
+/// One model to call: the agent's own, or one of its fallback profiles'. The agent's prompt,
+/// format, `think` and `keep_alive` are the agent's whichever target runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelTarget {
+    /// The model profile it comes from (None when the agent names its model itself).
+    pub profile: Option<String>,
+    pub model: String,
+    pub provider: ProviderKind,
+    /// The server's address, if set (else `backend::hosts` decides).
+    pub base_url: Option<String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u64>,
+    /// Provider options (`think` and `keep_alive` lifted out).
+    pub options: Map<String, Json>,
+    pub cost_per_token: Option<f64>,
+}
+
+impl ModelTarget {
+    /// The profile's name, or "" for a model named by the agent.
+    pub fn profile_name(&self) -> &str {
+        self.profile.as_deref().unwrap_or("")
+    }
+}
+
+/// An LLM agent's effective settings. Its own model's fields read through `Deref`
+/// (`agent.model`), as every caller wants the primary target's.
+#[derive(Debug, Clone)]
+pub struct LlmAgent {
+    /// The agent's own model (profile over agent keys, resolved).
+    pub target: ModelTarget,
+    pub system_prompt: String,
+    pub format: Option<Json>,
+    pub think: Option<Json>,
+    /// Ollama's `keep_alive`, lifted out of `options` like `think`.
+    pub keep_alive: Option<Json>,
+    /// The profile's `fallback_model_profile` chain, resolved.
+    pub fallback_chain: Vec<String>,
+    /// The same chain's targets, in order.
+    pub fallbacks: Vec<ModelTarget>,
+    /// Parameter count in billions, read from the model tag (`qwen3:0.6b` -> 0.6).
+    pub size_b: Option<f64>,
+}
+
+impl LlmAgent {
+    /// The targets to try, in order: the agent's own, then each fallback.
+    pub fn targets(&self) -> impl Iterator<Item = &ModelTarget> {
+        std::iter::once(&self.target).chain(&self.fallbacks)
+    }
+}
+
+impl Deref for LlmAgent {
+    type Target = ModelTarget;
+    fn deref(&self) -> &ModelTarget {
+        &self.target
+    }
+}
+
+impl DerefMut for LlmAgent {
+    fn deref_mut(&mut self) -> &mut ModelTarget {
+        &mut self.target
+    }
+}
+
+/// The compiled form's JSON (`orc graph --format json`): the target's fields and the agent's
+/// interleaved in the order they have always had, absent values left out.
+impl Serialize for LlmAgent {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = &self.target;
+        let mut m = s.serialize_map(None)?;
+        if let Some(v) = &t.profile {
+            m.serialize_entry("profile", v)?;
+        }
+        m.serialize_entry("model", &t.model)?;
+        m.serialize_entry("provider", &t.provider)?;
+        if let Some(v) = &t.base_url {
+            m.serialize_entry("base_url", v)?;
+        }
+        m.serialize_entry("system_prompt", &self.system_prompt)?;
+        if let Some(v) = &t.temperature {
+            m.serialize_entry("temperature", v)?;
+        }
+        if let Some(v) = &t.max_tokens {
+            m.serialize_entry("max_tokens", v)?;
+        }
+        if !t.options.is_empty() {
+            m.serialize_entry("options", &t.options)?;
+        }
+        for (key, v) in [
+            ("format", &self.format),
+            ("think", &self.think),
+            ("keep_alive", &self.keep_alive),
+        ] {
+            if let Some(v) = v {
+                m.serialize_entry(key, v)?;
+            }
+        }
+        if let Some(v) = &t.cost_per_token {
+            m.serialize_entry("cost_per_token", v)?;
+        }
+        if !self.fallback_chain.is_empty() {
+            m.serialize_entry("fallback_chain", &self.fallback_chain)?;
+        }
+        if let Some(v) = &self.size_b {
+            m.serialize_entry("size_b", v)?;
+        }
+        m.end()
+    }
+}
