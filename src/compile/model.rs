@@ -159,3 +159,64 @@ impl Serialize for LlmAgent {
         m.end()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// `orc graph --format json` shows an LLM agent's keys in the order they always had, the
+    /// target's fields interleaved with the agent's, and leaves out what is unset.
+    #[test]
+    fn an_llm_agent_serialises_in_the_documented_order() {
+        let mut options = Map::new();
+        options.insert("num_ctx".into(), json!(2048));
+        let full = LlmAgent {
+            target: ModelTarget {
+                profile: Some("p".into()),
+                model: "m".into(),
+                provider: ProviderKind::OpenaiCompatible,
+                base_url: Some("http://h".into()),
+                temperature: Some(0.5),
+                max_tokens: Some(9),
+                options,
+                cost_per_token: Some(0.1),
+            },
+            system_prompt: "s".into(),
+            format: Some(json!("json")),
+            think: Some(json!(false)),
+            keep_alive: Some(json!("5m")),
+            fallback_chain: vec!["q".into()],
+            fallbacks: vec![],
+            size_b: Some(1.0),
+        };
+        assert_eq!(
+            serde_json::to_string(&full).unwrap(),
+            r#"{"profile":"p","model":"m","provider":"openai-compatible","base_url":"http://h","system_prompt":"s","temperature":0.5,"max_tokens":9,"options":{"num_ctx":2048},"format":"json","think":false,"keep_alive":"5m","cost_per_token":0.1,"fallback_chain":["q"],"size_b":1.0}"#
+        );
+        let bare = LlmAgent {
+            target: ModelTarget {
+                profile: None,
+                model: "m".into(),
+                provider: ProviderKind::Ollama,
+                base_url: None,
+                temperature: None,
+                max_tokens: None,
+                options: Map::new(),
+                cost_per_token: None,
+            },
+            system_prompt: "s".into(),
+            format: None,
+            think: None,
+            keep_alive: None,
+            fallback_chain: vec![],
+            fallbacks: vec![],
+            size_b: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&bare).unwrap(),
+            r#"{"model":"m","provider":"ollama","system_prompt":"s"}"#
+        );
+        assert_eq!(full.targets().count(), 1);
+    }
+}
