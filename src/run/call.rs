@@ -1,0 +1,346 @@
+//! Calling a model: each target in turn (the agent's own, then its fallbacks), each request
+//! under its (host, model) slot, with retries and backoff. Every model call orc makes goes
+//! through here, an agent's and an auxiliary one (a judge, a simulated user).
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::engine::{Engine, Event};
+use super::results::{AgentUsage, Entry, Timing};
+use super::script;
+use crate::backend::{AnyProvider, ChatRequest, ChatResponse, Provider, ProviderError, TokenSink};
+use crate::compile::{LlmAgent, ModelTarget};
+
+/// Streamed-chunk progress for one agent.
+struct Progress<'a> {
+    engine: &'a Engine,
+    agent: &'a str,
+}
+
+impl TokenSink for Progress<'_> {
+    fn tokens(&self, chunks: u64) {
+        if chunks % 8 == 1 {
+            self.engine.emit(Event::Tokens {
+                agent: self.agent.to_string(),
+                chunks,
+            });
+        }
+    }
+}
+
+pub(super) enum CallError {
+    Timeout(String),
+    Provider(ProviderError),
+}
+
+/// One call in progress: who makes it and how long a request may take.
+pub(super) struct Call<'a> {
+    pub engine: &'a Engine,
+    /// The agent's display name (or an auxiliary call's label), for events and logs.
+    pub display: &'a str,
+    pub timeout: Duration,
+}
+
+/// What a model answered and what it cost.
+pub(super) struct Answered {
+    pub text: String,
+    pub usage: AgentUsage,
+    /// Whether a fallback (not the first target) answered.
+    pub substituted: bool,
+}
+
+impl Call<'_> {
+    /// Asks each target in turn until one answers; a timeout ends the search. `timing` gets
+    /// the start of the first request, the attempts and the end.
+    pub async fn first_answer<'t>(
+        &self,
+        targets: impl Iterator<Item = &'t ModelTarget>,
+        prompt: &Prompt<'_>,
+        timing: &mut Timing,
+    ) -> Result<Answered, String> {
+        let mut errors: Vec<String> = Vec::new();
+        for (k, t) in targets.enumerate() {
+            let provider = match self.engine.provider(&t.provider, t.base_url.as_deref()) {
+                Ok(p) => p,
+                Err(cloud) => {
+                    let e = ProviderError::NotRunnable {
+                        provider: cloud,
+                        model: t.model.clone(),
+                    };
+                    errors.push(e.to_string());
+                    continue;
+                }
+            };
+            if k > 0 {
+                tracing::warn!(
+                    agent = self.display,
+                    profile = t.profile_name(),
+                    model = %t.model,
+                    host = provider.host(),
+                    after = errors.last().map(String::as_str).unwrap_or(""),
+                    "falling back to another model profile"
+                );
+            }
+            let req = prompt.request(t);
+            match self.with_retries(&provider, &req, timing).await {
+                Ok((resp, service_ms)) => {
+                    timing.end_ms = self.engine.ms();
+                    let usage = AgentUsage {
+                        model: t.model.clone(),
+                        profile: t.profile.clone(),
+                        provider: t.provider.name().to_string(),
+                        host: provider.host().to_string(),
+                        usage: resp.usage,
+                        done_reason: resp.done_reason,
+                        cost_per_token: t.cost_per_token,
+                        service_ms,
+                    };
+                    return Ok(Answered {
+                        text: resp.content,
+                        usage,
+                        substituted: k > 0,
+                    });
+                }
+                Err(CallError::Timeout(msg)) => {
+                    timing.end_ms = self.engine.ms();
+                    return Err(msg);
+                }
+                Err(CallError::Provider(e)) => errors.push(e.to_string()),
+            }
+        }
+        timing.end_ms = self.engine.ms();
+        Err(match errors.len() {
+            0 => "no model to call".to_string(),
+            1 => errors.remove(0),
+            _ => format!(
+                "{} (fallbacks failed too: {})",
+                errors[0],
+                errors[1..].join("; ")
+            ),
+        })
+    }
+
+    /// Sends the request, retrying connection errors, 503 and 5xx with backoff. The timeout
+    /// counts from when the request is sent, not while it waits for a slot.
+    async fn with_retries(
+        &self,
+        provider: &AnyProvider,
+        req: &ChatRequest,
+        timing: &mut Timing,
+    ) -> Result<(ChatResponse, f64), CallError> {
+        let engine = self.engine;
+        let mut attempt_no = 0;
+        loop {
+            attempt_no += 1;
+            let (outcome, sent) = self.send(provider, req, timing, attempt_no).await;
+            match outcome {
+                None => return Err(self.timed_out(provider, req)),
+                Some(Ok(resp)) => {
+                    tracing::debug!(
+                        agent = self.display,
+                        host = provider.host(),
+                        model = %req.model,
+                        ms = (engine.ms() - sent).round() as u64,
+                        input_tokens = resp.usage.input_tokens,
+                        output_tokens = resp.usage.output_tokens,
+                        "response"
+                    );
+                    return Ok((resp, engine.ms() - sent));
+                }
+                Some(Err(e)) if e.retryable() && attempt_no < engine.retry.max_attempts => {
+                    if !self.back_off(provider, req, attempt_no, &e).await {
+                        return Err(CallError::Provider(e));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(
+                        agent = self.display,
+                        host = provider.host(),
+                        model = %req.model,
+                        attempt = attempt_no,
+                        cause = %e,
+                        "request failed"
+                    );
+                    return Err(CallError::Provider(after_attempts(e, attempt_no)));
+                }
+            }
+        }
+    }
+
+    /// One attempt: waits for the (host, model) slot, sends, and releases the slot. Returns the
+    /// outcome (None: timed out) and when the request was sent.
+    async fn send(
+        &self,
+        provider: &AnyProvider,
+        req: &ChatRequest,
+        timing: &mut Timing,
+        attempt_no: u32,
+    ) -> (Option<Result<ChatResponse, ProviderError>>, f64) {
+        let (engine, agent) = (self.engine, self.display);
+        let asked = engine.ms();
+        let permit = engine.limits.acquire(provider.host(), &req.model).await;
+        let sent = engine.ms();
+        tracing::debug!(
+            agent,
+            host = provider.host(),
+            model = %req.model,
+            waited_ms = (sent - asked).round() as u64,
+            "got a slot"
+        );
+        tracing::debug!(
+            agent,
+            host = provider.host(),
+            model = %req.model,
+            attempt = attempt_no,
+            prompt_bytes = req.system.len() + req.user.len(),
+            "sending request"
+        );
+        tracing::trace!(agent, system = %req.system, user = %req.user, "prompt");
+        if timing.attempts == 0 {
+            timing.start_ms = sent;
+            engine.emit(Event::Started {
+                agent: agent.to_string(),
+            });
+        }
+        timing.attempts += 1;
+        tracing::info!(
+            agent,
+            model = %req.model,
+            host = provider.host(),
+            attempt = attempt_no,
+            "request sent"
+        );
+        let sink = Progress { engine, agent };
+        // Boxed so that the (large) request future exists only once a slot is held: thousands of
+        // agents waiting for slots then cost little memory.
+        let outcome = tokio::time::timeout(self.timeout, Box::pin(provider.chat(req, &sink))).await;
+        drop(permit);
+        (outcome.ok(), sent)
+    }
+
+    fn timed_out(&self, provider: &AnyProvider, req: &ChatRequest) -> CallError {
+        tracing::warn!(
+            agent = self.display,
+            host = provider.host(),
+            model = %req.model,
+            timeout_s = self.timeout.as_secs_f64(),
+            "request timed out"
+        );
+        CallError::Timeout(format!(
+            "Agent execution timed out after {} seconds waiting for `{}` on {}",
+            script::fmt_secs(self.timeout),
+            req.model,
+            provider.host()
+        ))
+    }
+
+    /// Waits before the next attempt (no slot held). False when the run was cancelled meanwhile.
+    async fn back_off(
+        &self,
+        provider: &AnyProvider,
+        req: &ChatRequest,
+        attempt_no: u32,
+        e: &ProviderError,
+    ) -> bool {
+        let engine = self.engine;
+        let backoff = engine.retry.backoff(attempt_no);
+        tracing::warn!(
+            agent = self.display,
+            host = provider.host(),
+            model = %req.model,
+            attempt = attempt_no,
+            of = engine.retry.max_attempts,
+            cause = %e,
+            backoff_ms = backoff.as_millis() as u64,
+            "request failed; retrying"
+        );
+        engine.emit(Event::Retrying {
+            agent: self.display.to_string(),
+            attempt: attempt_no,
+            error: e.to_string(),
+        });
+        let mut cancel = engine.cancel.clone();
+        let cancelled = async move {
+            while cancel.changed().await.is_ok() {
+                if *cancel.borrow() {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => true,
+            _ = cancelled => false,
+        }
+    }
+}
+
+/// A status error after retries says how many attempts were made.
+fn after_attempts(e: ProviderError, attempt_no: u32) -> ProviderError {
+    match e {
+        ProviderError::Status {
+            host,
+            model,
+            status,
+            message,
+        } if attempt_no > 1 => ProviderError::Status {
+            host,
+            model,
+            status,
+            message: format!("{message} (after {attempt_no} attempts)"),
+        },
+        other => other,
+    }
+}
+
+/// What is sent, whichever target answers.
+pub(super) struct Prompt<'a> {
+    pub system: &'a str,
+    pub user: &'a str,
+    pub format: Option<&'a Value>,
+    pub think: Option<&'a Value>,
+    pub keep_alive: Option<&'a Value>,
+}
+
+impl Prompt<'_> {
+    fn request(&self, t: &ModelTarget) -> ChatRequest {
+        ChatRequest {
+            model: t.model.clone(),
+            system: self.system.to_string(),
+            user: self.user.to_string(),
+            temperature: t.temperature,
+            max_tokens: t.max_tokens,
+            options: t.options.clone(),
+            format: self.format.cloned(),
+            think: self.think.cloned(),
+            keep_alive: self.keep_alive.cloned(),
+        }
+    }
+}
+
+/// Calls the agent's model; on failure (not a timeout) tries each fallback profile in turn.
+pub(super) async fn call_llm(
+    call: &Call<'_>,
+    llm: &LlmAgent,
+    user: &str,
+    ready: f64,
+) -> (Entry, Option<AgentUsage>) {
+    let _global = call.engine.global_permit().await;
+    let prompt = Prompt {
+        system: &llm.system_prompt,
+        user,
+        format: llm.format.as_ref(),
+        think: llm.think.as_ref(),
+        keep_alive: llm.keep_alive.as_ref(),
+    };
+    let mut timing = Timing::instant(ready, ready);
+    match call.first_answer(llm.targets(), &prompt, &mut timing).await {
+        Ok(a) => {
+            let mut e = Entry::success(Value::String(a.text), "llm", timing);
+            e.model_substituted = a.substituted;
+            (e, Some(a.usage))
+        }
+        Err(msg) => (Entry::failed(msg, "llm", timing), None),
+    }
+}

@@ -1,0 +1,230 @@
+//! The engine a run and its nested runs share: the HTTP client, the limits (global permit and
+//! per-(host, model) slots), the retry policy, progress events, cancellation, and what a run may
+//! reuse or ask.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+
+use super::primitives;
+use super::results::Status;
+use crate::backend::{AnyProvider, OllamaClient, OpenAiClient, normalize_host, origin};
+use crate::compile::{Agent, CompiledEnsemble, ProviderKind};
+
+/// What happens during a run, for progress displays.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// Dependencies done; waiting for a slot.
+    Ready { agent: String },
+    /// The request was sent (or the script started).
+    Started { agent: String },
+    /// Streamed chunks received so far.
+    Tokens { agent: String, chunks: u64 },
+    /// A retryable failure; trying again.
+    Retrying {
+        agent: String,
+        attempt: u32,
+        error: String,
+    },
+    Finished {
+        agent: String,
+        status: Status,
+        tokens: Option<u64>,
+    },
+}
+
+/// Retries for connection errors, 503 and 5xx: exponential backoff with jitter.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempt + 1`: base x 2^(attempt-1), capped, with +-50% jitter.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        let d = exp.min(self.cap);
+        d.mul_f64(0.5 + fastrand::f64())
+    }
+}
+
+/// In-flight limits per (host, model): Ollama serves few requests per model at once.
+pub struct Limits {
+    default: usize,
+    hosts: BTreeMap<String, usize>,
+    sems: Mutex<HashMap<(String, String), Arc<Semaphore>>>,
+}
+
+impl Limits {
+    pub fn new(default: usize, hosts: BTreeMap<String, usize>) -> Limits {
+        Limits {
+            default: default.max(1),
+            hosts: hosts
+                .into_iter()
+                .map(|(k, v)| (origin(&normalize_host(&k)), v.max(1)))
+                .collect(),
+            sems: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn semaphore(&self, host: &str, model: &str) -> Arc<Semaphore> {
+        let key = (origin(host), model.to_string());
+        let mut sems = self
+            .sems
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sems.entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Semaphore::new(
+                    *self.hosts.get(&key.0).unwrap_or(&self.default),
+                ))
+            })
+            .clone()
+    }
+
+    /// Waits for a slot for `model` on `host`.
+    pub async fn acquire(&self, host: &str, model: &str) -> Option<OwnedSemaphorePermit> {
+        self.semaphore(host, model).acquire_owned().await.ok()
+    }
+}
+
+/// Where script results are kept between runs (`performance.script_cache`): the run computes
+/// the key (`hash::script_key`) and asks; `store::cache` keeps them.
+pub trait ScriptMemo: Send + Sync {
+    /// A stored response for `key`, if one is still valid.
+    fn get(&self, key: &str) -> Option<Value>;
+    /// Stores a successful response.
+    fn put(&self, key: &str, response: &Value);
+}
+
+/// Shared by a run and every nested run inside it.
+pub struct Engine {
+    pub http: reqwest::Client,
+    /// Where `provider: ollama` agents without a base_url go (`OLLAMA_HOST` or the default).
+    pub ollama_host: String,
+    pub limits: Limits,
+    /// Overall cap on agents working at once (None = unlimited).
+    pub max_concurrent: Option<Arc<Semaphore>>,
+    pub retry: RetryPolicy,
+    pub max_depth: u64,
+    /// Most instances one fan-out may expand into; more fails the agent.
+    pub max_fan_out: u64,
+    pub events: Option<mpsc::UnboundedSender<Event>>,
+    /// When the root run started; timings are relative to it.
+    pub origin: Instant,
+    /// Becomes true when the run is to stop (Ctrl-C).
+    pub cancel: watch::Receiver<bool>,
+    /// Whether Ollama responses are streamed.
+    pub stream: bool,
+    /// What one model response may hold (`performance.execution.max_response_bytes`).
+    pub max_response_bytes: u64,
+    /// Finished results of an earlier run (`--resume`), by agent name, with their input hash.
+    pub reuse: HashMap<String, Reusable>,
+    /// Compiles the ensemble a `dispatch:` agent picked at run time (None: only literal
+    /// targets, compiled beforehand, can run).
+    pub resolver: Option<Resolver>,
+    /// Asks the user for an interactive primitive; None when no one can answer.
+    pub ask: Option<Asker>,
+    /// Where the file primitives may read and write.
+    pub files: primitives::FileScope,
+    /// Script results kept between runs (`performance.script_cache`).
+    pub script_cache: Option<Arc<dyn ScriptMemo>>,
+    /// Answers read from the user so far.
+    pub user_inputs: std::sync::atomic::AtomicU64,
+}
+
+/// Compiles a dispatch target: `(the ensemble that dispatches, the target's name)`.
+pub type Resolver =
+    Arc<dyn Fn(&CompiledEnsemble, &str) -> Result<Arc<CompiledEnsemble>, String> + Send + Sync>;
+
+/// Asks the user: `(agent, prompt)` -> their line, or None at end of input.
+pub type Asker = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
+
+/// A result from an earlier run that may stand in for a new call when its input is unchanged.
+#[derive(Debug, Clone)]
+pub struct Reusable {
+    pub input_hash: String,
+    pub response: Value,
+    pub model_substituted: bool,
+    pub agent_requests: Option<Value>,
+}
+
+impl Engine {
+    pub(super) fn ms(&self) -> f64 {
+        self.origin.elapsed().as_secs_f64() * 1000.0
+    }
+
+    pub(super) fn emit(&self, e: Event) {
+        match &e {
+            Event::Ready { agent } => tracing::debug!(agent = agent.as_str(), "agent ready"),
+            Event::Started { agent } => tracing::debug!(agent = agent.as_str(), "agent started"),
+            _ => {}
+        }
+        if let Some(tx) = &self.events {
+            let _ = tx.send(e);
+        }
+    }
+
+    pub(super) async fn global_permit(&self) -> Option<OwnedSemaphorePermit> {
+        match &self.max_concurrent {
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
+        }
+    }
+
+    pub(super) fn provider(
+        &self,
+        kind: &ProviderKind,
+        base_url: Option<&str>,
+    ) -> Result<AnyProvider, String> {
+        match kind {
+            ProviderKind::Ollama => Ok(AnyProvider::Ollama({
+                let host = crate::backend::hosts::ollama_host(base_url, Some(&self.ollama_host));
+                let mut c = OllamaClient::new(self.http.clone(), &host);
+                c.stream = self.stream;
+                c.max_response_bytes = self.max_response_bytes;
+                c
+            })),
+            ProviderKind::OpenaiCompatible => {
+                let url = base_url
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{}/v1", self.ollama_host));
+                let mut c = OpenAiClient::new(self.http.clone(), &url);
+                c.max_response_bytes = self.max_response_bytes;
+                Ok(AnyProvider::OpenAi(c))
+            }
+            ProviderKind::Cloud(p) | ProviderKind::Unknown(p) => Err(p.clone()),
+        }
+    }
+}
+
+/// The agent's timeout as a `Duration`. The compiler bounds timeouts (at most a week), so an
+/// out-of-range value can only come from a caller that built an agent by hand; it fails the agent
+/// instead of panicking.
+pub(super) fn agent_timeout(agent: &Agent) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(agent.timeout_seconds.max(0.001)).map_err(|_| {
+        format!(
+            "timeout_seconds {} of agent `{}` is out of range (at most {} seconds)",
+            agent.timeout_seconds,
+            agent.name,
+            crate::load::spec::MAX_TIMEOUT_SECONDS
+        )
+    })
+}

@@ -1,0 +1,401 @@
+//! The ready-queue loop over one graph: per agent, the number of unfinished dependencies; an
+//! agent whose count reaches zero is spawned at once (no level barriers). Nested, dispatched and
+//! loop-body runs are this same loop on the same engine.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use petgraph::Direction;
+use petgraph::graph::NodeIndex;
+use serde_json::Value;
+use tokio::task::{Id, JoinError, JoinSet};
+
+use super::engine::Engine;
+use super::node::{NodeDone, run_node};
+use super::results::{Entry, RunResult, Status, Timing};
+use super::{Outputs, primitives};
+use crate::compile::{CompiledEnsemble, Kind};
+
+/// Runs an ensemble to completion (or until cancelled).
+pub fn run(
+    engine: Arc<Engine>,
+    ens: Arc<CompiledEnsemble>,
+    input: String,
+) -> Pin<Box<dyn Future<Output = RunResult> + Send>> {
+    let place = Place {
+        depth: 0,
+        prefix: String::new(),
+        chain: Arc::new(vec![ens.name.clone()]),
+    };
+    run_graph(engine, ens, input, place)
+}
+
+/// Where a run sits: its depth, the display prefix of its agents, and the ensembles from the
+/// root to it (for the depth-limit error).
+#[derive(Clone)]
+pub(super) struct Place {
+    pub depth: u64,
+    pub prefix: String,
+    pub chain: Arc<Vec<String>>,
+}
+
+impl Place {
+    /// The place of a child run started by agent `display` for ensemble `target`, or the depth
+    /// error llm-orc gives, with the chain.
+    pub fn child(&self, engine: &Engine, display: &str, target: &str) -> Result<Place, String> {
+        let depth = self.depth + 1;
+        let limit = engine.max_depth.min(crate::compile::MAX_ENSEMBLE_DEPTH);
+        if depth > limit {
+            return Err(format!(
+                "Ensemble nesting depth limit exceeded: depth {depth} > limit {limit} ({} -> {target})",
+                self.chain.join(" -> ")
+            ));
+        }
+        let mut chain = (*self.chain).clone();
+        chain.push(target.to_string());
+        Ok(Place {
+            depth,
+            prefix: format!("{display}/"),
+            chain: Arc::new(chain),
+        })
+    }
+
+    /// The same place under another display prefix (a loop's iteration).
+    pub fn with_prefix(&self, prefix: String) -> Place {
+        Place {
+            prefix,
+            ..self.clone()
+        }
+    }
+}
+
+/// Runs one graph at `place` on the shared engine.
+pub(super) fn run_graph(
+    engine: Arc<Engine>,
+    ens: Arc<CompiledEnsemble>,
+    input: String,
+    place: Place,
+) -> Pin<Box<dyn Future<Output = RunResult> + Send>> {
+    Box::pin(async move {
+        let started_at = epoch();
+        let mut s = Scheduler::new(engine, ens, input, place);
+        s.drive().await;
+        let Scheduler {
+            ens,
+            input,
+            done,
+            interrupted,
+            ..
+        } = s;
+        assemble(&ens, (*input).clone(), done, started_at, interrupted)
+    })
+}
+
+/// One graph's run in progress.
+struct Scheduler {
+    engine: Arc<Engine>,
+    ens: Arc<CompiledEnsemble>,
+    input: Arc<String>,
+    place: Place,
+    /// Who waits for each agent besides its dependents (guards reading it).
+    wakes: Vec<Vec<usize>>,
+    /// Unfinished agents each agent waits for.
+    remaining: Vec<usize>,
+    done: Vec<Option<Arc<NodeDone>>>,
+    running: HashMap<Id, usize>,
+    set: JoinSet<(usize, NodeDone)>,
+    interrupted: bool,
+}
+
+impl Scheduler {
+    fn new(engine: Arc<Engine>, ens: Arc<CompiledEnsemble>, input: String, place: Place) -> Self {
+        let n = ens.agents.len();
+        // An agent waits for its dependencies and for the agents its guard reads.
+        let mut wakes: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, after) in ens.after.iter().enumerate() {
+            for &j in after {
+                wakes[j].push(i);
+            }
+        }
+        let remaining: Vec<usize> = (0..n)
+            .map(|i| {
+                ens.graph
+                    .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
+                    .count()
+                    + ens.after[i].len()
+            })
+            .collect();
+        let interrupted = *engine.cancel.borrow();
+        Scheduler {
+            engine,
+            ens,
+            input: Arc::new(input),
+            place,
+            wakes,
+            remaining,
+            done: vec![None; n],
+            running: HashMap::new(),
+            set: JoinSet::new(),
+            interrupted,
+        }
+    }
+
+    /// Starts agent `i` with what its dependencies and guard references produced.
+    fn spawn(&mut self, i: usize) {
+        let finished = |list: &[usize]| -> Vec<(usize, Arc<NodeDone>)> {
+            list.iter()
+                .filter_map(|&j| Some((j, self.done[j].clone()?)))
+                .collect()
+        };
+        let deps = finished(&self.ens.deps[i]);
+        let refs = finished(&self.ens.refs[i]);
+        let (engine, ens, input, place) = (
+            self.engine.clone(),
+            self.ens.clone(),
+            self.input.clone(),
+            self.place.clone(),
+        );
+        let h = self.set.spawn(async move {
+            let out = run_node(&engine, &ens, i, &input, &deps, &refs, &place).await;
+            (i, out)
+        });
+        self.running.insert(h.id(), i);
+    }
+
+    /// Runs until every spawned agent has finished, or the run is cancelled.
+    async fn drive(&mut self) {
+        let mut cancel = self.engine.cancel.clone();
+        let mut cancel_open = true;
+        if !self.interrupted {
+            let roots: Vec<usize> = (0..self.ens.agents.len())
+                .filter(|&i| self.remaining[i] == 0)
+                .collect();
+            for i in roots {
+                self.spawn(i);
+            }
+        }
+        while !self.set.is_empty() {
+            tokio::select! {
+                joined = self.set.join_next_with_id() => {
+                    let Some(joined) = joined else { break };
+                    self.joined(joined);
+                }
+                changed = cancel.changed(), if !self.interrupted && cancel_open => {
+                    match changed {
+                        // Nobody can cancel any more: run to the end.
+                        Err(_) => cancel_open = false,
+                        Ok(()) => {
+                            if *cancel.borrow() {
+                                self.interrupted = true;
+                                self.set.abort_all();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if self.interrupted {
+            self.record_cut_off();
+        }
+    }
+
+    /// Records a finished task and spawns the agents it was the last to wait for.
+    fn joined(&mut self, joined: Result<(Id, (usize, NodeDone)), JoinError>) {
+        let (i, node) = match joined {
+            Ok((id, v)) => {
+                self.running.remove(&id);
+                v
+            }
+            Err(e) => {
+                let Some(i) = self.running.remove(&e.id()) else {
+                    return;
+                };
+                let why = if e.is_cancelled() {
+                    "interrupted before it finished".to_string()
+                } else {
+                    format!("agent task failed: {e}")
+                };
+                (i, self.failed_now(i, why))
+            }
+        };
+        self.done[i] = Some(Arc::new(node));
+        let succs: Vec<usize> = self
+            .ens
+            .graph
+            .neighbors_directed(NodeIndex::new(i), Direction::Outgoing)
+            .map(|s| s.index())
+            .chain(self.wakes[i].iter().copied())
+            .collect();
+        for j in succs {
+            self.remaining[j] -= 1;
+            if self.remaining[j] == 0 && !self.interrupted {
+                self.spawn(j);
+            }
+        }
+    }
+
+    /// Agents cut off by an interruption are recorded as failed, with what they were doing.
+    fn record_cut_off(&mut self) {
+        let cut: Vec<usize> = self.running.drain().map(|(_, i)| i).collect();
+        for i in cut {
+            if self.done[i].is_none() {
+                let node = self.failed_now(i, "interrupted before it finished".into());
+                self.done[i] = Some(Arc::new(node));
+            }
+        }
+    }
+
+    fn failed_now(&self, i: usize, why: String) -> NodeDone {
+        let t = self.engine.ms();
+        NodeDone::of(Entry::failed(
+            why,
+            self.ens.agents[i].kind.label(),
+            Timing::instant(t, t),
+        ))
+    }
+}
+
+fn epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Builds the run result in llm-orc's order from what each node produced. Nodes are moved,
+/// not copied: a nested run's results can be large.
+fn assemble(
+    ens: &CompiledEnsemble,
+    input: String,
+    done: Vec<Option<Arc<NodeDone>>>,
+    started_at: f64,
+    interrupted: bool,
+) -> RunResult {
+    let (deliverable, deliverable_nested) = match deliverable(ens, &done) {
+        Some((i, d)) => (
+            Some(d),
+            done[i].as_ref().is_some_and(|n| n.main.holds_documents()),
+        ),
+        None => (None, false),
+    };
+    let execution_order = ens
+        .agents
+        .iter()
+        .zip(&done)
+        .filter(|(_, d)| d.is_some())
+        .map(|(a, _)| a.name.clone())
+        .collect();
+    // Every task has finished, so each node has one owner left.
+    let mut done: Vec<Option<NodeDone>> = done
+        .into_iter()
+        .map(|d| d.map(|n| Arc::try_unwrap(n).unwrap_or_else(|n| (*n).clone())))
+        .collect();
+    let (mut all, own_usage) = gather_outputs(ens, &mut done);
+    all.rows.sort_by(|a, b| a.start_ms.total_cmp(&b.start_ms));
+    RunResult {
+        ensemble: ens.name.clone(),
+        input,
+        entries: entries_in_order(ens, done),
+        agents_used: ens.agents.len(),
+        started_at,
+        completed_at: epoch(),
+        interrupted,
+        deliverable,
+        deliverable_nested,
+        execution_order,
+        usage: all.usage,
+        own_usage,
+        timeline: all.rows,
+        all_entries: all.leaves,
+        resumed_from: None,
+        interactive: is_interactive(ens),
+        user_inputs: 0,
+        validation: None,
+    }
+}
+
+/// Moves every node's usage, rows and leaves into one; with, per usage, whether it is the
+/// ensemble's own LLM agent's (not a nested run's).
+fn gather_outputs(ens: &CompiledEnsemble, done: &mut [Option<NodeDone>]) -> (Outputs, Vec<bool>) {
+    let mut all = Outputs::default();
+    let mut own_usage = Vec::new();
+    for (i, node) in done.iter_mut().enumerate() {
+        let Some(node) = node else { continue };
+        let own = matches!(ens.agents[i].kind, Kind::Llm(_));
+        own_usage.extend(std::iter::repeat_n(own, node.out.usage.len()));
+        all.append(std::mem::take(&mut node.out));
+    }
+    (all, own_usage)
+}
+
+/// The results map's entries in llm-orc's order: level by level; in each, the skipped agents
+/// first, then the others, fan-out instances before their gathered entries.
+fn entries_in_order(
+    ens: &CompiledEnsemble,
+    mut done: Vec<Option<NodeDone>>,
+) -> Vec<(String, Entry)> {
+    let mut entries = Vec::new();
+    let skipped =
+        |d: &Option<NodeDone>| d.as_ref().is_some_and(|n| n.main.status == Status::Skipped);
+    for level in &ens.levels {
+        let mut instances = Vec::new();
+        let mut gathered = Vec::new();
+        // llm-orc writes a phase's skipped entries before it runs the phase.
+        for &i in level {
+            if skipped(&done[i])
+                && let Some(node) = done[i].take()
+            {
+                entries.push((ens.agents[i].name.clone(), node.main));
+            }
+        }
+        for &i in level {
+            let Some(node) = done[i].take() else { continue };
+            let name = ens.agents[i].name.clone();
+            if node.instances.is_empty() {
+                entries.push((name, node.main));
+            } else {
+                instances.extend(node.instances);
+                gathered.push((name, node.main));
+            }
+        }
+        entries.extend(instances);
+        entries.extend(gathered);
+    }
+    entries
+}
+
+/// Whether an ensemble asks the user (llm-orc's test: an interactive primitive, or `input(` in
+/// a script reference).
+fn is_interactive(ens: &CompiledEnsemble) -> bool {
+    ens.agents.iter().any(|a| match &a.kind {
+        Kind::Script {
+            reference, target, ..
+        } => {
+            matches!(target, crate::load::resolve::ScriptTarget::Primitive(p) if primitives::is_interactive(p))
+                || reference.contains("input(")
+        }
+        _ => false,
+    })
+}
+
+/// The final answer: the last terminal agent (in declaration order) that succeeded with text;
+/// else the last agent that did. Returns that agent's index and the text.
+fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option<(usize, String)> {
+    let text_of = |i: usize| {
+        done[i]
+            .as_ref()
+            .and_then(|d| match (&d.main.status, &d.main.response) {
+                (Status::Success, Value::String(s)) if !s.is_empty() => Some((i, s.clone())),
+                _ => None,
+            })
+    };
+    let n = ens.agents.len();
+    (0..n)
+        .rev()
+        .filter(|&i| ens.terminal[i])
+        .find_map(text_of)
+        .or_else(|| (0..n).rev().find_map(text_of))
+}
