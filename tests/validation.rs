@@ -194,6 +194,74 @@ test_mode:
     assert_eq!(art["metadata"]["user_inputs_collected"], 1);
 }
 
+/// The semantic judge and simulated users are asked through the run's engine: their usage is
+/// listed in the artifact (`metadata.orc.auxiliary_calls`), and they wait for the per-model
+/// slot like agents do (three users asked at once, one slot: never two requests in flight).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auxiliary_model_calls_go_through_the_engine() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("simulator");
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}performance:\n  concurrency:\n    per_model_limit: 1\n",
+            native_config(&sim.url())
+        ),
+    );
+    let mut yaml = String::from("name: users\ndescription: three users asked at once\nagents:\n");
+    for who in ["ann", "bob", "cy"] {
+        yaml.push_str(&format!(
+            "  - name: {who}\n    script: primitives/user_interaction/get_user_input.py\n    parameters: {{prompt: '[[sim:slow=150]] {who}, your name?'}}\n"
+        ));
+    }
+    yaml.push_str(
+        "validation:\n  semantic:\n    enabled: true\n    validator_model: tiny\n    criteria: ['answered [[fake:reply=PASS yes]]']\ntest_mode:\n  enabled: true\n  llm_simulation:\n",
+    );
+    for who in ["ann", "bob", "cy"] {
+        yaml.push_str(&format!(
+            "    - {{agent: {who}, model: tiny, persona: terse}}\n"
+        ));
+    }
+    p.ensemble("users", &yaml);
+
+    let r = p.orc_async(&["validate", "run", "users"]).await;
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let art = latest_artifact(&p, "users");
+    assert_eq!(art["metadata"]["user_inputs_collected"], 3, "{art}");
+    let calls = art["metadata"]["orc"]["auxiliary_calls"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no auxiliary_calls: {}", art["metadata"]["orc"]));
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    let mut users: Vec<&str> = calls
+        .iter()
+        .filter(|c| c["purpose"] == "simulated_user")
+        .filter_map(|c| c["agent"].as_str())
+        .collect();
+    users.sort_unstable();
+    assert_eq!(users, ["ann", "bob", "cy"]);
+    let judge: Vec<&serde_json::Value> = calls
+        .iter()
+        .filter(|c| c["purpose"] == "semantic_validation")
+        .collect();
+    assert_eq!(judge.len(), 1);
+    assert!(judge[0]["agent"].is_null());
+    for c in calls {
+        assert_eq!(c["model"], "qwen3:0.6b");
+        assert!(
+            c["usage"]["input_tokens"].as_u64().is_some_and(|n| n > 0),
+            "{c}"
+        );
+        assert!(
+            c["usage"]["output_tokens"].as_u64().is_some_and(|n| n > 0),
+            "{c}"
+        );
+    }
+    assert_eq!(sim.requests().len(), 4);
+    assert_eq!(sim.max_in_flight(), 1);
+}
+
 #[test]
 fn invalid_blocks_are_reported_by_validate() {
     let p = TestProject::new();

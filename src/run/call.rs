@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::engine::{Engine, Event};
-use super::results::{AgentUsage, Entry, Timing};
+use super::results::{AgentUsage, AuxiliaryCall, Entry, Timing};
 use super::script;
 use crate::backend::{AnyProvider, ChatRequest, ChatResponse, Provider, ProviderError, TokenSink};
 use crate::compile::{LlmAgent, ModelTarget};
@@ -16,11 +16,12 @@ use crate::compile::{LlmAgent, ModelTarget};
 struct Progress<'a> {
     engine: &'a Engine,
     agent: &'a str,
+    announce: bool,
 }
 
 impl TokenSink for Progress<'_> {
     fn tokens(&self, chunks: u64) {
-        if chunks % 8 == 1 {
+        if self.announce && chunks % 8 == 1 {
             self.engine.emit(Event::Tokens {
                 agent: self.agent.to_string(),
                 chunks,
@@ -40,6 +41,9 @@ pub(super) struct Call<'a> {
     /// The agent's display name (or an auxiliary call's label), for events and logs.
     pub display: &'a str,
     pub timeout: Duration,
+    /// Whether progress events (started, tokens, retrying) are sent: an agent's call, not an
+    /// auxiliary one (progress displays count agents).
+    pub announce: bool,
 }
 
 /// What a model answered and what it cost.
@@ -197,11 +201,13 @@ impl Call<'_> {
             "sending request"
         );
         tracing::trace!(agent, system = %req.system, user = %req.user, "prompt");
-        if timing.attempts == 0 {
-            timing.start_ms = sent;
+        if timing.attempts == 0 && self.announce {
             engine.emit(Event::Started {
                 agent: agent.to_string(),
             });
+        }
+        if timing.attempts == 0 {
+            timing.start_ms = sent;
         }
         timing.attempts += 1;
         tracing::info!(
@@ -211,7 +217,11 @@ impl Call<'_> {
             attempt = attempt_no,
             "request sent"
         );
-        let sink = Progress { engine, agent };
+        let sink = Progress {
+            engine,
+            agent,
+            announce: self.announce,
+        };
         // Boxed so that the (large) request future exists only once a slot is held: thousands of
         // agents waiting for slots then cost little memory.
         let outcome = tokio::time::timeout(self.timeout, Box::pin(provider.chat(req, &sink))).await;
@@ -255,11 +265,13 @@ impl Call<'_> {
             backoff_ms = backoff.as_millis() as u64,
             "request failed; retrying"
         );
-        engine.emit(Event::Retrying {
-            agent: self.display.to_string(),
-            attempt: attempt_no,
-            error: e.to_string(),
-        });
+        if self.announce {
+            engine.emit(Event::Retrying {
+                agent: self.display.to_string(),
+                attempt: attempt_no,
+                error: e.to_string(),
+            });
+        }
         let mut cancel = engine.cancel.clone();
         let cancelled = async move {
             while cancel.changed().await.is_ok() {
@@ -316,6 +328,54 @@ impl Prompt<'_> {
             think: self.think.cloned(),
             keep_alive: self.keep_alive.cloned(),
         }
+    }
+}
+
+/// A question asked outside the ensemble's agents (a semantic validator, a simulated user).
+pub struct Question<'a> {
+    /// Recorded with the usage: `semantic_validation` or `simulated_user`.
+    pub purpose: &'static str,
+    /// The agent it is asked for, if any.
+    pub agent: Option<&'a str>,
+    pub target: &'a ModelTarget,
+    pub system: &'a str,
+    pub user: &'a str,
+    pub timeout: Duration,
+}
+
+impl Engine {
+    /// Asks one model through the engine: its (host, model) slot, retries and backoff, the same
+    /// provider code as agents; the usage is kept in `auxiliary` for the artifact. It takes no
+    /// global permit: a simulated user is asked from inside an agent that holds one.
+    pub async fn ask_model(&self, q: Question<'_>) -> Result<String, String> {
+        let label = format!("{} ({})", q.purpose, q.agent.unwrap_or(&q.target.model));
+        let call = Call {
+            engine: self,
+            display: &label,
+            timeout: q.timeout,
+            announce: false,
+        };
+        let prompt = Prompt {
+            system: q.system,
+            user: q.user,
+            format: None,
+            think: None,
+            keep_alive: None,
+        };
+        let now = self.ms();
+        let mut timing = Timing::instant(now, now);
+        let a = call
+            .first_answer(std::iter::once(q.target), &prompt, &mut timing)
+            .await?;
+        self.auxiliary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(AuxiliaryCall {
+                purpose: q.purpose,
+                agent: q.agent.map(str::to_string),
+                usage: a.usage,
+            });
+        Ok(a.text)
     }
 }
 

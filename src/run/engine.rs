@@ -148,6 +148,8 @@ pub struct Engine {
     pub script_cache: Option<Arc<dyn ScriptMemo>>,
     /// Answers read from the user so far.
     pub user_inputs: std::sync::atomic::AtomicU64,
+    /// Model calls made through `Engine::ask_model` (not by agents) so far.
+    pub auxiliary: Mutex<Vec<super::results::AuxiliaryCall>>,
 }
 
 /// Compiles a dispatch target: `(the ensemble that dispatches, the target's name)`.

@@ -24,8 +24,11 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::compile::CompiledEnsemble;
+pub use call::Question;
 pub use engine::{Asker, Engine, Event, Limits, Resolver, RetryPolicy, Reusable, ScriptMemo};
-pub use results::{AgentUsage, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing};
+pub use results::{
+    AgentUsage, AuxiliaryCall, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing,
+};
 pub use scheduler::run;
 
 /// Reads what an earlier run's artifact lets a new run reuse: every successful LLM or script

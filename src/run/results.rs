@@ -217,6 +217,31 @@ pub struct RunResult {
     pub user_inputs: u64,
     /// The outcome of the ensemble's `validation:` checks, when it has them.
     pub validation: Option<Value>,
+    /// Model calls made for the run but not by its agents (a semantic validator, a simulated
+    /// user), in the order they finished.
+    pub auxiliary_calls: Vec<AuxiliaryCall>,
+}
+
+/// A model call outside the ensemble's agents, through the same engine: why it was made, for
+/// which agent if any, and its usage.
+#[derive(Debug, Clone)]
+pub struct AuxiliaryCall {
+    /// `semantic_validation` or `simulated_user`.
+    pub purpose: &'static str,
+    pub agent: Option<String>,
+    pub usage: AgentUsage,
+}
+
+impl AuxiliaryCall {
+    /// `{purpose, agent, model, usage}` as `metadata.orc.auxiliary_calls` lists it.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "purpose": self.purpose,
+            "agent": self.agent,
+            "model": self.usage.model,
+            "usage": usage_to_json(&self.usage),
+        })
+    }
 }
 
 /// One row of the run's schedule, for reports and timelines.
@@ -515,6 +540,14 @@ impl RunResult {
                 .collect();
             if !notes.is_empty() {
                 orc["notes"] = Value::Object(notes);
+            }
+            if !self.auxiliary_calls.is_empty() {
+                orc["auxiliary_calls"] = Value::Array(
+                    self.auxiliary_calls
+                        .iter()
+                        .map(AuxiliaryCall::to_json)
+                        .collect(),
+                );
             }
             metadata.insert("orc".into(), orc);
         }

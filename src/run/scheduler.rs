@@ -314,6 +314,7 @@ fn assemble(
         interactive: is_interactive(ens),
         user_inputs: 0,
         validation: None,
+        auxiliary_calls: Vec::new(),
     }
 }
 

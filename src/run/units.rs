@@ -156,6 +156,7 @@ async fn llm_unit(u: &Unit<'_>, llm: &LlmAgent, user: &str, hash: &Option<String
         engine: u.engine,
         display: u.display,
         timeout,
+        announce: true,
     };
     let (mut entry, usage) = call_llm(&call, llm, user, u.ready).await;
     if entry.model_substituted && !llm.provider.runnable() {

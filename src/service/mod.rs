@@ -200,6 +200,9 @@ pub struct InvokeOptions {
     pub ask: Option<exec::Asker>,
     /// Let read_file/write_file reach outside the project directory.
     pub allow_outside_project: bool,
+    /// Answer interactive primitives as the ensemble's `test_mode.llm_simulation` says (a
+    /// validation run), through the run's engine; falls back to `ask`.
+    pub simulate_users: bool,
 }
 
 impl InvokeOptions {
@@ -214,6 +217,7 @@ impl InvokeOptions {
             resume: None,
             ask: None,
             allow_outside_project: false,
+            simulate_users: false,
         }
     }
 }
@@ -448,9 +452,7 @@ impl Service {
                 "Ensemble '{name}' does not have validation configuration."
             )));
         }
-        if let Some(ask) = self.simulated_users(&ensemble, opts.ollama_host.as_deref()) {
-            opts.ask = Some(ask);
-        }
+        opts.simulate_users = true;
         Ok(self
             .run_found(
                 (file, ensemble, warnings),
@@ -466,7 +468,7 @@ impl Service {
     fn simulated_users(
         &self,
         ensemble: &CompiledEnsemble,
-        ollama_host: Option<&str>,
+        engine: std::sync::Weak<Engine>,
     ) -> Option<exec::Asker> {
         let tm = ensemble.spec.test_mode.as_ref()?;
         if !tm
@@ -480,8 +482,6 @@ impl Service {
             .and_then(|v| v.as_array())
             .cloned()
             .unwrap_or_default();
-        let http = crate::backend::http_client();
-        let host = crate::backend::hosts::ollama_host(None, ollama_host);
         let profiles = self.project.profiles.clone();
         let handle = tokio::runtime::Handle::try_current().ok()?;
         Some(Arc::new(move |agent: &str, question: &str| {
@@ -492,17 +492,21 @@ impl Service {
             {
                 return Some(a.to_string());
             }
-            let (model, base) = model_on_host(
-                &profiles,
-                sim["model"].as_str().unwrap_or("qwen3:0.6b"),
-                &host,
-            );
+            let target = model_target(&profiles, sim["model"].as_str().unwrap_or("qwen3:0.6b"));
             let persona = sim["persona"].as_str().unwrap_or("helpful_user");
             let system = format!(
                 "You play a user ({persona}) answering a program's question. Reply with the answer only, in a sentence at most."
             );
+            let engine = engine.upgrade()?;
             handle
-                .block_on(ask_model(http.clone(), &base, &model, &system, question))
+                .block_on(ask_model(
+                    &engine,
+                    "simulated_user",
+                    Some(agent),
+                    &target,
+                    &system,
+                    question,
+                ))
                 .ok()
         }))
     }
@@ -513,7 +517,7 @@ impl Service {
         &self,
         block: &serde_json::Value,
         result: &RunResult,
-        engine: &Engine,
+        engine: &Arc<Engine>,
     ) -> serde_json::Value {
         let cfg = match crate::run::validation::parse(block) {
             Ok(c) => c,
@@ -533,14 +537,16 @@ impl Service {
             results: doc["results"].as_object().unwrap_or(&empty),
             execution_time: (result.completed_at - result.started_at).max(0.0),
         };
-        let (http, host) = (engine.http.clone(), engine.ollama_host.clone());
         let profiles = self.project.profiles.clone();
+        let engine = engine.clone();
         let judge = move |model: &str, prompt: &str| {
-            let (model, base) = model_on_host(&profiles, model, &host);
-            let (http, prompt) = (http.clone(), prompt.to_string());
-            let fut: futures::future::BoxFuture<'static, Result<String, String>> = Box::pin(
-                async move { ask_model(http, &base, &model, JUDGE_SYSTEM, &prompt).await },
-            );
+            let target = model_target(&profiles, model);
+            let (engine, prompt) = (engine.clone(), prompt.to_string());
+            let fut: futures::future::BoxFuture<'static, Result<String, String>> =
+                Box::pin(async move {
+                    let purpose = "semantic_validation";
+                    ask_model(&engine, purpose, None, &target, JUDGE_SYSTEM, &prompt).await
+                });
             fut
         };
         crate::run::validation::evaluate(&cfg, &view, Some(&judge)).await
@@ -598,7 +604,8 @@ impl Service {
         let max = opts.max_concurrent.unwrap_or(perf.max_concurrent_agents);
         // Token streaming only pays off when someone watches the progress.
         let stream = perf.streaming_enabled.unwrap_or(opts.events.is_some());
-        let engine = Arc::new(Engine {
+        let simulated = opts.simulate_users;
+        let engine = Arc::new_cyclic(|me| Engine {
             http: crate::backend::http_client(),
             ollama_host: crate::backend::hosts::ollama_host(None, opts.ollama_host.as_deref()),
             limits: exec::Limits::new(
@@ -627,7 +634,10 @@ impl Service {
                 .map(|(_, v)| exec::reusable_from_artifact(v))
                 .unwrap_or_default(),
             resolver: Some(self.resolver()),
-            ask: opts.ask.clone(),
+            ask: simulated
+                .then(|| self.simulated_users(&ensemble, me.clone()))
+                .flatten()
+                .or_else(|| opts.ask.clone()),
             files: self.file_scope(opts.allow_outside_project),
             script_cache: perf.script_cache_enabled.then(|| {
                 Arc::new(crate::store::cache::ScriptCache::new(
@@ -639,6 +649,7 @@ impl Service {
                 )) as Arc<dyn exec::ScriptMemo>
             }),
             user_inputs: std::sync::atomic::AtomicU64::new(0),
+            auxiliary: std::sync::Mutex::new(Vec::new()),
         });
         let process_at_start = artifact::ProcessSample::now();
         let mut result = exec::run(engine.clone(), ensemble.clone(), input).await;
@@ -650,6 +661,12 @@ impl Service {
         {
             result.validation = Some(self.check_run(block, &result, &engine).await);
         }
+        result.auxiliary_calls = std::mem::take(
+            &mut *engine
+                .auxiliary
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         result.resumed_from = opts.resume.map(|(id, _)| id);
         let mut doc = result.to_json(false);
         artifact::add_resource_metrics(&mut doc, &result, &ensemble, process_at_start);
@@ -708,47 +725,54 @@ pub const VALIDATION_INPUT: &str = "validation test input";
 const JUDGE_SYSTEM: &str = "You review the outputs of other models strictly. Start your answer with PASS or FAIL, then say why in a sentence or two.";
 
 /// A model named in a `validation:` or `test_mode:` block: a profile's model and host when a
-/// profile has that name, else that model on the default host.
-fn model_on_host(
+/// profile has that name, else that model on the run's Ollama host. Only the model and host are
+/// taken from the profile; the question is sent without its options.
+fn model_target(
     profiles: &crate::load::project::Profiles,
     name: &str,
-    host: &str,
-) -> (String, String) {
-    match profiles.get(name) {
+) -> crate::compile::ModelTarget {
+    let (profile, model, base_url) = match profiles.get(name) {
         Some(p) => (
+            Some(name.to_string()),
             p.spec.model.clone().unwrap_or_else(|| name.to_string()),
-            p.spec.base_url.clone().unwrap_or_else(|| host.to_string()),
+            p.spec.base_url.clone(),
         ),
-        None => (name.to_string(), host.to_string()),
-    }
-}
-
-/// One question to a model on an Ollama host; the reply's text, or why there is none.
-pub async fn ask_model(
-    http: reqwest::Client,
-    host: &str,
-    model: &str,
-    system: &str,
-    prompt: &str,
-) -> Result<String, String> {
-    use crate::backend::Provider;
-    let client = crate::backend::OllamaClient::new(http, &crate::backend::normalize_host(host));
-    let req = crate::backend::ChatRequest {
-        model: model.to_string(),
-        system: system.to_string(),
-        user: prompt.to_string(),
+        None => (None, name.to_string(), None),
+    };
+    crate::compile::ModelTarget {
+        profile,
+        model,
+        provider: crate::compile::ProviderKind::Ollama,
+        base_url,
         temperature: None,
         max_tokens: None,
         options: serde_json::Map::new(),
-        format: None,
-        think: None,
-        keep_alive: None,
-    };
-    client
-        .chat(&req, &crate::backend::NoTokens)
+        cost_per_token: None,
+    }
+}
+
+/// One question to a model outside the ensemble's agents (`purpose`: `semantic_validation`,
+/// `simulated_user`), through the run's engine: its slots, retries and provider code; the usage
+/// lands in the artifact's `metadata.orc.auxiliary_calls`. The reply's text, or why there is none.
+pub async fn ask_model(
+    engine: &Engine,
+    purpose: &'static str,
+    agent: Option<&str>,
+    target: &crate::compile::ModelTarget,
+    system: &str,
+    prompt: &str,
+) -> Result<String, String> {
+    engine
+        .ask_model(exec::Question {
+            purpose,
+            agent,
+            target,
+            system,
+            user: prompt,
+            // As before: the question is not cut short (a week is the longest timeout orc knows).
+            timeout: std::time::Duration::from_secs_f64(crate::load::spec::MAX_TIMEOUT_SECONDS),
+        })
         .await
-        .map(|r| r.content)
-        .map_err(|e| e.to_string())
 }
 
 /// The files `config init` writes, relative to `.llm-orc/`.
