@@ -446,10 +446,11 @@ impl Lines {
 }
 
 /// Normalises a host as Ollama's own client does: `host`, `host:port`, `http://host:port`,
-/// with 11434 as the default port and no trailing slash.
+/// with 11434 (`hosts::DEFAULT_OLLAMA_PORT`) as the default port and no trailing slash.
 pub fn normalize_host(raw: &str) -> String {
     let raw = raw.trim().trim_end_matches('/');
-    // Without a scheme the port defaults to 11434; with one, to the scheme's own port.
+    use hosts::DEFAULT_OLLAMA_PORT as PORT;
+    // Without a scheme the port defaults to Ollama's; with one, to the scheme's own port.
     let (scheme, rest, explicit) = match raw.split_once("://") {
         Some((s, r)) => (s.to_string(), r.to_string(), true),
         None => ("http".to_string(), raw.to_string(), false),
@@ -459,19 +460,19 @@ pub fn normalize_host(raw: &str) -> String {
         None => (rest, String::new()),
     };
     let hostport = if hostport.is_empty() {
-        "localhost:11434".to_string()
+        format!("localhost:{PORT}")
     } else if explicit {
         hostport
     } else if hostport.starts_with('[') {
         if hostport.contains("]:") {
             hostport
         } else {
-            format!("{hostport}:11434")
+            format!("{hostport}:{PORT}")
         }
     } else if hostport.contains(':') {
         hostport
     } else {
-        format!("{hostport}:11434")
+        format!("{hostport}:{PORT}")
     };
     // 0.0.0.0 is where a server listens, not an address to call.
     let hostport = hostport.replacen("0.0.0.0", "127.0.0.1", 1);

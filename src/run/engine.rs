@@ -205,9 +205,7 @@ impl Engine {
                 c
             })),
             ProviderKind::OpenaiCompatible => {
-                let url = base_url
-                    .map(str::to_string)
-                    .unwrap_or_else(|| format!("{}/v1", self.ollama_host));
+                let url = crate::backend::hosts::openai_base_url(base_url, &self.ollama_host);
                 let mut c = OpenAiClient::new(self.http.clone(), &url);
                 c.max_response_bytes = self.max_response_bytes;
                 Ok(AnyProvider::OpenAi(c))
