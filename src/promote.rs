@@ -1494,26 +1494,30 @@ impl Service {
                 }
             }
         }
-        let mut orphans: Vec<String> = mine
+        // A profile name from the file is untrusted: only a relative name that resolves inside
+        // the tier's `profiles/` names a file we may remove (never `/abs/path` or `../x`).
+        let profiles_dir = dir.join("profiles");
+        let profile_file = |p: &str| -> Option<PathBuf> {
+            crate::config::check_relative_name(p).ok()?;
+            let f = profiles_dir.join(format!("{p}.yaml"));
+            (f.is_file() && stays_inside(&dir, &f) && stays_inside(&profiles_dir, &f)).then_some(f)
+        };
+        let mut orphans: Vec<(String, PathBuf)> = mine
             .into_iter()
-            .filter(|p| {
-                !others.contains(p) && dir.join("profiles").join(format!("{p}.yaml")).is_file()
-            })
+            .filter(|p| !others.contains(p))
+            .filter_map(|p| profile_file(&p).map(|f| (p, f)))
             .collect();
         orphans.sort();
         orphans.dedup();
         let mut files = vec![path.clone()];
         if remove_orphaned_profiles {
-            files.extend(
-                orphans
-                    .iter()
-                    .map(|p| dir.join("profiles").join(format!("{p}.yaml"))),
-            );
+            files.extend(orphans.iter().map(|(_, f)| f.clone()));
         }
         if !confirm {
             let mut would = json!({"ensemble": path});
             if remove_orphaned_profiles {
-                would["orphaned_profiles"] = json!(orphans);
+                would["orphaned_profiles"] =
+                    json!(orphans.iter().map(|(p, _)| p).collect::<Vec<_>>());
             }
             return Ok(json!({
                 "status": "preview", "ensemble": name, "tier": dest.label(),
@@ -1524,9 +1528,8 @@ impl Service {
         fs::remove_file(&path).map_err(io(&path))?;
         let mut removed = Vec::new();
         if remove_orphaned_profiles {
-            for p in &orphans {
-                let f = dir.join("profiles").join(format!("{p}.yaml"));
-                if fs::remove_file(&f).is_ok() {
+            for (p, f) in &orphans {
+                if fs::remove_file(f).is_ok() {
                     removed.push(p.clone());
                 }
             }

@@ -453,6 +453,48 @@ async fn promotion_on_the_command_line_moves_nothing_without_yes() {
     assert_eq!(r.code, 2, "clap rejects an unknown tier: {}", r.stderr);
 }
 
+/// A shared ensemble whose `model_profile` is an absolute path or climbs out with `..`:
+/// demoting it with orphaned profiles removes the ensemble and the tier's own orphaned
+/// profile, never a file outside the tier's `profiles/`.
+#[test]
+fn demote_never_deletes_files_outside_the_tier() {
+    let p = TestProject::new();
+    let global = p.global();
+    let victim = p.dir.path().join("victim");
+    write_file(&victim.join("important.yaml"), "keep me\n");
+    write_file(&global.join("secret.yaml"), "keep me too\n");
+    write_file(&global.join("profiles/mine.yaml"), "model: qwen3:0.6b\n");
+    write_file(
+        &global.join("ensembles/evil.yaml"),
+        &format!(
+            "name: evil\nagents:\n  - name: a\n    model_profile: {}\n  - name: b\n    model_profile: ../secret\n  - name: c\n    model_profile: mine\n",
+            victim.join("important").display()
+        ),
+    );
+    let r = p.orc(&[
+        "demote",
+        "evil",
+        "--from",
+        "global",
+        "--remove-orphaned-profiles",
+    ]);
+    assert!(!r.stdout.contains("important"), "{}", r.stdout);
+    assert!(!r.stdout.contains("secret"), "{}", r.stdout);
+    let r = p.orc(&[
+        "demote",
+        "evil",
+        "--from",
+        "global",
+        "--remove-orphaned-profiles",
+        "--yes",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(victim.join("important.yaml").is_file(), "{}", r.stdout);
+    assert!(global.join("secret.yaml").is_file(), "{}", r.stdout);
+    assert!(!global.join("ensembles/evil.yaml").exists());
+    assert!(!global.join("profiles/mine.yaml").exists(), "{}", r.stdout);
+}
+
 // ------------------------------------------------------------------ the loop through MCP
 
 type Conn = RunningService<RoleClient, ()>;
