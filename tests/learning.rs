@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{TestProject, native_config};
-use orc::learn::records::{self, Route, RoutingRecord};
+use orc::learn::records::{self, EvaluationRecord, Route, RoutingRecord, Score, Subject};
 use orc::sim::{SimConfig, Simulator};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
@@ -818,4 +818,141 @@ fn the_html_report_renders_its_charts_in_headless_chromium() {
         "{} bytes",
         png.len()
     );
+}
+
+// ------------------------------------------------------------------ review fixes (F15)
+
+/// A judgment of `r`'s output (local or Claude's), written straight into the log.
+fn judgment(
+    r: &RoutingRecord,
+    subject: Subject,
+    score: Score,
+    failure: Option<&str>,
+) -> EvaluationRecord {
+    EvaluationRecord {
+        id: orc::learn::new_id(),
+        routing_id: r.id.clone(),
+        judge: "claude-sonnet-4".into(),
+        score,
+        reasoning: Some("because".into()),
+        failure_mode: failure.map(str::to_string),
+        judge_tokens_used: 400,
+        subject,
+        timestamp: r.timestamp.clone(),
+        task_type: r.task_type.clone(),
+        ensemble_used: r
+            .ensemble_used
+            .clone()
+            .filter(|_| subject == Subject::Local),
+        delivered: (subject == Subject::Local) == r.route.is_local(),
+        local_judge: false,
+    }
+}
+
+/// A routing record of work Claude did itself (redoing `redoes` when given).
+fn claude_record(id: &str, redoes: Option<&str>) -> RoutingRecord {
+    let mut r = local_record(id, "none");
+    r.ensemble_used = None;
+    r.route = Route::Claude;
+    r.model_tiers_used = vec!["claude".into()];
+    r.total_tokens_local = 0;
+    r.estimated_claude_tokens = 0;
+    r.tokens_saved = 0;
+    r.models_used = Vec::new();
+    r.status = None;
+    r.claude_input_tokens = Some(300);
+    r.claude_output_tokens = Some(200);
+    r.redoes = redoes.map(str::to_string);
+    r
+}
+
+fn report_json(p: &TestProject) -> Value {
+    let r = p.orc(&["report", "learning", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    json_of(&r.stdout)
+}
+
+#[test]
+fn token_counts_past_a_billion_are_refused_and_a_report_never_overflows() {
+    let p = TestProject::new();
+    let dir = evals_dir(&p);
+    let r = p.orc(&[
+        "record-claude-task",
+        "Summarise the memo",
+        "--input-tokens",
+        "18446744073709551615",
+        "--output-tokens",
+        "1",
+    ]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("input tokens"), "{}", r.stderr);
+    assert!(lines(&dir.join("routing-log.jsonl")).is_empty());
+    let run = local_record("run-1", "swarm");
+    records::append(&dir.join("routing-log.jsonl"), &run).expect("append");
+    let r = p.orc(&[
+        "eval",
+        "record",
+        "run-1",
+        "--score",
+        "good",
+        "--judge",
+        "claude",
+        "--judge-tokens",
+        "1000000001",
+    ]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("judge tokens"), "{}", r.stderr);
+    assert!(lines(&dir.join("evaluations.jsonl")).is_empty());
+    // A log written before the limit (or by hand) with absurd counts: the sums saturate.
+    let mut big = local_record("run-2", "swarm");
+    big.total_tokens_local = u64::MAX;
+    big.estimated_claude_tokens = u64::MAX;
+    big.tokens_saved = u64::MAX;
+    records::append(&dir.join("routing-log.jsonl"), &big).expect("append");
+    let mut c = claude_record("claude-1", None);
+    c.claude_input_tokens = Some(u64::MAX);
+    c.claude_output_tokens = Some(1);
+    records::append(&dir.join("routing-log.jsonl"), &c).expect("append");
+    let mut e = judgment(&big, Subject::Local, Score::Good, None);
+    e.judge_tokens_used = u64::MAX;
+    records::append(&dir.join("evaluations.jsonl"), &e).expect("append");
+    records::append(&dir.join("evaluations.jsonl"), &e).expect("append");
+    let rep = report_json(&p);
+    assert_eq!(rep["totals"]["local_tokens"].as_u64(), Some(u64::MAX));
+    assert_eq!(
+        rep["totals"]["claude_direct_tokens"].as_u64(),
+        Some(u64::MAX)
+    );
+    assert_eq!(rep["totals"]["judge_tokens"].as_u64(), Some(u64::MAX));
+    let r = p.orc(&[
+        "route",
+        "Extract the names from this memo",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_tools_refuse_token_counts_past_a_billion() {
+    let p = TestProject::new();
+    let run = local_record("run-1", "swarm");
+    records::append(&evals_dir(&p).join("routing-log.jsonl"), &run).expect("append");
+    let c = connect(&p).await;
+    let e = refused(
+        &c,
+        "record_claude_task",
+        json!({"task": "t", "input_tokens": u64::MAX, "output_tokens": 1}),
+    )
+    .await;
+    assert!(e.contains("input tokens"), "{e}");
+    let e = refused(
+        &c,
+        "record_evaluation",
+        json!({"routing_id": "run-1", "score": "good", "judge": "claude", "judge_tokens_used": 2_000_000_000u64}),
+    )
+    .await;
+    assert!(e.contains("judge tokens"), "{e}");
+    assert!(lines(&evals_dir(&p).join("evaluations.jsonl")).is_empty());
+    c.cancel().await.expect("close");
 }

@@ -22,13 +22,15 @@ pub struct Quality {
 impl Quality {
     pub fn add(&mut self, s: Score) {
         match s {
-            Score::Good => self.good += 1,
-            Score::Acceptable => self.acceptable += 1,
-            Score::Poor => self.poor += 1,
+            Score::Good => self.good = self.good.saturating_add(1),
+            Score::Acceptable => self.acceptable = self.acceptable.saturating_add(1),
+            Score::Poor => self.poor = self.poor.saturating_add(1),
         }
     }
     pub fn n(&self) -> u64 {
-        self.good + self.acceptable + self.poor
+        self.good
+            .saturating_add(self.acceptable)
+            .saturating_add(self.poor)
     }
     /// The mean score (good 1, acceptable 0.5, poor 0), None without judgments.
     pub fn mean(&self) -> Option<f64> {
@@ -118,7 +120,9 @@ impl Stats {
     }
     /// Dollars per evaluation by a paid (non-local) judge.
     pub fn judge_cost_per_eval(&self) -> Option<f64> {
-        let paid = self.evaluations - self.local_judge_evaluations;
+        let paid = self
+            .evaluations
+            .saturating_sub(self.local_judge_evaluations);
         (paid > 0 && self.judge_usd > 0.0).then(|| self.judge_usd / paid as f64)
     }
     pub fn break_even(&self) -> Option<f64> {
@@ -238,6 +242,11 @@ struct EvalLite<'a> {
     local_judge: bool,
 }
 
+/// Counts and token sums saturate: a hand-edited or hostile log cannot overflow them.
+fn add(n: &mut u64, by: u64) {
+    *n = n.saturating_add(by);
+}
+
 fn day_of(ts: &str) -> &str {
     ts.get(..10).unwrap_or("unknown")
 }
@@ -321,30 +330,33 @@ pub fn agreements(paths: &Paths) -> Result<Vec<Agreement>, LearnError> {
 impl Stats {
     /// Adds another part's figures.
     fn merge(&mut self, o: Stats) {
-        self.runs += o.runs;
-        self.local_runs += o.local_runs;
-        self.claude_runs += o.claude_runs;
-        self.local_tokens += o.local_tokens;
-        self.claude_equivalent_tokens += o.claude_equivalent_tokens;
-        self.tokens_saved += o.tokens_saved;
+        add(&mut self.runs, o.runs);
+        add(&mut self.local_runs, o.local_runs);
+        add(&mut self.claude_runs, o.claude_runs);
+        add(&mut self.local_tokens, o.local_tokens);
+        add(
+            &mut self.claude_equivalent_tokens,
+            o.claude_equivalent_tokens,
+        );
+        add(&mut self.tokens_saved, o.tokens_saved);
         self.usd_saved += o.usd_saved;
-        self.claude_direct_tokens += o.claude_direct_tokens;
+        add(&mut self.claude_direct_tokens, o.claude_direct_tokens);
         self.claude_direct_usd += o.claude_direct_usd;
         for (a, b) in [
             (&mut self.quality_local, o.quality_local),
             (&mut self.quality_claude, o.quality_claude),
             (&mut self.quality_delivered, o.quality_delivered),
         ] {
-            a.good += b.good;
-            a.acceptable += b.acceptable;
-            a.poor += b.poor;
+            add(&mut a.good, b.good);
+            add(&mut a.acceptable, b.acceptable);
+            add(&mut a.poor, b.poor);
         }
         // Feedback deltas may cross parts: they wrap while parts are summed.
         self.accepted = self.accepted.wrapping_add(o.accepted);
         self.rejected = self.rejected.wrapping_add(o.rejected);
-        self.evaluations += o.evaluations;
-        self.local_judge_evaluations += o.local_judge_evaluations;
-        self.judge_tokens += o.judge_tokens;
+        add(&mut self.evaluations, o.evaluations);
+        add(&mut self.local_judge_evaluations, o.local_judge_evaluations);
+        add(&mut self.judge_tokens, o.judge_tokens);
         self.judge_usd += o.judge_usd;
         if let Some(d) = o.first_run {
             self.day(&d);
@@ -378,11 +390,11 @@ impl Aggregate {
         }
         for (d, x) in o.days {
             let e = self.days.entry(d).or_default();
-            e.runs += x.runs;
-            e.tokens_saved += x.tokens_saved;
+            add(&mut e.runs, x.runs);
+            add(&mut e.tokens_saved, x.tokens_saved);
             e.usd_saved += x.usd_saved;
             e.judge_usd += x.judge_usd;
-            e.evaluations += x.evaluations;
+            add(&mut e.evaluations, x.evaluations);
         }
         self.routing_scan.then(o.routing_scan);
     }
@@ -487,13 +499,13 @@ impl Aggregate {
         };
         let n_targets = if ensemble.is_some() { 4 } else { 2 };
         for (k, s) in self.targets(&r.task_type, ensemble).into_iter().enumerate() {
-            s.runs += 1;
+            add(&mut s.runs, 1);
             s.day(day);
             if r.route.is_local() {
-                s.local_runs += 1;
-                s.local_tokens += r.total_tokens_local;
-                s.claude_equivalent_tokens += r.estimated_claude_tokens;
-                s.tokens_saved += r.tokens_saved;
+                add(&mut s.local_runs, 1);
+                add(&mut s.local_tokens, r.total_tokens_local);
+                add(&mut s.claude_equivalent_tokens, r.estimated_claude_tokens);
+                add(&mut s.tokens_saved, r.tokens_saved);
                 s.usd_saved += usd_saved;
                 // Tiers matter per (task type, ensemble) only: the last target.
                 if k + 1 == n_targets && ensemble.is_some() {
@@ -504,16 +516,20 @@ impl Aggregate {
                     }
                 }
             } else {
-                s.claude_runs += 1;
-                s.claude_direct_tokens +=
-                    r.claude_input_tokens.unwrap_or(0) + r.claude_output_tokens.unwrap_or(0);
+                add(&mut s.claude_runs, 1);
+                add(
+                    &mut s.claude_direct_tokens,
+                    r.claude_input_tokens
+                        .unwrap_or(0)
+                        .saturating_add(r.claude_output_tokens.unwrap_or(0)),
+                );
                 s.claude_direct_usd += direct_usd;
             }
             feedback(s, r.user_accepted, 1);
         }
         let d = day_entry(&mut self.days, day);
-        d.runs += 1;
-        d.tokens_saved += r.tokens_saved;
+        add(&mut d.runs, 1);
+        add(&mut d.tokens_saved, r.tokens_saved);
         d.usd_saved += usd_saved;
     }
 
@@ -528,12 +544,12 @@ impl Aggregate {
             .as_deref()
             .filter(|_| e.subject == Subject::Local);
         for s in self.targets(&e.task_type, ensemble) {
-            s.evaluations += 1;
-            s.judge_tokens += e.judge_tokens_used;
+            add(&mut s.evaluations, 1);
+            add(&mut s.judge_tokens, e.judge_tokens_used);
             s.judge_usd += usd;
             if e.local_judge {
                 // Quality comes from the reference judges; a local judge is measured against them.
-                s.local_judge_evaluations += 1;
+                add(&mut s.local_judge_evaluations, 1);
                 continue;
             }
             match e.subject {
@@ -545,7 +561,7 @@ impl Aggregate {
             }
         }
         let d = day_entry(&mut self.days, day_of(&e.timestamp));
-        d.evaluations += 1;
+        add(&mut d.evaluations, 1);
         d.judge_usd += usd;
     }
 }

@@ -79,6 +79,19 @@ fn bounded(what: &str, s: &str, max: usize) -> Result<(), LearnError> {
     Ok(())
 }
 
+/// The most tokens a client may report for one task or one judgment: far past any real count,
+/// and small enough that no sum of them overflows.
+pub const MAX_TOKENS: u64 = 1_000_000_000;
+
+fn token_count(what: &str, n: u64) -> Result<u64, LearnError> {
+    if n > MAX_TOKENS {
+        return Err(LearnError::Refused(format!(
+            "{what} ({n}) is over the limit of 1,000,000,000"
+        )));
+    }
+    Ok(n)
+}
+
 /// A short name from a user (judge, failure mode): printable, no control characters.
 fn short_name(what: &str, s: &str) -> Result<String, LearnError> {
     let t = s.trim();
@@ -188,8 +201,13 @@ impl Learning {
         let total_local: u64 = r
             .usage
             .iter()
-            .map(|(_, u)| u.usage.input_tokens.unwrap_or(0) + u.usage.output_tokens.unwrap_or(0))
-            .sum();
+            .map(|(_, u)| {
+                u.usage
+                    .input_tokens
+                    .unwrap_or(0)
+                    .saturating_add(u.usage.output_tokens.unwrap_or(0))
+            })
+            .fold(0u64, u64::saturating_add);
         let deliverable = r.deliverable.as_deref().unwrap_or("");
         let est =
             estimate::claude_equivalent(&r.input, deliverable, self.config.claude_token_factor);
@@ -252,6 +270,8 @@ impl Learning {
     /// Logs work Claude did itself (and, when given, keeps its answer for export).
     pub fn record_claude_task(&self, t: &ClaudeTask) -> Result<RoutingRecord, LearnError> {
         bounded("the task", &t.task, 1 << 20)?;
+        token_count("the input tokens", t.input_tokens)?;
+        token_count("the output tokens", t.output_tokens)?;
         if let Some(o) = &t.output {
             bounded("the output", o, 4 << 20)?;
         }
@@ -410,6 +430,7 @@ impl Learning {
             ))
         })?;
         let judge = short_name("the judge", &e.judge)?;
+        token_count("the judge tokens", e.judge_tokens_used)?;
         if let Some(r) = &e.reasoning {
             bounded("the reasoning", r, 64 * 1024)?;
         }
@@ -640,7 +661,12 @@ async fn judge_call(
         .chat(&req, &crate::provider::NoTokens)
         .await
         .map_err(|e| LearnError::Refused(format!("the local judge failed: {e}")))?;
-    let tokens = r.usage.input_tokens.unwrap_or(0) + r.usage.output_tokens.unwrap_or(0);
+    let tokens = r
+        .usage
+        .input_tokens
+        .unwrap_or(0)
+        .saturating_add(r.usage.output_tokens.unwrap_or(0))
+        .min(MAX_TOKENS);
     Ok((r.content, tokens))
 }
 
