@@ -241,7 +241,8 @@ async fn route_invoke_judge_feedback_report_learn_rollback_export() {
 
     // The report: per ensemble and per task type, with PGR by hand:
     // r_weak = 0 (the local output was poor), r_strong = 1, r_router = mean of the delivered
-    // outputs (local poor 0, Claude's good 1) = 0.5 -> PGR = 0.5, from 2 judgments.
+    // outputs: Claude redid the local run, so only Claude's good answer was delivered = 1 ->
+    // PGR = 1.0, from 2 judgments of one task judged on both sides.
     let r = p
         .orc_async(&["report", "learning", "--format", "json"])
         .await;
@@ -257,8 +258,9 @@ async fn route_invoke_judge_feedback_report_learn_rollback_export() {
         .as_array()
         .and_then(|a| a.iter().find(|t| t["task_type"] == "extraction"))
         .expect("extraction row");
-    assert_eq!(tt["pgr"], 0.5);
+    assert_eq!(tt["pgr"], 1.0);
     assert_eq!(tt["pgr_n"], 2);
+    assert_eq!(tt["pgr_pairs"], 1);
     assert_eq!(tt["claude_runs"], 1);
     // Claude-direct spend: 1000 in x $3/M + 200 out x $15/M = $0.006.
     assert!((tt["claude_direct_usd"].as_f64().unwrap_or(0.0) - 0.006).abs() < 1e-9);
@@ -271,7 +273,7 @@ async fn route_invoke_judge_feedback_report_learn_rollback_export() {
     );
     let r = p.orc_async(&["report", "learning"]).await;
     assert!(r.stdout.contains("Ensemble: extract-names"), "{}", r.stdout);
-    assert!(r.stdout.contains("PGR: 0.50 (n=2"), "{}", r.stdout);
+    assert!(r.stdout.contains("PGR: 1.00 (n=2"), "{}", r.stdout);
     assert!(r.stdout.contains("(estimate)"));
 
     // Learn twice, then roll back to v1: routing reads the current version only.
@@ -931,6 +933,71 @@ fn token_counts_past_a_billion_are_refused_and_a_report_never_overflows() {
         "json",
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// The reviewer's dataset (README's sample): 9 local runs judged once each (7 good, 1
+/// acceptable, 1 poor) and one Claude-direct task judged good, nothing redone. r_router is then
+/// the union of both sides and the formula would give 1/10 whatever the scores: PGR is n/a,
+/// with the reason. Once Claude redoes the poor run, PGR comes from the scores.
+#[test]
+fn pgr_is_na_without_a_task_judged_on_both_sides_and_comes_from_scores_with_a_redo() {
+    let p = TestProject::new();
+    let dir = evals_dir(&p);
+    let (log, evals) = (dir.join("routing-log.jsonl"), dir.join("evaluations.jsonl"));
+    let scores = [
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Acceptable,
+        Score::Poor,
+    ];
+    for (i, s) in scores.iter().enumerate() {
+        let r = local_record(&format!("local-{i}"), "swarm");
+        records::append(&log, &r).expect("append");
+        records::append(&evals, &judgment(&r, Subject::Local, *s, None)).expect("append");
+    }
+    let direct = claude_record("direct", None);
+    records::append(&log, &direct).expect("append");
+    records::append(
+        &evals,
+        &judgment(&direct, Subject::Claude, Score::Good, None),
+    )
+    .expect("append");
+    let rep = report_json(&p);
+    let t = &rep["totals"];
+    assert_eq!(t["pgr"], Value::Null, "{t}");
+    assert!(
+        t["pgr_reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("no task judged on both sides")),
+        "{t}"
+    );
+    assert_eq!(rep["task_types"][0]["pgr"], Value::Null);
+    let r = p.orc(&["report", "learning"]);
+    assert!(
+        r.stdout.contains("PGR: n/a (no task judged on both sides"),
+        "{}",
+        r.stdout
+    );
+
+    // Claude redoes the poor run; its answer is judged good. The poor local output was not
+    // delivered: r_weak = 7.5/9, r_strong = 2/2, r_router = (7 + 0.5 + 2)/10 = 0.95,
+    // PGR = (0.95 - 5/6) / (1 - 5/6) = 0.7 (the share of Claude judgments would be 2/11).
+    let redo = claude_record("redo", Some("local-8"));
+    records::append(&log, &redo).expect("append");
+    records::append(&evals, &judgment(&redo, Subject::Claude, Score::Good, None)).expect("append");
+    let rep = report_json(&p);
+    let t = &rep["totals"];
+    let pgr = t["pgr"].as_f64().unwrap_or_else(|| panic!("{t}"));
+    assert!((pgr - 0.7).abs() < 1e-9, "{t}");
+    assert!((t["pgr_detail"]["r_router"].as_f64().expect("r") - 0.95).abs() < 1e-9);
+    assert_eq!(t["pgr_detail"]["n_router"], 10);
+    assert_eq!(t["pgr_pairs"], 1);
+    assert!(t.get("pgr_reason").is_none_or(Value::is_null), "{t}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! The arithmetic: savings, quality, acceptance, judge spend, break-even rate, PGR and Cohen's
 //! kappa, aggregated while streaming the two logs once each. Memory depends on the number of
-//! ensembles, task types and days, and on the evaluations a local judge made (for kappa), never
-//! on the number of routing records.
+//! ensembles, task types and days, on the outputs judged (the latest verdict per output counts
+//! for quality, so one key per judged output is held) and on the runs Claude redid, never on
+//! the number of routing records.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -40,7 +41,7 @@ impl Quality {
 }
 
 /// PGR = (r_router - r_weak) / (r_strong - r_weak); None ("n/a") when a side has no judgments
-/// or r_strong <= r_weak.
+/// or r_strong <= r_weak. ([`Stats::pgr`] also needs a task judged on both sides.)
 pub fn pgr(weak: &Quality, strong: &Quality, router: &Quality) -> Option<f64> {
     let (w, s, r) = (weak.mean()?, strong.mean()?, router.mean()?);
     (s > w).then(|| (r - w) / (s - w))
@@ -94,6 +95,11 @@ pub struct Stats {
     pub quality_local: Quality,
     pub quality_claude: Quality,
     pub quality_delivered: Quality,
+    /// Tasks judged on both sides: a local output and Claude's output of the same task (a
+    /// local run Claude redid, `redoes`, or one routing id judged with both subjects). Without
+    /// one, the delivered outputs are just both sides pooled and PGR only the share of Claude's
+    /// judgments, so PGR is n/a.
+    pub pgr_pairs: u64,
     pub accepted: u64,
     pub rejected: u64,
     pub evaluations: u64,
@@ -129,10 +135,31 @@ impl Stats {
         break_even_rate(self.savings_per_request()?, self.judge_cost_per_eval()?)
     }
     pub fn pgr(&self) -> Option<f64> {
+        if self.pgr_pairs == 0 {
+            return None;
+        }
         pgr(
             &self.quality_local,
             &self.quality_claude,
             &self.quality_delivered,
+        )
+    }
+    /// Why PGR is n/a (None when it is a number).
+    pub fn pgr_reason(&self) -> Option<String> {
+        if self.pgr().is_some() {
+            return None;
+        }
+        Some(
+            match (self.quality_local.mean(), self.quality_claude.mean()) {
+                (None, _) | (_, None) => {
+                    "it needs judgments of local outputs and of Claude's outputs"
+                }
+                _ if self.pgr_pairs == 0 => {
+                    "no task judged on both sides: judge Claude's redo of a local run too"
+                }
+                _ => "Claude's outputs scored no better than local ones",
+            }
+            .to_string(),
         )
     }
     fn day(&mut self, day: &str) {
@@ -177,6 +204,41 @@ pub struct Aggregate {
     pub agreements: Vec<Agreement>,
     pub routing_scan: ScanStats,
     pub evaluation_scan: ScanStats,
+    /// Local runs Claude redid (`redoes`), with the routing ids of Claude's redos: their local
+    /// outputs were not delivered.
+    pub redos: HashMap<String, Vec<String>>,
+}
+
+/// The latest verdict of a reference (not local) judge on one output.
+struct Verdict {
+    score: Score,
+    /// Indexes into the interned names.
+    task_type: u32,
+    ensemble: Option<u32>,
+    delivered: bool,
+}
+
+/// Latest verdicts per (routing id, subject); task types and ensembles interned.
+#[derive(Default)]
+struct Verdicts {
+    latest: HashMap<(String, Subject), Verdict>,
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Verdicts {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        i
+    }
+    fn name(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", String::as_str)
+    }
 }
 
 #[derive(Deserialize)]
@@ -190,6 +252,8 @@ struct EstLite {
 /// The fields of a routing line the report reads (strings borrowed from the line).
 #[derive(Deserialize)]
 struct RoutingLite<'a> {
+    #[serde(borrow, default)]
+    id: Cow<'a, str>,
     #[serde(borrow, default)]
     timestamp: Cow<'a, str>,
     #[serde(borrow)]
@@ -218,6 +282,8 @@ struct RoutingLite<'a> {
 
     #[serde(default)]
     previous_accepted: Option<bool>,
+    #[serde(borrow, default)]
+    redoes: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -352,6 +418,7 @@ impl Stats {
             add(&mut a.poor, b.poor);
         }
         // Feedback deltas may cross parts: they wrap while parts are summed.
+        add(&mut self.pgr_pairs, o.pgr_pairs);
         self.accepted = self.accepted.wrapping_add(o.accepted);
         self.rejected = self.rejected.wrapping_add(o.rejected);
         add(&mut self.evaluations, o.evaluations);
@@ -397,6 +464,9 @@ impl Aggregate {
             add(&mut e.evaluations, x.evaluations);
         }
         self.routing_scan.then(o.routing_scan);
+        for (local, by) in o.redos {
+            self.redos.entry(local).or_default().extend(by);
+        }
     }
 
     /// Streams `routing-log.jsonl` and `evaluations.jsonl`.
@@ -443,15 +513,17 @@ impl Aggregate {
         for p in partials {
             agg.merge(p?);
         }
+        let mut verdicts = Verdicts::default();
         agg.evaluation_scan = records::scan_lines(&paths.evaluations(), |line| {
             match serde_json::from_str::<EvalLite>(line) {
                 Ok(e) => {
-                    agg.add_evaluation(&e, cfg);
+                    agg.add_evaluation(&e, cfg, &mut verdicts);
                     Seen::Next
                 }
                 Err(_) => Seen::Bad,
             }
         })?;
+        agg.add_quality(&verdicts);
         agg.agreements = agreements(paths)?;
         Ok(agg)
     }
@@ -473,6 +545,12 @@ impl Aggregate {
 
     fn add_routing(&mut self, r: &RoutingLite, cfg: &LearnConfig) {
         let ensemble = r.ensemble_used.as_deref().filter(|_| r.route.is_local());
+        if let Some(local) = r.redoes.as_deref().filter(|_| r.revision.unwrap_or(1) <= 1) {
+            self.redos
+                .entry(local.to_string())
+                .or_default()
+                .push(r.id.to_string());
+        }
         if r.revision.unwrap_or(1) > 1 {
             // Feedback: move the run from its earlier verdict to the new one.
             for s in self.targets(&r.task_type, ensemble) {
@@ -533,7 +611,8 @@ impl Aggregate {
         d.usd_saved += usd_saved;
     }
 
-    fn add_evaluation(&mut self, e: &EvalLite, cfg: &LearnConfig) {
+    /// Counts an evaluation's spend, and keeps its verdict as the output's latest.
+    fn add_evaluation(&mut self, e: &EvalLite, cfg: &LearnConfig, verdicts: &mut Verdicts) {
         let usd = if e.local_judge {
             0.0
         } else {
@@ -550,19 +629,56 @@ impl Aggregate {
             if e.local_judge {
                 // Quality comes from the reference judges; a local judge is measured against them.
                 add(&mut s.local_judge_evaluations, 1);
-                continue;
-            }
-            match e.subject {
-                Subject::Local => s.quality_local.add(e.score),
-                Subject::Claude => s.quality_claude.add(e.score),
-            }
-            if e.delivered {
-                s.quality_delivered.add(e.score);
             }
         }
         let d = day_entry(&mut self.days, day_of(&e.timestamp));
         add(&mut d.evaluations, 1);
         d.judge_usd += usd;
+        if !e.local_judge {
+            let v = Verdict {
+                score: e.score,
+                task_type: verdicts.intern(&e.task_type),
+                ensemble: ensemble.map(|n| verdicts.intern(n)),
+                delivered: e.delivered,
+            };
+            verdicts
+                .latest
+                .insert((e.routing_id.to_string(), e.subject), v);
+        }
+    }
+
+    /// Quality and PGR from the latest verdict of each output (by a reference judge). A local
+    /// output Claude redid was not delivered (Claude's was); a local output whose task also has
+    /// a judged Claude output makes a PGR pair.
+    fn add_quality(&mut self, verdicts: &Verdicts) {
+        for ((id, subject), v) in &verdicts.latest {
+            let redos = self.redos.get(id);
+            let (delivered, paired) = match subject {
+                Subject::Local => (
+                    v.delivered && redos.is_none(),
+                    verdicts.latest.contains_key(&(id.clone(), Subject::Claude))
+                        || redos.is_some_and(|by| {
+                            by.iter().any(|c| {
+                                verdicts.latest.contains_key(&(c.clone(), Subject::Claude))
+                            })
+                        }),
+                ),
+                Subject::Claude => (v.delivered, false),
+            };
+            let ensemble = v.ensemble.map(|i| verdicts.name(i));
+            for s in self.targets(verdicts.name(v.task_type), ensemble) {
+                match subject {
+                    Subject::Local => s.quality_local.add(v.score),
+                    Subject::Claude => s.quality_claude.add(v.score),
+                }
+                if delivered {
+                    s.quality_delivered.add(v.score);
+                }
+                if paired {
+                    add(&mut s.pgr_pairs, 1);
+                }
+            }
+        }
     }
 }
 
