@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Tier, stays_inside};
 use crate::graph::{CompiledEnsemble, Kind};
-use crate::learn::records::{self, EvaluationRecord, Score, Subject};
+use crate::learn::records::{self, Score, Subject};
 use crate::resolve::ScriptTarget;
 use crate::service::{Service, ServiceError};
 
@@ -733,20 +733,22 @@ impl Service {
             source: l.paths.evaluations(),
             ..EvalRecord::default()
         };
-        records::scan::<EvaluationRecord>(&l.paths.evaluations(), |e| {
-            if e.ensemble_used.as_deref() == Some(ensemble) && e.subject == Subject::Local {
-                if e.local_judge {
-                    r.local_judge += 1;
-                } else {
-                    match e.score {
-                        Score::Good => r.good += 1,
-                        Score::Acceptable => r.acceptable += 1,
-                        Score::Poor => r.poor += 1,
-                    }
-                }
-            }
+        // The latest verdict per run and kind of judge: the bar counts distinct runs.
+        let latest = records::latest_evaluations(&l.paths.evaluations(), |e| {
+            e.ensemble_used.as_deref() == Some(ensemble) && e.subject == Subject::Local
         })
         .map_err(|e| refuse(e.to_string()))?;
+        for e in latest {
+            if e.local_judge {
+                r.local_judge += 1;
+            } else {
+                match e.score {
+                    Score::Good => r.good += 1,
+                    Score::Acceptable => r.acceptable += 1,
+                    Score::Poor => r.poor += 1,
+                }
+            }
+        }
         // The latest revision of each routing record decides its acceptance.
         let mut latest: BTreeMap<String, (u32, Option<bool>)> = BTreeMap::new();
         records::scan::<records::RoutingRecord>(&l.paths.routing_log(), |rec| {

@@ -1000,6 +1000,49 @@ fn pgr_is_na_without_a_task_judged_on_both_sides_and_comes_from_scores_with_a_re
     assert!(t.get("pgr_reason").is_none_or(Value::is_null), "{t}");
 }
 
+#[test]
+fn a_run_judged_many_times_counts_once() {
+    let p = TestProject::new();
+    let dir = evals_dir(&p);
+    let (log, evals) = (dir.join("routing-log.jsonl"), dir.join("evaluations.jsonl"));
+    let once = local_record("once", "swarm");
+    records::append(&log, &once).expect("append");
+    for _ in 0..40 {
+        records::append(&evals, &judgment(&once, Subject::Local, Score::Good, None)).expect("a");
+    }
+    // The latest verdict counts: judged good 40 times, then poor.
+    records::append(&evals, &judgment(&once, Subject::Local, Score::Poor, None)).expect("a");
+    // One run judged poor three times with one failure mode is no LoRA candidate.
+    let bad = local_record("bad", "swarm");
+    records::append(&log, &bad).expect("append");
+    for _ in 0..3 {
+        records::append(
+            &evals,
+            &judgment(&bad, Subject::Local, Score::Poor, Some("hallucination")),
+        )
+        .expect("a");
+    }
+    let rep = report_json(&p);
+    let q = &rep["totals"]["quality"];
+    assert_eq!(
+        (q["good"].clone(), q["poor"].clone()),
+        (json!(0), json!(2)),
+        "{q}"
+    );
+    // Judging spend counts every judgment.
+    assert_eq!(rep["totals"]["evaluations"], 44);
+    let r = p.orc(&["learn", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        json_of(&r.stdout)["lora_candidates"],
+        json!([]),
+        "{}",
+        r.stdout
+    );
+    let profiles = std::fs::read_to_string(dir.join("task-profiles.yaml")).expect("profiles");
+    assert!(profiles.contains("evaluations: 2"), "{profiles}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mcp_tools_refuse_token_counts_past_a_billion() {
     let p = TestProject::new();

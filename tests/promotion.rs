@@ -495,6 +495,39 @@ fn demote_never_deletes_files_outside_the_tier() {
     assert!(!global.join("profiles/mine.yaml").exists(), "{}", r.stdout);
 }
 
+/// One run judged good 41 times is one good run: below the global bar of 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_promotion_bar_counts_distinct_runs() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = project(&sim.url());
+    p.ensemble(
+        "digest",
+        "name: digest\ndescription: d\nagents:\n  - name: a\n    model_profile: micro\n    system_prompt: Summarise the text.\n",
+    );
+    judged_runs(&p, "digest", 1, "good").await;
+    let evals = p.root().join(".llm-orc/evaluations/evaluations.jsonl");
+    let line = std::fs::read_to_string(&evals).expect("evaluations");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&evals)
+        .expect("open");
+    for _ in 0..40 {
+        std::io::Write::write_all(&mut f, line.as_bytes()).expect("write");
+    }
+    drop(f);
+    let r = p
+        .orc_async(&[
+            "promote", "digest", "--check", "--to", "global", "--format", "json",
+        ])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json_of(&r);
+    assert_eq!(v[0]["evaluations"]["good"], 1, "{v}");
+    assert_eq!(v[0]["meets_bar"], false, "{v}");
+}
+
 // ------------------------------------------------------------------ the loop through MCP
 
 type Conn = RunningService<RoleClient, ()>;

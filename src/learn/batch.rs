@@ -313,18 +313,21 @@ type PoorRun = (String, Option<String>);
 fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnError> {
     let paths = &learning.paths;
     let mut groups: BTreeMap<(String, String), Vec<PoorRun>> = BTreeMap::new();
-    records::scan::<records::EvaluationRecord>(&paths.evaluations(), |e| {
-        if e.score == Score::Poor
+    // The latest verdict of each run counts: one run judged poor three times is one poor run.
+    let poor = records::latest_evaluations(&paths.evaluations(), |e| {
+        e.score == Score::Poor
             && e.subject == Subject::Local
             && !e.local_judge
-            && let Some(m) = e.failure_mode
-        {
+            && e.failure_mode.is_some()
+    })?;
+    for e in poor {
+        if let Some(m) = e.failure_mode {
             groups
                 .entry((e.task_type, m))
                 .or_default()
                 .push((e.routing_id, e.reasoning));
         }
-    })?;
+    }
     groups.retain(|_, v| v.len() >= min);
     if groups.is_empty() {
         return Ok(Vec::new());

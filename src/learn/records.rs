@@ -483,3 +483,28 @@ pub fn find_routing(
     })?;
     Ok(found)
 }
+
+/// The latest evaluation of each output by each kind of judge (reference or local): per
+/// (routing id, subject, local judge) the last line wins, in the order of those lines. `keep`
+/// picks the latest ones to return; a later line it refuses still supersedes an earlier one it
+/// kept. Memory: the kept records.
+pub fn latest_evaluations(
+    path: &Path,
+    mut keep: impl FnMut(&EvaluationRecord) -> bool,
+) -> Result<Vec<EvaluationRecord>, LearnError> {
+    let mut latest: std::collections::HashMap<(String, Subject, bool), (u64, EvaluationRecord)> =
+        std::collections::HashMap::new();
+    let mut seq = 0u64;
+    scan::<EvaluationRecord>(path, |e| {
+        seq += 1;
+        let key = (e.routing_id.clone(), e.subject, e.local_judge);
+        if keep(&e) {
+            latest.insert(key, (seq, e));
+        } else {
+            latest.remove(&key);
+        }
+    })?;
+    let mut out: Vec<(u64, EvaluationRecord)> = latest.into_values().collect();
+    out.sort_by_key(|(n, _)| *n);
+    Ok(out.into_iter().map(|(_, e)| e).collect())
+}
