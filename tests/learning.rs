@@ -1043,6 +1043,40 @@ fn a_run_judged_many_times_counts_once() {
     assert!(profiles.contains("evaluations: 2"), "{profiles}");
 }
 
+#[test]
+fn a_rollback_is_not_undone_by_the_next_evaluation() {
+    let p = TestProject::new();
+    let dir = evals_dir(&p);
+    let (log, evals) = (dir.join("routing-log.jsonl"), dir.join("evaluations.jsonl"));
+    let mut runs = Vec::new();
+    for i in 0..41 {
+        let r = local_record(&format!("r-{i}"), "swarm");
+        records::append(&log, &r).expect("append");
+        runs.push(r);
+    }
+    for r in &runs[..20] {
+        records::append(&evals, &judgment(r, Subject::Local, Score::Good, None)).expect("a");
+    }
+    assert_eq!(p.orc(&["learn"]).code, 0);
+    for r in &runs[20..40] {
+        records::append(&evals, &judgment(r, Subject::Local, Score::Good, None)).expect("a");
+    }
+    assert_eq!(p.orc(&["learn"]).code, 0);
+    let r = p.orc(&["routing", "rollback", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = p.orc(&[
+        "eval", "record", "r-40", "--score", "good", "--judge", "claude", "--format", "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json_of(&r.stdout);
+    assert!(v.get("learned").is_none_or(Value::is_null), "{v}");
+    assert_eq!(v["evaluations_since_learn"], 1, "{v}");
+    let r = p.orc(&["routing", "history", "--format", "json"]);
+    let h = json_of(&r.stdout);
+    assert_eq!(h.as_array().map(Vec::len), Some(2), "{h}");
+    assert_eq!(h[0]["current"], true, "{h}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mcp_tools_refuse_token_counts_past_a_billion() {
     let p = TestProject::new();

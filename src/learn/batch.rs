@@ -502,7 +502,7 @@ pub fn history(paths: &Paths) -> Result<Vec<Version>, LearnError> {
 pub fn rollback(paths: &Paths, n: u64) -> Result<RoutingConfig, LearnError> {
     let _lock = LearnLock::take(paths)?;
     let path = paths.routing_version(n);
-    let Some(config) = read_yaml::<RoutingConfig>(&path)? else {
+    let Some(mut config) = read_yaml::<RoutingConfig>(&path)? else {
         let have = versions(paths)?;
         return Err(LearnError::Refused(format!(
             "routing config version {n} does not exist; versions: {}",
@@ -516,8 +516,16 @@ pub fn rollback(paths: &Paths, n: u64) -> Result<RoutingConfig, LearnError> {
             }
         )));
     };
+    // The next automatic learn counts evaluations from now: with vN's own count, the evaluations
+    // logged since vN was learned would trigger one at once and undo the rollback.
+    let mut lines = 0u64;
+    records::scan_lines(&paths.evaluations(), |_| {
+        lines += 1;
+        Seen::Next
+    })?;
+    config.evaluations_seen = lines;
     let header = format!(
-        "# Routing config v{n}, made current by `orc routing rollback {n}`.\n# `orc routing rollback N` makes routing-config.vN.yaml current again.\n"
+        "# Routing config v{n}, made current by `orc routing rollback {n}` (evaluations_seen: the\n# evaluations logged at the rollback). `orc routing rollback N` makes routing-config.vN.yaml\n# current again.\n"
     );
     write_yaml(&paths.routing_config(), &header, &config)?;
     Ok(config)
