@@ -209,6 +209,9 @@ pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Resul
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     match a.format {
         Format::Json => json(out, &r)?,
         Format::Text => {
@@ -313,6 +316,9 @@ pub fn eval(svc: &Service, cmd: EvalCommand, out: &mut impl Write) -> anyhow::Re
                 Ok(r) => r,
                 Err(e) => return Ok(failed(&e)),
             };
+            if let Some(e) = &r.learn_error {
+                eprintln!("warning: the evaluation is recorded, but the batch learn failed: {e}");
+            }
             match format {
                 Format::Json => json(out, &r)?,
                 Format::Text => {
@@ -368,6 +374,9 @@ pub fn eval(svc: &Service, cmd: EvalCommand, out: &mut impl Write) -> anyhow::Re
                 Ok(r) => r,
                 Err(e) => return Ok(failed(&e)),
             };
+            if let Some(e) = &r.learn_error {
+                eprintln!("warning: the evaluation is recorded, but the batch learn failed: {e}");
+            }
             match format {
                 Format::Json => json(out, &r)?,
                 Format::Text => writeln!(

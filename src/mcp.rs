@@ -1021,7 +1021,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Record a judgment of a run's output: score good|acceptable|poor, the judge, reasoning, failure_mode, judge_tokens_used, subject local|claude. Every 20 evaluations routing is re-learned in a batch."
+        description = "Record a judgment of a run's output: score good|acceptable|poor, the judge, reasoning, failure_mode, judge_tokens_used, subject local|claude. Every 20 evaluations routing is re-learned in a batch; if that learn fails the evaluation still stands and learn_error says why (do not record it again)."
     )]
     async fn record_evaluation(&self, Parameters(a): Parameters<EvaluationArgs>) -> ToolResult {
         let l = Learning::open(&self.svc());

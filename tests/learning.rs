@@ -1077,6 +1077,48 @@ fn a_rollback_is_not_undone_by_the_next_evaluation() {
     assert_eq!(h[0]["current"], true, "{h}");
 }
 
+#[test]
+fn a_broken_routing_config_fails_neither_a_recorded_evaluation_nor_routing() {
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", "learning:\n  learn_every: 1\n");
+    let dir = evals_dir(&p);
+    let run = local_record("run-1", "swarm");
+    records::append(&dir.join("routing-log.jsonl"), &run).expect("append");
+    std::fs::write(
+        dir.join("routing-config.yaml"),
+        "version: [not, a, number\n",
+    )
+    .expect("w");
+    let r = p.orc(&[
+        "eval", "record", "run-1", "--score", "good", "--judge", "claude", "--format", "json",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = json_of(&r.stdout);
+    assert!(
+        v["learn_error"]
+            .as_str()
+            .is_some_and(|s| s.contains("routing-config.yaml")),
+        "{v}"
+    );
+    assert_eq!(lines(&dir.join("evaluations.jsonl")).len(), 1);
+    let r = p.orc(&[
+        "route",
+        "Extract the names from this memo",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("routing-config.yaml"), "{}", r.stderr);
+    let v = json_of(&r.stdout);
+    assert_eq!(v["decided_by"], "matrix", "{v}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .is_some_and(|s| s.contains("routing-config.yaml")),
+        "{v}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mcp_tools_refuse_token_counts_past_a_billion() {
     let p = TestProject::new();

@@ -67,6 +67,10 @@ pub struct Recorded {
     /// Set when this evaluation triggered a batch `learn`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learned: Option<super::batch::Learned>,
+    /// Set when the evaluation was recorded but the batch learn after it failed (it is
+    /// best-effort: the evaluation stands, so a client must not record it again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learn_error: Option<String>,
 }
 
 fn bounded(what: &str, s: &str, max: usize) -> Result<(), LearnError> {
@@ -476,19 +480,30 @@ impl Learning {
             local_judge,
         };
         records::append(&self.paths.evaluations(), &ev)?;
-        let mut since = self.evaluations_since_learn()?;
-        let learned = if since >= self.config.learn_every {
-            let l = super::batch::learn(self)?;
-            since = 0;
-            Some(l)
-        } else {
-            None
+        // The evaluation is written: what follows is best-effort and never fails the call.
+        let (since, learned, learn_error) = match self.learn_if_due() {
+            Ok((since, learned)) => (since, learned, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "evaluation recorded; the batch learn after it failed");
+                (0, None, Some(e.to_string()))
+            }
         };
         Ok(Recorded {
             evaluation: ev,
             evaluations_since_learn: since,
             learned,
+            learn_error,
         })
+    }
+
+    /// Learns when `learn_every` evaluations have come since the last learn.
+    fn learn_if_due(&self) -> Result<(u64, Option<super::batch::Learned>), LearnError> {
+        let since = self.evaluations_since_learn()?;
+        if since >= self.config.learn_every {
+            Ok((0, Some(super::batch::learn(self)?)))
+        } else {
+            Ok((since, None))
+        }
     }
 
     /// Evaluations logged after the current routing config was learned.
