@@ -461,8 +461,16 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
         }
         let files = v["plan"]["files"].as_array().cloned().unwrap_or_default();
         let verb = match status {
-            "promoted" | "contributed" => "wrote",
+            "promoted" => "wrote",
+            "contributed" => "committed",
+            _ if v["plan"]["branch"].is_string() => "would commit",
             _ => "would write",
+        };
+        // A git library's files go into a commit on a branch: name them as in that tree.
+        let shown = if v["plan"]["branch"].is_string() {
+            "rel"
+        } else {
+            "path"
         };
         for f in &files {
             let action = s(&f["action"]);
@@ -476,7 +484,7 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
                 out,
                 "{label:<12} {:<8} {}{}",
                 s(&f["kind"]),
-                s(&f["path"]),
+                s(&f[shown]),
                 if note.is_empty() {
                     String::new()
                 } else {

@@ -955,6 +955,16 @@ impl Service {
         overwrite: bool,
     ) -> Result<Plan, ServiceError> {
         let root = self.dest_root(dest);
+        // A git library gets a commit on top of HEAD: compare with HEAD's files, not the
+        // working tree's (uncommitted edits and untracked files are not in the commit).
+        let git_lib = dest == Dest::Library && git::is_repo_root(&root);
+        let existing = |rel: &str, path: &Path| -> Option<Vec<u8>> {
+            if git_lib {
+                git::head_blob(&root, rel)
+            } else {
+                fs::read(path).ok()
+            }
+        };
         let mut files: Vec<PlannedFile> = Vec::new();
         let add = |kind: &'static str,
                    rel: String,
@@ -969,14 +979,14 @@ impl Service {
             if files.iter().any(|f| f.path == path) {
                 return Ok(());
             }
-            let (action, note) = match fs::read(&path) {
-                Ok(old) if old == bytes => ("skip", Some("already there, identical".to_string())),
-                Ok(_) if overwrite => ("write", Some("replaces a different file".to_string())),
-                Ok(_) => (
+            let (action, note) = match existing(&rel, &path) {
+                Some(old) if old == bytes => ("skip", Some("already there, identical".to_string())),
+                Some(_) if overwrite => ("write", Some("replaces a different file".to_string())),
+                Some(_) => (
                     "conflict",
                     Some("already there with different content".to_string()),
                 ),
-                Err(_) => ("write", None),
+                None => ("write", None),
             };
             files.push(PlannedFile {
                 action,
@@ -1051,7 +1061,13 @@ impl Service {
         // Profiles not defined at the destination, one file each.
         for p in &c.profiles {
             let rel = format!("profiles/{}.yaml", p.name);
-            if self.profile_at_dest(dest, &p.name) {
+            let at_dest = if git_lib {
+                crate::config::check_relative_name(&rel).is_ok()
+                    && git::head_blob(&root, &rel).is_some()
+            } else {
+                self.profile_at_dest(dest, &p.name)
+            };
+            if at_dest {
                 let path = crate::manage::safe_join(&root, &rel, "")?;
                 files.push(PlannedFile {
                     action: "skip",
@@ -1125,7 +1141,7 @@ impl Service {
                 c.ensemble,
                 c.description.as_deref().unwrap_or("").replace('\n', " ")
             );
-            let old = fs::read_to_string(&path).ok();
+            let old = existing(&rel, &path).map(|b| String::from_utf8_lossy(&b).into_owned());
             let marker = format!("- `{}`:", c.ensemble);
             let new = match &old {
                 Some(t) if t.lines().any(|l| l.starts_with(&marker)) => None,
@@ -1169,10 +1185,7 @@ impl Service {
                 }),
             }
         }
-        let branch = match dest {
-            Dest::Library if git::is_repo_root(&root) => Some(git::branch_name(&c.ensemble)),
-            _ => None,
-        };
+        let branch = git_lib.then(|| git::branch_name(&c.ensemble));
         Ok(Plan {
             destination: dest,
             root,
@@ -1411,14 +1424,22 @@ impl Service {
                 out["commit"] = json!(commit.commit);
                 out["base"] = json!(commit.base);
                 out["pr_description"] = json!(pr_path);
+                // Shell lines the user may paste: every path and name quoted, and `gh` run in
+                // the library (it takes the repository from the current folder).
+                let q = |s: &str| {
+                    shlex::try_quote(s).map_or_else(|_| "''".to_string(), |c| c.into_owned())
+                };
+                let lib = q(&plan.root.to_string_lossy());
                 out["next_steps"] = json!([
-                    format!("git -C {} push -u origin {branch}", plan.root.display()),
+                    format!("git -C {lib} push -u origin {}", q(branch)),
                     format!(
-                        "gh pr create --head {branch} --title \"Add ensemble {}\" --body-file {}",
-                        c.ensemble,
-                        pr_path.display()
+                        "cd {lib} && gh pr create --head {} --title {} --body-file {}",
+                        q(branch),
+                        q(&format!("Add ensemble {}", c.ensemble)),
+                        q(&pr_path.to_string_lossy())
                     ),
                 ]);
+                out["committed"] = json!(plan.writes().map(|f| &f.rel).collect::<Vec<_>>());
             }
             None => {
                 for f in plan.writes() {
@@ -1427,7 +1448,9 @@ impl Service {
                 out["status"] = json!("promoted");
             }
         }
-        out["written"] = json!(plan.writes().map(|f| &f.path).collect::<Vec<_>>());
+        if plan.branch.is_none() {
+            out["written"] = json!(plan.writes().map(|f| &f.path).collect::<Vec<_>>());
+        }
         tracing::info!(ensemble = %c.ensemble, destination = dest.label(), status = %out["status"], "promoted");
         Ok(out)
     }
@@ -1703,6 +1726,24 @@ pub mod git {
             )));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The bytes of `rel` in HEAD's tree (`git cat-file blob HEAD:<rel>`); None when HEAD or
+    /// the file does not exist.
+    pub fn head_blob(repo: &Path, rel: &str) -> Option<Vec<u8>> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["cat-file", "blob", &format!("HEAD:{rel}")])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        out.status.success().then_some(out.stdout)
     }
 
     /// Whether `dir` is the top of a git work tree (not a folder inside another repository).

@@ -604,6 +604,81 @@ fn git_library(dir: &Path) -> PathBuf {
     lib
 }
 
+/// A contribution is built from the library's HEAD: an uncommitted edit of the category README
+/// stays out of the commit, an untracked copy of the ensemble does not keep it out, and the CLI
+/// says "committed" with paste-able next steps run in the library.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contribution_is_built_from_head_not_the_working_tree() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = project(&sim.url());
+    let text = "name: digest\ndescription: Digest notes\nagents:\n  - name: a\n    model_profile: micro\n    system_prompt: Summarise the text.\n";
+    p.ensemble("digest", text);
+    let lib = git_library(&p.dir.path().join("shared lib"));
+    write_file(
+        &lib.join("ensembles/research/README.md"),
+        "# research\n- WIP: not ready\n",
+    );
+    write_file(&lib.join("ensembles/research/digest.yaml"), text);
+    let mut cmd = p.command(&[
+        "promote",
+        "digest",
+        "--to",
+        "library",
+        "--category",
+        "research",
+        "--yes",
+        "--force",
+    ]);
+    cmd.env("LLM_ORC_LIBRARY_PATH", &lib);
+    let r = tokio::task::spawn_blocking(move || Run::from(cmd.output().expect("run")))
+        .await
+        .expect("join");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let readme = git(
+        &lib,
+        &["show", "contribute/digest:ensembles/research/README.md"],
+    );
+    assert!(!readme.contains("WIP"), "{readme}");
+    assert!(readme.contains("- `digest`: Digest notes"), "{readme}");
+    assert_eq!(
+        git(
+            &lib,
+            &["show", "contribute/digest:ensembles/research/digest.yaml"]
+        ),
+        text.trim_end()
+    );
+    assert!(
+        r.stdout
+            .contains("committed    ensemble ensembles/research/digest.yaml"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("wrote"), "{}", r.stdout);
+    let quoted = format!("'{}'", lib.display());
+    assert!(
+        r.stdout.contains(&format!(
+            "next: cd {quoted} && gh pr create --head contribute/digest --title 'Add ensemble digest' --body-file "
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "next: git -C {quoted} push -u origin contribute/digest"
+        )),
+        "{}",
+        r.stdout
+    );
+    // The working tree is as the user left it.
+    assert!(
+        std::fs::read_to_string(lib.join("ensembles/research/README.md"))
+            .expect("readme")
+            .contains("WIP")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_skills_loop_through_mcp_ends_in_a_contribution_branch() {
     let sim = Simulator::start(SimConfig::default(), 0)
