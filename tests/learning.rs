@@ -584,6 +584,46 @@ fn a_torn_last_line_is_skipped_with_a_warning_and_the_next_record_is_whole() {
     assert!(text.lines().last().is_some_and(|l| l.contains("\"next\"")));
 }
 
+#[test]
+fn a_line_longer_than_64_mib_is_skipped_with_a_warning_and_never_counted() {
+    let p = TestProject::new();
+    let log = evals_dir(&p).join("routing-log.jsonl");
+    records::append(&log, &local_record("before", "e")).expect("append");
+    // A well-formed record whose one line is over the cap: it is skipped, not parsed.
+    let mut big = local_record("huge", "e");
+    big.task_summary = Some("x".repeat(records::MAX_LINE + 1));
+    records::append(&log, &big).expect("append");
+    drop(big);
+    records::append(&log, &local_record("after", "e")).expect("append");
+    let r = p.orc(&["report", "learning", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("skipped 1 line"), "{}", r.stderr);
+    let rep = json_of(&r.stdout);
+    assert_eq!(rep["totals"]["runs"], 2, "{rep}");
+    assert_eq!(rep["skipped_lines"]["routing_log"], 1, "{rep}");
+}
+
+#[test]
+fn a_feedback_revision_leaves_the_task_input_out() {
+    let p = TestProject::new();
+    let log = evals_dir(&p).join("routing-log.jsonl");
+    let mut rec = local_record("run-1", "e");
+    rec.task_input = Some("the whole input ".repeat(1000));
+    records::append(&log, &rec).expect("append");
+    let r = p.orc(&["eval", "feedback", "run-1", "--rejected"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let all = lines(&log);
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1]["revision"], 2);
+    assert_eq!(all[1]["user_accepted"], false);
+    assert!(all[1].get("task_input").is_none(), "{}", all[1]);
+    assert!(
+        all[0]["task_input"]
+            .as_str()
+            .is_some_and(|s| s.len() == 16_000)
+    );
+}
+
 // ------------------------------------------------------------------ MCP
 
 type Conn = RunningService<RoleClient, ()>;

@@ -536,6 +536,8 @@ impl Learning {
             next.revision = cur.revision + 1;
             next.previous_accepted = cur.user_accepted;
             next.user_accepted = Some(accepted);
+            // The input stays on the first line only: a revision never copies it (it can be MBs).
+            next.task_input = None;
             let line = serde_json::to_vec(&next).map_err(std::io::Error::other)?;
             out = Some(next);
             Ok(Some(line))
