@@ -1103,3 +1103,36 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
     assert_eq!(v["projects"], json!({"/x": {}}));
     assert_eq!(v["mcpServers"]["orc"]["args"], json!(["mcp", "serve"]));
 }
+
+#[cfg(unix)]
+#[test]
+fn mcp_install_user_writes_through_a_symlinked_claude_json_and_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = TestProject::new();
+    let real = p.home().join("dotfiles/claude.json");
+    write_file(&real, r#"{"numStartups": 3, "oauthAccount": {"id": "x"}}"#);
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let link = p.home().join(".claude.json");
+    std::os::unix::fs::symlink("dotfiles/claude.json", &link).expect("symlink");
+
+    let r = p.orc(&["mcp", "install", "--user", "--command", "orc"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("meta")
+            .file_type()
+            .is_symlink(),
+        "the link is kept"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&real).expect("r")).expect("json");
+    assert_eq!(v["numStartups"], 3);
+    assert_eq!(v["mcpServers"]["orc"]["args"], json!(["mcp", "serve"]));
+    let mode = std::fs::metadata(&real).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "permissions never widened: {mode:o}");
+    let leftovers: Vec<_> = std::fs::read_dir(p.home().join("dotfiles"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+}
