@@ -1370,7 +1370,7 @@ pub fn help() -> Value {
         },
         "skill": "The `orc` Claude Code skill (`orc skill install`) teaches the whole loop: route, build in tiers, invoke, judge, record, learn in batches, promote with consent.",
         "workflows": {
-            "the_learning_loop": ["route_task", "create_ensemble or library_copy (if route is new-ensemble)", "invoke with task_type", "should_evaluate", "judge with the rubric, reasoning first", "record_evaluation", "record_feedback when the user accepts or rejects", "learn_routing in batches (automatic every 20 evaluations)"],
+            "the_learning_loop": ["route_task", "create_ensemble or library_copy (if route is new-ensemble)", "invoke with task_type (or, if route is claude, do it and record_claude_task with output)", "should_evaluate (judge: claude -> you judge; a profile -> judge_locally)", "judge with the rubric, reasoning first", "record_evaluation (also of Claude's redo, logged with record_claude_task redoes and output)", "record_feedback when the user accepts or rejects", "learn_routing in batches (automatic every 20 evaluations)"],
             "share_an_ensemble": ["check_promotion_readiness", "ask the user", "promote_ensemble with confirm: true (force: true only if the user wants it below the bar)", "for a git library: the user pushes contribute/NAME"],
             "route_a_task": ["list_ensembles", "check_ensemble_runnable", "invoke", "analyze_execution"],
             "build_an_ensemble": ["list_profiles", "create_ensemble", "validate_ensemble", "invoke"],

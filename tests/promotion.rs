@@ -1136,3 +1136,47 @@ fn mcp_install_user_writes_through_a_symlinked_claude_json_and_keeps_its_permiss
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+/// The skill's loop feeds what the learning loop needs (review #9): every logged Claude answer
+/// carries its `output` (export sft/dpo), Claude-direct work goes on to be judged (PGR's strong
+/// side), and a `judge` other than claude is handed to `judge_locally`.
+#[test]
+fn the_skills_steps_keep_claudes_output_judge_its_work_and_use_a_trusted_local_judge() {
+    let files = skill_files();
+    let skill = &files
+        .iter()
+        .find(|(r, _)| r == "SKILL.md")
+        .expect("SKILL.md")
+        .1;
+    for (file, text) in &files {
+        for (tool, params) in tool_calls(text) {
+            if tool == "record_claude_task" {
+                assert!(
+                    params.iter().any(|p| p == "output"),
+                    "{file}: record_claude_task without output: {params:?}"
+                );
+            }
+        }
+    }
+    let section = |head: &str| -> String {
+        let start = skill.find(head).unwrap_or_else(|| panic!("no {head}"));
+        let rest = &skill[start + head.len()..];
+        rest[..rest.find("\n### ").unwrap_or(rest.len())].to_string()
+    };
+    let route = section("### 1. Route the task");
+    assert!(
+        !route.contains("Skip the rest of the loop"),
+        "Claude's work is judged too"
+    );
+    assert!(route.contains("step 4"), "{route}");
+    let should = section("### 4. Should this run be judged?");
+    assert!(
+        should.contains("`judge`") && should.contains("judge_locally("),
+        "{should}"
+    );
+    let judge = section("### 5. Judge with the rubric, then record");
+    assert!(
+        judge.matches("record_evaluation(").count() >= 2,
+        "the redo is judged too: {judge}"
+    );
+}
