@@ -555,9 +555,29 @@ pub fn demote(svc: &Service, a: DemoteArgs, out: &mut impl Write) -> anyhow::Res
 
 // ---------------------------------------------------------------------- Claude Code
 
+/// Where project-scope Claude Code files go. A project directory found above the current one
+/// or named with `--project DIR` is used as is; when it is the current directory (a bare
+/// `--project`, or no `.llm-orc/` found), the project's root is the nearest directory walking up
+/// that holds `.llm-orc/`, `.git` or `.mcp.json` (never HOME or above it), else the current one.
 fn project_root(svc: &Service) -> std::path::PathBuf {
     let d = &svc.project.dirs;
-    d.project_root.clone().unwrap_or_else(|| d.cwd.clone())
+    let start = d.project_root.clone().unwrap_or_else(|| d.cwd.clone());
+    if start != d.cwd {
+        return start;
+    }
+    let home = svc.env.home.as_deref();
+    for dir in d.cwd.ancestors() {
+        if dir.parent().is_none() || home.is_some_and(|h| dir == h) {
+            break;
+        }
+        if dir.join(".llm-orc").is_dir()
+            || dir.join(".git").exists()
+            || dir.join(".mcp.json").is_file()
+        {
+            return dir.to_path_buf();
+        }
+    }
+    start
 }
 
 pub fn skill(svc: &Service, cmd: SkillCommand, out: &mut impl Write) -> anyhow::Result<Code> {

@@ -1180,3 +1180,37 @@ fn the_skills_steps_keep_claudes_output_judge_its_work_and_use_a_trusted_local_j
         "the redo is judged too: {judge}"
     );
 }
+
+#[test]
+fn skill_and_mcp_install_with_project_from_a_sub_folder_go_to_the_project_root() {
+    let p = TestProject::new();
+    let sub = p.root().join("src/deep");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    for args in [
+        &["skill", "install", "--project"][..],
+        &["mcp", "install", "--project", "--command", "orc"][..],
+        &["skill", "install"][..],
+        &["mcp", "install", "--command", "orc"][..],
+    ] {
+        let r = p.orc_in(&sub, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    assert!(p.root().join(".claude/skills/orc/SKILL.md").is_file());
+    assert!(p.root().join(".mcp.json").is_file());
+    assert!(!sub.join(".claude").exists(), "nothing in the sub-folder");
+    assert!(!sub.join(".mcp.json").exists(), "nothing in the sub-folder");
+    // An explicit --project DIR is used as given.
+    let other = p.dir.path().join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let r = p.orc_in(
+        &sub,
+        &[
+            "skill",
+            "install",
+            "--project",
+            other.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(other.join(".claude/skills/orc/SKILL.md").is_file());
+}
