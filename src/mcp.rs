@@ -1094,7 +1094,7 @@ impl OrcMcp {
         let mut buf = Vec::new();
         let r = crate::learn::export::export(&l, kind, &mut buf).map_err(|e| e.to_string())?;
         let dir = l.paths.dir.join("exports");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        crate::learn::ensure_dir(&dir).map_err(|e| e.to_string())?;
         let name = match kind {
             crate::learn::export::Kind::Sft => "sft",
             crate::learn::export::Kind::Dpo => "dpo",

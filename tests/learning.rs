@@ -1182,3 +1182,60 @@ async fn the_mcp_tools_refuse_token_counts_past_a_billion() {
     assert!(lines(&evals_dir(&p).join("evaluations.jsonl")).is_empty());
     c.cancel().await.expect("close");
 }
+
+/// A cloned repository can plant links in `.llm-orc/evaluations/` (review #14): no append,
+/// Claude output, learned file or report ever goes through one.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learning_files_never_follow_symlinks_out_of_llm_orc() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = project(&sim.url());
+    let outside = p.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let victim = outside.join("victim.jsonl");
+    std::fs::write(&victim, "precious\n").expect("write");
+    let evals = evals_dir(&p);
+    std::fs::create_dir_all(&evals).expect("mkdir");
+    std::os::unix::fs::symlink(&victim, evals.join("routing-log.jsonl")).expect("link");
+
+    // A run still delivers, but its record is not appended through the link.
+    let r = p.orc_async(&["invoke", "extract-names", MEMO]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    let r = p.orc_async(&["record-claude-task", "a task"]).await;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    let r = p.orc_async(&["report", "learning"]).await;
+    assert_ne!(r.code, 0);
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("read"),
+        "precious\n"
+    );
+
+    // The whole evaluations/ folder linked out: nothing is written there either.
+    std::fs::remove_dir_all(&evals).expect("rm");
+    std::os::unix::fs::symlink(&outside, &evals).expect("link");
+    let answer = p.dir.path().join("answer.txt");
+    std::fs::write(&answer, "Ada, Bob").expect("write");
+    let r = p
+        .orc_async(&[
+            "record-claude-task",
+            "a task",
+            "--output-file",
+            answer.to_str().expect("utf-8"),
+        ])
+        .await;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    let r = p.orc_async(&["learn"]).await;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    let mut left: Vec<String> = std::fs::read_dir(&outside)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["victim.jsonl".to_string()]);
+}

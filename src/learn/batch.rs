@@ -159,13 +159,19 @@ fn yaml_err(path: &Path, e: impl std::fmt::Display) -> LearnError {
 }
 
 fn write_yaml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), LearnError> {
+    // The write replaces a link at `path` (a rename), never follows one; the folder is checked.
+    super::refuse_linked_dirs(path).map_err(LearnError::io(path))?;
     let body = serde_saphyr::to_string(value).map_err(|e| yaml_err(path, e))?;
     crate::artifact::write_atomic(path, format!("{header}{body}").as_bytes())
         .map_err(|e| yaml_err(path, e))
 }
 
 fn read_yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, LearnError> {
-    match std::fs::read_to_string(path) {
+    let read = super::open_no_follow(path, OpenOptions::new().read(true)).and_then(|mut f| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut f, &mut text).map(|_| text)
+    });
+    match read {
         Ok(text) => serde_saphyr::from_str(&text)
             .map(Some)
             .map_err(|e| yaml_err(path, e)),
@@ -184,14 +190,13 @@ struct LearnLock(std::fs::File);
 
 impl LearnLock {
     fn take(paths: &Paths) -> Result<LearnLock, LearnError> {
-        std::fs::create_dir_all(&paths.dir).map_err(LearnError::io(&paths.dir))?;
+        super::ensure_dir(&paths.dir)?;
         let p = paths.dir.join(".learn.lock");
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(LearnError::io(&p))?;
+        let f = super::open_no_follow(
+            &p,
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )
+        .map_err(LearnError::io(&p))?;
         f.lock().map_err(LearnError::io(&p))?;
         Ok(LearnLock(f))
     }

@@ -230,14 +230,18 @@ impl ScanStats {
 
 fn open_append(path: &Path) -> Result<File, LearnError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(LearnError::io(dir))?;
+        super::ensure_dir(dir)?;
     }
-    OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(LearnError::io(path))
+    super::open_no_follow(
+        path,
+        OpenOptions::new().read(true).append(true).create(true),
+    )
+    .map_err(LearnError::io(path))
+}
+
+/// Opens a log for reading (never through a symbolic link).
+fn open_read(path: &Path) -> std::io::Result<File> {
+    super::open_no_follow(path, OpenOptions::new().read(true))
 }
 
 /// True when the file is empty or ends with a newline.
@@ -326,7 +330,7 @@ fn scan_lines_with(
     lock: bool,
     mut each: impl FnMut(&str) -> Seen,
 ) -> Result<ScanStats, LearnError> {
-    let f = match File::open(path) {
+    let f = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ScanStats::default()),
         Err(e) => return Err(LearnError::io(path)(e)),
@@ -345,7 +349,7 @@ fn scan_lines_with(
 
 /// The length of a file as a reader should see it (read under a brief shared lock); 0 if missing.
 pub fn snapshot_len(path: &Path) -> Result<u64, LearnError> {
-    let f = match File::open(path) {
+    let f = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(LearnError::io(path)(e)),
@@ -360,7 +364,7 @@ pub fn snapshot_len(path: &Path) -> Result<u64, LearnError> {
 pub fn line_ranges(path: &Path, len: u64, parts: u64) -> Result<Vec<(u64, u64)>, LearnError> {
     let mut cuts = vec![0u64];
     if parts > 1 && len > 0 {
-        let mut f = File::open(path).map_err(LearnError::io(path))?;
+        let mut f = open_read(path).map_err(LearnError::io(path))?;
         for k in 1..parts {
             let at = len * k / parts;
             if at <= *cuts.last().unwrap_or(&0) {
@@ -389,7 +393,7 @@ pub fn scan_file_range(
     end: u64,
     mut each: impl FnMut(&str) -> Seen,
 ) -> Result<ScanStats, LearnError> {
-    let f = match File::open(path) {
+    let f = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ScanStats::default()),
         Err(e) => return Err(LearnError::io(path)(e)),

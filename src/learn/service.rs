@@ -299,7 +299,7 @@ impl Learning {
         let artifact = match &t.output {
             Some(out) => {
                 let dir = self.paths.claude_outputs();
-                std::fs::create_dir_all(&dir).map_err(LearnError::io(&dir))?;
+                super::ensure_dir(&dir)?;
                 let path = dir.join(format!("{id}.json"));
                 let task = (self.config.log_inputs != LogInputs::None).then_some(&t.task);
                 let doc = serde_json::json!({"input": {"data": task}, "deliverable": out, "route": "claude"});
