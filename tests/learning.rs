@@ -1239,3 +1239,75 @@ async fn learning_files_never_follow_symlinks_out_of_llm_orc() {
     left.sort();
     assert_eq!(left, vec!["victim.jsonl".to_string()]);
 }
+
+/// A failure mode names LoRA candidates and their shell steps (review #18): anything but a
+/// plain name is refused at record time, and one already in the log never becomes a candidate.
+#[test]
+fn a_failure_mode_that_is_not_a_plain_name_is_refused_and_never_reaches_lora_candidates() {
+    let p = TestProject::new();
+    let evals = evals_dir(&p);
+    let log = evals.join("routing-log.jsonl");
+    let runs: Vec<RoutingRecord> = (0..7)
+        .map(|i| local_record(&format!("run-{i}"), "e"))
+        .collect();
+    for r in &runs {
+        records::append(&log, r).expect("append");
+    }
+    for bad in ["$(touch pwned)", "x; rm -rf ~", "a/b", &"x".repeat(41)] {
+        let r = p.orc(&[
+            "eval",
+            "record",
+            "run-0",
+            "--score",
+            "poor",
+            "--judge",
+            "claude",
+            "--failure-mode",
+            bad,
+        ]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stdout);
+        assert!(r.stderr.contains("a-z, 0-9"), "{}", r.stderr);
+    }
+    assert!(
+        !evals.join("evaluations.jsonl").exists(),
+        "nothing recorded"
+    );
+    // Spelled loosely, a plain name is kept in its normal form.
+    let r = p.orc(&[
+        "eval",
+        "record",
+        "run-0",
+        "--score",
+        "poor",
+        "--judge",
+        "claude",
+        "--failure-mode",
+        "Wrong Format",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let recorded = lines(&evals.join("evaluations.jsonl"));
+    assert_eq!(recorded[0]["failure_mode"], "wrong_format");
+    // Lines written before the check (or by hand) with a shell word: no candidate from them.
+    let evals_log = evals.join("evaluations.jsonl");
+    for r in &runs[1..4] {
+        records::append(
+            &evals_log,
+            &judgment(r, Subject::Local, Score::Poor, Some("$(touch pwned)")),
+        )
+        .expect("append");
+    }
+    for r in &runs[4..7] {
+        records::append(
+            &evals_log,
+            &judgment(r, Subject::Local, Score::Poor, Some("incomplete")),
+        )
+        .expect("append");
+    }
+    let r = p.orc(&["learn"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lora = std::fs::read_to_string(evals.join("lora-candidates.yaml")).expect("lora");
+    assert!(!lora.contains("pwned"), "{lora}");
+    assert!(lora.contains("extraction-incomplete"), "{lora}");
+}

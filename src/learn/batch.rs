@@ -326,7 +326,12 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
             && e.failure_mode.is_some()
     })?;
     for e in poor {
-        if let Some(m) = e.failure_mode {
+        // Names go into shell steps: a line written before the check, or by hand, that is not a
+        // plain name never becomes a candidate.
+        if let Some(m) = e.failure_mode
+            && super::service::is_slug(&m)
+            && super::service::is_slug(&e.task_type)
+        {
             groups
                 .entry((e.task_type, m))
                 .or_default()

@@ -96,7 +96,29 @@ fn token_count(what: &str, n: u64) -> Result<u64, LearnError> {
     Ok(n)
 }
 
-/// A short name from a user (judge, failure mode): printable, no control characters.
+/// A failure mode from a user, an MCP client or a judge's reply, normalised (lower case, spaces
+/// and `-` as `_`): it must then be 1-40 of `a-z`, `0-9`, `_`, `-`, because it names LoRA
+/// candidates and their shell steps in `lora-candidates.yaml`.
+pub fn failure_mode(s: &str) -> Result<String, LearnError> {
+    let m = s.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+    if is_slug(&m) {
+        Ok(m)
+    } else {
+        Err(LearnError::Refused(format!(
+            "the failure mode `{}` must be 1-40 of a-z, 0-9, `_` and `-` (e.g. hallucination, incomplete, wrong_format)",
+            s.chars().take(60).collect::<String>().escape_debug()
+        )))
+    }
+}
+
+/// 1-40 of `a-z`, `0-9`, `_`, `-`: safe inside a file name and a shell word.
+pub fn is_slug(s: &str) -> bool {
+    (1..=40).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// A short name from a user (judge): printable, no control characters.
 fn short_name(what: &str, s: &str) -> Result<String, LearnError> {
     let t = s.trim();
     if t.is_empty() || t.len() > 100 || t.chars().any(char::is_control) {
@@ -440,11 +462,7 @@ impl Learning {
         }
         let failure_mode = match e.failure_mode.as_deref().map(str::trim) {
             None | Some("") | Some("null") | Some("none") => None,
-            Some(m) => Some(
-                short_name("the failure mode", m)?
-                    .to_ascii_lowercase()
-                    .replace([' ', '-'], "_"),
-            ),
+            Some(m) => Some(failure_mode(m)?),
         };
         let subject = match e.subject.as_deref() {
             None | Some("") => {
@@ -703,8 +721,9 @@ pub fn parse_verdict(reply: &str) -> Option<(Score, Option<String>, String)> {
             }
         } else if let Some(f) = lower.strip_prefix("failure:") {
             let f = f.trim();
+            // A model's free text that is not a failure-mode name is left out.
             if !f.is_empty() && f != "none" {
-                failure = Some(f.replace([' ', '-'], "_"));
+                failure = failure_mode(f).ok();
             }
         } else if verdict.is_none() && !t.is_empty() {
             reasoning.push(t.to_string());
