@@ -140,7 +140,7 @@ pub struct ClaudeTaskArgs {
     pub format: Format,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     Text,
     Json,
@@ -555,8 +555,11 @@ pub fn learning_report(
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };
-    for w in &r.warnings {
-        eprintln!("warning: {w}");
+    // A text report on stdout ends with its warnings already: say them once.
+    if !(a.format == ReportFormat::Text && a.output.is_none()) {
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     let body = match a.format {
         ReportFormat::Text => report::text(&r),

@@ -624,6 +624,25 @@ fn a_feedback_revision_leaves_the_task_input_out() {
     );
 }
 
+#[test]
+fn the_text_report_says_each_warning_once() {
+    let p = TestProject::new();
+    let log = evals_dir(&p).join("routing-log.jsonl");
+    records::append(&log, &local_record("before", "e")).expect("append");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open");
+    std::io::Write::write_all(&mut f, b"{\"id\": \"torn").expect("write");
+    drop(f);
+    let r = p.orc(&["report", "learning"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let said = format!("{}{}", r.stdout, r.stderr)
+        .matches("skipped 1 line")
+        .count();
+    assert_eq!(said, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+}
+
 // ------------------------------------------------------------------ MCP
 
 type Conn = RunningService<RoleClient, ()>;
