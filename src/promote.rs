@@ -1089,19 +1089,30 @@ impl Service {
                 continue;
             };
             let mut v = serde_json::to_value(&entry.spec).unwrap_or(Value::Null);
+            let mut dropped_url = false;
             if let Value::Object(m) = &mut v {
                 m.insert("name".into(), json!(p.name));
+                // A shared library gets no host of this machine's network (nor credentials in a
+                // URL): whoever uses it reaches their own Ollama.
+                if dest == Dest::Library {
+                    dropped_url = m.remove("base_url").is_some_and(|u| !u.is_null());
+                }
             }
             let text = serde_saphyr::to_string(&v)
                 .map_err(|e| refuse(format!("cannot write profile `{}`: {e}", p.name)))?;
             add(
                 "profile",
-                rel,
+                rel.clone(),
                 Some(p.source.clone()),
                 text.into_bytes(),
                 false,
                 &mut files,
             )?;
+            if dropped_url
+                && let Some(f) = files.iter_mut().find(|f| f.rel == rel && f.note.is_none())
+            {
+                f.note = Some("base_url left out: the library never carries a host or URL of this machine's setup".into());
+            }
         }
         // Scripts that exist only in the project, under `<dest>/scripts/`.
         let local = self.local_dir();

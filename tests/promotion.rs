@@ -425,6 +425,11 @@ async fn promotion_on_the_command_line_moves_nothing_without_yes() {
             "profiles/micro.yaml"
         ]
     );
+    // The library gets no host of this machine (a LAN address, a URL with credentials).
+    let micro = std::fs::read_to_string(lib.join("profiles/micro.yaml")).expect("r");
+    assert!(!micro.contains("base_url"), "{micro}");
+    assert!(micro.contains("qwen3:0.6b"), "{micro}");
+    assert!(r.stdout.contains("base_url left out"), "{}", r.stdout);
     let readme = std::fs::read_to_string(lib.join("ensembles/extraction/README.md")).expect("r");
     assert!(readme.contains("- `digest-part`: part"), "{readme}");
     let mut cmd = p.command(&["library", "browse", "extraction"]);
