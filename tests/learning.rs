@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{TestProject, native_config};
-use orc::learn::records::{self, Route, RoutingRecord};
+use orc::learn::records::{self, EvaluationRecord, Route, RoutingRecord, Score, Subject};
 use orc::testkit::sim::{SimConfig, Simulator};
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
@@ -241,7 +241,8 @@ async fn route_invoke_judge_feedback_report_learn_rollback_export() {
 
     // The report: per ensemble and per task type, with PGR by hand:
     // r_weak = 0 (the local output was poor), r_strong = 1, r_router = mean of the delivered
-    // outputs (local poor 0, Claude's good 1) = 0.5 -> PGR = 0.5, from 2 judgments.
+    // outputs: Claude redid the local run, so only Claude's good answer was delivered = 1 ->
+    // PGR = 1.0, from 2 judgments of one task judged on both sides.
     let r = p
         .orc_async(&["report", "learning", "--format", "json"])
         .await;
@@ -257,8 +258,9 @@ async fn route_invoke_judge_feedback_report_learn_rollback_export() {
         .as_array()
         .and_then(|a| a.iter().find(|t| t["task_type"] == "extraction"))
         .expect("extraction row");
-    assert_eq!(tt["pgr"], 0.5);
+    assert_eq!(tt["pgr"], 1.0);
     assert_eq!(tt["pgr_n"], 2);
+    assert_eq!(tt["pgr_pairs"], 1);
     assert_eq!(tt["claude_runs"], 1);
     // Claude-direct spend: 1000 in x $3/M + 200 out x $15/M = $0.006.
     assert!((tt["claude_direct_usd"].as_f64().unwrap_or(0.0) - 0.006).abs() < 1e-9);
@@ -271,7 +273,7 @@ async fn route_invoke_judge_feedback_report_learn_rollback_export() {
     );
     let r = p.orc_async(&["report", "learning"]).await;
     assert!(r.stdout.contains("Ensemble: extract-names"), "{}", r.stdout);
-    assert!(r.stdout.contains("PGR: 0.50 (n=2"), "{}", r.stdout);
+    assert!(r.stdout.contains("PGR: 1.00 (n=2"), "{}", r.stdout);
     assert!(r.stdout.contains("(estimate)"));
 
     // Learn twice, then roll back to v1: routing reads the current version only.
@@ -582,6 +584,65 @@ fn a_torn_last_line_is_skipped_with_a_warning_and_the_next_record_is_whole() {
     assert!(text.lines().last().is_some_and(|l| l.contains("\"next\"")));
 }
 
+#[test]
+fn a_line_longer_than_64_mib_is_skipped_with_a_warning_and_never_counted() {
+    let p = TestProject::new();
+    let log = evals_dir(&p).join("routing-log.jsonl");
+    records::append(&log, &local_record("before", "e")).expect("append");
+    // A well-formed record whose one line is over the cap: it is skipped, not parsed.
+    let mut big = local_record("huge", "e");
+    big.task_summary = Some("x".repeat(records::MAX_LINE + 1));
+    records::append(&log, &big).expect("append");
+    drop(big);
+    records::append(&log, &local_record("after", "e")).expect("append");
+    let r = p.orc(&["report", "learning", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("skipped 1 line"), "{}", r.stderr);
+    let rep = json_of(&r.stdout);
+    assert_eq!(rep["totals"]["runs"], 2, "{rep}");
+    assert_eq!(rep["skipped_lines"]["routing_log"], 1, "{rep}");
+}
+
+#[test]
+fn a_feedback_revision_leaves_the_task_input_out() {
+    let p = TestProject::new();
+    let log = evals_dir(&p).join("routing-log.jsonl");
+    let mut rec = local_record("run-1", "e");
+    rec.task_input = Some("the whole input ".repeat(1000));
+    records::append(&log, &rec).expect("append");
+    let r = p.orc(&["eval", "feedback", "run-1", "--rejected"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let all = lines(&log);
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1]["revision"], 2);
+    assert_eq!(all[1]["user_accepted"], false);
+    assert!(all[1].get("task_input").is_none(), "{}", all[1]);
+    assert!(
+        all[0]["task_input"]
+            .as_str()
+            .is_some_and(|s| s.len() == 16_000)
+    );
+}
+
+#[test]
+fn the_text_report_says_each_warning_once() {
+    let p = TestProject::new();
+    let log = evals_dir(&p).join("routing-log.jsonl");
+    records::append(&log, &local_record("before", "e")).expect("append");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .expect("open");
+    std::io::Write::write_all(&mut f, b"{\"id\": \"torn").expect("write");
+    drop(f);
+    let r = p.orc(&["report", "learning"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let said = format!("{}{}", r.stdout, r.stderr)
+        .matches("skipped 1 line")
+        .count();
+    assert_eq!(said, 1, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+}
+
 // ------------------------------------------------------------------ MCP
 
 type Conn = RunningService<RoleClient, ()>;
@@ -818,4 +879,454 @@ fn the_html_report_renders_its_charts_in_headless_chromium() {
         "{} bytes",
         png.len()
     );
+}
+
+// ------------------------------------------------------------------ review fixes (F15)
+
+/// A judgment of `r`'s output (local or Claude's), written straight into the log.
+fn judgment(
+    r: &RoutingRecord,
+    subject: Subject,
+    score: Score,
+    failure: Option<&str>,
+) -> EvaluationRecord {
+    EvaluationRecord {
+        id: orc::learn::new_id(),
+        routing_id: r.id.clone(),
+        judge: "claude-sonnet-4".into(),
+        score,
+        reasoning: Some("because".into()),
+        failure_mode: failure.map(str::to_string),
+        judge_tokens_used: 400,
+        subject,
+        timestamp: r.timestamp.clone(),
+        task_type: r.task_type.clone(),
+        ensemble_used: r
+            .ensemble_used
+            .clone()
+            .filter(|_| subject == Subject::Local),
+        delivered: (subject == Subject::Local) == r.route.is_local(),
+        local_judge: false,
+    }
+}
+
+/// A routing record of work Claude did itself (redoing `redoes` when given).
+fn claude_record(id: &str, redoes: Option<&str>) -> RoutingRecord {
+    let mut r = local_record(id, "none");
+    r.ensemble_used = None;
+    r.route = Route::Claude;
+    r.model_tiers_used = vec!["claude".into()];
+    r.total_tokens_local = 0;
+    r.estimated_claude_tokens = 0;
+    r.tokens_saved = 0;
+    r.models_used = Vec::new();
+    r.status = None;
+    r.claude_input_tokens = Some(300);
+    r.claude_output_tokens = Some(200);
+    r.redoes = redoes.map(str::to_string);
+    r
+}
+
+fn report_json(p: &TestProject) -> Value {
+    let r = p.orc(&["report", "learning", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    json_of(&r.stdout)
+}
+
+#[test]
+fn token_counts_past_a_billion_are_refused_and_a_report_never_overflows() {
+    let p = TestProject::new();
+    let dir = evals_dir(&p);
+    let r = p.orc(&[
+        "record-claude-task",
+        "Summarise the memo",
+        "--input-tokens",
+        "18446744073709551615",
+        "--output-tokens",
+        "1",
+    ]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("input tokens"), "{}", r.stderr);
+    assert!(lines(&dir.join("routing-log.jsonl")).is_empty());
+    let run = local_record("run-1", "swarm");
+    records::append(&dir.join("routing-log.jsonl"), &run).expect("append");
+    let r = p.orc(&[
+        "eval",
+        "record",
+        "run-1",
+        "--score",
+        "good",
+        "--judge",
+        "claude",
+        "--judge-tokens",
+        "1000000001",
+    ]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("judge tokens"), "{}", r.stderr);
+    assert!(lines(&dir.join("evaluations.jsonl")).is_empty());
+    // A log written before the limit (or by hand) with absurd counts: the sums saturate.
+    let mut big = local_record("run-2", "swarm");
+    big.total_tokens_local = u64::MAX;
+    big.estimated_claude_tokens = u64::MAX;
+    big.tokens_saved = u64::MAX;
+    records::append(&dir.join("routing-log.jsonl"), &big).expect("append");
+    let mut c = claude_record("claude-1", None);
+    c.claude_input_tokens = Some(u64::MAX);
+    c.claude_output_tokens = Some(1);
+    records::append(&dir.join("routing-log.jsonl"), &c).expect("append");
+    let mut e = judgment(&big, Subject::Local, Score::Good, None);
+    e.judge_tokens_used = u64::MAX;
+    records::append(&dir.join("evaluations.jsonl"), &e).expect("append");
+    records::append(&dir.join("evaluations.jsonl"), &e).expect("append");
+    let rep = report_json(&p);
+    assert_eq!(rep["totals"]["local_tokens"].as_u64(), Some(u64::MAX));
+    assert_eq!(
+        rep["totals"]["claude_direct_tokens"].as_u64(),
+        Some(u64::MAX)
+    );
+    assert_eq!(rep["totals"]["judge_tokens"].as_u64(), Some(u64::MAX));
+    let r = p.orc(&[
+        "route",
+        "Extract the names from this memo",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}
+
+/// The reviewer's dataset (README's sample): 9 local runs judged once each (7 good, 1
+/// acceptable, 1 poor) and one Claude-direct task judged good, nothing redone. r_router is then
+/// the union of both sides and the formula would give 1/10 whatever the scores: PGR is n/a,
+/// with the reason. Once Claude redoes the poor run, PGR comes from the scores.
+#[test]
+fn pgr_is_na_without_a_task_judged_on_both_sides_and_comes_from_scores_with_a_redo() {
+    let p = TestProject::new();
+    let dir = evals_dir(&p);
+    let (log, evals) = (dir.join("routing-log.jsonl"), dir.join("evaluations.jsonl"));
+    let scores = [
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Good,
+        Score::Acceptable,
+        Score::Poor,
+    ];
+    for (i, s) in scores.iter().enumerate() {
+        let r = local_record(&format!("local-{i}"), "swarm");
+        records::append(&log, &r).expect("append");
+        records::append(&evals, &judgment(&r, Subject::Local, *s, None)).expect("append");
+    }
+    let direct = claude_record("direct", None);
+    records::append(&log, &direct).expect("append");
+    records::append(
+        &evals,
+        &judgment(&direct, Subject::Claude, Score::Good, None),
+    )
+    .expect("append");
+    let rep = report_json(&p);
+    let t = &rep["totals"];
+    assert_eq!(t["pgr"], Value::Null, "{t}");
+    assert!(
+        t["pgr_reason"]
+            .as_str()
+            .is_some_and(|s| s.contains("no task judged on both sides")),
+        "{t}"
+    );
+    assert_eq!(rep["task_types"][0]["pgr"], Value::Null);
+    let r = p.orc(&["report", "learning"]);
+    assert!(
+        r.stdout.contains("PGR: n/a (no task judged on both sides"),
+        "{}",
+        r.stdout
+    );
+
+    // Claude redoes the poor run; its answer is judged good. The poor local output was not
+    // delivered: r_weak = 7.5/9, r_strong = 2/2, r_router = (7 + 0.5 + 2)/10 = 0.95,
+    // PGR = (0.95 - 5/6) / (1 - 5/6) = 0.7 (the share of Claude judgments would be 2/11).
+    let redo = claude_record("redo", Some("local-8"));
+    records::append(&log, &redo).expect("append");
+    records::append(&evals, &judgment(&redo, Subject::Claude, Score::Good, None)).expect("append");
+    let rep = report_json(&p);
+    let t = &rep["totals"];
+    let pgr = t["pgr"].as_f64().unwrap_or_else(|| panic!("{t}"));
+    assert!((pgr - 0.7).abs() < 1e-9, "{t}");
+    assert!((t["pgr_detail"]["r_router"].as_f64().expect("r") - 0.95).abs() < 1e-9);
+    assert_eq!(t["pgr_detail"]["n_router"], 10);
+    assert_eq!(t["pgr_pairs"], 1);
+    assert!(t.get("pgr_reason").is_none_or(Value::is_null), "{t}");
+}
+
+#[test]
+fn a_run_judged_many_times_counts_once() {
+    let p = TestProject::new();
+    let dir = evals_dir(&p);
+    let (log, evals) = (dir.join("routing-log.jsonl"), dir.join("evaluations.jsonl"));
+    let once = local_record("once", "swarm");
+    records::append(&log, &once).expect("append");
+    for _ in 0..40 {
+        records::append(&evals, &judgment(&once, Subject::Local, Score::Good, None)).expect("a");
+    }
+    // The latest verdict counts: judged good 40 times, then poor.
+    records::append(&evals, &judgment(&once, Subject::Local, Score::Poor, None)).expect("a");
+    // One run judged poor three times with one failure mode is no LoRA candidate.
+    let bad = local_record("bad", "swarm");
+    records::append(&log, &bad).expect("append");
+    for _ in 0..3 {
+        records::append(
+            &evals,
+            &judgment(&bad, Subject::Local, Score::Poor, Some("hallucination")),
+        )
+        .expect("a");
+    }
+    let rep = report_json(&p);
+    let q = &rep["totals"]["quality"];
+    assert_eq!(
+        (q["good"].clone(), q["poor"].clone()),
+        (json!(0), json!(2)),
+        "{q}"
+    );
+    // Judging spend counts every judgment.
+    assert_eq!(rep["totals"]["evaluations"], 44);
+    let r = p.orc(&["learn", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        json_of(&r.stdout)["lora_candidates"],
+        json!([]),
+        "{}",
+        r.stdout
+    );
+    let profiles = std::fs::read_to_string(dir.join("task-profiles.yaml")).expect("profiles");
+    assert!(profiles.contains("evaluations: 2"), "{profiles}");
+}
+
+#[test]
+fn a_rollback_is_not_undone_by_the_next_evaluation() {
+    let p = TestProject::new();
+    let dir = evals_dir(&p);
+    let (log, evals) = (dir.join("routing-log.jsonl"), dir.join("evaluations.jsonl"));
+    let mut runs = Vec::new();
+    for i in 0..41 {
+        let r = local_record(&format!("r-{i}"), "swarm");
+        records::append(&log, &r).expect("append");
+        runs.push(r);
+    }
+    for r in &runs[..20] {
+        records::append(&evals, &judgment(r, Subject::Local, Score::Good, None)).expect("a");
+    }
+    assert_eq!(p.orc(&["learn"]).code, 0);
+    for r in &runs[20..40] {
+        records::append(&evals, &judgment(r, Subject::Local, Score::Good, None)).expect("a");
+    }
+    assert_eq!(p.orc(&["learn"]).code, 0);
+    let r = p.orc(&["routing", "rollback", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = p.orc(&[
+        "eval", "record", "r-40", "--score", "good", "--judge", "claude", "--format", "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json_of(&r.stdout);
+    assert!(v.get("learned").is_none_or(Value::is_null), "{v}");
+    assert_eq!(v["evaluations_since_learn"], 1, "{v}");
+    let r = p.orc(&["routing", "history", "--format", "json"]);
+    let h = json_of(&r.stdout);
+    assert_eq!(h.as_array().map(Vec::len), Some(2), "{h}");
+    assert_eq!(h[0]["current"], true, "{h}");
+}
+
+#[test]
+fn a_broken_routing_config_fails_neither_a_recorded_evaluation_nor_routing() {
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", "learning:\n  learn_every: 1\n");
+    let dir = evals_dir(&p);
+    let run = local_record("run-1", "swarm");
+    records::append(&dir.join("routing-log.jsonl"), &run).expect("append");
+    std::fs::write(
+        dir.join("routing-config.yaml"),
+        "version: [not, a, number\n",
+    )
+    .expect("w");
+    let r = p.orc(&[
+        "eval", "record", "run-1", "--score", "good", "--judge", "claude", "--format", "json",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let v = json_of(&r.stdout);
+    assert!(
+        v["learn_error"]
+            .as_str()
+            .is_some_and(|s| s.contains("routing-config.yaml")),
+        "{v}"
+    );
+    assert_eq!(lines(&dir.join("evaluations.jsonl")).len(), 1);
+    let r = p.orc(&[
+        "route",
+        "Extract the names from this memo",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("routing-config.yaml"), "{}", r.stderr);
+    let v = json_of(&r.stdout);
+    assert_eq!(v["decided_by"], "matrix", "{v}");
+    assert!(
+        v["warnings"][0]
+            .as_str()
+            .is_some_and(|s| s.contains("routing-config.yaml")),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_tools_refuse_token_counts_past_a_billion() {
+    let p = TestProject::new();
+    let run = local_record("run-1", "swarm");
+    records::append(&evals_dir(&p).join("routing-log.jsonl"), &run).expect("append");
+    let c = connect(&p).await;
+    let e = refused(
+        &c,
+        "record_claude_task",
+        json!({"task": "t", "input_tokens": u64::MAX, "output_tokens": 1}),
+    )
+    .await;
+    assert!(e.contains("input tokens"), "{e}");
+    let e = refused(
+        &c,
+        "record_evaluation",
+        json!({"routing_id": "run-1", "score": "good", "judge": "claude", "judge_tokens_used": 2_000_000_000u64}),
+    )
+    .await;
+    assert!(e.contains("judge tokens"), "{e}");
+    assert!(lines(&evals_dir(&p).join("evaluations.jsonl")).is_empty());
+    c.cancel().await.expect("close");
+}
+
+/// A cloned repository can plant links in `.llm-orc/evaluations/` (review #14): no append,
+/// Claude output, learned file or report ever goes through one.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learning_files_never_follow_symlinks_out_of_llm_orc() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = project(&sim.url());
+    let outside = p.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    let victim = outside.join("victim.jsonl");
+    std::fs::write(&victim, "precious\n").expect("write");
+    let evals = evals_dir(&p);
+    std::fs::create_dir_all(&evals).expect("mkdir");
+    std::os::unix::fs::symlink(&victim, evals.join("routing-log.jsonl")).expect("link");
+
+    // A run still delivers, but its record is not appended through the link.
+    let r = p.orc_async(&["invoke", "extract-names", MEMO]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    let r = p.orc_async(&["record-claude-task", "a task"]).await;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    let r = p.orc_async(&["report", "learning"]).await;
+    assert_ne!(r.code, 0);
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("read"),
+        "precious\n"
+    );
+
+    // The whole evaluations/ folder linked out: nothing is written there either.
+    std::fs::remove_dir_all(&evals).expect("rm");
+    std::os::unix::fs::symlink(&outside, &evals).expect("link");
+    let answer = p.dir.path().join("answer.txt");
+    std::fs::write(&answer, "Ada, Bob").expect("write");
+    let r = p
+        .orc_async(&[
+            "record-claude-task",
+            "a task",
+            "--output-file",
+            answer.to_str().expect("utf-8"),
+        ])
+        .await;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("symbolic link"), "{}", r.stderr);
+    let r = p.orc_async(&["learn"]).await;
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    let mut left: Vec<String> = std::fs::read_dir(&outside)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["victim.jsonl".to_string()]);
+}
+
+/// A failure mode names LoRA candidates and their shell steps (review #18): anything but a
+/// plain name is refused at record time, and one already in the log never becomes a candidate.
+#[test]
+fn a_failure_mode_that_is_not_a_plain_name_is_refused_and_never_reaches_lora_candidates() {
+    let p = TestProject::new();
+    let evals = evals_dir(&p);
+    let log = evals.join("routing-log.jsonl");
+    let runs: Vec<RoutingRecord> = (0..7)
+        .map(|i| local_record(&format!("run-{i}"), "e"))
+        .collect();
+    for r in &runs {
+        records::append(&log, r).expect("append");
+    }
+    for bad in ["$(touch pwned)", "x; rm -rf ~", "a/b", &"x".repeat(41)] {
+        let r = p.orc(&[
+            "eval",
+            "record",
+            "run-0",
+            "--score",
+            "poor",
+            "--judge",
+            "claude",
+            "--failure-mode",
+            bad,
+        ]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stdout);
+        assert!(r.stderr.contains("a-z, 0-9"), "{}", r.stderr);
+    }
+    assert!(
+        !evals.join("evaluations.jsonl").exists(),
+        "nothing recorded"
+    );
+    // Spelled loosely, a plain name is kept in its normal form.
+    let r = p.orc(&[
+        "eval",
+        "record",
+        "run-0",
+        "--score",
+        "poor",
+        "--judge",
+        "claude",
+        "--failure-mode",
+        "Wrong Format",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let recorded = lines(&evals.join("evaluations.jsonl"));
+    assert_eq!(recorded[0]["failure_mode"], "wrong_format");
+    // Lines written before the check (or by hand) with a shell word: no candidate from them.
+    let evals_log = evals.join("evaluations.jsonl");
+    for r in &runs[1..4] {
+        records::append(
+            &evals_log,
+            &judgment(r, Subject::Local, Score::Poor, Some("$(touch pwned)")),
+        )
+        .expect("append");
+    }
+    for r in &runs[4..7] {
+        records::append(
+            &evals_log,
+            &judgment(r, Subject::Local, Score::Poor, Some("incomplete")),
+        )
+        .expect("append");
+    }
+    let r = p.orc(&["learn"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lora = std::fs::read_to_string(evals.join("lora-candidates.yaml")).expect("lora");
+    assert!(!lora.contains("pwned"), "{lora}");
+    assert!(lora.contains("extraction-incomplete"), "{lora}");
 }

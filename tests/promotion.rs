@@ -425,6 +425,11 @@ async fn promotion_on_the_command_line_moves_nothing_without_yes() {
             "profiles/micro.yaml"
         ]
     );
+    // The library gets no host of this machine (a LAN address, a URL with credentials).
+    let micro = std::fs::read_to_string(lib.join("profiles/micro.yaml")).expect("r");
+    assert!(!micro.contains("base_url"), "{micro}");
+    assert!(micro.contains("qwen3:0.6b"), "{micro}");
+    assert!(r.stdout.contains("base_url left out"), "{}", r.stdout);
     let readme = std::fs::read_to_string(lib.join("ensembles/extraction/README.md")).expect("r");
     assert!(readme.contains("- `digest-part`: part"), "{readme}");
     let mut cmd = p.command(&["library", "browse", "extraction"]);
@@ -451,6 +456,81 @@ async fn promotion_on_the_command_line_moves_nothing_without_yes() {
         .orc_async(&["promote", "digest", "--to", "elsewhere"])
         .await;
     assert_eq!(r.code, 2, "clap rejects an unknown tier: {}", r.stderr);
+}
+
+/// A shared ensemble whose `model_profile` is an absolute path or climbs out with `..`:
+/// demoting it with orphaned profiles removes the ensemble and the tier's own orphaned
+/// profile, never a file outside the tier's `profiles/`.
+#[test]
+fn demote_never_deletes_files_outside_the_tier() {
+    let p = TestProject::new();
+    let global = p.global();
+    let victim = p.dir.path().join("victim");
+    write_file(&victim.join("important.yaml"), "keep me\n");
+    write_file(&global.join("secret.yaml"), "keep me too\n");
+    write_file(&global.join("profiles/mine.yaml"), "model: qwen3:0.6b\n");
+    write_file(
+        &global.join("ensembles/evil.yaml"),
+        &format!(
+            "name: evil\nagents:\n  - name: a\n    model_profile: {}\n  - name: b\n    model_profile: ../secret\n  - name: c\n    model_profile: mine\n",
+            victim.join("important").display()
+        ),
+    );
+    let r = p.orc(&[
+        "demote",
+        "evil",
+        "--from",
+        "global",
+        "--remove-orphaned-profiles",
+    ]);
+    assert!(!r.stdout.contains("important"), "{}", r.stdout);
+    assert!(!r.stdout.contains("secret"), "{}", r.stdout);
+    let r = p.orc(&[
+        "demote",
+        "evil",
+        "--from",
+        "global",
+        "--remove-orphaned-profiles",
+        "--yes",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(victim.join("important.yaml").is_file(), "{}", r.stdout);
+    assert!(global.join("secret.yaml").is_file(), "{}", r.stdout);
+    assert!(!global.join("ensembles/evil.yaml").exists());
+    assert!(!global.join("profiles/mine.yaml").exists(), "{}", r.stdout);
+}
+
+/// One run judged good 41 times is one good run: below the global bar of 3.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_promotion_bar_counts_distinct_runs() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = project(&sim.url());
+    p.ensemble(
+        "digest",
+        "name: digest\ndescription: d\nagents:\n  - name: a\n    model_profile: micro\n    system_prompt: Summarise the text.\n",
+    );
+    judged_runs(&p, "digest", 1, "good").await;
+    let evals = p.root().join(".llm-orc/evaluations/evaluations.jsonl");
+    let line = std::fs::read_to_string(&evals).expect("evaluations");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&evals)
+        .expect("open");
+    for _ in 0..40 {
+        std::io::Write::write_all(&mut f, line.as_bytes()).expect("write");
+    }
+    drop(f);
+    let r = p
+        .orc_async(&[
+            "promote", "digest", "--check", "--to", "global", "--format", "json",
+        ])
+        .await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = json_of(&r);
+    assert_eq!(v[0]["evaluations"]["good"], 1, "{v}");
+    assert_eq!(v[0]["meets_bar"], false, "{v}");
 }
 
 // ------------------------------------------------------------------ the loop through MCP
@@ -527,6 +607,81 @@ fn git_library(dir: &Path) -> PathBuf {
     git(&lib, &["commit", "-q", "-m", "start"]);
     write_file(&lib.join("README.md"), "# A library\n\nwork in progress\n");
     lib
+}
+
+/// A contribution is built from the library's HEAD: an uncommitted edit of the category README
+/// stays out of the commit, an untracked copy of the ensemble does not keep it out, and the CLI
+/// says "committed" with paste-able next steps run in the library.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contribution_is_built_from_head_not_the_working_tree() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = project(&sim.url());
+    let text = "name: digest\ndescription: Digest notes\nagents:\n  - name: a\n    model_profile: micro\n    system_prompt: Summarise the text.\n";
+    p.ensemble("digest", text);
+    let lib = git_library(&p.dir.path().join("shared lib"));
+    write_file(
+        &lib.join("ensembles/research/README.md"),
+        "# research\n- WIP: not ready\n",
+    );
+    write_file(&lib.join("ensembles/research/digest.yaml"), text);
+    let mut cmd = p.command(&[
+        "promote",
+        "digest",
+        "--to",
+        "library",
+        "--category",
+        "research",
+        "--yes",
+        "--force",
+    ]);
+    cmd.env("LLM_ORC_LIBRARY_PATH", &lib);
+    let r = tokio::task::spawn_blocking(move || Run::from(cmd.output().expect("run")))
+        .await
+        .expect("join");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let readme = git(
+        &lib,
+        &["show", "contribute/digest:ensembles/research/README.md"],
+    );
+    assert!(!readme.contains("WIP"), "{readme}");
+    assert!(readme.contains("- `digest`: Digest notes"), "{readme}");
+    assert_eq!(
+        git(
+            &lib,
+            &["show", "contribute/digest:ensembles/research/digest.yaml"]
+        ),
+        text.trim_end()
+    );
+    assert!(
+        r.stdout
+            .contains("committed    ensemble ensembles/research/digest.yaml"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("wrote"), "{}", r.stdout);
+    let quoted = format!("'{}'", lib.display());
+    assert!(
+        r.stdout.contains(&format!(
+            "next: cd {quoted} && gh pr create --head contribute/digest --title 'Add ensemble digest' --body-file "
+        )),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains(&format!(
+            "next: git -C {quoted} push -u origin contribute/digest"
+        )),
+        "{}",
+        r.stdout
+    );
+    // The working tree is as the user left it.
+    assert!(
+        std::fs::read_to_string(lib.join("ensembles/research/README.md"))
+            .expect("readme")
+            .contains("WIP")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -955,4 +1110,115 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
     assert_eq!(v["numStartups"], 3);
     assert_eq!(v["projects"], json!({"/x": {}}));
     assert_eq!(v["mcpServers"]["orc"]["args"], json!(["mcp", "serve"]));
+}
+
+#[cfg(unix)]
+#[test]
+fn mcp_install_user_writes_through_a_symlinked_claude_json_and_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = TestProject::new();
+    let real = p.home().join("dotfiles/claude.json");
+    write_file(&real, r#"{"numStartups": 3, "oauthAccount": {"id": "x"}}"#);
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let link = p.home().join(".claude.json");
+    std::os::unix::fs::symlink("dotfiles/claude.json", &link).expect("symlink");
+
+    let r = p.orc(&["mcp", "install", "--user", "--command", "orc"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("meta")
+            .file_type()
+            .is_symlink(),
+        "the link is kept"
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&real).expect("r")).expect("json");
+    assert_eq!(v["numStartups"], 3);
+    assert_eq!(v["mcpServers"]["orc"]["args"], json!(["mcp", "serve"]));
+    let mode = std::fs::metadata(&real).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "permissions never widened: {mode:o}");
+    let leftovers: Vec<_> = std::fs::read_dir(p.home().join("dotfiles"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+}
+
+/// The skill's loop feeds what the learning loop needs (review #9): every logged Claude answer
+/// carries its `output` (export sft/dpo), Claude-direct work goes on to be judged (PGR's strong
+/// side), and a `judge` other than claude is handed to `judge_locally`.
+#[test]
+fn the_skills_steps_keep_claudes_output_judge_its_work_and_use_a_trusted_local_judge() {
+    let files = skill_files();
+    let skill = &files
+        .iter()
+        .find(|(r, _)| r == "SKILL.md")
+        .expect("SKILL.md")
+        .1;
+    for (file, text) in &files {
+        for (tool, params) in tool_calls(text) {
+            if tool == "record_claude_task" {
+                assert!(
+                    params.iter().any(|p| p == "output"),
+                    "{file}: record_claude_task without output: {params:?}"
+                );
+            }
+        }
+    }
+    let section = |head: &str| -> String {
+        let start = skill.find(head).unwrap_or_else(|| panic!("no {head}"));
+        let rest = &skill[start + head.len()..];
+        rest[..rest.find("\n### ").unwrap_or(rest.len())].to_string()
+    };
+    let route = section("### 1. Route the task");
+    assert!(
+        !route.contains("Skip the rest of the loop"),
+        "Claude's work is judged too"
+    );
+    assert!(route.contains("step 4"), "{route}");
+    let should = section("### 4. Should this run be judged?");
+    assert!(
+        should.contains("`judge`") && should.contains("judge_locally("),
+        "{should}"
+    );
+    let judge = section("### 5. Judge with the rubric, then record");
+    assert!(
+        judge.matches("record_evaluation(").count() >= 2,
+        "the redo is judged too: {judge}"
+    );
+}
+
+#[test]
+fn skill_and_mcp_install_with_project_from_a_sub_folder_go_to_the_project_root() {
+    let p = TestProject::new();
+    let sub = p.root().join("src/deep");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    for args in [
+        &["skill", "install", "--project"][..],
+        &["mcp", "install", "--project", "--command", "orc"][..],
+        &["skill", "install"][..],
+        &["mcp", "install", "--command", "orc"][..],
+    ] {
+        let r = p.orc_in(&sub, args);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
+    }
+    assert!(p.root().join(".claude/skills/orc/SKILL.md").is_file());
+    assert!(p.root().join(".mcp.json").is_file());
+    assert!(!sub.join(".claude").exists(), "nothing in the sub-folder");
+    assert!(!sub.join(".mcp.json").exists(), "nothing in the sub-folder");
+    // An explicit --project DIR is used as given.
+    let other = p.dir.path().join("other");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let r = p.orc_in(
+        &sub,
+        &[
+            "skill",
+            "install",
+            "--project",
+            other.to_str().expect("utf-8"),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(other.join(".claude/skills/orc/SKILL.md").is_file());
 }

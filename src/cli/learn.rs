@@ -140,7 +140,7 @@ pub struct ClaudeTaskArgs {
     pub format: Format,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     Text,
     Json,
@@ -201,6 +201,9 @@ pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Resul
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
     match a.format {
         Format::Json => json(out, &r)?,
         Format::Text => {
@@ -305,6 +308,9 @@ pub fn eval(svc: &Service, cmd: EvalCommand, out: &mut impl Write) -> anyhow::Re
                 Ok(r) => r,
                 Err(e) => return Ok(failed(&e)),
             };
+            if let Some(e) = &r.learn_error {
+                eprintln!("warning: the evaluation is recorded, but the batch learn failed: {e}");
+            }
             match format {
                 Format::Json => json(out, &r)?,
                 Format::Text => {
@@ -360,6 +366,9 @@ pub fn eval(svc: &Service, cmd: EvalCommand, out: &mut impl Write) -> anyhow::Re
                 Ok(r) => r,
                 Err(e) => return Ok(failed(&e)),
             };
+            if let Some(e) = &r.learn_error {
+                eprintln!("warning: the evaluation is recorded, but the batch learn failed: {e}");
+            }
             match format {
                 Format::Json => json(out, &r)?,
                 Format::Text => writeln!(
@@ -538,8 +547,11 @@ pub fn learning_report(
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };
-    for w in &r.warnings {
-        eprintln!("warning: {w}");
+    // A text report on stdout ends with its warnings already: say them once.
+    if !(a.format == ReportFormat::Text && a.output.is_none()) {
+        for w in &r.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     let body = match a.format {
         ReportFormat::Text => report::text(&r),

@@ -464,8 +464,16 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
         }
         let files = v["plan"]["files"].as_array().cloned().unwrap_or_default();
         let verb = match status {
-            "promoted" | "contributed" => "wrote",
+            "promoted" => "wrote",
+            "contributed" => "committed",
+            _ if v["plan"]["branch"].is_string() => "would commit",
             _ => "would write",
+        };
+        // A git library's files go into a commit on a branch: name them as in that tree.
+        let shown = if v["plan"]["branch"].is_string() {
+            "rel"
+        } else {
+            "path"
         };
         for f in &files {
             let action = s(&f["action"]);
@@ -479,7 +487,7 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
                 out,
                 "{label:<12} {:<8} {}{}",
                 s(&f["kind"]),
-                s(&f["path"]),
+                s(&f[shown]),
                 if note.is_empty() {
                     String::new()
                 } else {
@@ -550,9 +558,29 @@ pub fn demote(svc: &Service, a: DemoteArgs, out: &mut impl Write) -> anyhow::Res
 
 // ---------------------------------------------------------------------- Claude Code
 
+/// Where project-scope Claude Code files go. A project directory found above the current one
+/// or named with `--project DIR` is used as is; when it is the current directory (a bare
+/// `--project`, or no `.llm-orc/` found), the project's root is the nearest directory walking up
+/// that holds `.llm-orc/`, `.git` or `.mcp.json` (never HOME or above it), else the current one.
 fn project_root(svc: &Service) -> std::path::PathBuf {
     let d = &svc.project.dirs;
-    d.project_root.clone().unwrap_or_else(|| d.cwd.clone())
+    let start = d.project_root.clone().unwrap_or_else(|| d.cwd.clone());
+    if start != d.cwd {
+        return start;
+    }
+    let home = svc.env.home.as_deref();
+    for dir in d.cwd.ancestors() {
+        if dir.parent().is_none() || home.is_some_and(|h| dir == h) {
+            break;
+        }
+        if dir.join(".llm-orc").is_dir()
+            || dir.join(".git").exists()
+            || dir.join(".mcp.json").is_file()
+        {
+            return dir.to_path_buf();
+        }
+    }
+    start
 }
 
 pub fn skill(svc: &Service, cmd: SkillCommand, out: &mut impl Write) -> anyhow::Result<Code> {

@@ -24,7 +24,7 @@ pub mod library;
 )]
 pub struct Cli {
     /// Project directory (holding .llm-orc/); default: walk up from the current directory.
-    /// Without DIR (`orc skill install --project`): the current directory.
+    /// Without DIR (`orc skill install --project`): the current directory's project root.
     #[arg(long, global = true, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
     pub project: Option<PathBuf>,
     /// Log to stderr as the work goes: -v each request, retry, fallback and slot wait; -vv

@@ -159,13 +159,19 @@ fn yaml_err(path: &Path, e: impl std::fmt::Display) -> LearnError {
 }
 
 fn write_yaml<T: Serialize>(path: &Path, header: &str, value: &T) -> Result<(), LearnError> {
+    // The write replaces a link at `path` (a rename), never follows one; the folder is checked.
+    super::refuse_linked_dirs(path).map_err(LearnError::io(path))?;
     let body = serde_saphyr::to_string(value).map_err(|e| yaml_err(path, e))?;
     crate::store::atomic::write_atomic(path, format!("{header}{body}").as_bytes())
         .map_err(|e| yaml_err(path, e))
 }
 
 fn read_yaml<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, LearnError> {
-    match std::fs::read_to_string(path) {
+    let read = super::open_no_follow(path, OpenOptions::new().read(true)).and_then(|mut f| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut f, &mut text).map(|_| text)
+    });
+    match read {
         Ok(text) => serde_saphyr::from_str(&text)
             .map(Some)
             .map_err(|e| yaml_err(path, e)),
@@ -184,14 +190,13 @@ struct LearnLock(std::fs::File);
 
 impl LearnLock {
     fn take(paths: &Paths) -> Result<LearnLock, LearnError> {
-        std::fs::create_dir_all(&paths.dir).map_err(LearnError::io(&paths.dir))?;
+        super::ensure_dir(&paths.dir)?;
         let p = paths.dir.join(".learn.lock");
-        let f = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(LearnError::io(&p))?;
+        let f = super::open_no_follow(
+            &p,
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )
+        .map_err(LearnError::io(&p))?;
         f.lock().map_err(LearnError::io(&p))?;
         Ok(LearnLock(f))
     }
@@ -313,18 +318,26 @@ type PoorRun = (String, Option<String>);
 fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnError> {
     let paths = &learning.paths;
     let mut groups: BTreeMap<(String, String), Vec<PoorRun>> = BTreeMap::new();
-    records::scan::<records::EvaluationRecord>(&paths.evaluations(), |e| {
-        if e.score == Score::Poor
+    // The latest verdict of each run counts: one run judged poor three times is one poor run.
+    let poor = records::latest_evaluations(&paths.evaluations(), |e| {
+        e.score == Score::Poor
             && e.subject == Subject::Local
             && !e.local_judge
-            && let Some(m) = e.failure_mode
+            && e.failure_mode.is_some()
+    })?;
+    for e in poor {
+        // Names go into shell steps: a line written before the check, or by hand, that is not a
+        // plain name never becomes a candidate.
+        if let Some(m) = e.failure_mode
+            && super::service::is_slug(&m)
+            && super::service::is_slug(&e.task_type)
         {
             groups
                 .entry((e.task_type, m))
                 .or_default()
                 .push((e.routing_id, e.reasoning));
         }
-    })?;
+    }
     groups.retain(|_, v| v.len() >= min);
     if groups.is_empty() {
         return Ok(Vec::new());
@@ -499,7 +512,7 @@ pub fn history(paths: &Paths) -> Result<Vec<Version>, LearnError> {
 pub fn rollback(paths: &Paths, n: u64) -> Result<RoutingConfig, LearnError> {
     let _lock = LearnLock::take(paths)?;
     let path = paths.routing_version(n);
-    let Some(config) = read_yaml::<RoutingConfig>(&path)? else {
+    let Some(mut config) = read_yaml::<RoutingConfig>(&path)? else {
         let have = versions(paths)?;
         return Err(LearnError::Refused(format!(
             "routing config version {n} does not exist; versions: {}",
@@ -513,8 +526,16 @@ pub fn rollback(paths: &Paths, n: u64) -> Result<RoutingConfig, LearnError> {
             }
         )));
     };
+    // The next automatic learn counts evaluations from now: with vN's own count, the evaluations
+    // logged since vN was learned would trigger one at once and undo the rollback.
+    let mut lines = 0u64;
+    records::scan_lines(&paths.evaluations(), |_| {
+        lines += 1;
+        Seen::Next
+    })?;
+    config.evaluations_seen = lines;
     let header = format!(
-        "# Routing config v{n}, made current by `orc routing rollback {n}`.\n# `orc routing rollback N` makes routing-config.vN.yaml current again.\n"
+        "# Routing config v{n}, made current by `orc routing rollback {n}` (evaluations_seen: the\n# evaluations logged at the rollback). `orc routing rollback N` makes routing-config.vN.yaml\n# current again.\n"
     );
     write_yaml(&paths.routing_config(), &header, &config)?;
     Ok(config)

@@ -70,12 +70,7 @@ pub fn export(
                 if r.redoes.is_some() && r.revision <= 1 {
                     redos.push(r.id.clone());
                 }
-                match runs.get(&r.id) {
-                    Some(old) if old.revision > r.revision => {}
-                    _ => {
-                        runs.insert(r.id.clone(), r);
-                    }
-                }
+                keep_latest(&mut runs, r);
             }
         }
         Seen::Next
@@ -90,9 +85,8 @@ pub fn export(
         records::scan_lines(&paths.routing_log(), |line| {
             if let Ok(r) = serde_json::from_str::<RoutingRecord>(line)
                 && redone.contains(&r.id)
-                && runs.get(&r.id).is_none_or(|old| old.revision <= r.revision)
             {
-                runs.insert(r.id.clone(), r);
+                keep_latest(&mut runs, r);
             }
             Seen::Next
         })?;
@@ -194,4 +188,25 @@ pub fn export(
     }
     out.flush().map_err(io)?;
     Ok(done)
+}
+
+/// Keeps the latest revision of each run; a revision carries no input, so the first line's
+/// `task_input` is kept with it.
+fn keep_latest(runs: &mut HashMap<String, RoutingRecord>, r: RoutingRecord) {
+    match runs.get_mut(&r.id) {
+        Some(old) if old.revision > r.revision => {
+            if old.task_input.is_none() {
+                old.task_input = r.task_input;
+            }
+        }
+        Some(old) => {
+            let input = old.task_input.take();
+            let mut r = r;
+            r.task_input = r.task_input.or(input);
+            *old = r;
+        }
+        None => {
+            runs.insert(r.id.clone(), r);
+        }
+    }
 }

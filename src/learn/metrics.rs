@@ -1,7 +1,8 @@
 //! The arithmetic: savings, quality, acceptance, judge spend, break-even rate, PGR and Cohen's
 //! kappa, aggregated while streaming the two logs once each. Memory depends on the number of
-//! ensembles, task types and days, and on the evaluations a local judge made (for kappa), never
-//! on the number of routing records.
+//! ensembles, task types and days, on the outputs judged (the latest verdict per output counts
+//! for quality, so one key per judged output is held) and on the runs Claude redid, never on
+//! the number of routing records.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -22,13 +23,15 @@ pub struct Quality {
 impl Quality {
     pub fn add(&mut self, s: Score) {
         match s {
-            Score::Good => self.good += 1,
-            Score::Acceptable => self.acceptable += 1,
-            Score::Poor => self.poor += 1,
+            Score::Good => self.good = self.good.saturating_add(1),
+            Score::Acceptable => self.acceptable = self.acceptable.saturating_add(1),
+            Score::Poor => self.poor = self.poor.saturating_add(1),
         }
     }
     pub fn n(&self) -> u64 {
-        self.good + self.acceptable + self.poor
+        self.good
+            .saturating_add(self.acceptable)
+            .saturating_add(self.poor)
     }
     /// The mean score (good 1, acceptable 0.5, poor 0), None without judgments.
     pub fn mean(&self) -> Option<f64> {
@@ -38,7 +41,7 @@ impl Quality {
 }
 
 /// PGR = (r_router - r_weak) / (r_strong - r_weak); None ("n/a") when a side has no judgments
-/// or r_strong <= r_weak.
+/// or r_strong <= r_weak. ([`Stats::pgr`] also needs a task judged on both sides.)
 pub fn pgr(weak: &Quality, strong: &Quality, router: &Quality) -> Option<f64> {
     let (w, s, r) = (weak.mean()?, strong.mean()?, router.mean()?);
     (s > w).then(|| (r - w) / (s - w))
@@ -92,6 +95,11 @@ pub struct Stats {
     pub quality_local: Quality,
     pub quality_claude: Quality,
     pub quality_delivered: Quality,
+    /// Tasks judged on both sides: a local output and Claude's output of the same task (a
+    /// local run Claude redid, `redoes`, or one routing id judged with both subjects). Without
+    /// one, the delivered outputs are just both sides pooled and PGR only the share of Claude's
+    /// judgments, so PGR is n/a.
+    pub pgr_pairs: u64,
     pub accepted: u64,
     pub rejected: u64,
     pub evaluations: u64,
@@ -118,17 +126,40 @@ impl Stats {
     }
     /// Dollars per evaluation by a paid (non-local) judge.
     pub fn judge_cost_per_eval(&self) -> Option<f64> {
-        let paid = self.evaluations - self.local_judge_evaluations;
+        let paid = self
+            .evaluations
+            .saturating_sub(self.local_judge_evaluations);
         (paid > 0 && self.judge_usd > 0.0).then(|| self.judge_usd / paid as f64)
     }
     pub fn break_even(&self) -> Option<f64> {
         break_even_rate(self.savings_per_request()?, self.judge_cost_per_eval()?)
     }
     pub fn pgr(&self) -> Option<f64> {
+        if self.pgr_pairs == 0 {
+            return None;
+        }
         pgr(
             &self.quality_local,
             &self.quality_claude,
             &self.quality_delivered,
+        )
+    }
+    /// Why PGR is n/a (None when it is a number).
+    pub fn pgr_reason(&self) -> Option<String> {
+        if self.pgr().is_some() {
+            return None;
+        }
+        Some(
+            match (self.quality_local.mean(), self.quality_claude.mean()) {
+                (None, _) | (_, None) => {
+                    "it needs judgments of local outputs and of Claude's outputs"
+                }
+                _ if self.pgr_pairs == 0 => {
+                    "no task judged on both sides: judge Claude's redo of a local run too"
+                }
+                _ => "Claude's outputs scored no better than local ones",
+            }
+            .to_string(),
         )
     }
     fn day(&mut self, day: &str) {
@@ -173,6 +204,41 @@ pub struct Aggregate {
     pub agreements: Vec<Agreement>,
     pub routing_scan: ScanStats,
     pub evaluation_scan: ScanStats,
+    /// Local runs Claude redid (`redoes`), with the routing ids of Claude's redos: their local
+    /// outputs were not delivered.
+    pub redos: HashMap<String, Vec<String>>,
+}
+
+/// The latest verdict of a reference (not local) judge on one output.
+struct Verdict {
+    score: Score,
+    /// Indexes into the interned names.
+    task_type: u32,
+    ensemble: Option<u32>,
+    delivered: bool,
+}
+
+/// Latest verdicts per (routing id, subject); task types and ensembles interned.
+#[derive(Default)]
+struct Verdicts {
+    latest: HashMap<(String, Subject), Verdict>,
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Verdicts {
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        i
+    }
+    fn name(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", String::as_str)
+    }
 }
 
 #[derive(Deserialize)]
@@ -186,6 +252,8 @@ struct EstLite {
 /// The fields of a routing line the report reads (strings borrowed from the line).
 #[derive(Deserialize)]
 struct RoutingLite<'a> {
+    #[serde(borrow, default)]
+    id: Cow<'a, str>,
     #[serde(borrow, default)]
     timestamp: Cow<'a, str>,
     #[serde(borrow)]
@@ -214,6 +282,8 @@ struct RoutingLite<'a> {
 
     #[serde(default)]
     previous_accepted: Option<bool>,
+    #[serde(borrow, default)]
+    redoes: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +306,11 @@ struct EvalLite<'a> {
     delivered: bool,
     #[serde(default)]
     local_judge: bool,
+}
+
+/// Counts and token sums saturate: a hand-edited or hostile log cannot overflow them.
+fn add(n: &mut u64, by: u64) {
+    *n = n.saturating_add(by);
 }
 
 fn day_of(ts: &str) -> &str {
@@ -321,30 +396,34 @@ pub fn agreements(paths: &Paths) -> Result<Vec<Agreement>, LearnError> {
 impl Stats {
     /// Adds another part's figures.
     fn merge(&mut self, o: Stats) {
-        self.runs += o.runs;
-        self.local_runs += o.local_runs;
-        self.claude_runs += o.claude_runs;
-        self.local_tokens += o.local_tokens;
-        self.claude_equivalent_tokens += o.claude_equivalent_tokens;
-        self.tokens_saved += o.tokens_saved;
+        add(&mut self.runs, o.runs);
+        add(&mut self.local_runs, o.local_runs);
+        add(&mut self.claude_runs, o.claude_runs);
+        add(&mut self.local_tokens, o.local_tokens);
+        add(
+            &mut self.claude_equivalent_tokens,
+            o.claude_equivalent_tokens,
+        );
+        add(&mut self.tokens_saved, o.tokens_saved);
         self.usd_saved += o.usd_saved;
-        self.claude_direct_tokens += o.claude_direct_tokens;
+        add(&mut self.claude_direct_tokens, o.claude_direct_tokens);
         self.claude_direct_usd += o.claude_direct_usd;
         for (a, b) in [
             (&mut self.quality_local, o.quality_local),
             (&mut self.quality_claude, o.quality_claude),
             (&mut self.quality_delivered, o.quality_delivered),
         ] {
-            a.good += b.good;
-            a.acceptable += b.acceptable;
-            a.poor += b.poor;
+            add(&mut a.good, b.good);
+            add(&mut a.acceptable, b.acceptable);
+            add(&mut a.poor, b.poor);
         }
         // Feedback deltas may cross parts: they wrap while parts are summed.
+        add(&mut self.pgr_pairs, o.pgr_pairs);
         self.accepted = self.accepted.wrapping_add(o.accepted);
         self.rejected = self.rejected.wrapping_add(o.rejected);
-        self.evaluations += o.evaluations;
-        self.local_judge_evaluations += o.local_judge_evaluations;
-        self.judge_tokens += o.judge_tokens;
+        add(&mut self.evaluations, o.evaluations);
+        add(&mut self.local_judge_evaluations, o.local_judge_evaluations);
+        add(&mut self.judge_tokens, o.judge_tokens);
         self.judge_usd += o.judge_usd;
         if let Some(d) = o.first_run {
             self.day(&d);
@@ -378,13 +457,16 @@ impl Aggregate {
         }
         for (d, x) in o.days {
             let e = self.days.entry(d).or_default();
-            e.runs += x.runs;
-            e.tokens_saved += x.tokens_saved;
+            add(&mut e.runs, x.runs);
+            add(&mut e.tokens_saved, x.tokens_saved);
             e.usd_saved += x.usd_saved;
             e.judge_usd += x.judge_usd;
-            e.evaluations += x.evaluations;
+            add(&mut e.evaluations, x.evaluations);
         }
         self.routing_scan.then(o.routing_scan);
+        for (local, by) in o.redos {
+            self.redos.entry(local).or_default().extend(by);
+        }
     }
 
     /// Streams `routing-log.jsonl` and `evaluations.jsonl`.
@@ -431,15 +513,17 @@ impl Aggregate {
         for p in partials {
             agg.merge(p?);
         }
+        let mut verdicts = Verdicts::default();
         agg.evaluation_scan = records::scan_lines(&paths.evaluations(), |line| {
             match serde_json::from_str::<EvalLite>(line) {
                 Ok(e) => {
-                    agg.add_evaluation(&e, cfg);
+                    agg.add_evaluation(&e, cfg, &mut verdicts);
                     Seen::Next
                 }
                 Err(_) => Seen::Bad,
             }
         })?;
+        agg.add_quality(&verdicts);
         agg.agreements = agreements(paths)?;
         Ok(agg)
     }
@@ -461,6 +545,12 @@ impl Aggregate {
 
     fn add_routing(&mut self, r: &RoutingLite, cfg: &LearnConfig) {
         let ensemble = r.ensemble_used.as_deref().filter(|_| r.route.is_local());
+        if let Some(local) = r.redoes.as_deref().filter(|_| r.revision.unwrap_or(1) <= 1) {
+            self.redos
+                .entry(local.to_string())
+                .or_default()
+                .push(r.id.to_string());
+        }
         if r.revision.unwrap_or(1) > 1 {
             // Feedback: move the run from its earlier verdict to the new one.
             for s in self.targets(&r.task_type, ensemble) {
@@ -487,13 +577,13 @@ impl Aggregate {
         };
         let n_targets = if ensemble.is_some() { 4 } else { 2 };
         for (k, s) in self.targets(&r.task_type, ensemble).into_iter().enumerate() {
-            s.runs += 1;
+            add(&mut s.runs, 1);
             s.day(day);
             if r.route.is_local() {
-                s.local_runs += 1;
-                s.local_tokens += r.total_tokens_local;
-                s.claude_equivalent_tokens += r.estimated_claude_tokens;
-                s.tokens_saved += r.tokens_saved;
+                add(&mut s.local_runs, 1);
+                add(&mut s.local_tokens, r.total_tokens_local);
+                add(&mut s.claude_equivalent_tokens, r.estimated_claude_tokens);
+                add(&mut s.tokens_saved, r.tokens_saved);
                 s.usd_saved += usd_saved;
                 // Tiers matter per (task type, ensemble) only: the last target.
                 if k + 1 == n_targets && ensemble.is_some() {
@@ -504,20 +594,25 @@ impl Aggregate {
                     }
                 }
             } else {
-                s.claude_runs += 1;
-                s.claude_direct_tokens +=
-                    r.claude_input_tokens.unwrap_or(0) + r.claude_output_tokens.unwrap_or(0);
+                add(&mut s.claude_runs, 1);
+                add(
+                    &mut s.claude_direct_tokens,
+                    r.claude_input_tokens
+                        .unwrap_or(0)
+                        .saturating_add(r.claude_output_tokens.unwrap_or(0)),
+                );
                 s.claude_direct_usd += direct_usd;
             }
             feedback(s, r.user_accepted, 1);
         }
         let d = day_entry(&mut self.days, day);
-        d.runs += 1;
-        d.tokens_saved += r.tokens_saved;
+        add(&mut d.runs, 1);
+        add(&mut d.tokens_saved, r.tokens_saved);
         d.usd_saved += usd_saved;
     }
 
-    fn add_evaluation(&mut self, e: &EvalLite, cfg: &LearnConfig) {
+    /// Counts an evaluation's spend, and keeps its verdict as the output's latest.
+    fn add_evaluation(&mut self, e: &EvalLite, cfg: &LearnConfig, verdicts: &mut Verdicts) {
         let usd = if e.local_judge {
             0.0
         } else {
@@ -528,25 +623,62 @@ impl Aggregate {
             .as_deref()
             .filter(|_| e.subject == Subject::Local);
         for s in self.targets(&e.task_type, ensemble) {
-            s.evaluations += 1;
-            s.judge_tokens += e.judge_tokens_used;
+            add(&mut s.evaluations, 1);
+            add(&mut s.judge_tokens, e.judge_tokens_used);
             s.judge_usd += usd;
             if e.local_judge {
                 // Quality comes from the reference judges; a local judge is measured against them.
-                s.local_judge_evaluations += 1;
-                continue;
-            }
-            match e.subject {
-                Subject::Local => s.quality_local.add(e.score),
-                Subject::Claude => s.quality_claude.add(e.score),
-            }
-            if e.delivered {
-                s.quality_delivered.add(e.score);
+                add(&mut s.local_judge_evaluations, 1);
             }
         }
         let d = day_entry(&mut self.days, day_of(&e.timestamp));
-        d.evaluations += 1;
+        add(&mut d.evaluations, 1);
         d.judge_usd += usd;
+        if !e.local_judge {
+            let v = Verdict {
+                score: e.score,
+                task_type: verdicts.intern(&e.task_type),
+                ensemble: ensemble.map(|n| verdicts.intern(n)),
+                delivered: e.delivered,
+            };
+            verdicts
+                .latest
+                .insert((e.routing_id.to_string(), e.subject), v);
+        }
+    }
+
+    /// Quality and PGR from the latest verdict of each output (by a reference judge). A local
+    /// output Claude redid was not delivered (Claude's was); a local output whose task also has
+    /// a judged Claude output makes a PGR pair.
+    fn add_quality(&mut self, verdicts: &Verdicts) {
+        for ((id, subject), v) in &verdicts.latest {
+            let redos = self.redos.get(id);
+            let (delivered, paired) = match subject {
+                Subject::Local => (
+                    v.delivered && redos.is_none(),
+                    verdicts.latest.contains_key(&(id.clone(), Subject::Claude))
+                        || redos.is_some_and(|by| {
+                            by.iter().any(|c| {
+                                verdicts.latest.contains_key(&(c.clone(), Subject::Claude))
+                            })
+                        }),
+                ),
+                Subject::Claude => (v.delivered, false),
+            };
+            let ensemble = v.ensemble.map(|i| verdicts.name(i));
+            for s in self.targets(verdicts.name(v.task_type), ensemble) {
+                match subject {
+                    Subject::Local => s.quality_local.add(v.score),
+                    Subject::Claude => s.quality_claude.add(v.score),
+                }
+                if delivered {
+                    s.quality_delivered.add(v.score);
+                }
+                if paired {
+                    add(&mut s.pgr_pairs, 1);
+                }
+            }
+        }
     }
 }
 

@@ -56,6 +56,61 @@ impl LearnError {
     }
 }
 
+/// Refuses when a folder holding a learning file is a symbolic link: `path`'s folder and, below
+/// `.llm-orc/`, the one above it (`evaluations/` for `evaluations/claude/`). A link planted in a
+/// cloned repository must not send appends, exports or Claude's outputs elsewhere.
+pub(crate) fn refuse_linked_dirs(path: &Path) -> std::io::Result<()> {
+    for dir in path.ancestors().skip(1).take(2) {
+        if dir
+            .file_name()
+            .is_none_or(|n| n == crate::load::project::LOCAL_DIR)
+        {
+            break;
+        }
+        if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(std::io::Error::other(format!(
+                "{} is a symbolic link; orc never follows links in its learning files",
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a learning folder (`evaluations/`, `evaluations/claude/`, `evaluations/exports/`),
+/// refusing when it or the folder above it (below `.llm-orc/`) is a symbolic link.
+pub fn ensure_dir(dir: &Path) -> Result<(), LearnError> {
+    refuse_linked_dirs(&dir.join("x")).map_err(LearnError::io(dir))?;
+    std::fs::create_dir_all(dir).map_err(LearnError::io(dir))
+}
+
+/// Opens a learning file without following a symbolic link at its name or at its folder.
+pub(crate) fn open_no_follow(
+    path: &Path,
+    opts: &mut std::fs::OpenOptions,
+) -> std::io::Result<std::fs::File> {
+    refuse_linked_dirs(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+    }
+    #[cfg(not(unix))]
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(std::io::Error::other("a symbolic link"));
+    }
+    opts.open(path).map_err(|e| {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            std::io::Error::other(format!(
+                "{} is a symbolic link; orc never follows links in its learning files",
+                path.display()
+            ))
+        } else {
+            e
+        }
+    })
+}
+
 /// What of a task's text goes into the routing log.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

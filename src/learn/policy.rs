@@ -107,18 +107,20 @@ pub fn decide(routing_id: &str, f: &Facts, cfg: &LearnConfig) -> Decision {
     } else {
         0.0
     };
+    // One accepted run of 21 is not a record: the rate needs as many answers as calibration.
     if !f.claude_direct
         && f.uses > cfg.established_uses
-        && f.with_feedback > 0
+        && f.with_feedback >= cfg.calibration_uses.max(1)
         && rate > cfg.established_acceptance
     {
         return no(
             "established",
             format!(
-                "{} uses (more than {}) and {:.0}% accepted (above {:.0}%): never judged",
+                "{} uses (more than {}) and {:.0}% of {} answers accepted (above {:.0}%): never judged",
                 f.uses,
                 cfg.established_uses,
                 rate * 100.0,
+                f.with_feedback,
                 cfg.established_acceptance * 100.0
             ),
         );
@@ -209,6 +211,18 @@ mod tests {
         let d = decide(&inside, &facts(21, 21, 21, 17), &cfg);
         assert!(!d.evaluate);
         assert_eq!(d.rule, "established");
+    }
+
+    #[test]
+    fn established_needs_as_many_answers_as_calibration_uses() {
+        let cfg = LearnConfig::default();
+        let (inside, _) = ids();
+        // 21 uses and one accepted answer (100%): still sampled, not established forever.
+        assert_eq!(decide(&inside, &facts(21, 21, 1, 1), &cfg).rule, "sampled");
+        assert_eq!(decide(&inside, &facts(21, 21, 4, 4), &cfg).rule, "sampled");
+        let d = decide(&inside, &facts(21, 21, 5, 5), &cfg);
+        assert_eq!(d.rule, "established");
+        assert!(d.detail.contains("of 5 answers"), "{}", d.detail);
     }
 
     #[test]

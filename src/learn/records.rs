@@ -230,14 +230,18 @@ impl ScanStats {
 
 fn open_append(path: &Path) -> Result<File, LearnError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(LearnError::io(dir))?;
+        super::ensure_dir(dir)?;
     }
-    OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(path)
-        .map_err(LearnError::io(path))
+    super::open_no_follow(
+        path,
+        OpenOptions::new().read(true).append(true).create(true),
+    )
+    .map_err(LearnError::io(path))
+}
+
+/// Opens a log for reading (never through a symbolic link).
+fn open_read(path: &Path) -> std::io::Result<File> {
+    super::open_no_follow(path, OpenOptions::new().read(true))
 }
 
 /// True when the file is empty or ends with a newline.
@@ -326,7 +330,7 @@ fn scan_lines_with(
     lock: bool,
     mut each: impl FnMut(&str) -> Seen,
 ) -> Result<ScanStats, LearnError> {
-    let f = match File::open(path) {
+    let f = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ScanStats::default()),
         Err(e) => return Err(LearnError::io(path)(e)),
@@ -345,7 +349,7 @@ fn scan_lines_with(
 
 /// The length of a file as a reader should see it (read under a brief shared lock); 0 if missing.
 pub fn snapshot_len(path: &Path) -> Result<u64, LearnError> {
-    let f = match File::open(path) {
+    let f = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(LearnError::io(path)(e)),
@@ -360,7 +364,7 @@ pub fn snapshot_len(path: &Path) -> Result<u64, LearnError> {
 pub fn line_ranges(path: &Path, len: u64, parts: u64) -> Result<Vec<(u64, u64)>, LearnError> {
     let mut cuts = vec![0u64];
     if parts > 1 && len > 0 {
-        let mut f = File::open(path).map_err(LearnError::io(path))?;
+        let mut f = open_read(path).map_err(LearnError::io(path))?;
         for k in 1..parts {
             let at = len * k / parts;
             if at <= *cuts.last().unwrap_or(&0) {
@@ -370,10 +374,9 @@ pub fn line_ranges(path: &Path, len: u64, parts: u64) -> Result<Vec<(u64, u64)>,
             f.seek(SeekFrom::Start(at)).map_err(LearnError::io(path))?;
             let mut r = BufReader::new((&mut f).take(len - at));
             let mut skip = Vec::new();
-            let n = r
-                .read_until(b'\n', &mut skip)
-                .map_err(LearnError::io(path))?;
-            let cut = at + n as u64;
+            // Skipping to the next line boundary keeps nothing of the line.
+            let (n, _) = read_line_capped(&mut r, &mut skip, 0).map_err(LearnError::io(path))?;
+            let cut = at + n;
             if cut < len && cut > *cuts.last().unwrap_or(&0) {
                 cuts.push(cut);
             }
@@ -390,7 +393,7 @@ pub fn scan_file_range(
     end: u64,
     mut each: impl FnMut(&str) -> Seen,
 ) -> Result<ScanStats, LearnError> {
-    let f = match File::open(path) {
+    let f = match open_read(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ScanStats::default()),
         Err(e) => return Err(LearnError::io(path)(e)),
@@ -398,11 +401,66 @@ pub fn scan_file_range(
     scan_range(path, f, start, end, &mut each)
 }
 
+/// The longest line a reader takes (64 MiB); a longer one is skipped, never held whole.
+pub const MAX_LINE: usize = 64 << 20;
+
+/// Reads one line (with its newline, if any) into `buf`, keeping at most `cap` bytes of it
+/// before the newline. Returns the bytes consumed and whether the line was longer than `cap`;
+/// a longer line is consumed to its end but `buf` is left empty.
+fn read_line_capped(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<(u64, bool)> {
+    let mut total = 0u64;
+    let mut over = false;
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok((total, over));
+        }
+        let (used, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (avail.len(), false),
+        };
+        if !over {
+            let content = buf.len() + used - usize::from(done);
+            if content > cap {
+                over = true;
+                buf.clear();
+                buf.shrink_to(1024);
+            } else {
+                buf.extend_from_slice(&avail[..used]);
+            }
+        }
+        r.consume(used);
+        total += used as u64;
+        if done {
+            return Ok((total, over));
+        }
+    }
+}
+
 fn scan_range(
+    path: &Path,
+    f: File,
+    start: u64,
+    end: u64,
+    each: &mut dyn FnMut(&str) -> Seen,
+) -> Result<ScanStats, LearnError> {
+    scan_range_capped(path, f, start, end, MAX_LINE, each)
+}
+
+fn scan_range_capped(
     path: &Path,
     mut f: File,
     start: u64,
     end: u64,
+    cap: usize,
     each: &mut dyn FnMut(&str) -> Seen,
 ) -> Result<ScanStats, LearnError> {
     if start > 0 {
@@ -415,13 +473,17 @@ fn scan_range(
     let mut buf = Vec::with_capacity(1024);
     loop {
         buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(LearnError::io(path))?;
+        let (n, too_long) =
+            read_line_capped(&mut reader, &mut buf, cap).map_err(LearnError::io(path))?;
         if n == 0 {
             break;
         }
         stats.lines += 1;
+        if too_long {
+            tracing::warn!(file = %path.display(), line = stats.lines, max = cap, "a line is longer than the cap; skipped without reading it whole");
+            skip(&mut stats, path);
+            continue;
+        }
         let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
@@ -482,4 +544,29 @@ pub fn find_routing(
         Seen::Next
     })?;
     Ok(found)
+}
+
+/// The latest evaluation of each output by each kind of judge (reference or local): per
+/// (routing id, subject, local judge) the last line wins, in the order of those lines. `keep`
+/// picks the latest ones to return; a later line it refuses still supersedes an earlier one it
+/// kept. Memory: the kept records.
+pub fn latest_evaluations(
+    path: &Path,
+    mut keep: impl FnMut(&EvaluationRecord) -> bool,
+) -> Result<Vec<EvaluationRecord>, LearnError> {
+    let mut latest: std::collections::HashMap<(String, Subject, bool), (u64, EvaluationRecord)> =
+        std::collections::HashMap::new();
+    let mut seq = 0u64;
+    scan::<EvaluationRecord>(path, |e| {
+        seq += 1;
+        let key = (e.routing_id.clone(), e.subject, e.local_judge);
+        if keep(&e) {
+            latest.insert(key, (seq, e));
+        } else {
+            latest.remove(&key);
+        }
+    })?;
+    let mut out: Vec<(u64, EvaluationRecord)> = latest.into_values().collect();
+    out.sort_by_key(|(n, _)| *n);
+    Ok(out.into_iter().map(|(_, e)| e).collect())
 }

@@ -70,6 +70,11 @@ pub struct Row {
     pub pgr: Option<f64>,
     /// Judgments behind PGR (of local and of Claude's outputs).
     pub pgr_n: u64,
+    /// Tasks judged on both sides (PGR is n/a without one).
+    pub pgr_pairs: u64,
+    /// Why PGR is n/a.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pgr_reason: Option<String>,
     pub pgr_detail: PgrDetail,
     pub first_run: Option<String>,
     pub last_run: Option<String>,
@@ -144,6 +149,8 @@ fn row(s: &Stats, ensemble: Option<&str>, task_type: Option<&str>, rate: f64) ->
         }),
         pgr: s.pgr(),
         pgr_n: s.quality_local.n() + s.quality_claude.n(),
+        pgr_pairs: s.pgr_pairs,
+        pgr_reason: s.pgr_reason(),
         pgr_detail: PgrDetail {
             r_weak: s.quality_local.mean(),
             n_weak: s.quality_local.n(),
@@ -336,18 +343,20 @@ fn text_block(out: &mut String, title: &str, r: &Row, with_pgr: bool) {
     }
     if with_pgr {
         let d = &r.pgr_detail;
-        let _ = writeln!(
-            out,
-            "  PGR: {} (n={}; r_weak {} n={}, r_strong {} n={}, r_router {} n={})",
-            num(r.pgr),
-            r.pgr_n,
+        let sides = format!(
+            "r_weak {} n={}, r_strong {} n={}, r_router {} n={}; {} task(s) judged on both sides",
             num(d.r_weak),
             d.n_weak,
             num(d.r_strong),
             d.n_strong,
             num(d.r_router),
-            d.n_router
+            d.n_router,
+            r.pgr_pairs
         );
+        let _ = match &r.pgr_reason {
+            Some(why) => writeln!(out, "  PGR: n/a ({why})\n       {sides}"),
+            None => writeln!(out, "  PGR: {} (n={}; {sides})", num(r.pgr), r.pgr_n),
+        };
     }
 }
 

@@ -31,6 +31,9 @@ pub struct Recommendation {
     pub decided_by: String,
     /// The matrix row's conditions and failure mode, for Claude to check against the task.
     pub matrix: Value,
+    /// Problems met on the way (an unreadable routing-config.yaml: the matrix decided).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 fn record(s: &Stats) -> Value {
@@ -62,7 +65,32 @@ fn stem_of(task_type: &str) -> &'static [&'static str] {
     }
 }
 
+/// Recommends a route. An unreadable routing-config.yaml does not fail routing: the matrix
+/// decides and the answer carries a warning.
 pub fn route(learning: &Learning, svc: &Service, task: &str) -> Result<Recommendation, LearnError> {
+    let (config, warnings) = match batch::current(&learning.paths) {
+        Ok(c) => (c, Vec::new()),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the routing config; routing by the matrix");
+            (
+                None,
+                vec![format!(
+                    "cannot read the learned routing config ({e}); the routing matrix decided (run `orc learn` or `orc routing rollback N` to write a good one)"
+                )],
+            )
+        }
+    };
+    let mut r = route_with(learning, svc, task, config)?;
+    r.warnings = warnings;
+    Ok(r)
+}
+
+fn route_with(
+    learning: &Learning,
+    svc: &Service,
+    task: &str,
+    config: Option<batch::RoutingConfig>,
+) -> Result<Recommendation, LearnError> {
     if task.trim().is_empty() {
         return Err(LearnError::Refused("the task is empty".into()));
     }
@@ -120,11 +148,12 @@ pub fn route(learning: &Learning, svc: &Service, task: &str) -> Result<Recommend
                 tiers: Vec::new(),
                 decided_by,
                 matrix: matrix.clone(),
+                warnings: Vec::new(),
             }
         };
 
     // 1. The learned routing config, where it has evidence for this task type.
-    if let Some(cfg) = batch::current(&learning.paths)?
+    if let Some(cfg) = config
         && let Some(rule) = cfg.routes.get(&tt)
     {
         let by = format!("routing-config v{}", cfg.version);

@@ -67,6 +67,10 @@ pub struct Recorded {
     /// Set when this evaluation triggered a batch `learn`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learned: Option<super::batch::Learned>,
+    /// Set when the evaluation was recorded but the batch learn after it failed (it is
+    /// best-effort: the evaluation stands, so a client must not record it again).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learn_error: Option<String>,
 }
 
 fn bounded(what: &str, s: &str, max: usize) -> Result<(), LearnError> {
@@ -79,7 +83,42 @@ fn bounded(what: &str, s: &str, max: usize) -> Result<(), LearnError> {
     Ok(())
 }
 
-/// A short name from a user (judge, failure mode): printable, no control characters.
+/// The most tokens a client may report for one task or one judgment: far past any real count,
+/// and small enough that no sum of them overflows.
+pub const MAX_TOKENS: u64 = 1_000_000_000;
+
+fn token_count(what: &str, n: u64) -> Result<u64, LearnError> {
+    if n > MAX_TOKENS {
+        return Err(LearnError::Refused(format!(
+            "{what} ({n}) is over the limit of 1,000,000,000"
+        )));
+    }
+    Ok(n)
+}
+
+/// A failure mode from a user, an MCP client or a judge's reply, normalised (lower case, spaces
+/// and `-` as `_`): it must then be 1-40 of `a-z`, `0-9`, `_`, `-`, because it names LoRA
+/// candidates and their shell steps in `lora-candidates.yaml`.
+pub fn failure_mode(s: &str) -> Result<String, LearnError> {
+    let m = s.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+    if is_slug(&m) {
+        Ok(m)
+    } else {
+        Err(LearnError::Refused(format!(
+            "the failure mode `{}` must be 1-40 of a-z, 0-9, `_` and `-` (e.g. hallucination, incomplete, wrong_format)",
+            s.chars().take(60).collect::<String>().escape_debug()
+        )))
+    }
+}
+
+/// 1-40 of `a-z`, `0-9`, `_`, `-`: safe inside a file name and a shell word.
+pub fn is_slug(s: &str) -> bool {
+    (1..=40).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// A short name from a user (judge): printable, no control characters.
 fn short_name(what: &str, s: &str) -> Result<String, LearnError> {
     let t = s.trim();
     if t.is_empty() || t.len() > 100 || t.chars().any(char::is_control) {
@@ -188,8 +227,13 @@ impl Learning {
         let total_local: u64 = r
             .usage
             .iter()
-            .map(|(_, u)| u.usage.input_tokens.unwrap_or(0) + u.usage.output_tokens.unwrap_or(0))
-            .sum();
+            .map(|(_, u)| {
+                u.usage
+                    .input_tokens
+                    .unwrap_or(0)
+                    .saturating_add(u.usage.output_tokens.unwrap_or(0))
+            })
+            .fold(0u64, u64::saturating_add);
         let deliverable = r.deliverable.as_deref().unwrap_or("");
         let est =
             estimate::claude_equivalent(&r.input, deliverable, self.config.claude_token_factor);
@@ -252,6 +296,8 @@ impl Learning {
     /// Logs work Claude did itself (and, when given, keeps its answer for export).
     pub fn record_claude_task(&self, t: &ClaudeTask) -> Result<RoutingRecord, LearnError> {
         bounded("the task", &t.task, 1 << 20)?;
+        token_count("the input tokens", t.input_tokens)?;
+        token_count("the output tokens", t.output_tokens)?;
         if let Some(o) = &t.output {
             bounded("the output", o, 4 << 20)?;
         }
@@ -275,7 +321,7 @@ impl Learning {
         let artifact = match &t.output {
             Some(out) => {
                 let dir = self.paths.claude_outputs();
-                std::fs::create_dir_all(&dir).map_err(LearnError::io(&dir))?;
+                super::ensure_dir(&dir)?;
                 let path = dir.join(format!("{id}.json"));
                 let task = (self.config.log_inputs != LogInputs::None).then_some(&t.task);
                 let doc = serde_json::json!({"input": {"data": task}, "deliverable": out, "route": "claude"});
@@ -410,16 +456,13 @@ impl Learning {
             ))
         })?;
         let judge = short_name("the judge", &e.judge)?;
+        token_count("the judge tokens", e.judge_tokens_used)?;
         if let Some(r) = &e.reasoning {
             bounded("the reasoning", r, 64 * 1024)?;
         }
         let failure_mode = match e.failure_mode.as_deref().map(str::trim) {
             None | Some("") | Some("null") | Some("none") => None,
-            Some(m) => Some(
-                short_name("the failure mode", m)?
-                    .to_ascii_lowercase()
-                    .replace([' ', '-'], "_"),
-            ),
+            Some(m) => Some(failure_mode(m)?),
         };
         let subject = match e.subject.as_deref() {
             None | Some("") => {
@@ -455,19 +498,30 @@ impl Learning {
             local_judge,
         };
         records::append(&self.paths.evaluations(), &ev)?;
-        let mut since = self.evaluations_since_learn()?;
-        let learned = if since >= self.config.learn_every {
-            let l = super::batch::learn(self)?;
-            since = 0;
-            Some(l)
-        } else {
-            None
+        // The evaluation is written: what follows is best-effort and never fails the call.
+        let (since, learned, learn_error) = match self.learn_if_due() {
+            Ok((since, learned)) => (since, learned, None),
+            Err(e) => {
+                tracing::warn!(error = %e, "evaluation recorded; the batch learn after it failed");
+                (0, None, Some(e.to_string()))
+            }
         };
         Ok(Recorded {
             evaluation: ev,
             evaluations_since_learn: since,
             learned,
+            learn_error,
         })
+    }
+
+    /// Learns when `learn_every` evaluations have come since the last learn.
+    fn learn_if_due(&self) -> Result<(u64, Option<super::batch::Learned>), LearnError> {
+        let since = self.evaluations_since_learn()?;
+        if since >= self.config.learn_every {
+            Ok((0, Some(super::batch::learn(self)?)))
+        } else {
+            Ok((since, None))
+        }
     }
 
     /// Evaluations logged after the current routing config was learned.
@@ -500,6 +554,8 @@ impl Learning {
             next.revision = cur.revision + 1;
             next.previous_accepted = cur.user_accepted;
             next.user_accepted = Some(accepted);
+            // The input stays on the first line only: a revision never copies it (it can be MBs).
+            next.task_input = None;
             let line = serde_json::to_vec(&next).map_err(std::io::Error::other)?;
             out = Some(next);
             Ok(Some(line))
@@ -638,7 +694,12 @@ async fn judge_call(
         .chat(&req, &crate::backend::NoTokens)
         .await
         .map_err(|e| LearnError::Refused(format!("the local judge failed: {e}")))?;
-    let tokens = r.usage.input_tokens.unwrap_or(0) + r.usage.output_tokens.unwrap_or(0);
+    let tokens = r
+        .usage
+        .input_tokens
+        .unwrap_or(0)
+        .saturating_add(r.usage.output_tokens.unwrap_or(0))
+        .min(MAX_TOKENS);
     Ok((r.content, tokens))
 }
 
@@ -658,8 +719,9 @@ pub fn parse_verdict(reply: &str) -> Option<(Score, Option<String>, String)> {
             }
         } else if let Some(f) = lower.strip_prefix("failure:") {
             let f = f.trim();
+            // A model's free text that is not a failure-mode name is left out.
             if !f.is_empty() && f != "none" {
-                failure = Some(f.replace([' ', '-'], "_"));
+                failure = failure_mode(f).ok();
             }
         } else if verdict.is_none() && !t.is_empty() {
             reasoning.push(t.to_string());

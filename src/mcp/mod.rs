@@ -1024,7 +1024,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Record a judgment of a run's output: score good|acceptable|poor, the judge, reasoning, failure_mode, judge_tokens_used, subject local|claude. Every 20 evaluations routing is re-learned in a batch."
+        description = "Record a judgment of a run's output: score good|acceptable|poor, the judge, reasoning, failure_mode, judge_tokens_used, subject local|claude. Every 20 evaluations routing is re-learned in a batch; if that learn fails the evaluation still stands and learn_error says why (do not record it again)."
     )]
     async fn record_evaluation(&self, Parameters(a): Parameters<EvaluationArgs>) -> ToolResult {
         let l = Learning::open(&self.svc());
@@ -1097,7 +1097,7 @@ impl OrcMcp {
         let mut buf = Vec::new();
         let r = crate::learn::export::export(&l, kind, &mut buf).map_err(|e| e.to_string())?;
         let dir = l.paths.dir.join("exports");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        crate::learn::ensure_dir(&dir).map_err(|e| e.to_string())?;
         let name = match kind {
             crate::learn::export::Kind::Sft => "sft",
             crate::learn::export::Kind::Dpo => "dpo",
@@ -1224,7 +1224,7 @@ pub fn help() -> Value {
         },
         "skill": "The `orc` Claude Code skill (`orc skill install`) teaches the whole loop: route, build in tiers, invoke, judge, record, learn in batches, promote with consent.",
         "workflows": {
-            "the_learning_loop": ["route_task", "create_ensemble or library_copy (if route is new-ensemble)", "invoke with task_type", "should_evaluate", "judge with the rubric, reasoning first", "record_evaluation", "record_feedback when the user accepts or rejects", "learn_routing in batches (automatic every 20 evaluations)"],
+            "the_learning_loop": ["route_task", "create_ensemble or library_copy (if route is new-ensemble)", "invoke with task_type (or, if route is claude, do it and record_claude_task with output)", "should_evaluate (judge: claude -> you judge; a profile -> judge_locally)", "judge with the rubric, reasoning first", "record_evaluation (also of Claude's redo, logged with record_claude_task redoes and output)", "record_feedback when the user accepts or rejects", "learn_routing in batches (automatic every 20 evaluations)"],
             "share_an_ensemble": ["check_promotion_readiness", "ask the user", "promote_ensemble with confirm: true (force: true only if the user wants it below the bar)", "for a git library: the user pushes contribute/NAME"],
             "route_a_task": ["list_ensembles", "check_ensemble_runnable", "invoke", "analyze_execution"],
             "build_an_ensemble": ["list_profiles", "create_ensemble", "validate_ensemble", "invoke"],

@@ -182,6 +182,11 @@ pub struct McpInstall {
 /// Adds (or, with `force`, replaces) the `orc` entry under `mcpServers` in `path`, keeping
 /// every other key and server as it was. A file that is not a JSON object is left alone.
 pub fn install_mcp(path: &Path, command: &str, force: bool) -> Result<McpInstall, InstallError> {
+    let shown = path;
+    // A symlinked file (a dotfiles checkout's ~/.claude.json) is written where it points, so the
+    // link and the real file stay one; the file keeps its permissions (never widened).
+    let target = link_target(path).map_err(io(path))?;
+    let path = target.as_path();
     let entry = server_entry(command);
     let mut doc: Value = match fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => json!({}),
@@ -246,16 +251,49 @@ pub fn install_mcp(path: &Path, command: &str, force: bool) -> Result<McpInstall
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).map_err(io(p))?;
     }
-    crate::store::atomic::write_atomic(path, text.as_bytes()).map_err(|e| InstallError::Io {
+    let perms = match fs::metadata(path) {
+        Ok(m) => Some(m.permissions()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(path)(e)),
+    };
+    crate::store::atomic::write_atomic_with(path, |f| {
+        // Narrowed before any content is written.
+        if let Some(perms) = perms {
+            f.set_permissions(perms)?;
+        }
+        std::io::Write::write_all(f, text.as_bytes())
+    })
+    .map_err(|e| InstallError::Io {
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
     })?;
     Ok(McpInstall {
-        path: path.to_path_buf(),
+        path: shown.to_path_buf(),
         status,
         kept,
         entry,
     })
+}
+
+/// Where `path` leads once every symlink (of the file itself, up to 40) is followed; `path`
+/// itself when it is not a link or does not exist.
+fn link_target(path: &Path) -> std::io::Result<PathBuf> {
+    let mut cur = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&cur) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = fs::read_link(&cur)?;
+                cur = match cur.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            Ok(_) => return Ok(cur),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cur),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 /// Same command and arguments (other keys, such as `env`, may differ).

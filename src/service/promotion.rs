@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::files::*;
 use super::providers::has_model;
 use crate::compile::{CompiledEnsemble, Kind, ProviderKind};
-use crate::learn::records::{self, EvaluationRecord, Score, Subject};
+use crate::learn::records::{self, Score, Subject};
 use crate::load::project::{Tier, stays_inside};
 use crate::load::resolve::ScriptTarget;
 use crate::service::{Service, ServiceError};
@@ -735,20 +735,22 @@ impl Service {
             source: l.paths.evaluations(),
             ..EvalRecord::default()
         };
-        records::scan::<EvaluationRecord>(&l.paths.evaluations(), |e| {
-            if e.ensemble_used.as_deref() == Some(ensemble) && e.subject == Subject::Local {
-                if e.local_judge {
-                    r.local_judge += 1;
-                } else {
-                    match e.score {
-                        Score::Good => r.good += 1,
-                        Score::Acceptable => r.acceptable += 1,
-                        Score::Poor => r.poor += 1,
-                    }
-                }
-            }
+        // The latest verdict per run and kind of judge: the bar counts distinct runs.
+        let latest = records::latest_evaluations(&l.paths.evaluations(), |e| {
+            e.ensemble_used.as_deref() == Some(ensemble) && e.subject == Subject::Local
         })
         .map_err(|e| refuse(e.to_string()))?;
+        for e in latest {
+            if e.local_judge {
+                r.local_judge += 1;
+            } else {
+                match e.score {
+                    Score::Good => r.good += 1,
+                    Score::Acceptable => r.acceptable += 1,
+                    Score::Poor => r.poor += 1,
+                }
+            }
+        }
         // The latest revision of each routing record decides its acceptance.
         let mut latest: BTreeMap<String, (u32, Option<bool>)> = BTreeMap::new();
         records::scan::<records::RoutingRecord>(&l.paths.routing_log(), |rec| {
@@ -955,6 +957,16 @@ impl Service {
         overwrite: bool,
     ) -> Result<Plan, ServiceError> {
         let root = self.dest_root(dest);
+        // A git library gets a commit on top of HEAD: compare with HEAD's files, not the
+        // working tree's (uncommitted edits and untracked files are not in the commit).
+        let git_lib = dest == Dest::Library && git::is_repo_root(&root);
+        let existing = |rel: &str, path: &Path| -> Option<Vec<u8>> {
+            if git_lib {
+                git::head_blob(&root, rel)
+            } else {
+                fs::read(path).ok()
+            }
+        };
         let mut files: Vec<PlannedFile> = Vec::new();
         let add = |kind: &'static str,
                    rel: String,
@@ -969,14 +981,14 @@ impl Service {
             if files.iter().any(|f| f.path == path) {
                 return Ok(());
             }
-            let (action, note) = match fs::read(&path) {
-                Ok(old) if old == bytes => ("skip", Some("already there, identical".to_string())),
-                Ok(_) if overwrite => ("write", Some("replaces a different file".to_string())),
-                Ok(_) => (
+            let (action, note) = match existing(&rel, &path) {
+                Some(old) if old == bytes => ("skip", Some("already there, identical".to_string())),
+                Some(_) if overwrite => ("write", Some("replaces a different file".to_string())),
+                Some(_) => (
                     "conflict",
                     Some("already there with different content".to_string()),
                 ),
-                Err(_) => ("write", None),
+                None => ("write", None),
             };
             files.push(PlannedFile {
                 action,
@@ -1051,7 +1063,13 @@ impl Service {
         // Profiles not defined at the destination, one file each.
         for p in &c.profiles {
             let rel = format!("profiles/{}.yaml", p.name);
-            if self.profile_at_dest(dest, &p.name) {
+            let at_dest = if git_lib {
+                crate::load::project::check_relative_name(&rel).is_ok()
+                    && git::head_blob(&root, &rel).is_some()
+            } else {
+                self.profile_at_dest(dest, &p.name)
+            };
+            if at_dest {
                 let path = super::files::safe_join(&root, &rel, "")?;
                 files.push(PlannedFile {
                     action: "skip",
@@ -1073,19 +1091,30 @@ impl Service {
                 continue;
             };
             let mut v = serde_json::to_value(&entry.spec).unwrap_or(Value::Null);
+            let mut dropped_url = false;
             if let Value::Object(m) = &mut v {
                 m.insert("name".into(), json!(p.name));
+                // A shared library gets no host of this machine's network (nor credentials in a
+                // URL): whoever uses it reaches their own Ollama.
+                if dest == Dest::Library {
+                    dropped_url = m.remove("base_url").is_some_and(|u| !u.is_null());
+                }
             }
             let text = serde_saphyr::to_string(&v)
                 .map_err(|e| refuse(format!("cannot write profile `{}`: {e}", p.name)))?;
             add(
                 "profile",
-                rel,
+                rel.clone(),
                 Some(p.source.clone()),
                 text.into_bytes(),
                 false,
                 &mut files,
             )?;
+            if dropped_url
+                && let Some(f) = files.iter_mut().find(|f| f.rel == rel && f.note.is_none())
+            {
+                f.note = Some("base_url left out: the library never carries a host or URL of this machine's setup".into());
+            }
         }
         // Scripts that exist only in the project, under `<dest>/scripts/`.
         let local = self.local_dir();
@@ -1125,7 +1154,7 @@ impl Service {
                 c.ensemble,
                 c.description.as_deref().unwrap_or("").replace('\n', " ")
             );
-            let old = fs::read_to_string(&path).ok();
+            let old = existing(&rel, &path).map(|b| String::from_utf8_lossy(&b).into_owned());
             let marker = format!("- `{}`:", c.ensemble);
             let new = match &old {
                 Some(t) if t.lines().any(|l| l.starts_with(&marker)) => None,
@@ -1169,10 +1198,7 @@ impl Service {
                 }),
             }
         }
-        let branch = match dest {
-            Dest::Library if git::is_repo_root(&root) => Some(git::branch_name(&c.ensemble)),
-            _ => None,
-        };
+        let branch = git_lib.then(|| git::branch_name(&c.ensemble));
         Ok(Plan {
             destination: dest,
             root,
@@ -1411,14 +1437,22 @@ impl Service {
                 out["commit"] = json!(commit.commit);
                 out["base"] = json!(commit.base);
                 out["pr_description"] = json!(pr_path);
+                // Shell lines the user may paste: every path and name quoted, and `gh` run in
+                // the library (it takes the repository from the current folder).
+                let q = |s: &str| {
+                    shlex::try_quote(s).map_or_else(|_| "''".to_string(), |c| c.into_owned())
+                };
+                let lib = q(&plan.root.to_string_lossy());
                 out["next_steps"] = json!([
-                    format!("git -C {} push -u origin {branch}", plan.root.display()),
+                    format!("git -C {lib} push -u origin {}", q(branch)),
                     format!(
-                        "gh pr create --head {branch} --title \"Add ensemble {}\" --body-file {}",
-                        c.ensemble,
-                        pr_path.display()
+                        "cd {lib} && gh pr create --head {} --title {} --body-file {}",
+                        q(branch),
+                        q(&format!("Add ensemble {}", c.ensemble)),
+                        q(&pr_path.to_string_lossy())
                     ),
                 ]);
+                out["committed"] = json!(plan.writes().map(|f| &f.rel).collect::<Vec<_>>());
             }
             None => {
                 for f in plan.writes() {
@@ -1427,7 +1461,9 @@ impl Service {
                 out["status"] = json!("promoted");
             }
         }
-        out["written"] = json!(plan.writes().map(|f| &f.path).collect::<Vec<_>>());
+        if plan.branch.is_none() {
+            out["written"] = json!(plan.writes().map(|f| &f.path).collect::<Vec<_>>());
+        }
         tracing::info!(ensemble = %c.ensemble, destination = dest.label(), status = %out["status"], "promoted");
         Ok(out)
     }
@@ -1496,26 +1532,30 @@ impl Service {
                 }
             }
         }
-        let mut orphans: Vec<String> = mine
+        // A profile name from the file is untrusted: only a relative name that resolves inside
+        // the tier's `profiles/` names a file we may remove (never `/abs/path` or `../x`).
+        let profiles_dir = dir.join("profiles");
+        let profile_file = |p: &str| -> Option<PathBuf> {
+            crate::load::project::check_relative_name(p).ok()?;
+            let f = profiles_dir.join(format!("{p}.yaml"));
+            (f.is_file() && stays_inside(&dir, &f) && stays_inside(&profiles_dir, &f)).then_some(f)
+        };
+        let mut orphans: Vec<(String, PathBuf)> = mine
             .into_iter()
-            .filter(|p| {
-                !others.contains(p) && dir.join("profiles").join(format!("{p}.yaml")).is_file()
-            })
+            .filter(|p| !others.contains(p))
+            .filter_map(|p| profile_file(&p).map(|f| (p, f)))
             .collect();
         orphans.sort();
         orphans.dedup();
         let mut files = vec![path.clone()];
         if remove_orphaned_profiles {
-            files.extend(
-                orphans
-                    .iter()
-                    .map(|p| dir.join("profiles").join(format!("{p}.yaml"))),
-            );
+            files.extend(orphans.iter().map(|(_, f)| f.clone()));
         }
         if !confirm {
             let mut would = json!({"ensemble": path});
             if remove_orphaned_profiles {
-                would["orphaned_profiles"] = json!(orphans);
+                would["orphaned_profiles"] =
+                    json!(orphans.iter().map(|(p, _)| p).collect::<Vec<_>>());
             }
             return Ok(json!({
                 "status": "preview", "ensemble": name, "tier": dest.label(),
@@ -1526,9 +1566,8 @@ impl Service {
         fs::remove_file(&path).map_err(io(&path))?;
         let mut removed = Vec::new();
         if remove_orphaned_profiles {
-            for p in &orphans {
-                let f = dir.join("profiles").join(format!("{p}.yaml"));
-                if fs::remove_file(&f).is_ok() {
+            for (p, f) in &orphans {
+                if fs::remove_file(f).is_ok() {
                     removed.push(p.clone());
                 }
             }
@@ -1700,6 +1739,24 @@ pub mod git {
             )));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// The bytes of `rel` in HEAD's tree (`git cat-file blob HEAD:<rel>`); None when HEAD or
+    /// the file does not exist.
+    pub fn head_blob(repo: &Path, rel: &str) -> Option<Vec<u8>> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(repo)
+            .args(["cat-file", "blob", &format!("HEAD:{rel}")])
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_INDEX_FILE")
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        out.status.success().then_some(out.stdout)
     }
 
     /// Whether `dir` is the top of a git work tree (not a folder inside another repository).
