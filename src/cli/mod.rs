@@ -465,7 +465,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         }
         Command::Report(ReportCommand::Timeline { artifact, output }) => {
             let svc = open();
-            let path = match crate::report::timeline::locate(&artifact, &svc.artifacts_root()) {
+            let path = match crate::store::read::find(&svc.artifacts_root(), &artifact) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");

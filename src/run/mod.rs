@@ -181,36 +181,6 @@ pub struct Reusable {
     pub agent_requests: Option<Value>,
 }
 
-/// Reads what an earlier run's artifact lets a new run reuse: every successful LLM or script
-/// result that recorded its input hash.
-pub fn reusable_from_artifact(artifact: &Value) -> HashMap<String, Reusable> {
-    let mut out = HashMap::new();
-    let Some(hashes) = artifact["metadata"]["orc"]["inputs"].as_object() else {
-        return out;
-    };
-    let Some(results) = artifact["results"].as_object() else {
-        return out;
-    };
-    for (name, h) in hashes {
-        let (Some(hash), Some(r)) = (h.as_str(), results.get(name)) else {
-            continue;
-        };
-        if r["status"] != "success" {
-            continue;
-        }
-        out.insert(
-            name.clone(),
-            Reusable {
-                input_hash: hash.to_string(),
-                response: r["response"].clone(),
-                model_substituted: r["model_substituted"].as_bool().unwrap_or(false),
-                agent_requests: r.get("agent_requests").cloned(),
-            },
-        );
-    }
-    out
-}
-
 /// A stable hash of everything that decides an agent's answer: what it runs on and what it is
 /// given (FNV-1a, hex).
 fn input_hash(agent: &Agent, work: &Work) -> String {

@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::files::*;
-use crate::load::project::{check_relative_name, read_text};
+use crate::load::project::check_relative_name;
+use crate::run::results::TimelineRow;
 use crate::service::{Service, ServiceError};
+use crate::store::read::{Artifact, LocateError, is_run_folder};
 
 impl Service {
     /// `ensemble/run-folder` (or `ensemble/latest`) -> the run folder.
@@ -37,108 +39,70 @@ impl Service {
             };
             refuse(format!("Artifact not found: {id}{hint}"))
         };
-        // No link inside the artifacts tree is followed; `latest` is read as a name.
-        let ens_dir = crate::store::atomic::real_dir(&root, ens, false)
-            .map_err(|e| refuse(e.to_string()))?
-            .ok_or_else(not_found)?;
-        let run = if run == "latest" {
-            crate::store::artifact::latest_target(&ens_dir).ok_or_else(not_found)?
-        } else {
-            run.to_string()
-        };
-        let dir = ens_dir.join(run);
-        if !crate::store::atomic::is_real_dir(&dir) || !dir.join("execution.json").is_file() {
-            return Err(not_found());
+        // No link inside the artifacts tree is followed; `latest` is the newest run folder.
+        match crate::store::read::locate(&root, Some(ens), run) {
+            Ok(l) => Ok(l.dir),
+            Err(LocateError::NotFound { .. }) => Err(not_found()),
+            Err(LocateError::Store(e)) => Err(refuse(e.to_string())),
         }
-        Ok(dir)
     }
 
     pub fn mcp_analyze(&self, id: &str) -> Result<Value, ServiceError> {
         let dir = self.artifact_dir(id)?;
-        let path = dir.join("execution.json");
-        let v: Value = serde_json::from_str(&read_text(&path).map_err(|d| refuse(d.to_string()))?)
-            .map_err(|e| refuse(format!("{}: {e}", path.display())))?;
-        let results = v["results"].as_object().cloned().unwrap_or_default();
-        let total = results.len();
-        let ok = results
-            .values()
-            .filter(|r| r["status"] == "success")
-            .count();
-        let failed: Vec<Value> = results
+        let v = Artifact::read(&dir.join("execution.json")).map_err(|e| refuse(e.to_string()))?;
+        let total = v.results.len();
+        let ok = v
+            .results
             .iter()
-            .filter(|(_, r)| r["status"] == "failed")
-            .map(|(n, r)| json!({"agent": n, "error": r["error"]}))
+            .filter(|(_, r)| r.status == "success")
+            .count();
+        let failed: Vec<Value> = v
+            .results
+            .iter()
+            .filter(|(_, r)| r.status == "failed")
+            .map(|(n, r)| json!({"agent": n, "error": r.error}))
             .collect();
-        let totals = &v["metadata"]["usage"]["totals"];
-        let duration = v["metadata"]["duration"]
-            .as_str()
+        let totals = &v.metadata.usage.totals;
+        let duration = v
+            .metadata
+            .duration
+            .as_deref()
             .and_then(|d| d.trim_end_matches('s').parse::<f64>().ok())
             .unwrap_or(0.0);
-        let mut slowest: Vec<Value> = v["metadata"]["orc"]["timeline"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        slowest.sort_by(|a, b| {
-            b["service_ms"]
-                .as_f64()
-                .unwrap_or(0.0)
-                .total_cmp(&a["service_ms"].as_f64().unwrap_or(0.0))
-        });
+        let mut slowest: Vec<TimelineRow> = v.timeline().map(<[_]>::to_vec).unwrap_or_default();
+        slowest.sort_by(|a, b| b.service_ms.total_cmp(&a.service_ms));
         slowest.truncate(5);
         // The same words as invoke and run_status (llm-orc 0.25.2's MCP words): `status` is
         // success / error, `executor_status` the artifact's completed / completed_with_errors /
         // interrupted.
-        let run_failed = v["has_errors"] == true
-            || v["status"]
-                .as_str()
+        let run_failed = v.has_errors
+            || v.status
+                .as_deref()
                 .is_some_and(|s| s != "completed" && s != "success");
         Ok(json!({
             "artifact_id": id,
-            "ensemble": v["ensemble"],
+            "ensemble": v.ensemble,
             "status": if run_failed { "error" } else { "success" },
-            "executor_status": v["status"],
+            "executor_status": v.status,
             "analysis": {"total_agents": total, "successful_agents": ok, "failed_agents": failed.len(), "failures": failed},
             "metrics": {
                 "agent_success_rate": if total == 0 { 0.0 } else { ok as f64 / total as f64 },
-                "cost": totals["total_cost_usd"].as_f64().unwrap_or(0.0),
+                "cost": totals.total_cost_usd.unwrap_or(0.0),
                 "duration": duration,
-                "total_tokens": totals["total_tokens"],
-                "input_tokens": totals["total_input_tokens"],
-                "output_tokens": totals["total_output_tokens"],
-                "agents_with_missing_counts": totals["agents_with_missing_counts"],
+                "total_tokens": totals.total_tokens,
+                "input_tokens": totals.total_input_tokens,
+                "output_tokens": totals.total_output_tokens,
+                "agents_with_missing_counts": totals.agents_with_missing_counts,
             },
             "slowest_agents": slowest,
-            "deliverable": v["deliverable"],
+            "deliverable": v.deliverable,
         }))
     }
 
     /// Points `latest` at the newest remaining run, or removes it when none remains.
     fn relink(&self, ensemble_dir: &Path) {
-        let mut runs: Vec<String> = fs::read_dir(ensemble_dir)
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| is_run_folder(n))
-                    .collect()
-            })
-            .unwrap_or_default();
-        runs.sort();
-        let link = ensemble_dir.join("latest");
-        match runs.last() {
-            Some(newest) => {
-                #[cfg(unix)]
-                {
-                    let tmp = ensemble_dir.join(format!(".latest.tmp-{}", std::process::id()));
-                    let _ = fs::remove_file(&tmp);
-                    if std::os::unix::fs::symlink(newest, &tmp).is_ok() {
-                        let _ = fs::rename(&tmp, &link);
-                    }
-                }
-            }
-            None => {
-                let _ = fs::remove_file(&link);
-            }
+        if let Err(e) = crate::store::artifact::relink_latest(ensemble_dir) {
+            tracing::warn!(error = %e, "could not update the `latest` link");
         }
     }
 
@@ -222,14 +186,4 @@ impl Service {
     }
 
     // ------------------------------------------------------------------ library
-}
-
-fn is_run_folder(n: &str) -> bool {
-    let b = n.as_bytes();
-    b.len() == 19
-        && b[8] == b'-'
-        && b[15] == b'-'
-        && n.chars()
-            .enumerate()
-            .all(|(i, c)| i == 8 || i == 15 || c.is_ascii_digit())
 }

@@ -195,7 +195,7 @@ pub struct InvokeOptions {
     pub write_artifact: bool,
     pub retry: RetryPolicy,
     /// An earlier run's artifact (execution.json) to reuse unchanged results from.
-    pub resume: Option<(String, serde_json::Value)>,
+    pub resume: Option<(String, crate::store::read::Artifact)>,
     /// Asks the user for the interactive primitives (None: no one can answer).
     pub ask: Option<exec::Asker>,
     /// Let read_file/write_file reach outside the project directory.
@@ -624,7 +624,7 @@ impl Service {
             reuse: opts
                 .resume
                 .as_ref()
-                .map(|(_, v)| exec::reusable_from_artifact(v))
+                .map(|(_, a)| a.reusable())
                 .unwrap_or_default(),
             resolver: Some(self.resolver()),
             ask: opts.ask.clone(),
