@@ -1570,3 +1570,35 @@ async fn latest_is_the_newest_run_folder_everywhere() {
     );
     c.cancel().await.expect("close");
 }
+
+/// A failure to read or write is reported as one, not as a refusal of the request: here a file
+/// sits where an ensemble's artifacts folder should be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_io_failure_is_not_a_refusal() {
+    let p = TestProject::new();
+    p.write(".llm-orc/artifacts/e", "not a folder");
+    let c = connect(&p, &[]).await;
+    ok(&c, "set_project", json!({"path": p.root()})).await;
+    for (tool, args) in [
+        ("analyze_execution", json!({"artifact_id": "e/latest"})),
+        (
+            "cleanup_artifacts",
+            json!({"ensemble_name": "e", "older_than_days": 0, "dry_run": false}),
+        ),
+    ] {
+        let e = refused(&c, tool, args).await;
+        assert!(e.contains("I/O error: "), "{tool}: {e}");
+        assert!(e.contains(".llm-orc/artifacts/e"), "{tool}: {e}");
+    }
+    // A missing artifact is still a plain "not found".
+    let e = refused(&c, "analyze_execution", json!({"artifact_id": "f/latest"})).await;
+    assert!(
+        e.contains("Artifact not found: f/latest") && !e.contains("I/O"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.root().join(".llm-orc/artifacts/e")).expect("kept"),
+        "not a folder"
+    );
+    c.cancel().await.expect("close");
+}

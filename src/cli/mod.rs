@@ -621,6 +621,11 @@ pub(crate) fn fail(e: &ServiceError) -> Code {
             );
             return 1;
         }
+        // A failure to read or write is said to be one, never worded as a refusal.
+        _ if e.kind() == crate::service::ErrorKind::Io => {
+            eprintln!("error: I/O error: {}", term_safe(&e.to_string()));
+            return 1;
+        }
         _ => {}
     }
     eprintln!("error: {}", term_safe(&e.to_string()));

@@ -23,7 +23,7 @@ pub mod http;
 mod stdio;
 use crate::learn::service::Learning;
 use crate::run::{Event, Status};
-use crate::service::{Invocation, InvokeOptions, Service, ServiceError};
+use crate::service::{ErrorKind, Invocation, InvokeOptions, Service, ServiceError};
 
 type ToolResult = Result<CallToolResult, String>;
 
@@ -41,6 +41,8 @@ fn err(e: ServiceError) -> String {
                 .collect();
             format!("ensemble `{name}` is invalid:\n{}", lines.join("\n"))
         }
+        // A failure to read or write is said to be one, never worded as a refusal.
+        other if other.kind() == ErrorKind::Io => format!("I/O error: {other}"),
         other => other.to_string(),
     }
 }

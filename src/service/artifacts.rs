@@ -37,19 +37,19 @@ impl Service {
                     .collect();
                 did_you_mean(id, ensembles.iter().map(String::as_str))
             };
-            refuse(format!("Artifact not found: {id}{hint}"))
+            ServiceError::Missing(format!("Artifact not found: {id}{hint}"))
         };
         // No link inside the artifacts tree is followed; `latest` is the newest run folder.
         match crate::store::read::locate(&root, Some(ens), run) {
             Ok(l) => Ok(l.dir),
             Err(LocateError::NotFound { .. }) => Err(not_found()),
-            Err(LocateError::Store(e)) => Err(refuse(e.to_string())),
+            Err(LocateError::Store(e)) => Err(e.into()),
         }
     }
 
     pub fn mcp_analyze(&self, id: &str) -> Result<Value, ServiceError> {
         let dir = self.artifact_dir(id)?;
-        let v = Artifact::read(&dir.join("execution.json")).map_err(|e| refuse(e.to_string()))?;
+        let v = Artifact::read(&dir.join("execution.json"))?;
         let total = v.results.len();
         let ok = v
             .results
@@ -136,9 +136,7 @@ impl Service {
                 check_relative_name(e)
                     .map_err(|why| refuse(format!("invalid ensemble name: {why}")))?;
                 // A linked ensemble folder is refused, never followed.
-                if let Some(dir) = crate::store::atomic::real_dir(&root, e, false)
-                    .map_err(|err| refuse(err.to_string()))?
-                {
+                if let Some(dir) = crate::store::atomic::real_dir(&root, e, false)? {
                     dirs.push((e.to_string(), dir));
                 }
             }

@@ -183,10 +183,15 @@ pub fn find(root: &Path, arg: &str) -> Result<PathBuf, LocateError> {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {why}", path.display())]
-pub struct ReadError {
-    pub path: PathBuf,
-    pub why: String,
+pub enum ReadError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not an execution.json orc can read.
+    #[error("{}: {why}", path.display())]
+    Invalid { path: PathBuf, why: String },
 }
 
 /// An execution.json, typed: what orc's readers use of it. Lenient as llm-orc's own artifacts
@@ -294,12 +299,14 @@ where
 impl Artifact {
     /// Reads and types an execution.json.
     pub fn read(path: &Path) -> Result<Artifact, ReadError> {
-        let err = |why: String| ReadError {
+        let text = fs::read_to_string(path).map_err(|source| ReadError::Io {
             path: path.to_path_buf(),
-            why,
-        };
-        let text = fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|e| ReadError::Invalid {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })
     }
 
     pub fn timeline(&self) -> Option<&[TimelineRow]> {
