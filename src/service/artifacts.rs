@@ -3,13 +3,39 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::files::*;
 use crate::load::project::check_relative_name;
 use crate::run::results::TimelineRow;
 use crate::service::{Service, ServiceError};
-use crate::store::read::{Artifact, LocateError, is_run_folder};
+use crate::store::read::{Artifact, LocateError, Totals, is_run_folder};
+
+/// A run's summary (`analyze_execution`).
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub artifact_id: String,
+    pub ensemble: Option<String>,
+    /// The run failed: it has errors, or its status is neither completed nor success.
+    pub failed: bool,
+    /// The artifact's own status word (`completed`, `completed_with_errors`, `interrupted`).
+    pub executor_status: Option<String>,
+    pub total_agents: usize,
+    pub successful_agents: usize,
+    pub failures: Vec<Failure>,
+    pub duration_s: f64,
+    pub totals: Totals,
+    /// The five longest services, longest first.
+    pub slowest: Vec<TimelineRow>,
+    pub deliverable: Option<Value>,
+}
+
+/// An agent that failed, with its error as the artifact holds it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub agent: String,
+    pub error: Option<Value>,
+}
 
 impl Service {
     /// `ensemble/run-folder` (or `ensemble/latest`) -> the run folder.
@@ -47,23 +73,25 @@ impl Service {
         }
     }
 
-    pub fn mcp_analyze(&self, id: &str) -> Result<Value, ServiceError> {
+    /// Summarises a run's artifact (`ensemble/run-folder` or `ensemble/latest`).
+    pub fn analyze(&self, id: &str) -> Result<Analysis, ServiceError> {
         let dir = self.artifact_dir(id)?;
         let v = Artifact::read(&dir.join("execution.json"))?;
-        let total = v.results.len();
-        let ok = v
+        let successful_agents = v
             .results
             .iter()
             .filter(|(_, r)| r.status == "success")
             .count();
-        let failed: Vec<Value> = v
+        let failures = v
             .results
             .iter()
             .filter(|(_, r)| r.status == "failed")
-            .map(|(n, r)| json!({"agent": n, "error": r.error}))
+            .map(|(n, r)| Failure {
+                agent: n.clone(),
+                error: r.error.clone(),
+            })
             .collect();
-        let totals = &v.metadata.usage.totals;
-        let duration = v
+        let duration_s = v
             .metadata
             .duration
             .as_deref()
@@ -72,31 +100,23 @@ impl Service {
         let mut slowest: Vec<TimelineRow> = v.timeline().map(<[_]>::to_vec).unwrap_or_default();
         slowest.sort_by(|a, b| b.service_ms.total_cmp(&a.service_ms));
         slowest.truncate(5);
-        // The same words as invoke and run_status (llm-orc 0.25.2's MCP words): `status` is
-        // success / error, `executor_status` the artifact's completed / completed_with_errors /
-        // interrupted.
-        let run_failed = v.has_errors
+        let failed = v.has_errors
             || v.status
                 .as_deref()
                 .is_some_and(|s| s != "completed" && s != "success");
-        Ok(json!({
-            "artifact_id": id,
-            "ensemble": v.ensemble,
-            "status": if run_failed { "error" } else { "success" },
-            "executor_status": v.status,
-            "analysis": {"total_agents": total, "successful_agents": ok, "failed_agents": failed.len(), "failures": failed},
-            "metrics": {
-                "agent_success_rate": if total == 0 { 0.0 } else { ok as f64 / total as f64 },
-                "cost": totals.total_cost_usd.unwrap_or(0.0),
-                "duration": duration,
-                "total_tokens": totals.total_tokens,
-                "input_tokens": totals.total_input_tokens,
-                "output_tokens": totals.total_output_tokens,
-                "agents_with_missing_counts": totals.agents_with_missing_counts,
-            },
-            "slowest_agents": slowest,
-            "deliverable": v.deliverable,
-        }))
+        Ok(Analysis {
+            artifact_id: id.to_string(),
+            failed,
+            total_agents: v.results.len(),
+            successful_agents,
+            failures,
+            duration_s,
+            totals: v.metadata.usage.totals,
+            slowest,
+            ensemble: v.ensemble,
+            executor_status: v.status,
+            deliverable: v.deliverable,
+        })
     }
 
     /// Points `latest` at the newest remaining run, or removes it when none remains.
@@ -106,7 +126,8 @@ impl Service {
         }
     }
 
-    pub fn mcp_delete_artifact(&self, id: &str, confirm: bool) -> Result<Value, ServiceError> {
+    /// Deletes one run's artifact; `latest` follows.
+    pub fn delete_artifact(&self, id: &str, confirm: bool) -> Result<(), ServiceError> {
         if !confirm {
             return Err(refuse(
                 "Confirmation required to delete artifact (pass confirm: true)",
@@ -118,15 +139,17 @@ impl Service {
         if let Some(parent) = dir.parent() {
             self.relink(parent);
         }
-        Ok(json!({"deleted": true, "artifact_id": id}))
+        Ok(())
     }
 
-    pub fn mcp_cleanup(
+    /// Deletes (or with `dry_run` only lists) the runs older than `older_than_days` by the time
+    /// in their folder's name, of one ensemble or all; returns their ids, sorted.
+    pub fn cleanup_artifacts(
         &self,
         ensemble: Option<&str>,
         older_than_days: u64,
         dry_run: bool,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<Vec<String>, ServiceError> {
         let root = self.artifacts_root();
         let cutoff =
             chrono::Local::now().naive_local() - chrono::Duration::days(older_than_days as i64);
@@ -175,12 +198,7 @@ impl Service {
                 crate::store::artifact::remove_stale_temporaries(dir);
             }
         }
-        let list: Vec<&String> = ids.iter().map(|(i, _, _)| i).collect();
-        Ok(if dry_run {
-            json!({"dry_run": true, "would_delete": list, "count": list.len()})
-        } else {
-            json!({"dry_run": false, "deleted": list, "count": list.len()})
-        })
+        Ok(ids.into_iter().map(|(id, _, _)| id).collect())
     }
 
     // ------------------------------------------------------------------ library
