@@ -1490,3 +1490,115 @@ async fn http_sessions_are_capped_and_idle_ones_expire() {
     .await;
     assert_eq!(old.status(), 404, "the idle session is gone");
 }
+
+/// `latest` means one thing everywhere: the newest run by the time in its folder's name (the
+/// order cleanup keeps), whichever run's file was written last and wherever the `latest` link
+/// points (as after a run that started first but finished last).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latest_is_the_newest_run_folder_everywhere() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "e",
+        "name: e\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    for input in ["[[fake:reply=older]]", "[[fake:reply=newer]]"] {
+        let out = p.orc_async(&["invoke", "e", input]).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+    }
+    let dir = p.root().join(".llm-orc/artifacts/e");
+    let mut runs: Vec<String> = std::fs::read_dir(&dir)
+        .expect("artifacts")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 19)
+        .collect();
+    runs.sort();
+    let [older, newer] = &runs[..] else {
+        panic!("two runs expected: {runs:?}")
+    };
+    // The older run now looks newer by everything but its name.
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join(older).join("execution.json"))
+        .and_then(|f| {
+            f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3600))
+        })
+        .expect("set mtime");
+    std::fs::remove_file(dir.join("latest")).expect("unlink");
+    std::os::unix::fs::symlink(older, dir.join("latest")).expect("link");
+
+    for arg in ["latest", "e", "e/latest"] {
+        let out = p.orc_async(&["report", "timeline", arg]).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout.contains(&format!("<title>e: {newer}</title>")),
+            "timeline {arg}: {}",
+            out.stdout.lines().nth(1).unwrap_or("")
+        );
+    }
+    let out = p
+        .orc_async(&["invoke", "e", "--resume", "latest", "--no-artifact"])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("reusing the input of e/{newer}")),
+        "{}",
+        out.stderr
+    );
+
+    let c = connect(&p, &[]).await;
+    ok(&c, "set_project", json!({"path": p.root()})).await;
+    let a = ok(&c, "analyze_execution", json!({"artifact_id": "e/latest"})).await;
+    assert_eq!(a["deliverable"], "newer", "{a}");
+    let d = ok(
+        &c,
+        "delete_artifact",
+        json!({"artifact_id": "e/latest", "confirm": true}),
+    )
+    .await;
+    assert_eq!(d["deleted"], true);
+    assert!(!dir.join(newer).exists() && dir.join(older).exists());
+    // The link follows: it names the run that remains.
+    assert_eq!(
+        std::fs::read_link(dir.join("latest")).expect("latest link"),
+        Path::new(older)
+    );
+    c.cancel().await.expect("close");
+}
+
+/// A failure to read or write is reported as one, not as a refusal of the request: here a file
+/// sits where an ensemble's artifacts folder should be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_io_failure_is_not_a_refusal() {
+    let p = TestProject::new();
+    p.write(".llm-orc/artifacts/e", "not a folder");
+    let c = connect(&p, &[]).await;
+    ok(&c, "set_project", json!({"path": p.root()})).await;
+    for (tool, args) in [
+        ("analyze_execution", json!({"artifact_id": "e/latest"})),
+        (
+            "cleanup_artifacts",
+            json!({"ensemble_name": "e", "older_than_days": 0, "dry_run": false}),
+        ),
+    ] {
+        let e = refused(&c, tool, args).await;
+        assert!(e.contains("I/O error: "), "{tool}: {e}");
+        assert!(e.contains(".llm-orc/artifacts/e"), "{tool}: {e}");
+    }
+    // A missing artifact is still a plain "not found".
+    let e = refused(&c, "analyze_execution", json!({"artifact_id": "f/latest"})).await;
+    assert!(
+        e.contains("Artifact not found: f/latest") && !e.contains("I/O"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.root().join(".llm-orc/artifacts/e")).expect("kept"),
+        "not a folder"
+    );
+    c.cancel().await.expect("close");
+}

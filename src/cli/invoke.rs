@@ -13,6 +13,7 @@ use crate::load::project::Env;
 use crate::report::size_class;
 use crate::run::{Event, RunResult, Status};
 use crate::service::{Invocation, InvokeOptions, Service};
+use crate::store::read::Artifact;
 
 /// llm-orc's input when none is given.
 const DEFAULT_INPUT: &str = "Please analyze this.";
@@ -46,27 +47,22 @@ fn read_input(args: &InvokeArgs) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
-/// The earlier run `--resume` names: its id and its execution.json.
-fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(String, Value)> {
-    let root = svc.artifacts_root();
+/// The earlier run `--resume` names: its id and its artifact.
+fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(String, Artifact)> {
     // `latest` here means this ensemble's latest run.
     let wanted = if arg == "latest" { ensemble } else { arg };
-    let path = crate::report::timeline::locate(wanted, &root)?;
+    let path = crate::store::read::find(&svc.artifacts_root(), wanted)?;
     let path = std::fs::canonicalize(&path).unwrap_or(path);
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?,
-    )
-    .with_context(|| format!("{} is not an execution.json", path.display()))?;
+    let artifact = Artifact::read(&path)?;
     let id = format!(
         "{}/{}",
-        v["ensemble"].as_str().unwrap_or(ensemble),
+        artifact.ensemble.as_deref().unwrap_or(ensemble),
         path.parent()
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    Ok((id, v))
+    Ok((id, artifact))
 }
 
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
@@ -90,7 +86,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
     // would change every prompt and rerun everything).
     let input = match (given, &resume) {
         (Some(s), _) => s,
-        (None, Some((id, run))) => match run["input"]["data"].as_str() {
+        (None, Some((id, run))) => match run.input.data.as_str() {
             Some(s) => {
                 eprintln!("reusing the input of {}", term_safe(id));
                 s.to_string()

@@ -465,7 +465,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         }
         Command::Report(ReportCommand::Timeline { artifact, output }) => {
             let svc = open();
-            let path = match crate::report::timeline::locate(&artifact, &svc.artifacts_root()) {
+            let path = match crate::store::read::find(&svc.artifacts_root(), &artifact) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -619,6 +619,11 @@ pub(crate) fn fail(e: &ServiceError) -> Code {
                 "  hint: {} file(s) above could not be read; `{name}` may be defined in one of them: fix it and try again",
                 unreadable.len()
             );
+            return 1;
+        }
+        // A failure to read or write is said to be one, never worded as a refusal.
+        _ if e.kind() == crate::service::ErrorKind::Io => {
+            eprintln!("error: I/O error: {}", term_safe(&e.to_string()));
             return 1;
         }
         _ => {}

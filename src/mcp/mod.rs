@@ -20,10 +20,11 @@ use serde_json::{Map, Value, json};
 use crate::load::project::Env;
 
 pub mod http;
+mod shapes;
 mod stdio;
 use crate::learn::service::Learning;
 use crate::run::{Event, Status};
-use crate::service::{Invocation, InvokeOptions, Service, ServiceError};
+use crate::service::{ErrorKind, Invocation, InvokeOptions, Service, ServiceError};
 
 type ToolResult = Result<CallToolResult, String>;
 
@@ -41,6 +42,8 @@ fn err(e: ServiceError) -> String {
                 .collect();
             format!("ensemble `{name}` is invalid:\n{}", lines.join("\n"))
         }
+        // A failure to read or write is said to be one, never worded as a refusal.
+        other if other.kind() == ErrorKind::Io => format!("I/O error: {other}"),
         other => other.to_string(),
     }
 }
@@ -852,10 +855,8 @@ impl OrcMcp {
     )]
     async fn analyze_execution(&self, Parameters(a): Parameters<ArtifactArg>) -> ToolResult {
         names(&[("artifact_id", &a.artifact_id)])?;
-        self.svc()
-            .mcp_analyze(&a.artifact_id)
-            .map_err(err)
-            .and_then(ok)
+        let analysis = self.svc().analyze(&a.artifact_id).map_err(err)?;
+        ok(shapes::to_value(&shapes::AnalysisShape::from(analysis))?)
     }
 
     #[tool(
@@ -864,9 +865,12 @@ impl OrcMcp {
     async fn delete_artifact(&self, Parameters(a): Parameters<DeleteArtifactArgs>) -> ToolResult {
         names(&[("artifact_id", &a.artifact_id)])?;
         self.svc()
-            .mcp_delete_artifact(&a.artifact_id, a.confirm)
-            .map_err(err)
-            .and_then(ok)
+            .delete_artifact(&a.artifact_id, a.confirm)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::DeletedShape {
+            deleted: true,
+            artifact_id: a.artifact_id,
+        })?)
     }
 
     #[tool(
@@ -874,10 +878,13 @@ impl OrcMcp {
     )]
     async fn cleanup_artifacts(&self, Parameters(a): Parameters<CleanupArgs>) -> ToolResult {
         names(&[("ensemble_name", a.ensemble_name.as_deref().unwrap_or(""))])?;
-        self.svc()
-            .mcp_cleanup(a.ensemble_name.as_deref(), a.older_than_days, a.dry_run)
-            .map_err(err)
-            .and_then(ok)
+        let ids = self
+            .svc()
+            .cleanup_artifacts(a.ensemble_name.as_deref(), a.older_than_days, a.dry_run)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::CleanupShape::new(
+            a.dry_run, ids,
+        ))?)
     }
 
     #[tool(description = "Browse the library's ensembles and scripts, optionally one category.")]

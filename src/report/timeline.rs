@@ -6,107 +6,27 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_json::Value;
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Row {
-    pub agent: String,
-    #[serde(default)]
-    pub kind: String,
-    #[serde(default)]
-    pub model: Option<String>,
-    #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub depends_on: Vec<String>,
-    pub ready_ms: f64,
-    pub start_ms: f64,
-    pub end_ms: f64,
-}
+use crate::run::Status;
+use crate::run::results::TimelineRow as Row;
+use crate::store::read::Artifact;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TimelineError {
-    #[error(
-        "no artifact found for `{0}` (looked for a path, an ensemble name, `ensemble/run` and `latest` under {1})"
-    )]
-    NotFound(String, String),
-    #[error("{path}: {why}", path = .0.display(), why = .1)]
-    Read(PathBuf, String),
+    #[error("{0}")]
+    Read(#[from] crate::store::read::ReadError),
     #[error("{} has no timeline (it was not written by orc)", .0.display())]
     NoTimeline(PathBuf),
 }
 
-/// Finds an artifact's execution.json: a path (file or run folder), `ensemble`,
-/// `ensemble/run-folder`, or `latest` (the newest run of any ensemble).
-pub fn locate(arg: &str, artifacts: &Path) -> Result<PathBuf, TimelineError> {
-    let p = Path::new(arg);
-    if p.is_file() {
-        return Ok(p.to_path_buf());
-    }
-    if p.join("execution.json").is_file() {
-        return Ok(p.join("execution.json"));
-    }
-    let not_found = || TimelineError::NotFound(arg.to_string(), artifacts.display().to_string());
-    if arg == "latest" {
-        let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
-        for f in walk_latest(artifacts, 0) {
-            if let Ok(t) = std::fs::metadata(&f).and_then(|m| m.modified())
-                && newest.as_ref().is_none_or(|(n, _)| t > *n)
-            {
-                newest = Some((t, f));
-            }
-        }
-        return newest.map(|(_, f)| f).ok_or_else(not_found);
-    }
-    crate::load::project::check_relative_name(arg).map_err(|_| not_found())?;
-    for cand in [
-        artifacts.join(arg).join("latest/execution.json"),
-        artifacts.join(arg).join("execution.json"),
-    ] {
-        if cand.is_file() && crate::load::project::stays_inside(artifacts, &cand) {
-            return Ok(cand);
-        }
-    }
-    Err(not_found())
-}
-
-fn walk_latest(dir: &Path, depth: usize) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if depth > 6 {
-        return out;
-    }
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let path = e.path();
-        if e.file_name() == "latest" {
-            let f = path.join("execution.json");
-            if f.is_file() {
-                out.push(f);
-            }
-        } else if e.file_type().is_ok_and(|t| t.is_dir()) {
-            out.extend(walk_latest(&path, depth + 1));
-        }
-    }
-    out
-}
-
 /// Reads the timeline rows and the ensemble name of an artifact.
 pub fn load(path: &Path) -> Result<(String, Vec<Row>), TimelineError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TimelineError::Read(path.to_path_buf(), e.to_string()))?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| TimelineError::Read(path.to_path_buf(), e.to_string()))?;
-    let rows = v["metadata"]["orc"]["timeline"].clone();
-    if !rows.is_array() {
-        return Err(TimelineError::NoTimeline(path.to_path_buf()));
-    }
-    let rows: Vec<Row> = serde_json::from_value(rows)
-        .map_err(|e| TimelineError::Read(path.to_path_buf(), e.to_string()))?;
+    let artifact = Artifact::read(path)?;
+    let rows = artifact
+        .timeline()
+        .ok_or_else(|| TimelineError::NoTimeline(path.to_path_buf()))?
+        .to_vec();
     Ok((
-        v["ensemble"].as_str().unwrap_or("ensemble").to_string(),
+        artifact.ensemble.unwrap_or_else(|| "ensemble".to_string()),
         rows,
     ))
 }
@@ -260,7 +180,7 @@ pub fn svg(title: &str, rows: &[Row]) -> String {
         let y = y_of[r.agent.as_str()];
         let (light, dark) = colour(&group(r));
         let crit = critical.contains(&r.agent);
-        let failed = r.status == "failed";
+        let failed = r.status == Status::Failed;
         let _ = writeln!(
             s,
             r#"<g class="agent{}" data-agent="{}">"#,
@@ -303,7 +223,7 @@ pub fn svg(title: &str, rows: &[Row]) -> String {
             esc(&r.agent),
             esc(&group(r)),
             r.end_ms - r.start_ms,
-            esc(&r.status)
+            r.status.word()
         );
         let _ = writeln!(s, "</g>");
     }
@@ -341,7 +261,7 @@ mod tests {
     fn row(a: &str, deps: &[&str], ready: f64, start: f64, end: f64) -> Row {
         Row {
             agent: a.into(),
-            kind: "llm".into(),
+            kind: "llm",
             model: Some(
                 if deps.is_empty() {
                     "qwen3:0.6b"
@@ -350,11 +270,13 @@ mod tests {
                 }
                 .into(),
             ),
-            status: "success".into(),
+            status: Status::Success,
             depends_on: deps.iter().map(|s| s.to_string()).collect(),
             ready_ms: ready,
             start_ms: start,
             end_ms: end,
+            queue_ms: start - ready,
+            service_ms: end - start,
         }
     }
 

@@ -18,10 +18,7 @@ pub mod script;
 mod units;
 pub mod validation;
 
-use std::collections::HashMap;
 use std::sync::Arc;
-
-use serde_json::Value;
 
 use crate::compile::CompiledEnsemble;
 pub use call::Question;
@@ -30,36 +27,6 @@ pub use results::{
     AgentUsage, AuxiliaryCall, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing,
 };
 pub use scheduler::run;
-
-/// Reads what an earlier run's artifact lets a new run reuse: every successful LLM or script
-/// result that recorded its input hash.
-pub fn reusable_from_artifact(artifact: &Value) -> HashMap<String, Reusable> {
-    let mut out = HashMap::new();
-    let Some(hashes) = artifact["metadata"]["orc"]["inputs"].as_object() else {
-        return out;
-    };
-    let Some(results) = artifact["results"].as_object() else {
-        return out;
-    };
-    for (name, h) in hashes {
-        let (Some(hash), Some(r)) = (h.as_str(), results.get(name)) else {
-            continue;
-        };
-        if r["status"] != "success" {
-            continue;
-        }
-        out.insert(
-            name.clone(),
-            Reusable {
-                input_hash: hash.to_string(),
-                response: r["response"].clone(),
-                model_substituted: r["model_substituted"].as_bool().unwrap_or(false),
-                agent_requests: r.get("agent_requests").cloned(),
-            },
-        );
-    }
-    out
-}
 
 /// What a unit, a node or a child run produced besides its entry: the usage of the LLM calls
 /// made for it (named), timeline rows, and the LLM and script results (leaves), nested ones

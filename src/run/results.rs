@@ -1,12 +1,12 @@
 //! What a run produces: one entry per agent (and per fan-out instance), usage, timings.
 
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::backend::Usage;
 
 /// An agent's outcome, with llm-orc's status words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Success,
@@ -17,6 +17,16 @@ pub enum Status {
 }
 
 impl Status {
+    /// The status word written in `results` (`success`, `failed`, ...).
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+            Status::Partial => "partial",
+        }
+    }
+
     /// llm-orc 0.25's `outcome` word.
     pub fn outcome(self) -> &'static str {
         match self {
@@ -244,20 +254,38 @@ impl AuxiliaryCall {
     }
 }
 
-/// One row of the run's schedule, for reports and timelines.
-#[derive(Debug, Clone, Serialize)]
+/// One row of the run's schedule, for reports and timelines: written in
+/// `metadata.orc.timeline` and read back from there (`store::read`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TimelineRow {
     pub agent: String,
-    pub kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "kind_label")]
+    pub kind: KindLabel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     pub status: Status,
+    #[serde(default)]
     pub depends_on: Vec<String>,
     pub ready_ms: f64,
     pub start_ms: f64,
     pub end_ms: f64,
+    #[serde(default)]
     pub queue_ms: f64,
+    #[serde(default)]
     pub service_ms: f64,
+}
+
+/// A kind label (`Kind::label`). Named so that serde reads it with `kind_label` instead of
+/// borrowing it from the input.
+pub type KindLabel = &'static str;
+
+/// A kind label read back: one of the labels the engine writes (`Kind::label`), else `other`.
+fn kind_label<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error> {
+    let s = String::deserialize(d)?;
+    Ok(["llm", "script", "ensemble", "loop", "dispatch"]
+        .into_iter()
+        .find(|k| *k == s)
+        .unwrap_or("other"))
 }
 
 impl RunResult {

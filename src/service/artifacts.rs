@@ -3,11 +3,39 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::files::*;
-use crate::load::project::{check_relative_name, read_text};
+use crate::load::project::check_relative_name;
+use crate::run::results::TimelineRow;
 use crate::service::{Service, ServiceError};
+use crate::store::read::{Artifact, LocateError, Totals, is_run_folder};
+
+/// A run's summary (`analyze_execution`).
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub artifact_id: String,
+    pub ensemble: Option<String>,
+    /// The run failed: it has errors, or its status is neither completed nor success.
+    pub failed: bool,
+    /// The artifact's own status word (`completed`, `completed_with_errors`, `interrupted`).
+    pub executor_status: Option<String>,
+    pub total_agents: usize,
+    pub successful_agents: usize,
+    pub failures: Vec<Failure>,
+    pub duration_s: f64,
+    pub totals: Totals,
+    /// The five longest services, longest first.
+    pub slowest: Vec<TimelineRow>,
+    pub deliverable: Option<Value>,
+}
+
+/// An agent that failed, with its error as the artifact holds it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub agent: String,
+    pub error: Option<Value>,
+}
 
 impl Service {
     /// `ensemble/run-folder` (or `ensemble/latest`) -> the run folder.
@@ -35,114 +63,71 @@ impl Service {
                     .collect();
                 did_you_mean(id, ensembles.iter().map(String::as_str))
             };
-            refuse(format!("Artifact not found: {id}{hint}"))
+            ServiceError::Missing(format!("Artifact not found: {id}{hint}"))
         };
-        // No link inside the artifacts tree is followed; `latest` is read as a name.
-        let ens_dir = crate::store::atomic::real_dir(&root, ens, false)
-            .map_err(|e| refuse(e.to_string()))?
-            .ok_or_else(not_found)?;
-        let run = if run == "latest" {
-            crate::store::artifact::latest_target(&ens_dir).ok_or_else(not_found)?
-        } else {
-            run.to_string()
-        };
-        let dir = ens_dir.join(run);
-        if !crate::store::atomic::is_real_dir(&dir) || !dir.join("execution.json").is_file() {
-            return Err(not_found());
+        // No link inside the artifacts tree is followed; `latest` is the newest run folder.
+        match crate::store::read::locate(&root, Some(ens), run) {
+            Ok(l) => Ok(l.dir),
+            Err(LocateError::NotFound { .. }) => Err(not_found()),
+            Err(LocateError::Store(e)) => Err(e.into()),
         }
-        Ok(dir)
     }
 
-    pub fn mcp_analyze(&self, id: &str) -> Result<Value, ServiceError> {
+    /// Summarises a run's artifact (`ensemble/run-folder` or `ensemble/latest`).
+    pub fn analyze(&self, id: &str) -> Result<Analysis, ServiceError> {
         let dir = self.artifact_dir(id)?;
-        let path = dir.join("execution.json");
-        let v: Value = serde_json::from_str(&read_text(&path).map_err(|d| refuse(d.to_string()))?)
-            .map_err(|e| refuse(format!("{}: {e}", path.display())))?;
-        let results = v["results"].as_object().cloned().unwrap_or_default();
-        let total = results.len();
-        let ok = results
-            .values()
-            .filter(|r| r["status"] == "success")
-            .count();
-        let failed: Vec<Value> = results
+        let v = Artifact::read(&dir.join("execution.json"))?;
+        let successful_agents = v
+            .results
             .iter()
-            .filter(|(_, r)| r["status"] == "failed")
-            .map(|(n, r)| json!({"agent": n, "error": r["error"]}))
+            .filter(|(_, r)| r.status == "success")
+            .count();
+        let failures = v
+            .results
+            .iter()
+            .filter(|(_, r)| r.status == "failed")
+            .map(|(n, r)| Failure {
+                agent: n.clone(),
+                error: r.error.clone(),
+            })
             .collect();
-        let totals = &v["metadata"]["usage"]["totals"];
-        let duration = v["metadata"]["duration"]
-            .as_str()
+        let duration_s = v
+            .metadata
+            .duration
+            .as_deref()
             .and_then(|d| d.trim_end_matches('s').parse::<f64>().ok())
             .unwrap_or(0.0);
-        let mut slowest: Vec<Value> = v["metadata"]["orc"]["timeline"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        slowest.sort_by(|a, b| {
-            b["service_ms"]
-                .as_f64()
-                .unwrap_or(0.0)
-                .total_cmp(&a["service_ms"].as_f64().unwrap_or(0.0))
-        });
+        let mut slowest: Vec<TimelineRow> = v.timeline().map(<[_]>::to_vec).unwrap_or_default();
+        slowest.sort_by(|a, b| b.service_ms.total_cmp(&a.service_ms));
         slowest.truncate(5);
-        // The same words as invoke and run_status (llm-orc 0.25.2's MCP words): `status` is
-        // success / error, `executor_status` the artifact's completed / completed_with_errors /
-        // interrupted.
-        let run_failed = v["has_errors"] == true
-            || v["status"]
-                .as_str()
+        let failed = v.has_errors
+            || v.status
+                .as_deref()
                 .is_some_and(|s| s != "completed" && s != "success");
-        Ok(json!({
-            "artifact_id": id,
-            "ensemble": v["ensemble"],
-            "status": if run_failed { "error" } else { "success" },
-            "executor_status": v["status"],
-            "analysis": {"total_agents": total, "successful_agents": ok, "failed_agents": failed.len(), "failures": failed},
-            "metrics": {
-                "agent_success_rate": if total == 0 { 0.0 } else { ok as f64 / total as f64 },
-                "cost": totals["total_cost_usd"].as_f64().unwrap_or(0.0),
-                "duration": duration,
-                "total_tokens": totals["total_tokens"],
-                "input_tokens": totals["total_input_tokens"],
-                "output_tokens": totals["total_output_tokens"],
-                "agents_with_missing_counts": totals["agents_with_missing_counts"],
-            },
-            "slowest_agents": slowest,
-            "deliverable": v["deliverable"],
-        }))
+        Ok(Analysis {
+            artifact_id: id.to_string(),
+            failed,
+            total_agents: v.results.len(),
+            successful_agents,
+            failures,
+            duration_s,
+            totals: v.metadata.usage.totals,
+            slowest,
+            ensemble: v.ensemble,
+            executor_status: v.status,
+            deliverable: v.deliverable,
+        })
     }
 
     /// Points `latest` at the newest remaining run, or removes it when none remains.
     fn relink(&self, ensemble_dir: &Path) {
-        let mut runs: Vec<String> = fs::read_dir(ensemble_dir)
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| is_run_folder(n))
-                    .collect()
-            })
-            .unwrap_or_default();
-        runs.sort();
-        let link = ensemble_dir.join("latest");
-        match runs.last() {
-            Some(newest) => {
-                #[cfg(unix)]
-                {
-                    let tmp = ensemble_dir.join(format!(".latest.tmp-{}", std::process::id()));
-                    let _ = fs::remove_file(&tmp);
-                    if std::os::unix::fs::symlink(newest, &tmp).is_ok() {
-                        let _ = fs::rename(&tmp, &link);
-                    }
-                }
-            }
-            None => {
-                let _ = fs::remove_file(&link);
-            }
+        if let Err(e) = crate::store::artifact::relink_latest(ensemble_dir) {
+            tracing::warn!(error = %e, "could not update the `latest` link");
         }
     }
 
-    pub fn mcp_delete_artifact(&self, id: &str, confirm: bool) -> Result<Value, ServiceError> {
+    /// Deletes one run's artifact; `latest` follows.
+    pub fn delete_artifact(&self, id: &str, confirm: bool) -> Result<(), ServiceError> {
         if !confirm {
             return Err(refuse(
                 "Confirmation required to delete artifact (pass confirm: true)",
@@ -154,15 +139,17 @@ impl Service {
         if let Some(parent) = dir.parent() {
             self.relink(parent);
         }
-        Ok(json!({"deleted": true, "artifact_id": id}))
+        Ok(())
     }
 
-    pub fn mcp_cleanup(
+    /// Deletes (or with `dry_run` only lists) the runs older than `older_than_days` by the time
+    /// in their folder's name, of one ensemble or all; returns their ids, sorted.
+    pub fn cleanup_artifacts(
         &self,
         ensemble: Option<&str>,
         older_than_days: u64,
         dry_run: bool,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<Vec<String>, ServiceError> {
         let root = self.artifacts_root();
         let cutoff =
             chrono::Local::now().naive_local() - chrono::Duration::days(older_than_days as i64);
@@ -172,9 +159,7 @@ impl Service {
                 check_relative_name(e)
                     .map_err(|why| refuse(format!("invalid ensemble name: {why}")))?;
                 // A linked ensemble folder is refused, never followed.
-                if let Some(dir) = crate::store::atomic::real_dir(&root, e, false)
-                    .map_err(|err| refuse(err.to_string()))?
-                {
+                if let Some(dir) = crate::store::atomic::real_dir(&root, e, false)? {
                     dirs.push((e.to_string(), dir));
                 }
             }
@@ -213,23 +198,8 @@ impl Service {
                 crate::store::artifact::remove_stale_temporaries(dir);
             }
         }
-        let list: Vec<&String> = ids.iter().map(|(i, _, _)| i).collect();
-        Ok(if dry_run {
-            json!({"dry_run": true, "would_delete": list, "count": list.len()})
-        } else {
-            json!({"dry_run": false, "deleted": list, "count": list.len()})
-        })
+        Ok(ids.into_iter().map(|(id, _, _)| id).collect())
     }
 
     // ------------------------------------------------------------------ library
-}
-
-fn is_run_folder(n: &str) -> bool {
-    let b = n.as_bytes();
-    b.len() == 19
-        && b[8] == b'-'
-        && b[15] == b'-'
-        && n.chars()
-            .enumerate()
-            .all(|(i, c)| i == 8 || i == 15 || c.is_ascii_digit())
 }

@@ -211,8 +211,7 @@ impl Service {
             fs::copy(&path, &b).map_err(io(&b))?;
             backup_created = true;
         }
-        crate::store::atomic::write_atomic(&path, new_text.as_bytes())
-            .map_err(|e| refuse(e.to_string()))?;
+        crate::store::atomic::write_atomic(&path, new_text.as_bytes())?;
         let fresh = Service::open(
             &self.project.dirs.cwd,
             self.project.dirs.project_root.as_deref(),

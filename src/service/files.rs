@@ -84,7 +84,7 @@ pub(crate) fn write_new(path: &Path, text: &str, overwrite: bool) -> Result<(), 
     if path.exists() && !overwrite {
         return Err(refuse(format!("File already exists: {}", path.display())));
     }
-    crate::store::atomic::write_atomic(path, text.as_bytes()).map_err(|e| refuse(e.to_string()))
+    crate::store::atomic::write_atomic(path, text.as_bytes()).map_err(ServiceError::from)
 }
 
 /// Refuses an ensemble or agent name that `validate` would refuse (control characters, bidi

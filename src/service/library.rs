@@ -179,7 +179,7 @@ impl Service {
         if let Some(p) = dest.parent() {
             fs::create_dir_all(p).map_err(io(p))?;
         }
-        crate::store::atomic::write_atomic(&dest, &bytes).map_err(|e| refuse(e.to_string()))?;
+        crate::store::atomic::write_atomic(&dest, &bytes)?;
         Ok(json!({"copied": true, "source": src, "destination": dest}))
     }
 

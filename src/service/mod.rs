@@ -43,9 +43,15 @@ pub enum ServiceError {
         name: String,
         diagnostics: Vec<Diagnostic>,
     },
+    /// Something named that does not exist (an artifact, a profile, a script), with a message
+    /// for the client.
+    #[error("{0}")]
+    Missing(String),
     /// A request refused with a message for the client.
     #[error("{0}")]
     Refused(String),
+    /// Reading or writing failed (a full disk, a permission, a file where a folder should be):
+    /// not the request's fault, and never worded as a refusal.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -53,7 +59,45 @@ pub enum ServiceError {
     },
 }
 
+/// What kind of failure a `ServiceError` is: what the fronts map to exit codes and answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Invalid,
+    Refused,
+    Io,
+}
+
+impl From<crate::store::atomic::ArtifactError> for ServiceError {
+    fn from(e: crate::store::atomic::ArtifactError) -> ServiceError {
+        use crate::store::atomic::ArtifactError;
+        match e {
+            ArtifactError::Io { path, source } => ServiceError::Io { path, source },
+            other => ServiceError::Refused(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::store::read::ReadError> for ServiceError {
+    fn from(e: crate::store::read::ReadError) -> ServiceError {
+        use crate::store::read::ReadError;
+        match e {
+            ReadError::Io { path, source } => ServiceError::Io { path, source },
+            other => ServiceError::Refused(other.to_string()),
+        }
+    }
+}
+
 impl ServiceError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ServiceError::NotFound { .. } | ServiceError::Missing(_) => ErrorKind::NotFound,
+            ServiceError::Invalid { .. } => ErrorKind::Invalid,
+            ServiceError::Refused(_) => ErrorKind::Refused,
+            ServiceError::Io { .. } => ErrorKind::Io,
+        }
+    }
+
     /// For a "not found": what it adds when some files could not be read (empty otherwise), for
     /// fronts that word "not found" their own way (MCP keeps llm-orc's text).
     pub fn unreadable_note(&self) -> String {
@@ -195,7 +239,7 @@ pub struct InvokeOptions {
     pub write_artifact: bool,
     pub retry: RetryPolicy,
     /// An earlier run's artifact (execution.json) to reuse unchanged results from.
-    pub resume: Option<(String, serde_json::Value)>,
+    pub resume: Option<(String, crate::store::read::Artifact)>,
     /// Asks the user for the interactive primitives (None: no one can answer).
     pub ask: Option<exec::Asker>,
     /// Let read_file/write_file reach outside the project directory.
@@ -631,7 +675,7 @@ impl Service {
             reuse: opts
                 .resume
                 .as_ref()
-                .map(|(_, v)| exec::reusable_from_artifact(v))
+                .map(|(_, a)| a.reusable())
                 .unwrap_or_default(),
             resolver: Some(self.resolver()),
             ask: simulated

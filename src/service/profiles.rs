@@ -123,8 +123,7 @@ impl Service {
                 m.insert(k.clone(), val.clone());
             }
         }
-        crate::store::atomic::write_atomic(&path, to_yaml(&v)?.as_bytes())
-            .map_err(|e| refuse(e.to_string()))?;
+        crate::store::atomic::write_atomic(&path, to_yaml(&v)?.as_bytes())?;
         Ok(json!({"updated": true, "path": path}))
     }
 

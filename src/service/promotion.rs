@@ -1430,8 +1430,7 @@ impl Service {
                 if let Some(p) = pr_path.parent() {
                     fs::create_dir_all(p).map_err(io(p))?;
                 }
-                crate::store::atomic::write_atomic(&pr_path, pr.as_bytes())
-                    .map_err(|e| refuse(e.to_string()))?;
+                crate::store::atomic::write_atomic(&pr_path, pr.as_bytes())?;
                 out["status"] = json!("contributed");
                 out["branch"] = json!(branch);
                 out["commit"] = json!(commit.commit);
@@ -1584,7 +1583,7 @@ fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<(), Service
     if let Some(p) = path.parent() {
         fs::create_dir_all(p).map_err(io(p))?;
     }
-    crate::store::atomic::write_atomic(path, bytes).map_err(|e| refuse(e.to_string()))?;
+    crate::store::atomic::write_atomic(path, bytes)?;
     #[cfg(unix)]
     if executable {
         use std::os::unix::fs::PermissionsExt;

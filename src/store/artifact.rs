@@ -18,26 +18,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use super::atomic::ArtifactError;
-use super::atomic::{io_err, is_real_dir, real_dir, write_atomic_via, write_pretty_ascii};
+use super::atomic::{io_err, real_dir, write_atomic_via, write_pretty_ascii};
 use crate::pyfmt;
 use crate::run::RunResult;
-
-/// The run folder `<ensemble_dir>/latest` names: read as a name, never followed, and only a
-/// plain name of a real folder beside it.
-pub fn latest_target(ensemble_dir: &Path) -> Option<String> {
-    let link = ensemble_dir.join("latest");
-    let target = match fs::read_link(&link) {
-        Ok(t) => t.to_str()?.to_string(),
-        // Where links are not available `latest` is a file holding the name.
-        Err(_) if fs::symlink_metadata(&link).is_ok_and(|m| m.is_file()) => {
-            fs::read_to_string(&link).ok()?.trim().to_string()
-        }
-        Err(_) => return None,
-    };
-    let plain =
-        !target.is_empty() && !target.starts_with('.') && !target.contains(['/', '\\', '\0']);
-    (plain && is_real_dir(&ensemble_dir.join(&target))).then_some(target)
-}
 
 /// Temporaries older than this are removed even if their process seems alive (its id may
 /// have been reused).
@@ -104,18 +87,28 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
     removed
 }
 
-/// Points `<dir>/latest` at `target` (a sibling folder name), replacing any old link in one
-/// rename so readers always find a link.
-fn relink_latest(dir: &Path, target: &str) -> Result<(), ArtifactError> {
-    let link = dir.join("latest");
+/// Points `<ensemble_dir>/latest` at the newest finished run there (by folder name: what
+/// `latest` means everywhere, see `read`), or removes it when no run remains. The one place the
+/// link is written; the old link is replaced in one rename so readers always find one.
+pub fn relink_latest(ensemble_dir: &Path) -> Result<(), ArtifactError> {
+    let link = ensemble_dir.join("latest");
+    let Some(target) = super::read::newest_run(ensemble_dir) else {
+        return match fs::remove_file(&link) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ArtifactError::Io {
+                path: link,
+                source: e,
+            }),
+            _ => Ok(()),
+        };
+    };
     #[cfg(unix)]
     {
-        let tmp = dir.join(format!(
+        let tmp = ensemble_dir.join(format!(
             ".latest.tmp-{}-{}",
             std::process::id(),
             fastrand::u64(..)
         ));
-        std::os::unix::fs::symlink(target, &tmp).map_err(io_err(&tmp))?;
+        std::os::unix::fs::symlink(&target, &tmp).map_err(io_err(&tmp))?;
         fs::rename(&tmp, &link).map_err(|e| {
             let _ = fs::remove_file(&tmp);
             ArtifactError::Io {
@@ -126,7 +119,7 @@ fn relink_latest(dir: &Path, target: &str) -> Result<(), ArtifactError> {
     }
     #[cfg(not(unix))]
     {
-        write_atomic(&link, target.as_bytes())?;
+        super::atomic::write_atomic(&link, target.as_bytes())?;
     }
     Ok(())
 }
@@ -207,7 +200,7 @@ pub fn write(
     write_atomic_via(&ensemble_dir, &markdown, |f| {
         f.write_all(markdown_report(run).as_bytes())
     })?;
-    relink_latest(&ensemble_dir, &folder)?;
+    relink_latest(&ensemble_dir)?;
     Ok(Written {
         dir,
         json,
