@@ -247,6 +247,48 @@ pub struct Config {
     pub default_models: BTreeMap<String, String>,
     pub performance: Performance,
     pub scripts: ScriptSettings,
+    /// The pool of Ollama hosts (`hosts:`); empty = one host (`OLLAMA_HOST` or localhost).
+    pub hosts: Vec<HostEntry>,
+}
+
+/// One entry of `hosts:` in config.yaml (or of `OLLAMA_HOSTS`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostEntry {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_model_limit: Option<u64>,
+    /// Higher is preferred among otherwise equal hosts.
+    pub priority: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_loaded_models: Option<u64>,
+}
+
+impl HostEntry {
+    pub fn new(url: &str) -> HostEntry {
+        HostEntry {
+            url: url.trim().trim_end_matches('/').to_string(),
+            per_model_limit: None,
+            priority: 0,
+            max_loaded_models: None,
+        }
+    }
+}
+
+/// `OLLAMA_HOSTS=url,url,...` over the configured pool: the listed hosts, each keeping the
+/// settings config.yaml gives the same URL.
+pub fn hosts_from_env(configured: &[HostEntry], env: &str) -> Vec<HostEntry> {
+    env.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            let fresh = HostEntry::new(u);
+            configured
+                .iter()
+                .find(|h| h.url == fresh.url)
+                .cloned()
+                .unwrap_or(fresh)
+        })
+        .collect()
 }
 
 /// A profile with where it came from.
@@ -581,6 +623,7 @@ const CONFIG_KEYS: &[&str] = &[
     "project",
     "model_profiles",
     "performance",
+    "hosts",
     "agentic_serving",
     "serving",
     "remotes",
@@ -642,6 +685,7 @@ fn read_config_entries(
                 }
             },
             "performance" => read_performance(&mut r, &e.value, &mut config.performance),
+            "hosts" => read_hosts(&mut r, &e.value, &mut config.hosts),
             "scripts" => read_scripts(&mut r, &e.value, tier, path, &mut config.scripts),
             "streaming_enabled" => {
                 if let Some(b) = r.boolean(e) {
@@ -654,6 +698,108 @@ fn read_config_entries(
             _ => r.unknown_key(e, "config.yaml", CONFIG_KEYS),
         }
     }
+}
+
+/// `hosts:` a list of URLs or of `{url, per_model_limit, priority, max_loaded_models}`. A later
+/// config file's entry for the same URL replaces the earlier one; new URLs are added.
+fn read_hosts(r: &mut Reader<'_>, node: &Node, hosts: &mut Vec<HostEntry>) {
+    let items = match &node.value {
+        Value::Seq(items) => items,
+        Value::Null => return,
+        other => {
+            r.sink.error(
+                node.pos,
+                format!(
+                    "`hosts` must be a list of URLs or of {{url: ...}} mappings, found {}",
+                    other.kind()
+                ),
+            );
+            return;
+        }
+    };
+    for item in items {
+        let Some(host) = read_host(r, item) else {
+            continue;
+        };
+        match hosts.iter_mut().find(|h| h.url == host.url) {
+            Some(old) => *old = host,
+            None => hosts.push(host),
+        }
+    }
+}
+
+fn read_host(r: &mut Reader<'_>, item: &Node) -> Option<HostEntry> {
+    let url_ok = |r: &mut Reader<'_>, url: &str, pos| {
+        if url.trim().is_empty() {
+            r.sink.error(pos, "a host needs a non-empty `url`");
+            false
+        } else {
+            true
+        }
+    };
+    if let Some(url) = item.as_str() {
+        return url_ok(r, url, item.pos).then(|| HostEntry::new(url));
+    }
+    let Some(entries) = item.as_map() else {
+        r.sink.error(
+            item.pos,
+            format!(
+                "a host must be a URL or a mapping with `url`, found {}",
+                item.value.kind()
+            ),
+        );
+        return None;
+    };
+    let mut host: Option<HostEntry> = None;
+    let (mut limit, mut priority, mut max_loaded) = (None, 0i64, None);
+    for e in entries {
+        match e.key.as_str() {
+            "url" => {
+                host = r
+                    .text(e)
+                    .filter(|u| url_ok(r, u, e.value.pos))
+                    .map(|u| HostEntry::new(&u));
+            }
+            "per_model_limit" => match r.unsigned(e) {
+                Some(0) => {
+                    r.sink
+                        .error(e.value.pos, "`per_model_limit` must be at least 1");
+                }
+                n => limit = n,
+            },
+            "max_loaded_models" => match r.unsigned(e) {
+                Some(0) => {
+                    r.sink
+                        .error(e.value.pos, "`max_loaded_models` must be at least 1");
+                }
+                n => max_loaded = n,
+            },
+            "priority" => match &e.value.value {
+                Value::Int(i) => priority = *i,
+                other => {
+                    r.sink.error(
+                        e.value.pos,
+                        format!("`priority` must be a whole number, found {}", other.kind()),
+                    );
+                }
+            },
+            _ => r.unknown_key(
+                e,
+                "a host",
+                &["url", "per_model_limit", "priority", "max_loaded_models"],
+            ),
+        }
+    }
+    let Some(mut host) = host else {
+        if item.get("url").is_none() {
+            r.sink.error(item.pos, "a host needs `url`");
+        }
+        return None;
+    };
+    host.per_model_limit = limit;
+    host.priority = priority;
+    host.max_loaded_models = max_loaded;
+    Some(host)
 }
 
 fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
@@ -1113,5 +1259,64 @@ mod tests {
             assert!(why.starts_with("the name contains "), "{bad:?}: {why}");
         }
         assert!(check_relative_name("café/über-analyse").is_ok());
+    }
+
+    fn read(texts: &[&str]) -> (Config, Vec<String>) {
+        let mut config = Config::default();
+        let mut profiles = Profiles::default();
+        let mut out = Vec::new();
+        for (i, t) in texts.iter().enumerate() {
+            let path = PathBuf::from(format!("/p{i}/config.yaml"));
+            read_config_text(t, &path, Tier::Local, &mut config, &mut profiles, &mut out);
+        }
+        (config, out.iter().map(|d| d.to_string()).collect())
+    }
+
+    #[test]
+    fn hosts_are_read_and_a_later_file_replaces_the_same_url() {
+        let global = "hosts:\n  - http://gpu1:11434\n  - url: http://gpu2:11434/\n    priority: 5\n    max_loaded_models: 1\n";
+        let local =
+            "hosts:\n  - url: http://gpu2:11434\n    per_model_limit: 2\n  - http://cpu:11434\n";
+        let (c, errs) = read(&[global, local]);
+        assert!(errs.is_empty(), "{errs:?}");
+        let urls: Vec<_> = c.hosts.iter().map(|h| h.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            ["http://gpu1:11434", "http://gpu2:11434", "http://cpu:11434"]
+        );
+        assert_eq!(c.hosts[1].per_model_limit, Some(2));
+        assert_eq!(
+            (c.hosts[1].priority, c.hosts[1].max_loaded_models),
+            (0, None)
+        );
+    }
+
+    #[test]
+    fn bad_hosts_are_errors_with_their_line() {
+        let (_, errs) = read(&[
+            "hosts:\n  - url: ''\n  - priority: 1\n  - url: http://a\n    max_loaded_models: 0\n  - 7\n",
+        ]);
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(
+            errs[0].contains(":2:") && errs[0].contains("non-empty `url`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].contains(":3:") && errs[1].contains("needs `url`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].contains("`max_loaded_models` must be at least 1"),
+            "{errs:?}"
+        );
+        assert!(errs[3].contains("a host must be a URL"), "{errs:?}");
+    }
+
+    #[test]
+    fn ollama_hosts_lists_the_pool_and_keeps_configured_settings() {
+        let mut gpu = HostEntry::new("http://gpu:11434");
+        gpu.priority = 3;
+        let hosts = hosts_from_env(&[gpu.clone()], " http://a:1, http://gpu:11434/ ,,");
+        assert_eq!(hosts, [HostEntry::new("http://a:1"), gpu]);
     }
 }
