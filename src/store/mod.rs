@@ -5,3 +5,4 @@
 pub mod artifact;
 pub mod atomic;
 pub mod cache;
+pub mod memo;
