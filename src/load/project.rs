@@ -186,6 +186,44 @@ pub struct Performance {
     /// Stream Ollama responses: `None` = when someone watches progress, else as set.
     pub streaming_enabled: Option<bool>,
     pub script_cache_enabled: bool,
+    /// `performance.budget.tokens_per_run`: no agent starts once a run has counted this many.
+    pub budget_tokens: Option<u64>,
+    /// `performance.budget.cost_usd_per_run` (zero-cost local models never count).
+    pub budget_cost_usd: Option<f64>,
+    /// `performance.result_cache`.
+    pub result_cache: ResultCache,
+}
+
+/// When a model answer may be reused from `.llm-orc/cache/` (`performance.result_cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheMode {
+    /// Never (the default).
+    #[default]
+    Off,
+    /// Only answers to deterministic requests (temperature 0 or a fixed seed): `true`.
+    Deterministic,
+    /// Every answer: `always`.
+    Always,
+}
+
+/// `performance.result_cache`: `true`, `false`, `always`, or a mapping with `enabled`,
+/// `max_mb` and `max_age_hours`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ResultCache {
+    pub mode: CacheMode,
+    pub max_mb: u64,
+    pub max_age_hours: f64,
+}
+
+impl Default for ResultCache {
+    fn default() -> Self {
+        ResultCache {
+            mode: CacheMode::Off,
+            max_mb: 256,
+            max_age_hours: 168.0,
+        }
+    }
 }
 
 impl Default for Performance {
@@ -200,6 +238,9 @@ impl Default for Performance {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             streaming_enabled: None,
             script_cache_enabled: false,
+            budget_tokens: None,
+            budget_cost_usd: None,
+            result_cache: ResultCache::default(),
         }
     }
 }
@@ -700,6 +741,92 @@ fn read_config_entries(
     }
 }
 
+fn read_budget(r: &mut Reader<'_>, e: &Entry, perf: &mut Performance) {
+    let Some(entries) = e.value.as_map() else {
+        if !e.value.is_null() {
+            r.sink
+                .error(e.value.pos, "`performance.budget` must be a mapping");
+        }
+        return;
+    };
+    for b in entries {
+        match b.key.as_str() {
+            "tokens_per_run" => match r.unsigned(b) {
+                Some(0) => {
+                    r.sink
+                        .error(b.value.pos, "`tokens_per_run` must be at least 1");
+                }
+                n => perf.budget_tokens = n.or(perf.budget_tokens),
+            },
+            "cost_usd_per_run" => match r.number(b) {
+                Some(x) if x <= 0.0 => {
+                    r.sink
+                        .error(b.value.pos, "`cost_usd_per_run` must be above 0");
+                }
+                x => perf.budget_cost_usd = x.or(perf.budget_cost_usd),
+            },
+            _ => r.unknown_key(
+                b,
+                "`performance.budget`",
+                &["tokens_per_run", "cost_usd_per_run"],
+            ),
+        }
+    }
+}
+
+fn cache_mode(r: &mut Reader<'_>, e: &Entry) -> Option<CacheMode> {
+    match &e.value.value {
+        Value::Str(s) if s == "always" => Some(CacheMode::Always),
+        _ => r.boolean(e).map(|on| {
+            if on {
+                CacheMode::Deterministic
+            } else {
+                CacheMode::Off
+            }
+        }),
+    }
+}
+
+fn read_result_cache(r: &mut Reader<'_>, e: &Entry, cache: &mut ResultCache) {
+    let Some(entries) = e.value.as_map() else {
+        if let Some(mode) = cache_mode(r, e) {
+            cache.mode = mode;
+        }
+        return;
+    };
+    for c in entries {
+        match c.key.as_str() {
+            "enabled" => {
+                if let Some(mode) = cache_mode(r, c) {
+                    cache.mode = mode;
+                }
+            }
+            "max_mb" => match r.unsigned(c) {
+                Some(0) => {
+                    r.sink.error(c.value.pos, "`max_mb` must be at least 1");
+                }
+                Some(n) => cache.max_mb = n,
+                None => {}
+            },
+            "max_age_hours" => match r.number(c) {
+                Some(h) if h <= 0.0 || h > 24.0 * 3650.0 => {
+                    r.sink.error(
+                        c.value.pos,
+                        "`max_age_hours` must be above 0 and at most ten years",
+                    );
+                }
+                Some(h) => cache.max_age_hours = h,
+                None => {}
+            },
+            _ => r.unknown_key(
+                c,
+                "`performance.result_cache`",
+                &["enabled", "max_mb", "max_age_hours"],
+            ),
+        }
+    }
+}
+
 /// `hosts:` a list of URLs or of `{url, per_model_limit, priority, max_loaded_models}`. A later
 /// config file's entry for the same URL replaces the earlier one; new URLs are added.
 fn read_hosts(r: &mut Reader<'_>, node: &Node, hosts: &mut Vec<HostEntry>) {
@@ -925,11 +1052,20 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                 }
                 _ => {}
             },
+            "budget" => read_budget(r, e, perf),
+            "result_cache" => read_result_cache(r, e, &mut perf.result_cache),
             "memory" | "streaming_enabled" | "monitoring_enabled" => {}
             _ => r.unknown_key(
                 e,
                 "`performance`",
-                &["concurrency", "execution", "script_cache", "memory"],
+                &[
+                    "concurrency",
+                    "execution",
+                    "script_cache",
+                    "budget",
+                    "result_cache",
+                    "memory",
+                ],
             ),
         }
     }
@@ -1318,5 +1454,25 @@ mod tests {
         gpu.priority = 3;
         let hosts = hosts_from_env(&[gpu.clone()], " http://a:1, http://gpu:11434/ ,,");
         assert_eq!(hosts, [HostEntry::new("http://a:1"), gpu]);
+    }
+
+    #[test]
+    fn budget_and_result_cache_are_read() {
+        let (c, errs) = read(&[
+            "performance:\n  budget:\n    tokens_per_run: 5000\n  result_cache: always\n",
+            "performance:\n  budget:\n    cost_usd_per_run: 0.25\n  result_cache:\n    enabled: true\n    max_mb: 8\n",
+        ]);
+        assert!(errs.is_empty(), "{errs:?}");
+        let p = &c.performance;
+        assert_eq!(
+            (p.budget_tokens, p.budget_cost_usd),
+            (Some(5000), Some(0.25))
+        );
+        assert_eq!(p.result_cache.mode, CacheMode::Deterministic);
+        assert_eq!(p.result_cache.max_mb, 8);
+        let (_, errs) = read(&[
+            "performance:\n  budget:\n    tokens_per_run: 0\n    cost_usd_per_run: -1\n  result_cache: maybe\n",
+        ]);
+        assert_eq!(errs.len(), 3, "{errs:?}");
     }
 }
