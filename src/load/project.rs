@@ -39,6 +39,8 @@ pub struct Env {
     pub library_path: Option<PathBuf>,
     /// `OLLAMA_HOST`: where `provider: ollama` agents without a base_url go.
     pub ollama_host: Option<String>,
+    /// `OLLAMA_HOSTS`: the pool of hosts (comma-separated URLs), over config.yaml's `hosts:`.
+    pub ollama_hosts: Option<String>,
     /// `orc mcp serve --allow-inline-scripts`: MCP clients may write ensembles with inline
     /// shell scripts (never from the environment; false unless the flag is given).
     pub mcp_allows_inline_scripts: bool,
@@ -56,6 +58,9 @@ impl Env {
             xdg_config_home: non_empty("XDG_CONFIG_HOME"),
             library_path: non_empty("LLM_ORC_LIBRARY_PATH"),
             ollama_host: std::env::var("OLLAMA_HOST")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+            ollama_hosts: std::env::var("OLLAMA_HOSTS")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
             mcp_allows_inline_scripts: false,
