@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 pub mod hosts;
 pub mod ollama;
 pub mod openai;
+pub mod pool;
 
 pub use ollama::OllamaClient;
 pub use openai::OpenAiClient;

@@ -42,6 +42,13 @@ struct Args {
     models: Option<String>,
     #[arg(long)]
     accept_any_model: bool,
+    /// Models held loaded at once (0 = no limit): a request for another model waits for an
+    /// idle one to be evicted and pays --load-ms.
+    #[arg(long, default_value_t = 0)]
+    max_loaded: usize,
+    /// Time to load a model (with --max-loaded).
+    #[arg(long, default_value_t = 0.0)]
+    load_ms: f64,
     /// Append one JSON line per generation request.
     #[arg(long)]
     log: Option<PathBuf>,
@@ -62,6 +69,8 @@ fn main() -> anyhow::Result<()> {
         parallel: a.parallel,
         max_queue: a.max_queue,
         accept_any_model: a.accept_any_model,
+        max_loaded: a.max_loaded,
+        load_time: millis(a.load_ms, "--load-ms")?,
         ..SimConfig::default()
     };
     if let Some(m) = &a.models {

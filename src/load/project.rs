@@ -39,6 +39,8 @@ pub struct Env {
     pub library_path: Option<PathBuf>,
     /// `OLLAMA_HOST`: where `provider: ollama` agents without a base_url go.
     pub ollama_host: Option<String>,
+    /// `OLLAMA_HOSTS`: the pool of hosts (comma-separated URLs), over config.yaml's `hosts:`.
+    pub ollama_hosts: Option<String>,
     /// `orc mcp serve --allow-inline-scripts`: MCP clients may write ensembles with inline
     /// shell scripts (never from the environment; false unless the flag is given).
     pub mcp_allows_inline_scripts: bool,
@@ -56,6 +58,9 @@ impl Env {
             xdg_config_home: non_empty("XDG_CONFIG_HOME"),
             library_path: non_empty("LLM_ORC_LIBRARY_PATH"),
             ollama_host: std::env::var("OLLAMA_HOST")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+            ollama_hosts: std::env::var("OLLAMA_HOSTS")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
             mcp_allows_inline_scripts: false,
@@ -186,6 +191,44 @@ pub struct Performance {
     /// Stream Ollama responses: `None` = when someone watches progress, else as set.
     pub streaming_enabled: Option<bool>,
     pub script_cache_enabled: bool,
+    /// `performance.budget.tokens_per_run`: no agent starts once a run has counted this many.
+    pub budget_tokens: Option<u64>,
+    /// `performance.budget.cost_usd_per_run` (zero-cost local models never count).
+    pub budget_cost_usd: Option<f64>,
+    /// `performance.result_cache`.
+    pub result_cache: ResultCache,
+}
+
+/// When a model answer may be reused from `.llm-orc/cache/` (`performance.result_cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheMode {
+    /// Never (the default).
+    #[default]
+    Off,
+    /// Only answers to deterministic requests (temperature 0 or a fixed seed): `true`.
+    Deterministic,
+    /// Every answer: `always`.
+    Always,
+}
+
+/// `performance.result_cache`: `true`, `false`, `always`, or a mapping with `enabled`,
+/// `max_mb` and `max_age_hours`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ResultCache {
+    pub mode: CacheMode,
+    pub max_mb: u64,
+    pub max_age_hours: f64,
+}
+
+impl Default for ResultCache {
+    fn default() -> Self {
+        ResultCache {
+            mode: CacheMode::Off,
+            max_mb: 256,
+            max_age_hours: 168.0,
+        }
+    }
 }
 
 impl Default for Performance {
@@ -200,6 +243,9 @@ impl Default for Performance {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             streaming_enabled: None,
             script_cache_enabled: false,
+            budget_tokens: None,
+            budget_cost_usd: None,
+            result_cache: ResultCache::default(),
         }
     }
 }
@@ -247,6 +293,48 @@ pub struct Config {
     pub default_models: BTreeMap<String, String>,
     pub performance: Performance,
     pub scripts: ScriptSettings,
+    /// The pool of Ollama hosts (`hosts:`); empty = one host (`OLLAMA_HOST` or localhost).
+    pub hosts: Vec<HostEntry>,
+}
+
+/// One entry of `hosts:` in config.yaml (or of `OLLAMA_HOSTS`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostEntry {
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_model_limit: Option<u64>,
+    /// Higher is preferred among otherwise equal hosts.
+    pub priority: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_loaded_models: Option<u64>,
+}
+
+impl HostEntry {
+    pub fn new(url: &str) -> HostEntry {
+        HostEntry {
+            url: url.trim().trim_end_matches('/').to_string(),
+            per_model_limit: None,
+            priority: 0,
+            max_loaded_models: None,
+        }
+    }
+}
+
+/// `OLLAMA_HOSTS=url,url,...` over the configured pool: the listed hosts, each keeping the
+/// settings config.yaml gives the same URL.
+pub fn hosts_from_env(configured: &[HostEntry], env: &str) -> Vec<HostEntry> {
+    env.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            let fresh = HostEntry::new(u);
+            configured
+                .iter()
+                .find(|h| h.url == fresh.url)
+                .cloned()
+                .unwrap_or(fresh)
+        })
+        .collect()
 }
 
 /// A profile with where it came from.
@@ -581,6 +669,7 @@ const CONFIG_KEYS: &[&str] = &[
     "project",
     "model_profiles",
     "performance",
+    "hosts",
     "agentic_serving",
     "serving",
     "remotes",
@@ -642,6 +731,7 @@ fn read_config_entries(
                 }
             },
             "performance" => read_performance(&mut r, &e.value, &mut config.performance),
+            "hosts" => read_hosts(&mut r, &e.value, &mut config.hosts),
             "scripts" => read_scripts(&mut r, &e.value, tier, path, &mut config.scripts),
             "streaming_enabled" => {
                 if let Some(b) = r.boolean(e) {
@@ -654,6 +744,194 @@ fn read_config_entries(
             _ => r.unknown_key(e, "config.yaml", CONFIG_KEYS),
         }
     }
+}
+
+fn read_budget(r: &mut Reader<'_>, e: &Entry, perf: &mut Performance) {
+    let Some(entries) = e.value.as_map() else {
+        if !e.value.is_null() {
+            r.sink
+                .error(e.value.pos, "`performance.budget` must be a mapping");
+        }
+        return;
+    };
+    for b in entries {
+        match b.key.as_str() {
+            "tokens_per_run" => match r.unsigned(b) {
+                Some(0) => {
+                    r.sink
+                        .error(b.value.pos, "`tokens_per_run` must be at least 1");
+                }
+                n => perf.budget_tokens = n.or(perf.budget_tokens),
+            },
+            "cost_usd_per_run" => match r.number(b) {
+                Some(x) if x <= 0.0 => {
+                    r.sink
+                        .error(b.value.pos, "`cost_usd_per_run` must be above 0");
+                }
+                x => perf.budget_cost_usd = x.or(perf.budget_cost_usd),
+            },
+            _ => r.unknown_key(
+                b,
+                "`performance.budget`",
+                &["tokens_per_run", "cost_usd_per_run"],
+            ),
+        }
+    }
+}
+
+fn cache_mode(r: &mut Reader<'_>, e: &Entry) -> Option<CacheMode> {
+    match &e.value.value {
+        Value::Str(s) if s == "always" => Some(CacheMode::Always),
+        _ => r.boolean(e).map(|on| {
+            if on {
+                CacheMode::Deterministic
+            } else {
+                CacheMode::Off
+            }
+        }),
+    }
+}
+
+fn read_result_cache(r: &mut Reader<'_>, e: &Entry, cache: &mut ResultCache) {
+    let Some(entries) = e.value.as_map() else {
+        if let Some(mode) = cache_mode(r, e) {
+            cache.mode = mode;
+        }
+        return;
+    };
+    for c in entries {
+        match c.key.as_str() {
+            "enabled" => {
+                if let Some(mode) = cache_mode(r, c) {
+                    cache.mode = mode;
+                }
+            }
+            "max_mb" => match r.unsigned(c) {
+                Some(0) => {
+                    r.sink.error(c.value.pos, "`max_mb` must be at least 1");
+                }
+                Some(n) => cache.max_mb = n,
+                None => {}
+            },
+            "max_age_hours" => match r.number(c) {
+                Some(h) if h <= 0.0 || h > 24.0 * 3650.0 => {
+                    r.sink.error(
+                        c.value.pos,
+                        "`max_age_hours` must be above 0 and at most ten years",
+                    );
+                }
+                Some(h) => cache.max_age_hours = h,
+                None => {}
+            },
+            _ => r.unknown_key(
+                c,
+                "`performance.result_cache`",
+                &["enabled", "max_mb", "max_age_hours"],
+            ),
+        }
+    }
+}
+
+/// `hosts:` a list of URLs or of `{url, per_model_limit, priority, max_loaded_models}`. A later
+/// config file's entry for the same URL replaces the earlier one; new URLs are added.
+fn read_hosts(r: &mut Reader<'_>, node: &Node, hosts: &mut Vec<HostEntry>) {
+    let items = match &node.value {
+        Value::Seq(items) => items,
+        Value::Null => return,
+        other => {
+            r.sink.error(
+                node.pos,
+                format!(
+                    "`hosts` must be a list of URLs or of {{url: ...}} mappings, found {}",
+                    other.kind()
+                ),
+            );
+            return;
+        }
+    };
+    for item in items {
+        let Some(host) = read_host(r, item) else {
+            continue;
+        };
+        match hosts.iter_mut().find(|h| h.url == host.url) {
+            Some(old) => *old = host,
+            None => hosts.push(host),
+        }
+    }
+}
+
+fn read_host(r: &mut Reader<'_>, item: &Node) -> Option<HostEntry> {
+    let url_ok = |r: &mut Reader<'_>, url: &str, pos| {
+        if url.trim().is_empty() {
+            r.sink.error(pos, "a host needs a non-empty `url`");
+            false
+        } else {
+            true
+        }
+    };
+    if let Some(url) = item.as_str() {
+        return url_ok(r, url, item.pos).then(|| HostEntry::new(url));
+    }
+    let Some(entries) = item.as_map() else {
+        r.sink.error(
+            item.pos,
+            format!(
+                "a host must be a URL or a mapping with `url`, found {}",
+                item.value.kind()
+            ),
+        );
+        return None;
+    };
+    let mut host: Option<HostEntry> = None;
+    let (mut limit, mut priority, mut max_loaded) = (None, 0i64, None);
+    for e in entries {
+        match e.key.as_str() {
+            "url" => {
+                host = r
+                    .text(e)
+                    .filter(|u| url_ok(r, u, e.value.pos))
+                    .map(|u| HostEntry::new(&u));
+            }
+            "per_model_limit" => match r.unsigned(e) {
+                Some(0) => {
+                    r.sink
+                        .error(e.value.pos, "`per_model_limit` must be at least 1");
+                }
+                n => limit = n,
+            },
+            "max_loaded_models" => match r.unsigned(e) {
+                Some(0) => {
+                    r.sink
+                        .error(e.value.pos, "`max_loaded_models` must be at least 1");
+                }
+                n => max_loaded = n,
+            },
+            "priority" => match &e.value.value {
+                Value::Int(i) => priority = *i,
+                other => {
+                    r.sink.error(
+                        e.value.pos,
+                        format!("`priority` must be a whole number, found {}", other.kind()),
+                    );
+                }
+            },
+            _ => r.unknown_key(
+                e,
+                "a host",
+                &["url", "per_model_limit", "priority", "max_loaded_models"],
+            ),
+        }
+    }
+    let Some(mut host) = host else {
+        if item.get("url").is_none() {
+            r.sink.error(item.pos, "a host needs `url`");
+        }
+        return None;
+    };
+    host.per_model_limit = limit;
+    host.priority = priority;
+    host.max_loaded_models = max_loaded;
+    Some(host)
 }
 
 fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
@@ -779,11 +1057,20 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                 }
                 _ => {}
             },
+            "budget" => read_budget(r, e, perf),
+            "result_cache" => read_result_cache(r, e, &mut perf.result_cache),
             "memory" | "streaming_enabled" | "monitoring_enabled" => {}
             _ => r.unknown_key(
                 e,
                 "`performance`",
-                &["concurrency", "execution", "script_cache", "memory"],
+                &[
+                    "concurrency",
+                    "execution",
+                    "script_cache",
+                    "budget",
+                    "result_cache",
+                    "memory",
+                ],
             ),
         }
     }
@@ -1113,5 +1400,84 @@ mod tests {
             assert!(why.starts_with("the name contains "), "{bad:?}: {why}");
         }
         assert!(check_relative_name("café/über-analyse").is_ok());
+    }
+
+    fn read(texts: &[&str]) -> (Config, Vec<String>) {
+        let mut config = Config::default();
+        let mut profiles = Profiles::default();
+        let mut out = Vec::new();
+        for (i, t) in texts.iter().enumerate() {
+            let path = PathBuf::from(format!("/p{i}/config.yaml"));
+            read_config_text(t, &path, Tier::Local, &mut config, &mut profiles, &mut out);
+        }
+        (config, out.iter().map(|d| d.to_string()).collect())
+    }
+
+    #[test]
+    fn hosts_are_read_and_a_later_file_replaces_the_same_url() {
+        let global = "hosts:\n  - http://gpu1:11434\n  - url: http://gpu2:11434/\n    priority: 5\n    max_loaded_models: 1\n";
+        let local =
+            "hosts:\n  - url: http://gpu2:11434\n    per_model_limit: 2\n  - http://cpu:11434\n";
+        let (c, errs) = read(&[global, local]);
+        assert!(errs.is_empty(), "{errs:?}");
+        let urls: Vec<_> = c.hosts.iter().map(|h| h.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            ["http://gpu1:11434", "http://gpu2:11434", "http://cpu:11434"]
+        );
+        assert_eq!(c.hosts[1].per_model_limit, Some(2));
+        assert_eq!(
+            (c.hosts[1].priority, c.hosts[1].max_loaded_models),
+            (0, None)
+        );
+    }
+
+    #[test]
+    fn bad_hosts_are_errors_with_their_line() {
+        let (_, errs) = read(&[
+            "hosts:\n  - url: ''\n  - priority: 1\n  - url: http://a\n    max_loaded_models: 0\n  - 7\n",
+        ]);
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(
+            errs[0].contains(":2:") && errs[0].contains("non-empty `url`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].contains(":3:") && errs[1].contains("needs `url`"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].contains("`max_loaded_models` must be at least 1"),
+            "{errs:?}"
+        );
+        assert!(errs[3].contains("a host must be a URL"), "{errs:?}");
+    }
+
+    #[test]
+    fn ollama_hosts_lists_the_pool_and_keeps_configured_settings() {
+        let mut gpu = HostEntry::new("http://gpu:11434");
+        gpu.priority = 3;
+        let hosts = hosts_from_env(&[gpu.clone()], " http://a:1, http://gpu:11434/ ,,");
+        assert_eq!(hosts, [HostEntry::new("http://a:1"), gpu]);
+    }
+
+    #[test]
+    fn budget_and_result_cache_are_read() {
+        let (c, errs) = read(&[
+            "performance:\n  budget:\n    tokens_per_run: 5000\n  result_cache: always\n",
+            "performance:\n  budget:\n    cost_usd_per_run: 0.25\n  result_cache:\n    enabled: true\n    max_mb: 8\n",
+        ]);
+        assert!(errs.is_empty(), "{errs:?}");
+        let p = &c.performance;
+        assert_eq!(
+            (p.budget_tokens, p.budget_cost_usd),
+            (Some(5000), Some(0.25))
+        );
+        assert_eq!(p.result_cache.mode, CacheMode::Deterministic);
+        assert_eq!(p.result_cache.max_mb, 8);
+        let (_, errs) = read(&[
+            "performance:\n  budget:\n    tokens_per_run: 0\n    cost_usd_per_run: -1\n  result_cache: maybe\n",
+        ]);
+        assert_eq!(errs.len(), 3, "{errs:?}");
     }
 }

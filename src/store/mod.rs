@@ -5,4 +5,5 @@
 pub mod artifact;
 pub mod atomic;
 pub mod cache;
+pub mod memo;
 pub mod read;

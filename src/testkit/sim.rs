@@ -17,6 +17,13 @@
 //! - `[[sim:hold_until=TEXT]]` answer only once a request containing TEXT has arrived;
 //! - `[[fake:reply=TEXT]]` reply exactly TEXT (up to the first `]]`), read from the system prompt
 //!   first, so an agent's reply does not leak into its dependents' replies.
+//!
+//! Residency (`max_loaded` > 0), like a small GPU or `OLLAMA_MAX_LOADED_MODELS`: at most that many
+//! models are loaded at once. A request for a model that is not loaded waits until there is room
+//! or a loaded model has no request using or awaiting it, evicts the least recently used such
+//! model, and pays `load_time`. `/api/ps` lists the loaded models; [`Simulator::loads`],
+//! [`Simulator::evictions`] and `GET /_sim/stats` count them. Without residency `/api/ps` lists
+//! the models served so far (Ollama keeps a model loaded after use).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -56,6 +63,10 @@ pub struct SimConfig {
     /// Installed models; others get 404 unless `accept_any_model`.
     pub models: Vec<String>,
     pub accept_any_model: bool,
+    /// Models held loaded at once; 0 = no limit (and no load time).
+    pub max_loaded: usize,
+    /// Time to load a model that is not loaded (with `max_loaded` > 0).
+    pub load_time: Duration,
 }
 
 impl Default for SimConfig {
@@ -78,6 +89,8 @@ impl Default for SimConfig {
             .map(|s| s.to_string())
             .collect(),
             accept_any_model: false,
+            max_loaded: 0,
+            load_time: Duration::ZERO,
         }
     }
 }
@@ -101,6 +114,9 @@ pub struct Recorded {
     pub arrive_unix: f64,
     pub end_unix: f64,
     pub in_flight_at_arrival: usize,
+    /// Time this request spent loading its model (residency only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_load_ms: Option<f64>,
     /// For `[[sim:hold_until=TEXT]]`: true when the awaited request arrived, false when the
     /// hold gave up after 10 s.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,6 +133,89 @@ struct Counters {
     attempts: HashMap<String, u32>,
     /// Prompts seen so far (for `hold_until`).
     prompts: Vec<String>,
+    /// Models served so far (what `/api/ps` lists without residency).
+    served: std::collections::BTreeSet<String>,
+}
+
+/// Whether a model is on its way in or ready.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Load {
+    Loading,
+    Ready,
+}
+
+/// Which models are loaded, least recently used first.
+#[derive(Default)]
+struct Resident {
+    loaded: Vec<(String, Load)>,
+    /// Requests using or awaiting each model.
+    refs: HashMap<String, usize>,
+    loads: u64,
+    evictions: u64,
+}
+
+/// Model residency: the state and a wake-up for requests waiting on it.
+#[derive(Default)]
+struct Residency {
+    state: Mutex<Resident>,
+    changed: tokio::sync::Notify,
+}
+
+/// A request's hold on its model: released (and waiters woken) when dropped, also when the
+/// client goes away mid-wait; a load that never finished is undone.
+struct Hold {
+    st: Arc<State>,
+    model: String,
+    loading: bool,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let mut r = lock(&self.st.residency.state);
+        if let Some(n) = r.refs.get_mut(&self.model) {
+            *n = n.saturating_sub(1);
+        }
+        if self.loading {
+            r.loaded.retain(|(m, _)| *m != self.model);
+        }
+        drop(r);
+        self.st.residency.changed.notify_waiters();
+    }
+}
+
+/// What waiting for a model decided.
+enum Admit {
+    Ready,
+    Load,
+    Wait,
+}
+
+impl Resident {
+    fn admit(&mut self, model: &str, max: usize) -> Admit {
+        if let Some(i) = self.loaded.iter().position(|(m, _)| m == model) {
+            if self.loaded[i].1 == Load::Loading {
+                return Admit::Wait;
+            }
+            let entry = self.loaded.remove(i);
+            self.loaded.push(entry);
+            return Admit::Ready;
+        }
+        if self.loaded.len() >= max {
+            let idle = self.loaded.iter().position(|(m, l)| {
+                *l == Load::Ready && self.refs.get(m).copied().unwrap_or(0) == 0
+            });
+            match idle {
+                Some(i) => {
+                    self.loaded.remove(i);
+                    self.evictions += 1;
+                }
+                None => return Admit::Wait,
+            }
+        }
+        self.loaded.push((model.to_string(), Load::Loading));
+        self.loads += 1;
+        Admit::Load
+    }
 }
 
 struct State {
@@ -129,6 +228,7 @@ struct State {
     counters: Mutex<Counters>,
     log: Mutex<Vec<Recorded>>,
     log_file: Mutex<Option<std::fs::File>>,
+    residency: Residency,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -165,6 +265,7 @@ impl Simulator {
             counters: Mutex::new(Counters::default()),
             log: Mutex::new(Vec::new()),
             log_file: Mutex::new(log),
+            residency: Residency::default(),
         });
         let tasks: Tasks = Arc::new(Mutex::new(Vec::new()));
         *lock(&state.tasks) = Some(tasks.clone());
@@ -228,6 +329,16 @@ impl Simulator {
         lock(&self.state.counters).max_in_flight
     }
 
+    /// Models loaded so far (residency only; counts reloads).
+    pub fn loads(&self) -> u64 {
+        lock(&self.state.residency.state).loads
+    }
+
+    /// Models evicted to make room (residency only).
+    pub fn evictions(&self) -> u64 {
+        lock(&self.state.residency.state).evictions
+    }
+
     /// Stops accepting and closes every open connection.
     pub fn stop(&self) {
         for t in lock(&self.tasks).drain(..) {
@@ -288,7 +399,22 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
             let models: Vec<Value> = st.cfg.models.iter().map(|m| tag_entry(m)).collect();
             full(StatusCode::OK, &json!({"models": models}))
         }
-        (&Method::GET, "/api/ps") => full(StatusCode::OK, &json!({"models": []})),
+        (&Method::GET, "/api/ps") => {
+            let models: Vec<Value> = st.loaded_models().iter().map(|m| ps_entry(m)).collect();
+            full(StatusCode::OK, &json!({"models": models}))
+        }
+        (&Method::GET, "/_sim/stats") => {
+            let (loads, evictions) = {
+                let r = lock(&st.residency.state);
+                (r.loads, r.evictions)
+            };
+            let c = lock(&st.counters);
+            full(
+                StatusCode::OK,
+                &json!({"seq": c.seq, "in_flight": c.in_flight, "max_in_flight": c.max_in_flight,
+                        "loads": loads, "evictions": evictions}),
+            )
+        }
         (&Method::GET, "/v1/models") => {
             let data: Vec<Value> = st
                 .cfg
@@ -340,6 +466,14 @@ fn details(m: &str) -> Value {
 fn tag_entry(m: &str) -> Value {
     json!({"name": m, "model": m, "modified_at": "2025-05-01T10:00:00Z", "size": 1_000_000_000u64,
            "digest": format!("{:016x}", fnv(m.as_bytes())), "details": details(m)})
+}
+
+fn ps_entry(m: &str) -> Value {
+    let expires = chrono::Utc::now() + chrono::Duration::minutes(5);
+    json!({"name": m, "model": m, "size": 1_000_000_000u64,
+           "digest": format!("{:016x}", fnv(m.as_bytes())), "details": details(m),
+           "expires_at": expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+           "size_vram": 1_000_000_000u64})
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -488,6 +622,59 @@ impl State {
         self.cfg.models.iter().any(|x| *x == m || *x == model)
     }
 
+    /// What `/api/ps` lists: the ready models under residency, else every model served so far.
+    fn loaded_models(&self) -> Vec<String> {
+        if self.cfg.max_loaded == 0 {
+            return lock(&self.counters).served.iter().cloned().collect();
+        }
+        lock(&self.residency.state)
+            .loaded
+            .iter()
+            .filter(|(_, l)| *l == Load::Ready)
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
+    /// Waits until `model` is loaded, loading it (and evicting an idle one) when there is room.
+    /// `None` without residency; else the hold and the time spent loading.
+    async fn hold(self: &Arc<Self>, model: &str) -> Option<(Hold, Duration)> {
+        if self.cfg.max_loaded == 0 {
+            return None;
+        }
+        *lock(&self.residency.state)
+            .refs
+            .entry(model.to_string())
+            .or_insert(0) += 1;
+        let mut hold = Hold {
+            st: self.clone(),
+            model: model.to_string(),
+            loading: false,
+        };
+        let started = Instant::now();
+        loop {
+            let changed = self.residency.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let admit = lock(&self.residency.state).admit(model, self.cfg.max_loaded);
+            match admit {
+                Admit::Ready => return Some((hold, started.elapsed())),
+                Admit::Wait => changed.await,
+                Admit::Load => {
+                    hold.loading = true;
+                    tokio::time::sleep(self.cfg.load_time).await;
+                    let mut r = lock(&self.residency.state);
+                    if let Some(e) = r.loaded.iter_mut().find(|(m, _)| m == model) {
+                        e.1 = Load::Ready;
+                    }
+                    drop(r);
+                    hold.loading = false;
+                    self.residency.changed.notify_waiters();
+                    return Some((hold, started.elapsed()));
+                }
+            }
+        }
+    }
+
     fn slot(&self, model: &str) -> Option<Arc<Semaphore>> {
         if self.cfg.parallel == 0 {
             return None;
@@ -599,6 +786,7 @@ async fn generate(
         arrive_unix: unix_now(),
         end_unix: 0.0,
         in_flight_at_arrival: in_flight,
+        model_load_ms: None,
         hold_released: None,
     };
     let finish = |st: &State, mut rec: Recorded, status: u16| {
@@ -651,7 +839,11 @@ async fn generate(
             );
         }
     }
-    // Queue for a slot, as Ollama does per loaded model.
+    // Load the model when the server holds few at once, then queue for a slot, as Ollama does
+    // per loaded model.
+    let resident = st.hold(&model).await;
+    rec.model_load_ms = resident.as_ref().map(|(_, d)| st.ms(*d));
+    let resident = resident.map(|(h, _)| h);
     let permit = match st.slot(&model) {
         None => None,
         Some(sem) => {
@@ -687,6 +879,7 @@ async fn generate(
         let now = *s;
         let m = c.max_serving.entry(model.clone()).or_insert(0);
         *m = (*m).max(now);
+        c.served.insert(model.clone());
     }
     let done_serving = |st: &State| {
         if let Some(s) = lock(&st.counters).serving.get_mut(&model) {
@@ -827,6 +1020,7 @@ async fn generate(
         tokio::time::sleep(service).await;
         done_serving(&st);
         drop(permit);
+        drop(resident);
         finish(&st, rec, 200);
         let mut r = Response::new(
             Full::new(Bytes::from_static(
@@ -890,6 +1084,7 @@ async fn generate(
         };
         done_serving(&st);
         drop(permit);
+        drop(resident);
         if d.reset {
             // Half a body, then the connection drops.
             finish(&st, rec, 200);
@@ -992,6 +1187,7 @@ async fn generate(
             *s = s.saturating_sub(1);
         }
         drop(permit);
+        drop(resident);
         finish(&st2, rec, 200);
     });
     let frames =
@@ -1021,6 +1217,138 @@ mod tests {
         assert!(d.omit_prompt && d.omit_eval);
         let d = directives("[[sim:status=500]]");
         assert_eq!(d.status, Some((500, None)));
+    }
+
+    async fn chat(client: &reqwest::Client, url: &str, model: &str) -> Value {
+        client
+            .post(format!("{url}/api/chat"))
+            .json(&json!({"model": model, "stream": false,
+                          "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .expect("simulator answers")
+            .json()
+            .await
+            .expect("a JSON reply")
+    }
+
+    async fn ps(client: &reqwest::Client, url: &str) -> Vec<String> {
+        let v: Value = client
+            .get(format!("{url}/api/ps"))
+            .send()
+            .await
+            .expect("simulator answers")
+            .json()
+            .await
+            .expect("a JSON reply");
+        v["models"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_server_holding_one_model_loads_evicts_and_lists_it() {
+        let sim = Simulator::start(
+            SimConfig {
+                max_loaded: 1,
+                load_time: Duration::from_millis(5),
+                ..SimConfig::default()
+            },
+            0,
+        )
+        .await
+        .expect("simulator starts");
+        let c = crate::backend::http_client();
+        assert!(ps(&c, &sim.url()).await.is_empty());
+        for m in ["gemma3:1b", "gemma3:1b", "qwen3:0.6b", "gemma3:1b"] {
+            chat(&c, &sim.url(), m).await;
+        }
+        assert_eq!((sim.loads(), sim.evictions()), (3, 2));
+        assert_eq!(ps(&c, &sim.url()).await, ["gemma3:1b"]);
+        let loaded: Vec<bool> = sim
+            .requests()
+            .iter()
+            .map(|r| r.model_load_ms.is_some_and(|ms| ms >= 5.0))
+            .collect();
+        assert_eq!(loaded, [true, false, true, true]);
+        let stats: Value = c
+            .get(format!("{}/_sim/stats", sim.url()))
+            .send()
+            .await
+            .expect("simulator answers")
+            .json()
+            .await
+            .expect("a JSON reply");
+        assert_eq!(
+            (stats["loads"].as_u64(), stats["evictions"].as_u64()),
+            (Some(3), Some(2))
+        );
+    }
+
+    #[tokio::test]
+    async fn another_model_waits_until_the_loaded_one_is_idle() {
+        let sim = Simulator::start(
+            SimConfig {
+                max_loaded: 1,
+                ..SimConfig::default()
+            },
+            0,
+        )
+        .await
+        .expect("simulator starts");
+        let c = crate::backend::http_client();
+        let url = sim.url();
+        // The first request holds gemma3:1b until the second has arrived.
+        let first = {
+            let (c, url) = (c.clone(), url.clone());
+            tokio::spawn(async move {
+                c.post(format!("{url}/api/chat"))
+                    .json(&json!({"model": "gemma3:1b", "stream": false,
+                                  "messages": [{"role": "user", "content": "[[sim:hold_until=second]]"}]}))
+                    .send()
+                    .await
+                    .expect("simulator answers")
+                    .status()
+            })
+        };
+        let second = c
+            .post(format!("{url}/api/chat"))
+            .json(&json!({"model": "qwen3:0.6b", "stream": false,
+                          "messages": [{"role": "user", "content": "second"}]}))
+            .send()
+            .await
+            .expect("simulator answers")
+            .status();
+        assert_eq!(first.await.expect("task finishes"), 200);
+        assert_eq!(second, 200);
+        let r = sim.requests();
+        let by = |m: &str| {
+            r.iter()
+                .find(|x| x.model == m)
+                .expect("request seen")
+                .clone()
+        };
+        let (a, b) = (by("gemma3:1b"), by("qwen3:0.6b"));
+        assert_eq!(a.hold_released, Some(true));
+        assert!(
+            b.t_start_ms >= a.t_end_ms,
+            "qwen started while gemma was in use"
+        );
+        assert_eq!((sim.loads(), sim.evictions()), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn without_residency_ps_lists_the_models_served() {
+        let sim = Simulator::start(SimConfig::default(), 0)
+            .await
+            .expect("simulator starts");
+        let c = crate::backend::http_client();
+        chat(&c, &sim.url(), "gemma3:4b").await;
+        assert_eq!(ps(&c, &sim.url()).await, ["gemma3:4b"]);
+        assert_eq!(sim.loads(), 0);
     }
 
     #[test]
