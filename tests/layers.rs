@@ -58,7 +58,7 @@ fn code(text: &str) -> String {
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
         let t = line.trim_start();
-        if t.starts_with("#[cfg(test)]")
+        if (t.starts_with("#[cfg(test)]") || t.starts_with("#[cfg(all(test,"))
             && lines
                 .peek()
                 .is_some_and(|n| n.trim_start().starts_with("mod tests"))
@@ -280,6 +280,13 @@ fn the_checker_sees_groups_and_cycles() {
         code("use a;\n#[cfg(test)]\nmod tests {\nuse crate::cli;\n}")
             .find("cli")
             .is_none()
+    );
+    assert!(
+        code(
+            "use a;\n#[cfg(all(test, feature = \"testkit\"))]\nmod tests {\nuse crate::testkit;\n}"
+        )
+        .find("testkit")
+        .is_none()
     );
     let m = |s: &str| -> Module { s.split("::").map(str::to_string).collect() };
     let mut edges = BTreeMap::new();
