@@ -356,6 +356,7 @@ fn local_record(id: &str, ensemble: &str) -> RoutingRecord {
         status: Some("success".into()),
         task_input: None,
         redoes: None,
+        redone: None,
         revision: 1,
         previous_accepted: None,
     }
@@ -1329,4 +1330,47 @@ fn a_failure_mode_that_is_not_a_plain_name_is_refused_and_never_reaches_lora_can
     let lora = std::fs::read_to_string(evals.join("lora-candidates.yaml")).expect("lora");
     assert!(!lora.contains("pwned"), "{lora}");
     assert!(lora.contains("extraction-incomplete"), "{lora}");
+}
+
+/// Review #15: a failed local run saves nothing, and a local run Claude redid saved nothing
+/// either (its output was not delivered): the report takes both out of the savings.
+#[test]
+fn failed_runs_and_runs_claude_redid_save_nothing() {
+    let p = TestProject::new();
+    let dir = evals_dir(&p);
+    let log = dir.join("routing-log.jsonl");
+    for id in ["ok-1", "ok-2", "redone-1"] {
+        records::append(&log, &local_record(id, "swarm")).expect("append");
+    }
+    // A failed run as an older orc logged it (tokens_saved counted): the report ignores it.
+    let mut failed = local_record("failed-1", "swarm");
+    failed.status = Some("error".into());
+    records::append(&log, &failed).expect("append");
+    let before = report_json(&p);
+    assert_eq!(before["totals"]["tokens_saved_estimate"], 150, "{before:#}");
+    // Claude redoes one run through the CLI: the redo carries what that run was counted as
+    // saving, and the report takes it back.
+    let r = p.orc(&[
+        "record-claude-task",
+        "Extract the names",
+        "--task-type",
+        "extraction",
+        "--input-tokens",
+        "300",
+        "--output-tokens",
+        "200",
+        "--redoes",
+        "redone-1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let redo = lines(&log).pop().expect("the redo's line");
+    assert_eq!(redo["redone"]["tokens_saved"], 50, "{redo:#}");
+    let after = report_json(&p);
+    assert_eq!(after["totals"]["tokens_saved_estimate"], 100, "{after:#}");
+    let swarm = after["ensembles"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["ensemble"] == "swarm"))
+        .expect("the swarm's row");
+    assert_eq!(swarm["tokens_saved_estimate"], 100);
+    assert_eq!(swarm["runs"], 4, "runs still count every run");
 }

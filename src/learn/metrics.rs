@@ -284,6 +284,23 @@ struct RoutingLite<'a> {
     previous_accepted: Option<bool>,
     #[serde(borrow, default)]
     redoes: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    redone: Option<RedoneLite<'a>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+}
+
+/// What a redo takes back from the local run it redid.
+#[derive(Deserialize)]
+struct RedoneLite<'a> {
+    #[serde(borrow)]
+    task_type: Cow<'a, str>,
+    #[serde(borrow, default)]
+    ensemble_used: Option<Cow<'a, str>>,
+    #[serde(default)]
+    tokens_saved: u64,
+    #[serde(default)]
+    estimate: Option<EstLite>,
 }
 
 #[derive(Deserialize)]
@@ -560,7 +577,15 @@ impl Aggregate {
             return;
         }
         let day = day_of(&r.timestamp);
-        let (usd_saved, direct_usd) = if r.route.is_local() {
+        if let Some(back) = &r.redone {
+            self.take_back(back, day, cfg);
+        }
+        // A failed local run saved nothing (older records counted it).
+        let failed = r.status.as_deref() == Some("error");
+        let tokens_saved = if failed { 0 } else { r.tokens_saved };
+        let (usd_saved, direct_usd) = if failed {
+            (0.0, 0.0)
+        } else if r.route.is_local() {
             let usd = match &r.estimate {
                 Some(e) => cfg.claude_usd(e.input_tokens, e.output_tokens),
                 None => cfg.claude_usd(r.estimated_claude_tokens, 0),
@@ -583,7 +608,7 @@ impl Aggregate {
                 add(&mut s.local_runs, 1);
                 add(&mut s.local_tokens, r.total_tokens_local);
                 add(&mut s.claude_equivalent_tokens, r.estimated_claude_tokens);
-                add(&mut s.tokens_saved, r.tokens_saved);
+                add(&mut s.tokens_saved, tokens_saved);
                 s.usd_saved += usd_saved;
                 // Tiers matter per (task type, ensemble) only: the last target.
                 if k + 1 == n_targets && ensemble.is_some() {
@@ -607,8 +632,23 @@ impl Aggregate {
         }
         let d = day_entry(&mut self.days, day);
         add(&mut d.runs, 1);
-        add(&mut d.tokens_saved, r.tokens_saved);
+        add(&mut d.tokens_saved, tokens_saved);
         d.usd_saved += usd_saved;
+    }
+
+    /// A local run Claude redid was not delivered: its saving is taken back (on the redo's day).
+    fn take_back(&mut self, back: &RedoneLite, day: &str, cfg: &LearnConfig) {
+        let usd = match &back.estimate {
+            Some(e) => cfg.claude_usd(e.input_tokens, e.output_tokens),
+            None => cfg.claude_usd(back.tokens_saved, 0),
+        };
+        for s in self.targets(&back.task_type, back.ensemble_used.as_deref()) {
+            s.tokens_saved = s.tokens_saved.saturating_sub(back.tokens_saved);
+            s.usd_saved = (s.usd_saved - usd).max(0.0);
+        }
+        let d = day_entry(&mut self.days, day);
+        d.tokens_saved = d.tokens_saved.saturating_sub(back.tokens_saved);
+        d.usd_saved = (d.usd_saved - usd).max(0.0);
     }
 
     /// Counts an evaluation's spend, and keeps its verdict as the output's latest.

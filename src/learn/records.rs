@@ -143,12 +143,26 @@ pub struct RoutingRecord {
     /// Claude redid this local run's work.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redoes: Option<String>,
+    /// On a redo: what the redone local run was counted as saving, which the report takes back
+    /// (its output was not used).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redone: Option<Redone>,
     /// 1 for the record as first logged; feedback appends revision 2, 3...
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub revision: u32,
     /// On a revision: `user_accepted` before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_accepted: Option<bool>,
+}
+
+/// The saving of a local run Claude redid, as its record counted it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Redone {
+    pub task_type: String,
+    pub ensemble_used: Option<String>,
+    pub tokens_saved: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
 }
 
 fn one() -> u32 {

@@ -238,6 +238,7 @@ impl Learning {
         let est =
             estimate::claude_equivalent(&r.input, deliverable, self.config.claude_token_factor);
         let claude_tokens = est.input_tokens + est.output_tokens;
+        let failed = r.has_errors() || r.interrupted;
         let (summary, input) = self.summary_and_input(task_summary, &r.input);
         let artifact = match &inv.artifact {
             Some(Ok(w)) => Some(
@@ -257,7 +258,8 @@ impl Learning {
             model_tiers_used: tier_names,
             total_tokens_local: total_local,
             estimated_claude_tokens: claude_tokens,
-            tokens_saved: claude_tokens,
+            // A run that failed saved nothing: its work still has to be done.
+            tokens_saved: if failed { 0 } else { claude_tokens },
             duration_ms: ((r.completed_at - r.started_at).max(0.0) * 1000.0).round() as u64,
             user_accepted: None,
             route: Route::Local,
@@ -266,16 +268,10 @@ impl Learning {
             claude_input_tokens: None,
             claude_output_tokens: None,
             models_used: tiers.into_iter().map(|(_, _, m)| m).collect(),
-            status: Some(
-                if r.has_errors() || r.interrupted {
-                    "error"
-                } else {
-                    "success"
-                }
-                .into(),
-            ),
+            status: Some(if failed { "error" } else { "success" }.into()),
             task_input: input,
             redoes: None,
+            redone: None,
             revision: 1,
             previous_accepted: None,
         })
@@ -307,15 +303,22 @@ impl Learning {
             }
             _ => classify::classify(&t.task).task_type.to_string(),
         };
-        let redoes = match &t.redoes {
+        let (redoes, redone) = match &t.redoes {
             Some(id) => {
                 let id = check_id(id)?;
-                if records::find_routing(&self.paths.routing_log(), id, false)?.is_none() {
+                let Some(local) = records::find_routing(&self.paths.routing_log(), id, false)?
+                else {
                     return Err(LearnError::UnknownRouting(id.to_string()));
-                }
-                Some(id.to_string())
+                };
+                let redone = local.route.is_local().then(|| records::Redone {
+                    task_type: local.task_type.clone(),
+                    ensemble_used: local.ensemble_used.clone(),
+                    tokens_saved: local.tokens_saved,
+                    estimate: local.estimate.clone(),
+                });
+                (Some(id.to_string()), redone)
             }
-            None => None,
+            None => (None, None),
         };
         let id = super::new_id();
         let artifact = match &t.output {
@@ -355,6 +358,7 @@ impl Learning {
             status: None,
             task_input: input,
             redoes,
+            redone,
             revision: 1,
             previous_accepted: None,
         };
