@@ -441,6 +441,28 @@ async fn promotion_on_the_command_line_moves_nothing_without_yes() {
         r.stdout
     );
 
+    // Demoting it from the library takes its line out of the category README too.
+    let mut cmd = p.command(&["demote", "digest-part", "--from", "library"]);
+    cmd.env("LLM_ORC_LIBRARY_PATH", &lib);
+    let r = Run::from(cmd.output().expect("run"));
+    assert_eq!(r.code, 1);
+    let readme_path = lib.join("ensembles/extraction/README.md");
+    assert!(
+        r.stdout.contains(&format!(
+            "would remove the ensemble's line from {}",
+            readme_path.display()
+        )),
+        "{}",
+        r.stdout
+    );
+    let mut cmd = p.command(&["demote", "digest-part", "--from", "library", "--yes"]);
+    cmd.env("LLM_ORC_LIBRARY_PATH", &lib);
+    let r = Run::from(cmd.output().expect("run"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let readme = std::fs::read_to_string(&readme_path).expect("r");
+    assert!(!readme.contains("digest-part"), "{readme}");
+    assert!(readme.starts_with("# extraction"), "{readme}");
+
     // Demote: a list without --yes, then the removal; the project's copy stays.
     let r = p.orc_async(&["demote", "digest", "--from", "global"]).await;
     assert_eq!(r.code, 1);

@@ -547,6 +547,17 @@ pub fn demote(svc: &Service, a: DemoteArgs, out: &mut impl Write) -> anyhow::Res
         for f in v[key].as_array().into_iter().flatten() {
             writeln!(out, "{label} {}", s(f))?;
         }
+        let readme = if a.yes {
+            v.get("readme_updated")
+        } else {
+            v["would_remove"].get("readme_line")
+        };
+        if let Some(r) = readme {
+            writeln!(out, "{label} the ensemble's line from {}", s(r))?;
+        }
+        if let Some(n) = v.get("note") {
+            writeln!(out, "note: {}", s(n))?;
+        }
     }
     if a.yes {
         Ok(0)

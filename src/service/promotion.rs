@@ -1550,19 +1550,34 @@ impl Service {
         if remove_orphaned_profiles {
             files.extend(orphans.iter().map(|(_, f)| f.clone()));
         }
+        // In a library's category folder, the category README lists the ensemble: its line goes.
+        let readme = category_readme_without(&ens_dir, &path);
+        let git_note = (dest == Dest::Library && git::is_repo_root(&dir)).then_some(
+            "the library is a git repository: the files are removed from its working tree; review and commit the removal there (pushing stays yours)",
+        );
         if !confirm {
             let mut would = json!({"ensemble": path});
             if remove_orphaned_profiles {
                 would["orphaned_profiles"] =
                     json!(orphans.iter().map(|(p, _)| p).collect::<Vec<_>>());
             }
-            return Ok(json!({
+            if let Some((readme, _)) = &readme {
+                would["readme_line"] = json!(readme);
+            }
+            let mut answer = json!({
                 "status": "preview", "ensemble": name, "tier": dest.label(),
                 "would_remove": would, "files": files,
                 "confirm_with": "confirm: true (CLI --yes)",
-            }));
+            });
+            if let Some(n) = git_note {
+                answer["note"] = json!(n);
+            }
+            return Ok(answer);
         }
         fs::remove_file(&path).map_err(io(&path))?;
+        if let Some((readme, text)) = &readme {
+            crate::store::atomic::write_atomic(readme, text.as_bytes())?;
+        }
         let mut removed = Vec::new();
         if remove_orphaned_profiles {
             for (p, f) in &orphans {
@@ -1572,11 +1587,40 @@ impl Service {
             }
         }
         tracing::info!(ensemble = %name, tier = dest.label(), "demoted");
-        Ok(json!({
+        let mut answer = json!({
             "status": "demoted", "ensemble": name, "tier": dest.label(),
             "removed": files, "removed_profiles": removed,
-        }))
+        });
+        if let Some((readme, _)) = &readme {
+            answer["readme_updated"] = json!(readme);
+        }
+        if let Some(n) = git_note {
+            answer["note"] = json!(n);
+        }
+        Ok(answer)
     }
+}
+
+/// The category README beside `ensemble` (in a category folder below `ens_dir`) and its text
+/// without the ensemble's `- \`NAME\`:` line, when it has one.
+fn category_readme_without(ens_dir: &Path, ensemble: &Path) -> Option<(PathBuf, String)> {
+    let folder = ensemble.parent().filter(|p| *p != ens_dir)?;
+    let readme = folder.join("README.md");
+    if !fs::symlink_metadata(&readme).is_ok_and(|m| m.is_file()) || !stays_inside(ens_dir, &readme)
+    {
+        return None;
+    }
+    let stem = ensemble.file_stem()?.to_string_lossy();
+    let marker = format!("- `{stem}`:");
+    let text = fs::read_to_string(&readme).ok()?;
+    if !text.lines().any(|l| l.starts_with(&marker)) {
+        return None;
+    }
+    let kept: String = text
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with(&marker))
+        .collect();
+    Some((readme, kept))
 }
 
 fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<(), ServiceError> {
