@@ -631,7 +631,7 @@ fn git_library(dir: &Path) -> PathBuf {
     lib
 }
 
-/// A contribution is built from the library's HEAD: an uncommitted edit of the category README
+/// A contribution is built from the library's default branch: an uncommitted edit of the category README
 /// stays out of the commit, an untracked copy of the ensemble does not keep it out, and the CLI
 /// says "committed" with paste-able next steps run in the library.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -643,6 +643,12 @@ async fn a_contribution_is_built_from_head_not_the_working_tree() {
     let text = "name: digest\ndescription: Digest notes\nagents:\n  - name: a\n    model_profile: micro\n    system_prompt: Summarise the text.\n";
     p.ensemble("digest", text);
     let lib = git_library(&p.dir.path().join("shared lib"));
+    // The user is on a feature branch of the library with a commit of their own: the
+    // contribution starts from main, without it.
+    git(&lib, &["checkout", "-q", "-b", "feature"]);
+    write_file(&lib.join("mine.txt"), "private work\n");
+    git(&lib, &["add", "mine.txt"]);
+    git(&lib, &["commit", "-q", "-m", "mine"]);
     write_file(
         &lib.join("ensembles/research/README.md"),
         "# research\n- WIP: not ready\n",
@@ -668,6 +674,12 @@ async fn a_contribution_is_built_from_head_not_the_working_tree() {
         &["show", "contribute/digest:ensembles/research/README.md"],
     );
     assert!(!readme.contains("WIP"), "{readme}");
+    assert_eq!(
+        git(&lib, &["rev-parse", "contribute/digest^"]),
+        git(&lib, &["rev-parse", "main"]),
+        "the contribution's parent is main, not the checked-out feature branch"
+    );
+    assert_eq!(git(&lib, &["symbolic-ref", "--short", "HEAD"]), "feature");
     assert!(readme.contains("- `digest`: Digest notes"), "{readme}");
     assert_eq!(
         git(

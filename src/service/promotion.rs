@@ -1784,13 +1784,37 @@ pub mod git {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
-    /// The bytes of `rel` in HEAD's tree (`git cat-file blob HEAD:<rel>`); None when HEAD or
-    /// the file does not exist.
+    /// What a contribution starts from: the library's default branch (`origin/HEAD`, else
+    /// `main`, else `master`), so a feature branch checked out in the library never rides
+    /// along; `HEAD` when the library has none of them.
+    pub fn base_rev(repo: &Path) -> String {
+        [
+            "refs/remotes/origin/HEAD",
+            "refs/heads/main",
+            "refs/heads/master",
+        ]
+        .into_iter()
+        .find(|r| {
+            git(
+                repo,
+                &["rev-parse", "--verify", "-q", &format!("{r}^{{commit}}")],
+                None,
+                None,
+            )
+            .is_ok()
+        })
+        .unwrap_or("HEAD")
+        .to_string()
+    }
+
+    /// The bytes of `rel` in the base's tree (`git cat-file blob BASE:<rel>`, see [`base_rev`]);
+    /// None when the base or the file does not exist.
     pub fn head_blob(repo: &Path, rel: &str) -> Option<Vec<u8>> {
+        let base = base_rev(repo);
         let out = Command::new("git")
             .arg("-C")
             .arg(repo)
-            .args(["cat-file", "blob", &format!("HEAD:{rel}")])
+            .args(["cat-file", "blob", &format!("{base}:{rel}")])
             .env("GIT_TERMINAL_PROMPT", "0")
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
@@ -1824,8 +1848,8 @@ pub mod git {
         }
     }
 
-    /// Commits the plan's files on top of HEAD into `branch`, leaving HEAD, the index and the
-    /// working tree as they were.
+    /// Commits the plan's files on top of the library's default branch ([`base_rev`]) into
+    /// `branch`, leaving HEAD, the index and the working tree as they were.
     pub fn commit_to_branch(
         repo: &Path,
         branch: &str,
@@ -1860,7 +1884,12 @@ pub mod git {
         }
         let base = git(
             repo,
-            &["rev-parse", "--verify", "-q", "HEAD^{commit}"],
+            &[
+                "rev-parse",
+                "--verify",
+                "-q",
+                &format!("{}^{{commit}}", base_rev(repo)),
+            ],
             None,
             None,
         )
