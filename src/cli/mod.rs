@@ -180,6 +180,16 @@ pub struct InvokeArgs {
     /// A short description of the task for the routing log.
     #[arg(long, value_name = "S")]
     pub task_summary: Option<String>,
+    /// Start no new agent once the run has counted N tokens (overrides
+    /// performance.budget.tokens_per_run); the rest are skipped and the run exits 1.
+    #[arg(long, value_name = "N")]
+    pub token_budget: Option<u64>,
+    /// Reuse cached answers to deterministic requests, and keep new ones (.llm-orc/cache/llm).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache: bool,
+    /// Neither read nor write the result cache, whatever config.yaml says.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]
