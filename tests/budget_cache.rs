@@ -146,3 +146,183 @@ async fn a_dollar_budget_exempts_zero_cost_models() {
     );
     assert_eq!(sim.requests().len(), 3);
 }
+
+/// A config with a deterministic profile (`det`, temperature 0) beside the two free ones, and
+/// `performance:` as given.
+fn cache_config(url: &str, performance: &str) -> String {
+    format!(
+        "{}  det:\n    model: qwen3:0.6b\n    provider: ollama\n    base_url: {url}\n    temperature: 0\n{performance}",
+        native_config(url)
+    )
+}
+
+fn two_agents(profile: &str) -> String {
+    format!(
+        "name: pair\ndescription: t\nagents:\n{}{}",
+        agent("a", profile, &[]),
+        agent("b", profile, &["a"]),
+    )
+}
+
+/// With the cache on, a second identical run sends no request: each answer is `cached: true`,
+/// keeps what it once cost in `cached_usage`, and the run's usage counts it as nothing (so a
+/// budget does not stop it either). `orc cache stats` counts the entries; `clear` empties them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_identical_run_is_served_from_the_cache() {
+    let (sim, p) = setup("").await;
+    p.write(".llm-orc/config.yaml", &cache_config(&sim.url(), ""));
+    p.ensemble("pair", &two_agents("det"));
+    let first = p
+        .orc_async(&["invoke", "pair", "same input", "--cache"])
+        .await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(sim.requests().len(), 2);
+    let art1 = latest_artifact(&p, "pair");
+    assert!(art1["results"]["a"].get("cached").is_none());
+
+    let second = p
+        .orc_async(&[
+            "invoke",
+            "pair",
+            "same input",
+            "--cache",
+            "--token-budget",
+            "1",
+        ])
+        .await;
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(sim.requests().len(), 2, "no request on the second run");
+    let art = latest_artifact(&p, "pair");
+    for name in ["a", "b"] {
+        let r = &art["results"][name];
+        assert_eq!(r["status"], "success");
+        assert_eq!(r["cached"], true);
+        assert_eq!(r["response"], art1["results"][name]["response"]);
+        assert_eq!(
+            r["cached_usage"]["total_tokens"],
+            art1["metadata"]["usage"]["agents"][name]["total_tokens"]
+        );
+    }
+    assert_eq!(art["metadata"]["orc"]["cached"], json!(["a", "b"]));
+    assert_eq!(art["metadata"]["usage"]["totals"]["total_tokens"], 0);
+    assert_eq!(art["metadata"]["orc"]["budget"]["spent_tokens"], 0);
+
+    // Another input is a miss.
+    let other = p.orc_async(&["invoke", "pair", "other", "--cache"]).await;
+    assert_eq!(other.code, 0);
+    assert_eq!(sim.requests().len(), 4);
+
+    let stats = p.orc_async(&["cache", "stats", "--format", "json"]).await;
+    assert_eq!(stats.code, 0, "{}", stats.stderr);
+    let v: Value = serde_json::from_str(&stats.stdout).expect("json");
+    assert_eq!(v["kinds"][0]["kind"], "llm");
+    assert_eq!(v["kinds"][0]["entries"], 4);
+    assert_eq!(v["kinds"][1]["kind"], "scripts");
+    assert_eq!(v["kinds"][1]["entries"], 0);
+    let text = p.orc_async(&["cache", "stats"]).await;
+    assert!(
+        text.stdout
+            .lines()
+            .any(|l| l.starts_with("llm") && l.contains(" 4 entries")),
+        "{}",
+        text.stdout
+    );
+
+    let clear = p.orc_async(&["cache", "clear", "--kind", "llm"]).await;
+    assert_eq!(clear.code, 0);
+    assert!(
+        clear.stdout.contains("removed 4 entries"),
+        "{}",
+        clear.stdout
+    );
+    let again = p
+        .orc_async(&["invoke", "pair", "same input", "--cache"])
+        .await;
+    assert_eq!(again.code, 0);
+    assert_eq!(sim.requests().len(), 6, "a cleared cache is a miss");
+}
+
+/// `result_cache: true` keeps only deterministic answers: a request without temperature 0 or
+/// a seed is sent every time, unless the config says `always`. `--no-cache` wins over config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_deterministic_requests_are_cached_unless_always() {
+    let (sim, p) = setup("").await;
+    p.ensemble("pair", &two_agents("tiny"));
+    p.write(
+        ".llm-orc/config.yaml",
+        &cache_config(&sim.url(), "performance:\n  result_cache: true\n"),
+    );
+    for _ in 0..2 {
+        assert_eq!(p.orc_async(&["invoke", "pair", "x"]).await.code, 0);
+    }
+    assert_eq!(sim.requests().len(), 4, "temperature unset: not cached");
+
+    p.write(
+        ".llm-orc/config.yaml",
+        &cache_config(&sim.url(), "performance:\n  result_cache: always\n"),
+    );
+    for _ in 0..2 {
+        assert_eq!(p.orc_async(&["invoke", "pair", "x"]).await.code, 0);
+    }
+    assert_eq!(sim.requests().len(), 6, "always: the second run is a hit");
+    assert_eq!(
+        p.orc_async(&["invoke", "pair", "x", "--no-cache"])
+            .await
+            .code,
+        0
+    );
+    assert_eq!(sim.requests().len(), 8, "--no-cache wins over config");
+    assert!(
+        latest_artifact(&p, "pair")["results"]["a"]
+            .get("cached")
+            .is_none()
+    );
+}
+
+/// Two `orc invoke` at once on one project, with the cache on: both succeed and every entry in
+/// the cache is whole JSON (entries are renamed into place, never written in place).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_the_cache() {
+    let (sim, p) = setup("").await;
+    p.write(".llm-orc/config.yaml", &cache_config(&sim.url(), ""));
+    let many: String = (0..8)
+        .map(|i| agent(&format!("w{i}"), "det", &[]))
+        .collect();
+    p.ensemble(
+        "wide",
+        &format!("name: wide\ndescription: t\nagents:\n{many}"),
+    );
+    let mut a = p.command(&["invoke", "wide", "shared", "--cache"]);
+    let mut b = p.command(&["invoke", "wide", "shared", "--cache"]);
+    let (ra, rb) = tokio::task::spawn_blocking(move || {
+        let ca = a.spawn().expect("spawn a");
+        let cb = b.spawn().expect("spawn b");
+        (
+            ca.wait_with_output().expect("wait a"),
+            cb.wait_with_output().expect("wait b"),
+        )
+    })
+    .await
+    .expect("join");
+    assert!(ra.status.success() && rb.status.success());
+    let dir = p.root().join(".llm-orc/cache/llm");
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("cache dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(entries.len(), 8, "{entries:?}");
+    for e in entries {
+        let text = std::fs::read_to_string(&e).expect("read");
+        let v: Value = serde_json::from_str(&text).expect("a whole entry");
+        assert!(v["value"]["response"].is_string());
+    }
+    // And a third run is served entirely from what the two left.
+    let before = sim.requests().len();
+    assert_eq!(
+        p.orc_async(&["invoke", "wide", "shared", "--cache"])
+            .await
+            .code,
+        0
+    );
+    assert_eq!(sim.requests().len(), before);
+}

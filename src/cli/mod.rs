@@ -12,6 +12,7 @@ use crate::load::project::{Env, Tier};
 use crate::report;
 use crate::service::{self, Service, ServiceError};
 
+pub mod cache;
 pub mod invoke;
 pub mod learn;
 pub mod library;
@@ -94,6 +95,9 @@ pub enum Command {
     /// The Claude Code skill that drives orc.
     #[command(subcommand)]
     Skill(crate::cli::library::SkillCommand),
+    /// The result and script caches (.llm-orc/cache): stats, clear.
+    #[command(subcommand)]
+    Cache(crate::cli::cache::CacheCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -464,6 +468,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Promote(a) => crate::cli::library::promote(&open(), a, stdout),
         Command::Demote(a) => crate::cli::library::demote(&open(), a, stdout),
         Command::Skill(c) => crate::cli::library::skill(&open(), c, stdout),
+        Command::Cache(c) => crate::cli::cache::cache(&open(), c, stdout),
         Command::Route(a) => crate::cli::learn::route(&open(), a, stdout),
         Command::Eval(c) => crate::cli::learn::eval(&open(), c, stdout),
         Command::Learn(a) => crate::cli::learn::learn(&open(), a, stdout),

@@ -217,10 +217,7 @@ impl Budget {
         if let Some(n) = self.limit_tokens
             && s.tokens >= n
         {
-            return Some(format!(
-                "token budget of {n} reached: {} counted",
-                s.tokens
-            ));
+            return Some(format!("token budget of {n} reached: {} counted", s.tokens));
         }
         if let Some(x) = self.limit_cost_usd
             && s.cost_usd >= x

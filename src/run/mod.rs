@@ -23,11 +23,12 @@ use std::sync::Arc;
 use crate::compile::CompiledEnsemble;
 pub use call::Question;
 pub use engine::{
-    Asker, Budget, Engine, Event, Limits, ResultCacheUse, Resolver, RetryPolicy, Reusable,
+    Asker, Budget, Engine, Event, Limits, Resolver, ResultCacheUse, RetryPolicy, Reusable,
     ScriptMemo,
 };
 pub use results::{
-    AgentUsage, AuxiliaryCall, BudgetReport, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing,
+    AgentUsage, AuxiliaryCall, BudgetReport, Entry, InstanceStatus, RunResult, Status, TimelineRow,
+    Timing,
 };
 pub use scheduler::run;
 
