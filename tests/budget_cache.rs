@@ -90,6 +90,13 @@ async fn a_token_budget_stops_new_agents_and_says_so() {
         .unwrap_or("");
     assert_eq!(note, format!("token budget of 1 reached: {spent} counted"));
 
+    // A budget of 0 would start nothing: a usage error.
+    let zero = p
+        .orc_async(&["invoke", "chain", "go", "--token-budget", "0"])
+        .await;
+    assert_eq!(zero.code, 2, "{}", zero.stderr);
+    assert_eq!(sim.requests().len(), 1);
+
     // A budget the run stays under changes nothing.
     let run = p
         .orc_async(&["invoke", "chain", "go", "--token-budget", "1000000"])
@@ -151,7 +158,7 @@ async fn a_dollar_budget_exempts_zero_cost_models() {
 /// `performance:` as given.
 fn cache_config(url: &str, performance: &str) -> String {
     format!(
-        "{}  det:\n    model: qwen3:0.6b\n    provider: ollama\n    base_url: {url}\n    temperature: 0\n{performance}",
+        "{}  det:\n    model: qwen3:0.6b\n    provider: ollama\n    base_url: {url}\n    temperature: 0\n  seeded:\n    model: qwen3:0.6b\n    provider: ollama\n    base_url: {url}\n    options:\n      seed: 42\n{performance}",
         native_config(url)
     )
 }
@@ -256,6 +263,18 @@ async fn only_deterministic_requests_are_cached_unless_always() {
         assert_eq!(p.orc_async(&["invoke", "pair", "x"]).await.code, 0);
     }
     assert_eq!(sim.requests().len(), 4, "temperature unset: not cached");
+    p.ensemble(
+        "seeded",
+        &two_agents("seeded").replace("name: pair", "name: seeded"),
+    );
+    for _ in 0..2 {
+        assert_eq!(p.orc_async(&["invoke", "seeded", "x"]).await.code, 0);
+    }
+    assert_eq!(sim.requests().len(), 6, "a fixed seed is deterministic");
+    assert_eq!(
+        latest_artifact(&p, "seeded")["results"]["b"]["cached"],
+        true
+    );
 
     p.write(
         ".llm-orc/config.yaml",
@@ -264,14 +283,14 @@ async fn only_deterministic_requests_are_cached_unless_always() {
     for _ in 0..2 {
         assert_eq!(p.orc_async(&["invoke", "pair", "x"]).await.code, 0);
     }
-    assert_eq!(sim.requests().len(), 6, "always: the second run is a hit");
+    assert_eq!(sim.requests().len(), 8, "always: the second run is a hit");
     assert_eq!(
         p.orc_async(&["invoke", "pair", "x", "--no-cache"])
             .await
             .code,
         0
     );
-    assert_eq!(sim.requests().len(), 8, "--no-cache wins over config");
+    assert_eq!(sim.requests().len(), 10, "--no-cache wins over config");
     assert!(
         latest_artifact(&p, "pair")["results"]["a"]
             .get("cached")

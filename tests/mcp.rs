@@ -1624,6 +1624,13 @@ async fn invoke_takes_a_token_budget_and_the_cache() {
         "name: pair\ndescription: t\nagents:\n  - name: a\n    model_profile: det\n  - name: b\n    model_profile: det\n    depends_on: [a]\n",
     );
     let c = connect(&p, &[]).await;
+    let e = refused(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "pair", "input_data": "x", "token_budget": 0}),
+    )
+    .await;
+    assert!(e.contains("token_budget must be at least 1"), "{e}");
     let run = ok(
         &c,
         "invoke",
@@ -1642,6 +1649,10 @@ async fn invoke_takes_a_token_budget_and_the_cache() {
         .await;
         assert_eq!(run["status"], "success", "{run}");
     }
-    assert_eq!(sim.requests().len(), 3, "the second cached run sends nothing");
+    assert_eq!(
+        sim.requests().len(),
+        3,
+        "the second cached run sends nothing"
+    );
     c.cancel().await.ok();
 }

@@ -186,7 +186,7 @@ pub struct InvokeArgs {
     pub task_summary: Option<String>,
     /// Start no new agent once the run has counted N tokens (overrides
     /// performance.budget.tokens_per_run); the rest are skipped and the run exits 1.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub token_budget: Option<u64>,
     /// Reuse cached answers to deterministic requests, and keep new ones (.llm-orc/cache/llm).
     #[arg(long, conflicts_with = "no_cache")]
