@@ -624,9 +624,7 @@ impl OrcMcp {
         let svc = self.svc();
         crate::learn::classify::check_task_type(a.task_type.as_deref())?;
         if a.token_budget == Some(0) {
-            return Err("token_budget must be at least 1 (0 would start no agent)"
-                .to_string()
-                .into());
+            return Err("token_budget must be at least 1 (0 would start no agent)".to_string());
         }
         let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
         let total = ens.total_agents() as u64;
