@@ -20,6 +20,7 @@ pub enum CacheCommand {
 
 #[derive(Debug, Args)]
 pub struct CacheStatsArgs {
+    /// text for people, json for tools.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
