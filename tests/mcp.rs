@@ -1602,3 +1602,57 @@ async fn an_io_failure_is_not_a_refusal() {
     );
     c.cancel().await.expect("close");
 }
+
+/// MCP `invoke` takes `token_budget` (a spent budget skips the rest: `executor_status`
+/// `budget_exhausted`) and `cache` (a second identical run sends no request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_takes_a_token_budget_and_the_cache() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}  det:\n    model: qwen3:0.6b\n    provider: ollama\n    base_url: {}\n    temperature: 0\n",
+            native_config(&sim.url()),
+            sim.url()
+        ),
+    );
+    p.write(
+        ".llm-orc/ensembles/pair.yaml",
+        "name: pair\ndescription: t\nagents:\n  - name: a\n    model_profile: det\n  - name: b\n    model_profile: det\n    depends_on: [a]\n",
+    );
+    let c = connect(&p, &[]).await;
+    let e = refused(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "pair", "input_data": "x", "token_budget": 0}),
+    )
+    .await;
+    assert!(e.contains("token_budget must be at least 1"), "{e}");
+    let run = ok(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "pair", "input_data": "x", "token_budget": 1}),
+    )
+    .await;
+    assert_eq!(run["status"], "error", "{run}");
+    assert_eq!(run["executor_status"], "budget_exhausted", "{run}");
+    assert_eq!(sim.requests().len(), 1);
+    for _ in 0..2 {
+        let run = ok(
+            &c,
+            "invoke",
+            json!({"ensemble_name": "pair", "input_data": "y", "cache": true}),
+        )
+        .await;
+        assert_eq!(run["status"], "success", "{run}");
+    }
+    assert_eq!(
+        sim.requests().len(),
+        3,
+        "the second cached run sends nothing"
+    );
+    c.cancel().await.ok();
+}

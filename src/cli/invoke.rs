@@ -125,6 +125,12 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         opts.resume = resume;
         opts.ask = terminal_asker();
         opts.allow_outside_project = args.allow_outside_project;
+        opts.token_budget = args.token_budget;
+        opts.cache = match (args.cache, args.no_cache) {
+            (_, true) => Some(false),
+            (true, _) => Some(true),
+            _ => None,
+        };
         let progress = show_progress.then(|| tokio::spawn(render_progress(ev_rx)));
         if show_progress {
             opts.events = Some(ev_tx);
@@ -190,6 +196,15 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         eprintln!(
             "resumed {from}: {reused} result(s) reused, {} call(s) made",
             inv.result.usage.len()
+        );
+    }
+    if let Some(b) = inv.result.budget.as_ref().filter(|b| !b.skipped.is_empty()) {
+        eprintln!(
+            "budget exhausted: {} token(s), ${:.6} counted; {} agent(s) not run: {}",
+            b.spent_tokens,
+            b.spent_cost_usd,
+            b.skipped.len(),
+            term_safe(&b.skipped.join(", "))
         );
     }
     report_failures(&inv.result);

@@ -12,6 +12,7 @@ use crate::load::project::{Env, Tier};
 use crate::report;
 use crate::service::{self, Service, ServiceError};
 
+pub mod cache;
 pub mod invoke;
 pub mod learn;
 pub mod library;
@@ -94,6 +95,9 @@ pub enum Command {
     /// The Claude Code skill that drives orc.
     #[command(subcommand)]
     Skill(crate::cli::library::SkillCommand),
+    /// The result and script caches (.llm-orc/cache): stats, clear.
+    #[command(subcommand)]
+    Cache(crate::cli::cache::CacheCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +184,16 @@ pub struct InvokeArgs {
     /// A short description of the task for the routing log.
     #[arg(long, value_name = "S")]
     pub task_summary: Option<String>,
+    /// Start no new agent once the run has counted N tokens (overrides
+    /// performance.budget.tokens_per_run); the rest are skipped and the run exits 1.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_budget: Option<u64>,
+    /// Reuse cached answers to deterministic requests, and keep new ones (.llm-orc/cache/llm).
+    #[arg(long, conflicts_with = "no_cache")]
+    pub cache: bool,
+    /// Neither read nor write the result cache, whatever config.yaml says.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, Args)]
@@ -454,6 +468,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Promote(a) => crate::cli::library::promote(&open(), a, stdout),
         Command::Demote(a) => crate::cli::library::demote(&open(), a, stdout),
         Command::Skill(c) => crate::cli::library::skill(&open(), c, stdout),
+        Command::Cache(c) => crate::cli::cache::cache(&open(), c, stdout),
         Command::Route(a) => crate::cli::learn::route(&open(), a, stdout),
         Command::Eval(c) => crate::cli::learn::eval(&open(), c, stdout),
         Command::Learn(a) => crate::cli::learn::learn(&open(), a, stdout),

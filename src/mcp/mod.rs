@@ -152,6 +152,12 @@ pub struct InvokeArgs {
     pub task_type: Option<String>,
     /// A short description of the task for the routing log.
     pub task_summary: Option<String>,
+    /// Start no new agent once the run has counted this many tokens (overrides
+    /// performance.budget.tokens_per_run); the rest are skipped, status budget_exhausted.
+    pub token_budget: Option<u64>,
+    /// true: reuse cached answers to deterministic requests and keep new ones; false: no cache,
+    /// whatever config.yaml says; absent: as config.yaml says (performance.result_cache).
+    pub cache: Option<bool>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -617,6 +623,9 @@ impl OrcMcp {
         names(&[("ensemble_name", &a.ensemble_name)])?;
         let svc = self.svc();
         crate::learn::classify::check_task_type(a.task_type.as_deref())?;
+        if a.token_budget == Some(0) {
+            return Err("token_budget must be at least 1 (0 would start no agent)".to_string());
+        }
         let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
         let total = ens.total_agents() as u64;
         let run_id = format!(
@@ -641,6 +650,8 @@ impl OrcMcp {
         let mut opts = InvokeOptions::new(cancel_rx);
         opts.events = Some(tx);
         opts.ollama_host = self.state.env.ollama_host.clone();
+        opts.token_budget = a.token_budget;
+        opts.cache = a.cache;
         let token = meta.get_progress_token();
         let state = self.state.clone();
         let id = run_id.clone();

@@ -105,8 +105,9 @@ impl Limits {
     }
 }
 
-/// Where script results are kept between runs (`performance.script_cache`): the run computes
-/// the key (`hash::script_key`) and asks; `store::cache` keeps them.
+/// Where results are kept between runs (`performance.script_cache`, `performance.result_cache`):
+/// the run computes the key (`hash::script_key`, `hash::input_hash`) and asks; `store::memo`
+/// keeps them, one kind per store.
 pub trait ScriptMemo: Send + Sync {
     /// A stored response for `key`, if one is still valid.
     fn get(&self, key: &str) -> Option<Value>;
@@ -146,10 +147,105 @@ pub struct Engine {
     pub files: primitives::FileScope,
     /// Script results kept between runs (`performance.script_cache`).
     pub script_cache: Option<Arc<dyn ScriptMemo>>,
+    /// Model answers kept between runs (`performance.result_cache`, `--cache`).
+    pub result_cache: Option<ResultCacheUse>,
+    /// The run's token and dollar budget (`--token-budget`, `performance.budget`).
+    pub budget: Option<Budget>,
     /// Answers read from the user so far.
     pub user_inputs: std::sync::atomic::AtomicU64,
     /// Model calls made through `Engine::ask_model` (not by agents) so far.
     pub auxiliary: Mutex<Vec<super::results::AuxiliaryCall>>,
+}
+
+/// The result cache as a run uses it: where answers are kept, and whether answers to requests
+/// that are not deterministic (no temperature 0, no fixed seed) are kept too (`always`).
+pub struct ResultCacheUse {
+    pub store: Arc<dyn ScriptMemo>,
+    pub always: bool,
+}
+
+/// A run's budget: once the counted usage reaches a limit, no new agent starts. Calls in flight
+/// finish (and are counted); models with no cost in their profile add nothing to the dollars.
+#[derive(Debug, Default)]
+pub struct Budget {
+    pub limit_tokens: Option<u64>,
+    pub limit_cost_usd: Option<f64>,
+    spent: Mutex<Spent>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Spent {
+    tokens: u64,
+    cost_usd: f64,
+    skipped: Vec<String>,
+}
+
+impl Budget {
+    /// A budget when either limit is set.
+    pub fn new(limit_tokens: Option<u64>, limit_cost_usd: Option<f64>) -> Option<Budget> {
+        (limit_tokens.is_some() || limit_cost_usd.is_some()).then(|| Budget {
+            limit_tokens,
+            limit_cost_usd,
+            spent: Mutex::new(Spent::default()),
+        })
+    }
+
+    fn spent(&self) -> std::sync::MutexGuard<'_, Spent> {
+        self.spent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts one call: the tokens the server counted, and their cost (0 without a price).
+    pub fn spend(&self, u: &super::results::AgentUsage) {
+        let tokens = u
+            .usage
+            .input_tokens
+            .unwrap_or(0)
+            .saturating_add(u.usage.output_tokens.unwrap_or(0));
+        let cost = u.cost_per_token.unwrap_or(0.0) * tokens as f64;
+        let mut s = self.spent();
+        s.tokens = s.tokens.saturating_add(tokens);
+        if cost.is_finite() && cost > 0.0 {
+            s.cost_usd += cost;
+        }
+    }
+
+    /// Why no new agent may start, once a limit is reached.
+    pub fn exhausted(&self) -> Option<String> {
+        let s = self.spent();
+        if let Some(n) = self.limit_tokens
+            && s.tokens >= n
+        {
+            return Some(format!("token budget of {n} reached: {} counted", s.tokens));
+        }
+        if let Some(x) = self.limit_cost_usd
+            && s.cost_usd >= x
+        {
+            return Some(format!(
+                "cost budget of ${x} reached: ${:.6} counted",
+                s.cost_usd
+            ));
+        }
+        None
+    }
+
+    /// Records an agent that did not run because the budget was spent.
+    pub fn skipped(&self, agent: &str) {
+        self.spent().skipped.push(agent.to_string());
+    }
+
+    /// What the artifact says of the budget.
+    pub fn report(&self) -> super::results::BudgetReport {
+        let s = self.spent().clone();
+        super::results::BudgetReport {
+            limit_tokens: self.limit_tokens,
+            limit_cost_usd: self.limit_cost_usd,
+            spent_tokens: s.tokens,
+            spent_cost_usd: s.cost_usd,
+            skipped: s.skipped,
+        }
+    }
 }
 
 /// Compiles a dispatch target: `(the ensemble that dispatches, the target's name)`.

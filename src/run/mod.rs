@@ -22,9 +22,13 @@ use std::sync::Arc;
 
 use crate::compile::CompiledEnsemble;
 pub use call::Question;
-pub use engine::{Asker, Engine, Event, Limits, Resolver, RetryPolicy, Reusable, ScriptMemo};
+pub use engine::{
+    Asker, Budget, Engine, Event, Limits, Resolver, ResultCacheUse, RetryPolicy, Reusable,
+    ScriptMemo,
+};
 pub use results::{
-    AgentUsage, AuxiliaryCall, Entry, InstanceStatus, RunResult, Status, TimelineRow, Timing,
+    AgentUsage, AuxiliaryCall, BudgetReport, Entry, InstanceStatus, RunResult, Status, TimelineRow,
+    Timing,
 };
 pub use scheduler::run;
 

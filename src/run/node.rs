@@ -69,7 +69,14 @@ pub(super) async fn run_node(
         display: format!("{}{}", place.prefix, agent.name),
         ready: engine.ms(),
     };
-    let skip = node.skip_reason();
+    // Once the budget is spent no new agent starts (checked before the guards, so that the
+    // dependents of an agent the budget stopped say why too).
+    let over_budget = engine.budget.as_ref().and_then(|b| {
+        let why = b.exhausted()?;
+        b.skipped(&node.display);
+        Some(why)
+    });
+    let skip = over_budget.or_else(|| node.skip_reason());
     engine.emit(Event::Ready {
         agent: node.display.clone(),
     });

@@ -137,6 +137,9 @@ pub struct Entry {
     pub input_hash: Option<String>,
     /// Taken from an earlier run instead of being computed again.
     pub reused: bool,
+    /// Taken from the result cache: the usage the answer cost when it was computed (this run
+    /// spent nothing on it).
+    pub cached_usage: Option<Value>,
     /// Why orc did what it did, when that is not obvious (why an agent was skipped, a cache
     /// hit). Reported under `metadata.orc.notes`, never in `results`.
     pub note: Option<String>,
@@ -164,6 +167,7 @@ impl Entry {
             kind,
             input_hash: None,
             reused: false,
+            cached_usage: None,
             note: None,
         }
     }
@@ -230,6 +234,19 @@ pub struct RunResult {
     /// Model calls made for the run but not by its agents (a semantic validator, a simulated
     /// user), in the order they finished.
     pub auxiliary_calls: Vec<AuxiliaryCall>,
+    /// The run's budget, when it had one (set on the root run only).
+    pub budget: Option<BudgetReport>,
+}
+
+/// What a run's budget allowed and what it spent (`metadata.orc.budget`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BudgetReport {
+    pub limit_tokens: Option<u64>,
+    pub limit_cost_usd: Option<f64>,
+    pub spent_tokens: u64,
+    pub spent_cost_usd: f64,
+    /// Agents that did not start because the budget was spent, by display name.
+    pub skipped: Vec<String>,
 }
 
 /// A model call outside the ensemble's agents, through the same engine: why it was made, for
@@ -290,13 +307,20 @@ fn kind_label<'de, D: Deserializer<'de>>(d: D) -> Result<&'static str, D::Error>
 
 impl RunResult {
     pub fn has_errors(&self) -> bool {
-        self.entries.iter().any(|(_, e)| e.has_errors())
+        self.entries.iter().any(|(_, e)| e.has_errors()) || self.budget_exhausted()
     }
 
-    /// `completed`, `completed_with_errors`, or `interrupted`.
+    /// Some agent did not start because the run's budget was spent.
+    pub fn budget_exhausted(&self) -> bool {
+        self.budget.as_ref().is_some_and(|b| !b.skipped.is_empty())
+    }
+
+    /// `completed`, `completed_with_errors`, `budget_exhausted` or `interrupted`.
     pub fn status(&self) -> &'static str {
         if self.interrupted {
             "interrupted"
+        } else if self.budget_exhausted() {
+            "budget_exhausted"
         } else if self.has_errors() {
             "completed_with_errors"
         } else {
@@ -343,6 +367,10 @@ pub fn entry_to_json(e: &Entry) -> Value {
     m.insert("has_errors".into(), Value::Bool(e.has_errors()));
     if let Some(r) = &e.agent_requests {
         m.insert("agent_requests".into(), r.clone());
+    }
+    if let Some(u) = &e.cached_usage {
+        m.insert("cached".into(), Value::Bool(true));
+        m.insert("cached_usage".into(), u.clone());
     }
     Value::Object(m)
 }
@@ -558,6 +586,15 @@ impl RunResult {
                 "inputs": inputs,
                 "reused": reused,
             });
+            let cached: Vec<&String> = self
+                .all_entries
+                .iter()
+                .filter(|(_, e)| e.cached_usage.is_some())
+                .map(|(n, _)| n)
+                .collect();
+            if !cached.is_empty() {
+                orc["cached"] = serde_json::json!(cached);
+            }
             if let Some(from) = &self.resumed_from {
                 orc["resumed_from"] = Value::String(from.clone());
             }
@@ -568,6 +605,9 @@ impl RunResult {
                 .collect();
             if !notes.is_empty() {
                 orc["notes"] = Value::Object(notes);
+            }
+            if let Some(b) = &self.budget {
+                orc["budget"] = serde_json::json!(b);
             }
             if !self.auxiliary_calls.is_empty() {
                 orc["auxiliary_calls"] = Value::Array(

@@ -315,6 +315,7 @@ fn assemble(
         user_inputs: 0,
         validation: None,
         auxiliary_calls: Vec::new(),
+        budget: None,
     }
 }
 

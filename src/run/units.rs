@@ -120,6 +120,27 @@ impl Unit<'_> {
     }
 }
 
+/// Whether a request always gets the same answer: temperature 0, or a fixed `seed` option.
+fn deterministic(llm: &LlmAgent) -> bool {
+    let zero = |v: Option<f64>| v.is_some_and(|t| t == 0.0);
+    zero(llm.temperature)
+        || zero(llm.options.get("temperature").and_then(Value::as_f64))
+        || llm.options.get("seed").is_some_and(|s| !s.is_null())
+}
+
+impl Unit<'_> {
+    /// The answer the result cache holds for `key`: spends nothing, keeps what it once cost.
+    fn cached(&self, c: &super::engine::ResultCacheUse, key: &str, model: &str) -> Option<UnitOut> {
+        let doc = c.store.get(key)?;
+        let response = doc.get("response")?.clone();
+        let t = self.engine.ms();
+        let mut e = Entry::success(response, self.kind(), Timing::instant(self.ready, t));
+        e.cached_usage = Some(doc.get("usage").cloned().unwrap_or(Value::Null));
+        tracing::debug!(agent = self.display, "answer from the result cache");
+        Some(self.one(e, &Some(key.to_string()), Some(model.to_string())))
+    }
+}
+
 /// Runs one agent (or one fan-out instance) given its input.
 pub(super) async fn run_unit(u: &Unit<'_>, work: Work) -> UnitOut {
     let agent = u.agent;
@@ -158,7 +179,32 @@ async fn llm_unit(u: &Unit<'_>, llm: &LlmAgent, user: &str, hash: &Option<String
         timeout,
         announce: true,
     };
+    let cache = u
+        .engine
+        .result_cache
+        .as_ref()
+        .filter(|c| c.always || deterministic(llm))
+        .zip(hash.as_deref());
+    if let Some((c, key)) = cache
+        && let Some(hit) = u.cached(c, key, &llm.model)
+    {
+        return hit;
+    }
     let (mut entry, usage) = call_llm(&call, llm, user, u.ready).await;
+    if let (Some(b), Some(used)) = (&u.engine.budget, &usage) {
+        b.spend(used);
+    }
+    // Only the agent's own model's successful answers are kept.
+    if let (Some((c, key)), Some(used)) = (cache, &usage)
+        && entry.is_success()
+        && !entry.model_substituted
+    {
+        let doc = serde_json::json!({
+            "response": entry.response,
+            "usage": super::results::usage_to_json(used),
+        });
+        c.store.put(key, &doc);
+    }
     if entry.model_substituted && !llm.provider.runnable() {
         let used = usage.as_ref().and_then(|u| u.profile.as_deref());
         let why = format!(

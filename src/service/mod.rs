@@ -13,6 +13,8 @@ use crate::load::diag::{Diagnostic, closest};
 use crate::load::project::{Dirs, EnsembleFile, Env, LOCAL_DIR, Project, Tier};
 use crate::run::{self as exec, Engine, Event, RetryPolicy, RunResult};
 use crate::store::artifact::{self, ArtifactError, Written};
+use crate::store::cache as store_cache;
+use crate::store::memo::MemoKind;
 
 pub mod artifacts;
 pub mod claude;
@@ -247,6 +249,11 @@ pub struct InvokeOptions {
     /// Answer interactive primitives as the ensemble's `test_mode.llm_simulation` says (a
     /// validation run), through the run's engine; falls back to `ask`.
     pub simulate_users: bool,
+    /// Overrides `performance.budget.tokens_per_run` (`--token-budget`).
+    pub token_budget: Option<u64>,
+    /// Overrides `performance.result_cache`: `Some(true)` caches deterministic answers (or as
+    /// configured when that says more), `Some(false)` turns the cache off.
+    pub cache: Option<bool>,
 }
 
 impl InvokeOptions {
@@ -262,6 +269,8 @@ impl InvokeOptions {
             ask: None,
             allow_outside_project: false,
             simulate_users: false,
+            token_budget: None,
+            cache: None,
         }
     }
 }
@@ -632,6 +641,36 @@ impl Service {
         }
     }
 
+    /// The result cache a run uses: `performance.result_cache`, unless the caller said
+    /// (`--cache` keeps deterministic answers, `--no-cache` none); only in a project.
+    fn result_cache_use(&self, asked: Option<bool>) -> Option<exec::ResultCacheUse> {
+        use crate::load::project::CacheMode;
+        let rc = &self.project.config.performance.result_cache;
+        let mode = match (asked, rc.mode) {
+            (Some(false), _) => CacheMode::Off,
+            (Some(true), CacheMode::Off) => CacheMode::Deterministic,
+            (_, m) => m,
+        };
+        let local = self.project.dirs.local.as_ref()?;
+        (mode != CacheMode::Off).then(|| exec::ResultCacheUse {
+            store: Arc::new(store_cache::KindView::new(
+                store_cache::results(local, rc),
+                MemoKind::Llm,
+            )),
+            always: mode == CacheMode::Always,
+        })
+    }
+
+    /// The project's cache store (`.llm-orc/cache`), for `orc cache stats|clear`; None outside
+    /// a project.
+    pub fn cache_store(&self) -> Option<Arc<crate::store::memo::Memo>> {
+        let local = self.project.dirs.local.as_ref()?;
+        Some(store_cache::results(
+            local,
+            &self.project.config.performance.result_cache,
+        ))
+    }
+
     /// Runs an already compiled ensemble with this project's settings.
     pub async fn run_compiled(
         &self,
@@ -683,15 +722,21 @@ impl Service {
                 .flatten()
                 .or_else(|| opts.ask.clone()),
             files: self.file_scope(opts.allow_outside_project),
-            script_cache: perf.script_cache_enabled.then(|| {
-                Arc::new(crate::store::cache::ScriptCache::new(
-                    self.project
-                        .dirs
-                        .local
-                        .as_ref()
-                        .map(|l| l.join("cache").join("scripts")),
-                )) as Arc<dyn exec::ScriptMemo>
-            }),
+            script_cache: perf
+                .script_cache_enabled
+                .then_some(self.project.dirs.local.as_ref())
+                .flatten()
+                .map(|l| {
+                    Arc::new(store_cache::KindView::new(
+                        store_cache::scripts(l, &perf.result_cache),
+                        MemoKind::Scripts,
+                    )) as Arc<dyn exec::ScriptMemo>
+                }),
+            result_cache: self.result_cache_use(opts.cache),
+            budget: exec::Budget::new(
+                opts.token_budget.or(perf.budget_tokens),
+                perf.budget_cost_usd,
+            ),
             user_inputs: std::sync::atomic::AtomicU64::new(0),
             auxiliary: std::sync::Mutex::new(Vec::new()),
         });
@@ -712,6 +757,7 @@ impl Service {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         );
         result.resumed_from = opts.resume.map(|(id, _)| id);
+        result.budget = engine.budget.as_ref().map(exec::Budget::report);
         let mut doc = result.to_json(false);
         artifact::add_resource_metrics(&mut doc, &result, &ensemble, process_at_start);
         let artifact = opts

@@ -1,112 +1,74 @@
-//! The optional script result cache's storage (the key is `run::hash::script_key`) (`performance.script_cache`, off by default as in llm-orc
-//! 0.19). A result is keyed by what the script is (its resolved path and the bytes of the file,
-//! or the inline text), what it is given and its parameters; so an edited script or a changed
-//! input is a miss. Entries live for an hour; at most 1,000 are kept. Failures are never stored.
+//! The caches a run asks (`run::ScriptMemo`), as views of the one store (`store::memo`): the
+//! script cache (`performance.script_cache`, off by default as in llm-orc 0.19; key
+//! `run::hash::script_key`) is the store's `Scripts` kind, the result cache
+//! (`performance.result_cache`; key `run::hash::input_hash`) its `Llm` kind. Both live under
+//! `.llm-orc/cache/<kind>/`, so separate `orc invoke` runs share them.
+//!
+//! The script cache keeps its one-hour life (a script may read the clock or the network); its
+//! size is capped by the memo's limit like the result cache's. Failures are never stored.
 //! Built-in primitives are not cached: they read and write files and ask the user, and they are
 //! fast.
-//!
-//! Entries are kept in memory and, when the project has a `.llm-orc/` directory, also in
-//! `.llm-orc/cache/scripts/<key>.json` (written atomically), so separate `orc invoke` runs share
-//! them.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::memo::{Memo, MemoKind, MemoLimits};
+use crate::load::project::ResultCache;
 use crate::run::ScriptMemo;
 
-/// How long an entry stays valid, in seconds.
-pub const TTL_SECONDS: f64 = 3600.0;
-/// Most entries kept in memory (the oldest go first).
-pub const MAX_ENTRIES: usize = 1000;
+/// How long a script result stays valid, in seconds.
+pub const SCRIPT_TTL_SECONDS: u64 = 3600;
 
-pub struct ScriptCache {
-    dir: Option<PathBuf>,
-    mem: Mutex<HashMap<String, (f64, Value)>>,
+/// One kind of the store, as a run asks it.
+pub struct KindView {
+    memo: Arc<Memo>,
+    kind: MemoKind,
 }
 
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-impl ScriptCache {
-    /// A cache kept in memory, and in `dir` when given.
-    pub fn new(dir: Option<PathBuf>) -> ScriptCache {
-        ScriptCache {
-            dir,
-            mem: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn file(&self, key: &str) -> Option<PathBuf> {
-        self.dir.as_ref().map(|d| d.join(format!("{key}.json")))
-    }
-
-    /// A stored response younger than the TTL.
-    fn lookup(&self, key: &str) -> Option<Value> {
-        let t = now();
-        {
-            let mut mem = self.mem.lock().unwrap_or_else(|e| e.into_inner());
-            match mem.get(key) {
-                Some((at, v)) if t - at <= TTL_SECONDS => return Some(v.clone()),
-                Some(_) => {
-                    mem.remove(key);
-                }
-                None => {}
-            }
-        }
-        let text = std::fs::read_to_string(self.file(key)?).ok()?;
-        let doc: Value = serde_json::from_str(&text).ok()?;
-        let at = doc["stored_at"].as_f64()?;
-        if t - at > TTL_SECONDS {
-            return None;
-        }
-        let v = doc.get("response")?.clone();
-        self.remember(key, at, v.clone());
-        Some(v)
-    }
-
-    fn remember(&self, key: &str, at: f64, v: Value) {
-        let mut mem = self.mem.lock().unwrap_or_else(|e| e.into_inner());
-        if mem.len() >= MAX_ENTRIES
-            && !mem.contains_key(key)
-            && let Some(oldest) = mem
-                .iter()
-                .min_by(|a, b| a.1.0.total_cmp(&b.1.0))
-                .map(|(k, _)| k.clone())
-        {
-            mem.remove(&oldest);
-        }
-        mem.insert(key.to_string(), (at, v));
-    }
-
-    /// Stores a successful response. A failure to write the file only costs a later miss.
-    fn store(&self, key: &str, response: &Value) {
-        let at = now();
-        self.remember(key, at, response.clone());
-        if let Some(path) = self.file(key) {
-            if let Some(d) = path.parent() {
-                let _ = std::fs::create_dir_all(d);
-            }
-            let doc = json!({"stored_at": at, "response": response});
-            let _ = crate::store::atomic::write_atomic(&path, doc.to_string().as_bytes());
-        }
+impl KindView {
+    pub fn new(memo: Arc<Memo>, kind: MemoKind) -> KindView {
+        KindView { memo, kind }
     }
 }
 
-impl ScriptMemo for ScriptCache {
+impl ScriptMemo for KindView {
     fn get(&self, key: &str) -> Option<Value> {
-        self.lookup(key)
+        self.memo.get(self.kind, key)
     }
     fn put(&self, key: &str, response: &Value) {
-        self.store(key, response)
+        if let Err(e) = self.memo.put(self.kind, key, response) {
+            tracing::warn!(kind = self.kind.folder(), "cache entry not stored: {e}");
+        }
     }
+}
+
+/// The limits `performance.result_cache` sets (`max_mb`, `max_age_hours`).
+pub fn limits(rc: &ResultCache) -> MemoLimits {
+    let hours = if rc.max_age_hours.is_finite() && rc.max_age_hours > 0.0 {
+        rc.max_age_hours
+    } else {
+        0.0
+    };
+    MemoLimits {
+        max_bytes: rc.max_mb.saturating_mul(1024 * 1024),
+        max_age: Duration::try_from_secs_f64(hours * 3600.0)
+            .unwrap_or(MemoLimits::default().max_age),
+    }
+}
+
+/// The project's cache folder (`.llm-orc/cache`) as the result cache's store.
+pub fn results(local: &Path, rc: &ResultCache) -> Arc<Memo> {
+    Arc::new(Memo::new(local.join("cache"), limits(rc)))
+}
+
+/// The project's cache folder as the script cache's store: one hour per entry.
+pub fn scripts(local: &Path, rc: &ResultCache) -> Arc<Memo> {
+    let mut l = limits(rc);
+    l.max_age = Duration::from_secs(SCRIPT_TTL_SECONDS);
+    Arc::new(Memo::new(local.join("cache"), l))
 }
 
 #[cfg(test)]
@@ -114,12 +76,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_survive_in_the_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = ScriptCache::new(Some(dir.path().to_path_buf()));
-        c.put("k", &json!("v"));
-        let again = ScriptCache::new(Some(dir.path().to_path_buf()));
-        assert_eq!(again.get("k"), Some(json!("v")));
-        assert_eq!(again.get("other"), None);
+    fn script_entries_survive_in_the_folder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rc = ResultCache::default();
+        let key = "00112233445566778899aabbccddeeff";
+        let c = KindView::new(scripts(dir.path(), &rc), MemoKind::Scripts);
+        c.put(key, &serde_json::json!("v"));
+        let again = KindView::new(scripts(dir.path(), &rc), MemoKind::Scripts);
+        assert_eq!(again.get(key), Some(serde_json::json!("v")));
+        let llm = KindView::new(results(dir.path(), &rc), MemoKind::Llm);
+        assert_eq!(llm.get(key), None, "kinds are apart");
     }
 }
