@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use crate::cli::{Code, Format};
+use crate::mcp::shapes;
 use crate::service::claude::{self, Scope};
 use crate::service::promotion::{Dest, PromoteRequest};
 use crate::service::{Service, ServiceError};
@@ -172,8 +173,8 @@ pub fn library(svc: &Service, cmd: LibraryCommand, out: &mut impl Write) -> anyh
             kind,
             format,
         } => {
-            let v = match svc.mcp_library_browse(&kind, category.as_deref()) {
-                Ok(v) => v,
+            let v = match svc.library_browse(&kind, category.as_deref()) {
+                Ok(l) => shape_value(&shapes::LibraryBrowseShape::from(l))?,
                 Err(e) => return Ok(fail(&e)),
             };
             if format == Format::Json {
@@ -185,8 +186,8 @@ pub fn library(svc: &Service, cmd: LibraryCommand, out: &mut impl Write) -> anyh
             Ok(0)
         }
         LibraryCommand::Search { query, format } => {
-            let v = match svc.mcp_library_search(&query) {
-                Ok(v) => v,
+            let v = match svc.library_search(&query) {
+                Ok(found) => shape_value(&shapes::LibrarySearchShape::from(found))?,
                 Err(e) => return Ok(fail(&e)),
             };
             if format == Format::Json {
@@ -198,7 +199,7 @@ pub fn library(svc: &Service, cmd: LibraryCommand, out: &mut impl Write) -> anyh
             Ok(0)
         }
         LibraryCommand::Info { format } => {
-            let v = svc.mcp_library_info();
+            let v = shape_value(&shapes::LibraryInfoShape::from(svc.library_info()))?;
             if format == Format::Json {
                 json_out(out, &v)?;
                 return Ok(0);
@@ -237,19 +238,25 @@ pub fn library(svc: &Service, cmd: LibraryCommand, out: &mut impl Write) -> anyh
             source,
             destination,
             overwrite,
-        } => match svc.mcp_library_copy(&source, destination.as_deref(), overwrite) {
-            Ok(v) => {
+        } => match svc.library_copy(&source, destination.as_deref(), overwrite) {
+            Ok(c) => {
                 writeln!(
                     out,
                     "copied {} -> {}",
-                    s(&v["source"]),
-                    s(&v["destination"])
+                    c.source.display(),
+                    c.destination.display()
                 )?;
                 Ok(0)
             }
             Err(e) => Ok(fail(&e)),
         },
     }
+}
+
+/// A library answer in llm-orc's JSON shape (the MCP tools' words), which `--format json`
+/// prints and the text view reads.
+fn shape_value(shape: &impl serde::Serialize) -> anyhow::Result<Value> {
+    shapes::to_value(shape).map_err(anyhow::Error::msg)
 }
 
 fn print_items(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {

@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use crate::load::project::Env;
 
 pub mod http;
-mod shapes;
+pub(crate) mod shapes;
 mod stdio;
 use crate::learn::service::Learning;
 use crate::run::{Event, Status};
@@ -535,7 +535,9 @@ impl OrcMcp {
         description = "List ensembles in every tier (local, library, global) with descriptions and agent counts."
     )]
     async fn list_ensembles(&self) -> ToolResult {
-        ok(self.svc().mcp_list_ensembles())
+        ok(shapes::to_value(&shapes::EnsemblesShape::from(
+            self.svc().ensemble_summaries(),
+        ))?)
     }
 
     #[tool(
@@ -543,10 +545,11 @@ impl OrcMcp {
     )]
     async fn validate_ensemble(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
-        self.svc()
-            .mcp_validate(&a.ensemble_name)
-            .map_err(err)
-            .and_then(ok)
+        let check = self
+            .svc()
+            .validate_ensemble(&a.ensemble_name)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ValidationShape::from(check))?)
     }
 
     #[tool(
@@ -557,15 +560,18 @@ impl OrcMcp {
             ("name", &a.name),
             ("from_template", a.from_template.as_deref().unwrap_or("")),
         ])?;
-        self.svc()
-            .mcp_create_ensemble(
+        let created = self
+            .svc()
+            .create_ensemble(
                 &a.name,
                 &a.description,
                 a.agents.map(Value::Array),
                 a.from_template.as_deref(),
             )
-            .map_err(err)
-            .and_then(ok)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::EnsembleCreatedShape::from(
+            created,
+        ))?)
     }
 
     #[tool(
@@ -573,24 +579,27 @@ impl OrcMcp {
     )]
     async fn update_ensemble(&self, Parameters(a): Parameters<UpdateEnsembleArgs>) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
-        self.svc()
-            .mcp_update_ensemble(
-                &a.ensemble_name,
-                &Value::Object(a.changes),
-                a.dry_run,
-                a.backup,
-            )
-            .map_err(err)
-            .and_then(ok)
+        let changes = Value::Object(a.changes);
+        let update = self
+            .svc()
+            .update_ensemble(&a.ensemble_name, &changes, a.dry_run, a.backup)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::EnsembleUpdateShape::new(
+            update, changes,
+        ))?)
     }
 
     #[tool(description = "Delete a project ensemble. Requires confirm: true.")]
     async fn delete_ensemble(&self, Parameters(a): Parameters<DeleteEnsembleArgs>) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
-        self.svc()
-            .mcp_delete_ensemble(&a.ensemble_name, a.confirm)
-            .map_err(err)
-            .and_then(ok)
+        let path = self
+            .svc()
+            .delete_ensemble(&a.ensemble_name, a.confirm)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::PathDeletedShape {
+            deleted: true,
+            path,
+        })?)
     }
 
     #[tool(
@@ -766,7 +775,9 @@ impl OrcMcp {
         description = "List model profiles (config.yaml and profiles/ of each tier, merged), optionally of one provider."
     )]
     async fn list_profiles(&self, Parameters(a): Parameters<ProviderFilter>) -> ToolResult {
-        ok(self.svc().mcp_list_profiles(a.provider.as_deref()))
+        ok(shapes::to_value(&shapes::ProfilesShape::from(
+            self.svc().profile_summaries(a.provider.as_deref()),
+        ))?)
     }
 
     #[tool(description = "Create a model profile file in the project's .llm-orc/profiles/.")]
@@ -779,34 +790,46 @@ impl OrcMcp {
         extra.insert("max_tokens".into(), json!(a.max_tokens));
         extra.insert("base_url".into(), json!(a.base_url));
         extra.insert("cost_per_token".into(), json!(a.cost_per_token));
-        self.svc()
-            .mcp_create_profile(&a.name, &a.provider, &a.model, extra)
-            .map_err(err)
-            .and_then(ok)
+        let path = self
+            .svc()
+            .create_profile(&a.name, &a.provider, &a.model, extra)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ProfileCreatedShape {
+            created: true,
+            path,
+        })?)
     }
 
     #[tool(description = "Change keys of a project profile file (null removes a key).")]
     async fn update_profile(&self, Parameters(a): Parameters<UpdateProfileArgs>) -> ToolResult {
         names(&[("name", &a.name)])?;
-        self.svc()
-            .mcp_update_profile(&a.name, &Value::Object(a.changes))
-            .map_err(err)
-            .and_then(ok)
+        let path = self
+            .svc()
+            .update_profile(&a.name, &Value::Object(a.changes))
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ProfileUpdatedShape {
+            updated: true,
+            path,
+        })?)
     }
 
     #[tool(description = "Delete a project profile file. Requires confirm: true.")]
     async fn delete_profile(&self, Parameters(a): Parameters<NameConfirm>) -> ToolResult {
         names(&[("name", &a.name)])?;
-        self.svc()
-            .mcp_delete_profile(&a.name, a.confirm)
-            .map_err(err)
-            .and_then(ok)
+        let path = self.svc().delete_profile(&a.name, a.confirm).map_err(err)?;
+        ok(shapes::to_value(&shapes::ProfileDeletedShape {
+            deleted: true,
+            name: a.name,
+            path,
+        })?)
     }
 
     #[tool(description = "List the project's scripts (.llm-orc/scripts/<category>/<name>).")]
     async fn list_scripts(&self, Parameters(a): Parameters<CategoryFilter>) -> ToolResult {
         names(&[("category", a.category.as_deref().unwrap_or(""))])?;
-        ok(self.svc().mcp_list_scripts(a.category.as_deref()))
+        ok(shapes::to_value(&shapes::ScriptsShape::from(
+            self.svc().script_summaries(a.category.as_deref()),
+        ))?)
     }
 
     #[tool(
@@ -814,19 +837,20 @@ impl OrcMcp {
     )]
     async fn create_script(&self, Parameters(a): Parameters<CreateScriptArgs>) -> ToolResult {
         names(&[("name", &a.name), ("category", &a.category)])?;
-        self.svc()
-            .mcp_create_script(&a.name, &a.category, &a.template)
-            .map_err(err)
-            .and_then(ok)
+        let created = self
+            .svc()
+            .create_script(&a.name, &a.category, &a.template)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ScriptCreatedShape::from(
+            created,
+        ))?)
     }
 
     #[tool(description = "Show a script's source and description.")]
     async fn get_script(&self, Parameters(a): Parameters<ScriptArgs>) -> ToolResult {
         names(&[("name", &a.name), ("category", &a.category)])?;
-        self.svc()
-            .mcp_get_script(&a.name, &a.category)
-            .map_err(err)
-            .and_then(ok)
+        let script = self.svc().get_script(&a.name, &a.category).map_err(err)?;
+        ok(shapes::to_value(&shapes::ScriptSourceShape::from(script))?)
     }
 
     #[tool(
@@ -834,20 +858,25 @@ impl OrcMcp {
     )]
     async fn test_script(&self, Parameters(a): Parameters<TestScriptArgs>) -> ToolResult {
         names(&[("name", &a.name), ("category", &a.category)])?;
-        self.svc()
-            .mcp_test_script(&a.name, &a.category, &a.input, a.parameters)
+        let run = self
+            .svc()
+            .test_script(&a.name, &a.category, &a.input, a.parameters)
             .await
-            .map_err(err)
-            .and_then(ok)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ScriptRunShape::from(run))?)
     }
 
     #[tool(description = "Delete a project script. Requires confirm: true.")]
     async fn delete_script(&self, Parameters(a): Parameters<DeleteScriptArgs>) -> ToolResult {
         names(&[("name", &a.name), ("category", &a.category)])?;
         self.svc()
-            .mcp_delete_script(&a.name, &a.category, a.confirm)
-            .map_err(err)
-            .and_then(ok)
+            .delete_script(&a.name, &a.category, a.confirm)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ScriptDeletedShape {
+            deleted: true,
+            name: a.name,
+            category: a.category,
+        })?)
     }
 
     #[tool(
@@ -890,23 +919,26 @@ impl OrcMcp {
     #[tool(description = "Browse the library's ensembles and scripts, optionally one category.")]
     async fn library_browse(&self, Parameters(a): Parameters<BrowseArgs>) -> ToolResult {
         names(&[("category", a.category.as_deref().unwrap_or(""))])?;
-        self.svc()
-            .mcp_library_browse(&a.browse_type, a.category.as_deref())
-            .map_err(err)
-            .and_then(ok)
+        let listing = self
+            .svc()
+            .library_browse(&a.browse_type, a.category.as_deref())
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::LibraryBrowseShape::from(
+            listing,
+        ))?)
     }
 
     #[tool(description = "Search the library by name, description or category.")]
     async fn library_search(&self, Parameters(a): Parameters<SearchArgs>) -> ToolResult {
-        self.svc()
-            .mcp_library_search(&a.query)
-            .map_err(err)
-            .and_then(ok)
+        let found = self.svc().library_search(&a.query).map_err(err)?;
+        ok(shapes::to_value(&shapes::LibrarySearchShape::from(found))?)
     }
 
     #[tool(description = "Where the library is and what it holds.")]
     async fn library_info(&self) -> ToolResult {
-        ok(self.svc().mcp_library_info())
+        ok(shapes::to_value(&shapes::LibraryInfoShape::from(
+            self.svc().library_info(),
+        ))?)
     }
 
     #[tool(description = "Copy an ensemble or script from the library into the project.")]
@@ -915,10 +947,11 @@ impl OrcMcp {
             ("source", &a.source),
             ("destination", a.destination.as_deref().unwrap_or("")),
         ])?;
-        self.svc()
-            .mcp_library_copy(&a.source, a.destination.as_deref(), a.overwrite)
-            .map_err(err)
-            .and_then(ok)
+        let copied = self
+            .svc()
+            .library_copy(&a.source, a.destination.as_deref(), a.overwrite)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::LibraryCopyShape::from(copied))?)
     }
 
     #[tool(
