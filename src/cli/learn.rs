@@ -2,160 +2,16 @@
 //! `record-claude-task` and `report learning`. Parse, call `learn::service`, render.
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
-
+use crate::cli::args::{
+    ClaudeTaskArgs, EvalCommand, ExportArgs, LearnArgs, LearningReportArgs, ReportFormat,
+    RouteArgs, RoutingCommand,
+};
 use crate::cli::{Code, Format};
 use crate::learn::service::{ClaudeTask, Learning, NewEvaluation};
 use crate::learn::{LearnError, batch, export, report, route};
 use crate::service::{Invocation, Service};
-
-#[derive(Debug, Args)]
-pub struct RouteArgs {
-    /// The task, in words.
-    pub task: String,
-    /// Output format: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum EvalCommand {
-    /// Should this run be judged? The sampling policy's answer, the rule that decided, the rubric.
-    Should {
-        /// The run's routing id (printed by `orc invoke`, returned by MCP `invoke`).
-        routing_id: String,
-        /// Output format: text for people, json for programs.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Record a judgment of a run's output.
-    Record {
-        /// The run's routing id (printed by `orc invoke`, returned by MCP `invoke`).
-        routing_id: String,
-        /// good, acceptable or poor.
-        #[arg(long)]
-        score: String,
-        /// Who judged (e.g. claude-sonnet-4, a person's name).
-        #[arg(long)]
-        judge: String,
-        /// The judge's reasoning, written before the verdict.
-        #[arg(long)]
-        reasoning: Option<String>,
-        /// e.g. hallucination, incomplete, wrong_format.
-        #[arg(long)]
-        failure_mode: Option<String>,
-        /// Tokens the judge spent.
-        #[arg(long, default_value_t = 0)]
-        judge_tokens: u64,
-        /// Whose output was judged: local or claude (default: whoever did the routed work).
-        #[arg(long)]
-        subject: Option<String>,
-        /// Output format: text for people, json for programs.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Record whether the user accepted a run's output.
-    Feedback {
-        /// The run's routing id (printed by `orc invoke`, returned by MCP `invoke`).
-        routing_id: String,
-        /// The user accepted the output.
-        #[arg(
-            long,
-            conflicts_with = "rejected",
-            required_unless_present = "rejected"
-        )]
-        accepted: bool,
-        /// The user rejected the output (makes the ensemble's next run be judged).
-        #[arg(long)]
-        rejected: bool,
-    },
-    /// Judge a run with a local model (a profile) and the rubric; records its verdict.
-    Judge {
-        /// The run's routing id (printed by `orc invoke`, returned by MCP `invoke`).
-        routing_id: String,
-        /// The model profile that judges (a local model).
-        #[arg(long)]
-        profile: String,
-        /// Output format: text for people, json for programs.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct LearnArgs {
-    /// Output format: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum RoutingCommand {
-    /// Every routing config version; the current one is marked.
-    History {
-        /// Output format: text for people, json for programs.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Make routing-config.vN.yaml current again.
-    Rollback {
-        /// The version to make current (N of routing-config.vN.yaml).
-        version: u64,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    /// What to export: sft (chat examples), dpo (preference pairs) or judge (judge training).
-    pub kind: export::Kind,
-    /// Write here instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct ClaudeTaskArgs {
-    /// The task Claude did.
-    pub task: String,
-    /// The task type (extraction, classification, summarization, ...); guessed when missing.
-    #[arg(long)]
-    pub task_type: Option<String>,
-    /// Input tokens Claude reported for the task.
-    #[arg(long, default_value_t = 0)]
-    pub input_tokens: u64,
-    /// Output tokens Claude reported for the task.
-    #[arg(long, default_value_t = 0)]
-    pub output_tokens: u64,
-    /// Claude's answer, from a file (kept for `orc export`).
-    #[arg(long, value_name = "FILE")]
-    pub output_file: Option<PathBuf>,
-    /// The routing id of the local run whose work Claude redid.
-    #[arg(long, value_name = "ROUTING_ID")]
-    pub redoes: Option<String>,
-    /// Output format: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    Text,
-    Json,
-    Html,
-}
-
-#[derive(Debug, Args)]
-pub struct LearningReportArgs {
-    /// Output format: text for people, json for programs (html: one self-contained page with charts).
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
-    /// Write here instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-}
+use anyhow::Context;
 
 fn warn_config(l: &Learning) {
     for w in &l.warnings {

@@ -3,136 +3,16 @@
 
 use std::io::Write;
 
-use clap::{Args, Subcommand};
 use serde_json::Value;
 
+use crate::cli::args::{
+    DemoteArgs, DepsArgs, LibraryCommand, McpInstallArgs, PromoteArgs, ScopeArgs, SkillCommand,
+};
 use crate::cli::{Code, Format};
+use crate::mcp::shapes;
 use crate::service::claude::{self, Scope};
 use crate::service::promotion::{Dest, PromoteRequest};
 use crate::service::{Service, ServiceError};
-
-#[derive(Debug, Subcommand)]
-pub enum LibraryCommand {
-    /// The library's ensembles and scripts, optionally of one category.
-    Browse {
-        /// Only this category (a folder of the library's ensembles/ or scripts/).
-        category: Option<String>,
-        /// all, ensembles or scripts.
-        #[arg(long = "type", default_value = "all", value_name = "T")]
-        kind: String,
-        /// Output format: text for people, json for programs.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Search ensembles by name and description, scripts by name and category.
-    Search {
-        /// Words to look for.
-        query: String,
-        /// Output format: text for people, json for programs.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Where the library is and what it holds.
-    Info {
-        /// Output format: text for people, json for programs.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
-    /// Copy an ensemble or script from the library into the project.
-    Copy {
-        /// A path inside the library, e.g. ensembles/research/summary.yaml (.yaml optional).
-        source: String,
-        /// A name or relative path inside .llm-orc/ensembles/ (a script: .llm-orc/scripts/).
-        destination: Option<String>,
-        /// Replace a file of the same name in the project.
-        #[arg(long)]
-        overwrite: bool,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct DepsArgs {
-    /// The ensemble whose dependencies to list.
-    pub ensemble: String,
-    /// Output format: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct PromoteArgs {
-    /// The project ensemble to promote.
-    pub ensemble: String,
-    /// The destination tier.
-    #[arg(long, value_name = "TIER", value_parser = ["global", "library"], required_unless_present = "check")]
-    pub to: Option<String>,
-    /// Show readiness and its evidence (for --to, else for both tiers); change nothing.
-    #[arg(long)]
-    pub check: bool,
-    /// List the files it would write; change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// The user's consent: without it nothing is written.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Replace files at the destination that differ.
-    #[arg(long)]
-    pub overwrite: bool,
-    /// Promote although the ensemble is below the readiness bar.
-    #[arg(long)]
-    pub force: bool,
-    /// The library category folder (default: the ensemble's sub-folder, else `general`).
-    #[arg(long, value_name = "C")]
-    pub category: Option<String>,
-    /// Output format: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoteArgs {
-    /// The ensemble to remove from a shared tier (the project's copy stays).
-    pub ensemble: String,
-    /// The tier to remove it from.
-    #[arg(long, value_name = "TIER", value_parser = ["global", "library"])]
-    pub from: String,
-    /// The user's consent: without it nothing is removed.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Also remove profile files only this ensemble used there.
-    #[arg(long)]
-    pub remove_orphaned_profiles: bool,
-    /// Output format: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum SkillCommand {
-    /// Install the `orc` skill for Claude Code (.claude/skills/orc/ or ~/.claude/skills/orc/).
-    Install(ScopeArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ScopeArgs {
-    /// Into your own configuration, for every project (default: the project, shared with
-    /// everyone who clones it; `--project` says so explicitly).
-    #[arg(long)]
-    pub user: bool,
-    /// Replace what is there when it differs.
-    #[arg(long)]
-    pub force: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct McpInstallArgs {
-    #[command(flatten)]
-    pub scope: ScopeArgs,
-    /// The command Claude Code starts (default: `orc` if it is this binary on PATH, else this
-    /// binary's absolute path).
-    #[arg(long, value_name = "CMD")]
-    pub command: Option<String>,
-}
 
 impl ScopeArgs {
     fn scope(&self) -> Scope {
@@ -172,8 +52,8 @@ pub fn library(svc: &Service, cmd: LibraryCommand, out: &mut impl Write) -> anyh
             kind,
             format,
         } => {
-            let v = match svc.mcp_library_browse(&kind, category.as_deref()) {
-                Ok(v) => v,
+            let v = match svc.library_browse(&kind, category.as_deref()) {
+                Ok(l) => shape_value(&shapes::LibraryBrowseShape::from(l))?,
                 Err(e) => return Ok(fail(&e)),
             };
             if format == Format::Json {
@@ -185,8 +65,8 @@ pub fn library(svc: &Service, cmd: LibraryCommand, out: &mut impl Write) -> anyh
             Ok(0)
         }
         LibraryCommand::Search { query, format } => {
-            let v = match svc.mcp_library_search(&query) {
-                Ok(v) => v,
+            let v = match svc.library_search(&query) {
+                Ok(found) => shape_value(&shapes::LibrarySearchShape::from(found))?,
                 Err(e) => return Ok(fail(&e)),
             };
             if format == Format::Json {
@@ -198,7 +78,7 @@ pub fn library(svc: &Service, cmd: LibraryCommand, out: &mut impl Write) -> anyh
             Ok(0)
         }
         LibraryCommand::Info { format } => {
-            let v = svc.mcp_library_info();
+            let v = shape_value(&shapes::LibraryInfoShape::from(svc.library_info()))?;
             if format == Format::Json {
                 json_out(out, &v)?;
                 return Ok(0);
@@ -237,19 +117,25 @@ pub fn library(svc: &Service, cmd: LibraryCommand, out: &mut impl Write) -> anyh
             source,
             destination,
             overwrite,
-        } => match svc.mcp_library_copy(&source, destination.as_deref(), overwrite) {
-            Ok(v) => {
+        } => match svc.library_copy(&source, destination.as_deref(), overwrite) {
+            Ok(c) => {
                 writeln!(
                     out,
                     "copied {} -> {}",
-                    s(&v["source"]),
-                    s(&v["destination"])
+                    c.source.display(),
+                    c.destination.display()
                 )?;
                 Ok(0)
             }
             Err(e) => Ok(fail(&e)),
         },
     }
+}
+
+/// A library answer in llm-orc's JSON shape (the MCP tools' words), which `--format json`
+/// prints and the text view reads.
+fn shape_value(shape: &impl serde::Serialize) -> anyhow::Result<Value> {
+    shapes::to_value(shape).map_err(anyhow::Error::msg)
 }
 
 fn print_items(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {

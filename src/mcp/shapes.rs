@@ -2,11 +2,21 @@
 //! order) are the keys MCP clients read. The tools map a service result into one of these and
 //! serialise it; nothing here decides anything.
 
+use std::path::PathBuf;
+
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::load::project::Tier;
 use crate::run::results::TimelineRow;
 use crate::service::artifacts::Analysis;
+use crate::service::ensembles::{EnsembleCheck, EnsembleCreated, EnsembleSummary, EnsembleUpdate};
+use crate::service::library::{
+    LibraryCopy, LibraryEnsemble, LibraryHit, LibraryInfo, LibraryListing, LibraryScript,
+    LibrarySearch,
+};
+use crate::service::profiles::ProfileSummary;
+use crate::service::scripts::{ScriptCreated, ScriptRun, ScriptSource, ScriptSummary};
 
 /// `analyze_execution`. `status` is success / error (the words of invoke and run_status),
 /// `executor_status` the artifact's own status word.
@@ -125,6 +135,442 @@ impl CleanupShape {
                 deleted: ids,
                 count,
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------- ensembles
+
+/// `list_ensembles`.
+#[derive(Serialize)]
+pub struct EnsemblesShape {
+    result: Vec<EnsembleRowShape>,
+}
+
+#[derive(Serialize)]
+struct EnsembleRowShape {
+    name: String,
+    source: Tier,
+    relative_path: String,
+    agent_count: usize,
+    description: String,
+    valid: bool,
+}
+
+impl From<Vec<EnsembleSummary>> for EnsemblesShape {
+    fn from(rows: Vec<EnsembleSummary>) -> EnsemblesShape {
+        EnsemblesShape {
+            result: rows
+                .into_iter()
+                .map(|r| EnsembleRowShape {
+                    name: r.name,
+                    source: r.tier,
+                    relative_path: r.relative_path,
+                    agent_count: r.agent_count,
+                    description: r.description,
+                    valid: r.valid,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `validate_ensemble`.
+#[derive(Serialize)]
+pub struct ValidationShape {
+    valid: bool,
+    details: ValidationDetails,
+}
+
+#[derive(Serialize)]
+struct ValidationDetails {
+    errors: Vec<String>,
+    warnings: Vec<String>,
+    agent_count: usize,
+    pattern: Option<&'static str>,
+    path: PathBuf,
+}
+
+impl From<EnsembleCheck> for ValidationShape {
+    fn from(c: EnsembleCheck) -> ValidationShape {
+        ValidationShape {
+            valid: c.valid,
+            details: ValidationDetails {
+                errors: c.errors,
+                warnings: c.warnings,
+                agent_count: c.agent_count,
+                pattern: c.pattern,
+                path: c.path,
+            },
+        }
+    }
+}
+
+/// `create_ensemble`.
+#[derive(Serialize)]
+pub struct EnsembleCreatedShape {
+    created: bool,
+    path: PathBuf,
+    agents_copied: usize,
+    valid: bool,
+    errors: Vec<String>,
+}
+
+impl From<EnsembleCreated> for EnsembleCreatedShape {
+    fn from(c: EnsembleCreated) -> EnsembleCreatedShape {
+        EnsembleCreatedShape {
+            created: true,
+            path: c.path,
+            agents_copied: c.agents_copied,
+            valid: c.valid,
+            errors: c.errors,
+        }
+    }
+}
+
+/// `update_ensemble`: the preview of a dry run, or what was applied (the changes as asked).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum EnsembleUpdateShape {
+    Preview {
+        preview: Value,
+        modified: bool,
+        backup_created: bool,
+        path: PathBuf,
+    },
+    Applied {
+        modified: bool,
+        backup_created: bool,
+        changes_applied: Value,
+        path: PathBuf,
+        valid: bool,
+        errors: Vec<String>,
+    },
+}
+
+impl EnsembleUpdateShape {
+    pub fn new(update: EnsembleUpdate, changes: Value) -> EnsembleUpdateShape {
+        match update {
+            EnsembleUpdate::Preview { document, path } => EnsembleUpdateShape::Preview {
+                preview: document,
+                modified: false,
+                backup_created: false,
+                path,
+            },
+            EnsembleUpdate::Applied {
+                backup_created,
+                path,
+                valid,
+                errors,
+            } => EnsembleUpdateShape::Applied {
+                modified: true,
+                backup_created,
+                changes_applied: changes,
+                path,
+                valid,
+                errors,
+            },
+        }
+    }
+}
+
+/// `delete_ensemble`.
+#[derive(Serialize)]
+pub struct PathDeletedShape {
+    pub deleted: bool,
+    pub path: PathBuf,
+}
+
+// ---------------------------------------------------------------------- profiles
+
+/// `list_profiles`.
+#[derive(Serialize)]
+pub struct ProfilesShape {
+    profiles: Vec<ProfileShape>,
+}
+
+#[derive(Serialize)]
+struct ProfileShape {
+    name: String,
+    provider: Option<String>,
+    model: Option<String>,
+    path: PathBuf,
+    tier: Tier,
+    runnable: bool,
+    description: Option<String>,
+}
+
+impl From<Vec<ProfileSummary>> for ProfilesShape {
+    fn from(rows: Vec<ProfileSummary>) -> ProfilesShape {
+        ProfilesShape {
+            profiles: rows
+                .into_iter()
+                .map(|p| ProfileShape {
+                    name: p.name,
+                    provider: p.provider,
+                    model: p.model,
+                    path: p.path,
+                    tier: p.tier,
+                    runnable: p.runnable,
+                    description: p.description,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `create_profile`.
+#[derive(Serialize)]
+pub struct ProfileCreatedShape {
+    pub created: bool,
+    pub path: PathBuf,
+}
+
+/// `update_profile`.
+#[derive(Serialize)]
+pub struct ProfileUpdatedShape {
+    pub updated: bool,
+    pub path: PathBuf,
+}
+
+/// `delete_profile`.
+#[derive(Serialize)]
+pub struct ProfileDeletedShape {
+    pub deleted: bool,
+    pub name: String,
+    pub path: PathBuf,
+}
+
+// ---------------------------------------------------------------------- scripts
+
+/// `list_scripts`.
+#[derive(Serialize)]
+pub struct ScriptsShape {
+    scripts: Vec<ScriptRowShape>,
+}
+
+#[derive(Serialize)]
+struct ScriptRowShape {
+    name: Option<String>,
+    category: String,
+    path: PathBuf,
+}
+
+impl From<Vec<ScriptSummary>> for ScriptsShape {
+    fn from(rows: Vec<ScriptSummary>) -> ScriptsShape {
+        ScriptsShape {
+            scripts: rows
+                .into_iter()
+                .map(|s| ScriptRowShape {
+                    name: s.name,
+                    category: s.category,
+                    path: s.path,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `create_script`.
+#[derive(Serialize)]
+pub struct ScriptCreatedShape {
+    created: bool,
+    path: PathBuf,
+    template: String,
+}
+
+impl From<ScriptCreated> for ScriptCreatedShape {
+    fn from(c: ScriptCreated) -> ScriptCreatedShape {
+        ScriptCreatedShape {
+            created: true,
+            path: c.path,
+            template: c.template,
+        }
+    }
+}
+
+/// `get_script`.
+#[derive(Serialize)]
+pub struct ScriptSourceShape {
+    name: String,
+    category: String,
+    path: PathBuf,
+    description: String,
+    source: String,
+}
+
+impl From<ScriptSource> for ScriptSourceShape {
+    fn from(s: ScriptSource) -> ScriptSourceShape {
+        ScriptSourceShape {
+            name: s.name,
+            category: s.category,
+            path: s.path,
+            description: s.description,
+            source: s.source,
+        }
+    }
+}
+
+/// `test_script`.
+#[derive(Serialize)]
+pub struct ScriptRunShape {
+    success: bool,
+    stdout: String,
+    stderr: String,
+    return_code: Option<i32>,
+    output: Value,
+    duration_ms: u64,
+}
+
+impl From<ScriptRun> for ScriptRunShape {
+    fn from(r: ScriptRun) -> ScriptRunShape {
+        ScriptRunShape {
+            success: r.success,
+            stdout: r.stdout,
+            stderr: r.stderr,
+            return_code: r.return_code,
+            output: r.output,
+            duration_ms: r.duration_ms,
+        }
+    }
+}
+
+/// `delete_script`.
+#[derive(Serialize)]
+pub struct ScriptDeletedShape {
+    pub deleted: bool,
+    pub name: String,
+    pub category: String,
+}
+
+// ---------------------------------------------------------------------- library
+
+#[derive(Serialize)]
+struct LibraryEnsembleShape {
+    name: String,
+    description: String,
+    path: String,
+    category: String,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    matched: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct LibraryScriptShape {
+    name: Option<String>,
+    category: String,
+    path: String,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    matched: Option<&'static str>,
+}
+
+fn library_ensemble(e: LibraryEnsemble, matched: Option<&'static str>) -> LibraryEnsembleShape {
+    LibraryEnsembleShape {
+        name: e.name,
+        description: e.description,
+        path: e.path,
+        category: e.category,
+        matched,
+    }
+}
+
+fn library_script(s: LibraryScript, matched: Option<&'static str>) -> LibraryScriptShape {
+    LibraryScriptShape {
+        name: s.name,
+        category: s.category,
+        path: s.path,
+        matched,
+    }
+}
+
+/// `library_browse` (and `orc library browse --format json`).
+#[derive(Serialize)]
+pub struct LibraryBrowseShape {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ensembles: Option<Vec<LibraryEnsembleShape>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scripts: Option<Vec<LibraryScriptShape>>,
+}
+
+impl From<LibraryListing> for LibraryBrowseShape {
+    fn from(l: LibraryListing) -> LibraryBrowseShape {
+        LibraryBrowseShape {
+            ensembles: l
+                .ensembles
+                .map(|v| v.into_iter().map(|e| library_ensemble(e, None)).collect()),
+            scripts: l
+                .scripts
+                .map(|v| v.into_iter().map(|s| library_script(s, None)).collect()),
+        }
+    }
+}
+
+/// `library_search` (and `orc library search --format json`).
+#[derive(Serialize)]
+pub struct LibrarySearchShape {
+    query: String,
+    results: LibraryResults,
+    total: usize,
+}
+
+#[derive(Serialize)]
+struct LibraryResults {
+    ensembles: Vec<LibraryEnsembleShape>,
+    scripts: Vec<LibraryScriptShape>,
+}
+
+impl From<LibrarySearch> for LibrarySearchShape {
+    fn from(s: LibrarySearch) -> LibrarySearchShape {
+        let total = s.total();
+        let hit_e = |h: LibraryHit<LibraryEnsemble>| library_ensemble(h.item, Some(h.matched));
+        let hit_s = |h: LibraryHit<LibraryScript>| library_script(h.item, Some(h.matched));
+        LibrarySearchShape {
+            query: s.query,
+            results: LibraryResults {
+                ensembles: s.ensembles.into_iter().map(hit_e).collect(),
+                scripts: s.scripts.into_iter().map(hit_s).collect(),
+            },
+            total,
+        }
+    }
+}
+
+/// `library_info` (and `orc library info --format json`).
+#[derive(Serialize)]
+pub struct LibraryInfoShape {
+    path: PathBuf,
+    exists: bool,
+    ensembles_count: usize,
+    scripts_count: usize,
+    categories: Vec<String>,
+}
+
+impl From<LibraryInfo> for LibraryInfoShape {
+    fn from(i: LibraryInfo) -> LibraryInfoShape {
+        LibraryInfoShape {
+            path: i.path,
+            exists: i.exists,
+            ensembles_count: i.ensembles_count,
+            scripts_count: i.scripts_count,
+            categories: i.categories,
+        }
+    }
+}
+
+/// `library_copy`.
+#[derive(Serialize)]
+pub struct LibraryCopyShape {
+    copied: bool,
+    source: PathBuf,
+    destination: PathBuf,
+}
+
+impl From<LibraryCopy> for LibraryCopyShape {
+    fn from(c: LibraryCopy) -> LibraryCopyShape {
+        LibraryCopyShape {
+            copied: true,
+            source: c.source,
+            destination: c.destination,
         }
     }
 }

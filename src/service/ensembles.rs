@@ -24,50 +24,67 @@ impl Service {
 
     // ------------------------------------------------------------------ ensembles
 
-    pub fn mcp_list_ensembles(&self) -> Value {
-        let rows: Vec<Value> = self
-            .project
+    /// Every ensemble file in catalogue order, with its path relative to its tier's
+    /// `ensembles/` folder and its agent count.
+    pub fn ensemble_summaries(&self) -> Vec<EnsembleSummary> {
+        self.project
             .catalogue()
             .files
             .iter()
             .map(|f| {
-                let dir = self.project.dirs.tier_root(f.tier).map(|r| r.join("ensembles")).unwrap_or_default();
-                json!({
-                    "name": f.qualified_name(),
-                    "source": f.tier,
-                    "relative_path": f.path.strip_prefix(&dir).unwrap_or(&f.path).display().to_string(),
-                    "agent_count": f.spec.as_ref().map_or(0, |s| s.agents.len()),
-                    "description": f.description.clone().unwrap_or_default(),
-                    "valid": f.is_valid_yaml() && !f.diagnostics.iter().any(Diagnostic::is_error),
-                })
+                let dir = self
+                    .project
+                    .dirs
+                    .tier_root(f.tier)
+                    .map(|r| r.join("ensembles"))
+                    .unwrap_or_default();
+                EnsembleSummary {
+                    name: f.qualified_name(),
+                    tier: f.tier,
+                    relative_path: f
+                        .path
+                        .strip_prefix(&dir)
+                        .unwrap_or(&f.path)
+                        .display()
+                        .to_string(),
+                    agent_count: f.spec.as_ref().map_or(0, |s| s.agents.len()),
+                    description: f.description.clone().unwrap_or_default(),
+                    valid: f.is_valid_yaml() && !f.diagnostics.iter().any(Diagnostic::is_error),
+                }
             })
-            .collect();
-        json!({ "result": rows })
+            .collect()
     }
 
-    pub fn mcp_validate(&self, name: &str) -> Result<Value, ServiceError> {
+    /// Validates one ensemble by name: its errors and warnings as one line each.
+    pub fn validate_ensemble(&self, name: &str) -> Result<EnsembleCheck, ServiceError> {
         let file = self.find(name)?;
-        let reports = self.validate(&[file.qualified_name()])?;
-        let r = &reports[0];
-        Ok(json!({
-            "valid": r.valid,
-            "details": {
-                "errors": diag_lines(&r.diagnostics, true),
-                "warnings": diag_lines(&r.diagnostics, false),
-                "agent_count": r.agents.or(file.spec.as_ref().map(|s| s.agents.len())).unwrap_or(0),
-                "pattern": r.pattern,
-                "path": r.path,
-            }
-        }))
+        let mut reports = self.validate(&[file.qualified_name()])?;
+        if reports.is_empty() {
+            return Err(refuse(format!("Ensemble '{name}' was not validated")));
+        }
+        let r = reports.swap_remove(0);
+        Ok(EnsembleCheck {
+            valid: r.valid,
+            errors: diag_lines(&r.diagnostics, true),
+            warnings: diag_lines(&r.diagnostics, false),
+            agent_count: r
+                .agents
+                .or(file.spec.as_ref().map(|s| s.agents.len()))
+                .unwrap_or(0),
+            pattern: r.pattern,
+            path: r.path,
+        })
     }
 
-    pub fn mcp_create_ensemble(
+    /// Writes a new project ensemble from agent objects and/or a template's agents, then
+    /// validates what was written.
+    pub fn create_ensemble(
         &self,
         name: &str,
         description: &str,
         agents: Option<Value>,
         from_template: Option<&str>,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<EnsembleCreated, ServiceError> {
         let dir = self.local_dir().join("ensembles");
         let path = safe_join(&dir, name, ".yaml")?;
         if path.exists() {
@@ -105,9 +122,12 @@ impl Service {
             &self.env,
         )
         .validate_file(&path);
-        Ok(
-            json!({"created": true, "path": path, "agents_copied": copied, "valid": check.0, "errors": check.1}),
-        )
+        Ok(EnsembleCreated {
+            path,
+            agents_copied: copied,
+            valid: check.0,
+            errors: check.1,
+        })
     }
 
     /// MCP clients may not write inline shell scripts unless the server was started with
@@ -161,13 +181,15 @@ impl Service {
         Ok(file.path)
     }
 
-    pub fn mcp_update_ensemble(
+    /// Sets (or, with null, removes) top-level keys of a project ensemble. The result must
+    /// compile; `dry_run` only previews it.
+    pub fn update_ensemble(
         &self,
         name: &str,
         changes: &Value,
         dry_run: bool,
         backup: bool,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<EnsembleUpdate, ServiceError> {
         let Value::Object(changes_map) = changes else {
             return Err(refuse(
                 "`changes` must be an object of top-level keys to set",
@@ -201,9 +223,7 @@ impl Service {
             )));
         }
         if dry_run {
-            return Ok(
-                json!({"preview": v, "modified": false, "backup_created": false, "path": path}),
-            );
+            return Ok(EnsembleUpdate::Preview { document: v, path });
         }
         let mut backup_created = false;
         if backup {
@@ -218,12 +238,16 @@ impl Service {
             &self.env,
         );
         let check = fresh.validate_file(&path);
-        Ok(
-            json!({"modified": true, "backup_created": backup_created, "changes_applied": changes, "path": path, "valid": check.0, "errors": check.1}),
-        )
+        Ok(EnsembleUpdate::Applied {
+            backup_created,
+            path,
+            valid: check.0,
+            errors: check.1,
+        })
     }
 
-    pub fn mcp_delete_ensemble(&self, name: &str, confirm: bool) -> Result<Value, ServiceError> {
+    /// Deletes a project ensemble; answers the path it removed.
+    pub fn delete_ensemble(&self, name: &str, confirm: bool) -> Result<PathBuf, ServiceError> {
         if !confirm {
             return Err(refuse(
                 "Confirmation required to delete ensemble (pass confirm: true)",
@@ -231,8 +255,53 @@ impl Service {
         }
         let path = self.local_ensemble(name)?;
         fs::remove_file(&path).map_err(io(&path))?;
-        Ok(json!({"deleted": true, "path": path}))
+        Ok(path)
     }
+}
 
-    // ------------------------------------------------------------------ profiles
+/// One ensemble file as `list_ensembles` shows it.
+#[derive(Debug, Clone)]
+pub struct EnsembleSummary {
+    pub name: String,
+    pub tier: Tier,
+    /// Relative to the tier's `ensembles/` folder.
+    pub relative_path: String,
+    pub agent_count: usize,
+    pub description: String,
+    pub valid: bool,
+}
+
+/// One ensemble's validation, its diagnostics as lines.
+#[derive(Debug, Clone)]
+pub struct EnsembleCheck {
+    pub valid: bool,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub agent_count: usize,
+    pub pattern: Option<&'static str>,
+    pub path: PathBuf,
+}
+
+/// A new ensemble file and the validation of what was written.
+#[derive(Debug, Clone)]
+pub struct EnsembleCreated {
+    pub path: PathBuf,
+    /// How many agents came from the template.
+    pub agents_copied: usize,
+    pub valid: bool,
+    pub errors: Vec<String>,
+}
+
+/// What `update_ensemble` did.
+#[derive(Debug, Clone)]
+pub enum EnsembleUpdate {
+    /// `dry_run`: the document as it would be written; nothing changed.
+    Preview { document: Value, path: PathBuf },
+    /// Written (after a `.bak` copy when asked), then validated.
+    Applied {
+        backup_created: bool,
+        path: PathBuf,
+        valid: bool,
+        errors: Vec<String>,
+    },
 }

@@ -3,8 +3,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
-
 use super::files::*;
 use crate::load::project::{Tier, stays_inside};
 use crate::service::{Service, ServiceError};
@@ -14,7 +12,7 @@ impl Service {
         self.project.dirs.library.clone()
     }
 
-    fn library_items(&self) -> (Vec<Value>, Vec<Value>) {
+    fn library_items(&self) -> (Vec<LibraryEnsemble>, Vec<LibraryScript>) {
         let root = self.library_root();
         let mut ens = Vec::new();
         let mut scripts = Vec::new();
@@ -40,73 +38,110 @@ impl Service {
                 {
                     let f =
                         crate::load::project::load_ensemble_file(Tier::Library, &p, String::new());
-                    ens.push(json!({"name": f.name, "description": f.description.unwrap_or_default(), "path": rel, "category": category}));
+                    ens.push(LibraryEnsemble {
+                        name: f.name,
+                        description: f.description.unwrap_or_default(),
+                        path: rel,
+                        category,
+                    });
                 } else if rel.starts_with("scripts/") {
-                    scripts.push(json!({"name": p.file_stem().map(|s| s.to_string_lossy().into_owned()), "category": category, "path": rel}));
+                    scripts.push(LibraryScript {
+                        name: p.file_stem().map(|s| s.to_string_lossy().into_owned()),
+                        category,
+                        path: rel,
+                    });
                 }
             }
         }
-        ens.sort_by_key(|v| v["path"].as_str().unwrap_or("").to_string());
-        scripts.sort_by_key(|v| v["path"].as_str().unwrap_or("").to_string());
+        ens.sort_by(|a, b| a.path.cmp(&b.path));
+        scripts.sort_by(|a, b| a.path.cmp(&b.path));
         (ens, scripts)
     }
 
-    pub fn mcp_library_browse(
+    /// The library's ensembles and/or scripts (`browse_type`: all, ensembles, scripts),
+    /// optionally of one category.
+    pub fn library_browse(
         &self,
         browse_type: &str,
         category: Option<&str>,
-    ) -> Result<Value, ServiceError> {
-        let (ens, scripts) = self.library_items();
-        let keep = |v: &Value| category.is_none_or(|c| v["category"] == c);
-        let ens: Vec<Value> = ens.into_iter().filter(keep).collect();
-        let scripts: Vec<Value> = scripts.into_iter().filter(keep).collect();
-        Ok(match browse_type {
-            "all" | "" => json!({"ensembles": ens, "scripts": scripts}),
-            "ensembles" => json!({"ensembles": ens}),
-            "scripts" => json!({"scripts": scripts}),
+    ) -> Result<LibraryListing, ServiceError> {
+        let (want_ens, want_scripts) = match browse_type {
+            "all" | "" => (true, true),
+            "ensembles" => (true, false),
+            "scripts" => (false, true),
             other => {
                 return Err(refuse(format!(
                     "browse_type must be all, ensembles or scripts, not `{other}`"
                 )));
             }
+        };
+        let (ens, scripts) = self.library_items();
+        let keep = |c: &str| category.is_none_or(|want| c == want);
+        Ok(LibraryListing {
+            ensembles: want_ens.then(|| ens.into_iter().filter(|e| keep(&e.category)).collect()),
+            scripts: want_scripts
+                .then(|| scripts.into_iter().filter(|s| keep(&s.category)).collect()),
         })
     }
 
-    pub fn mcp_library_search(&self, query: &str) -> Result<Value, ServiceError> {
+    /// The library items whose name or description (ensembles), name or category (scripts)
+    /// contain the query, case-insensitively.
+    pub fn library_search(&self, query: &str) -> Result<LibrarySearch, ServiceError> {
         let q = query.trim().to_lowercase();
         if q.is_empty() {
             return Err(refuse("query is required"));
         }
         let (ens, scripts) = self.library_items();
-        let e_hits = matching(ens, &q, ["name", "description"]);
-        let s_hits = matching(scripts, &q, ["name", "category"]);
-        let total = e_hits.len() + s_hits.len();
-        Ok(json!({"query": q, "results": {"ensembles": e_hits, "scripts": s_hits}, "total": total}))
+        let ensembles = matching(
+            ens,
+            &q,
+            [("name", |e| &e.name), ("description", |e| &e.description)],
+        );
+        let scripts = matching(
+            scripts,
+            &q,
+            [
+                ("name", |s| s.name.as_deref().unwrap_or("")),
+                ("category", |s| &s.category),
+            ],
+        );
+        Ok(LibrarySearch {
+            query: q,
+            ensembles,
+            scripts,
+        })
     }
 
-    pub fn mcp_library_info(&self) -> Value {
+    /// Where the library is and what it holds.
+    pub fn library_info(&self) -> LibraryInfo {
         let root = self.library_root();
         let (ens, scripts) = self.library_items();
-        let mut cats: Vec<String> = ens
+        let mut categories: Vec<String> = ens
             .iter()
-            .chain(&scripts)
-            .filter_map(|v| v["category"].as_str().map(str::to_string))
+            .map(|e| e.category.clone())
+            .chain(scripts.iter().map(|s| s.category.clone()))
             .collect();
-        cats.sort();
-        cats.dedup();
-        json!({"path": root, "exists": root.is_dir(), "ensembles_count": ens.len(), "scripts_count": scripts.len(), "categories": cats})
+        categories.sort();
+        categories.dedup();
+        LibraryInfo {
+            exists: root.is_dir(),
+            path: root,
+            ensembles_count: ens.len(),
+            scripts_count: scripts.len(),
+            categories,
+        }
     }
 
     /// Copies one library file into the project. An ensemble (a source under `ensembles/` or a
     /// YAML file) lands in `.llm-orc/ensembles/`, a script in `.llm-orc/scripts/`; `destination`
     /// is a name or relative path inside that folder (`.yaml`, or the script's extension, is
     /// appended when missing) and never reaches anything else of `.llm-orc/`.
-    pub fn mcp_library_copy(
+    pub fn library_copy(
         &self,
         source: &str,
         destination: Option<&str>,
         overwrite: bool,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<LibraryCopy, ServiceError> {
         let root = self.library_root();
         let mut src = safe_join(&root, source, "")?;
         if !src.is_file() {
@@ -119,8 +154,8 @@ impl Service {
             let (ens, scripts) = self.library_items();
             let known: Vec<String> = ens
                 .iter()
-                .chain(&scripts)
-                .filter_map(|v| v["path"].as_str())
+                .map(|e| e.path.as_str())
+                .chain(scripts.iter().map(|s| s.path.as_str()))
                 .flat_map(|p| [p.to_string(), p.trim_end_matches(".yaml").to_string()])
                 .collect();
             return Err(refuse(format!(
@@ -180,22 +215,91 @@ impl Service {
             fs::create_dir_all(p).map_err(io(p))?;
         }
         crate::store::atomic::write_atomic(&dest, &bytes)?;
-        Ok(json!({"copied": true, "source": src, "destination": dest}))
+        Ok(LibraryCopy {
+            source: src,
+            destination: dest,
+        })
     }
-
-    // ------------------------------------------------------------------ providers
 }
 
-/// The items whose first (else second) field contains `q`, each marked with the field that matched.
-fn matching(items: Vec<Value>, q: &str, fields: [&str; 2]) -> Vec<Value> {
+/// A library ensemble; `path` is relative to the library root.
+#[derive(Debug, Clone)]
+pub struct LibraryEnsemble {
+    pub name: String,
+    pub description: String,
+    pub path: String,
+    /// The folder it is in.
+    pub category: String,
+}
+
+/// A library script; `path` is relative to the library root.
+#[derive(Debug, Clone)]
+pub struct LibraryScript {
+    /// The file stem.
+    pub name: Option<String>,
+    /// The folder it is in.
+    pub category: String,
+    pub path: String,
+}
+
+/// What `library_browse` lists: `None` for a kind not asked for.
+#[derive(Debug, Clone)]
+pub struct LibraryListing {
+    pub ensembles: Option<Vec<LibraryEnsemble>>,
+    pub scripts: Option<Vec<LibraryScript>>,
+}
+
+/// An item that matched a search, with the field that matched.
+#[derive(Debug, Clone)]
+pub struct LibraryHit<T> {
+    pub item: T,
+    pub matched: &'static str,
+}
+
+/// A library search: the query as searched (trimmed, lower case) and the hits.
+#[derive(Debug, Clone)]
+pub struct LibrarySearch {
+    pub query: String,
+    pub ensembles: Vec<LibraryHit<LibraryEnsemble>>,
+    pub scripts: Vec<LibraryHit<LibraryScript>>,
+}
+
+impl LibrarySearch {
+    pub fn total(&self) -> usize {
+        self.ensembles.len() + self.scripts.len()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LibraryInfo {
+    pub path: PathBuf,
+    pub exists: bool,
+    pub ensembles_count: usize,
+    pub scripts_count: usize,
+    /// Every category of both kinds, sorted, once each.
+    pub categories: Vec<String>,
+}
+
+/// A library file copied into the project.
+#[derive(Debug, Clone)]
+pub struct LibraryCopy {
+    pub source: PathBuf,
+    pub destination: PathBuf,
+}
+
+/// A searchable field of a library item: its name and how to read it.
+type Field<T> = (&'static str, fn(&T) -> &str);
+
+/// The items whose first (else second) field contains `q`, each with the name of the field
+/// that matched.
+fn matching<T>(items: Vec<T>, q: &str, fields: [Field<T>; 2]) -> Vec<LibraryHit<T>> {
     items
         .into_iter()
-        .filter_map(|mut item| {
-            let hit = fields
+        .filter_map(|item| {
+            let (matched, _) = fields
                 .into_iter()
-                .find(|f| item[*f].as_str().unwrap_or("").to_lowercase().contains(q))?;
-            item["match"] = json!(hit);
-            Some(item)
+                .find(|(_, get)| get(&item).to_lowercase().contains(q))?;
+            Some(LibraryHit { item, matched })
         })
         .collect()
 }

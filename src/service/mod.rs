@@ -1010,7 +1010,7 @@ mod tests {
         );
         assert!(text.contains("bad.yaml: not UTF-8 text"), "{text}");
         // MCP answers with the same words as the CLI, the unreadable files included.
-        let Err(e) = svc.mcp_validate("wanted") else {
+        let Err(e) = svc.validate_ensemble("wanted") else {
             panic!("validate found it")
         };
         let m = e.to_string();
@@ -1031,8 +1031,7 @@ mod tests {
         let svc = Service::open(dir.path(), Some(dir.path()), &Env::default());
         let agents =
             serde_json::json!([{"name": "ok\u{202e}txt", "model": "m", "provider": "ollama"}]);
-        let Err(ServiceError::Refused(m)) =
-            svc.mcp_create_ensemble("fine", "d", Some(agents), None)
+        let Err(ServiceError::Refused(m)) = svc.create_ensemble("fine", "d", Some(agents), None)
         else {
             panic!("created")
         };
@@ -1041,19 +1040,18 @@ mod tests {
             "the agent name `ok\\u{202e}txt` contains a bidirectional mark (U+202E), which makes text display in another order than it is"
         );
         assert!(!dir.path().join(".llm-orc/ensembles/fine.yaml").exists());
-        let Err(ServiceError::Refused(m)) = svc.mcp_create_ensemble("line\nbreak", "d", None, None)
+        let Err(ServiceError::Refused(m)) = svc.create_ensemble("line\nbreak", "d", None, None)
         else {
             panic!("created")
         };
         assert!(m.contains("contains a line break (U+000A)"), "{m}");
 
         let agents = serde_json::json!([{"name": "a", "model": "m", "provider": "ollama"}]);
-        svc.mcp_create_ensemble("good", "d", Some(agents), None)
+        svc.create_ensemble("good", "d", Some(agents), None)
             .expect("created");
         let svc = Service::open(dir.path(), Some(dir.path()), &Env::default());
         let bad = serde_json::json!({"name": "good\u{7}"});
-        let Err(ServiceError::Refused(m)) = svc.mcp_update_ensemble("good", &bad, false, false)
-        else {
+        let Err(ServiceError::Refused(m)) = svc.update_ensemble("good", &bad, false, false) else {
             panic!("updated")
         };
         assert!(m.contains("contains a control character (U+0007)"), "{m}");

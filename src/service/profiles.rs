@@ -11,9 +11,9 @@ use crate::load::project::{Tier, read_text};
 use crate::service::{Service, ServiceError};
 
 impl Service {
-    pub fn mcp_list_profiles(&self, provider: Option<&str>) -> Value {
-        let rows: Vec<Value> = self
-            .project
+    /// The merged profiles, optionally only those of one provider.
+    pub fn profile_summaries(&self, provider: Option<&str>) -> Vec<ProfileSummary> {
+        self.project
             .profiles
             .by_name
             .values()
@@ -25,28 +25,32 @@ impl Service {
                     .as_deref()
                     .and_then(ProviderKind::parse)
                     .is_some_and(|pr| pr.runnable());
-                json!({
-                    "name": p.spec.name, "provider": p.spec.provider, "model": p.spec.model,
-                    "path": p.source, "tier": p.tier, "runnable": runnable,
-                    "description": p.spec.description,
-                })
+                ProfileSummary {
+                    name: p.spec.name.clone(),
+                    provider: p.spec.provider.clone(),
+                    model: p.spec.model.clone(),
+                    path: p.source.clone(),
+                    tier: p.tier,
+                    runnable,
+                    description: p.spec.description.clone(),
+                }
             })
-            .collect();
-        json!({ "profiles": rows })
+            .collect()
     }
 
     fn local_profile_path(&self, name: &str) -> Result<PathBuf, ServiceError> {
         safe_join(&self.local_dir().join("profiles"), name, ".yaml")
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub fn mcp_create_profile(
+    /// Writes a new profile file in the project's `profiles/`; answers its path. Null values of
+    /// `extra` are left out.
+    pub fn create_profile(
         &self,
         name: &str,
         provider: &str,
         model: &str,
         extra: Map<String, Value>,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<PathBuf, ServiceError> {
         if name.contains('/') {
             return Err(refuse(format!(
                 "invalid name `{name}`: a profile name has no `/`"
@@ -77,7 +81,7 @@ impl Service {
             }
         }
         write_new(&path, &to_yaml(&Value::Object(m))?, false)?;
-        Ok(json!({"created": true, "path": path}))
+        Ok(path)
     }
 
     fn local_profile_file(&self, name: &str) -> Result<PathBuf, ServiceError> {
@@ -102,7 +106,8 @@ impl Service {
         }
     }
 
-    pub fn mcp_update_profile(&self, name: &str, changes: &Value) -> Result<Value, ServiceError> {
+    /// Sets (or, with null, removes) keys of a project profile file; answers its path.
+    pub fn update_profile(&self, name: &str, changes: &Value) -> Result<PathBuf, ServiceError> {
         let Value::Object(changes) = changes else {
             return Err(refuse("`changes` must be an object"));
         };
@@ -124,10 +129,11 @@ impl Service {
             }
         }
         crate::store::atomic::write_atomic(&path, to_yaml(&v)?.as_bytes())?;
-        Ok(json!({"updated": true, "path": path}))
+        Ok(path)
     }
 
-    pub fn mcp_delete_profile(&self, name: &str, confirm: bool) -> Result<Value, ServiceError> {
+    /// Deletes a project profile file; answers the path it removed.
+    pub fn delete_profile(&self, name: &str, confirm: bool) -> Result<PathBuf, ServiceError> {
         if !confirm {
             return Err(refuse(
                 "Confirmation required to delete profile (pass confirm: true)",
@@ -135,8 +141,20 @@ impl Service {
         }
         let path = self.local_profile_file(name)?;
         fs::remove_file(&path).map_err(io(&path))?;
-        Ok(json!({"deleted": true, "name": name, "path": path}))
+        Ok(path)
     }
+}
 
-    // ------------------------------------------------------------------ scripts
+/// One merged profile as `list_profiles` shows it.
+#[derive(Debug, Clone)]
+pub struct ProfileSummary {
+    pub name: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// The file that defines it.
+    pub path: PathBuf,
+    pub tier: Tier,
+    /// Whether orc can run its provider.
+    pub runnable: bool,
+    pub description: Option<String>,
 }

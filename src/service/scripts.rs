@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::files::*;
 use crate::service::{Service, ServiceError};
@@ -30,15 +30,11 @@ impl Service {
 
     /// `Script 'category/name' not found`, with the nearest existing script.
     fn script_not_found(&self, name: &str, category: &str) -> ServiceError {
-        let known: Vec<String> = self.mcp_list_scripts(None)["scripts"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let known: Vec<String> = self
+            .script_summaries(None)
+            .iter()
             .map(|r| {
-                let (c, n) = (
-                    r["category"].as_str().unwrap_or(""),
-                    r["name"].as_str().unwrap_or(""),
-                );
+                let (c, n) = (r.category.as_str(), r.name.as_deref().unwrap_or(""));
                 if c.is_empty() {
                     n.to_string()
                 } else {
@@ -61,7 +57,9 @@ impl Service {
         ))
     }
 
-    pub fn mcp_list_scripts(&self, category: Option<&str>) -> Value {
+    /// The project's scripts (`.llm-orc/scripts/<category>/<name>`), sorted by category and
+    /// name, optionally of one category.
+    pub fn script_summaries(&self, category: Option<&str>) -> Vec<ScriptSummary> {
         let root = self.scripts_dir();
         let mut rows = Vec::new();
         let mut stack = vec![root.clone()];
@@ -83,26 +81,29 @@ impl Service {
                         .map(|d| d.display().to_string())
                         .unwrap_or_default();
                     if category.is_none_or(|c| c == cat) {
-                        rows.push(json!({"name": p.file_stem().map(|s| s.to_string_lossy().into_owned()), "category": cat, "path": p}));
+                        rows.push(ScriptSummary {
+                            name: p.file_stem().map(|s| s.to_string_lossy().into_owned()),
+                            category: cat,
+                            path: p,
+                        });
                     }
                 }
             }
         }
-        rows.sort_by_key(|r| {
-            (
-                r["category"].as_str().unwrap_or("").to_string(),
-                r["name"].as_str().unwrap_or("").to_string(),
-            )
+        rows.sort_by(|a, b| {
+            (&a.category, a.name.as_deref().unwrap_or(""))
+                .cmp(&(&b.category, b.name.as_deref().unwrap_or("")))
         });
-        json!({ "scripts": rows })
+        rows
     }
 
-    pub fn mcp_create_script(
+    /// Writes a new script from a template (basic, splitter).
+    pub fn create_script(
         &self,
         name: &str,
         category: &str,
         template: &str,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<ScriptCreated, ServiceError> {
         let path = self.script_path(name, category)?;
         if path.exists() {
             return Err(refuse(format!("Script '{category}/{name}' already exists")));
@@ -122,28 +123,39 @@ impl Service {
             use std::os::unix::fs::PermissionsExt;
             let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o755));
         }
-        Ok(
-            json!({"created": true, "path": path, "template": if template.is_empty() { "basic" } else { template }}),
-        )
+        Ok(ScriptCreated {
+            path,
+            template: if template.is_empty() {
+                "basic".to_string()
+            } else {
+                template.to_string()
+            },
+        })
     }
 
-    pub fn mcp_get_script(&self, name: &str, category: &str) -> Result<Value, ServiceError> {
+    /// A script's source and the first paragraph of its docstring.
+    pub fn get_script(&self, name: &str, category: &str) -> Result<ScriptSource, ServiceError> {
         let path = self.script_path(name, category)?;
         let source =
             fs::read_to_string(&path).map_err(|_| self.script_not_found(name, category))?;
         let description = docstring(&source);
-        Ok(
-            json!({"name": name, "category": category, "path": path, "description": description, "source": source}),
-        )
+        Ok(ScriptSource {
+            name: name.to_string(),
+            category: category.to_string(),
+            path,
+            description,
+            source,
+        })
     }
 
-    pub async fn mcp_test_script(
+    /// Runs a script with an input as a script agent would (60 s at most).
+    pub async fn test_script(
         &self,
         name: &str,
         category: &str,
         input: &str,
         parameters: Map<String, Value>,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<ScriptRun, ServiceError> {
         let path = self.script_path(name, category)?;
         if !path.is_file() {
             return Err(self.script_not_found(name, category));
@@ -160,22 +172,23 @@ impl Service {
         )
         .await
         .map_err(refuse)?;
-        Ok(json!({
-            "success": out.code == Some(0),
-            "stdout": out.stdout,
-            "stderr": out.stderr,
-            "return_code": out.code,
-            "output": crate::run::script::normalise_output(&out.stdout),
-            "duration_ms": started.elapsed().as_millis() as u64,
-        }))
+        Ok(ScriptRun {
+            success: out.code == Some(0),
+            output: crate::run::script::normalise_output(&out.stdout),
+            stdout: out.stdout,
+            stderr: out.stderr,
+            return_code: out.code,
+            duration_ms: started.elapsed().as_millis() as u64,
+        })
     }
 
-    pub fn mcp_delete_script(
+    /// Deletes a project script.
+    pub fn delete_script(
         &self,
         name: &str,
         category: &str,
         confirm: bool,
-    ) -> Result<Value, ServiceError> {
+    ) -> Result<(), ServiceError> {
         if !confirm {
             return Err(refuse(
                 "Confirmation required to delete script (pass confirm: true)",
@@ -183,10 +196,47 @@ impl Service {
         }
         let path = self.script_path(name, category)?;
         fs::remove_file(&path).map_err(|_| self.script_not_found(name, category))?;
-        Ok(json!({"deleted": true, "name": name, "category": category}))
+        Ok(())
     }
+}
 
-    // ------------------------------------------------------------------ artifacts
+/// One script file as `list_scripts` shows it.
+#[derive(Debug, Clone)]
+pub struct ScriptSummary {
+    /// The file stem.
+    pub name: Option<String>,
+    /// The folder under `scripts/` (empty at the top).
+    pub category: String,
+    pub path: PathBuf,
+}
+
+/// A script written from a template.
+#[derive(Debug, Clone)]
+pub struct ScriptCreated {
+    pub path: PathBuf,
+    pub template: String,
+}
+
+/// A script's text.
+#[derive(Debug, Clone)]
+pub struct ScriptSource {
+    pub name: String,
+    pub category: String,
+    pub path: PathBuf,
+    pub description: String,
+    pub source: String,
+}
+
+/// What a test run of a script printed.
+#[derive(Debug, Clone)]
+pub struct ScriptRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub return_code: Option<i32>,
+    /// stdout read as a script agent's output.
+    pub output: Value,
+    pub duration_ms: u64,
 }
 
 fn docstring(source: &str) -> String {

@@ -1,0 +1,770 @@
+//! The MCP tools: each a thin adapter that checks names, calls one service operation and maps
+//! its typed result to llm-orc's JSON shape (`shapes`).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
+use rmcp::{Peer, RoleServer, tool, tool_router};
+use serde_json::{Map, Value, json};
+
+use super::params::*;
+use super::{OrcMcp, Run, ToolResult, err, forbidden_project_dir, lock, names, ok, shapes};
+use crate::learn::service::Learning;
+use crate::run::{Event, Status};
+use crate::service::InvokeOptions;
+
+#[tool_router(vis = "pub(super)")]
+impl OrcMcp {
+    #[tool(
+        description = "Point the server at a project: a directory holding .llm-orc/ (or the .llm-orc directory itself; no walking up). With init: true, a directory without one gets a new .llm-orc/ (never a system directory or the home directory itself)."
+    )]
+    async fn set_project(&self, Parameters(a): Parameters<PathArg>) -> ToolResult {
+        let refuse = |error: String| ok(json!({"status": "error", "error": error}));
+        if let Err(e) = names(&[("path", &a.path)]) {
+            return refuse(e);
+        }
+        let p = PathBuf::from(&a.path);
+        let p = if p.is_absolute() {
+            p
+        } else {
+            self.state.cwd.join(p)
+        };
+        if !p.is_dir() {
+            return refuse(format!("Path does not exist: {}", a.path));
+        }
+        let p = match std::fs::canonicalize(&p) {
+            Ok(p) => p,
+            Err(e) => return refuse(format!("{}: {e}", p.display())),
+        };
+        // The project's .llm-orc directory itself names its parent.
+        let root = match p.parent() {
+            Some(parent)
+                if p.file_name()
+                    .is_some_and(|n| n == crate::load::project::LOCAL_DIR) =>
+            {
+                parent.to_path_buf()
+            }
+            _ => p,
+        };
+        let mut out = json!({"status": "ok", "project_path": root});
+        if !root.join(crate::load::project::LOCAL_DIR).is_dir() {
+            if !a.init {
+                return refuse(format!(
+                    "{} is not an orc project (it has no .llm-orc/ directory); point at a project, or pass init: true to create .llm-orc/ there",
+                    root.display()
+                ));
+            }
+            if let Some(why) = forbidden_project_dir(&root, self.state.env.home.as_deref()) {
+                return refuse(why);
+            }
+            match crate::service::init_project(&root, None) {
+                Ok(report) => {
+                    out["initialized"] = json!(true);
+                    out["created"] = json!(report.created);
+                }
+                Err(e) => return refuse(e.to_string()),
+            }
+        }
+        *lock(&self.state.project) = Some(root);
+        ok(out)
+    }
+
+    #[tool(
+        description = "List ensembles in every tier (local, library, global) with descriptions and agent counts."
+    )]
+    async fn list_ensembles(&self) -> ToolResult {
+        ok(shapes::to_value(&shapes::EnsemblesShape::from(
+            self.svc().ensemble_summaries(),
+        ))?)
+    }
+
+    #[tool(
+        description = "Validate an ensemble: YAML, agents, dependencies, cycles, profiles, scripts, nesting. Errors carry file:line:column."
+    )]
+    async fn validate_ensemble(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
+        let check = self
+            .svc()
+            .validate_ensemble(&a.ensemble_name)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ValidationShape::from(check))?)
+    }
+
+    #[tool(
+        description = "Create a project ensemble from agent objects or by copying another ensemble's agents; it is validated after writing."
+    )]
+    async fn create_ensemble(&self, Parameters(a): Parameters<CreateEnsembleArgs>) -> ToolResult {
+        names(&[
+            ("name", &a.name),
+            ("from_template", a.from_template.as_deref().unwrap_or("")),
+        ])?;
+        let created = self
+            .svc()
+            .create_ensemble(
+                &a.name,
+                &a.description,
+                a.agents.map(Value::Array),
+                a.from_template.as_deref(),
+            )
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::EnsembleCreatedShape::from(
+            created,
+        ))?)
+    }
+
+    #[tool(
+        description = "Change top-level keys of a project ensemble (dry_run previews; the result must validate; backup keeps a .bak)."
+    )]
+    async fn update_ensemble(&self, Parameters(a): Parameters<UpdateEnsembleArgs>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
+        let changes = Value::Object(a.changes);
+        let update = self
+            .svc()
+            .update_ensemble(&a.ensemble_name, &changes, a.dry_run, a.backup)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::EnsembleUpdateShape::new(
+            update, changes,
+        ))?)
+    }
+
+    #[tool(description = "Delete a project ensemble. Requires confirm: true.")]
+    async fn delete_ensemble(&self, Parameters(a): Parameters<DeleteEnsembleArgs>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
+        let path = self
+            .svc()
+            .delete_ensemble(&a.ensemble_name, a.confirm)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::PathDeletedShape {
+            deleted: true,
+            path,
+        })?)
+    }
+
+    #[tool(
+        description = "Check that every model an ensemble needs is installed on its Ollama host; for missing ones, name the installed model of the nearest size."
+    )]
+    async fn check_ensemble_runnable(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
+        self.svc()
+            .mcp_check_runnable(&a.ensemble_name)
+            .await
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Run an ensemble. Sends a progress notification per finished agent when the request has a progress token. With async: true, returns a run_id at once; poll run_status and fetch run_result."
+    )]
+    async fn invoke(
+        &self,
+        Parameters(a): Parameters<InvokeArgs>,
+        meta: RequestMetaObject,
+        client: Peer<RoleServer>,
+    ) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
+        let svc = self.svc();
+        crate::learn::classify::check_task_type(a.task_type.as_deref())?;
+        if a.token_budget == Some(0) {
+            return Err("token_budget must be at least 1 (0 would start no agent)".to_string());
+        }
+        let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
+        let total = ens.total_agents() as u64;
+        let run_id = format!(
+            "{}-{:08x}",
+            chrono::Local::now().format("%Y%m%d-%H%M%S-%3f"),
+            fastrand::u32(..)
+        );
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        lock(&self.state.runs).insert(
+            run_id.clone(),
+            Run {
+                ensemble: ens.name.clone(),
+                started: Instant::now(),
+                done: 0,
+                failed: 0,
+                total,
+                result: None,
+                cancel: cancel_tx,
+            },
+        );
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let mut opts = InvokeOptions::new(cancel_rx);
+        opts.events = Some(tx);
+        opts.ollama_host = self.state.env.ollama_host.clone();
+        opts.token_budget = a.token_budget;
+        opts.cache = a.cache;
+        let token = meta.get_progress_token();
+        let state = self.state.clone();
+        let id = run_id.clone();
+        // Progress: count finished agents for run_status, and notify the client if it asked.
+        let progress = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if let Event::Finished { agent, status, .. } = ev {
+                    let (done, total) = {
+                        let mut runs = lock(&state.runs);
+                        let Some(r) = runs.get_mut(&id) else { continue };
+                        r.done += 1;
+                        if status == Status::Failed {
+                            r.failed += 1;
+                        }
+                        r.total = r.total.max(r.done);
+                        (r.done, r.total)
+                    };
+                    if let Some(t) = &token {
+                        let _ = client
+                            .notify_progress(
+                                ProgressNotificationParam::new(t.clone(), done as f64)
+                                    .with_total(total as f64)
+                                    .with_message(format!("{agent}: {}", status.outcome())),
+                            )
+                            .await;
+                    }
+                }
+            }
+        });
+        let name = a.ensemble_name.clone();
+        let input = a.input_data.clone();
+        let (task_type, task_summary) = (a.task_type.clone(), a.task_summary.clone());
+        let state = self.state.clone();
+        let id = run_id.clone();
+        let work = async move {
+            let out = match svc.invoke(&name, input, opts).await {
+                Ok(inv) => {
+                    let mut out = OrcMcp::result_json(&inv);
+                    let l = crate::learn::service::Learning::open(&svc);
+                    match l.log_run(&inv, task_type.as_deref(), task_summary.as_deref()) {
+                        Ok(r) => out["routing_id"] = json!(r.id),
+                        Err(e) => out["warnings"].as_array_mut().into_iter().for_each(|w| {
+                            w.push(json!(format!("the run was not logged for learning: {e}")))
+                        }),
+                    }
+                    out
+                }
+                Err(e) => {
+                    json!({"status": "error", "has_errors": true, "error": err(e), "results": {}})
+                }
+            };
+            let _ = progress.await;
+            if let Some(r) = lock(&state.runs).get_mut(&id) {
+                r.result = Some(out.clone());
+            }
+            out
+        };
+        if a.run_async {
+            tokio::spawn(work);
+            return ok(
+                json!({"run_id": run_id, "status": "running", "ensemble": a.ensemble_name, "total_agents": total}),
+            );
+        }
+        let mut out = work.await;
+        out["run_id"] = json!(run_id);
+        ok(out)
+    }
+
+    #[tool(
+        description = "Status of a run started by invoke: running, completed (every agent succeeded), failed (some agent failed) or cancelled; agents done and failed so far."
+    )]
+    async fn run_status(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        names(&[("run_id", &a.run_id)])?;
+        let runs = lock(&self.state.runs);
+        let r = runs
+            .get(&a.run_id)
+            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
+        ok(json!({
+            "run_id": a.run_id, "ensemble": r.ensemble,
+            "status": match &r.result { None => "running", Some(v) => if v["has_errors"] == true { "error" } else { "success" } },
+            "executor_status": match &r.result { None => json!("running"), Some(v) => v["executor_status"].clone() },
+            "done": r.result.is_some(),
+            "agents_finished": r.done, "agents_failed": r.failed, "total_agents": r.total,
+            "elapsed_s": r.started.elapsed().as_secs_f64(),
+        }))
+    }
+
+    #[tool(description = "The result of a finished run (the same document invoke returns).")]
+    async fn run_result(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        names(&[("run_id", &a.run_id)])?;
+        let runs = lock(&self.state.runs);
+        let r = runs
+            .get(&a.run_id)
+            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
+        match &r.result {
+            Some(v) => ok(v.clone()),
+            None => Err(format!(
+                "Run {} is still running ({} of {} agents finished); poll run_status",
+                a.run_id, r.done, r.total
+            )),
+        }
+    }
+
+    #[tool(
+        description = "Stop a running run: requests in flight are cancelled; finished results are kept and its artifact is marked interrupted."
+    )]
+    async fn cancel_run(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
+        names(&[("run_id", &a.run_id)])?;
+        let runs = lock(&self.state.runs);
+        let r = runs
+            .get(&a.run_id)
+            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
+        if r.result.is_some() {
+            return ok(
+                json!({"run_id": a.run_id, "cancelled": false, "note": "the run had already finished"}),
+            );
+        }
+        let _ = r.cancel.send(true);
+        ok(json!({"run_id": a.run_id, "cancelled": true}))
+    }
+
+    #[tool(
+        description = "List model profiles (config.yaml and profiles/ of each tier, merged), optionally of one provider."
+    )]
+    async fn list_profiles(&self, Parameters(a): Parameters<ProviderFilter>) -> ToolResult {
+        ok(shapes::to_value(&shapes::ProfilesShape::from(
+            self.svc().profile_summaries(a.provider.as_deref()),
+        ))?)
+    }
+
+    #[tool(description = "Create a model profile file in the project's .llm-orc/profiles/.")]
+    async fn create_profile(&self, Parameters(a): Parameters<CreateProfileArgs>) -> ToolResult {
+        names(&[("name", &a.name)])?;
+        let mut extra = Map::new();
+        extra.insert("system_prompt".into(), json!(a.system_prompt));
+        extra.insert("timeout_seconds".into(), json!(a.timeout_seconds));
+        extra.insert("temperature".into(), json!(a.temperature));
+        extra.insert("max_tokens".into(), json!(a.max_tokens));
+        extra.insert("base_url".into(), json!(a.base_url));
+        extra.insert("cost_per_token".into(), json!(a.cost_per_token));
+        let path = self
+            .svc()
+            .create_profile(&a.name, &a.provider, &a.model, extra)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ProfileCreatedShape {
+            created: true,
+            path,
+        })?)
+    }
+
+    #[tool(description = "Change keys of a project profile file (null removes a key).")]
+    async fn update_profile(&self, Parameters(a): Parameters<UpdateProfileArgs>) -> ToolResult {
+        names(&[("name", &a.name)])?;
+        let path = self
+            .svc()
+            .update_profile(&a.name, &Value::Object(a.changes))
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ProfileUpdatedShape {
+            updated: true,
+            path,
+        })?)
+    }
+
+    #[tool(description = "Delete a project profile file. Requires confirm: true.")]
+    async fn delete_profile(&self, Parameters(a): Parameters<NameConfirm>) -> ToolResult {
+        names(&[("name", &a.name)])?;
+        let path = self.svc().delete_profile(&a.name, a.confirm).map_err(err)?;
+        ok(shapes::to_value(&shapes::ProfileDeletedShape {
+            deleted: true,
+            name: a.name,
+            path,
+        })?)
+    }
+
+    #[tool(description = "List the project's scripts (.llm-orc/scripts/<category>/<name>).")]
+    async fn list_scripts(&self, Parameters(a): Parameters<CategoryFilter>) -> ToolResult {
+        names(&[("category", a.category.as_deref().unwrap_or(""))])?;
+        ok(shapes::to_value(&shapes::ScriptsShape::from(
+            self.svc().script_summaries(a.category.as_deref()),
+        ))?)
+    }
+
+    #[tool(
+        description = "Create a script from a template (basic, splitter) in .llm-orc/scripts/<category>/."
+    )]
+    async fn create_script(&self, Parameters(a): Parameters<CreateScriptArgs>) -> ToolResult {
+        names(&[("name", &a.name), ("category", &a.category)])?;
+        let created = self
+            .svc()
+            .create_script(&a.name, &a.category, &a.template)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ScriptCreatedShape::from(
+            created,
+        ))?)
+    }
+
+    #[tool(description = "Show a script's source and description.")]
+    async fn get_script(&self, Parameters(a): Parameters<ScriptArgs>) -> ToolResult {
+        names(&[("name", &a.name), ("category", &a.category)])?;
+        let script = self.svc().get_script(&a.name, &a.category).map_err(err)?;
+        ok(shapes::to_value(&shapes::ScriptSourceShape::from(script))?)
+    }
+
+    #[tool(
+        description = "Run a script with an input as a script agent would, and show what it printed."
+    )]
+    async fn test_script(&self, Parameters(a): Parameters<TestScriptArgs>) -> ToolResult {
+        names(&[("name", &a.name), ("category", &a.category)])?;
+        let run = self
+            .svc()
+            .test_script(&a.name, &a.category, &a.input, a.parameters)
+            .await
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ScriptRunShape::from(run))?)
+    }
+
+    #[tool(description = "Delete a project script. Requires confirm: true.")]
+    async fn delete_script(&self, Parameters(a): Parameters<DeleteScriptArgs>) -> ToolResult {
+        names(&[("name", &a.name), ("category", &a.category)])?;
+        self.svc()
+            .delete_script(&a.name, &a.category, a.confirm)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::ScriptDeletedShape {
+            deleted: true,
+            name: a.name,
+            category: a.category,
+        })?)
+    }
+
+    #[tool(
+        description = "Summarise a run's artifact: agents ok and failed, tokens, cost, duration, slowest agents."
+    )]
+    async fn analyze_execution(&self, Parameters(a): Parameters<ArtifactArg>) -> ToolResult {
+        names(&[("artifact_id", &a.artifact_id)])?;
+        let analysis = self.svc().analyze(&a.artifact_id).map_err(err)?;
+        ok(shapes::to_value(&shapes::AnalysisShape::from(analysis))?)
+    }
+
+    #[tool(
+        description = "Delete one run's artifact (latest is repointed). Requires confirm: true."
+    )]
+    async fn delete_artifact(&self, Parameters(a): Parameters<DeleteArtifactArgs>) -> ToolResult {
+        names(&[("artifact_id", &a.artifact_id)])?;
+        self.svc()
+            .delete_artifact(&a.artifact_id, a.confirm)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::DeletedShape {
+            deleted: true,
+            artifact_id: a.artifact_id,
+        })?)
+    }
+
+    #[tool(
+        description = "Delete artifacts older than N days (by their run time), for one ensemble or all. dry_run lists them first."
+    )]
+    async fn cleanup_artifacts(&self, Parameters(a): Parameters<CleanupArgs>) -> ToolResult {
+        names(&[("ensemble_name", a.ensemble_name.as_deref().unwrap_or(""))])?;
+        let ids = self
+            .svc()
+            .cleanup_artifacts(a.ensemble_name.as_deref(), a.older_than_days, a.dry_run)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::CleanupShape::new(
+            a.dry_run, ids,
+        ))?)
+    }
+
+    #[tool(description = "Browse the library's ensembles and scripts, optionally one category.")]
+    async fn library_browse(&self, Parameters(a): Parameters<BrowseArgs>) -> ToolResult {
+        names(&[("category", a.category.as_deref().unwrap_or(""))])?;
+        let listing = self
+            .svc()
+            .library_browse(&a.browse_type, a.category.as_deref())
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::LibraryBrowseShape::from(
+            listing,
+        ))?)
+    }
+
+    #[tool(description = "Search the library by name, description or category.")]
+    async fn library_search(&self, Parameters(a): Parameters<SearchArgs>) -> ToolResult {
+        let found = self.svc().library_search(&a.query).map_err(err)?;
+        ok(shapes::to_value(&shapes::LibrarySearchShape::from(found))?)
+    }
+
+    #[tool(description = "Where the library is and what it holds.")]
+    async fn library_info(&self) -> ToolResult {
+        ok(shapes::to_value(&shapes::LibraryInfoShape::from(
+            self.svc().library_info(),
+        ))?)
+    }
+
+    #[tool(description = "Copy an ensemble or script from the library into the project.")]
+    async fn library_copy(&self, Parameters(a): Parameters<CopyArgs>) -> ToolResult {
+        names(&[
+            ("source", &a.source),
+            ("destination", a.destination.as_deref().unwrap_or("")),
+        ])?;
+        let copied = self
+            .svc()
+            .library_copy(&a.source, a.destination.as_deref(), a.overwrite)
+            .map_err(err)?;
+        ok(shapes::to_value(&shapes::LibraryCopyShape::from(copied))?)
+    }
+
+    #[tool(
+        description = "Which Ollama hosts answer and which models they have installed; other providers' status."
+    )]
+    async fn get_provider_status(&self) -> ToolResult {
+        ok(self.svc().mcp_provider_status().await)
+    }
+
+    #[tool(
+        description = "The profiles, models and providers an ensemble needs, and whether each is available."
+    )]
+    async fn list_dependencies(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
+        self.svc()
+            .mcp_list_dependencies(&a.ensemble_name)
+            .await
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Is an ensemble ready for the global tier or the library? The bar (3+ good evaluations for global; 5+ and no project-specific signal for the library), with the evidence: the evaluation record, hard-coded paths, project-specific words, non-standard profiles, project-only scripts; plus missing profiles, broken references, unavailable models and every dependency."
+    )]
+    async fn check_promotion_readiness(
+        &self,
+        Parameters(a): Parameters<ReadinessArgs>,
+    ) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
+        self.svc()
+            .mcp_check_promotion(&a.ensemble_name, &a.destination)
+            .await
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Promote an ensemble with everything it needs (profiles, scripts, nested ensembles) to the global tier or the library. Ask the user first: without confirm: true it only lists the files it would write. Below the readiness bar it needs force: true. A library that is a git repository gets a commit on branch contribute/NAME and a pull-request description; pushing is the user's step."
+    )]
+    async fn promote_ensemble(&self, Parameters(a): Parameters<PromoteArgs>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
+        self.svc()
+            .mcp_promote(
+                &a.ensemble_name,
+                &a.destination,
+                a.include_profiles,
+                a.dry_run,
+                a.overwrite,
+                a.confirm,
+                a.force,
+                a.category.as_deref(),
+            )
+            .await
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(
+        description = "Remove an ensemble from the global tier or the library (and, optionally, profiles only it used). Without confirm: true it only lists the files it would remove."
+    )]
+    async fn demote_ensemble(&self, Parameters(a): Parameters<DemoteArgs>) -> ToolResult {
+        names(&[("ensemble_name", &a.ensemble_name)])?;
+        self.svc()
+            .mcp_demote(
+                &a.ensemble_name,
+                &a.tier,
+                a.remove_orphaned_profiles,
+                a.confirm,
+            )
+            .map_err(err)
+            .and_then(ok)
+    }
+
+    #[tool(description = "How orc's tools, files and workflows fit together.")]
+    async fn get_help(&self) -> ToolResult {
+        ok(help())
+    }
+
+    // ---------------------------------------------------------------- the learning loop
+
+    #[tool(
+        description = "Classify a task (extraction, classification, summarization, code-generation, code-review, json, reasoning, creative, knowledge, instructions) and recommend local (a named ensemble, with its record), new-ensemble (a shape and tiers) or claude, with the reason and evidence counts."
+    )]
+    async fn route_task(&self, Parameters(a): Parameters<TaskArg>) -> ToolResult {
+        let svc = self.svc();
+        let l = Learning::open(&svc);
+        learn_out(crate::learn::route::route(&l, &svc, &a.task))
+    }
+
+    #[tool(
+        description = "Log work Claude did itself (tokens it reports; optionally its answer, and the local run it redid), so savings and PGR count it. Returns the routing record."
+    )]
+    async fn record_claude_task(&self, Parameters(a): Parameters<ClaudeTaskArgs>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        learn_out(l.record_claude_task(&crate::learn::service::ClaudeTask {
+            task: a.task,
+            task_type: a.task_type,
+            input_tokens: a.input_tokens,
+            output_tokens: a.output_tokens,
+            output: a.output,
+            redoes: a.redoes,
+        }))
+    }
+
+    #[tool(
+        description = "Should this run be judged? {evaluate, rule, detail, rubric, judge}: always for an ensemble's first 5 uses and after negative feedback, never for established ensembles (>20 uses, >80% accepted), else a deterministic 10-20% sample. When yes, judge with the rubric returned."
+    )]
+    async fn should_evaluate(&self, Parameters(a): Parameters<RoutingIdArg>) -> ToolResult {
+        learn_out(Learning::open(&self.svc()).should_evaluate(&a.routing_id))
+    }
+
+    #[tool(
+        description = "Record a judgment of a run's output: score good|acceptable|poor, the judge, reasoning, failure_mode, judge_tokens_used, subject local|claude. Every 20 evaluations routing is re-learned in a batch; if that learn fails the evaluation still stands and learn_error says why (do not record it again)."
+    )]
+    async fn record_evaluation(&self, Parameters(a): Parameters<EvaluationArgs>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        learn_out(l.record_evaluation(
+            &crate::learn::service::NewEvaluation {
+                routing_id: a.routing_id,
+                score: a.score,
+                judge: a.judge,
+                reasoning: a.reasoning,
+                failure_mode: a.failure_mode,
+                judge_tokens_used: a.judge_tokens_used,
+                subject: a.subject,
+            },
+            false,
+        ))
+    }
+
+    #[tool(description = "Record whether the user accepted a run's output (sets user_accepted).")]
+    async fn record_feedback(&self, Parameters(a): Parameters<FeedbackArgs>) -> ToolResult {
+        learn_out(Learning::open(&self.svc()).record_feedback(&a.routing_id, a.accepted))
+    }
+
+    #[tool(
+        description = "The learning report per ensemble and task type: runs, local tokens, Claude-equivalent tokens and dollars saved (estimates), quality, acceptance, judge spend, break-even evaluation rate, PGR. format: json (default), text or html."
+    )]
+    async fn learning_report(&self, Parameters(a): Parameters<ReportArgs>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        let r = crate::learn::report::build(&l).map_err(|e| e.to_string())?;
+        match a.format.as_deref().unwrap_or("json") {
+            "json" => learn_out(Ok::<_, crate::learn::LearnError>(r)),
+            "text" => ok(json!({"format": "text", "content": crate::learn::report::text(&r)})),
+            "html" => ok(json!({"format": "html", "content": crate::learn::report::html(&r)})),
+            other => Err(format!("format `{other}` is not json, text or html")),
+        }
+    }
+
+    #[tool(
+        description = "Learn routing in a batch now: recompute task-profiles.yaml, write routing-config.vN.yaml and make it current, list LoRA candidates."
+    )]
+    async fn learn_routing(&self) -> ToolResult {
+        learn_out(crate::learn::batch::learn(&Learning::open(&self.svc())))
+    }
+
+    #[tool(description = "Every routing config version, the current one marked.")]
+    async fn routing_history(&self) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        crate::learn::batch::history(&l.paths)
+            .map(|v| json!({"versions": v}))
+            .map_err(|e| e.to_string())
+            .and_then(ok)
+    }
+
+    #[tool(description = "Make an earlier routing config version current again.")]
+    async fn rollback_routing(&self, Parameters(a): Parameters<VersionArg>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        learn_out(crate::learn::batch::rollback(&l.paths, a.version))
+    }
+
+    #[tool(
+        description = "Export training data as JSONL into .llm-orc/evaluations/exports/: sft (chat examples of good outputs and Claude's redos), dpo (chosen/rejected pairs), judge (rows for training a local judge). Returns the file and row count."
+    )]
+    async fn export_training_data(&self, Parameters(a): Parameters<ExportArgs>) -> ToolResult {
+        let l = Learning::open(&self.svc());
+        let kind = crate::learn::export::Kind::parse(&a.kind).ok_or_else(|| {
+            format!(
+                "kind `{}` is not sft, dpo or judge",
+                a.kind.chars().take(40).collect::<String>()
+            )
+        })?;
+        let mut buf = Vec::new();
+        let r = crate::learn::export::export(&l, kind, &mut buf).map_err(|e| e.to_string())?;
+        let dir = l.paths.dir.join("exports");
+        crate::learn::ensure_dir(&dir).map_err(|e| e.to_string())?;
+        let name = match kind {
+            crate::learn::export::Kind::Sft => "sft",
+            crate::learn::export::Kind::Dpo => "dpo",
+            crate::learn::export::Kind::Judge => "judge",
+        };
+        let file = dir.join(format!(
+            "{name}-{}.jsonl",
+            chrono::Local::now().format("%Y%m%d-%H%M%S-%3f")
+        ));
+        crate::store::atomic::write_atomic(&file, &buf).map_err(|e| e.to_string())?;
+        ok(
+            json!({"kind": kind, "file": file, "rows": r.rows, "missing_artifacts": r.missing_artifacts}),
+        )
+    }
+
+    #[tool(
+        description = "Judge a run with a local model (a profile) and the rubric, and record its verdict (judge: the profile). The report shows its agreement with Claude (Cohen's kappa)."
+    )]
+    async fn judge_locally(&self, Parameters(a): Parameters<LocalJudgeArgs>) -> ToolResult {
+        let svc = self.svc();
+        let l = Learning::open(&svc);
+        learn_out(l.judge_locally(&svc, &a.routing_id, &a.profile).await)
+    }
+}
+
+/// A learning result as structured content, or its error as a tool error.
+fn learn_out<T: serde::Serialize>(r: Result<T, crate::learn::LearnError>) -> ToolResult {
+    let v = r.map_err(|e| e.to_string())?;
+    serde_json::to_value(v)
+        .map_err(|e| e.to_string())
+        .and_then(ok)
+}
+
+/// The `get_help` document: what the tools are for and how they fit together.
+pub fn help() -> Value {
+    json!({
+        "overview": "orc runs llm-orc ensembles (YAML graphs of small local models) on Ollama. Use it to hand extraction, classification and summarisation to a swarm of local models: discover ensembles, create or adapt one, validate it, invoke it, then analyse the artifact.",
+        "directory_structure": {
+            "local": ".llm-orc/ in the project (ensembles/, profiles/, scripts/, artifacts/); set with set_project",
+            "library": "$LLM_ORC_LIBRARY_PATH or ./llm-orchestra-library (ensembles/<category>/, scripts/<category>/)",
+            "global": "$XDG_CONFIG_HOME/llm-orc or ~/.config/llm-orc",
+            "priority": "local, then library, then global: the first ensemble with the name wins",
+        },
+        "schemas": {
+            "ensemble": {"name": "string", "description": "string", "agents": "list of agents"},
+            "agent": {
+                "name": "string (unique)",
+                "model_profile": "a profile name (or model + provider)",
+                "system_prompt": "string",
+                "depends_on": "list of agent names; the agent starts when they finish",
+                "fan_out": "true: run once per item of the first dependency's JSON array",
+                "script": "a script path instead of a model",
+                "ensemble": "another ensemble, run as this agent",
+                "timeout_seconds": "number",
+            },
+            "profile": {"name": "string", "provider": "ollama | openai-compatible", "model": "e.g. qwen3:0.6b", "base_url": "optional", "system_prompt": "optional", "temperature": "optional", "max_tokens": "optional"},
+        },
+        "tools": {
+            "set_project": "point the server at a project directory",
+            "list_ensembles / validate_ensemble / check_ensemble_runnable": "discover and check",
+            "create_ensemble / update_ensemble / delete_ensemble": "edit project ensembles (update applies the changes; dry_run previews)",
+            "invoke": "run an ensemble; progress notifications per agent; async: true returns a run_id at once",
+            "run_status / run_result": "poll an async run and fetch its result",
+            "list_profiles / create_profile / update_profile / delete_profile": "model profiles",
+            "list_scripts / get_script / create_script / test_script / delete_script": "script agents",
+            "analyze_execution / delete_artifact / cleanup_artifacts": "artifacts (ids are ensemble/timestamp or ensemble/latest)",
+            "library_browse / library_search / library_info / library_copy": "the shared library",
+            "get_provider_status": "which Ollama hosts answer and what models they have",
+            "route_task / record_claude_task": "where a task goes (local ensemble, new ensemble, Claude); log work Claude did itself",
+            "should_evaluate / record_evaluation / record_feedback / judge_locally": "judge sampled runs with the rubric (reasoning before verdict); the user's verdict",
+            "learning_report / learn_routing / routing_history / rollback_routing / export_training_data": "savings and quality; learn routing in batches; training data",
+            "list_dependencies / check_promotion_readiness / promote_ensemble / demote_ensemble": "what an ensemble needs; readiness with evidence; promotion only with confirm: true (force below the bar)",
+            "cancel_run": "stop a running run",
+        },
+        "skill": "The `orc` Claude Code skill (`orc skill install`) teaches the whole loop: route, build in tiers, invoke, judge, record, learn in batches, promote with consent.",
+        "workflows": {
+            "the_learning_loop": ["route_task", "create_ensemble or library_copy (if route is new-ensemble)", "invoke with task_type (or, if route is claude, do it and record_claude_task with output)", "should_evaluate (judge: claude -> you judge; a profile -> judge_locally)", "judge with the rubric, reasoning first", "record_evaluation (also of Claude's redo, logged with record_claude_task redoes and output)", "record_feedback when the user accepts or rejects", "learn_routing in batches (automatic every 20 evaluations)"],
+            "share_an_ensemble": ["check_promotion_readiness", "ask the user", "promote_ensemble with confirm: true (force: true only if the user wants it below the bar)", "for a git library: the user pushes contribute/NAME"],
+            "route_a_task": ["list_ensembles", "check_ensemble_runnable", "invoke", "analyze_execution"],
+            "build_an_ensemble": ["list_profiles", "create_ensemble", "validate_ensemble", "invoke"],
+            "long_runs": ["invoke with async: true", "run_status until done", "run_result"],
+            "clean_up": ["cleanup_artifacts (dry_run first)", "delete_artifact with confirm: true"],
+        },
+    })
+}
