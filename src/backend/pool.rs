@@ -91,6 +91,8 @@ pub struct HostStatus {
     pub in_flight: usize,
     pub served: u64,
     pub breaker: BreakerState,
+    /// How many times the breaker opened since the pool was built.
+    pub breaker_opened: u32,
     pub consecutive_failures: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -122,6 +124,8 @@ struct HostState {
     in_flight: usize,
     served: u64,
     failures: u32,
+    /// Times the breaker opened.
+    opened: u32,
     open_until: Option<Instant>,
     probing: bool,
     last_error: Option<String>,
@@ -394,6 +398,7 @@ impl HostPool {
                     in_flight: st.in_flight,
                     served: st.served,
                     breaker: st.breaker(now),
+                    breaker_opened: st.opened,
                     consecutive_failures: st.failures,
                     last_error: st.last_error.clone(),
                     priority: h.cfg.priority,
@@ -506,7 +511,11 @@ impl Lease {
             st.reachable = Some(false);
         }
         if self.probe || st.failures >= self.pool.settings.failures_to_open {
-            st.open_until = Some(Instant::now() + self.pool.settings.cool_down);
+            let now = Instant::now();
+            if st.breaker(now) != BreakerState::Open {
+                st.opened = st.opened.saturating_add(1);
+            }
+            st.open_until = Some(now + self.pool.settings.cool_down);
             tracing::warn!(host = %h.shown, failures = st.failures, "circuit opened");
         }
         st.probing = false;

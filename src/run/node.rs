@@ -45,6 +45,8 @@ struct Node<'a> {
     place: &'a Place,
     display: String,
     ready: f64,
+    /// The agent's remaining path to the end of the ensemble.
+    priority: u64,
 }
 
 /// Runs one node: the agent, or its fan-out instances and the gathered entry.
@@ -68,6 +70,7 @@ pub(super) async fn run_node(
         place,
         display: format!("{}{}", place.prefix, agent.name),
         ready: engine.ms(),
+        priority: ens.remaining.get(i).copied().unwrap_or(1),
     };
     let skip = node.skip_reason();
     engine.emit(Event::Ready {
@@ -210,6 +213,7 @@ impl Node<'_> {
             display,
             ready,
             place: self.place,
+            priority: self.priority,
         }
     }
 

@@ -23,6 +23,8 @@ pub(super) struct Unit<'a> {
     pub display: &'a str,
     pub ready: f64,
     pub place: &'a Place,
+    /// The agent's remaining path to the end of its ensemble (`CompiledEnsemble::remaining`).
+    pub priority: u64,
 }
 
 /// What one unit of work produced: its entry, and the usage, rows and leaves of the calls made
@@ -157,6 +159,7 @@ async fn llm_unit(u: &Unit<'_>, llm: &LlmAgent, user: &str, hash: &Option<String
         display: u.display,
         timeout,
         announce: true,
+        priority: u.priority,
     };
     let (mut entry, usage) = call_llm(&call, llm, user, u.ready).await;
     if entry.model_substituted && !llm.provider.runnable() {
