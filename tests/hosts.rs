@@ -110,7 +110,7 @@ async fn a_wide_fan_in_spreads_over_every_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ollama_hosts_names_the_pool() {
-    let s = sims(2, SimConfig::default()).await;
+    let s = sims(2, slow()).await;
     let p = peer_project();
     // config.yaml has no hosts; OLLAMA_HOSTS lists both.
     p.write(
@@ -269,4 +269,105 @@ async fn a_host_that_returns_is_used_again_and_its_breaker_closes() {
     let h = &hosts_in(&art)[&back.url()];
     assert!(h["breaker_opened"].as_u64() >= Some(1), "{h}");
     assert_eq!(h["breaker"], "closed", "{h}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orc_hosts_shows_each_host() {
+    let up = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let down = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let down_url = down.url();
+    drop(down);
+    let p = peer_project();
+    p.write(
+        ".llm-orc/config.yaml",
+        &pool_config(
+            &[
+                format!("{{url: {}, priority: 2, max_loaded_models: 1}}", up.url()),
+                down_url.clone(),
+            ],
+            "",
+        ),
+    );
+    let run = p.orc_async(&["invoke", "peer-sequential", "go"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = p.orc_async(&["hosts", "--format", "json"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(v["pool"], true);
+    let hosts = v["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 2);
+    let a = &hosts[0];
+    assert_eq!(a["url"], up.url().as_str());
+    assert_eq!(a["reachable"], true);
+    assert!(a["version"].is_string(), "{a}");
+    let has = |k: &str, m: &str| a[k].as_array().is_some_and(|l| l.iter().any(|x| x == m));
+    assert!(has("models_installed", "qwen3:0.6b") && has("models_installed", "gemma3:1b"));
+    assert!(has("models_loaded", "qwen3:0.6b"), "{a}");
+    assert_eq!(a["in_flight"], 0);
+    assert_eq!(a["breaker"], "closed");
+    assert_eq!(a["priority"], 2);
+    assert_eq!(a["max_loaded_models"], 1);
+    let b = &hosts[1];
+    assert_eq!(b["url"], down_url.as_str());
+    assert_eq!(b["reachable"], false);
+    assert!(b["last_error"].is_string(), "{b}");
+
+    let text = p.orc_async(&["hosts"]).await;
+    assert_eq!(text.code, 0);
+    assert!(
+        text.stdout.contains(&format!("{}  up (Ollama ", up.url()))
+            && text.stdout.contains(&format!("{down_url}  DOWN: ")),
+        "{}",
+        text.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orc_hosts_without_a_pool_shows_the_one_host() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = peer_project();
+    let mut cmd = p.command(&["hosts", "--format", "json"]);
+    cmd.env("OLLAMA_HOST", sim.url());
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("run"))
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["pool"], false);
+    assert_eq!(v["hosts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["hosts"][0]["url"], sim.url().as_str());
+    assert_eq!(v["hosts"][0]["reachable"], true);
+    // Nobody answers: exit 1.
+    drop(sim);
+    let out = p.orc_async(&["hosts"]).await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_has_a_lane_per_host() {
+    let s = sims(2, slow()).await;
+    let p = peer_project();
+    let urls: Vec<String> = s.iter().map(Simulator::url).collect();
+    p.write(".llm-orc/config.yaml", &pool_config(&urls, ""));
+    let run = p.orc_async(&["invoke", "peer-fanin", "go"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let out = p.orc_async(&["report", "timeline", "latest"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let svg = out.stdout;
+    assert_eq!(svg.matches("<g class=\"lane\"").count(), 2, "{svg}");
+    for sim in &s {
+        let n = sim.requests().len();
+        assert!(
+            svg.contains(&format!("<g class=\"lane\" data-host=\"{}\">", sim.url()))
+                && svg.contains(&format!("{} ({n})</text>", sim.url())),
+            "{svg}"
+        );
+    }
+    assert_eq!(svg.matches("<g class=\"agent").count(), 9);
 }

@@ -277,7 +277,12 @@ impl HostPool {
                 st.version = version.ok().map(|v| v.version);
                 st.installed = Some(tags.models.iter().map(|m| model_key(m)).collect());
                 if let Ok(ps) = ps {
-                    st.loaded = ps.models.iter().map(|m| model_key(&m.name)).collect();
+                    st.loaded = ps
+                        .models
+                        .iter()
+                        .filter_map(|m| m.name.as_deref().or(m.model.as_deref()))
+                        .map(model_key)
+                        .collect();
                 }
                 st.last_error = None;
             }
@@ -575,10 +580,13 @@ struct Ps {
     models: Vec<PsModel>,
 }
 
+/// Ollama sends both `name` and `model` (a serde alias would reject that as a duplicate).
 #[derive(Deserialize)]
 struct PsModel {
-    #[serde(alias = "model")]
-    name: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
 }
 
 /// What a discovery answer may hold.

@@ -12,6 +12,7 @@ use crate::load::project::{Env, Tier};
 use crate::report;
 use crate::service::{self, Service, ServiceError};
 
+pub mod hosts;
 pub mod invoke;
 pub mod learn;
 pub mod library;
@@ -50,6 +51,9 @@ pub enum Command {
     ListProfiles(FormatArgs),
     /// Show an ensemble's compiled graph: levels, pattern, agents per model.
     Graph(GraphArgs),
+    /// The Ollama hosts runs use (`hosts:` / OLLAMA_HOSTS, else the one host): reachable,
+    /// version, models installed and loaded, in flight, breaker, priority.
+    Hosts(FormatArgs),
     /// Create or check the project configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -416,6 +420,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::ListEnsembles(args) => list_ensembles(&open(), args.format, stdout),
         Command::ListProfiles(args) => list_profiles(&open(), args.format, stdout),
         Command::Graph(args) => graph(&open(), &args, stdout),
+        Command::Hosts(args) => crate::cli::hosts::hosts(&open(), args.format, stdout),
         Command::Config(ConfigCommand::Init { project_name }) => {
             let root = cli.project.clone().unwrap_or_else(|| cwd.clone());
             let r = service::init_project(&root, project_name.as_deref())?;

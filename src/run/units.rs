@@ -62,6 +62,7 @@ impl Unit<'_> {
             end_ms: round3(e.timing.end_ms),
             queue_ms: round3(e.timing.queue_ms()),
             service_ms: round3(e.timing.service_ms()),
+            host: None,
         }
     }
 
@@ -178,6 +179,9 @@ async fn llm_unit(u: &Unit<'_>, llm: &LlmAgent, user: &str, hash: &Option<String
         .map(|u| u.model.clone())
         .unwrap_or_else(|| llm.model.clone());
     let mut out = u.one(entry, hash, Some(model));
+    if let (Some(row), Some(usage)) = (out.out.rows.first_mut(), usage.as_ref()) {
+        row.host = Some(usage.host.clone());
+    }
     out.out.usage = usage
         .map(|usage| (u.display.to_string(), usage))
         .into_iter()
