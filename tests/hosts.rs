@@ -371,3 +371,36 @@ async fn the_timeline_has_a_lane_per_host() {
     }
     assert_eq!(svg.matches("<g class=\"agent").count(), 9);
 }
+
+/// Residency: on a host that holds one model at once, a 32 -> 4 -> 1 swarm over two models
+/// loads each model once per run: the extractors' model, then the analysers'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_loaded_model_means_two_loads_per_swarm_run() {
+    let sim = Simulator::start(
+        SimConfig {
+            ttft: Duration::from_millis(2),
+            per_token: Duration::from_millis(1),
+            parallel: 4,
+            max_loaded: 1,
+            load_time: Duration::from_millis(30),
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .expect("sim");
+    let p = peer_project();
+    p.write(
+        ".llm-orc/config.yaml",
+        &pool_config(
+            &[format!("{{url: {}, max_loaded_models: 1}}", sim.url())],
+            "",
+        ),
+    );
+    for run in 1..=5u64 {
+        let out = p.orc_async(&["invoke", "peer-swarm", "go"]).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(sim.loads(), 2 * run, "loads after run {run}");
+    }
+    all_succeeded(&latest_artifact(&p, "peer-swarm"), 37);
+}
