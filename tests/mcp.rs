@@ -40,7 +40,8 @@ async fn connect(p: &TestProject, env: &[(&str, &Path)]) -> Conn {
         .env("HOME", p.home())
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("LLM_ORC_LIBRARY_PATH")
-        .env_remove("OLLAMA_HOST");
+        .env_remove("OLLAMA_HOST")
+        .env_remove("OLLAMA_HOSTS");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -1655,4 +1656,40 @@ async fn invoke_takes_a_token_budget_and_the_cache() {
         "the second cached run sends nothing"
     );
     c.cancel().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_status_lists_the_host_pool() {
+    let a = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let b = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}hosts:\n  - {}\n  - {{url: {}, priority: 3}}\n",
+            native_config(&a.url()),
+            a.url(),
+            b.url()
+        ),
+    );
+    let c = connect(&p, &[]).await;
+    let ps = ok(&c, "get_provider_status", json!({})).await;
+    let ollama = &ps["providers"]["ollama"];
+    // The existing keys stay; the pool is an added field.
+    assert_eq!(ollama["available"], true);
+    assert!(ollama["hosts"].is_array());
+    let pool = ollama["pool"].as_array().cloned().unwrap_or_default();
+    assert_eq!(pool.len(), 2, "{ollama}");
+    assert_eq!(pool[0]["url"], a.url().as_str());
+    assert_eq!(pool[1]["url"], b.url().as_str());
+    assert_eq!(pool[1]["priority"], 3);
+    assert!(
+        pool.iter()
+            .all(|h| h["reachable"] == true && h["breaker"] == "closed")
+    );
+    c.cancel().await.expect("close");
 }

@@ -91,6 +91,8 @@ pub struct HostStatus {
     pub in_flight: usize,
     pub served: u64,
     pub breaker: BreakerState,
+    /// How many times the breaker opened since the pool was built.
+    pub breaker_opened: u32,
     pub consecutive_failures: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -122,6 +124,8 @@ struct HostState {
     in_flight: usize,
     served: u64,
     failures: u32,
+    /// Times the breaker opened.
+    opened: u32,
     open_until: Option<Instant>,
     probing: bool,
     last_error: Option<String>,
@@ -273,7 +277,12 @@ impl HostPool {
                 st.version = version.ok().map(|v| v.version);
                 st.installed = Some(tags.models.iter().map(|m| model_key(m)).collect());
                 if let Ok(ps) = ps {
-                    st.loaded = ps.models.iter().map(|m| model_key(&m.name)).collect();
+                    st.loaded = ps
+                        .models
+                        .iter()
+                        .filter_map(|m| m.name.as_deref().or(m.model.as_deref()))
+                        .map(model_key)
+                        .collect();
                 }
                 st.last_error = None;
             }
@@ -394,6 +403,7 @@ impl HostPool {
                     in_flight: st.in_flight,
                     served: st.served,
                     breaker: st.breaker(now),
+                    breaker_opened: st.opened,
                     consecutive_failures: st.failures,
                     last_error: st.last_error.clone(),
                     priority: h.cfg.priority,
@@ -506,7 +516,11 @@ impl Lease {
             st.reachable = Some(false);
         }
         if self.probe || st.failures >= self.pool.settings.failures_to_open {
-            st.open_until = Some(Instant::now() + self.pool.settings.cool_down);
+            let now = Instant::now();
+            if st.breaker(now) != BreakerState::Open {
+                st.opened = st.opened.saturating_add(1);
+            }
+            st.open_until = Some(now + self.pool.settings.cool_down);
             tracing::warn!(host = %h.shown, failures = st.failures, "circuit opened");
         }
         st.probing = false;
@@ -566,10 +580,13 @@ struct Ps {
     models: Vec<PsModel>,
 }
 
+/// Ollama sends both `name` and `model` (a serde alias would reject that as a duplicate).
 #[derive(Deserialize)]
 struct PsModel {
-    #[serde(alias = "model")]
-    name: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    model: Option<String>,
 }
 
 /// What a discovery answer may hold.

@@ -42,6 +42,9 @@ pub enum Command {
     ListProfiles(FormatArgs),
     /// Show an ensemble's compiled graph: levels, pattern, agents per model.
     Graph(GraphArgs),
+    /// The Ollama hosts runs use (`hosts:` / OLLAMA_HOSTS, else the one host): reachable,
+    /// version, models installed and loaded, in flight, breaker, priority.
+    Hosts(FormatArgs),
     /// Create or check the project configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

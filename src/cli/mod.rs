@@ -11,6 +11,7 @@ use crate::service::{self, Service, ServiceError};
 
 pub mod args;
 pub mod cache;
+pub mod hosts;
 pub mod invoke;
 pub mod learn;
 pub mod library;
@@ -172,6 +173,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::ListEnsembles(args) => list_ensembles(&open(), args.format, stdout),
         Command::ListProfiles(args) => list_profiles(&open(), args.format, stdout),
         Command::Graph(args) => graph(&open(), &args, stdout),
+        Command::Hosts(args) => crate::cli::hosts::hosts(&open(), args.format, stdout),
         Command::Config(ConfigCommand::Init { project_name }) => {
             let root = cli.project.clone().unwrap_or_else(|| cwd.clone());
             let r = service::init_project(&root, project_name.as_deref())?;

@@ -161,6 +161,9 @@ pub struct CompiledEnsemble {
     pub deps: Vec<Vec<usize>>,
     /// For each agent, whether nothing depends on it.
     pub terminal: Vec<bool>,
+    /// For each agent, the agents on the longest path from it to the end of the ensemble
+    /// (itself included): what scheduling starts first and the residency gate admits first.
+    pub remaining: Vec<u64>,
     /// For each agent, the agents its `when:` or `dispatch:` references read.
     pub refs: Vec<Vec<usize>>,
     /// For each agent, referenced agents it waits for without depending on them (llm-orc ran
@@ -389,6 +392,13 @@ impl<'p> Compiler<'p> {
             }
         }
         let order = petgraph::algo::toposort(&graph, None).ok()?;
+        let mut remaining = vec![1u64; agents.len()];
+        for &n in order.iter().rev() {
+            let i = graph[n];
+            for succ in graph.neighbors(n) {
+                remaining[i] = remaining[i].max(remaining[graph[succ]].saturating_add(1));
+            }
+        }
         let mut level = vec![0usize; agents.len()];
         for n in order {
             let i = graph[n];
@@ -431,6 +441,7 @@ impl<'p> Compiler<'p> {
             levels,
             deps,
             terminal,
+            remaining,
             refs,
             after,
             pattern,

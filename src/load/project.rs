@@ -197,6 +197,9 @@ pub struct Performance {
     pub budget_cost_usd: Option<f64>,
     /// `performance.result_cache`.
     pub result_cache: ResultCache,
+    /// `performance.execution.host_cool_down`: seconds a failing pool host's breaker stays
+    /// open before one request may probe it.
+    pub host_cool_down: f64,
 }
 
 /// When a model answer may be reused from `.llm-orc/cache/` (`performance.result_cache`).
@@ -246,6 +249,7 @@ impl Default for Performance {
             budget_tokens: None,
             budget_cost_usd: None,
             result_cache: ResultCache::default(),
+            host_cool_down: 10.0,
         }
     }
 }
@@ -1032,11 +1036,17 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                             Some(n) => perf.max_response_bytes = n,
                             None => {}
                         },
+                        "host_cool_down" => {
+                            if let Some(n) = r.seconds(x) {
+                                perf.host_cool_down = n;
+                            }
+                        }
                         "monitoring_enabled" => {}
                         _ => r.unknown_key(
                             x,
                             "`performance.execution`",
                             &[
+                                "host_cool_down",
                                 "default_timeout",
                                 "max_ensemble_depth",
                                 "max_fan_out",

@@ -79,10 +79,31 @@ pub fn svg(title: &str, rows: &[Row]) -> String {
         let e = first.entry(group(r)).or_insert(f64::MAX);
         *e = e.min(r.start_ms);
     }
+    // When several hosts served the run, one lane per host (hosts in order of first start).
+    let lane = |r: &Row| r.host.clone().unwrap_or_else(|| "(no host)".to_string());
+    let mut served_by: Vec<&str> = rows.iter().filter_map(|r| r.host.as_deref()).collect();
+    served_by.sort_unstable();
+    served_by.dedup();
+    let by_host = served_by.len() > 1;
+    let mut lane_first: BTreeMap<String, f64> = BTreeMap::new();
+    if by_host {
+        for r in &rows {
+            let e = lane_first.entry(lane(r)).or_insert(f64::MAX);
+            *e = e.min(r.start_ms);
+        }
+    }
     rows.sort_by(|a, b| {
         let (ga, gb) = (group(a), group(b));
-        first[&ga]
-            .total_cmp(&first[&gb])
+        let by_lane = if by_host {
+            let (la, lb) = (lane(a), lane(b));
+            lane_first[&la]
+                .total_cmp(&lane_first[&lb])
+                .then(la.cmp(&lb))
+        } else {
+            std::cmp::Ordering::Equal
+        };
+        by_lane
+            .then(first[&ga].total_cmp(&first[&gb]))
             .then(ga.cmp(&gb))
             .then(a.start_ms.total_cmp(&b.start_ms))
     });
@@ -99,12 +120,22 @@ pub fn svg(title: &str, rows: &[Row]) -> String {
     let (left, top, row_h, width) = (190.0, 56.0, 16.0, 900.0);
     let plot_w = width - left - 20.0;
     let x = |ms: f64| left + ms / end * plot_w;
-    let height = top + rows.len() as f64 * row_h + 40.0 + models.len() as f64 * 16.0;
-    let y_of: HashMap<&str, f64> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.agent.as_str(), top + i as f64 * row_h))
-        .collect();
+    // Each lane starts with a header line of its own.
+    let mut lanes: Vec<(String, f64, usize)> = Vec::new();
+    let mut y_of: HashMap<&str, f64> = HashMap::new();
+    let mut line = 0.0;
+    for r in &rows {
+        if by_host && lanes.last().is_none_or(|(l, _, _)| *l != lane(r)) {
+            lanes.push((lane(r), top + line * row_h, 0));
+            line += 1.0;
+        }
+        if let Some(l) = lanes.last_mut() {
+            l.2 += 1;
+        }
+        y_of.insert(r.agent.as_str(), top + line * row_h);
+        line += 1.0;
+    }
+    let height = top + line * row_h + 40.0 + models.len() as f64 * 16.0;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -134,7 +165,7 @@ pub fn svg(title: &str, rows: &[Row]) -> String {
     .into_iter()
     .find(|t| end / t <= 10.0)
     .unwrap_or(end / 10.0);
-    let bottom = top + rows.len() as f64 * row_h;
+    let bottom = top + line * row_h;
     let mut t = 0.0;
     let _ = writeln!(s, r#"<g class="axis">"#);
     while t <= end + 1e-9 {
@@ -152,6 +183,16 @@ pub fn svg(title: &str, rows: &[Row]) -> String {
         t += step;
     }
     let _ = writeln!(s, "</g>");
+    // Host lanes.
+    for (host, y, n) in &lanes {
+        let _ = writeln!(
+            s,
+            r##"<g class="lane" data-host="{h}"><line x1="10" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#bbb"/><text x="10" y="{:.1}" font-weight="bold" fill="#333">{h} ({n})</text></g>"##,
+            width - 10.0,
+            y + 12.0,
+            h = esc(host),
+        );
+    }
     // Dependencies.
     let _ = writeln!(s, r#"<g class="deps">"#);
     for r in &rows {
@@ -277,6 +318,7 @@ mod tests {
             end_ms: end,
             queue_ms: start - ready,
             service_ms: end - start,
+            host: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! under its (host, model) slot, with retries and backoff. Every model call orc makes goes
 //! through here, an agent's and an auxiliary one (a judge, a simulated user).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -9,8 +10,9 @@ use serde_json::Value;
 use super::engine::{Engine, Event};
 use super::results::{AgentUsage, AuxiliaryCall, Entry, Timing};
 use super::script;
+use crate::backend::pool::{HostPool, Lease, PoolError};
 use crate::backend::{AnyProvider, ChatRequest, ChatResponse, Provider, ProviderError, TokenSink};
-use crate::compile::{LlmAgent, ModelTarget};
+use crate::compile::{LlmAgent, ModelTarget, ProviderKind};
 
 /// Streamed-chunk progress for one agent.
 struct Progress<'a> {
@@ -33,7 +35,18 @@ impl TokenSink for Progress<'_> {
 pub(super) enum CallError {
     Timeout(String),
     Provider(ProviderError),
+    /// No host of the pool could take the request.
+    Pool(PoolError),
 }
+
+/// Where a target's requests go: one server, or the pool (host chosen per attempt).
+enum Route {
+    Fixed(AnyProvider),
+    Pool(Arc<HostPool>),
+}
+
+/// An answer, how long the request took, and the host (as shown) that served it.
+type Served = (ChatResponse, f64, String);
 
 /// One call in progress: who makes it and how long a request may take.
 pub(super) struct Call<'a> {
@@ -44,6 +57,8 @@ pub(super) struct Call<'a> {
     /// Whether progress events (started, tokens, retrying) are sent: an agent's call, not an
     /// auxiliary one (progress displays count agents).
     pub announce: bool,
+    /// The agent's remaining path to the end of its ensemble (the residency gate's order).
+    pub priority: u64,
 }
 
 /// What a model answered and what it cost.
@@ -65,36 +80,47 @@ impl Call<'_> {
     ) -> Result<Answered, String> {
         let mut errors: Vec<String> = Vec::new();
         for (k, t) in targets.enumerate() {
-            let provider = match self.engine.provider(&t.provider, t.base_url.as_deref()) {
-                Ok(p) => p,
-                Err(cloud) => {
-                    let e = ProviderError::NotRunnable {
-                        provider: cloud,
-                        model: t.model.clone(),
-                    };
-                    errors.push(e.to_string());
-                    continue;
-                }
+            let pooled = matches!(t.provider, ProviderKind::Ollama) && t.base_url.is_none();
+            let route = match (&self.engine.pool, pooled) {
+                (Some(pool), true) => Route::Pool(pool.clone()),
+                _ => match self.engine.provider(&t.provider, t.base_url.as_deref()) {
+                    Ok(p) => Route::Fixed(p),
+                    Err(cloud) => {
+                        let e = ProviderError::NotRunnable {
+                            provider: cloud,
+                            model: t.model.clone(),
+                        };
+                        errors.push(e.to_string());
+                        continue;
+                    }
+                },
             };
             if k > 0 {
                 tracing::warn!(
                     agent = self.display,
                     profile = t.profile_name(),
                     model = %t.model,
-                    host = provider.host(),
+                    host = match &route {
+                        Route::Fixed(p) => p.host(),
+                        Route::Pool(_) => "the host pool",
+                    },
                     after = errors.last().map(String::as_str).unwrap_or(""),
                     "falling back to another model profile"
                 );
             }
             let req = prompt.request(t);
-            match self.with_retries(&provider, &req, timing).await {
-                Ok((resp, service_ms)) => {
+            let answered = match &route {
+                Route::Fixed(provider) => self.with_retries(provider, &req, timing).await,
+                Route::Pool(pool) => self.on_pool(pool, &req, timing).await,
+            };
+            match answered {
+                Ok((resp, service_ms, host)) => {
                     timing.end_ms = self.engine.ms();
                     let usage = AgentUsage {
                         model: t.model.clone(),
                         profile: t.profile.clone(),
                         provider: t.provider.name().to_string(),
-                        host: provider.host().to_string(),
+                        host,
                         usage: resp.usage,
                         done_reason: resp.done_reason,
                         cost_per_token: t.cost_per_token,
@@ -111,6 +137,7 @@ impl Call<'_> {
                     return Err(msg);
                 }
                 Err(CallError::Provider(e)) => errors.push(e.to_string()),
+                Err(CallError::Pool(e)) => errors.push(e.to_string()),
             }
         }
         timing.end_ms = self.engine.ms();
@@ -132,7 +159,7 @@ impl Call<'_> {
         provider: &AnyProvider,
         req: &ChatRequest,
         timing: &mut Timing,
-    ) -> Result<(ChatResponse, f64), CallError> {
+    ) -> Result<Served, CallError> {
         let engine = self.engine;
         let mut attempt_no = 0;
         loop {
@@ -150,10 +177,10 @@ impl Call<'_> {
                         output_tokens = resp.usage.output_tokens,
                         "response"
                     );
-                    return Ok((resp, engine.ms() - sent));
+                    return Ok((resp, engine.ms() - sent, provider.host().to_string()));
                 }
                 Some(Err(e)) if e.retryable() && attempt_no < engine.retry.max_attempts => {
-                    if !self.back_off(provider, req, attempt_no, &e).await {
+                    if !self.back_off(provider.host(), req, attempt_no, &e).await {
                         return Err(CallError::Provider(e));
                     }
                 }
@@ -169,6 +196,116 @@ impl Call<'_> {
                     return Err(CallError::Provider(after_attempts(e, attempt_no)));
                 }
             }
+        }
+    }
+
+    /// Sends the request to the pool: per attempt a host for the model (avoiding the hosts that
+    /// already failed it while another has the model), its residency gate, then its (host,
+    /// model) slot. A retryable failure moves to an untried host at once, with no backoff and
+    /// even past `max_attempts`; when every host that may have the model has been tried, the
+    /// request is retried with backoff up to `max_attempts` like a single host's.
+    async fn on_pool(
+        &self,
+        pool: &Arc<HostPool>,
+        req: &ChatRequest,
+        timing: &mut Timing,
+    ) -> Result<Served, CallError> {
+        let engine = self.engine;
+        let mut tried: Vec<String> = Vec::new();
+        let mut next: Option<Lease> = None;
+        let mut attempt_no = 0;
+        loop {
+            attempt_no += 1;
+            let mut lease = match next.take() {
+                Some(l) => l,
+                None => match pool.choose(&req.model, &tried) {
+                    Ok(l) => l,
+                    Err(e @ PoolError::NotInstalled { .. }) => return Err(CallError::Pool(e)),
+                    Err(e) => {
+                        // Every host with the model has its breaker open: wait like a retry.
+                        if attempt_no < engine.retry.max_attempts
+                            && self.back_off("the host pool", req, attempt_no, &e).await
+                        {
+                            continue;
+                        }
+                        return Err(CallError::Pool(e));
+                    }
+                },
+            };
+            lease.admit(self.priority).await;
+            let provider = engine.ollama_at(&lease.url);
+            let (outcome, sent) = self.send(&provider, req, timing, attempt_no).await;
+            let e = match outcome {
+                None => return Err(self.timed_out(&provider, req)),
+                Some(Ok(resp)) => {
+                    lease.succeeded();
+                    tracing::debug!(
+                        agent = self.display,
+                        host = %lease.shown,
+                        model = %req.model,
+                        ms = (engine.ms() - sent).round() as u64,
+                        "response"
+                    );
+                    return Ok((resp, engine.ms() - sent, lease.shown.clone()));
+                }
+                Some(Err(e)) => e,
+            };
+            lease.failed(&e);
+            let missing = matches!(e, ProviderError::ModelMissing { .. });
+            if e.retryable() {
+                lease.refresh_later();
+            }
+            let host = lease.shown.clone();
+            drop(lease);
+            if !e.retryable() && !missing {
+                return Err(CallError::Provider(after_attempts(e, attempt_no)));
+            }
+            if !tried.contains(&host) {
+                tried.push(host.clone());
+            }
+            match pool.choose(&req.model, &tried) {
+                Ok(other) if !tried.contains(&other.shown) => {
+                    self.switching(&host, &other.shown, req, attempt_no, &e);
+                    next = Some(other);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(p @ PoolError::NotInstalled { .. }) => return Err(CallError::Pool(p)),
+                Err(_) => {}
+            }
+            if missing || attempt_no >= engine.retry.max_attempts {
+                return Err(CallError::Provider(after_attempts(e, attempt_no)));
+            }
+            if !self.back_off(&host, req, attempt_no, &e).await {
+                return Err(CallError::Provider(e));
+            }
+        }
+    }
+
+    /// A failed request moves to another host of the pool at once (a retry without backoff).
+    fn switching(
+        &self,
+        from: &str,
+        to: &str,
+        req: &ChatRequest,
+        attempt_no: u32,
+        e: &ProviderError,
+    ) {
+        tracing::warn!(
+            agent = self.display,
+            host = from,
+            to,
+            model = %req.model,
+            attempt = attempt_no,
+            cause = %e,
+            "request failed; moving to another host"
+        );
+        if self.announce {
+            self.engine.emit(Event::Retrying {
+                agent: self.display.to_string(),
+                attempt: attempt_no,
+                error: e.to_string(),
+            });
         }
     }
 
@@ -248,16 +385,16 @@ impl Call<'_> {
     /// Waits before the next attempt (no slot held). False when the run was cancelled meanwhile.
     async fn back_off(
         &self,
-        provider: &AnyProvider,
+        host: &str,
         req: &ChatRequest,
         attempt_no: u32,
-        e: &ProviderError,
+        e: &(dyn std::fmt::Display + Sync),
     ) -> bool {
         let engine = self.engine;
         let backoff = engine.retry.backoff(attempt_no);
         tracing::warn!(
             agent = self.display,
-            host = provider.host(),
+            host,
             model = %req.model,
             attempt = attempt_no,
             of = engine.retry.max_attempts,
@@ -354,6 +491,7 @@ impl Engine {
             display: &label,
             timeout: q.timeout,
             announce: false,
+            priority: 0,
         };
         let prompt = Prompt {
             system: q.system,

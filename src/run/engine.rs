@@ -120,6 +120,9 @@ pub struct Engine {
     pub http: reqwest::Client,
     /// Where `provider: ollama` agents without a base_url go (`OLLAMA_HOST` or the default).
     pub ollama_host: String,
+    /// The pool of Ollama hosts (`hosts:` / `OLLAMA_HOSTS`): where `provider: ollama` agents
+    /// without a base_url go instead of `ollama_host`, host by host per attempt.
+    pub pool: Option<Arc<crate::backend::pool::HostPool>>,
     pub limits: Limits,
     /// Overall cap on agents working at once (None = unlimited).
     pub max_concurrent: Option<Arc<Semaphore>>,
@@ -285,6 +288,14 @@ impl Engine {
             Some(s) => s.clone().acquire_owned().await.ok(),
             None => None,
         }
+    }
+
+    /// An Ollama client for one host of the pool (`url` as the lease gives it).
+    pub(super) fn ollama_at(&self, url: &str) -> AnyProvider {
+        let mut c = OllamaClient::new(self.http.clone(), url);
+        c.stream = self.stream;
+        c.max_response_bytes = self.max_response_bytes;
+        AnyProvider::Ollama(c)
     }
 
     pub(super) fn provider(

@@ -45,6 +45,8 @@ struct Node<'a> {
     place: &'a Place,
     display: String,
     ready: f64,
+    /// The agent's remaining path to the end of the ensemble.
+    priority: u64,
 }
 
 /// Runs one node: the agent, or its fan-out instances and the gathered entry.
@@ -68,6 +70,7 @@ pub(super) async fn run_node(
         place,
         display: format!("{}{}", place.prefix, agent.name),
         ready: engine.ms(),
+        priority: ens.remaining.get(i).copied().unwrap_or(1),
     };
     // Once the budget is spent no new agent starts (checked before the guards, so that the
     // dependents of an agent the budget stopped say why too).
@@ -217,6 +220,7 @@ impl Node<'_> {
             display,
             ready,
             place: self.place,
+            priority: self.priority,
         }
     }
 

@@ -290,6 +290,9 @@ pub struct TimelineRow {
     pub queue_ms: f64,
     #[serde(default)]
     pub service_ms: f64,
+    /// The host that served an LLM call (the run's timeline lanes when several hosts served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A kind label (`Kind::label`). Named so that serde reads it with `kind_label` instead of

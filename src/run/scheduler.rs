@@ -170,9 +170,10 @@ impl Scheduler {
         let mut cancel = self.engine.cancel.clone();
         let mut cancel_open = true;
         if !self.interrupted {
-            let roots: Vec<usize> = (0..self.ens.agents.len())
+            let mut roots: Vec<usize> = (0..self.ens.agents.len())
                 .filter(|&i| self.remaining[i] == 0)
                 .collect();
+            self.longest_first(&mut roots);
             for i in roots {
                 self.spawn(i);
             }
@@ -229,12 +230,24 @@ impl Scheduler {
             .map(|s| s.index())
             .chain(self.wakes[i].iter().copied())
             .collect();
+        let mut ready = Vec::new();
         for j in succs {
             self.remaining[j] -= 1;
             if self.remaining[j] == 0 && !self.interrupted {
-                self.spawn(j);
+                ready.push(j);
             }
         }
+        self.longest_first(&mut ready);
+        for j in ready {
+            self.spawn(j);
+        }
+    }
+
+    /// Agents that become ready together start in order of their remaining path to the end of
+    /// the ensemble, longest first (then declaration order).
+    fn longest_first(&self, ready: &mut [usize]) {
+        let rem = |i: usize| self.ens.remaining.get(i).copied().unwrap_or(1);
+        ready.sort_by_key(|&i| (std::cmp::Reverse(rem(i)), i));
     }
 
     /// Agents cut off by an interruption are recorded as failed, with what they were doing.

@@ -23,6 +23,8 @@ pub(super) struct Unit<'a> {
     pub display: &'a str,
     pub ready: f64,
     pub place: &'a Place,
+    /// The agent's remaining path to the end of its ensemble (`CompiledEnsemble::remaining`).
+    pub priority: u64,
 }
 
 /// What one unit of work produced: its entry, and the usage, rows and leaves of the calls made
@@ -60,6 +62,7 @@ impl Unit<'_> {
             end_ms: round3(e.timing.end_ms),
             queue_ms: round3(e.timing.queue_ms()),
             service_ms: round3(e.timing.service_ms()),
+            host: None,
         }
     }
 
@@ -178,6 +181,7 @@ async fn llm_unit(u: &Unit<'_>, llm: &LlmAgent, user: &str, hash: &Option<String
         display: u.display,
         timeout,
         announce: true,
+        priority: u.priority,
     };
     let cache = u
         .engine
@@ -221,6 +225,9 @@ async fn llm_unit(u: &Unit<'_>, llm: &LlmAgent, user: &str, hash: &Option<String
         .map(|u| u.model.clone())
         .unwrap_or_else(|| llm.model.clone());
     let mut out = u.one(entry, hash, Some(model));
+    if let (Some(row), Some(usage)) = (out.out.rows.first_mut(), usage.as_ref()) {
+        row.host = Some(usage.host.clone());
+    }
     out.out.usage = usage
         .map(|usage| (u.display.to_string(), usage))
         .into_iter()

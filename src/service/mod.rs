@@ -20,6 +20,7 @@ pub mod artifacts;
 pub mod claude;
 pub mod ensembles;
 mod files;
+pub mod hosts;
 pub mod library;
 pub mod profiles;
 pub mod promotion;
@@ -688,15 +689,29 @@ impl Service {
         // Token streaming only pays off when someone watches the progress.
         let stream = perf.streaming_enabled.unwrap_or(opts.events.is_some());
         let simulated = opts.simulate_users;
+        let http = crate::backend::http_client();
+        let pool = self.host_pool(&http);
+        if let Some(pool) = &pool {
+            pool.refresh().await;
+        }
+        let refresher = pool.as_ref().map(|p| p.spawn_refresher());
+        let mut host_limits: std::collections::BTreeMap<String, usize> = perf
+            .hosts
+            .iter()
+            .map(|(k, v)| (k.clone(), usize::try_from(*v).unwrap_or(usize::MAX)))
+            .collect();
+        for h in self.pool_hosts() {
+            if let Some(n) = h.per_model_limit {
+                host_limits.insert(h.url.clone(), usize::try_from(n).unwrap_or(usize::MAX));
+            }
+        }
         let engine = Arc::new_cyclic(|me| Engine {
-            http: crate::backend::http_client(),
+            http,
             ollama_host: crate::backend::hosts::ollama_host(None, opts.ollama_host.as_deref()),
+            pool: pool.clone(),
             limits: exec::Limits::new(
                 usize::try_from(perf.per_model_limit).unwrap_or(usize::MAX),
-                perf.hosts
-                    .iter()
-                    .map(|(k, v)| (k.clone(), usize::try_from(*v).unwrap_or(usize::MAX)))
-                    .collect(),
+                host_limits,
             ),
             max_concurrent: (max > 0).then(|| {
                 Arc::new(tokio::sync::Semaphore::new(
@@ -742,6 +757,9 @@ impl Service {
         });
         let process_at_start = artifact::ProcessSample::now();
         let mut result = exec::run(engine.clone(), ensemble.clone(), input).await;
+        if let Some(r) = refresher {
+            r.abort();
+        }
         result.user_inputs = engine
             .user_inputs
             .load(std::sync::atomic::Ordering::Relaxed);
@@ -760,6 +778,15 @@ impl Service {
         result.budget = engine.budget.as_ref().map(exec::Budget::report);
         let mut doc = result.to_json(false);
         artifact::add_resource_metrics(&mut doc, &result, &ensemble, process_at_start);
+        if let (Some(pool), Some(orc)) = (&pool, doc.pointer_mut("/metadata/orc"))
+            && let Some(orc) = orc.as_object_mut()
+        {
+            // The pool as the run left it: who served, whose breaker opened.
+            orc.insert(
+                "hosts".into(),
+                serde_json::to_value(pool.status()).unwrap_or_default(),
+            );
+        }
         let artifact = opts
             .write_artifact
             .then(|| artifact::write(&self.artifacts_root(), rel_dir, &result, &doc));

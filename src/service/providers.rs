@@ -76,6 +76,11 @@ impl Service {
         if let Some(why) = first.get("truncated") {
             first_ollama["truncated"] = why.clone();
         }
+        // The pool (`hosts:` / OLLAMA_HOSTS), each host as `orc hosts --format json` shows it.
+        let report = self.hosts().await;
+        if report.pool {
+            first_ollama["pool"] = serde_json::to_value(&report.hosts).unwrap_or_default();
+        }
         json!({"providers": {
             "ollama": first_ollama,
             "openai-compatible": {"available": !endpoints.is_empty(), "endpoints": endpoints},

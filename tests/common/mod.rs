@@ -115,6 +115,7 @@ impl TestProject {
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("LLM_ORC_LIBRARY_PATH")
             .env_remove("OLLAMA_HOST")
+            .env_remove("OLLAMA_HOSTS")
             .env_remove("RUST_LOG")
             .stdin(std::process::Stdio::null());
         cmd
