@@ -296,3 +296,26 @@ fn the_checker_sees_groups_and_cycles() {
     edges.remove(&m("b"));
     assert!(cycle(&edges).is_none());
 }
+
+/// The two front ends never use each other: `mcp` nothing of `cli`, and `cli` only the server's
+/// entry points, from its top (`orc mcp serve` starts the server; rendering and logic are the
+/// service's).
+#[test]
+fn the_front_ends_never_use_each_other() {
+    let g = graph();
+    let mut crossing = Vec::new();
+    for (from, tos) in &g.edges {
+        for to in tos {
+            let (a, b) = (from[0].as_str(), to[0].as_str());
+            let starts_server = from == &["cli".to_string()] && b == "mcp";
+            if (a == "mcp" && b == "cli") || (a == "cli" && b == "mcp" && !starts_server) {
+                crossing.push(format!("{} uses {}", from.join("::"), to.join("::")));
+            }
+        }
+    }
+    assert!(
+        crossing.is_empty(),
+        "front ends crossing:\n{}",
+        crossing.join("\n")
+    );
+}

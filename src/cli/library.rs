@@ -9,9 +9,9 @@ use crate::cli::args::{
     DemoteArgs, DepsArgs, LibraryCommand, McpInstallArgs, PromoteArgs, ScopeArgs, SkillCommand,
 };
 use crate::cli::{Code, Format};
-use crate::mcp::shapes;
 use crate::service::claude::{self, Scope};
 use crate::service::promotion::{Dest, PromoteRequest};
+use crate::service::shapes;
 use crate::service::{Service, ServiceError};
 
 impl ScopeArgs {

@@ -19,7 +19,6 @@ pub mod http;
 pub mod params;
 mod tools;
 pub use tools::help;
-pub(crate) mod shapes;
 mod stdio;
 use crate::service::{ErrorKind, Invocation, Service, ServiceError};
 

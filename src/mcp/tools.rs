@@ -10,10 +10,11 @@ use rmcp::{Peer, RoleServer, tool, tool_router};
 use serde_json::{Map, Value, json};
 
 use super::params::*;
-use super::{OrcMcp, Run, ToolResult, err, forbidden_project_dir, lock, names, ok, shapes};
+use super::{OrcMcp, Run, ToolResult, err, forbidden_project_dir, lock, names, ok};
 use crate::learn::service::Learning;
 use crate::run::{Event, Status};
 use crate::service::InvokeOptions;
+use crate::service::shapes;
 
 #[tool_router(vis = "pub(super)")]
 impl OrcMcp {

@@ -26,6 +26,7 @@ pub mod profiles;
 pub mod promotion;
 pub mod providers;
 pub mod scripts;
+pub mod shapes;
 
 pub use files::safe_join;
 

@@ -1,6 +1,8 @@
 //! llm-orc's JSON shapes of the typed service results: serde structs whose field names (and
-//! order) are the keys MCP clients read. The tools map a service result into one of these and
-//! serialise it; nothing here decides anything.
+//! order) are the keys MCP clients read. The MCP tools (and the CLI's `--format json` where it
+//! matches llm-orc) map a service result into one of these and serialise it; nothing here
+//! decides anything. It lives in service/ so the two front ends share it without using each
+//! other.
 
 use std::path::PathBuf;
 
