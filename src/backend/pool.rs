@@ -153,6 +153,9 @@ struct Host {
     changed: tokio::sync::Notify,
 }
 
+/// Requests a host serves at once when its `per_model_limit` is not set (orc's default).
+const DEFAULT_SLOTS: usize = 4;
+
 /// How a host ranks for a request (lower is better).
 type Rank = (bool, bool, bool, bool, usize, i64);
 
@@ -341,11 +344,14 @@ impl HostPool {
                 continue;
             }
             // Order: not avoided, reachable, known to have it, loaded, least busy, priority.
+            // A loaded model is preferred only while the host has a free slot for it: past
+            // that, another host with a free slot wins (one loaded host must not take it all).
+            let saturated = st.in_flight >= h.cfg.per_model_limit.unwrap_or(DEFAULT_SLOTS);
             let rank = (
                 avoid.contains(&h.shown),
                 st.reachable == Some(false),
                 has.is_none(),
-                !st.is_loaded(&key),
+                !st.is_loaded(&key) || saturated,
                 st.in_flight,
                 -h.cfg.priority,
             );
@@ -679,9 +685,17 @@ mod tests {
         assert_ne!(first.shown, second.shown, "both hosts share the work");
         second.succeeded();
         drop((first, second));
-        // Now the model is loaded on the second host only: it goes there.
+        // Now the model is loaded on the second host only: it goes there...
         let again = p.choose("gemma3:1b", &[]).expect("a host");
         assert_eq!(again.shown, p.status()[1].url);
+        // ...while it has a free slot (4 by default); past that, the idle host takes work.
+        let mut held = vec![again];
+        for _ in 0..3 {
+            held.push(p.choose("gemma3:1b", &[]).expect("a host"));
+        }
+        assert!(held.iter().all(|l| l.shown == p.status()[1].url));
+        let fifth = p.choose("gemma3:1b", &[]).expect("a host");
+        assert_eq!(fifth.shown, p.status()[0].url, "the loaded host is full");
     }
 
     #[tokio::test]
