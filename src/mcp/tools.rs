@@ -583,62 +583,81 @@ impl OrcMcp {
     )]
     async fn route_task(&self, Parameters(a): Parameters<TaskArg>) -> ToolResult {
         let svc = self.svc();
-        let l = Learning::open(&svc);
-        learn_out(crate::learn::route::route(&l, &svc, &a.task))
+        learn_out(
+            blocking(move || crate::learn::route::route(&Learning::open(&svc), &svc, &a.task))
+                .await?,
+        )
     }
 
     #[tool(
         description = "Log work Claude did itself (tokens it reports; optionally its answer, and the local run it redid), so savings and PGR count it. Returns the routing record."
     )]
     async fn record_claude_task(&self, Parameters(a): Parameters<ClaudeTaskArgs>) -> ToolResult {
-        let l = Learning::open(&self.svc());
-        learn_out(l.record_claude_task(&crate::learn::service::ClaudeTask {
-            task: a.task,
-            task_type: a.task_type,
-            input_tokens: a.input_tokens,
-            output_tokens: a.output_tokens,
-            output: a.output,
-            redoes: a.redoes,
-        }))
+        let svc = self.svc();
+        learn_out(
+            blocking(move || {
+                Learning::open(&svc).record_claude_task(&crate::learn::service::ClaudeTask {
+                    task: a.task,
+                    task_type: a.task_type,
+                    input_tokens: a.input_tokens,
+                    output_tokens: a.output_tokens,
+                    output: a.output,
+                    redoes: a.redoes,
+                })
+            })
+            .await?,
+        )
     }
 
     #[tool(
         description = "Should this run be judged? {evaluate, rule, detail, rubric, judge}: always for an ensemble's first 5 uses and after negative feedback, never for established ensembles (>20 uses, >80% accepted), else a deterministic 10-20% sample. When yes, judge with the rubric returned."
     )]
     async fn should_evaluate(&self, Parameters(a): Parameters<RoutingIdArg>) -> ToolResult {
-        learn_out(Learning::open(&self.svc()).should_evaluate(&a.routing_id))
+        let svc = self.svc();
+        learn_out(blocking(move || Learning::open(&svc).should_evaluate(&a.routing_id)).await?)
     }
 
     #[tool(
         description = "Record a judgment of a run's output: score good|acceptable|poor, the judge, reasoning, failure_mode, judge_tokens_used, subject local|claude. Every 20 evaluations routing is re-learned in a batch; if that learn fails the evaluation still stands and learn_error says why (do not record it again)."
     )]
     async fn record_evaluation(&self, Parameters(a): Parameters<EvaluationArgs>) -> ToolResult {
-        let l = Learning::open(&self.svc());
-        learn_out(l.record_evaluation(
-            &crate::learn::service::NewEvaluation {
-                routing_id: a.routing_id,
-                score: a.score,
-                judge: a.judge,
-                reasoning: a.reasoning,
-                failure_mode: a.failure_mode,
-                judge_tokens_used: a.judge_tokens_used,
-                subject: a.subject,
-            },
-            false,
-        ))
+        let svc = self.svc();
+        learn_out(
+            blocking(move || {
+                Learning::open(&svc).record_evaluation(
+                    &crate::learn::service::NewEvaluation {
+                        routing_id: a.routing_id,
+                        score: a.score,
+                        judge: a.judge,
+                        reasoning: a.reasoning,
+                        failure_mode: a.failure_mode,
+                        judge_tokens_used: a.judge_tokens_used,
+                        subject: a.subject,
+                    },
+                    false,
+                )
+            })
+            .await?,
+        )
     }
 
     #[tool(description = "Record whether the user accepted a run's output (sets user_accepted).")]
     async fn record_feedback(&self, Parameters(a): Parameters<FeedbackArgs>) -> ToolResult {
-        learn_out(Learning::open(&self.svc()).record_feedback(&a.routing_id, a.accepted))
+        let svc = self.svc();
+        learn_out(
+            blocking(move || Learning::open(&svc).record_feedback(&a.routing_id, a.accepted))
+                .await?,
+        )
     }
 
     #[tool(
         description = "The learning report per ensemble and task type: runs, local tokens, Claude-equivalent tokens and dollars saved (estimates), quality, acceptance, judge spend, break-even evaluation rate, PGR. format: json (default), text or html."
     )]
     async fn learning_report(&self, Parameters(a): Parameters<ReportArgs>) -> ToolResult {
-        let l = Learning::open(&self.svc());
-        let r = crate::learn::report::build(&l).map_err(|e| e.to_string())?;
+        let svc = self.svc();
+        let r = blocking(move || crate::learn::report::build(&Learning::open(&svc)))
+            .await?
+            .map_err(|e| e.to_string())?;
         match a.format.as_deref().unwrap_or("json") {
             "json" => learn_out(Ok::<_, crate::learn::LearnError>(r)),
             "text" => ok(json!({"format": "text", "content": crate::learn::report::text(&r)})),
@@ -651,7 +670,8 @@ impl OrcMcp {
         description = "Learn routing in a batch now: recompute task-profiles.yaml, write routing-config.vN.yaml and make it current, list LoRA candidates."
     )]
     async fn learn_routing(&self) -> ToolResult {
-        learn_out(crate::learn::batch::learn(&Learning::open(&self.svc())))
+        let svc = self.svc();
+        learn_out(blocking(move || crate::learn::batch::learn(&Learning::open(&svc))).await?)
     }
 
     #[tool(description = "Every routing config version, the current one marked.")]
@@ -707,6 +727,14 @@ impl OrcMcp {
         let l = Learning::open(&svc);
         learn_out(l.judge_locally(&svc, &a.routing_id, &a.profile).await)
     }
+}
+
+/// Runs file-scanning work (the learning logs can hold millions of lines, and appends wait for
+/// a file lock) on tokio's blocking pool, so other tool calls are not held up meanwhile.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("the task failed: {e}"))
 }
 
 /// A learning result as structured content, or its error as a tool error.
