@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use crate::cli::{Code, Format, InvokeArgs, fail, print_diagnostics, term_safe};
 use crate::load::project::Env;
-use crate::report::size_class;
 use crate::run::{Event, RunResult, Status};
 use crate::service::{Invocation, InvokeOptions, Service};
 use crate::store::read::Artifact;
@@ -330,15 +329,7 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
     // Tokens per tier of model size.
     let mut tiers: BTreeMap<(u8, &'static str), (u64, u64, usize, usize)> = BTreeMap::new();
     for (_, u) in &r.usage {
-        let class = size_class(crate::compile::model_size_b(&u.model));
-        let rank = match class {
-            "micro" => 0,
-            "small" => 1,
-            "medium" => 2,
-            "large" => 3,
-            _ => 4,
-        };
-        let t = tiers.entry((rank, class)).or_default();
+        let t = tiers.entry(crate::report::size_tier(&u.model)).or_default();
         t.0 = t.0.saturating_add(u.usage.input_tokens.unwrap_or(0));
         t.1 = t.1.saturating_add(u.usage.output_tokens.unwrap_or(0));
         t.2 += 1;

@@ -205,14 +205,7 @@ impl Learning {
         let r = &inv.result;
         let mut tiers: Vec<(u8, &'static str, String)> = Vec::new();
         for (_, u) in &r.usage {
-            let class = crate::report::size_class(crate::compile::model_size_b(&u.model));
-            let rank = match class {
-                "micro" => 0,
-                "small" => 1,
-                "medium" => 2,
-                "large" => 3,
-                _ => 4,
-            };
+            let (rank, class) = crate::report::size_tier(&u.model);
             if !tiers.iter().any(|(_, _, m)| *m == u.model) {
                 tiers.push((rank, class, u.model.clone()));
             }

@@ -20,6 +20,19 @@ pub fn size_class(size_b: Option<f64>) -> &'static str {
     }
 }
 
+/// A model's size class with its order (micro 0 ... large 3, unknown 4), for sorting tiers.
+pub fn size_tier(model: &str) -> (u8, &'static str) {
+    let class = size_class(crate::compile::model_size_b(model));
+    let rank = match class {
+        "micro" => 0,
+        "small" => 1,
+        "medium" => 2,
+        "large" => 3,
+        _ => 4,
+    };
+    (rank, class)
+}
+
 fn fmt_size(size_b: Option<f64>) -> String {
     match size_b {
         Some(s) => format!("{}B", trim_float(s)),

@@ -1500,22 +1500,7 @@ impl Service {
                 }
             }
         }
-        let uses = |p: &Path| -> Vec<String> {
-            let f = crate::load::project::load_ensemble_file(dest.tier(), p, String::new());
-            f.spec
-                .map(|s| {
-                    s.agents
-                        .iter()
-                        .filter_map(|a| match &a.kind {
-                            crate::load::spec::AgentKind::Llm(l) => {
-                                l.model_profile.as_ref().map(|p| p.value.clone())
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let uses = |p: &Path| profiles_used(dest.tier(), p);
         let mine = uses(&path);
         let mut others = Vec::new();
         let mut stack = vec![ens_dir.clone()];
@@ -1621,6 +1606,24 @@ fn category_readme_without(ens_dir: &Path, ensemble: &Path) -> Option<(PathBuf, 
         .filter(|l| !l.starts_with(&marker))
         .collect();
     Some((readme, kept))
+}
+
+/// The `model_profile` names an ensemble file's LLM agents use (none when it cannot be read).
+fn profiles_used(tier: Tier, path: &Path) -> Vec<String> {
+    let f = crate::load::project::load_ensemble_file(tier, path, String::new());
+    f.spec
+        .map(|s| {
+            s.agents
+                .iter()
+                .filter_map(|a| match &a.kind {
+                    crate::load::spec::AgentKind::Llm(l) => {
+                        l.model_profile.as_ref().map(|p| p.value.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn write_file(path: &Path, bytes: &[u8], executable: bool) -> Result<(), ServiceError> {
@@ -2192,22 +2195,7 @@ impl Service {
             )));
         }
         // Profiles this file uses that no other ensemble of the tier uses, present as files there.
-        let uses = |p: &Path| -> Vec<String> {
-            let f = crate::load::project::load_ensemble_file(tier, p, String::new());
-            f.spec
-                .map(|s| {
-                    s.agents
-                        .iter()
-                        .filter_map(|a| match &a.kind {
-                            crate::load::spec::AgentKind::Llm(l) => {
-                                l.model_profile.as_ref().map(|p| p.value.clone())
-                            }
-                            _ => None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let uses = |p: &Path| profiles_used(tier, p);
         let mine = uses(&path);
         let others: Vec<String> = fs::read_dir(&ens_dir)
             .into_iter()
