@@ -121,6 +121,11 @@ struct HostState {
     installed: Option<BTreeSet<String>>,
     /// Loaded models, least recently used first.
     loaded: Vec<String>,
+    /// What the last `/api/ps` listed (to see the host swap models).
+    ps_loaded: Option<Vec<String>>,
+    /// Models the host was seen to hold at most: between two looks, models went and others came
+    /// while the count did not grow (an eviction), so it holds no more than it listed then.
+    observed_capacity: Option<usize>,
     in_flight: usize,
     served: u64,
     failures: u32,
@@ -190,6 +195,21 @@ impl HostState {
 
     fn has(&self, key: &str) -> Option<bool> {
         self.installed.as_ref().map(|s| s.contains(key))
+    }
+
+    /// Learns what the host can hold from two successive `/api/ps` answers: when models went
+    /// and others came while the count did not grow, the host evicted to make room, so it holds
+    /// at most that many.
+    fn observe(&mut self, now: &[String]) {
+        if let Some(before) = &self.ps_loaded {
+            let went = before.iter().any(|m| !now.contains(m));
+            let came = now.iter().any(|m| !before.contains(m));
+            if went && came && !now.is_empty() && now.len() <= before.len() {
+                let cap = now.len();
+                self.observed_capacity = Some(self.observed_capacity.map_or(cap, |c| c.min(cap)));
+            }
+        }
+        self.ps_loaded = Some(now.to_vec());
     }
 
     fn is_loaded(&self, key: &str) -> bool {
@@ -280,12 +300,14 @@ impl HostPool {
                 st.version = version.ok().map(|v| v.version);
                 st.installed = Some(tags.models.iter().map(|m| model_key(m)).collect());
                 if let Ok(ps) = ps {
-                    st.loaded = ps
+                    let now: Vec<String> = ps
                         .models
                         .iter()
                         .filter_map(|m| m.name.as_deref().or(m.model.as_deref()))
                         .map(model_key)
                         .collect();
+                    st.observe(&now);
+                    st.loaded = now;
                 }
                 st.last_error = None;
             }
@@ -413,7 +435,7 @@ impl HostPool {
                     consecutive_failures: st.failures,
                     last_error: st.last_error.clone(),
                     priority: h.cfg.priority,
-                    max_loaded_models: h.cfg.max_loaded_models,
+                    max_loaded_models: h.cfg.max_loaded_models.or(st.observed_capacity),
                 }
             })
             .collect()
@@ -450,7 +472,13 @@ impl Lease {
     /// Waits at the host's residency gate (a no-op on a host without `max_loaded_models`):
     /// `priority` is the agent's remaining path to the end of the ensemble.
     pub async fn admit(&mut self, priority: u64) {
-        let Some(capacity) = self.host().cfg.max_loaded_models else {
+        let capacity = {
+            let h = self.host();
+            h.cfg
+                .max_loaded_models
+                .or_else(|| lock(&h.state).observed_capacity)
+        };
+        let Some(capacity) = capacity else {
             return;
         };
         let host = &self.pool.hosts[self.index];
@@ -495,7 +523,8 @@ impl Lease {
         st.probing = false;
         st.reachable = Some(true);
         st.served += 1;
-        st.mark_loaded(&self.model, h.cfg.max_loaded_models);
+        let capacity = h.cfg.max_loaded_models.or(st.observed_capacity);
+        st.mark_loaded(&self.model, capacity);
     }
 
     /// The request failed. Connection errors, resets and 5xx count toward the breaker; a
@@ -787,6 +816,73 @@ mod tests {
         drop(g2);
         let q = waiting.await.expect("admitted once gemma drained");
         assert!(q.admitted);
+    }
+
+    #[tokio::test]
+    async fn a_host_seen_evicting_gets_the_residency_gate_without_config() {
+        let a = Simulator::start(
+            SimConfig {
+                models: vec!["gemma3:1b".into(), "qwen3:0.6b".into()],
+                max_loaded: 1,
+                ..SimConfig::default()
+            },
+            0,
+        )
+        .await
+        .expect("simulator starts");
+        let p = pool(&[a.url()], PoolSettings::default());
+        let http = super::super::http_client();
+        let chat = |model: &'static str| {
+            let (http, url) = (http.clone(), a.url());
+            async move {
+                http.post(format!("{url}/api/chat"))
+                    .json(&serde_json::json!({"model": model, "stream": false,
+                        "messages": [{"role": "user", "content": "hi"}]}))
+                    .send()
+                    .await
+                    .expect("simulator answers");
+            }
+        };
+        // Between two looks the host swapped gemma for qwen: it holds one model.
+        chat("gemma3:1b").await;
+        p.refresh().await;
+        chat("qwen3:0.6b").await;
+        p.refresh().await;
+        assert_eq!(p.status()[0].max_loaded_models, Some(1));
+        let mut q = p.choose("qwen3:0.6b", &[]).expect("a host");
+        q.admit(0).await;
+        let mut g = p.choose("gemma3:1b", &[]).expect("a host");
+        let waiting = tokio::spawn(async move {
+            g.admit(0).await;
+            g
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !waiting.is_finished(),
+            "gemma would force a load while qwen has work"
+        );
+        drop(q);
+        assert!(waiting.await.expect("admitted once qwen drained").admitted);
+    }
+
+    #[test]
+    fn a_host_seen_swapping_models_is_taken_to_hold_that_many() {
+        let mut st = HostState::default();
+        let names = |v: &[&str]| v.iter().map(|m| m.to_string()).collect::<Vec<_>>();
+        st.observe(&names(&["a:latest"]));
+        st.observe(&names(&["a:latest", "b:latest"]));
+        assert_eq!(st.observed_capacity, None, "growing is not an eviction");
+        st.observe(&names(&["b:latest"]));
+        assert_eq!(
+            st.observed_capacity, None,
+            "a model expiring is not one either"
+        );
+        st.observe(&names(&["c:latest"]));
+        assert_eq!(
+            st.observed_capacity,
+            Some(1),
+            "b went and c came: it holds one"
+        );
     }
 
     #[test]
