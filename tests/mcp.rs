@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex};
 use common::{TestProject, native_config, write_file};
 use orc::testkit::sim::{SimConfig, Simulator};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam, Request,
-    ServerResult,
+    CallToolRequestParams, ClientRequest, ProgressNotificationParam, Request, ServerResult,
 };
 use rmcp::service::{NotificationContext, PeerRequestOptions, RunningService};
 use rmcp::transport::TokioChildProcess;
@@ -31,17 +30,12 @@ impl ClientHandler for Client {
     }
 }
 
+use common::mcp::{call, ok, refused};
+
 type Conn = RunningService<RoleClient, Client>;
 
 async fn connect(p: &TestProject, env: &[(&str, &Path)]) -> Conn {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
-    cmd.args(["mcp", "serve"])
-        .current_dir(p.root())
-        .env("HOME", p.home())
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("LLM_ORC_LIBRARY_PATH")
-        .env_remove("OLLAMA_HOST")
-        .env_remove("OLLAMA_HOSTS");
+    let mut cmd = common::mcp::serve_command(p);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -49,35 +43,6 @@ async fn connect(p: &TestProject, env: &[(&str, &Path)]) -> Conn {
         .serve(TokioChildProcess::new(cmd).expect("spawn"))
         .await
         .expect("initialize")
-}
-
-async fn call(c: &Conn, tool: &str, args: Value) -> CallToolResult {
-    let mut params = CallToolRequestParams::new(tool.to_string());
-    if let Value::Object(m) = args {
-        params = params.with_arguments(m);
-    }
-    c.call_tool(params)
-        .await
-        .unwrap_or_else(|e| panic!("{tool}: {e}"))
-}
-
-/// The structured result of a successful call.
-async fn ok(c: &Conn, tool: &str, args: Value) -> Value {
-    let r = call(c, tool, args).await;
-    assert_ne!(r.is_error, Some(true), "{tool} failed: {:?}", r.content);
-    r.structured_content.unwrap_or(Value::Null)
-}
-
-/// The error text of a refused call.
-async fn refused(c: &Conn, tool: &str, args: Value) -> String {
-    let r = call(c, tool, args).await;
-    assert_eq!(
-        r.is_error,
-        Some(true),
-        "{tool} should have failed: {:?}",
-        r.structured_content
-    );
-    serde_json::to_string(&r.content).unwrap_or_default()
 }
 
 const TOOLS: &[&str] = &[

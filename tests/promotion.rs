@@ -9,7 +9,6 @@ use std::process::Command;
 
 use common::{Run, TestProject, write_file};
 use orc::testkit::sim::{SimConfig, Simulator};
-use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, ServiceExt};
@@ -557,46 +556,16 @@ async fn the_promotion_bar_counts_distinct_runs() {
 
 // ------------------------------------------------------------------ the loop through MCP
 
+use common::mcp::{ok, refused};
+
 type Conn = RunningService<RoleClient, ()>;
 
 async fn connect(p: &TestProject, lib: &Path) -> Conn {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
-    cmd.args(["mcp", "serve"])
-        .current_dir(p.root())
-        .env("HOME", p.home())
-        .env("LLM_ORC_LIBRARY_PATH", lib)
-        .env_remove("XDG_CONFIG_HOME")
-        .env_remove("OLLAMA_HOST");
+    let mut cmd = common::mcp::serve_command(p);
+    cmd.env("LLM_ORC_LIBRARY_PATH", lib);
     ().serve(TokioChildProcess::new(cmd).expect("spawn"))
         .await
         .expect("initialize")
-}
-
-async fn call(c: &Conn, tool: &str, args: Value) -> CallToolResult {
-    let mut params = CallToolRequestParams::new(tool.to_string());
-    if let Value::Object(m) = args {
-        params = params.with_arguments(m);
-    }
-    c.call_tool(params)
-        .await
-        .unwrap_or_else(|e| panic!("{tool}: {e}"))
-}
-
-async fn ok(c: &Conn, tool: &str, args: Value) -> Value {
-    let r = call(c, tool, args).await;
-    assert_ne!(r.is_error, Some(true), "{tool} failed: {:?}", r.content);
-    r.structured_content.unwrap_or(Value::Null)
-}
-
-async fn refused(c: &Conn, tool: &str, args: Value) -> String {
-    let r = call(c, tool, args).await;
-    assert_eq!(
-        r.is_error,
-        Some(true),
-        "{tool} should fail: {:?}",
-        r.structured_content
-    );
-    serde_json::to_string(&r.content).unwrap_or_default()
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {

@@ -291,3 +291,55 @@ pub fn missing_prerequisite(what: &str) {
     );
     eprintln!("skipped: {what}");
 }
+
+/// A real MCP client's side of `orc mcp serve`, shared by the MCP, learning and promotion tests.
+pub mod mcp {
+    use rmcp::model::{CallToolRequestParams, CallToolResult};
+    use rmcp::{Peer, RoleClient};
+    use serde_json::Value;
+
+    use super::TestProject;
+
+    /// `orc mcp serve` in the project, with the project's HOME and nothing taken from this
+    /// machine's environment (config home, library, Ollama hosts).
+    pub fn serve_command(p: &TestProject) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
+        cmd.args(["mcp", "serve"])
+            .current_dir(p.root())
+            .env("HOME", p.home())
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("LLM_ORC_LIBRARY_PATH")
+            .env_remove("OLLAMA_HOST")
+            .env_remove("OLLAMA_HOSTS");
+        cmd
+    }
+
+    pub async fn call(c: &Peer<RoleClient>, tool: &str, args: Value) -> CallToolResult {
+        let mut params = CallToolRequestParams::new(tool.to_string());
+        if let Value::Object(m) = args {
+            params = params.with_arguments(m);
+        }
+        c.call_tool(params)
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: {e}"))
+    }
+
+    /// The structured result of a successful call.
+    pub async fn ok(c: &Peer<RoleClient>, tool: &str, args: Value) -> Value {
+        let r = call(c, tool, args).await;
+        assert_ne!(r.is_error, Some(true), "{tool} failed: {:?}", r.content);
+        r.structured_content.unwrap_or(Value::Null)
+    }
+
+    /// The error text of a refused call.
+    pub async fn refused(c: &Peer<RoleClient>, tool: &str, args: Value) -> String {
+        let r = call(c, tool, args).await;
+        assert_eq!(
+            r.is_error,
+            Some(true),
+            "{tool} should have failed: {:?}",
+            r.structured_content
+        );
+        serde_json::to_string(&r.content).unwrap_or_default()
+    }
+}
