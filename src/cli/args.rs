@@ -276,8 +276,18 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct RouteArgs {
-    /// The task, in words.
+    /// The instruction: what to do (classified on its own; the text it works on goes in
+    /// --input or --input-file).
     pub task: String,
+    /// The text the task works on (measured, not classified); `-` reads it from stdin.
+    #[arg(long)]
+    pub input: Option<String>,
+    /// A file the task works on, inside the project (repeatable; measured, not classified).
+    #[arg(long = "input-file", value_name = "PATH")]
+    pub input_files: Vec<String>,
+    /// A delegation level (0-5) for this call only; the project's is `routing.delegation`.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=5))]
+    pub delegation: Option<u8>,
     /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

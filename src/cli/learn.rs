@@ -53,7 +53,22 @@ pub fn log_run(
 pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
     warn_config(&l);
-    let r = match route::route(&l, svc, &a.task) {
+    let input = match a.input.as_deref() {
+        Some("-") => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("reading the input from stdin")?;
+            Some(s)
+        }
+        other => other.map(str::to_string),
+    };
+    let req = route::RouteRequest {
+        task: a.task,
+        input,
+        input_files: a.input_files,
+        delegation: a.delegation,
+    };
+    let r = match route::route_request(&l, svc, &req) {
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };
@@ -76,6 +91,50 @@ pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Resul
             writeln!(out, "reason:    {}", r.reason)?;
             if let Some(s) = r.shape {
                 writeln!(out, "build:     {s} (tiers: {})", r.tiers.join(", "))?;
+            }
+            writeln!(
+                out,
+                "confidence: {:.2} ({}); delegation level {} ({})",
+                r.confidence, r.confidence_level, r.delegation.level, r.delegation.source
+            )?;
+            writeln!(
+                out,
+                "input:     {} token(s), {} document(s){}",
+                r.input.tokens,
+                r.input.documents,
+                if r.input.measured {
+                    ""
+                } else {
+                    " (none given: size not checked)"
+                }
+            )?;
+            let failed: Vec<String> = r
+                .limits
+                .iter()
+                .filter(|l| !l.passed)
+                .map(|l| format!("{} ({})", l.limit, l.detail))
+                .collect();
+            writeln!(
+                out,
+                "limits:    {}",
+                if failed.is_empty() {
+                    "all passed".to_string()
+                } else {
+                    failed.join("; ")
+                }
+            )?;
+            for c in &r.candidates {
+                writeln!(
+                    out,
+                    "candidate: {} ({}) score {:.2} = relevance {:.2} x type fit {:.2} x quality {:.2}{}",
+                    c.ensemble,
+                    c.tier,
+                    c.score,
+                    c.relevance,
+                    c.type_fit,
+                    c.quality,
+                    if c.demoted { ", demoted" } else { "" }
+                )?;
             }
             let t = &r.evidence["task_type"];
             writeln!(

@@ -15,9 +15,9 @@ use super::service::Learning;
 use super::{LearnError, Paths};
 
 /// A local ensemble's quality has to reach this mean (acceptable = 0.5, good = 1) ...
-const LOCAL_MIN_MEAN: f64 = 0.6;
+pub(crate) const LOCAL_MIN_MEAN: f64 = 0.6;
 /// ... with at most this share of poor verdicts, for its task type to route to it.
-const LOCAL_MAX_POOR: f64 = 1.0 / 3.0;
+pub(crate) const LOCAL_MAX_POOR: f64 = 1.0 / 3.0;
 
 /// One task type's learned route, in `routing-config.vN.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

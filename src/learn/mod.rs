@@ -6,8 +6,12 @@
 //! its history `routing-config.vN.yaml`, `task-profiles.yaml`, `lora-candidates.yaml`.
 //!
 //! - `records`  the record types and the locked, append-only JSONL store (torn lines skipped)
-//! - `classify` task types and the seed's routing matrix
-//! - `route`    recommend local / new-ensemble / claude for a task
+//! - `classify` task types, the seed's routing matrix, the instruction's classifier
+//! - `signals`  cue phrases, the failure-mode signals, constraint counts, pasted inputs
+//! - `input`    a routed task's input measured by orc (inline, files confined to the project)
+//! - `delegation` the delegation level a user calibrates (`routing:` in config.yaml)
+//! - `rank`     ensembles ranked for a task (BM25 x type fit x measured quality)
+//! - `route`    recommend local / new-ensemble / claude for a task (a pipeline of steps)
 //! - `policy`   should this run be judged (the seed's sampling policy)
 //! - `estimate` Claude-equivalent tokens (tiktoken o200k_base x a factor) and prices
 //! - `metrics`  streaming aggregates: savings, quality, acceptance, PGR, break-even, kappa
@@ -18,14 +22,18 @@
 
 pub mod batch;
 pub mod classify;
+pub mod delegation;
 pub mod estimate;
 pub mod export;
+pub mod input;
 pub mod metrics;
 pub mod policy;
+pub mod rank;
 pub mod records;
 pub mod report;
 pub mod route;
 pub mod service;
+pub mod signals;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -681,6 +681,7 @@ const CONFIG_KEYS: &[&str] = &[
     "streaming_enabled",
     "scripts",
     "learning",
+    "routing",
 ];
 
 fn read_config_entries(
@@ -743,8 +744,8 @@ fn read_config_entries(
                 }
             }
             "agentic_serving" | "serving" | "remotes" | "templates" => {}
-            // The learning loop reads its own section (src/learn).
-            "learning" => {}
+            // The learning loop reads its own sections (src/learn).
+            "learning" | "routing" => {}
             _ => r.unknown_key(e, "config.yaml", CONFIG_KEYS),
         }
     }

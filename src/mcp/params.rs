@@ -244,8 +244,18 @@ pub struct CopyArgs {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct TaskArg {
-    /// The task, in words.
+    /// The instruction: what to do, in a sentence or two (classified on its own; put the text
+    /// it works on in `input` or `input_files`).
     pub task: String,
+    /// The text the task works on, if short enough to pass inline (orc measures it).
+    pub input: Option<String>,
+    /// Files the task works on, relative to the project root or absolute inside it (orc
+    /// measures them; pass these rather than pasting a document).
+    #[serde(default)]
+    pub input_files: Vec<String>,
+    /// A delegation level (0-5) for this call only, to try the knob; the project's is
+    /// `routing.delegation` in config.yaml.
+    pub delegation: Option<u8>,
 }
 
 #[derive(Deserialize, JsonSchema)]

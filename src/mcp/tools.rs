@@ -579,13 +579,21 @@ impl OrcMcp {
     // ---------------------------------------------------------------- the learning loop
 
     #[tool(
-        description = "Classify a task (extraction, classification, summarization, code-generation, code-review, json, reasoning, creative, knowledge, instructions) and recommend local (a named ensemble, with its record), new-ensemble (a shape and tiers) or claude, with the reason and evidence counts."
+        description = "Where a task goes: classifies the instruction in `task` (extraction, classification, summarization, code-generation, code-review, json, reasoning, creative, knowledge, instructions), measures the input given in `input` or `input_files` (never classified), checks the hard limits (size over 8K tokens, several documents, multi-hop, more than 4 constraints, security), and recommends local (the best-ranked ensemble, with candidates and scores), new-ensemble (a shape and tiers) or claude, with the reason, the confidence, the delegation level and the steps that decided."
     )]
     async fn route_task(&self, Parameters(a): Parameters<TaskArg>) -> ToolResult {
         let svc = self.svc();
+        let req = crate::learn::route::RouteRequest {
+            task: a.task,
+            input: a.input,
+            input_files: a.input_files,
+            delegation: a.delegation,
+        };
         learn_out(
-            blocking(move || crate::learn::route::route(&Learning::open(&svc), &svc, &a.task))
-                .await?,
+            blocking(move || {
+                crate::learn::route::route_request(&Learning::open(&svc), &svc, &req)
+            })
+            .await?,
         )
     }
 
