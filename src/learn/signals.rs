@@ -3,7 +3,7 @@
 //! where a pasted input starts when a caller put it in the same string.
 //!
 //! A cue is a phrase of words: `extract*` matches any word starting with `extract`, `...` lets up
-//! to three words pass between two parts (`sort ... into`), and anything else is a whole word.
+//! to four words pass between two parts (`sort ... into`), and anything else is a whole word.
 
 use serde::Serialize;
 
@@ -29,7 +29,7 @@ pub fn words(text: &str) -> Vec<String> {
 }
 
 /// How many words `...` may skip.
-const GAP: usize = 3;
+const GAP: usize = 4;
 
 fn word_matches(pattern: &str, word: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -574,7 +574,7 @@ mod tests {
         assert!(!matches(&t, "tick"));
         assert!(matches(&t, "tldr"));
         assert!(matches(&t, "what's left"));
-        assert!(!matches(&w("sort a b c d e into"), "sort ... into"));
+        assert!(!matches(&w("sort a b c d e f into"), "sort ... into"));
         assert!(matches(&w("a double-click on Pay"), "double-click*"));
         assert!(!matches(&w("with keys title, author"), "auth"));
     }
