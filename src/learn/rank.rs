@@ -43,7 +43,7 @@ const STOP_WORDS: &[&str] = &[
 const TASK_VERBS: &[&str] = &[
     "classify", "summary", "extract", "review", "rewrite", "translate", "convert", "generate",
     "implement", "create", "produce", "check", "look", "suggest", "come", "draft", "tell",
-    "point", "show", "return", "put", "help", "use", "using",
+    "point", "show", "return", "put", "help", "use", "using", "code",
 ];
 
 /// Words of the task vocabulary with one meaning, spelt one way before stemming.
