@@ -17,7 +17,7 @@ use super::signals::words;
 /// Weights of the fields: an ensemble's name says most about it, its prompts least.
 const FIELDS: [(&str, f32); 3] = [("name", 2.0), ("description", 1.5), ("prompts", 1.0)];
 /// Below this relevance no ensemble is about the task: build one. Tuned on the development set.
-pub const MIN_RELEVANCE: f64 = 6.0;
+pub const MIN_RELEVANCE: f64 = 7.0;
 /// How many candidates an answer lists.
 pub const TOP: usize = 3;
 
@@ -301,7 +301,7 @@ pub fn relevance(docs: &[Doc], query: &str) -> Vec<Relevance> {
         return out;
     }
     for (field, weight) in FIELDS {
-        let texts: Vec<String> = docs
+        let mut texts: Vec<String> = docs
             .iter()
             .map(|d| match field {
                 "name" => d.name.replace(['-', '_', '/'], " "),
@@ -309,6 +309,13 @@ pub fn relevance(docs: &[Doc], query: &str) -> Vec<Relevance> {
                 _ => d.prompts.clone(),
             })
             .collect();
+        // The background: one document per matrix row, never ranked. A project with one or two
+        // ensembles would otherwise give every word an inverse document frequency near zero.
+        texts.extend(classify::MATRIX.iter().map(|r| match field {
+            "name" => r.task_type.replace('-', " "),
+            "description" => format!("{} {}", r.conditions, r.failure_mode),
+            _ => r.shape.to_string(),
+        }));
         let corpus: Vec<&str> = texts.iter().map(String::as_str).collect();
         let embedder: Embedder<u32, Terms> =
             EmbedderBuilder::with_tokenizer_and_fit_to_corpus(terms.clone(), &corpus).build();

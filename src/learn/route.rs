@@ -837,3 +837,61 @@ fn reliability_word(r: Reliability) -> &'static str {
         Reliability::No => "unreliable",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decided(task: &str, input: Option<&str>) -> Decision {
+        let dir = tempfile::tempdir().expect("tmp");
+        let req = RouteRequest {
+            task: task.into(),
+            input: input.map(str::to_string),
+            ..RouteRequest::default()
+        };
+        let mut d = read(&req, dir.path(), &delegation::RoutingSettings::default()).expect("read");
+        limits(&mut d);
+        matrix(&mut d);
+        delegate(&mut d);
+        d
+    }
+
+    #[test]
+    fn the_guard_undoes_a_local_choice_past_the_limits() {
+        // A later step (a learned rule, a new check) that chose local past a limit is undone.
+        let mut d = decided("Review this login handler for security holes", Some("def login(): ..."));
+        assert!(d.claude.is_some());
+        d.route = "local";
+        d.ensemble = Some("code-review-swarm".into());
+        guard(&mut d);
+        assert_eq!((d.route, d.ensemble.as_deref()), ("claude", None));
+        assert!(d.reason.contains("security"), "{}", d.reason);
+        // Within the limits, a local choice stands.
+        let mut d = decided("Label each review positive, negative or neutral", Some("Great."));
+        assert!(d.claude.is_none(), "{:?}", d.claude);
+        d.route = "local";
+        guard(&mut d);
+        assert_eq!(d.route, "local");
+    }
+
+    #[test]
+    fn every_type_failure_and_limit_sends_the_task_to_claude() {
+        for (task, why) in [
+            ("Kafka or SQS for our event bus?", "no task type"),
+            ("Who was the first person to climb K2?", "not reliable"),
+            ("Write a short story about a lighthouse keeper", "long-form"),
+            ("Extract the totals and infer the trend from them", "multi-hop"),
+            (
+                "Rewrite it:\n- under 50 words\n- in French\n- formal\n- no jargon\n- end with a question",
+                "constraint",
+            ),
+            ("Convert this config to YAML", "YAML"),
+        ] {
+            let d = decided(task, Some("some input"));
+            let reason = d.claude.unwrap_or_default();
+            assert!(reason.contains(why), "{task}: {reason}");
+        }
+        let d = decided("Write a haiku about autumn", None);
+        assert!(d.claude.is_none(), "{:?}", d.claude);
+    }
+}
