@@ -140,10 +140,10 @@ fn print(name: &str, s: &Score) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_labelled_routing_set_meets_its_floors_through_a_real_mcp_client() {
     let p = routing_project();
-    let c = ()
-        .serve(TokioChildProcess::new(common::mcp::serve_command(&p)).expect("spawn"))
-        .await
-        .expect("initialize");
+    let c =
+        ().serve(TokioChildProcess::new(common::mcp::serve_command(&p)).expect("spawn"))
+            .await
+            .expect("initialize");
     for (name, file) in [("held-out", "heldout.json"), ("development", "dev.json")] {
         let s = score_set(&c, file).await;
         print(name, &s);
@@ -175,10 +175,10 @@ async fn the_labelled_routing_set_meets_its_floors_through_a_real_mcp_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn among_look_alike_ensembles_the_purpose_built_one_wins() {
     let p = routing_project();
-    let c = ()
-        .serve(TokioChildProcess::new(common::mcp::serve_command(&p)).expect("spawn"))
-        .await
-        .expect("initialize");
+    let c =
+        ().serve(TokioChildProcess::new(common::mcp::serve_command(&p)).expect("spawn"))
+            .await
+            .expect("initialize");
     let cases = [
         (
             "Do a code review of this diff.",
@@ -251,7 +251,11 @@ async fn a_failure_demotes_that_ensemble_for_that_type_and_limits_outlast_learni
     let reviews = "Great value.\nBroke after a week.";
     let first = route(&[task, "--input", reviews]);
     assert_eq!(first["route"], "local", "{first}");
-    assert_eq!(first["ensemble"], "review-sentiment", "{}", first["candidates"]);
+    assert_eq!(
+        first["ensemble"], "review-sentiment",
+        "{}",
+        first["candidates"]
+    );
 
     // Three judged poor runs of it on classification, then a batch learn.
     for _ in 0..3 {
@@ -272,7 +276,14 @@ async fn a_failure_demotes_that_ensemble_for_that_type_and_limits_outlast_learni
             .expect("routing id")
             .to_string();
         let e = p.orc(&[
-            "eval", "record", &id, "--score", "poor", "--judge", "claude", "--failure-mode",
+            "eval",
+            "record",
+            &id,
+            "--score",
+            "poor",
+            "--judge",
+            "claude",
+            "--failure-mode",
             "off_task",
         ]);
         assert_eq!(e.code, 0, "{}", e.stderr);
@@ -295,14 +306,22 @@ async fn a_failure_demotes_that_ensemble_for_that_type_and_limits_outlast_learni
             .as_str()
             .expect("id")
             .to_string();
-        let e = p.orc(&["eval", "record", &id, "--score", "good", "--judge", "claude"]);
+        let e = p.orc(&[
+            "eval", "record", &id, "--score", "good", "--judge", "claude",
+        ]);
         assert_eq!(e.code, 0, "{}", e.stderr);
     }
     let l = p.orc(&["learn", "--format", "json"]);
     assert_eq!(l.code, 0, "{}", l.stderr);
     let learned = json_of(&l.stdout);
-    assert_eq!(learned["routes"]["classification"]["route"], "claude", "{learned}");
-    assert_eq!(learned["routes"]["summarization"]["route"], "local", "{learned}");
+    assert_eq!(
+        learned["routes"]["classification"]["route"], "claude",
+        "{learned}"
+    );
+    assert_eq!(
+        learned["routes"]["summarization"]["route"], "local",
+        "{learned}"
+    );
 
     // Classification still goes local, to the other ensemble; the failed one is demoted.
     let after = route(&[task, "--input", reviews]);
@@ -316,7 +335,12 @@ async fn a_failure_demotes_that_ensemble_for_that_type_and_limits_outlast_learni
         .collect();
     assert_eq!(demoted.len(), 1, "{}", after["candidates"]);
     assert_eq!(demoted[0]["ensemble"], "review-sentiment");
-    assert!(after["reason"].as_str().is_some_and(|r| r.contains("demoted")), "{after}");
+    assert!(
+        after["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("demoted")),
+        "{after}"
+    );
     // ... but only for classification: for extraction it is still the best fit.
     let other = route(&[
         "Pull out the product names mentioned in these product reviews",
@@ -334,13 +358,20 @@ async fn a_failure_demotes_that_ensemble_for_that_type_and_limits_outlast_learni
     assert!(rs.get("demoted").is_none(), "{rs}");
 
     // The learned summarization rule picks its ensemble for a short document...
-    p.write("docs/short.md", "The launch moved to May. Docs are due Friday.\n");
+    p.write(
+        "docs/short.md",
+        "The launch moved to May. Docs are due Friday.\n",
+    );
     p.write(
         "docs/long.md",
         &"The quarterly figures moved in every region, with costs up and revenue flat. "
             .repeat(900),
     );
-    let short = route(&["Summarize the attached memo", "--input-file", "docs/short.md"]);
+    let short = route(&[
+        "Summarize the attached memo",
+        "--input-file",
+        "docs/short.md",
+    ]);
     assert_eq!(
         (short["route"].clone(), short["ensemble"].clone()),
         (json!("local"), json!("notes-summary")),
@@ -348,7 +379,11 @@ async fn a_failure_demotes_that_ensemble_for_that_type_and_limits_outlast_learni
     );
     assert_eq!(short["decided_by"], "routing-config v1", "{short}");
     // ... never for one over 8K tokens, nor for two documents, whatever was learned.
-    let long = route(&["Summarize the attached memo", "--input-file", "docs/long.md"]);
+    let long = route(&[
+        "Summarize the attached memo",
+        "--input-file",
+        "docs/long.md",
+    ]);
     assert_eq!(long["route"], "claude", "{long}");
     let size = long["limits"]
         .as_array()
@@ -358,7 +393,10 @@ async fn a_failure_demotes_that_ensemble_for_that_type_and_limits_outlast_learni
         .cloned()
         .expect("size limit");
     assert_eq!(size["passed"], false, "{size}");
-    assert!(long["input"]["tokens"].as_u64().expect("tokens") > 8_000, "{long}");
+    assert!(
+        long["input"]["tokens"].as_u64().expect("tokens") > 8_000,
+        "{long}"
+    );
     let two = route(&[
         "Summarize the memos",
         "--input-file",
@@ -392,7 +430,10 @@ fn the_delegation_level_is_calibrated_per_project_and_task_type_and_shown() {
     let r = route(&[code]);
     assert_eq!(r["route"], "local", "{r}");
     assert_eq!(
-        (r["delegation"]["level"].clone(), r["delegation"]["source"].clone()),
+        (
+            r["delegation"]["level"].clone(),
+            r["delegation"]["source"].clone()
+        ),
         (json!(3), json!("default"))
     );
     let config = fs::read_to_string(p.root().join(".llm-orc/config.yaml")).expect("config");
@@ -408,14 +449,28 @@ fn the_delegation_level_is_calibrated_per_project_and_task_type_and_shown() {
     // Extraction is set to 0 on its own.
     let r = route(&[extract, "--input", invoice]);
     assert_eq!(r["route"], "claude", "{r}");
-    assert_eq!(r["delegation"]["source"], "config.yaml routing.task_types.extraction");
+    assert_eq!(
+        r["delegation"]["source"],
+        "config.yaml routing.task_types.extraction"
+    );
     // A level for one call overrides both, and the hard limits still hold at level 5.
     let r = route(&[extract, "--input", invoice, "--delegation", "5"]);
-    assert_eq!((r["route"].clone(), r["delegation"]["source"].clone()), (json!("local"), json!("this call")));
-    let r = route(&["Review this login handler for security holes", "--delegation", "5"]);
+    assert_eq!(
+        (r["route"].clone(), r["delegation"]["source"].clone()),
+        (json!("local"), json!("this call"))
+    );
+    let r = route(&[
+        "Review this login handler for security holes",
+        "--delegation",
+        "5",
+    ]);
     assert_eq!(r["route"], "claude", "{r}");
     let text = p.orc(&["route", code]);
-    assert!(text.stdout.contains("delegation level 1"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("delegation level 1"),
+        "{}",
+        text.stdout
+    );
     let bad = p.orc(&["route", code, "--delegation", "9"]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
     // `orc config check` knows the section: no unknown-key warning.
@@ -430,10 +485,10 @@ fn the_delegation_level_is_calibrated_per_project_and_task_type_and_shown() {
 async fn the_input_is_measured_not_classified_and_files_stay_in_the_project() {
     let p = routing_project();
     fs::write(p.dir.path().join("outside.md"), "secret").expect("write");
-    let c = ()
-        .serve(TokioChildProcess::new(common::mcp::serve_command(&p)).expect("spawn"))
-        .await
-        .expect("initialize");
+    let c =
+        ().serve(TokioChildProcess::new(common::mcp::serve_command(&p)).expect("spawn"))
+            .await
+            .expect("initialize");
     // Forty tickets full of `must` are forty tickets, not forty constraints.
     let tickets: String = (1..=40)
         .map(|i| format!("#{i} The export must work before Friday; it should not time out.\n"))
@@ -444,7 +499,11 @@ async fn the_input_is_measured_not_classified_and_files_stay_in_the_project() {
         json!({"task": "Triage these tickets into bug, feature request, question or billing.", "input": tickets}),
     )
     .await;
-    assert_eq!((r["task_type"].clone(), r["route"].clone()), (json!("classification"), json!("local")), "{r}");
+    assert_eq!(
+        (r["task_type"].clone(), r["route"].clone()),
+        (json!("classification"), json!("local")),
+        "{r}"
+    );
     assert_eq!(r["evidence"]["constraints"], 0, "{r}");
     // A test-writing task about parse_duration is code generation, whatever the code says.
     let r = ok(
@@ -456,18 +515,36 @@ async fn the_input_is_measured_not_classified_and_files_stay_in_the_project() {
     assert_eq!(r["task_type"], "code-generation", "{r}");
     // The same document pasted into the task is split off and measured.
     let long = "Revenue rose in the north and fell in the south. ".repeat(1200);
-    let r = ok(&c, "route_task", json!({"task": format!("Summarize this:\n\n{long}")})).await;
+    let r = ok(
+        &c,
+        "route_task",
+        json!({"task": format!("Summarize this:\n\n{long}")}),
+    )
+    .await;
     assert_eq!(r["route"], "claude", "{r}");
     assert_eq!(r["instruction"], "Summarize this:");
     assert!(r["input"]["tokens"].as_u64().expect("tokens") > 8_000);
     // An unmatched or keyword-free task is Claude's, with the reason.
-    let r = ok(&c, "route_task", json!({"task": "Kafka or SQS for our event bus?"})).await;
-    assert_eq!((r["task_type"].clone(), r["route"].clone()), (json!("unclassified"), json!("claude")));
+    let r = ok(
+        &c,
+        "route_task",
+        json!({"task": "Kafka or SQS for our event bus?"}),
+    )
+    .await;
+    assert_eq!(
+        (r["task_type"].clone(), r["route"].clone()),
+        (json!("unclassified"), json!("claude"))
+    );
     assert_eq!(r["confidence_level"], "none");
     // Files outside the project are refused, with or without `..`.
     let outside = p.dir.path().join("outside.md").display().to_string();
     for f in [outside.as_str(), "../outside.md", "docs/missing.md"] {
-        let e = refused(&c, "route_task", json!({"task": "Summarize it", "input_files": [f]})).await;
+        let e = refused(
+            &c,
+            "route_task",
+            json!({"task": "Summarize it", "input_files": [f]}),
+        )
+        .await;
         assert!(e.contains("input file refused"), "{f}: {e}");
     }
     // Every answer carries the steps in order, the limits and the knob.
@@ -485,7 +562,15 @@ async fn the_input_is_measured_not_classified_and_files_stay_in_the_project() {
         .collect();
     assert_eq!(
         steps,
-        ["read", "limits", "matrix", "delegation", "learned", "ensemble", "guard"]
+        [
+            "read",
+            "limits",
+            "matrix",
+            "delegation",
+            "learned",
+            "ensemble",
+            "guard"
+        ]
     );
     assert_eq!(r["limits"].as_array().map(Vec::len), Some(5));
     assert_eq!(r["input"]["documents"], 1);

@@ -554,7 +554,10 @@ pub fn describes(about: &str) -> &'static str {
 
 fn classify_as(instruction: &str, has_input: bool, fail_safe: bool) -> Classified {
     let words = super::signals::words(instruction);
-    let about_input = has_input && POINTS_AT_INPUT.iter().any(|p| super::signals::matches(&words, p));
+    let about_input = has_input
+        && POINTS_AT_INPUT
+            .iter()
+            .any(|p| super::signals::matches(&words, p));
     let mut scored: Vec<(&'static str, u32, Vec<&'static str>)> = Vec::new();
     let mut moved = 0;
     for (task_type, cues) in CUES {
@@ -578,7 +581,12 @@ fn classify_as(instruction: &str, has_input: bool, fail_safe: bool) -> Classifie
         e.1 += 2;
         e.2.push("a question about the given input");
     }
-    let order = |t: &str| MATRIX.iter().position(|r| r.task_type == t).unwrap_or(usize::MAX);
+    let order = |t: &str| {
+        MATRIX
+            .iter()
+            .position(|r| r.task_type == t)
+            .unwrap_or(usize::MAX)
+    };
     scored.sort_by(|a, b| {
         b.1.cmp(&a.1)
             .then(if fail_safe {

@@ -191,7 +191,10 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         assert_eq!(for_task(&s, "extraction", None).level, 4);
         let r = for_task(&s, "code-review", None);
-        assert_eq!((r.level, r.source.as_str()), (1, "config.yaml routing.task_types.code-review"));
+        assert_eq!(
+            (r.level, r.source.as_str()),
+            (1, "config.yaml routing.task_types.code-review")
+        );
         assert_eq!(for_task(&s, "json", None).level, MAX_LEVEL);
         assert_eq!(for_task(&s, "json", Some(0)).source, "this call");
         std::fs::write(dir.path().join("config.yaml"), "routing:\n  delegate: 2\n").expect("w");

@@ -115,13 +115,19 @@ fn named_files(root: &Path, instruction: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for raw in instruction.split_whitespace() {
         let w = raw.trim_matches(|c: char| {
-            matches!(c, '`' | '"' | '\'' | ',' | ';' | ':' | '(' | ')' | '[' | ']' | '?' | '!')
+            matches!(
+                c,
+                '`' | '"' | '\'' | ',' | ';' | ':' | '(' | ')' | '[' | ']' | '?' | '!'
+            )
         });
         let w = w.strip_suffix('.').unwrap_or(w);
         let looks_like_path = w.contains('/')
-            || Path::new(w)
-                .extension()
-                .is_some_and(|e| e.len() <= 5 && e.to_string_lossy().chars().all(|c| c.is_ascii_alphanumeric()));
+            || Path::new(w).extension().is_some_and(|e| {
+                e.len() <= 5
+                    && e.to_string_lossy()
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric())
+            });
         if !looks_like_path || w.len() > 255 || out.iter().any(|o| o == w) {
             continue;
         }

@@ -21,29 +21,31 @@ pub const MIN_RELEVANCE: f64 = 7.0;
 /// How many candidates an answer lists.
 pub const TOP: usize = 3;
 
+#[rustfmt::skip]
 const STOP_WORDS: &[&str] = &[
     "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "by", "for", "with",
     "from", "into", "onto", "as", "is", "are", "was", "were", "be", "been", "being", "it", "its",
     "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "whose",
     "when", "where", "how", "why", "can", "could", "would", "will", "shall", "may", "might", "do",
-    "does", "did", "done", "have", "has", "had", "i", "me", "my", "we", "us", "our", "you",
-    "your", "they", "them", "their", "he", "she", "him", "her", "his", "hers", "so", "if",
-    "then", "than", "too", "very", "just", "also", "all", "any", "each", "every", "some", "one",
-    "two", "three", "five", "few", "more", "most", "other", "such", "no", "not", "only", "own",
-    "same", "up", "down", "out", "over", "under", "again", "about", "below", "above", "after",
-    "before", "please", "give", "get", "make", "want", "need", "let", "s", "t", "don't",
-    "what's", "it's", "let's", "here's", "following", "given", "text", "task", "write", "turn",
-    "find", "list", "short", "small", "new", "like", "way", "four", "six", "seven", "eight",
-    "nine", "ten", "first", "second", "third", "last", "next", "whole", "many", "much",
+    "does", "did", "done", "have", "has", "had", "i", "me", "my", "we", "us", "our", "you", "your",
+    "they", "them", "their", "he", "she", "him", "her", "his", "hers", "so", "if", "then", "than",
+    "too", "very", "just", "also", "all", "any", "each", "every", "some", "one", "two", "three",
+    "five", "few", "more", "most", "other", "such", "no", "not", "only", "own", "same", "up",
+    "down", "out", "over", "under", "again", "about", "below", "above", "after", "before",
+    "please", "give", "get", "make", "want", "need", "let", "s", "t", "don't", "what's", "it's",
+    "let's", "here's", "following", "given", "text", "task", "write", "turn", "find", "list",
+    "short", "small", "new", "like", "way", "four", "six", "seven", "eight", "nine", "ten",
+    "first", "second", "third", "last", "next", "whole", "many", "much",
 ];
 
 /// The words that name a kind of task rather than what it is about (after synonyms, before
 /// stemming): they match every ensemble of that kind, so they rank only when the instruction
 /// says nothing else an ensemble knows.
+#[rustfmt::skip]
 const TASK_VERBS: &[&str] = &[
     "classify", "summary", "extract", "review", "rewrite", "translate", "convert", "generate",
-    "implement", "create", "produce", "check", "look", "suggest", "come", "draft", "tell",
-    "point", "show", "return", "put", "help", "use", "using", "code",
+    "implement", "create", "produce", "check", "look", "suggest", "come", "draft", "tell", "point",
+    "show", "return", "put", "help", "use", "using", "code",
 ];
 
 /// Words of the task vocabulary with one meaning, spelt one way before stemming.
@@ -179,7 +181,11 @@ impl Doc {
     /// The task type the ensemble's own name and description point at (`unclassified` when
     /// none): the same classifier as tasks.
     pub fn task_type(&self) -> &'static str {
-        let about = format!("{} {}", self.name.replace(['-', '_', '/'], " "), self.description);
+        let about = format!(
+            "{} {}",
+            self.name.replace(['-', '_', '/'], " "),
+            self.description
+        );
         classify::describes(&about)
     }
 }
@@ -232,9 +238,7 @@ impl Candidate {
         !self.demoted
             && self.labels_fit
             && (self.content * self.type_fit >= MIN_RELEVANCE
-                || (!self.content_known
-                    && self.relevance > self.content
-                    && self.type_fit > 1.0))
+                || (!self.content_known && self.relevance > self.content && self.type_fit > 1.0))
     }
 }
 
@@ -262,14 +266,14 @@ impl Relevance {
 /// `these`, `the`, ...): a task about dates in an email is about dates.
 fn weighted_terms(terms: &Terms, query: &str) -> Vec<(String, usize)> {
     const PREPOSITIONS: &[&str] = &["in", "from", "of", "on"];
-    const DETERMINERS: &[&str] = &["this", "these", "that", "those", "the", "my", "our", "their"];
+    const DETERMINERS: &[&str] = &[
+        "this", "these", "that", "those", "the", "my", "our", "their",
+    ];
     let ws = words(query);
     let mut out: Vec<(String, usize)> = Vec::new();
     let mut describes_input = 0usize;
     for (i, w) in ws.iter().enumerate() {
-        if i > 0
-            && PREPOSITIONS.contains(&ws[i - 1].as_str())
-            && DETERMINERS.contains(&w.as_str())
+        if i > 0 && PREPOSITIONS.contains(&ws[i - 1].as_str()) && DETERMINERS.contains(&w.as_str())
         {
             describes_input = 3; // the determiner and the two words after it
         }
@@ -288,10 +292,7 @@ fn weighted_terms(terms: &Terms, query: &str) -> Vec<(String, usize)> {
 /// BM25 relevance of `query` to each document, in the order of `docs`.
 pub fn relevance(docs: &[Doc], query: &str) -> Vec<Relevance> {
     let terms = Terms::default();
-    let verbs: Vec<String> = TASK_VERBS
-        .iter()
-        .flat_map(|v| terms.tokenize(v))
-        .collect();
+    let verbs: Vec<String> = TASK_VERBS.iter().flat_map(|v| terms.tokenize(v)).collect();
     let (verb_q, content_q): (Vec<String>, Vec<String>) = weighted_terms(&terms, query)
         .into_iter()
         .flat_map(|(t, w)| std::iter::repeat_n(t, w))
@@ -343,7 +344,9 @@ pub fn relevance(docs: &[Doc], query: &str) -> Vec<Relevance> {
 pub fn labels(instruction: &str) -> Vec<String> {
     let lower = instruction.to_lowercase();
     for marker in [" as ", " into ", ": ", " by "] {
-        let Some(i) = lower.find(marker) else { continue };
+        let Some(i) = lower.find(marker) else {
+            continue;
+        };
         let tail = &lower[i + marker.len()..];
         let tail = tail.split(['.', '?', ';', '\n']).next().unwrap_or("");
         if !tail.contains(" or ") && !tail.contains(',') {
@@ -352,7 +355,12 @@ pub fn labels(instruction: &str) -> Vec<String> {
         let items: Vec<String> = tail
             .split([',', '/'])
             .flat_map(|p| p.split(" or "))
-            .map(|p| p.trim().trim_start_matches("or ").trim_start_matches("and ").trim())
+            .map(|p| {
+                p.trim()
+                    .trim_start_matches("or ")
+                    .trim_start_matches("and ")
+                    .trim()
+            })
             .filter(|p| !p.is_empty())
             .map(str::to_string)
             .collect();
@@ -397,7 +405,10 @@ mod tests {
     #[test]
     fn terms_stem_spell_and_drop_stop_words() {
         let t = Terms::default();
-        assert_eq!(t.tokenize("Summarise the reviews"), t.tokenize("summary review"));
+        assert_eq!(
+            t.tokenize("Summarise the reviews"),
+            t.tokenize("summary review")
+        );
         assert_eq!(t.tokenize("Look over this patch"), t.tokenize("look diff"));
         assert_eq!(t.tokenize("TL;DR"), t.tokenize("summary"));
         assert!(t.tokenize("the of and this").is_empty());
@@ -416,23 +427,42 @@ mod tests {
                 "Review a unified diff (a patch or pull request) for obvious bugs, naming and style in the changed lines",
                 "List obvious bugs the change introduces",
             ),
-            doc("invoice-extract", "Extract the fields of an invoice", "invoice number"),
+            doc(
+                "invoice-extract",
+                "Extract the fields of an invoice",
+                "invoice number",
+            ),
         ];
-        let r = relevance(&docs, "Look over this patch for obvious mistakes and naming problems");
-        assert!(r[1].content > r[0].content * 2.0 && r[1].content > r[2].content, "{r:?}");
+        let r = relevance(
+            &docs,
+            "Look over this patch for obvious mistakes and naming problems",
+        );
+        assert!(
+            r[1].content > r[0].content * 2.0 && r[1].content > r[2].content,
+            "{r:?}"
+        );
         assert!(r[1].content >= MIN_RELEVANCE, "{r:?}");
         let r = relevance(&docs, "Translate the memo into Basque");
-        assert!(r.iter().all(|x| x.content == 0.0 && !x.content_known), "{r:?}");
+        assert!(
+            r.iter().all(|x| x.content == 0.0 && !x.content_known),
+            "{r:?}"
+        );
         assert_eq!(docs[1].task_type(), "code-review");
         assert_eq!(
             labels("Classify these as bug, feature request or question."),
             ["bug", "feature request", "question"]
         );
-        assert_eq!(labels("Label each review: positive, negative, neutral"), ["positive", "negative", "neutral"]);
+        assert_eq!(
+            labels("Label each review: positive, negative, neutral"),
+            ["positive", "negative", "neutral"]
+        );
         assert!(labels("Summarize the report for the board.").is_empty());
         let spam = labels("Classify these emails as spam or ham");
         assert!(!labels_fit(&docs[1], &spam) && labels_fit(&docs[1], &[]));
-        assert!(labels_fit(&docs[1], &labels("Sort into bugs, style or naming")));
+        assert!(labels_fit(
+            &docs[1],
+            &labels("Sort into bugs, style or naming")
+        ));
         assert_eq!(docs[2].task_type(), "extraction");
     }
 }

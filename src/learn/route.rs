@@ -4,18 +4,18 @@
 //! Routing fails safe, towards Claude, and runs as a fixed sequence of steps over one
 //! `Decision` (each step records what it did in `steps`):
 //!
-//! 1. `read`       split a pasted input from the instruction, classify the instruction (never
-//!                 the input), measure the input and the files given by reference
-//! 2. `limits`     the hard limits (size, several documents, multi-hop, constraint count,
-//!                 security) and the matrix's failure-mode signals, whatever the type
-//! 3. `matrix`     the type's row: unclassified and unreliable types go to Claude; marginal
-//!                 types only within their conditions
-//! 4. `delegation` the user's knob (`routing.delegation`, per task type): which reliability
-//!                 classes may go local, at what confidence
-//! 5. `learned`    the learned routing config, which can only choose among what steps 2-4
-//!                 allow (a learned Claude rule demotes the ensemble that failed, not the type)
-//! 6. `ensemble`   rank the ensembles by relevance x type fit x measured quality
-//! 7. `guard`      the limits again, on the final answer: no step may send a limited task local
+//! 1. `read`: split a pasted input from the instruction, classify the instruction (never
+//!    the input), measure the input and the files given by reference
+//! 2. `limits`: the hard limits (size, several documents, multi-hop, constraint count,
+//!    security) and the matrix's failure-mode signals, whatever the type
+//! 3. `matrix`: the type's row: unclassified and unreliable types go to Claude; marginal
+//!    types only within their conditions
+//! 4. `delegation`: the user's knob (`routing.delegation`, per task type): which reliability
+//!    classes may go local, at what confidence
+//! 5. `learned`: the learned routing config, which can only choose among what steps 2-4
+//!    allow (a learned Claude rule demotes the ensemble that failed, not the type)
+//! 6. `ensemble`: rank the ensembles by relevance x type fit x measured quality
+//! 7. `guard`: the limits again, on the final answer: no step may send a limited task local
 //!
 //! A new check (a break-even test of the hand-over's cost, say) is one more function of the
 //! same form between 6 and 7.
@@ -163,7 +163,7 @@ impl Decision {
     }
 
     /// Sends the task to Claude (the first reason stands).
-    fn to_claude(&mut self, why: String) {
+    fn send_to_claude(&mut self, why: String) {
         if self.claude.is_none() {
             self.claude = Some(why);
         }
@@ -358,7 +358,11 @@ fn read(
         },
         d.input.tokens,
         d.input.documents,
-        if d.input.measured { "" } else { " (no input given)" }
+        if d.input.measured {
+            ""
+        } else {
+            " (no input given)"
+        }
     );
     d.step("read", outcome);
     if !d.input.measured {
@@ -428,9 +432,7 @@ fn limits(d: &mut Decision) {
         },
     ];
     // The multi-document signal is reported by the documents limit.
-    d.classified
-        .signals
-        .retain(|f| !f.signal.is_hard_limit());
+    d.classified.signals.retain(|f| !f.signal.is_hard_limit());
     let failed: Vec<String> = checks
         .iter()
         .filter(|c| !c.passed)
@@ -450,9 +452,9 @@ fn limits(d: &mut Decision) {
     d.limits.append(&mut checks);
     d.step("limits", outcome);
     if let Some(f) = failed.first() {
-        d.to_claude(format!("past a hard limit of small models: {f}"));
+        d.send_to_claude(format!("past a hard limit of small models: {f}"));
     } else if let Some(s) = signals.first() {
-        d.to_claude(format!(
+        d.send_to_claude(format!(
             "{}: {s} is past what small models do well, whatever the task type",
             d.task_type
         ));
@@ -464,7 +466,7 @@ fn matrix(d: &mut Decision) {
     let tt = d.task_type.clone();
     let outcome = match d.row {
         None => {
-            d.to_claude(if tt == "unclassified" {
+            d.send_to_claude(if tt == "unclassified" {
                 "no task type matched the instruction: an unmatched task is Claude's (fail safe)"
                     .into()
             } else {
@@ -474,7 +476,7 @@ fn matrix(d: &mut Decision) {
         }
         Some(row) => match row.local {
             Reliability::No => {
-                d.to_claude(format!(
+                d.send_to_claude(format!(
                     "{tt}: models of 7B and under are not reliable ({}); they fail on {}",
                     row.conditions, row.failure_mode
                 ));
@@ -482,9 +484,13 @@ fn matrix(d: &mut Decision) {
             }
             Reliability::Marginal
                 if tt == "creative"
-                    && !d.classified.matched.iter().any(|m| SHORT_PIECES.contains(m)) =>
+                    && !d
+                        .classified
+                        .matched
+                        .iter()
+                        .any(|m| SHORT_PIECES.contains(m)) =>
             {
-                d.to_claude(
+                d.send_to_claude(
                     "creative writing beyond short snippets (taglines, haiku, names) is marginal for small models"
                         .into(),
                 );
@@ -503,7 +509,10 @@ fn matrix(d: &mut Decision) {
 /// 4. The delegation level.
 fn delegate(d: &mut Decision) {
     let Some(row) = d.row else {
-        d.step("delegation", format!("level {}: not applied (no matrix row)", d.delegation.level));
+        d.step(
+            "delegation",
+            format!("level {}: not applied (no matrix row)", d.delegation.level),
+        );
         return;
     };
     let conf = d.classified.confidence;
@@ -539,7 +548,7 @@ fn delegate(d: &mut Decision) {
                 d.delegation.level, d.delegation.allows
             )
         };
-        d.to_claude(why);
+        d.send_to_claude(why);
     }
     d.step("delegation", outcome);
 }
@@ -558,7 +567,10 @@ fn learned(d: &mut Decision, ctx: &Context) {
     if d.claude.is_some() {
         d.step(
             "learned",
-            format!("{by} has a `{}` rule; the limits already send the task to Claude", rule.route),
+            format!(
+                "{by} has a `{}` rule; the limits already send the task to Claude",
+                rule.route
+            ),
         );
         return;
     }
@@ -566,18 +578,22 @@ fn learned(d: &mut Decision, ctx: &Context) {
         "claude" => {
             // A learned Claude rule means the best-judged ensemble failed: it is demoted for
             // this type (step 6 skips it); another relevant ensemble may still serve the task.
-            let others = ranked(d, ctx)
-                .into_iter()
-                .any(|c| c.eligible());
+            let others = ranked(d, ctx).into_iter().any(|c| c.eligible());
             if others {
                 d.step(
                     "learned",
-                    format!("{by}: {}; that ensemble is demoted for {}, others rank", rule.reason, d.task_type),
+                    format!(
+                        "{by}: {}; that ensemble is demoted for {}, others rank",
+                        rule.reason, d.task_type
+                    ),
                 );
             } else {
                 d.decided_by = by.clone();
-                d.to_claude(format!("learned: {}", rule.reason));
-                d.step("learned", format!("{by}: claude, and no other ensemble fits"));
+                d.send_to_claude(format!("learned: {}", rule.reason));
+                d.step(
+                    "learned",
+                    format!("{by}: claude, and no other ensemble fits"),
+                );
             }
         }
         _ => d.step(
@@ -623,7 +639,7 @@ fn ranked(d: &Decision, ctx: &Context) -> Vec<Candidate> {
             } else {
                 0.5
             };
-            let q = pair(ctx, &d.task_type, &doc.name).map(|s| s.quality_local.clone());
+            let q = pair(ctx, &d.task_type, &doc.name).map(|s| s.quality_local);
             let n = q.as_ref().map(|q| q.n()).unwrap_or(0);
             let points = q
                 .as_ref()
@@ -636,9 +652,9 @@ fn ranked(d: &Decision, ctx: &Context) -> Vec<Candidate> {
                 q.n() >= min_evidence
                     && (mean < batch::LOCAL_MIN_MEAN || poor > batch::LOCAL_MAX_POOR)
             });
-            let learned = learned_ensemble.as_deref().is_some_and(|e| {
-                e == doc.name || doc.name.rsplit('/').next() == Some(e)
-            });
+            let learned = learned_ensemble
+                .as_deref()
+                .is_some_and(|e| e == doc.name || doc.name.rsplit('/').next() == Some(e));
             let boost = if learned { 1.5 } else { 1.0 };
             Candidate {
                 ensemble: doc.name.clone(),
@@ -692,10 +708,7 @@ fn ensemble(d: &mut Decision, ctx: &Context) {
     let demoted_note = if demoted.is_empty() {
         String::new()
     } else {
-        format!(
-            "; {} judged poor for {tt}, demoted",
-            demoted.join(", ")
-        )
+        format!("; {} judged poor for {tt}, demoted", demoted.join(", "))
     };
     match pick {
         Some(c) => {
@@ -729,7 +742,10 @@ fn ensemble(d: &mut Decision, ctx: &Context) {
                 "{tt} is {} for small models ({}), and no ensemble here is about this task (best content relevance {:.2}, needs {:.2}){demoted_note}: build one",
                 reliability_word(row.local),
                 row.conditions,
-                d.candidates.first().map(|c| c.content * c.type_fit).unwrap_or(0.0),
+                d.candidates
+                    .first()
+                    .map(|c| c.content * c.type_fit)
+                    .unwrap_or(0.0),
                 rank::MIN_RELEVANCE
             );
             d.step("ensemble", "none relevant: build one");
@@ -859,7 +875,10 @@ mod tests {
     #[test]
     fn the_guard_undoes_a_local_choice_past_the_limits() {
         // A later step (a learned rule, a new check) that chose local past a limit is undone.
-        let mut d = decided("Review this login handler for security holes", Some("def login(): ..."));
+        let mut d = decided(
+            "Review this login handler for security holes",
+            Some("def login(): ..."),
+        );
         assert!(d.claude.is_some());
         d.route = "local";
         d.ensemble = Some("code-review-swarm".into());
@@ -867,7 +886,10 @@ mod tests {
         assert_eq!((d.route, d.ensemble.as_deref()), ("claude", None));
         assert!(d.reason.contains("security"), "{}", d.reason);
         // Within the limits, a local choice stands.
-        let mut d = decided("Label each review positive, negative or neutral", Some("Great."));
+        let mut d = decided(
+            "Label each review positive, negative or neutral",
+            Some("Great."),
+        );
         assert!(d.claude.is_none(), "{:?}", d.claude);
         d.route = "local";
         guard(&mut d);
@@ -880,7 +902,10 @@ mod tests {
             ("Kafka or SQS for our event bus?", "no task type"),
             ("Who was the first person to climb K2?", "not reliable"),
             ("Write a short story about a lighthouse keeper", "long-form"),
-            ("Extract the totals and infer the trend from them", "multi-hop"),
+            (
+                "Extract the totals and infer the trend from them",
+                "multi-hop",
+            ),
             (
                 "Rewrite it:\n- under 50 words\n- in French\n- formal\n- no jargon\n- end with a question",
                 "constraint",

@@ -62,7 +62,10 @@ fn match_at(words: &[String], at: usize, parts: &[&str]) -> bool {
 }
 
 fn words_of_cue(part: &str) -> Vec<String> {
-    if part.chars().all(|c| c.is_alphanumeric() || c == '\'' || c == '*') {
+    if part
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '\'' || c == '*')
+    {
         vec![part.to_string()]
     } else {
         let star = part.ends_with('*');
@@ -525,7 +528,10 @@ pub fn split_pasted(task: &str) -> (String, Option<String>) {
             instruction.push('\n');
         }
     }
-    let (head, rest) = match instruction.find("\n\n").or_else(|| instruction.find("\r\n\r\n")) {
+    let (head, rest) = match instruction
+        .find("\n\n")
+        .or_else(|| instruction.find("\r\n\r\n"))
+    {
         Some(i) => (&instruction[..i], instruction[i..].trim()),
         None => (instruction.as_str(), ""),
     };
@@ -581,9 +587,8 @@ mod tests {
 
     #[test]
     fn signals_apply_whatever_the_words_around_them() {
-        let found = |s: &str| -> Vec<Signal> {
-            signals(&w(s), s).into_iter().map(|f| f.signal).collect()
-        };
+        let found =
+            |s: &str| -> Vec<Signal> { signals(&w(s), s).into_iter().map(|f| f.signal).collect() };
         assert!(found("Refactor the codebase to use the new logger").contains(&Signal::MultiFile));
         assert!(found("Review this login handler for security holes").contains(&Signal::Security));
         assert!(found("Write a 1,500-word post on Rust").contains(&Signal::LongForm));
@@ -607,7 +612,9 @@ mod tests {
         let listed = "Rewrite it so that it:\n- is under 60 words\n- uses British spelling\n- mentions the warranty\n- avoids 'cheap'\n- ends with a question";
         assert_eq!(constraints(listed), 5);
         assert_eq!(
-            constraints("Write copy: a headline under 8 words, a subhead under 20 words, three bullets each starting with a verb, and a line that mentions the trial but not the price."),
+            constraints(
+                "Write copy: a headline under 8 words, a subhead under 20 words, three bullets each starting with a verb, and a line that mentions the trial but not the price."
+            ),
             4
         );
     }

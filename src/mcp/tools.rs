@@ -590,10 +590,8 @@ impl OrcMcp {
             delegation: a.delegation,
         };
         learn_out(
-            blocking(move || {
-                crate::learn::route::route_request(&Learning::open(&svc), &svc, &req)
-            })
-            .await?,
+            blocking(move || crate::learn::route::route_request(&Learning::open(&svc), &svc, &req))
+                .await?,
         )
     }
 
