@@ -50,6 +50,53 @@ pub fn log_run(
     }
 }
 
+/// `log_run` with what the free checks found.
+pub fn log_checked_run(
+    svc: &Service,
+    inv: &Invocation,
+    task_type: Option<&str>,
+    task_summary: Option<&str>,
+    extras: Option<&crate::learn::service::RunExtras>,
+) -> Option<String> {
+    let l = Learning::open(svc);
+    let r = match extras {
+        Some(x) => l.log_checked_run(inv, task_type, task_summary, x),
+        None => l.log_run(inv, task_type, task_summary),
+    };
+    match r {
+        Ok(r) => Some(r.id),
+        Err(e) => {
+            eprintln!("warning: the run was not logged for learning: {e}");
+            None
+        }
+    }
+}
+
+/// The free checks' verdict on stderr; an answer that was not delivered says so plainly.
+pub fn print_checks(c: &crate::learn::checks::FreeChecks, routing_id: Option<&str>) {
+    let shown: Vec<String> = c
+        .checks
+        .iter()
+        .map(|s| format!("{} {:?}", s.check, s.outcome).to_lowercase())
+        .collect();
+    eprintln!(
+        "free checks: {}{} ({}; {} attempt(s))",
+        c.verdict,
+        if c.strong { ", strong evidence" } else { "" },
+        shown.join(", "),
+        c.attempts
+    );
+    if !c.delivered {
+        eprintln!(
+            "NOT DELIVERED: {}; escalate to Claude{}",
+            crate::cli::term_safe(c.escalate.as_deref().unwrap_or("a hard check failed")),
+            routing_id
+                .map(|id| format!(" (record_claude_task --redoes {id})"))
+                .unwrap_or_default()
+        );
+    }
+}
+
 pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
     warn_config(&l);
@@ -382,6 +429,7 @@ pub fn record_claude_task(
         output_tokens: a.output_tokens,
         output,
         redoes: a.redoes,
+        paired_with: a.paired_with,
     }) {
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),

@@ -177,7 +177,29 @@ impl OrcMcp {
             chrono::Local::now().format("%Y%m%d-%H%M%S-%3f"),
             fastrand::u32(..)
         );
+        let expect = a.expect.clone().unwrap_or_default();
+        expect.validate()?;
+        if let Some(i) = &a.instruction
+            && i.len() > 64 * 1024
+        {
+            return Err("instruction is over 64 KiB".to_string());
+        }
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        // Another run of the same ensemble (a local retry or a sample) with the same host, budget
+        // and cancellation.
+        let again = {
+            let (rx, host, budget) = (
+                cancel_rx.clone(),
+                self.state.env.ollama_host.clone(),
+                a.token_budget,
+            );
+            move || {
+                let mut o = InvokeOptions::new(rx.clone());
+                o.ollama_host = host.clone();
+                o.token_budget = budget;
+                o
+            }
+        };
         lock(&self.state.runs).insert(
             run_id.clone(),
             Run {
@@ -228,18 +250,45 @@ impl OrcMcp {
         let name = a.ensemble_name.clone();
         let input = a.input_data.clone();
         let (task_type, task_summary) = (a.task_type.clone(), a.task_summary.clone());
+        let req = crate::learn::deliver::Request {
+            task_type: task_type.clone(),
+            task_summary: task_summary.clone(),
+            instruction: a.instruction.clone(),
+            expect,
+        };
         let state = self.state.clone();
         let id = run_id.clone();
         let work = async move {
-            let out = match svc.invoke(&name, input, opts).await {
+            let out = match svc.invoke(&name, input.clone(), opts).await {
                 Ok(inv) => {
-                    let mut out = OrcMcp::result_json(&inv);
                     let l = crate::learn::service::Learning::open(&svc);
-                    match l.log_run(&inv, task_type.as_deref(), task_summary.as_deref()) {
-                        Ok(r) => out["routing_id"] = json!(r.id),
-                        Err(e) => out["warnings"].as_array_mut().into_iter().for_each(|w| {
-                            w.push(json!(format!("the run was not logged for learning: {e}")))
-                        }),
+                    // The free checks: retried locally, or escalated to Claude, before delivery.
+                    let checked =
+                        crate::learn::deliver::check(&l, &svc, &name, &input, &req, inv, &again)
+                            .await;
+                    let mut out = OrcMcp::result_json(&checked.inv);
+                    let logged = l.log_checked_run(
+                        &checked.inv,
+                        task_type.as_deref(),
+                        task_summary.as_deref(),
+                        &checked.extras,
+                    );
+                    let routing_id = match logged {
+                        Ok(r) => {
+                            out["routing_id"] = json!(r.id);
+                            Some(r.id)
+                        }
+                        Err(e) => {
+                            out["warnings"].as_array_mut().into_iter().for_each(|w| {
+                                w.push(json!(format!("the run was not logged for learning: {e}")))
+                            });
+                            None
+                        }
+                    };
+                    if let (Value::Object(o), Value::Object(q)) =
+                        (&mut out, checked.json(routing_id.as_deref()))
+                    {
+                        o.extend(q);
                     }
                     out
                 }
@@ -603,6 +652,7 @@ impl OrcMcp {
                     output_tokens: a.output_tokens,
                     output: a.output,
                     redoes: a.redoes,
+                    paired_with: a.paired_with,
                 })
             })
             .await?,
