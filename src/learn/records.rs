@@ -215,6 +215,10 @@ pub struct EvaluationRecord {
     /// (relative to `.llm-orc/`), which `cleanup_artifacts` never touches.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
+    /// The free checks' verdict on the judged local output (strong pass good, not delivered
+    /// poor), which this judgment replaces in quality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_checks: Option<Score>,
 }
 
 /// What a scan of a file met.

@@ -595,6 +595,11 @@ impl Learning {
             delivered,
             local_judge,
             example,
+            free_checks: rec
+                .checks
+                .as_ref()
+                .filter(|_| subject == Subject::Local)
+                .and_then(super::metrics::checks_score),
         };
         records::append(&self.paths.evaluations(), &ev)?;
         // The evaluation is written: what follows is best-effort and never fails the call.

@@ -333,3 +333,9 @@ pub struct LocalJudgeArgs {
     /// The model profile of the local judge.
     pub profile: String,
 }
+
+#[derive(Deserialize, JsonSchema, Default)]
+pub struct LearnRoutingArgs {
+    /// Learn from every evaluation again, lifting the pin a rollback set.
+    pub unpin: Option<bool>,
+}

@@ -717,11 +717,16 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Learn routing in a batch now: recompute task-profiles.yaml, write routing-config.vN.yaml and make it current, list LoRA candidates."
+        description = "Learn routing in a batch now: recompute task-profiles.yaml and, when a route changed, write routing-config.vN.yaml and make it current (new_version: false when nothing changed); list LoRA candidates. A rollback's pin holds (only newer evaluations count for the task types it pinned) unless unpin: true."
     )]
-    async fn learn_routing(&self) -> ToolResult {
+    async fn learn_routing(&self, Parameters(a): Parameters<LearnRoutingArgs>) -> ToolResult {
         let svc = self.svc();
-        learn_out(blocking(move || crate::learn::batch::learn(&Learning::open(&svc))).await?)
+        learn_out(
+            blocking(move || {
+                crate::learn::batch::learn_with(&Learning::open(&svc), a.unpin.unwrap_or(false))
+            })
+            .await?,
+        )
     }
 
     #[tool(description = "Every routing config version, the current one marked.")]
@@ -750,22 +755,25 @@ impl OrcMcp {
                 a.kind.chars().take(40).collect::<String>()
             )
         })?;
-        let mut buf = Vec::new();
-        let r = crate::learn::export::export(&l, kind, &mut buf).map_err(|e| e.to_string())?;
+        let filter = crate::learn::export::Filter {
+            task_type: a.task_type,
+            ensemble: a.ensemble,
+            judge: a.judge,
+        };
         let dir = l.paths.dir.join("exports");
         crate::learn::ensure_dir(&dir).map_err(|e| e.to_string())?;
-        let name = match kind {
-            crate::learn::export::Kind::Sft => "sft",
-            crate::learn::export::Kind::Dpo => "dpo",
-            crate::learn::export::Kind::Judge => "judge",
-        };
         let file = dir.join(format!(
-            "{name}-{}.jsonl",
+            "{}-{}.jsonl",
+            kind.as_str(),
             chrono::Local::now().format("%Y%m%d-%H%M%S-%3f")
         ));
-        crate::store::atomic::write_atomic(&file, &buf).map_err(|e| e.to_string())?;
+        let (f2, filter2) = (file.clone(), filter.clone());
+        // Streamed into the file as rows are made, on the blocking pool.
+        let r = blocking(move || crate::learn::export::export_to_file(&l, kind, &filter2, &f2))
+            .await?
+            .map_err(|e| e.to_string())?;
         ok(
-            json!({"kind": kind, "file": file, "rows": r.rows, "missing_artifacts": r.missing_artifacts}),
+            json!({"kind": kind, "file": file, "rows": r.rows, "missing_artifacts": r.missing_artifacts, "from_examples": r.from_examples, "filter": filter}),
         )
     }
 
