@@ -474,7 +474,7 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
             .map(|(m, _)| m);
         let name = format!("{task_type}-{failure_mode}").replace('_', "-");
         let how_to = format!(
-            "1. orc export sft -o {name}.jsonl   (good outputs and Claude's redos of this task type as chat examples)\n\
+            "1. orc export sft --task-type {task_type} -o {name}.jsonl   (good outputs and Claude's redos of this task type, with their instructions, as chat examples)\n\
              2. Train a LoRA adapter on {base} with that file (e.g. with unsloth or peft), export it as safetensors or GGUF.\n\
              3. Write a Modelfile:\n     FROM {base}\n     ADAPTER ./{name}-adapter\n\
              4. ollama create {name} -f Modelfile, then point the ensemble's profile at model `{name}`.\n\
@@ -576,9 +576,12 @@ pub fn learn_with(learning: &Learning, unpin: bool) -> Result<Learned, LearnErro
             };
         }
     }
+    // A change is a different decision (route, ensemble, tier); fresher evidence for the same
+    // decision updates the current config in place.
+    let decision = |r: &RouteRule| (r.route.clone(), r.ensemble.clone(), r.tier.clone());
     let mut changed: Vec<String> = routes
         .iter()
-        .filter(|(k, v)| before.get(*k) != Some(v))
+        .filter(|(k, v)| before.get(*k).map(decision) != Some(decision(v)))
         .map(|(k, _)| k.clone())
         .collect();
     changed.extend(before.keys().filter(|k| !routes.contains_key(*k)).cloned());
@@ -602,6 +605,7 @@ pub fn learn_with(learning: &Learning, unpin: bool) -> Result<Learned, LearnErro
         Some(mut cur) => {
             cur.evaluations_seen = evaluations_seen;
             cur.pinned = pin.clone();
+            cur.routes = routes.clone();
             let v = cur.version;
             write_yaml(&paths.routing_config(), &header(v), &cur)?;
             (v, false, paths.routing_version(v))
