@@ -349,6 +349,9 @@ fn num(v: Option<f64>) -> String {
 }
 
 fn usd(v: f64) -> String {
+    if v < 0.0 {
+        return format!("-{}", usd(-v));
+    }
     if v.abs() < 0.01 && v != 0.0 {
         format!("${v:.4}")
     } else {
