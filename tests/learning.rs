@@ -284,7 +284,10 @@ async fn route_invoke_judge_feedback_report_learn_rollback_export() {
     assert!(evals_dir(&p).join("lora-candidates.yaml").is_file());
     let r = p.orc_async(&["learn", "--format", "json"]).await;
     let again = json_of(&r.stdout);
-    assert_eq!((again["version"].clone(), again["new_version"].clone()), (json!(1), json!(false)));
+    assert_eq!(
+        (again["version"].clone(), again["new_version"].clone()),
+        (json!(1), json!(false))
+    );
     let r = p.orc_async(&["learn"]).await;
     assert!(r.stdout.contains("no new version written"), "{}", r.stdout);
     let r = p
@@ -308,7 +311,10 @@ async fn route_invoke_judge_feedback_report_learn_rollback_export() {
     let rows: Vec<Value> = r.stdout.lines().map(json_of).collect();
     assert_eq!(rows.len(), 1, "{}", r.stdout);
     let prompt = rows[0]["prompt"].as_str().unwrap_or("");
-    assert!(prompt.starts_with("names from the launch memo. Extract the names"), "{prompt}");
+    assert!(
+        prompt.starts_with("names from the launch memo. Extract the names"),
+        "{prompt}"
+    );
     assert!(prompt.ends_with(&format!("\n\n{MEMO}")), "{prompt}");
     assert_eq!(rows[0]["chosen"], "Names: Ada, Bob (met on Tuesday)");
     assert_eq!(rows[0]["rejected"], "Names: Ada, Bob");
@@ -790,7 +796,10 @@ async fn the_loop_through_a_real_mcp_client() {
     let l = ok(&c, "learn_routing", json!({})).await;
     assert_eq!(l["version"], 1);
     let l = ok(&c, "learn_routing", json!({})).await;
-    assert_eq!((l["version"].clone(), l["new_version"].clone()), (json!(1), json!(false)));
+    assert_eq!(
+        (l["version"].clone(), l["new_version"].clone()),
+        (json!(1), json!(false))
+    );
     let h = ok(&c, "routing_history", json!({})).await;
     assert_eq!(h["versions"].as_array().map(Vec::len), Some(1));
     let rb = ok(&c, "rollback_routing", json!({"version": 1})).await;

@@ -122,11 +122,18 @@ async fn a_failed_hard_check_retries_locally_then_escalates_through_a_real_mcp_c
         .into_iter()
         .find(|r| r["id"] == id.as_str())
         .expect("record");
-    assert_eq!(rec["tokens_saved"], 0, "an answer not delivered saved nothing: {rec}");
+    assert_eq!(
+        rec["tokens_saved"], 0,
+        "an answer not delivered saved nothing: {rec}"
+    );
     assert_eq!(rec["checks"]["delivered"], false);
     // No judgment for an answer the checks already failed.
     let d = ok(&c, "should_evaluate", json!({"routing_id": id})).await;
-    assert_eq!((d["evaluate"].clone(), d["rule"].clone()), (json!(false), json!("checks-failed")), "{d}");
+    assert_eq!(
+        (d["evaluate"].clone(), d["rule"].clone()),
+        (json!(false), json!("checks-failed")),
+        "{d}"
+    );
 
     // The labels can come from the instruction instead.
     let out = ok(
@@ -157,10 +164,23 @@ async fn a_failed_hard_check_retries_locally_then_escalates_through_a_real_mcp_c
         json!({"ensemble_name": "spam-vote", "input_data": "WIN A PRIZE", "task_type": "classification", "expect": spam}),
     )
     .await;
-    assert_eq!((out["delivered"].clone(), out["quality"]["verdict"].clone()), (json!(true), json!("doubt")), "{out}");
+    assert_eq!(
+        (out["delivered"].clone(), out["quality"]["verdict"].clone()),
+        (json!(true), json!("doubt")),
+        "{out}"
+    );
     assert_eq!(out["quality"]["samples"], 3);
-    let d = ok(&c, "should_evaluate", json!({"routing_id": out["routing_id"]})).await;
-    assert_eq!((d["evaluate"].clone(), d["rule"].clone()), (json!(true), json!("checks-doubt")), "{d}");
+    let d = ok(
+        &c,
+        "should_evaluate",
+        json!({"routing_id": out["routing_id"]}),
+    )
+    .await;
+    assert_eq!(
+        (d["evaluate"].clone(), d["rule"].clone()),
+        (json!(true), json!("checks-doubt")),
+        "{d}"
+    );
     let out = ok(
         &c,
         "invoke",
@@ -168,8 +188,17 @@ async fn a_failed_hard_check_retries_locally_then_escalates_through_a_real_mcp_c
     )
     .await;
     assert_eq!(out["quality"]["strong"], true, "{out}");
-    let d = ok(&c, "should_evaluate", json!({"routing_id": out["routing_id"]})).await;
-    assert_eq!((d["evaluate"].clone(), d["rule"].clone()), (json!(false), json!("checks-strong")), "{d}");
+    let d = ok(
+        &c,
+        "should_evaluate",
+        json!({"routing_id": out["routing_id"]}),
+    )
+    .await;
+    assert_eq!(
+        (d["evaluate"].clone(), d["rule"].clone()),
+        (json!(false), json!("checks-strong")),
+        "{d}"
+    );
 
     // A schema that cannot be checked is refused before anything runs.
     let e = refused(
@@ -204,8 +233,18 @@ async fn a_code_task_whose_tests_fail_is_not_delivered() {
     let p = project(&sim.url(), "  checks:\n    test_command: sh test.sh\n");
     p.write("test.sh", TEST_SH);
     p.write("lib.sh", LIB_SH);
-    fixed(&p, "coder-wrong", "Write shell functions", "```sh path=lib.sh\nadd() ( echo $(( $1 - $2 )) )\n```");
-    fixed(&p, "coder-right", "Write shell functions", "```sh path=lib.sh\nadd() ( echo $(( $1 + $2 )) )\n```");
+    fixed(
+        &p,
+        "coder-wrong",
+        "Write shell functions",
+        "```sh path=lib.sh\nadd() ( echo $(( $1 - $2 )) )\n```",
+    );
+    fixed(
+        &p,
+        "coder-right",
+        "Write shell functions",
+        "```sh path=lib.sh\nadd() ( echo $(( $1 + $2 )) )\n```",
+    );
 
     let r = p
         .orc_async(&[
@@ -229,11 +268,16 @@ async fn a_code_task_whose_tests_fail_is_not_delivered() {
         .expect("the tests ran");
     assert_eq!(tests["outcome"], "fail", "{tests}");
     assert!(
-        tests["detail"].as_str().is_some_and(|d| d.contains("add 2 3 gave -1, not 5")),
+        tests["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("add 2 3 gave -1, not 5")),
         "{tests}"
     );
     // The tests ran in a copy: the project's own file is untouched.
-    assert_eq!(std::fs::read_to_string(p.root().join("lib.sh")).expect("lib"), LIB_SH);
+    assert_eq!(
+        std::fs::read_to_string(p.root().join("lib.sh")).expect("lib"),
+        LIB_SH
+    );
 
     let r = p
         .orc_async(&[
@@ -249,12 +293,24 @@ async fn a_code_task_whose_tests_fail_is_not_delivered() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let out = json_of(&r.stdout);
     assert_eq!(out["quality"]["delivered"], true);
-    assert_eq!(out["quality"]["strong"], true, "tests that pass are strong evidence: {out}");
+    assert_eq!(
+        out["quality"]["strong"], true,
+        "tests that pass are strong evidence: {out}"
+    );
     let id = out["routing_id"].as_str().expect("id");
-    let r = p.orc_async(&["eval", "should", id, "--format", "json"]).await;
+    let r = p
+        .orc_async(&["eval", "should", id, "--format", "json"])
+        .await;
     let d = json_of(&r.stdout);
-    assert_eq!((d["evaluate"].clone(), d["rule"].clone()), (json!(false), json!("checks-strong")), "{d}");
-    assert_eq!(std::fs::read_to_string(p.root().join("lib.sh")).expect("lib"), LIB_SH);
+    assert_eq!(
+        (d["evaluate"].clone(), d["rule"].clone()),
+        (json!(false), json!("checks-strong")),
+        "{d}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.root().join("lib.sh")).expect("lib"),
+        LIB_SH
+    );
 }
 
 // ------------------------------------------------------------------ the local judge counts
@@ -291,7 +347,12 @@ fn local_record(id: &str, ensemble: &str, task_type: &str) -> RoutingRecord {
     }
 }
 
-fn verdict(r: &RoutingRecord, judge: &str, score: Score, failure: Option<&str>) -> EvaluationRecord {
+fn verdict(
+    r: &RoutingRecord,
+    judge: &str,
+    score: Score,
+    failure: Option<&str>,
+) -> EvaluationRecord {
     EvaluationRecord {
         id: orc::learn::new_id(),
         routing_id: r.id.clone(),
@@ -316,7 +377,10 @@ async fn a_local_judges_verdicts_move_quality_and_make_a_lora_candidate() {
     let sim = Simulator::start(SimConfig::default(), 0)
         .await
         .expect("sim");
-    let p = project(&sim.url(), "  local_judge:\n    profile: judge\n    min_pairs: 4\n");
+    let p = project(
+        &sim.url(),
+        "  local_judge:\n    profile: judge\n    min_pairs: 4\n",
+    );
     // The local judge reads the task's instruction.
     fixed(&p, "diff-review", "Review a diff", "Looks fine.");
     let r = p
@@ -333,8 +397,21 @@ async fn a_local_judges_verdicts_move_quality_and_make_a_lora_candidate() {
         ])
         .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let id = json_of(&r.stdout)["routing_id"].as_str().expect("id").to_string();
-    let r = p.orc_async(&["eval", "judge", &id, "--profile", "judge", "--format", "json"]).await;
+    let id = json_of(&r.stdout)["routing_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let r = p
+        .orc_async(&[
+            "eval",
+            "judge",
+            &id,
+            "--profile",
+            "judge",
+            "--format",
+            "json",
+        ])
+        .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(json_of(&r.stdout)["evaluation"]["score"], "poor");
     let judge_prompt = sim
@@ -357,28 +434,54 @@ async fn a_local_judges_verdicts_move_quality_and_make_a_lora_candidate() {
     for r in &runs {
         records::append(&log, r).expect("append");
     }
-    for (r, s) in runs[..4].iter().zip([Score::Good, Score::Poor, Score::Good, Score::Poor]) {
+    for (r, s) in runs[..4]
+        .iter()
+        .zip([Score::Good, Score::Poor, Score::Good, Score::Poor])
+    {
         records::append(&ev, &verdict(r, "claude", s, None)).expect("a");
         records::append(&ev, &verdict(r, "judge", s, None)).expect("a");
     }
-    let rep = json_of(&p.orc_async(&["report", "learning", "--format", "json"]).await.stdout);
+    let rep = json_of(
+        &p.orc_async(&["report", "learning", "--format", "json"])
+            .await
+            .stdout,
+    );
     let before = rep["ensembles"]
         .as_array()
         .and_then(|a| a.iter().find(|e| e["ensemble"] == "review-swarm"))
         .expect("row")["quality"]
         .clone();
-    assert_eq!((before["good"].clone(), before["poor"].clone()), (json!(2), json!(2)), "{before}");
+    assert_eq!(
+        (before["good"].clone(), before["poor"].clone()),
+        (json!(2), json!(2)),
+        "{before}"
+    );
     for r in &runs[4..] {
         records::append(&ev, &verdict(r, "judge", Score::Poor, Some("incomplete"))).expect("a");
     }
-    let rep = json_of(&p.orc_async(&["report", "learning", "--format", "json"]).await.stdout);
+    let rep = json_of(
+        &p.orc_async(&["report", "learning", "--format", "json"])
+            .await
+            .stdout,
+    );
     let q = rep["ensembles"]
         .as_array()
         .and_then(|a| a.iter().find(|e| e["ensemble"] == "review-swarm"))
         .expect("row")["quality"]
         .clone();
-    assert_eq!((q["good"].clone(), q["poor"].clone(), q["by_local_judge"].clone()), (json!(2), json!(5), json!(3)), "{q}");
-    assert!((q["mean_score"].as_f64().unwrap_or(1.0) - 2.0 / 7.0).abs() < 1e-9, "{q}");
+    assert_eq!(
+        (
+            q["good"].clone(),
+            q["poor"].clone(),
+            q["by_local_judge"].clone()
+        ),
+        (json!(2), json!(5), json!(3)),
+        "{q}"
+    );
+    assert!(
+        (q["mean_score"].as_f64().unwrap_or(1.0) - 2.0 / 7.0).abs() < 1e-9,
+        "{q}"
+    );
     assert_eq!(rep["local_judges"][0]["kappa"], 1.0, "{rep}");
     // Learning counts them: a LoRA candidate from the local judge's verdicts alone (Claude's poor
     // verdicts named no failure mode), and the route goes to Claude.
@@ -386,12 +489,17 @@ async fn a_local_judges_verdicts_move_quality_and_make_a_lora_candidate() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let l = json_of(&r.stdout);
     assert!(
-        l["lora_candidates"].as_array().is_some_and(|c| c.iter().any(|x| x == "code-review / incomplete")),
+        l["lora_candidates"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|x| x == "code-review / incomplete")),
         "{l}"
     );
     assert_eq!(l["routes"]["code-review"]["route"], "claude", "{l}");
     let lora = std::fs::read_to_string(dir.join("lora-candidates.yaml")).expect("lora");
-    assert!(lora.contains("orc export sft --task-type code-review"), "{lora}");
+    assert!(
+        lora.contains("orc export sft --task-type code-review"),
+        "{lora}"
+    );
 }
 
 // ------------------------------------------------------------------ paired PGR
@@ -404,7 +512,12 @@ async fn paired_comparisons_give_pgr_with_n_and_an_interval() {
         .await
         .expect("sim");
     let p = project(&sim.url(), "  pair_rate: 1.0\n");
-    fixed(&p, "extract-names", "Extract the names of people from a text", "Names: Ada, Bob");
+    fixed(
+        &p,
+        "extract-names",
+        "Extract the names of people from a text",
+        "Names: Ada, Bob",
+    );
     let c = connect(&p).await;
     for (i, local) in ["good", "poor", "acceptable", "poor"].iter().enumerate() {
         let run = ok(
@@ -416,8 +529,17 @@ async fn paired_comparisons_give_pgr_with_n_and_an_interval() {
         assert_eq!(run["delivered"], true, "{run}");
         let id = run["routing_id"].as_str().expect("id").to_string();
         let d = ok(&c, "should_evaluate", json!({"routing_id": id})).await;
-        assert_eq!((d["rule"].clone(), d["paired"].clone()), (json!("calibration"), json!(true)), "{d}");
-        assert!(d["pair_steps"].as_str().is_some_and(|s| s.contains("paired_with")), "{d}");
+        assert_eq!(
+            (d["rule"].clone(), d["paired"].clone()),
+            (json!("calibration"), json!(true)),
+            "{d}"
+        );
+        assert!(
+            d["pair_steps"]
+                .as_str()
+                .is_some_and(|s| s.contains("paired_with")),
+            "{d}"
+        );
         let pair = ok(
             &c,
             "record_claude_task",
@@ -426,7 +548,11 @@ async fn paired_comparisons_give_pgr_with_n_and_an_interval() {
         .await;
         let pid = pair["id"].as_str().expect("id").to_string();
         let d = ok(&c, "should_evaluate", json!({"routing_id": pid})).await;
-        assert_eq!((d["evaluate"].clone(), d["rule"].clone()), (json!(true), json!("paired")), "{d}");
+        assert_eq!(
+            (d["evaluate"].clone(), d["rule"].clone()),
+            (json!(true), json!("paired")),
+            "{d}"
+        );
         for (rid, score) in [(&id, *local), (&pid, "good")] {
             ok(
                 &c,
@@ -466,13 +592,19 @@ async fn paired_comparisons_give_pgr_with_n_and_an_interval() {
     let pgr = t["pgr"].as_f64().expect("pgr");
     assert!((pgr - 0.2).abs() < 1e-9, "{pgr}");
     let ci = t["pgr_ci"].as_array().expect("an interval");
-    let (lo, hi) = (ci[0].as_f64().unwrap_or(9.0), ci[1].as_f64().unwrap_or(-9.0));
+    let (lo, hi) = (
+        ci[0].as_f64().unwrap_or(9.0),
+        ci[1].as_f64().unwrap_or(-9.0),
+    );
     assert!(lo <= pgr && pgr <= hi && lo < hi, "{lo} {pgr} {hi}");
     // Claude's paired answers are evaluation spend, not Claude-direct runs.
     assert_eq!(t["claude_runs"], 1, "{t}");
     assert_eq!(t["money"]["paired_answers"], 4, "{t}");
     // 4 x (400 x $3/M + 100 x $15/M) = $0.0108.
-    assert!((t["money"]["pairing_usd"].as_f64().unwrap_or(0.0) - 0.0108).abs() < 1e-9, "{t}");
+    assert!(
+        (t["money"]["pairing_usd"].as_f64().unwrap_or(0.0) - 0.0108).abs() < 1e-9,
+        "{t}"
+    );
     let text = ok(&c, "learning_report", json!({"format": "text"})).await;
     let text = text["content"].as_str().unwrap_or("");
     assert!(text.contains("95% CI"), "{text}");
@@ -489,7 +621,12 @@ async fn exports_are_the_same_after_cleanup_artifacts() {
         .await
         .expect("sim");
     let p = project(&sim.url(), "");
-    fixed(&p, "extract-names", "Extract the names of people from a text", "Names: Ada, Bob");
+    fixed(
+        &p,
+        "extract-names",
+        "Extract the names of people from a text",
+        "Names: Ada, Bob",
+    );
     let c = connect(&p).await;
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -501,12 +638,15 @@ async fn exports_are_the_same_after_cleanup_artifacts() {
         .await;
         ids.push(run["routing_id"].as_str().expect("id").to_string());
     }
-    let judge = |id: &str, score: &str| {
-        json!({"routing_id": id, "score": score, "judge": "claude-sonnet-4", "reasoning": "why", "failure_mode": if score == "poor" {"incomplete"} else {""}, "judge_tokens_used": 100})
-    };
+    let judge = |id: &str, score: &str| json!({"routing_id": id, "score": score, "judge": "claude-sonnet-4", "reasoning": "why", "failure_mode": if score == "poor" {"incomplete"} else {""}, "judge_tokens_used": 100});
     ok(&c, "record_evaluation", judge(&ids[0], "good")).await;
     ok(&c, "record_evaluation", judge(&ids[1], "poor")).await;
-    ok(&c, "record_feedback", json!({"routing_id": ids[2], "accepted": false})).await;
+    ok(
+        &c,
+        "record_feedback",
+        json!({"routing_id": ids[2], "accepted": false}),
+    )
+    .await;
     for bad in &ids[1..] {
         let redo = ok(
             &c,
@@ -514,7 +654,12 @@ async fn exports_are_the_same_after_cleanup_artifacts() {
             json!({"task": "List the people named in the memo", "input_tokens": 10, "output_tokens": 10, "output": "Ada; Bob", "redoes": bad}),
         )
         .await;
-        ok(&c, "record_evaluation", judge(redo["id"].as_str().expect("id"), "good")).await;
+        ok(
+            &c,
+            "record_evaluation",
+            judge(redo["id"].as_str().expect("id"), "good"),
+        )
+        .await;
     }
     let export = |kind: &str| {
         let out = p.orc(&["export", kind]);
@@ -526,10 +671,20 @@ async fn exports_are_the_same_after_cleanup_artifacts() {
     assert_eq!(counts, vec![3, 2, 4], "{before:?}");
     // Every row carries the instruction.
     let sft: Value = json_of(before[0].lines().next().expect("row"));
-    assert_eq!(sft["messages"][0]["content"], "List the people named in the memo");
+    assert_eq!(
+        sft["messages"][0]["content"],
+        "List the people named in the memo"
+    );
     let judge_row: Value = json_of(before[2].lines().next().expect("row"));
-    assert_eq!(judge_row["instruction"], "List the people named in the memo");
-    assert!(before[2].contains("\"failure_mode\":\"incomplete\""), "{}", before[2]);
+    assert_eq!(
+        judge_row["instruction"],
+        "List the people named in the memo"
+    );
+    assert!(
+        before[2].contains("\"failure_mode\":\"incomplete\""),
+        "{}",
+        before[2]
+    );
     // Filters: by task type, ensemble and judge.
     let r = p.orc(&["export", "judge", "--ensemble", "extract-names"]);
     assert_eq!(r.stdout.lines().count(), 2, "{}", r.stdout);
@@ -544,10 +699,21 @@ async fn exports_are_the_same_after_cleanup_artifacts() {
         json!({"older_than_days": 0, "dry_run": false}),
     )
     .await;
-    assert!(!p.root().join(".llm-orc/artifacts/extract-names").read_dir().is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name() != "latest"))), "{gone}");
+    assert!(
+        !p.root()
+            .join(".llm-orc/artifacts/extract-names")
+            .read_dir()
+            .is_ok_and(|mut d| d.any(|e| e.is_ok_and(|e| e.file_name() != "latest"))),
+        "{gone}"
+    );
     let after: Vec<String> = ["sft", "dpo", "judge"].iter().map(|k| export(k)).collect();
     assert_eq!(before, after, "exports shrank after cleanup_artifacts");
-    let x = ok(&c, "export_training_data", json!({"kind": "dpo", "task_type": "extraction"})).await;
+    let x = ok(
+        &c,
+        "export_training_data",
+        json!({"kind": "dpo", "task_type": "extraction"}),
+    )
+    .await;
     assert_eq!(x["rows"], 2, "{x}");
     c.cancel().await.expect("close");
 }
@@ -555,7 +721,9 @@ async fn exports_are_the_same_after_cleanup_artifacts() {
 // ------------------------------------------------------------------ rollback pins
 
 fn eval_cli(p: &TestProject, id: &str, score: &str) -> Value {
-    let r = p.orc(&["eval", "record", id, "--score", score, "--judge", "claude", "--format", "json"]);
+    let r = p.orc(&[
+        "eval", "record", id, "--score", score, "--judge", "claude", "--format", "json",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     json_of(&r.stdout)
 }
@@ -563,29 +731,51 @@ fn eval_cli(p: &TestProject, id: &str, score: &str) -> Value {
 #[test]
 fn a_rollback_survives_the_next_automatic_batch_until_new_evidence_arrives() {
     let p = TestProject::new();
-    p.write(".llm-orc/config.yaml", "learning:\n  learn_every: 3\n  min_evidence: 3\n");
+    p.write(
+        ".llm-orc/config.yaml",
+        "learning:\n  learn_every: 3\n  min_evidence: 3\n",
+    );
     let log = evals(&p).join("routing-log.jsonl");
     for i in 0..9 {
-        records::append(&log, &local_record(&format!("e-{i}"), "swarm", "extraction")).expect("a");
+        records::append(
+            &log,
+            &local_record(&format!("e-{i}"), "swarm", "extraction"),
+        )
+        .expect("a");
     }
     for i in 0..3 {
-        records::append(&log, &local_record(&format!("c-{i}"), "cls", "classification")).expect("a");
+        records::append(
+            &log,
+            &local_record(&format!("c-{i}"), "cls", "classification"),
+        )
+        .expect("a");
     }
     let route = |v: &Value, tt: &str| v["learned"]["routes"][tt]["route"].clone();
     for i in 0..2 {
         eval_cli(&p, &format!("e-{i}"), "good");
     }
     let v1 = eval_cli(&p, "e-2", "good");
-    assert_eq!((v1["learned"]["version"].clone(), route(&v1, "extraction")), (json!(1), json!("local")), "{v1}");
+    assert_eq!(
+        (v1["learned"]["version"].clone(), route(&v1, "extraction")),
+        (json!(1), json!("local")),
+        "{v1}"
+    );
     for i in 3..5 {
         eval_cli(&p, &format!("e-{i}"), "poor");
     }
     let v2 = eval_cli(&p, "e-5", "poor");
-    assert_eq!((v2["learned"]["version"].clone(), route(&v2, "extraction")), (json!(2), json!("claude")), "{v2}");
+    assert_eq!(
+        (v2["learned"]["version"].clone(), route(&v2, "extraction")),
+        (json!(2), json!("claude")),
+        "{v2}"
+    );
     let r = p.orc(&["routing", "rollback", "1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let current = std::fs::read_to_string(evals(&p).join("routing-config.yaml")).expect("read");
-    assert!(current.contains("pinned:") && current.contains("extraction: 6"), "{current}");
+    assert!(
+        current.contains("pinned:") && current.contains("extraction: 6"),
+        "{current}"
+    );
 
     // The next automatic batch (three classification evaluations) keeps extraction where the
     // rollback put it: its old evidence is not read again.
@@ -593,18 +783,30 @@ fn a_rollback_survives_the_next_automatic_batch_until_new_evidence_arrives() {
     eval_cli(&p, "c-1", "good");
     let v3 = eval_cli(&p, "c-2", "good");
     assert_eq!(v3["learned"]["version"], 3, "{v3}");
-    assert_eq!(route(&v3, "extraction"), "local", "the rolled-back rule came back: {v3}");
+    assert_eq!(
+        route(&v3, "extraction"),
+        "local",
+        "the rolled-back rule came back: {v3}"
+    );
     assert_eq!(route(&v3, "classification"), "local", "{v3}");
     assert_eq!(v3["learned"]["pinned"], json!(["extraction"]), "{v3}");
     // New evidence after the rollback can change it.
     eval_cli(&p, "e-6", "poor");
     eval_cli(&p, "e-7", "poor");
     let v4 = eval_cli(&p, "e-8", "poor");
-    assert_eq!((v4["learned"]["version"].clone(), route(&v4, "extraction")), (json!(4), json!("claude")), "{v4}");
+    assert_eq!(
+        (v4["learned"]["version"].clone(), route(&v4, "extraction")),
+        (json!(4), json!("claude")),
+        "{v4}"
+    );
     // `learn` without a change writes no version; --unpin reads every evaluation again.
     let r = p.orc(&["learn", "--format", "json"]);
     let l = json_of(&r.stdout);
-    assert_eq!((l["version"].clone(), l["new_version"].clone()), (json!(4), json!(false)), "{l}");
+    assert_eq!(
+        (l["version"].clone(), l["new_version"].clone()),
+        (json!(4), json!(false)),
+        "{l}"
+    );
     let r = p.orc(&["learn", "--unpin", "--format", "json"]);
     let l = json_of(&r.stdout);
     assert!(l["pinned"].is_null(), "{l}");
@@ -647,7 +849,11 @@ fn peak_kib_of(p: &TestProject, args: &[&str]) -> (i32, u64, String) {
         // A reading interval for the measurement, not a wait for anything.
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
-    (status.code().unwrap_or(-1), peak, reader.join().unwrap_or_default())
+    (
+        status.code().unwrap_or(-1),
+        peak,
+        reader.join().unwrap_or_default(),
+    )
 }
 
 #[test]
@@ -677,7 +883,10 @@ fn export_memory_stays_bounded_on_a_large_history() {
     assert_eq!(code, 0, "{stderr}");
     let size = std::fs::metadata(&out).expect("export").len();
     assert!(size > 96 << 20, "{size}");
-    assert_eq!(std::fs::read_to_string(&out).expect("read").lines().count(), 48);
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("read").lines().count(),
+        48
+    );
     // Streamed: the peak stays a fraction of the file (it held the whole file before).
     assert!(
         peak_kib < 48 << 10,

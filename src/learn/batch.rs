@@ -374,16 +374,19 @@ type PoorRun = (String, Option<String>, f64);
 /// with Claude), and answers the free checks failed on every attempt.
 fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnError> {
     let paths = &learning.paths;
-    let min_pairs = learning.config.local_judge.as_ref().map_or(30, |j| j.min_pairs);
+    let min_pairs = learning
+        .config
+        .local_judge
+        .as_ref()
+        .map_or(30, |j| j.min_pairs);
     let weights: HashMap<String, f64> = super::metrics::agreements(paths)?
         .iter()
         .map(|a| (a.judge.clone(), super::metrics::judge_weight(a, min_pairs)))
         .collect();
     let mut groups: BTreeMap<(String, String), Vec<PoorRun>> = BTreeMap::new();
     // The latest verdict of each run counts: one run judged poor three times is one poor run.
-    let latest = records::latest_evaluations(&paths.evaluations(), |e| {
-        e.subject == Subject::Local
-    })?;
+    let latest =
+        records::latest_evaluations(&paths.evaluations(), |e| e.subject == Subject::Local)?;
     let reference: HashSet<String> = latest
         .iter()
         .filter(|e| !e.local_judge)
@@ -448,10 +451,11 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
             && super::service::is_slug(&m)
             && super::service::is_slug(&r.task_type)
         {
-            groups
-                .entry((r.task_type.clone(), m))
-                .or_default()
-                .push((r.id.clone(), c.escalate.clone(), 1.0));
+            groups.entry((r.task_type.clone(), m)).or_default().push((
+                r.id.clone(),
+                c.escalate.clone(),
+                1.0,
+            ));
             runs.insert(r.id.clone(), r);
         }
     }
@@ -526,7 +530,10 @@ pub fn learn_with(learning: &Learning, unpin: bool) -> Result<Learned, LearnErro
         .as_ref()
         .and_then(|p| p.pinned.clone())
         .filter(|_| !unpin);
-    let since = pin.as_ref().map(|p| p.task_types.clone()).unwrap_or_default();
+    let since = pin
+        .as_ref()
+        .map(|p| p.task_types.clone())
+        .unwrap_or_default();
     let agg = Aggregate::load_since(paths, &learning.config, &since)?;
     let evaluations_seen = agg.evaluation_scan.lines;
     let task_types = profiles(&agg, learning.config.min_evidence);

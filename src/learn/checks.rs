@@ -67,7 +67,11 @@ impl Expect {
         if self.samples.is_some_and(|n| n == 0 || n > MAX_SAMPLES) {
             return Err(format!("expect.samples must be 1-{MAX_SAMPLES}"));
         }
-        if self.labels.iter().any(|l| l.trim().is_empty() || l.len() > 200) || self.labels.len() > 200
+        if self
+            .labels
+            .iter()
+            .any(|l| l.trim().is_empty() || l.len() > 200)
+            || self.labels.len() > 200
         {
             return Err("expect.labels: at most 200 labels of 1-200 characters".into());
         }
@@ -211,7 +215,9 @@ fn strong_evidence(checks: &[Signal]) -> bool {
             .iter()
             .any(|s| s.check == name && s.outcome == Outcome::Pass)
     };
-    checks.iter().any(|s| s.strong && s.outcome == Outcome::Pass)
+    checks
+        .iter()
+        .any(|s| s.strong && s.outcome == Outcome::Pass)
         || (pass("agreement") && (pass("json") || pass("labels") || pass("grounding")))
 }
 
@@ -315,7 +321,10 @@ fn completeness(a: &Answer) -> Signal {
         return Signal::fail(
             "completeness",
             "incomplete",
-            format!("the answer has placeholders the task did not have: {}", found.join(", ")),
+            format!(
+                "the answer has placeholders the task did not have: {}",
+                found.join(", ")
+            ),
         );
     }
     Signal::pass("completeness", "not empty, not cut off, no placeholders")
@@ -427,7 +436,11 @@ fn validate_schema(schema: &Value, v: &Value) -> Result<(), String> {
 fn norm(s: &str) -> String {
     s.trim()
         .trim_matches(|c: char| {
-            c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '*' | '.' | ',' | ';' | ':' | '!' | '(' | ')' | '[' | ']')
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    '"' | '\'' | '`' | '*' | '.' | ',' | ';' | ':' | '!' | '(' | ')' | '[' | ']'
+                )
         })
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -518,12 +531,23 @@ fn labels_check(output: &str, labels: &[String]) -> Signal {
     Signal::fail(
         "labels",
         "wrong_format",
-        format!("`{}` is not one of the labels ({})", bad.join("`, `"), shown()),
+        format!(
+            "`{}` is not one of the labels ({})",
+            bad.join("`, `"),
+            shown()
+        ),
     )
 }
 
 fn strip_prefix_label(s: &str) -> String {
-    for p in ["label", "category", "class", "answer", "classification", "sentiment"] {
+    for p in [
+        "label",
+        "category",
+        "class",
+        "answer",
+        "classification",
+        "sentiment",
+    ] {
         if let Some(r) = s.strip_prefix(p) {
             let r = norm(r.trim_start_matches([':', '=', '-', ' ']));
             if !r.is_empty() {
@@ -551,9 +575,7 @@ fn collect_label_values(v: &Value, out: &mut Vec<String>) {
                 if KEYS.contains(&k.to_lowercase().as_str()) {
                     match x {
                         Value::String(s) => out.push(norm(s)),
-                        Value::Array(a) => {
-                            out.extend(a.iter().filter_map(Value::as_str).map(norm))
-                        }
+                        Value::Array(a) => out.extend(a.iter().filter_map(Value::as_str).map(norm)),
                         _ => {}
                     }
                 } else if x.is_object() || x.is_array() {
@@ -665,13 +687,19 @@ fn grounding(input: &str, output: &str) -> Option<Signal> {
     } else if found * 2 >= n {
         Signal::doubt(
             "grounding",
-            format!("{found} of {n} answer(s) are in the input; not found: {}", shown()),
+            format!(
+                "{found} of {n} answer(s) are in the input; not found: {}",
+                shown()
+            ),
         )
     } else {
         Signal::fail(
             "grounding",
             "hallucination",
-            format!("only {found} of {n} answer(s) are in the input; not found: {}", shown()),
+            format!(
+                "only {found} of {n} answer(s) are in the input; not found: {}",
+                shown()
+            ),
         )
     })
 }
@@ -729,7 +757,9 @@ pub fn code_blocks(text: &str) -> Vec<Block> {
                 }
             }
             Some((fence, lang, info, code)) => {
-                if t.starts_with(fence.as_str()) && t.trim_start_matches(['`', '~']).trim().is_empty() {
+                if t.starts_with(fence.as_str())
+                    && t.trim_start_matches(['`', '~']).trim().is_empty()
+                {
                     out.push(Block {
                         lang: std::mem::take(lang),
                         info: std::mem::take(info),
@@ -875,7 +905,11 @@ pub async fn code(output: &str) -> Option<Signal> {
         let what = format!(
             "block {} ({})",
             i + 1,
-            if b.lang.is_empty() { "no language" } else { &b.lang }
+            if b.lang.is_empty() {
+                "no language"
+            } else {
+                &b.lang
+            }
         );
         let r = match parser(&b.lang) {
             Parser::None => continue,
@@ -889,11 +923,12 @@ pub async fn code(output: &str) -> Option<Signal> {
                 Ok(Some(())) => Ok(()),
                 Ok(None) => {
                     soft.push(format!("{what}: {p} is not installed, brackets only"));
-                    balanced(&b.code).map_err(|e| {
-                        soft.push(format!("{what}: {e}"));
-                        String::new()
-                    })
-                    .or(Ok(()))
+                    balanced(&b.code)
+                        .map_err(|e| {
+                            soft.push(format!("{what}: {e}"));
+                            String::new()
+                        })
+                        .or(Ok(()))
                 }
                 Err(e) => Err(e),
             },
@@ -909,7 +944,10 @@ pub async fn code(output: &str) -> Option<Signal> {
             return Some(Signal::fail(
                 "code",
                 "reasoning_error",
-                format!("{what} does not parse: {}", e.chars().take(300).collect::<String>()),
+                format!(
+                    "{what} does not parse: {}",
+                    e.chars().take(300).collect::<String>()
+                ),
             ));
         }
         checked.push(what);
@@ -930,7 +968,11 @@ pub async fn code(output: &str) -> Option<Signal> {
 /// (Jaccard).
 pub fn similarity(a: &str, b: &str) -> f64 {
     if let (Ok(x), Ok(y)) = (json_of(a), json_of(b)) {
-        return if x == y { 1.0 } else { jaccard(&x.to_string(), &y.to_string()) };
+        return if x == y {
+            1.0
+        } else {
+            jaccard(&x.to_string(), &y.to_string())
+        };
     }
     if norm(a) == norm(b) {
         return 1.0;
@@ -971,7 +1013,10 @@ pub fn agreement(answers: &[String], labels: bool) -> Option<Signal> {
     Some(if agree {
         Signal::pass(
             "agreement",
-            format!("{n} samples agree (mean similarity {mean:.2}; {} identical)", same + 1),
+            format!(
+                "{n} samples agree (mean similarity {mean:.2}; {} identical)",
+                same + 1
+            ),
         )
     } else {
         Signal::doubt(
@@ -997,7 +1042,12 @@ pub fn exact_kind(a: &Answer, expect: &Expect) -> bool {
 mod tests {
     use super::*;
 
-    fn answer<'a>(task_type: &'a str, instruction: &'a str, input: &'a str, output: &'a str) -> Answer<'a> {
+    fn answer<'a>(
+        task_type: &'a str,
+        instruction: &'a str,
+        input: &'a str,
+        output: &'a str,
+    ) -> Answer<'a> {
         Answer {
             task_type,
             instruction,
@@ -1014,7 +1064,10 @@ mod tests {
     #[test]
     fn completeness_fails_empty_cut_off_and_placeholder_answers() {
         let e = Expect::default();
-        let ok = offline(&answer("instructions", "Rewrite it", "a text", "A fine text."), &e);
+        let ok = offline(
+            &answer("instructions", "Rewrite it", "a text", "A fine text."),
+            &e,
+        );
         assert_eq!(outcome(&ok, "completeness"), Some(Outcome::Pass));
         let empty = offline(&answer("instructions", "Rewrite it", "a text", "  \n"), &e);
         assert_eq!(outcome(&empty, "completeness"), Some(Outcome::Fail));
@@ -1024,14 +1077,24 @@ mod tests {
         assert_eq!(outcome(&cut, "completeness"), Some(Outcome::Fail));
         assert!(cut[0].detail.contains("done_reason: length"));
         let ph = offline(
-            &answer("code-generation", "Write f", "", "fn f() {\n    // rest of the code here\n}"),
+            &answer(
+                "code-generation",
+                "Write f",
+                "",
+                "fn f() {\n    // rest of the code here\n}",
+            ),
             &e,
         );
         assert_eq!(outcome(&ph, "completeness"), Some(Outcome::Fail));
         assert_eq!(ph[0].failure_mode.as_deref(), Some("incomplete"));
         // A TODO the input already had is not the model's placeholder.
         let review = offline(
-            &answer("code-review", "Review", "// TODO: handle errors", "The TODO: handle errors is still open."),
+            &answer(
+                "code-review",
+                "Review",
+                "// TODO: handle errors",
+                "The TODO: handle errors is still open.",
+            ),
             &e,
         );
         assert_eq!(outcome(&review, "completeness"), Some(Outcome::Pass));
@@ -1042,20 +1105,47 @@ mod tests {
         let e = Expect::default();
         let good = offline(&answer("json", "Give JSON", "x", "{\"a\": 1}"), &e);
         assert_eq!(outcome(&good, "json"), Some(Outcome::Pass));
-        let fenced = offline(&answer("json", "Give JSON", "x", "```json\n{\"a\": 1}\n```"), &e);
+        let fenced = offline(
+            &answer("json", "Give JSON", "x", "```json\n{\"a\": 1}\n```"),
+            &e,
+        );
         assert_eq!(outcome(&fenced, "json"), Some(Outcome::Pass));
-        let prose = offline(&answer("json", "Give JSON", "x", "Here it is: {\"a\": 1} hope it helps"), &e);
+        let prose = offline(
+            &answer(
+                "json",
+                "Give JSON",
+                "x",
+                "Here it is: {\"a\": 1} hope it helps",
+            ),
+            &e,
+        );
         assert_eq!(outcome(&prose, "json"), Some(Outcome::Doubt));
-        let bad = offline(&answer("extraction", "Return JSON with the names", "Ada", "Names: Ada"), &e);
+        let bad = offline(
+            &answer(
+                "extraction",
+                "Return JSON with the names",
+                "Ada",
+                "Names: Ada",
+            ),
+            &e,
+        );
         assert_eq!(outcome(&bad, "json"), Some(Outcome::Fail));
         let schema = Expect {
-            schema: Some(serde_json::json!({"type": "object", "required": ["name", "age"], "properties": {"age": {"type": "integer"}}})),
+            schema: Some(
+                serde_json::json!({"type": "object", "required": ["name", "age"], "properties": {"age": {"type": "integer"}}}),
+            ),
             ..Expect::default()
         };
-        let valid = offline(&answer("json", "x", "x", "{\"name\": \"Ada\", \"age\": 36}"), &schema);
+        let valid = offline(
+            &answer("json", "x", "x", "{\"name\": \"Ada\", \"age\": 36}"),
+            &schema,
+        );
         assert_eq!(outcome(&valid, "schema"), Some(Outcome::Pass));
         assert!(valid.iter().any(|s| s.check == "schema" && s.strong));
-        let invalid = offline(&answer("json", "x", "x", "{\"name\": \"Ada\", \"age\": \"36\"}"), &schema);
+        let invalid = offline(
+            &answer("json", "x", "x", "{\"name\": \"Ada\", \"age\": \"36\"}"),
+            &schema,
+        );
         assert_eq!(outcome(&invalid, "schema"), Some(Outcome::Fail));
         // A schema that would fetch another document is never fetched.
         let remote = Expect {
@@ -1069,13 +1159,26 @@ mod tests {
     fn labels_come_from_the_set_given_or_named_in_the_instruction() {
         let inst = "Classify the ticket as one of: bug, feature request, question.";
         assert_eq!(labels_in(inst), vec!["bug", "feature request", "question"]);
-        assert_eq!(labels_in("Is it spam? Answer one of spam or ham."), vec!["spam", "ham"]);
+        assert_eq!(
+            labels_in("Is it spam? Answer one of spam or ham."),
+            vec!["spam", "ham"]
+        );
         let e = Expect::default();
-        for out in ["bug", "Bug.", "Label: feature request", "{\"label\": \"question\"}", "Category: bug"] {
+        for out in [
+            "bug",
+            "Bug.",
+            "Label: feature request",
+            "{\"label\": \"question\"}",
+            "Category: bug",
+        ] {
             let s = offline(&answer("classification", inst, "It crashes", out), &e);
             assert_eq!(outcome(&s, "labels"), Some(Outcome::Pass), "{out}: {s:?}");
         }
-        for out in ["urgent", "{\"label\": \"complaint\"}", "This is probably a crash report about the app"] {
+        for out in [
+            "urgent",
+            "{\"label\": \"complaint\"}",
+            "This is probably a crash report about the app",
+        ] {
             let s = offline(&answer("classification", inst, "It crashes", out), &e);
             assert_eq!(outcome(&s, "labels"), Some(Outcome::Fail), "{out}: {s:?}");
         }
@@ -1083,24 +1186,63 @@ mod tests {
             labels: vec!["positive".into(), "negative".into()],
             ..Expect::default()
         };
-        let s = offline(&answer("classification", "Sentiment?", "Great!", "neutral"), &given);
+        let s = offline(
+            &answer("classification", "Sentiment?", "Great!", "neutral"),
+            &given,
+        );
         assert_eq!(outcome(&s, "labels"), Some(Outcome::Fail));
     }
 
     #[test]
     fn extraction_answers_must_be_found_in_the_input() {
-        let input = "Invoice 4711 from ACME Corp, total $1,200.00, due 2024-03-01. Contact: Ada Lovelace.";
+        let input =
+            "Invoice 4711 from ACME Corp, total $1,200.00, due 2024-03-01. Contact: Ada Lovelace.";
         let e = Expect::default();
-        let ok = offline(&answer("extraction", "Extract", input, "- Vendor: ACME Corp\n- Total: 1200\n- Contact: Ada Lovelace"), &e);
+        let ok = offline(
+            &answer(
+                "extraction",
+                "Extract",
+                input,
+                "- Vendor: ACME Corp\n- Total: 1200\n- Contact: Ada Lovelace",
+            ),
+            &e,
+        );
         assert_eq!(outcome(&ok, "grounding"), Some(Outcome::Pass), "{ok:?}");
-        let json = offline(&answer("extraction", "Extract", input, "{\"invoice\": 4711, \"vendor\": \"ACME Corp\"}"), &e);
+        let json = offline(
+            &answer(
+                "extraction",
+                "Extract",
+                input,
+                "{\"invoice\": 4711, \"vendor\": \"ACME Corp\"}",
+            ),
+            &e,
+        );
         assert_eq!(outcome(&json, "grounding"), Some(Outcome::Pass), "{json:?}");
-        let some = offline(&answer("extraction", "Extract", input, "Vendor: ACME Corp\nContact: Grace Hopper"), &e);
+        let some = offline(
+            &answer(
+                "extraction",
+                "Extract",
+                input,
+                "Vendor: ACME Corp\nContact: Grace Hopper",
+            ),
+            &e,
+        );
         assert_eq!(outcome(&some, "grounding"), Some(Outcome::Doubt));
-        let made_up = offline(&answer("extraction", "Extract", input, "Vendor: Initech\nContact: Grace Hopper\nTotal: 99"), &e);
+        let made_up = offline(
+            &answer(
+                "extraction",
+                "Extract",
+                input,
+                "Vendor: Initech\nContact: Grace Hopper\nTotal: 99",
+            ),
+            &e,
+        );
         assert_eq!(outcome(&made_up, "grounding"), Some(Outcome::Fail));
         assert_eq!(
-            made_up.iter().find(|s| s.check == "grounding").and_then(|s| s.failure_mode.as_deref()),
+            made_up
+                .iter()
+                .find(|s| s.check == "grounding")
+                .and_then(|s| s.failure_mode.as_deref()),
             Some("hallucination")
         );
     }
@@ -1109,32 +1251,54 @@ mod tests {
     fn a_summary_longer_than_its_input_wants_a_judge() {
         let input = "word ".repeat(300);
         let e = Expect::default();
-        let short = offline(&answer("summarization", "Summarise", &input, "A short summary."), &e);
+        let short = offline(
+            &answer("summarization", "Summarise", &input, "A short summary."),
+            &e,
+        );
         assert_eq!(outcome(&short, "length"), Some(Outcome::Pass));
-        let long = offline(&answer("summarization", "Summarise", &input, &"more ".repeat(400)), &e);
+        let long = offline(
+            &answer("summarization", "Summarise", &input, &"more ".repeat(400)),
+            &e,
+        );
         assert_eq!(outcome(&long, "length"), Some(Outcome::Doubt));
-        let tiny = offline(&answer("summarization", "Summarise", "short", &"more ".repeat(40)), &e);
+        let tiny = offline(
+            &answer("summarization", "Summarise", "short", &"more ".repeat(40)),
+            &e,
+        );
         assert_eq!(outcome(&tiny, "length"), None);
     }
 
     #[tokio::test]
     async fn code_blocks_parse_or_fail() {
-        let ok = code("Here:\n```json\n{\"a\": [1, 2]}\n```\n```yaml\na: 1\n```\n").await.unwrap();
+        let ok = code("Here:\n```json\n{\"a\": [1, 2]}\n```\n```yaml\na: 1\n```\n")
+            .await
+            .unwrap();
         assert_eq!(ok.outcome, Outcome::Pass, "{ok:?}");
         let bad = code("```json\n{\"a\": [1, 2}\n```\n").await.unwrap();
         assert_eq!(bad.outcome, Outcome::Fail);
-        let unbalanced = code("```rust\nfn main() {\n    let x = (1, 2;\n}\n```\n").await.unwrap();
+        let unbalanced = code("```rust\nfn main() {\n    let x = (1, 2;\n}\n```\n")
+            .await
+            .unwrap();
         assert_eq!(unbalanced.outcome, Outcome::Doubt, "{unbalanced:?}");
-        let rust = code("```rust\nfn main() { println!(\"{}\", \"}\"); }\n```\n").await.unwrap();
+        let rust = code("```rust\nfn main() { println!(\"{}\", \"}\"); }\n```\n")
+            .await
+            .unwrap();
         assert_eq!(rust.outcome, Outcome::Pass, "{rust:?}");
         assert!(code("no code here").await.is_none());
         if which("python3") {
-            let py = code("```python\ndef f(x):\n    return x + 1\n```").await.unwrap();
+            let py = code("```python\ndef f(x):\n    return x + 1\n```")
+                .await
+                .unwrap();
             assert_eq!(py.outcome, Outcome::Pass, "{py:?}");
-            let py = code("```python\ndef f(x)\n    return x + 1\n```").await.unwrap();
+            let py = code("```python\ndef f(x)\n    return x + 1\n```")
+                .await
+                .unwrap();
             assert_eq!(py.outcome, Outcome::Fail, "{py:?}");
         } else {
-            assert!(std::env::var_os("CI").is_none(), "CI is set but python3 is missing");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but python3 is missing"
+            );
         }
         if which("bash") {
             let sh = code("```bash\nif true; then echo hi\n```").await.unwrap();

@@ -136,12 +136,9 @@ async fn signals(
     let wants_tests = expect
         .tests
         .unwrap_or_else(|| cfg.test_task_types.iter().any(|t| t == task_type));
-    if wants_tests
-        && let (Some(cmd), Some(root)) = (cfg.test_command.as_deref(), root)
-    {
+    if wants_tests && let (Some(cmd), Some(root)) = (cfg.test_command.as_deref(), root) {
         out.push(
-            super::sandbox::run_tests(root, cfg, cmd, output, expect.target_file.as_deref())
-                .await,
+            super::sandbox::run_tests(root, cfg, cmd, output, expect.target_file.as_deref()).await,
         );
     }
     out
@@ -177,7 +174,15 @@ pub async fn check(
     let inst = instruction.clone().unwrap_or_default();
     let expect = &req.expect;
     let mut inv = first;
-    let mut sig = signals(learning, root.as_deref(), &task_type, &inst, expect, &inv.result).await;
+    let mut sig = signals(
+        learning,
+        root.as_deref(),
+        &task_type,
+        &inst,
+        expect,
+        &inv.result,
+    )
+    .await;
     let mut attempts = 1u32;
     let mut why_retried = Vec::new();
     while sig.iter().any(|s| s.outcome == checks::Outcome::Fail) && attempts <= cfg.retries {
@@ -204,7 +209,15 @@ pub async fn check(
             }];
             break;
         }
-        sig = signals(learning, root.as_deref(), &task_type, &inst, expect, &inv.result).await;
+        sig = signals(
+            learning,
+            root.as_deref(),
+            &task_type,
+            &inst,
+            expect,
+            &inv.result,
+        )
+        .await;
     }
     let samples = expect
         .samples

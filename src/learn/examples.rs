@@ -81,7 +81,11 @@ impl Learning {
     /// A run's instruction, input and output: from its kept example, else its artifact.
     pub fn run_io(&self, rec: &RoutingRecord) -> Option<(Option<String>, String, String)> {
         if let Some(e) = self.example(&rec.id) {
-            return Some((e.instruction.or_else(|| rec.instruction.clone()), e.input, e.output));
+            return Some((
+                e.instruction.or_else(|| rec.instruction.clone()),
+                e.input,
+                e.output,
+            ));
         }
         let (input, output) = self.artifact_io(rec)?;
         Some((rec.instruction.clone(), input, output))

@@ -197,7 +197,10 @@ pub fn export(
                 let good_local = r.route.is_local()
                     && r.user_accepted != Some(false)
                     && verdict(id, Subject::Local).is_some_and(|e| e.score == Score::Good);
-                let redid = r.redoes.as_deref().filter(|l| !r.route.is_local() && bad(l));
+                let redid = r
+                    .redoes
+                    .as_deref()
+                    .filter(|l| !r.route.is_local() && bad(l));
                 let (why, local) = match (good_local, redid) {
                     (true, _) => (verdict(id, Subject::Local), r),
                     (false, Some(l)) => match runs.get(l) {

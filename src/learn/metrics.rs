@@ -93,11 +93,7 @@ impl Quality {
 /// the raw agreement rate when kappa is undefined because both always gave one score), scaled
 /// down while it has fewer than `min_pairs` outputs judged by both.
 pub fn judge_weight(a: &Agreement, min_pairs: u64) -> f64 {
-    let k = a
-        .kappa
-        .or(a.agreement_rate)
-        .unwrap_or(0.0)
-        .clamp(0.0, 1.0);
+    let k = a.kappa.or(a.agreement_rate).unwrap_or(0.0).clamp(0.0, 1.0);
     k * (a.n as f64 / min_pairs.max(1) as f64).min(1.0)
 }
 
@@ -797,8 +793,8 @@ impl Aggregate {
         }
         // A failed local run saved nothing (older records counted it), nor did an answer that
         // failed its free checks (not delivered: the task went to Claude).
-        let failed = r.status.as_deref() == Some("error")
-            || r.checks.as_ref().is_some_and(|c| !c.delivered);
+        let failed =
+            r.status.as_deref() == Some("error") || r.checks.as_ref().is_some_and(|c| !c.delivered);
         let tokens_saved = if failed { 0 } else { r.tokens_saved };
         let (usd_saved, direct_usd) = if failed {
             (0.0, 0.0)
@@ -1115,7 +1111,11 @@ mod tests {
 
     fn q(good: u64, acceptable: u64, poor: u64) -> Quality {
         let mut out = Quality::default();
-        for (n, s) in [(good, Score::Good), (acceptable, Score::Acceptable), (poor, Score::Poor)] {
+        for (n, s) in [
+            (good, Score::Good),
+            (acceptable, Score::Acceptable),
+            (poor, Score::Poor),
+        ] {
             for _ in 0..n {
                 out.add(s);
             }

@@ -148,7 +148,11 @@ fn decide_rules(routing_id: &str, f: &Facts, cfg: &LearnConfig) -> Decision {
             "the user rejected this run: always judged".into(),
         );
     }
-    if let Some(c) = f.checks.as_ref().filter(|c| !c.delivered && !f.claude_direct) {
+    if let Some(c) = f
+        .checks
+        .as_ref()
+        .filter(|c| !c.delivered && !f.claude_direct)
+    {
         return no(
             "checks-failed",
             format!(

@@ -469,7 +469,11 @@ fn text_block(out: &mut String, title: &str, r: &Row, with_pgr: bool) {
             usd(m.evaluation_usd),
             pct(m.observed_judging_rate),
             if m.paired_answers > 0 {
-                format!(", {} paired answer(s) {}", m.paired_answers, usd(m.pairing_usd))
+                format!(
+                    ", {} paired answer(s) {}",
+                    m.paired_answers,
+                    usd(m.pairing_usd)
+                )
             } else {
                 String::new()
             },

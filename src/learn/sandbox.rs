@@ -49,9 +49,16 @@ impl Default for ChecksConfig {
             test_command: None,
             test_timeout_seconds: 600,
             test_task_types: vec!["code-generation".into()],
-            copy_exclude: [".git", "target", "node_modules", ".llm-orc", ".venv", "__pycache__"]
-                .map(String::from)
-                .to_vec(),
+            copy_exclude: [
+                ".git",
+                "target",
+                "node_modules",
+                ".llm-orc",
+                ".venv",
+                "__pycache__",
+            ]
+            .map(String::from)
+            .to_vec(),
             max_copy_files: 50_000,
         }
     }
@@ -63,7 +70,9 @@ pub fn relative_path(p: &str) -> Result<PathBuf, String> {
     let ok = !p.trim().is_empty()
         && p.len() <= 4096
         && !p.contains('\0')
-        && path.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
     if ok {
         Ok(path.to_path_buf())
     } else {
@@ -105,7 +114,8 @@ fn diff_paths_ok(diff: &str) -> Result<(), String> {
 }
 
 fn looks_like_diff(t: &str) -> bool {
-    t.lines().any(|l| l.starts_with("--- ")) && t.lines().any(|l| l.starts_with("+++ "))
+    t.lines().any(|l| l.starts_with("--- "))
+        && t.lines().any(|l| l.starts_with("+++ "))
         && t.lines().any(|l| l.starts_with("@@"))
 }
 
@@ -139,7 +149,9 @@ fn block_path(lang: &str, info: &str, code: &str) -> Option<(String, String)> {
         .filter(|s| {
             !s.contains(' ')
                 && s.contains('.')
-                && s.rsplit('.').next().is_some_and(|e| (1..=5).contains(&e.len()))
+                && s.rsplit('.')
+                    .next()
+                    .is_some_and(|e| (1..=5).contains(&e.len()))
         })?;
     let rest = code.split_once('\n').map_or("", |x| x.1);
     Some((named.to_string(), rest.to_string()))
@@ -148,7 +160,10 @@ fn block_path(lang: &str, info: &str, code: &str) -> Option<(String, String)> {
 /// What to apply, or why nothing can be.
 pub fn edits(output: &str, target_file: Option<&str>) -> Result<Edit, String> {
     let blocks = code_blocks(output);
-    if let Some(b) = blocks.iter().find(|b| matches!(b.lang.as_str(), "diff" | "patch")) {
+    if let Some(b) = blocks
+        .iter()
+        .find(|b| matches!(b.lang.as_str(), "diff" | "patch"))
+    {
         diff_paths_ok(&b.code)?;
         return Ok(Edit::Diff(b.code.clone()));
     }
@@ -167,9 +182,10 @@ pub fn edits(output: &str, target_file: Option<&str>) -> Result<Edit, String> {
     }
     match (target_file, blocks.as_slice()) {
         (Some(t), [b]) => Ok(Edit::Files(vec![(relative_path(t)?, b.code.clone())])),
-        (Some(t), []) if !output.trim().is_empty() => {
-            Ok(Edit::Files(vec![(relative_path(t)?, format!("{}\n", output.trim()))]))
-        }
+        (Some(t), []) if !output.trim().is_empty() => Ok(Edit::Files(vec![(
+            relative_path(t)?,
+            format!("{}\n", output.trim()),
+        )])),
         (Some(_), _) => Err(format!(
             "{} code blocks and none names its file: say which with a `path=` info string",
             blocks.len()
@@ -226,14 +242,26 @@ fn write_inside(root: &Path, rel: &Path, text: &str) -> Result<(), String> {
     if !real_parent.starts_with(&real_root)
         || std::fs::symlink_metadata(&full).is_ok_and(|m| m.file_type().is_symlink())
     {
-        return Err(format!("{} leads out of the copy through a link", rel.display()));
+        return Err(format!(
+            "{} leads out of the copy through a link",
+            rel.display()
+        ));
     }
     std::fs::write(&full, text).map_err(|e| format!("{}: {e}", rel.display()))
 }
 
 async fn apply_diff(root: &Path, diff: &str) -> Result<(), String> {
     let attempts: [(&str, &[&str]); 2] = [
-        ("git", &["-c", "core.hooksPath=/dev/null", "apply", "--whitespace=nowarn", "-"]),
+        (
+            "git",
+            &[
+                "-c",
+                "core.hooksPath=/dev/null",
+                "apply",
+                "--whitespace=nowarn",
+                "-",
+            ],
+        ),
         ("patch", &["-p1", "--batch", "--forward", "--silent"]),
     ];
     let mut why = Vec::new();
@@ -257,7 +285,11 @@ async fn apply_diff(root: &Path, diff: &str) -> Result<(), String> {
             Ok(Ok(o)) if o.status.success() => return Ok(()),
             Ok(Ok(o)) => why.push(format!(
                 "{program}: {}",
-                String::from_utf8_lossy(&o.stderr).lines().take(3).collect::<Vec<_>>().join(" | ")
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             )),
             _ => why.push(format!("{program} did not finish")),
         }
@@ -391,7 +423,8 @@ pub async fn run_tests(
             strong: false,
             detail: format!(
                 "`{command}` failed with {what} ({}): {}",
-                s.code().map_or("killed".to_string(), |c| format!("exit {c}")),
+                s.code()
+                    .map_or("killed".to_string(), |c| format!("exit {c}")),
                 tail(&log_path, 600)
             ),
             failure_mode: Some("reasoning_error".into()),
@@ -423,21 +456,43 @@ mod tests {
         for bad in ["../x", "/etc/passwd", "a/../../b", ""] {
             assert!(relative_path(bad).is_err(), "{bad}");
         }
-        assert!(edits("```diff\n--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n```", None).is_err());
+        assert!(
+            edits(
+                "```diff\n--- a/../x\n+++ b/../x\n@@ -1 +1 @@\n-a\n+b\n```",
+                None
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn edits_come_from_diffs_named_blocks_or_the_target_file() {
-        let d = edits("```diff\n--- a/f.py\n+++ b/f.py\n@@ -1 +1 @@\n-a\n+b\n```", None).unwrap();
+        let d = edits(
+            "```diff\n--- a/f.py\n+++ b/f.py\n@@ -1 +1 @@\n-a\n+b\n```",
+            None,
+        )
+        .unwrap();
         assert!(matches!(d, Edit::Diff(_)));
         let named = edits("```python path=src/f.py\nx = 1\n```", None).unwrap();
-        assert_eq!(named, Edit::Files(vec![("src/f.py".into(), "x = 1\n".into())]));
+        assert_eq!(
+            named,
+            Edit::Files(vec![("src/f.py".into(), "x = 1\n".into())])
+        );
         let lang = edits("```src/f.py\nx = 1\n```", None).unwrap();
-        assert_eq!(lang, Edit::Files(vec![("src/f.py".into(), "x = 1\n".into())]));
+        assert_eq!(
+            lang,
+            Edit::Files(vec![("src/f.py".into(), "x = 1\n".into())])
+        );
         let comment = edits("```python\n# file: f.py\nx = 1\n```", None).unwrap();
-        assert_eq!(comment, Edit::Files(vec![("f.py".into(), "x = 1\n".into())]));
+        assert_eq!(
+            comment,
+            Edit::Files(vec![("f.py".into(), "x = 1\n".into())])
+        );
         let target = edits("```python\nx = 1\n```", Some("calc.py")).unwrap();
-        assert_eq!(target, Edit::Files(vec![("calc.py".into(), "x = 1\n".into())]));
+        assert_eq!(
+            target,
+            Edit::Files(vec![("calc.py".into(), "x = 1\n".into())])
+        );
         assert!(edits("```python\nx = 1\n```", None).is_err());
     }
 }
