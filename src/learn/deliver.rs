@@ -163,13 +163,16 @@ pub async fn check(
     let cfg = &learning.config.checks;
     let failed_run = first.result.has_errors() || first.result.interrupted;
     let task_type = learning.task_type_of(&first, req.task_type.as_deref());
-    let (true, false, Ok(task_type)) = (cfg.enabled, failed_run, task_type) else {
+    let (true, false, Ok(_)) = (cfg.enabled, failed_run, task_type) else {
         return Checked {
             inv: first,
             checks: None,
             extras,
         };
     };
+    // The checks of a task type follow the type the caller gave; one orc only guessed from the
+    // ensemble's name gets the checks every answer gets (and those `expect` asks for).
+    let task_type = req.task_type.clone().unwrap_or_default();
     let root = svc.project.dirs.project_root.clone();
     let inst = instruction.clone().unwrap_or_default();
     let expect = &req.expect;
