@@ -465,7 +465,16 @@ pub fn labels_in(instruction: &str) -> Vec<String> {
         let Some(i) = lower.find(marker) else {
             continue;
         };
-        let rest = lower[i + marker.len()..].trim_start_matches([':', ' ', '\t']);
+        let mut rest = lower[i + marker.len()..].trim_start_matches([':', ' ', '\t']);
+        // "one of the following: a, b" - the list starts after the colon.
+        if let Some(c) = rest
+            .char_indices()
+            .take(40)
+            .find(|&(_, ch)| ch == ':')
+            .map(|(j, _)| j)
+        {
+            rest = rest[c + 1..].trim_start();
+        }
         let end = rest
             .char_indices()
             .find(|&(j, c)| {
@@ -1163,6 +1172,11 @@ mod tests {
             labels_in("Is it spam? Answer one of spam or ham."),
             vec!["spam", "ham"]
         );
+        assert_eq!(
+            labels_in("Classify it as one of the following: spam, ham."),
+            vec!["spam", "ham"]
+        );
+        assert!(labels_in("Classify one of the tickets below as a bug").is_empty());
         let e = Expect::default();
         for out in [
             "bug",
