@@ -301,9 +301,18 @@ async fn length_cut_is_flagged() {
     let p = TestProject::new();
     p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
     p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    max_tokens: 5\n");
+    // A cut-off answer fails the free completeness check: retried once, then not delivered.
     let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("NOT DELIVERED") && r.stderr.contains("done_reason: length"),
+        "{}",
+        r.stderr
+    );
+    let r = orc(&p, &["invoke", "e", "x", "--no-checks"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let reqs = sim.requests();
+    assert_eq!(reqs.len(), 3, "one retry, then the unchecked run");
     assert_eq!(reqs[0].body["options"]["num_predict"], 5);
     let a = &latest_artifact(&p, "e")["metadata"]["usage"]["agents"]["a"];
     assert_eq!(a["done_reason"], "length");

@@ -188,6 +188,27 @@ pub struct InvokeArgs {
     /// Neither read nor write the result cache, whatever config.yaml says.
     #[arg(long)]
     pub no_cache: bool,
+    /// The task's instruction, apart from its input (what the free checks and judges read).
+    #[arg(long, value_name = "TEXT")]
+    pub instruction: Option<String>,
+    /// Free checks: the answer must be JSON.
+    #[arg(long)]
+    pub expect_json: bool,
+    /// Free checks: the answer must validate against this JSON Schema file.
+    #[arg(long, value_name = "FILE")]
+    pub expect_schema: Option<PathBuf>,
+    /// Free checks: the answer must be one of these labels (comma-separated).
+    #[arg(long, value_name = "A,B,...", value_delimiter = ',')]
+    pub expect_labels: Vec<String>,
+    /// Free checks: run the ensemble N times in all and compare the answers.
+    #[arg(long, value_name = "N")]
+    pub samples: Option<u32>,
+    /// Free checks: the project file the answer's code replaces, for the test command.
+    #[arg(long, value_name = "PATH")]
+    pub target_file: Option<String>,
+    /// Skip the free checks (and their retries) for this run.
+    #[arg(long)]
+    pub no_checks: bool,
 }
 
 #[derive(Debug, Args)]
@@ -362,6 +383,9 @@ pub struct LearnArgs {
     /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Learn from every evaluation again, lifting the pin a rollback set.
+    #[arg(long)]
+    pub unpin: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -386,6 +410,15 @@ pub struct ExportArgs {
     /// Write here instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Only rows of this task type.
+    #[arg(long, value_name = "T")]
+    pub task_type: Option<String>,
+    /// Only rows of runs of this ensemble.
+    #[arg(long, value_name = "NAME")]
+    pub ensemble: Option<String>,
+    /// Only rows whose verdict came from this judge.
+    #[arg(long, value_name = "JUDGE")]
+    pub judge: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -407,6 +440,9 @@ pub struct ClaudeTaskArgs {
     /// The routing id of the local run whose work Claude redid.
     #[arg(long, value_name = "ROUTING_ID")]
     pub redoes: Option<String>,
+    /// The routing id of a local run whose task Claude answered too, for a paired comparison.
+    #[arg(long, value_name = "ROUTING_ID")]
+    pub paired_with: Option<String>,
     /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -64,6 +64,36 @@ fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(Stri
     Ok((id, artifact))
 }
 
+/// What the flags say the answer must be.
+fn expect_of(args: &InvokeArgs) -> Result<crate::learn::checks::Expect, String> {
+    let schema = match &args.expect_schema {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| format!("--expect-schema {}: {e}", f.display()))?;
+            Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| format!("--expect-schema {}: not JSON: {e}", f.display()))?,
+            )
+        }
+        None => None,
+    };
+    let e = crate::learn::checks::Expect {
+        json: args.expect_json,
+        schema,
+        labels: args
+            .expect_labels
+            .iter()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        samples: args.samples,
+        target_file: args.target_file.clone(),
+        ..Default::default()
+    };
+    e.validate()?;
+    Ok(e)
+}
+
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
     if let Err(e) = crate::learn::classify::check_task_type(args.task_type.as_deref()) {
         eprintln!("error: --task-type: {e}");
@@ -94,12 +124,36 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         },
         (None, None) => DEFAULT_INPUT.to_string(),
     };
+    let expect = match expect_of(&args) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(2);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+    let again = {
+        let (rx, host) = (cancel_rx.clone(), env.ollama_host.clone());
+        let (max, budget, outside) = (
+            args.max_concurrent,
+            args.token_budget,
+            args.allow_outside_project,
+        );
+        move || {
+            let mut o = InvokeOptions::new(rx.clone());
+            o.ollama_host = host.clone();
+            o.max_concurrent = max;
+            o.token_budget = budget;
+            o.allow_outside_project = outside;
+            o
+        }
+    };
+    let checked_input = input.clone();
     let (ev_tx, ev_rx) = tokio::sync::mpsc::unbounded_channel();
     // With -v the log shows the run as it goes; a progress line would be torn by it.
     let show_progress = std::io::stderr().is_terminal() && !tracing::enabled!(tracing::Level::INFO);
@@ -156,18 +210,44 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         }
     };
     print_diagnostics(&inv.warnings);
-    let routing_id = crate::cli::learn::log_run(
+    let req = crate::learn::deliver::Request {
+        task_type: args.task_type.clone(),
+        task_summary: args.task_summary.clone(),
+        instruction: args.instruction.clone(),
+        expect,
+    };
+    let (inv, checked) = if args.no_checks || args.resume.is_some() {
+        (inv, None)
+    } else {
+        let l = crate::learn::service::Learning::open(svc);
+        let c = runtime.block_on(crate::learn::deliver::check(
+            &l,
+            svc,
+            &args.ensemble,
+            &checked_input,
+            &req,
+            inv,
+            &again,
+        ));
+        (c.inv, Some((c.checks, c.extras)))
+    };
+    let routing_id = crate::cli::learn::log_checked_run(
         svc,
         &inv,
         args.task_type.as_deref(),
         args.task_summary.as_deref(),
+        checked.as_ref().map(|c| &c.1),
     );
+    if let Some(c) = checked.as_ref().and_then(|c| c.0.as_ref()) {
+        crate::cli::learn::print_checks(c, routing_id.as_deref());
+    }
     let stdout = &mut std::io::stdout().lock();
     match args.output_format {
         Format::Json => {
             let mut w = std::io::BufWriter::new(&mut *stdout);
             let mut doc = json_output(&inv);
-            doc.routing_id = routing_id;
+            doc.routing_id = routing_id.clone();
+            doc.quality = checked.as_ref().and_then(|c| c.0.clone());
             crate::store::atomic::write_pretty_ascii(&mut w, &doc)?;
             writeln!(w)?;
         }
@@ -207,10 +287,17 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         );
     }
     report_failures(&inv.result);
+    let undelivered = checked
+        .as_ref()
+        .and_then(|c| c.0.as_ref())
+        .is_some_and(|c| !c.delivered);
     Ok(if inv.result.interrupted {
         130
     } else if inv.result.has_errors() {
         1
+    } else if undelivered {
+        // The answer failed its free checks on every local attempt: not delivered.
+        3
     } else {
         0
     })
@@ -274,6 +361,9 @@ struct JsonOutput<'a> {
     /// The run's record in .llm-orc/evaluations/routing-log.jsonl.
     #[serde(skip_serializing_if = "Option::is_none")]
     routing_id: Option<String>,
+    /// What the free checks found; `delivered: false` means the task goes to Claude.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quality: Option<crate::learn::checks::FreeChecks>,
 }
 
 fn json_output(inv: &Invocation) -> JsonOutput<'_> {
@@ -290,6 +380,7 @@ fn json_output(inv: &Invocation) -> JsonOutput<'_> {
             _ => None,
         },
         routing_id: None,
+        quality: None,
     }
 }
 

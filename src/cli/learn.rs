@@ -50,6 +50,53 @@ pub fn log_run(
     }
 }
 
+/// `log_run` with what the free checks found.
+pub fn log_checked_run(
+    svc: &Service,
+    inv: &Invocation,
+    task_type: Option<&str>,
+    task_summary: Option<&str>,
+    extras: Option<&crate::learn::service::RunExtras>,
+) -> Option<String> {
+    let l = Learning::open(svc);
+    let r = match extras {
+        Some(x) => l.log_checked_run(inv, task_type, task_summary, x),
+        None => l.log_run(inv, task_type, task_summary),
+    };
+    match r {
+        Ok(r) => Some(r.id),
+        Err(e) => {
+            eprintln!("warning: the run was not logged for learning: {e}");
+            None
+        }
+    }
+}
+
+/// The free checks' verdict on stderr; an answer that was not delivered says so plainly.
+pub fn print_checks(c: &crate::learn::checks::FreeChecks, routing_id: Option<&str>) {
+    let shown: Vec<String> = c
+        .checks
+        .iter()
+        .map(|s| format!("{} {:?}", s.check, s.outcome).to_lowercase())
+        .collect();
+    eprintln!(
+        "free checks: {}{} ({}; {} attempt(s))",
+        c.verdict,
+        if c.strong { ", strong evidence" } else { "" },
+        shown.join(", "),
+        c.attempts
+    );
+    if !c.delivered {
+        eprintln!(
+            "NOT DELIVERED: {}; escalate to Claude{}",
+            crate::cli::term_safe(c.escalate.as_deref().unwrap_or("a hard check failed")),
+            routing_id
+                .map(|id| format!(" (record_claude_task --redoes {id})"))
+                .unwrap_or_default()
+        );
+    }
+}
+
 pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
     warn_config(&l);
@@ -309,18 +356,33 @@ pub fn eval(svc: &Service, cmd: EvalCommand, out: &mut impl Write) -> anyhow::Re
 pub fn learn(svc: &Service, a: LearnArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
     warn_config(&l);
-    let r = match batch::learn(&l) {
+    let r = match batch::learn_with(&l, a.unpin) {
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };
     match a.format {
         Format::Json => json(out, &r)?,
         Format::Text => {
-            writeln!(
-                out,
-                "routing config v{} from {} evaluation(s): {}",
-                r.version, r.evaluations_seen, r.routing_config
-            )?;
+            if r.new_version {
+                writeln!(
+                    out,
+                    "routing config v{} from {} evaluation(s): {}",
+                    r.version, r.evaluations_seen, r.routing_config
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "no route changed: routing config v{} stays current ({} evaluation(s) seen; no new version written)",
+                    r.version, r.evaluations_seen
+                )?;
+            }
+            if !r.pinned.is_empty() {
+                writeln!(
+                    out,
+                    "pinned by a rollback: {} (only evaluations after it count; `orc learn --unpin` lifts it)",
+                    r.pinned.join(", ")
+                )?;
+            }
             if r.routes.is_empty() {
                 writeln!(
                     out,
@@ -396,24 +458,32 @@ pub fn routing(svc: &Service, cmd: RoutingCommand, out: &mut impl Write) -> anyh
 
 pub fn export(svc: &Service, a: ExportArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
-    let mut buf = Vec::new();
-    let r = match export::export(&l, a.kind, &mut buf) {
+    let filter = export::Filter {
+        task_type: a.task_type.clone(),
+        ensemble: a.ensemble.clone(),
+        judge: a.judge.clone(),
+    };
+    // Streamed: rows go out as they are made (to a temporary file renamed over FILE, or stdout).
+    let r = match &a.output {
+        Some(f) => export::export_to_file(&l, a.kind, &filter, f),
+        None => {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut *out);
+            let r = export::export(&l, a.kind, &filter, &mut w);
+            w.flush()?;
+            r
+        }
+    };
+    let r = match r {
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };
     match &a.output {
-        Some(f) => {
-            crate::store::atomic::write_atomic(f, &buf)?;
-            eprintln!("wrote {} row(s) to {}", r.rows, f.display());
-        }
-        None => {
-            out.write_all(&buf)?;
-            eprintln!("{} row(s)", r.rows);
-        }
+        Some(f) => eprintln!("wrote {} row(s) to {}", r.rows, f.display()),
+        None => eprintln!("{} row(s)", r.rows),
     }
     if r.missing_artifacts > 0 {
         eprintln!(
-            "warning: {} qualifying run(s) left out: their artifact is missing or unreadable",
+            "warning: {} qualifying run(s) left out: their example and artifact are missing or unreadable",
             r.missing_artifacts
         );
     }
@@ -441,6 +511,7 @@ pub fn record_claude_task(
         output_tokens: a.output_tokens,
         output,
         redoes: a.redoes,
+        paired_with: a.paired_with,
     }) {
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),

@@ -34,6 +34,21 @@ pub struct RouteRule {
     pub reason: String,
 }
 
+/// What a rollback pinned: for each task type whose rule it undid, the evaluations logged at the
+/// rollback. Learning then reads only the evaluations after that line for those task types, so
+/// the next batch cannot re-derive the rule from the evidence that was rolled back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pin {
+    /// The version made current.
+    pub version: u64,
+    /// The version rolled back from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<u64>,
+    pub at: String,
+    /// Task type -> evaluations.jsonl lines at the rollback (newer lines are new evidence).
+    pub task_types: BTreeMap<String, u64>,
+}
+
 /// `routing-config.yaml` / `routing-config.vN.yaml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutingConfig {
@@ -42,6 +57,9 @@ pub struct RoutingConfig {
     /// Evaluations in evaluations.jsonl when it was learned.
     pub evaluations_seen: u64,
     pub routes: BTreeMap<String, RouteRule>,
+    /// Set by a rollback and kept by later learns until `learn --unpin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<Pin>,
 }
 
 /// Evidence for one task type in `task-profiles.yaml`.
@@ -56,17 +74,37 @@ pub struct Evidence {
     pub mean_score: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acceptance_rate: Option<f64>,
+    /// Of the verdicts, a local judge's (weighted by its agreement with Claude).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub local_judge_verdicts: u64,
+    /// Of the verdicts, the free checks' (strong pass good, not delivered poor).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub check_verdicts: u64,
+    /// The weight of the verdicts (a local judge's count for its agreement with Claude).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weighted_evidence: Option<f64>,
 }
 
-fn evidence(s: &Stats, q: &Quality) -> Evidence {
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn evidence(s: &Stats, q: &Quality, checks: Option<&Quality>) -> Evidence {
+    let mut all = *q;
+    if let Some(c) = checks {
+        all.merge(c);
+    }
     Evidence {
         runs: s.runs,
-        evaluations: q.n(),
-        good: q.good,
-        acceptable: q.acceptable,
-        poor: q.poor,
-        mean_score: q.mean(),
+        evaluations: all.n(),
+        good: all.good,
+        acceptable: all.acceptable,
+        poor: all.poor,
+        mean_score: all.mean(),
         acceptance_rate: s.acceptance_rate(),
+        local_judge_verdicts: all.by_local_judge,
+        check_verdicts: checks.map_or(0, Quality::n),
+        weighted_evidence: (all.by_local_judge > 0).then(|| (all.weight() * 100.0).round() / 100.0),
     }
 }
 
@@ -115,6 +153,9 @@ pub struct LoraCandidate {
     pub task_type: String,
     pub failure_mode: String,
     pub poor_evaluations: u64,
+    /// The poor verdicts' weight (a local judge's count for its agreement with Claude).
+    #[serde(default)]
+    pub weighted_evidence: f64,
     pub routing_ids: Vec<String>,
     pub examples: Vec<LoraExample>,
     /// The model of the tier that produced the failing deliverables (the adapter's base).
@@ -133,7 +174,13 @@ pub struct LoraCandidates {
 /// What `learn` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Learned {
+    /// The current version (the new one, or the unchanged current one).
     pub version: u64,
+    /// False when no route changed: no version was written.
+    pub new_version: bool,
+    /// Task types a rollback pinned (only evaluations after it count for them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pinned: Vec<String>,
     pub routing_config: String,
     pub evaluations_seen: u64,
     pub routes: BTreeMap<String, RouteRule>,
@@ -244,21 +291,28 @@ fn profiles(agg: &Aggregate, min_evidence: u64) -> BTreeMap<String, TaskProfile>
         let pairs = agg.pairs.get(tt).unwrap_or(&empty);
         let ensembles: BTreeMap<String, Evidence> = pairs
             .iter()
-            .map(|(e, ps)| (e.clone(), evidence(ps, &ps.quality_local)))
+            .map(|(e, ps)| {
+                (
+                    e.clone(),
+                    evidence(ps, &ps.quality_local, Some(&ps.quality_checks)),
+                )
+            })
             .collect();
-        // The best-judged ensemble with enough evidence.
+        // The best-judged ensemble with enough evidence (judges' verdicts, a local judge's
+        // weighted by its agreement with Claude, and the free checks' for runs no judge saw).
         let best = pairs
             .iter()
-            .filter(|(_, ps)| ps.quality_local.n() >= min_evidence)
+            .map(|(name, ps)| (name, ps, ps.quality_evidence()))
+            .filter(|(_, _, q)| q.weight() + 1e-9 >= min_evidence as f64)
             .max_by(|a, b| {
-                let ma = a.1.quality_local.mean().unwrap_or(0.0);
-                let mb = b.1.quality_local.mean().unwrap_or(0.0);
+                let ma = a.2.mean().unwrap_or(0.0);
+                let mb = b.2.mean().unwrap_or(0.0);
                 ma.total_cmp(&mb)
-                    .then(a.1.quality_local.n().cmp(&b.1.quality_local.n()))
+                    .then(a.2.weight().total_cmp(&b.2.weight()))
             });
         let (route, ensemble, tier, reason) = match best {
-            Some((name, ps)) => {
-                let q = &ps.quality_local;
+            Some((name, ps, q)) => {
+                let q = &q;
                 let mean = q.mean().unwrap_or(0.0);
                 let poor = q.poor as f64 / q.n().max(1) as f64;
                 if mean >= LOCAL_MIN_MEAN && poor <= LOCAL_MAX_POOR {
@@ -302,8 +356,8 @@ fn profiles(agg: &Aggregate, min_evidence: u64) -> BTreeMap<String, TaskProfile>
                 ensemble,
                 tier,
                 reason,
-                local: evidence(s, &s.quality_local),
-                claude: evidence(s, &s.quality_claude),
+                local: evidence(s, &s.quality_local, Some(&s.quality_checks)),
+                claude: evidence(s, &s.quality_claude, None),
                 ensembles,
             },
         );
@@ -311,21 +365,50 @@ fn profiles(agg: &Aggregate, min_evidence: u64) -> BTreeMap<String, TaskProfile>
     out
 }
 
-/// A poor verdict: the routing id and the judge's reasoning.
-type PoorRun = (String, Option<String>);
+/// A poor verdict: the routing id, the reasoning, and its weight (1 for a reference judge and
+/// the free checks, a local judge's agreement with Claude for its own).
+type PoorRun = (String, Option<String>, f64);
 
-/// Task types with `min` or more poor local verdicts sharing a failure mode.
+/// Task types whose poor local verdicts sharing a failure mode weigh `min` or more: the latest
+/// verdict of each run (a reference judge's over a local judge's, which counts for its agreement
+/// with Claude), and answers the free checks failed on every attempt.
 fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnError> {
     let paths = &learning.paths;
+    let min_pairs = learning
+        .config
+        .local_judge
+        .as_ref()
+        .map_or(30, |j| j.min_pairs);
+    let weights: HashMap<String, f64> = super::metrics::agreements(paths)?
+        .iter()
+        .map(|a| (a.judge.clone(), super::metrics::judge_weight(a, min_pairs)))
+        .collect();
     let mut groups: BTreeMap<(String, String), Vec<PoorRun>> = BTreeMap::new();
     // The latest verdict of each run counts: one run judged poor three times is one poor run.
-    let poor = records::latest_evaluations(&paths.evaluations(), |e| {
-        e.score == Score::Poor
-            && e.subject == Subject::Local
-            && !e.local_judge
-            && e.failure_mode.is_some()
-    })?;
-    for e in poor {
+    let latest =
+        records::latest_evaluations(&paths.evaluations(), |e| e.subject == Subject::Local)?;
+    let reference: HashSet<String> = latest
+        .iter()
+        .filter(|e| !e.local_judge)
+        .map(|e| e.routing_id.clone())
+        .collect();
+    let mut judged: HashSet<String> = HashSet::new();
+    for e in latest {
+        if e.local_judge && reference.contains(&e.routing_id) {
+            continue;
+        }
+        let w = if e.local_judge {
+            weights.get(&e.judge).copied().unwrap_or(0.0)
+        } else {
+            1.0
+        };
+        if w <= 0.0 {
+            continue;
+        }
+        judged.insert(e.routing_id.clone());
+        if e.score != Score::Poor {
+            continue;
+        }
         // Names go into shell steps: a line written before the check, or by hand, that is not a
         // plain name never becomes a candidate.
         if let Some(m) = e.failure_mode
@@ -335,32 +418,56 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
             groups
                 .entry((e.task_type, m))
                 .or_default()
-                .push((e.routing_id, e.reasoning));
+                .push((e.routing_id, e.reasoning, w));
         }
     }
-    groups.retain(|_, v| v.len() >= min);
-    if groups.is_empty() {
-        return Ok(Vec::new());
-    }
+    let mut runs: HashMap<String, RoutingRecord> = HashMap::new();
+    let mut failed_checks: Vec<RoutingRecord> = Vec::new();
     let wanted: HashSet<String> = groups
         .values()
-        .flat_map(|v| v.iter().map(|(id, _)| id.clone()))
+        .flat_map(|v| v.iter().map(|(id, _, _)| id.clone()))
         .collect();
-    let mut runs: HashMap<String, RoutingRecord> = HashMap::new();
     records::scan_lines(&paths.routing_log(), |line| {
+        let checks_failed = line.contains("\"delivered\":false");
+        if !checks_failed && !wanted.iter().any(|id| line.contains(id.as_str())) {
+            return Seen::Next;
+        }
         if let Ok(r) = serde_json::from_str::<RoutingRecord>(line)
             && r.revision <= 1
-            && wanted.contains(&r.id)
         {
-            runs.insert(r.id.clone(), r);
+            if r.checks.as_ref().is_some_and(|c| !c.delivered) && !judged.contains(&r.id) {
+                failed_checks.push(r.clone());
+            }
+            if wanted.contains(&r.id) {
+                runs.insert(r.id.clone(), r);
+            }
         }
         Seen::Next
     })?;
+    // An answer the free checks failed on every attempt is a poor verdict that cost nothing.
+    for r in failed_checks {
+        let Some(c) = &r.checks else { continue };
+        if let Some(m) = c.failure_mode.clone()
+            && super::service::is_slug(&m)
+            && super::service::is_slug(&r.task_type)
+        {
+            groups.entry((r.task_type.clone(), m)).or_default().push((
+                r.id.clone(),
+                c.escalate.clone(),
+                1.0,
+            ));
+            runs.insert(r.id.clone(), r);
+        }
+    }
+    groups.retain(|_, v| v.iter().map(|x| x.2).sum::<f64>() + 1e-9 >= min as f64);
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
     for ((task_type, failure_mode), evals) in groups {
         // The base: the largest model of the failing runs (the tier that wrote the deliverable).
         let mut bases: BTreeMap<String, usize> = BTreeMap::new();
-        for (id, _) in &evals {
+        for (id, _, _) in &evals {
             if let Some(m) = runs.get(id).and_then(|r| r.models_used.last()) {
                 *bases.entry(m.clone()).or_default() += 1;
             }
@@ -371,7 +478,7 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
             .map(|(m, _)| m);
         let name = format!("{task_type}-{failure_mode}").replace('_', "-");
         let how_to = format!(
-            "1. orc export sft -o {name}.jsonl   (good outputs and Claude's redos of this task type as chat examples)\n\
+            "1. orc export sft --task-type {task_type} -o {name}.jsonl   (good outputs and Claude's redos of this task type, with their instructions, as chat examples)\n\
              2. Train a LoRA adapter on {base} with that file (e.g. with unsloth or peft), export it as safetensors or GGUF.\n\
              3. Write a Modelfile:\n     FROM {base}\n     ADAPTER ./{name}-adapter\n\
              4. ollama create {name} -f Modelfile, then point the ensemble's profile at model `{name}`.\n\
@@ -381,7 +488,7 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
         let examples = evals
             .iter()
             .take(5)
-            .map(|(id, reasoning)| {
+            .map(|(id, reasoning, _)| {
                 let r = runs.get(id);
                 LoraExample {
                     routing_id: id.clone(),
@@ -396,7 +503,8 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
             task_type,
             failure_mode,
             poor_evaluations: evals.len() as u64,
-            routing_ids: evals.into_iter().map(|(id, _)| id).collect(),
+            weighted_evidence: (evals.iter().map(|x| x.2).sum::<f64>() * 100.0).round() / 100.0,
+            routing_ids: evals.into_iter().map(|(id, _, _)| id).collect(),
             examples,
             base_model: base,
             how_to,
@@ -405,11 +513,28 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
     Ok(out)
 }
 
-/// Recomputes the task profiles and LoRA candidates and writes the next routing config version.
+/// Recomputes the task profiles and LoRA candidates and, when a route changed, writes the next
+/// routing config version (an unchanged result writes none: the current config only records the
+/// evaluations it has now seen). A rollback's pin holds: for its task types only evaluations
+/// logged after the rollback count, and a task type without enough of them keeps its pinned rule.
 pub fn learn(learning: &Learning) -> Result<Learned, LearnError> {
+    learn_with(learning, false)
+}
+
+/// `learn`; with `unpin`, from every evaluation again (the pin is lifted).
+pub fn learn_with(learning: &Learning, unpin: bool) -> Result<Learned, LearnError> {
     let paths = &learning.paths;
     let _lock = LearnLock::take(paths)?;
-    let agg = Aggregate::load(paths, &learning.config)?;
+    let previous = current(paths)?;
+    let pin = previous
+        .as_ref()
+        .and_then(|p| p.pinned.clone())
+        .filter(|_| !unpin);
+    let since = pin
+        .as_ref()
+        .map(|p| p.task_types.clone())
+        .unwrap_or_default();
+    let agg = Aggregate::load_since(paths, &learning.config, &since)?;
     let evaluations_seen = agg.evaluation_scan.lines;
     let task_types = profiles(&agg, learning.config.min_evidence);
     let now = super::now();
@@ -422,7 +547,11 @@ pub fn learn(learning: &Learning) -> Result<Learned, LearnError> {
             task_types: task_types.clone(),
         },
     )?;
-    let routes: BTreeMap<String, RouteRule> = task_types
+    let before = previous
+        .as_ref()
+        .map(|p| p.routes.clone())
+        .unwrap_or_default();
+    let mut routes: BTreeMap<String, RouteRule> = task_types
         .iter()
         .filter(|(_, p)| p.preferred_route != "matrix")
         .map(|(tt, p)| {
@@ -442,44 +571,76 @@ pub fn learn(learning: &Learning) -> Result<Learned, LearnError> {
             )
         })
         .collect();
-    let previous = current(paths)?;
-    let version = versions(paths)?.last().copied().unwrap_or(0) + 1;
-    let config = RoutingConfig {
-        version,
-        created_at: now.clone(),
-        evaluations_seen,
-        routes: routes.clone(),
-    };
-    let header = format!(
-        "# Routing config v{version}, learned by `orc learn`. Routing reads only routing-config.yaml;\n# `orc routing rollback N` makes routing-config.vN.yaml current again.\n"
-    );
-    let vpath = paths.routing_version(version);
-    write_yaml(&vpath, &header, &config)?;
-    write_yaml(&paths.routing_config(), &header, &config)?;
-    let candidates = lora(learning, 3)?;
-    write_yaml(
-        &paths.lora_candidates(),
-        "# Task types with 3 or more poor local evaluations sharing a failure mode: LoRA fine-tuning candidates.\n",
-        &LoraCandidates {
-            generated_at: now,
-            candidates: candidates.clone(),
-        },
-    )?;
-    let before = previous.map(|p| p.routes).unwrap_or_default();
+    // A pinned task type without enough new evidence keeps the rule the rollback chose.
+    for tt in since.keys() {
+        if task_types
+            .get(tt)
+            .is_none_or(|p| p.preferred_route == "matrix")
+        {
+            match before.get(tt) {
+                Some(r) => routes.insert(tt.clone(), r.clone()),
+                None => routes.remove(tt),
+            };
+        }
+    }
+    // A change is a different decision (route, ensemble, tier); fresher evidence for the same
+    // decision updates the current config in place.
+    let decision = |r: &RouteRule| (r.route.clone(), r.ensemble.clone(), r.tier.clone());
     let mut changed: Vec<String> = routes
         .iter()
-        .filter(|(k, v)| before.get(*k) != Some(v))
+        .filter(|(k, v)| before.get(*k).map(decision) != Some(decision(v)))
         .map(|(k, _)| k.clone())
         .collect();
     changed.extend(before.keys().filter(|k| !routes.contains_key(*k)).cloned());
     changed.sort();
-    tracing::info!(version, "learned routing config");
+    let candidates = lora(learning, 3)?;
+    write_yaml(
+        &paths.lora_candidates(),
+        "# Task types whose poor local verdicts (judges, a local judge weighted by its agreement with Claude, failed free checks) share a failure mode and weigh 3 or more: LoRA fine-tuning candidates.\n",
+        &LoraCandidates {
+            generated_at: now.clone(),
+            candidates: candidates.clone(),
+        },
+    )?;
+    let header = |v: u64| {
+        format!(
+            "# Routing config v{v}, learned by `orc learn`. Routing reads only routing-config.yaml;\n# `orc routing rollback N` makes routing-config.vN.yaml current again.\n"
+        )
+    };
+    let (version, new_version, file) = match previous.filter(|_| changed.is_empty()) {
+        // Nothing changed: no new version; the current config notes what it has now seen.
+        Some(mut cur) => {
+            cur.evaluations_seen = evaluations_seen;
+            cur.pinned = pin.clone();
+            cur.routes = routes.clone();
+            let v = cur.version;
+            write_yaml(&paths.routing_config(), &header(v), &cur)?;
+            (v, false, paths.routing_version(v))
+        }
+        None => {
+            let version = versions(paths)?.last().copied().unwrap_or(0) + 1;
+            let config = RoutingConfig {
+                version,
+                created_at: now.clone(),
+                evaluations_seen,
+                routes: routes.clone(),
+                pinned: pin.clone(),
+            };
+            let vpath = paths.routing_version(version);
+            write_yaml(&vpath, &header(version), &config)?;
+            write_yaml(&paths.routing_config(), &header(version), &config)?;
+            (version, true, vpath)
+        }
+    };
+    tracing::info!(version, new_version, "learned routing config");
     Ok(Learned {
         version,
-        routing_config: vpath.display().to_string(),
+        new_version,
+        routing_config: file.display().to_string(),
         evaluations_seen,
         routes,
         changed,
+        pinned: since.keys().cloned().collect(),
         task_profiles: task_types.len(),
         lora_candidates: candidates
             .iter()
@@ -534,6 +695,29 @@ pub fn rollback(paths: &Paths, n: u64) -> Result<RoutingConfig, LearnError> {
         Seen::Next
     })?;
     config.evaluations_seen = lines;
+    // Pin the task types whose rule the rollback changes: the next batch reads only the
+    // evaluations logged from now on for them, so it cannot re-derive the rolled-back rule.
+    let cur = current(paths)?;
+    let mut pin = cur
+        .as_ref()
+        .and_then(|c| c.pinned.clone())
+        .unwrap_or_default();
+    pin.task_types.retain(|_, l| *l <= lines);
+    if let Some(c) = &cur {
+        let differ = c
+            .routes
+            .iter()
+            .filter(|(k, v)| config.routes.get(*k) != Some(v))
+            .map(|(k, _)| k)
+            .chain(config.routes.keys().filter(|k| !c.routes.contains_key(*k)));
+        for tt in differ {
+            pin.task_types.insert(tt.clone(), lines);
+        }
+    }
+    pin.version = n;
+    pin.from = cur.as_ref().map(|c| c.version);
+    pin.at = super::now();
+    config.pinned = (!pin.task_types.is_empty()).then_some(pin);
     let header = format!(
         "# Routing config v{n}, made current by `orc routing rollback {n}` (evaluations_seen: the\n# evaluations logged at the rollback). `orc routing rollback N` makes routing-config.vN.yaml\n# current again.\n"
     );

@@ -1,11 +1,17 @@
-//! The flywheel's data: training files built from the logs and the linked artifacts.
+//! The flywheel's data: training files built from the logs and the kept examples.
 //!
-//! - `sft`: chat JSONL (`{"messages": [user, assistant]}`) of local outputs judged good, and of
-//!   Claude's outputs for tasks where Claude redid local work that was judged poor or rejected;
-//! - `dpo`: `{"prompt", "chosen", "rejected"}` where both exist: Claude's redo is chosen over the
-//!   poor or rejected local output;
-//! - `judge`: judge-training rows (task, response, rubric, reasoning, score) from the reference
-//!   judges' evaluations, for fine-tuning a small local judge.
+//! - `sft`: chat JSONL (`{"messages": [system (the instruction), user, assistant]}`) of local
+//!   outputs judged good, and of Claude's outputs for tasks where Claude redid local work that
+//!   was judged poor, rejected or failed its free checks;
+//! - `dpo`: `{"prompt", "chosen", "rejected"}` where both exist: Claude's redo over the poor,
+//!   rejected or failed local output, and Claude's paired answer over a local answer judged worse;
+//! - `judge`: judge-training rows (instruction, task, response, rubric, reasoning, score,
+//!   failure mode) from the reference judges' evaluations, for fine-tuning a small local judge.
+//!
+//! A verdict is the latest of each output: a reference judge's, else a local judge's. Inputs and
+//! outputs come from `evaluations/examples/` (kept when a run is judged or rejected, never
+//! touched by `cleanup_artifacts`), else from the run's artifact. Rows are written as they are
+//! made: memory holds the verdicts and the runs they name, never the output.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -34,58 +40,119 @@ impl Kind {
             _ => None,
         }
     }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Sft => "sft",
+            Kind::Dpo => "dpo",
+            Kind::Judge => "judge",
+        }
+    }
+}
+
+/// Which rows to keep (every field optional).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Filter {
+    pub task_type: Option<String>,
+    pub ensemble: Option<String>,
+    pub judge: Option<String>,
+}
+
+impl Filter {
+    fn keeps(&self, task_type: &str, ensemble: Option<&str>, judge: Option<&str>) -> bool {
+        self.task_type.as_deref().is_none_or(|t| t == task_type)
+            && self.ensemble.as_deref().is_none_or(|e| Some(e) == ensemble)
+            && self.judge.as_deref().is_none_or(|j| Some(j) == judge)
+    }
 }
 
 /// What an export wrote.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Exported {
     pub rows: u64,
-    /// Runs that qualified but whose artifact is missing or unreadable.
+    /// Runs that qualified but whose example and artifact are both missing or unreadable.
     pub missing_artifacts: u64,
+    /// Rows built from kept examples (the rest came from artifacts).
+    pub from_examples: u64,
 }
 
-/// Writes the rows of `kind` as JSONL into `out`.
+/// The chat rows of one run: the instruction as the system message when there is one.
+fn chat(instruction: Option<&str>, input: &str, output: &str) -> serde_json::Value {
+    let mut messages = Vec::new();
+    if let Some(i) = instruction.filter(|i| !i.trim().is_empty()) {
+        messages.push(json!({"role": "system", "content": i}));
+    }
+    messages.push(json!({"role": "user", "content": input}));
+    messages.push(json!({"role": "assistant", "content": output}));
+    json!({ "messages": messages })
+}
+
+fn prompt(instruction: Option<&str>, input: &str) -> String {
+    match instruction.filter(|i| !i.trim().is_empty()) {
+        Some(i) => format!("{i}\n\n{input}"),
+        None => input.to_string(),
+    }
+}
+
+/// Writes the rows of `kind` as JSONL into `out`, one at a time.
 pub fn export(
     learning: &Learning,
     kind: Kind,
+    filter: &Filter,
     out: &mut dyn Write,
 ) -> Result<Exported, LearnError> {
     let paths = &learning.paths;
-    // The latest reference verdict per (routing id, subject).
+    // The latest verdict per (routing id, subject): a reference judge's over a local judge's.
     let mut verdicts: HashMap<(String, Subject), EvaluationRecord> = HashMap::new();
-    records::scan::<EvaluationRecord>(&paths.evaluations(), |e| {
-        if !e.local_judge {
-            verdicts.insert((e.routing_id.clone(), e.subject), e);
+    let mut by_local: HashMap<(String, Subject), EvaluationRecord> = HashMap::new();
+    records::scan::<EvaluationRecord>(&paths.evaluations(), |mut e| {
+        // The export reads inputs and outputs from the example or the artifact, not the record.
+        e.reasoning = e.reasoning.map(|r| r.chars().take(16 * 1024).collect());
+        let key = (e.routing_id.clone(), e.subject);
+        if e.local_judge {
+            by_local.insert(key, e);
+        } else {
+            verdicts.insert(key, e);
         }
     })?;
-    // Runs: those judged, and Claude's redos (with what they redid).
+    if kind != Kind::Judge || filter.judge.is_some() {
+        for (k, e) in by_local {
+            verdicts.entry(k).or_insert(e);
+        }
+    }
+    // Runs: those judged, Claude's redos and paired answers (with what they answer), and local
+    // answers the free checks failed (DPO's rejected side when Claude redid them).
     let judged: HashSet<&str> = verdicts.keys().map(|(id, _)| id.as_str()).collect();
     let mut runs: HashMap<String, RoutingRecord> = HashMap::new();
-    let mut redos: Vec<String> = Vec::new();
+    let mut linked: Vec<String> = Vec::new();
     records::scan_lines(&paths.routing_log(), |line| {
-        if let Ok(r) = serde_json::from_str::<RoutingRecord>(line) {
-            let wanted =
-                judged.contains(r.id.as_str()) || r.redoes.is_some() || runs.contains_key(&r.id);
+        if let Ok(mut r) = serde_json::from_str::<RoutingRecord>(line) {
+            let links = r.redoes.is_some() || r.paired_with.is_some();
+            let wanted = judged.contains(r.id.as_str()) || links || runs.contains_key(&r.id);
             if wanted {
-                if r.redoes.is_some() && r.revision <= 1 {
-                    redos.push(r.id.clone());
+                if links && r.revision <= 1 {
+                    linked.push(r.id.clone());
                 }
+                // Inputs come from the example or the artifact: the record's copy is not held.
+                r.task_input = None;
                 keep_latest(&mut runs, r);
             }
         }
         Seen::Next
     })?;
-    // The local runs Claude redid are needed too.
-    let redone: HashSet<String> = redos
+    let other: HashSet<String> = linked
         .iter()
-        .filter_map(|id| runs.get(id).and_then(|r| r.redoes.clone()))
+        .filter_map(|id| {
+            runs.get(id)
+                .and_then(|r| r.redoes.clone().or_else(|| r.paired_with.clone()))
+        })
         .filter(|id| !runs.contains_key(id))
         .collect();
-    if !redone.is_empty() {
+    if !other.is_empty() {
         records::scan_lines(&paths.routing_log(), |line| {
-            if let Ok(r) = serde_json::from_str::<RoutingRecord>(line)
-                && redone.contains(&r.id)
+            if let Ok(mut r) = serde_json::from_str::<RoutingRecord>(line)
+                && other.contains(&r.id)
             {
+                r.task_input = None;
                 keep_latest(&mut runs, r);
             }
             Seen::Next
@@ -102,13 +169,21 @@ pub fn export(
         done.rows += 1;
         Ok(())
     };
-    let chat = |input: &str, output: &str| json!({"messages": [{"role": "user", "content": input}, {"role": "assistant", "content": output}]});
-    // Was this local run's output bad (judged poor, or rejected)?
+    let verdict = |id: &str, s: Subject| verdicts.get(&(id.to_string(), s));
+    // Was this local run's output bad (judged poor, rejected, or failed its free checks)?
     let bad = |id: &str| {
-        verdicts
-            .get(&(id.to_string(), Subject::Local))
-            .is_some_and(|e| e.score == Score::Poor)
-            || runs.get(id).is_some_and(|r| r.user_accepted == Some(false))
+        verdict(id, Subject::Local).is_some_and(|e| e.score == Score::Poor)
+            || runs.get(id).is_some_and(|r| {
+                r.user_accepted == Some(false) || r.checks.as_ref().is_some_and(|c| !c.delivered)
+            })
+    };
+    let io_of = |r: &RoutingRecord, done: &mut Exported| {
+        let from_example = learning.example(&r.id).is_some();
+        let got = learning.run_io(r);
+        if got.is_some() && from_example {
+            done.from_examples += 1;
+        }
+        got
     };
     let mut ids: Vec<&String> = runs.keys().collect();
     ids.sort_by(|a, b| {
@@ -121,16 +196,30 @@ pub fn export(
                 let r = &runs[id];
                 let good_local = r.route.is_local()
                     && r.user_accepted != Some(false)
-                    && verdicts
-                        .get(&(id.clone(), Subject::Local))
-                        .is_some_and(|e| e.score == Score::Good);
-                let claude_redo = !r.route.is_local() && r.redoes.as_deref().is_some_and(bad);
-                if !(good_local || claude_redo) {
+                    && verdict(id, Subject::Local).is_some_and(|e| e.score == Score::Good);
+                let redid = r
+                    .redoes
+                    .as_deref()
+                    .filter(|l| !r.route.is_local() && bad(l));
+                let (why, local) = match (good_local, redid) {
+                    (true, _) => (verdict(id, Subject::Local), r),
+                    (false, Some(l)) => match runs.get(l) {
+                        Some(lr) => (verdict(l, Subject::Local), lr),
+                        None => continue,
+                    },
+                    _ => continue,
+                };
+                if !filter.keeps(
+                    &local.task_type,
+                    local.ensemble_used.as_deref(),
+                    why.map(|e| e.judge.as_str()),
+                ) {
                     continue;
                 }
-                match learning.artifact_io(r) {
-                    Some((input, output)) if !input.is_empty() => {
-                        row(chat(&input, &output), &mut done)?
+                match io_of(r, &mut done) {
+                    Some((inst, input, output)) if !input.is_empty() => {
+                        let inst = inst.or_else(|| local.instruction.clone());
+                        row(chat(inst.as_deref(), &input, &output), &mut done)?
                     }
                     _ => done.missing_artifacts += 1,
                 }
@@ -139,17 +228,38 @@ pub fn export(
         Kind::Dpo => {
             for id in ids {
                 let r = &runs[id];
-                let Some(local_id) = r.redoes.as_deref().filter(|l| bad(l)) else {
+                if r.route.is_local() {
                     continue;
+                }
+                // Claude's redo of a bad local answer, or its paired answer judged better.
+                let local_id = match (r.redoes.as_deref(), r.paired_with.as_deref()) {
+                    (Some(l), _) if bad(l) => l,
+                    (_, Some(l))
+                        if verdict(l, Subject::Local)
+                            .zip(verdict(id, Subject::Claude))
+                            .is_some_and(|(lv, cv)| cv.score.value() > lv.score.value()) =>
+                    {
+                        l
+                    }
+                    _ => continue,
                 };
                 let Some(local) = runs.get(local_id) else {
                     continue;
                 };
-                match (learning.artifact_io(local), learning.artifact_io(r)) {
-                    (Some((input, rejected)), Some((_, chosen))) if !input.is_empty() => row(
-                        json!({"prompt": input, "chosen": chosen, "rejected": rejected}),
-                        &mut done,
-                    )?,
+                if !filter.keeps(
+                    &local.task_type,
+                    local.ensemble_used.as_deref(),
+                    verdict(local_id, Subject::Local).map(|e| e.judge.as_str()),
+                ) {
+                    continue;
+                }
+                match (io_of(local, &mut done), io_of(r, &mut done)) {
+                    (Some((inst, input, rejected)), Some((_, _, chosen))) if !input.is_empty() => {
+                        row(
+                            json!({"prompt": prompt(inst.as_deref(), &input), "chosen": chosen, "rejected": rejected}),
+                            &mut done,
+                        )?
+                    }
                     _ => done.missing_artifacts += 1,
                 }
             }
@@ -170,14 +280,22 @@ pub fn export(
                 if (e.subject == Subject::Local) != r.route.is_local() {
                     continue;
                 }
-                match learning.artifact_io(r) {
-                    Some((input, output)) if !input.is_empty() => row(
+                if !filter.keeps(&r.task_type, r.ensemble_used.as_deref(), Some(&e.judge)) {
+                    continue;
+                }
+                match io_of(r, &mut done) {
+                    Some((inst, input, output)) if !input.is_empty() => row(
                         json!({
+                            "instruction": inst.unwrap_or_default(),
                             "task": input,
                             "response": output,
                             "rubric": RUBRIC,
                             "reasoning": e.reasoning.clone().unwrap_or_default(),
                             "score": e.score,
+                            "failure_mode": e.failure_mode,
+                            "task_type": r.task_type,
+                            "ensemble": r.ensemble_used,
+                            "judge": e.judge,
                         }),
                         &mut done,
                     )?,
@@ -190,23 +308,39 @@ pub fn export(
     Ok(done)
 }
 
-/// Keeps the latest revision of each run; a revision carries no input, so the first line's
-/// `task_input` is kept with it.
+/// Keeps the latest revision of each run.
 fn keep_latest(runs: &mut HashMap<String, RoutingRecord>, r: RoutingRecord) {
     match runs.get_mut(&r.id) {
-        Some(old) if old.revision > r.revision => {
-            if old.task_input.is_none() {
-                old.task_input = r.task_input;
-            }
-        }
-        Some(old) => {
-            let input = old.task_input.take();
-            let mut r = r;
-            r.task_input = r.task_input.or(input);
-            *old = r;
-        }
+        Some(old) if old.revision > r.revision => {}
+        Some(old) => *old = r,
         None => {
             runs.insert(r.id.clone(), r);
         }
     }
+}
+
+/// Writes an export to `path` as it is made: into a private temporary file beside it, renamed
+/// over `path` once complete (a failed export leaves the old file).
+pub fn export_to_file(
+    learning: &Learning,
+    kind: Kind,
+    filter: &Filter,
+    path: &std::path::Path,
+) -> Result<Exported, LearnError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".orc-export-")
+        .tempfile_in(&dir)
+        .map_err(LearnError::io(&dir))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    let done = export(learning, kind, filter, &mut w)?;
+    w.flush().map_err(LearnError::io(path))?;
+    drop(w);
+    tmp.as_file().sync_all().map_err(LearnError::io(path))?;
+    tmp.persist(path)
+        .map_err(|e| LearnError::io(path)(e.error))?;
+    Ok(done)
 }

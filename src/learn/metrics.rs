@@ -12,32 +12,109 @@ use serde::{Deserialize, Serialize};
 use super::records::{self, Route, ScanStats, Score, Seen, Subject};
 use super::{LearnConfig, LearnError, Paths};
 
-/// good / acceptable / poor counts and their mean on PGR's scale.
+/// good / acceptable / poor counts and their mean on PGR's scale. A verdict carries a weight:
+/// 1 for a reference judge (Claude, a person) and for the free checks, a local judge's measured
+/// agreement with Claude for its own verdicts ([`judge_weight`]); the mean is weighted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Quality {
     pub good: u64,
     pub acceptable: u64,
     pub poor: u64,
+    /// Of those, verdicts of a local judge (weighted by its agreement with Claude).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub by_local_judge: u64,
+    /// The sum of the weights (what counts as evidence).
+    #[serde(skip)]
+    pub weight: f64,
+    /// The sum of weight x score.
+    #[serde(skip)]
+    pub score: f64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Quality {
     pub fn add(&mut self, s: Score) {
+        self.add_weighted(s, 1.0, false);
+    }
+    /// Adds a verdict of weight `w` (a local judge's when `local`).
+    pub fn add_weighted(&mut self, s: Score, w: f64, local: bool) {
         match s {
             Score::Good => self.good = self.good.saturating_add(1),
             Score::Acceptable => self.acceptable = self.acceptable.saturating_add(1),
             Score::Poor => self.poor = self.poor.saturating_add(1),
         }
+        if local {
+            self.by_local_judge = self.by_local_judge.saturating_add(1);
+        }
+        self.weight += w;
+        self.score += w * s.value();
+    }
+    /// Takes back a verdict of weight 1 (one a later judgment replaced).
+    pub fn remove(&mut self, s: Score) {
+        let n = match s {
+            Score::Good => &mut self.good,
+            Score::Acceptable => &mut self.acceptable,
+            Score::Poor => &mut self.poor,
+        };
+        if *n > 0 {
+            *n -= 1;
+            self.weight = (self.weight - 1.0).max(0.0);
+            self.score = (self.score - s.value()).max(0.0);
+        }
+    }
+    /// Adds another part's verdicts.
+    pub fn merge(&mut self, o: &Quality) {
+        self.good = self.good.saturating_add(o.good);
+        self.acceptable = self.acceptable.saturating_add(o.acceptable);
+        self.poor = self.poor.saturating_add(o.poor);
+        self.by_local_judge = self.by_local_judge.saturating_add(o.by_local_judge);
+        self.weight += o.weight;
+        self.score += o.score;
     }
     pub fn n(&self) -> u64 {
         self.good
             .saturating_add(self.acceptable)
             .saturating_add(self.poor)
     }
-    /// The mean score (good 1, acceptable 0.5, poor 0), None without judgments.
-    pub fn mean(&self) -> Option<f64> {
-        let n = self.n();
-        (n > 0).then(|| (self.good as f64 + 0.5 * self.acceptable as f64) / n as f64)
+    /// The evidence the verdicts amount to: their weights summed.
+    pub fn weight(&self) -> f64 {
+        self.weight
     }
+    /// The weighted mean score (good 1, acceptable 0.5, poor 0), None without judgments.
+    pub fn mean(&self) -> Option<f64> {
+        (self.weight > 1e-12).then(|| (self.score / self.weight).clamp(0.0, 1.0))
+    }
+}
+
+/// How much a local judge's verdict counts (0-1): its agreement with Claude (Cohen's kappa, or
+/// the raw agreement rate when kappa is undefined because both always gave one score), scaled
+/// down while it has fewer than `min_pairs` outputs judged by both.
+pub fn judge_weight(a: &Agreement, min_pairs: u64) -> f64 {
+    let k = a.kappa.or(a.agreement_rate).unwrap_or(0.0).clamp(0.0, 1.0);
+    k * (a.n as f64 / min_pairs.max(1) as f64).min(1.0)
+}
+
+/// The free checks' verdict on a run, as quality evidence: a strong pass is good, an answer
+/// that failed on every attempt (not delivered) is poor; anything else says nothing.
+pub fn checks_score(c: &super::checks::FreeChecks) -> Option<Score> {
+    if !c.delivered {
+        Some(Score::Poor)
+    } else if c.strong {
+        Some(Score::Good)
+    } else {
+        None
+    }
+}
+
+/// Counts of one check's outcomes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct CheckCount {
+    pub pass: u64,
+    pub doubt: u64,
+    pub fail: u64,
 }
 
 /// PGR = (r_router - r_weak) / (r_strong - r_weak); None ("n/a") when a side has no judgments
@@ -113,6 +190,24 @@ pub struct Stats {
     /// Model tiers the runs used (kept per task type and ensemble).
     #[serde(skip)]
     pub tiers: BTreeSet<String>,
+    /// Free checks: the runs checked, by verdict; retried and not delivered.
+    pub checked_runs: u64,
+    pub checks_passed: u64,
+    pub checks_doubted: u64,
+    pub checks_failed: u64,
+    pub checks_strong: u64,
+    pub retried_runs: u64,
+    /// Each check's outcomes.
+    pub checks: BTreeMap<String, CheckCount>,
+    /// The free checks' verdicts as evidence (strong pass good, not delivered poor), for runs no
+    /// judge has judged: learning counts them beside the judges'.
+    pub quality_checks: Quality,
+    /// Claude's answers of paired comparisons, and their tokens and dollars (evaluation spend).
+    pub paired_answers: u64,
+    pub pairing_tokens: u64,
+    pub pairing_usd: f64,
+    /// A 95% bootstrap interval of PGR over the judged tasks.
+    pub pgr_ci: Option<(f64, f64)>,
 }
 
 impl Stats {
@@ -133,6 +228,23 @@ impl Stats {
     }
     pub fn break_even(&self) -> Option<f64> {
         break_even_rate(self.savings_per_request()?, self.judge_cost_per_eval()?)
+    }
+    /// Paid judgments per local run: the judging rate the history actually had.
+    pub fn observed_judging_rate(&self) -> Option<f64> {
+        let paid = self
+            .evaluations
+            .saturating_sub(self.local_judge_evaluations);
+        (self.local_runs > 0).then(|| paid as f64 / self.local_runs as f64)
+    }
+    /// Dollars spent on knowing quality: paid judgments and Claude's paired answers.
+    pub fn evaluation_usd(&self) -> f64 {
+        self.judge_usd + self.pairing_usd
+    }
+    /// The local verdicts learning weighs: the judges' and, for runs no judge saw, the checks'.
+    pub fn quality_evidence(&self) -> Quality {
+        let mut q = self.quality_local;
+        q.merge(&self.quality_checks);
+        q
     }
     pub fn pgr(&self) -> Option<f64> {
         if self.pgr_pairs == 0 {
@@ -207,6 +319,8 @@ pub struct Aggregate {
     /// Local runs Claude redid (`redoes`), with the routing ids of Claude's redos: their local
     /// outputs were not delivered.
     pub redos: HashMap<String, Vec<String>>,
+    /// Local runs with Claude's paired answers (`paired_with`): compared, not redone.
+    pub paired: HashMap<String, Vec<String>>,
 }
 
 /// The latest verdict of a reference (not local) judge on one output.
@@ -216,12 +330,18 @@ struct Verdict {
     task_type: u32,
     ensemble: Option<u32>,
     delivered: bool,
+    /// The free checks' verdict this judgment replaces in quality.
+    checks: Option<Score>,
+    /// For a local judge's verdict: the judge (interned).
+    judge: u32,
 }
 
-/// Latest verdicts per (routing id, subject); task types and ensembles interned.
+/// Latest verdicts per (routing id, subject), of the reference judges and of the local ones;
+/// task types, ensembles and judges interned.
 #[derive(Default)]
 struct Verdicts {
     latest: HashMap<(String, Subject), Verdict>,
+    local: HashMap<(String, Subject), Verdict>,
     names: Vec<String>,
     index: HashMap<String, u32>,
 }
@@ -288,6 +408,36 @@ struct RoutingLite<'a> {
     redone: Option<RedoneLite<'a>>,
     #[serde(borrow, default)]
     status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    checks: Option<ChecksLite<'a>>,
+    #[serde(borrow, default)]
+    paired_with: Option<Cow<'a, str>>,
+}
+
+/// What the report reads of a run's free checks.
+#[derive(Deserialize)]
+struct ChecksLite<'a> {
+    #[serde(borrow)]
+    verdict: Cow<'a, str>,
+    #[serde(default)]
+    strong: bool,
+    #[serde(default = "yes")]
+    delivered: bool,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(borrow, default)]
+    checks: Vec<SignalLite<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SignalLite<'a> {
+    #[serde(borrow)]
+    check: Cow<'a, str>,
+    outcome: super::checks::Outcome,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What a redo takes back from the local run it redid.
@@ -323,6 +473,8 @@ struct EvalLite<'a> {
     delivered: bool,
     #[serde(default)]
     local_judge: bool,
+    #[serde(default)]
+    free_checks: Option<Score>,
 }
 
 /// Counts and token sums saturate: a hand-edited or hostile log cannot overflow them.
@@ -429,11 +581,25 @@ impl Stats {
             (&mut self.quality_local, o.quality_local),
             (&mut self.quality_claude, o.quality_claude),
             (&mut self.quality_delivered, o.quality_delivered),
+            (&mut self.quality_checks, o.quality_checks),
         ] {
-            add(&mut a.good, b.good);
-            add(&mut a.acceptable, b.acceptable);
-            add(&mut a.poor, b.poor);
+            a.merge(&b);
         }
+        add(&mut self.checked_runs, o.checked_runs);
+        add(&mut self.checks_passed, o.checks_passed);
+        add(&mut self.checks_doubted, o.checks_doubted);
+        add(&mut self.checks_failed, o.checks_failed);
+        add(&mut self.checks_strong, o.checks_strong);
+        add(&mut self.retried_runs, o.retried_runs);
+        for (k, c) in o.checks {
+            let e = self.checks.entry(k).or_default();
+            add(&mut e.pass, c.pass);
+            add(&mut e.doubt, c.doubt);
+            add(&mut e.fail, c.fail);
+        }
+        add(&mut self.paired_answers, o.paired_answers);
+        add(&mut self.pairing_tokens, o.pairing_tokens);
+        self.pairing_usd += o.pairing_usd;
         // Feedback deltas may cross parts: they wrap while parts are summed.
         add(&mut self.pgr_pairs, o.pgr_pairs);
         self.accepted = self.accepted.wrapping_add(o.accepted);
@@ -484,10 +650,23 @@ impl Aggregate {
         for (local, by) in o.redos {
             self.redos.entry(local).or_default().extend(by);
         }
+        for (local, by) in o.paired {
+            self.paired.entry(local).or_default().extend(by);
+        }
     }
 
     /// Streams `routing-log.jsonl` and `evaluations.jsonl`.
     pub fn load(paths: &Paths, cfg: &LearnConfig) -> Result<Aggregate, LearnError> {
+        Aggregate::load_since(paths, cfg, &BTreeMap::new())
+    }
+
+    /// `load`, reading for the task types in `since` only the evaluations after that line of
+    /// evaluations.jsonl (a rollback's pin: older evidence was rolled back).
+    pub fn load_since(
+        paths: &Paths,
+        cfg: &LearnConfig,
+        since: &BTreeMap<String, u64>,
+    ) -> Result<Aggregate, LearnError> {
         // The routing log is the big one: read it in parallel parts, one per core.
         let log = paths.routing_log();
         let len = records::snapshot_len(&log)?;
@@ -531,17 +710,27 @@ impl Aggregate {
             agg.merge(p?);
         }
         let mut verdicts = Verdicts::default();
+        let mut line_no = 0u64;
         agg.evaluation_scan = records::scan_lines(&paths.evaluations(), |line| {
+            line_no += 1;
             match serde_json::from_str::<EvalLite>(line) {
                 Ok(e) => {
-                    agg.add_evaluation(&e, cfg, &mut verdicts);
+                    if since.get(e.task_type.as_ref()).is_none_or(|l| line_no > *l) {
+                        agg.add_evaluation(&e, cfg, &mut verdicts);
+                    }
                     Seen::Next
                 }
                 Err(_) => Seen::Bad,
             }
         })?;
-        agg.add_quality(&verdicts);
         agg.agreements = agreements(paths)?;
+        let min_pairs = cfg.local_judge.as_ref().map_or(30, |j| j.min_pairs);
+        let weights: HashMap<String, f64> = agg
+            .agreements
+            .iter()
+            .map(|a| (a.judge.clone(), judge_weight(a, min_pairs)))
+            .collect();
+        agg.add_quality(&verdicts, &weights);
         Ok(agg)
     }
 
@@ -577,11 +766,35 @@ impl Aggregate {
             return;
         }
         let day = day_of(&r.timestamp);
+        if let Some(local) = r.paired_with.as_deref() {
+            // Claude's answer of a paired comparison: evaluation spend, not a run of its own.
+            self.paired
+                .entry(local.to_string())
+                .or_default()
+                .push(r.id.to_string());
+            let (i, o) = (
+                r.claude_input_tokens.unwrap_or(0),
+                r.claude_output_tokens.unwrap_or(0),
+            );
+            let usd = cfg.claude_usd(i, o);
+            for s in self.targets(&r.task_type, None) {
+                add(&mut s.paired_answers, 1);
+                add(&mut s.pairing_tokens, i.saturating_add(o));
+                s.pairing_usd += usd;
+            }
+            day_entry(&mut self.days, day).judge_usd += usd;
+            return;
+        }
         if let Some(back) = &r.redone {
             self.take_back(back, day, cfg);
         }
-        // A failed local run saved nothing (older records counted it).
-        let failed = r.status.as_deref() == Some("error");
+        if let Some(c) = &r.checks {
+            self.add_checks(c, &r.task_type, ensemble);
+        }
+        // A failed local run saved nothing (older records counted it), nor did an answer that
+        // failed its free checks (not delivered: the task went to Claude).
+        let failed =
+            r.status.as_deref() == Some("error") || r.checks.as_ref().is_some_and(|c| !c.delivered);
         let tokens_saved = if failed { 0 } else { r.tokens_saved };
         let (usd_saved, direct_usd) = if failed {
             (0.0, 0.0)
@@ -636,6 +849,46 @@ impl Aggregate {
         d.usd_saved += usd_saved;
     }
 
+    /// Counts a run's free checks, and their verdict as quality evidence.
+    fn add_checks(&mut self, c: &ChecksLite, task_type: &str, ensemble: Option<&str>) {
+        let score = if !c.delivered {
+            Some(Score::Poor)
+        } else if c.strong {
+            Some(Score::Good)
+        } else {
+            None
+        };
+        for s in self.targets(task_type, ensemble) {
+            add(&mut s.checked_runs, 1);
+            match c.verdict.as_ref() {
+                "pass" => add(&mut s.checks_passed, 1),
+                "doubt" => add(&mut s.checks_doubted, 1),
+                "fail" => add(&mut s.checks_failed, 1),
+                _ => {}
+            }
+            if c.strong {
+                add(&mut s.checks_strong, 1);
+            }
+            if c.attempts > 1 {
+                add(&mut s.retried_runs, 1);
+            }
+            for sig in c.checks.iter().take(32) {
+                if !s.checks.contains_key(sig.check.as_ref()) && s.checks.len() >= 32 {
+                    continue;
+                }
+                let e = s.checks.entry(sig.check.to_string()).or_default();
+                match sig.outcome {
+                    super::checks::Outcome::Pass => add(&mut e.pass, 1),
+                    super::checks::Outcome::Doubt => add(&mut e.doubt, 1),
+                    super::checks::Outcome::Fail => add(&mut e.fail, 1),
+                }
+            }
+            if let Some(sc) = score {
+                s.quality_checks.add(sc);
+            }
+        }
+    }
+
     /// A local run Claude redid was not delivered: its saving is taken back (on the redo's day).
     fn take_back(&mut self, back: &RedoneLite, day: &str, cfg: &LearnConfig) {
         let usd = match &back.estimate {
@@ -674,52 +927,182 @@ impl Aggregate {
         let d = day_entry(&mut self.days, day_of(&e.timestamp));
         add(&mut d.evaluations, 1);
         d.judge_usd += usd;
-        if !e.local_judge {
-            let v = Verdict {
-                score: e.score,
-                task_type: verdicts.intern(&e.task_type),
-                ensemble: ensemble.map(|n| verdicts.intern(n)),
-                delivered: e.delivered,
-            };
-            verdicts
-                .latest
-                .insert((e.routing_id.to_string(), e.subject), v);
+        let v = Verdict {
+            score: e.score,
+            task_type: verdicts.intern(&e.task_type),
+            ensemble: ensemble.map(|n| verdicts.intern(n)),
+            delivered: e.delivered,
+            checks: e.free_checks.filter(|_| e.subject == Subject::Local),
+            judge: if e.local_judge {
+                verdicts.intern(&e.judge)
+            } else {
+                0
+            },
+        };
+        let key = (e.routing_id.to_string(), e.subject);
+        if e.local_judge {
+            verdicts.local.insert(key, v);
+        } else {
+            verdicts.latest.insert(key, v);
         }
     }
 
-    /// Quality and PGR from the latest verdict of each output (by a reference judge). A local
-    /// output Claude redid was not delivered (Claude's was); a local output whose task also has
-    /// a judged Claude output makes a PGR pair.
-    fn add_quality(&mut self, verdicts: &Verdicts) {
-        for ((id, subject), v) in &verdicts.latest {
-            let redos = self.redos.get(id);
+    /// Quality and PGR from the latest verdict of each output: a reference judge's (weight 1),
+    /// else a local judge's (weighted by its agreement with Claude; a judge with no measured
+    /// agreement counts for nothing). A local output Claude redid was not delivered (Claude's
+    /// was); a local output whose task also has a judged Claude output (the same routing id, a
+    /// redo, or a paired answer) makes a PGR pair. A judged output's free-check verdict leaves
+    /// `quality_checks` (the judgment replaces it).
+    fn add_quality(&mut self, verdicts: &Verdicts, weights: &HashMap<String, f64>) {
+        // Claude's outputs that answer a local run's task (a redo or a paired answer).
+        let (redo_map, paired_map) = (
+            std::mem::take(&mut self.redos),
+            std::mem::take(&mut self.paired),
+        );
+        let mut task_of: HashMap<&str, &str> = HashMap::new();
+        for (local, by) in redo_map.iter().chain(paired_map.iter()) {
+            for c in by {
+                task_of.insert(c.as_str(), local.as_str());
+            }
+        }
+        let counted = |key: &(String, Subject)| -> Option<(&Verdict, f64, bool)> {
+            if let Some(v) = verdicts.latest.get(key) {
+                return Some((v, 1.0, false));
+            }
+            let v = verdicts.local.get(key)?;
+            let w = weights.get(verdicts.name(v.judge)).copied().unwrap_or(0.0);
+            (w > 0.0).then_some((v, w, true))
+        };
+        let judged_claude = |id: &str| counted(&(id.to_string(), Subject::Claude)).is_some();
+        let keys = verdicts.latest.keys().chain(
+            verdicts
+                .local
+                .keys()
+                .filter(|k| !verdicts.latest.contains_key(*k)),
+        );
+        // Per target (task type; "" for all), per task: the PGR sides, for the bootstrap.
+        let mut units: HashMap<String, HashMap<String, Unit>> = HashMap::new();
+        for key in keys {
+            let Some((v, w, local)) = counted(key) else {
+                continue;
+            };
+            let (id, subject) = key;
+            let redos = redo_map.get(id);
             let (delivered, paired) = match subject {
                 Subject::Local => (
                     v.delivered && redos.is_none(),
-                    verdicts.latest.contains_key(&(id.clone(), Subject::Claude))
-                        || redos.is_some_and(|by| {
-                            by.iter().any(|c| {
-                                verdicts.latest.contains_key(&(c.clone(), Subject::Claude))
-                            })
-                        }),
+                    judged_claude(id)
+                        || redos.is_some_and(|by| by.iter().any(|c| judged_claude(c)))
+                        || paired_map
+                            .get(id)
+                            .is_some_and(|by| by.iter().any(|c| judged_claude(c))),
                 ),
                 Subject::Claude => (v.delivered, false),
             };
-            let ensemble = v.ensemble.map(|i| verdicts.name(i));
-            for s in self.targets(verdicts.name(v.task_type), ensemble) {
+            let task_type = verdicts.name(v.task_type).to_string();
+            let ensemble = v.ensemble.map(|i| verdicts.name(i).to_string());
+            for s in self.targets(&task_type, ensemble.as_deref()) {
                 match subject {
-                    Subject::Local => s.quality_local.add(v.score),
-                    Subject::Claude => s.quality_claude.add(v.score),
+                    Subject::Local => s.quality_local.add_weighted(v.score, w, local),
+                    Subject::Claude => s.quality_claude.add_weighted(v.score, w, local),
                 }
                 if delivered {
-                    s.quality_delivered.add(v.score);
+                    s.quality_delivered.add_weighted(v.score, w, local);
                 }
                 if paired {
                     add(&mut s.pgr_pairs, 1);
                 }
+                if let Some(c) = v.checks {
+                    s.quality_checks.remove(c);
+                }
+            }
+            let task = match subject {
+                Subject::Local => id.as_str(),
+                Subject::Claude => task_of.get(id.as_str()).copied().unwrap_or(id.as_str()),
+            };
+            for target in [String::new(), task_type] {
+                let u = units
+                    .entry(target)
+                    .or_default()
+                    .entry(task.to_string())
+                    .or_default();
+                let side = match subject {
+                    Subject::Local => &mut u.weak,
+                    Subject::Claude => &mut u.strong,
+                };
+                side.0 += w * v.score.value();
+                side.1 += w;
+                if delivered {
+                    u.router.0 += w * v.score.value();
+                    u.router.1 += w;
+                }
             }
         }
+        for (target, us) in units {
+            let s = if target.is_empty() {
+                &mut self.totals
+            } else {
+                match self.task_types.get_mut(&target) {
+                    Some(s) => s,
+                    None => continue,
+                }
+            };
+            if s.pgr().is_some() {
+                let list: Vec<Unit> = us.into_values().collect();
+                s.pgr_ci = bootstrap_pgr(&list);
+            }
+        }
+        drop(task_of);
+        self.redos = redo_map;
+        self.paired = paired_map;
     }
+}
+
+/// One task's judged sides: (weighted score sum, weight) of the local output, of Claude's, and
+/// of the delivered one.
+#[derive(Debug, Clone, Copy, Default)]
+struct Unit {
+    weak: (f64, f64),
+    strong: (f64, f64),
+    router: (f64, f64),
+}
+
+fn pgr_of(units: &[Unit], pick: impl Iterator<Item = usize>) -> Option<f64> {
+    let (mut w, mut s, mut r) = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.0));
+    for i in pick {
+        let u = &units[i];
+        for (acc, x) in [(&mut w, u.weak), (&mut s, u.strong), (&mut r, u.router)] {
+            acc.0 += x.0;
+            acc.1 += x.1;
+        }
+    }
+    let mean = |x: (f64, f64)| (x.1 > 1e-12).then(|| x.0 / x.1);
+    let (w, s, r) = (mean(w)?, mean(s)?, mean(r)?);
+    (s > w).then(|| (r - w) / (s - w))
+}
+
+/// Resamples drawn for PGR's interval.
+const BOOTSTRAP: usize = 1000;
+
+/// A 95% percentile-bootstrap interval of PGR, resampling tasks (a task's local and Claude
+/// outputs stay together); deterministic (a fixed seed). None when fewer than half the
+/// resamples give a PGR.
+fn bootstrap_pgr(units: &[Unit]) -> Option<(f64, f64)> {
+    let n = units.len();
+    if n < 2 {
+        return None;
+    }
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0022);
+    let mut vals: Vec<f64> = (0..BOOTSTRAP)
+        .filter_map(|_| pgr_of(units, (0..n).map(|_| rng.usize(..n))))
+        .filter(|v| v.is_finite())
+        .collect();
+    if vals.len() * 2 < BOOTSTRAP {
+        return None;
+    }
+    vals.sort_by(f64::total_cmp);
+    let at = |q: f64| vals[((vals.len() - 1) as f64 * q).round() as usize];
+    Some((at(0.025), at(0.975)))
 }
 
 #[cfg(test)]
@@ -727,11 +1110,17 @@ mod tests {
     use super::*;
 
     fn q(good: u64, acceptable: u64, poor: u64) -> Quality {
-        Quality {
-            good,
-            acceptable,
-            poor,
+        let mut out = Quality::default();
+        for (n, s) in [
+            (good, Score::Good),
+            (acceptable, Score::Acceptable),
+            (poor, Score::Poor),
+        ] {
+            for _ in 0..n {
+                out.add(s);
+            }
         }
+        out
     }
 
     #[test]

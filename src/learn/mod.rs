@@ -19,11 +19,18 @@
 //! - `batch`    `learn`: task profiles, versioned routing configs, rollback, LoRA candidates
 //! - `export`   SFT / DPO / judge training data from the linked artifacts
 //! - `service`  what both front ends call
+//! - `checks`   free quality signals (JSON, schema, labels, grounding, completeness, code, agreement)
+//! - `sandbox`  the project's tests on a code answer, in a temporary copy
+//! - `deliver`  an invoke's answer checked, retried locally, or escalated to Claude
+//! - `examples` instruction, input and output of judged runs, kept where cleanup never reaches
 
 pub mod batch;
+pub mod checks;
 pub mod classify;
 pub mod delegation;
+pub mod deliver;
 pub mod estimate;
+pub mod examples;
 pub mod export;
 pub mod input;
 pub mod metrics;
@@ -32,6 +39,7 @@ pub mod rank;
 pub mod records;
 pub mod report;
 pub mod route;
+pub mod sandbox;
 pub mod service;
 pub mod signals;
 
@@ -170,6 +178,11 @@ pub struct LearnConfig {
     pub prices: BTreeMap<String, Price>,
     /// Hand evaluations to a local judge once it agrees with Claude well enough.
     pub local_judge: Option<LocalJudgeConfig>,
+    /// Share of calibration runs that are paired comparisons: Claude answers the task too and
+    /// both answers are judged, so PGR has tasks judged on both sides.
+    pub pair_rate: f64,
+    /// The free quality checks after each invoke.
+    pub checks: sandbox::ChecksConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -183,6 +196,14 @@ pub struct LocalJudgeConfig {
     /// ... on at least this many routing ids judged by both.
     #[serde(default = "default_min_pairs")]
     pub min_pairs: u64,
+    /// Share of the runs this judge takes that Claude judges as well, so its agreement stays
+    /// measured.
+    #[serde(default = "default_spot_check_rate")]
+    pub spot_check_rate: f64,
+}
+
+fn default_spot_check_rate() -> f64 {
+    0.2
 }
 
 fn default_min_kappa() -> f64 {
@@ -225,6 +246,8 @@ impl Default for LearnConfig {
             judge_output_share: 0.25,
             prices: default_prices(),
             local_judge: None,
+            pair_rate: 0.2,
+            checks: sandbox::ChecksConfig::default(),
         }
     }
 }
@@ -281,6 +304,20 @@ impl LearnConfig {
             cfg.claude_token_factor = 1.2;
         }
         cfg.judge_output_share = cfg.judge_output_share.clamp(0.0, 1.0);
+        if !cfg.pair_rate.is_finite() {
+            cfg.pair_rate = 0.2;
+        }
+        cfg.pair_rate = cfg.pair_rate.clamp(0.0, 1.0);
+        if let Some(j) = &mut cfg.local_judge {
+            if !j.spot_check_rate.is_finite() {
+                j.spot_check_rate = 0.2;
+            }
+            j.spot_check_rate = j.spot_check_rate.clamp(0.0, 1.0);
+        }
+        cfg.checks.retries = cfg.checks.retries.min(5);
+        for n in cfg.checks.samples.values_mut() {
+            *n = (*n).clamp(1, checks::MAX_SAMPLES);
+        }
         cfg.learn_every = cfg.learn_every.max(1);
         (cfg, warnings)
     }
@@ -352,6 +389,10 @@ impl Paths {
     }
     pub fn lora_candidates(&self) -> PathBuf {
         self.dir.join("lora-candidates.yaml")
+    }
+    /// The judged runs' instruction, input and output (`examples/<routing id>.json`).
+    pub fn examples(&self) -> PathBuf {
+        self.dir.join("examples")
     }
     /// Where Claude's own outputs are kept when `record_claude_task` is given one.
     pub fn claude_outputs(&self) -> PathBuf {

@@ -32,6 +32,12 @@ pub struct Facts {
     pub last_feedback_rejected: bool,
     /// A local judge that has passed its bar, if any.
     pub trusted_local_judge: Option<String>,
+    /// Its share of runs Claude judges as well (spot checks).
+    pub spot_check_rate: f64,
+    /// What the free checks found on this run.
+    pub checks: Option<super::checks::FreeChecks>,
+    /// This record is Claude's answer of a paired comparison (`paired_with`).
+    pub paired_answer: bool,
 }
 
 /// The answer.
@@ -48,6 +54,17 @@ pub struct Decision {
     /// Who should judge: `claude`, or a local judge's profile.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub judge: Option<String>,
+    /// A paired comparison: Claude answers the task too (record_claude_task with
+    /// `paired_with`), and both answers are judged, so PGR has a task judged on both sides.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paired: bool,
+    /// With `paired`: the steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pair_steps: Option<String>,
+    /// A spot check of a trusted local judge: Claude judges, and this local judge judges the same
+    /// output (`judge_locally`), so its agreement with Claude stays measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spot_check: Option<String>,
 }
 
 /// A number in [0, 1) from the routing id and the seed.
@@ -63,6 +80,36 @@ pub fn sample_point(routing_id: &str, seed: &str) -> f64 {
 }
 
 pub fn decide(routing_id: &str, f: &Facts, cfg: &LearnConfig) -> Decision {
+    let mut d = decide_rules(routing_id, f, cfg);
+    // A trusted local judge keeps being spot-checked by Claude at a sampled rate.
+    if d.evaluate
+        && let Some(j) = &f.trusted_local_judge
+        && d.judge.as_deref() == Some(j.as_str())
+        && sample_point(routing_id, &format!("{}\0spot", cfg.sample_seed)) < f.spot_check_rate
+    {
+        d.judge = Some("claude".into());
+        d.spot_check = Some(j.clone());
+        d.detail.push_str(&format!(
+            "; a spot check of the local judge `{j}` ({:.0}% of its runs): judge it yourself and run judge_locally(profile: \"{j}\") too",
+            f.spot_check_rate * 100.0
+        ));
+    }
+    // A sampled share of calibration runs is a paired comparison.
+    if d.evaluate
+        && d.rule == "calibration"
+        && sample_point(routing_id, &format!("{}\0pair", cfg.sample_seed)) < cfg.pair_rate
+    {
+        d.paired = true;
+        d.judge = Some("claude".into());
+        d.pair_steps = Some(format!(
+            "a paired comparison ({:.0}% of calibration runs): do the task yourself too, log your answer with record_claude_task(task: ..., input_tokens: N, output_tokens: N, output: \"<your answer>\", paired_with: \"{routing_id}\"), then judge both: record_evaluation(routing_id: \"{routing_id}\", ...) and record_evaluation(routing_id: \"<the id record_claude_task returned>\", ...). Deliver the local answer as usual.",
+            cfg.pair_rate * 100.0
+        ));
+    }
+    d
+}
+
+fn decide_rules(routing_id: &str, f: &Facts, cfg: &LearnConfig) -> Decision {
     let yes = |rule: &'static str, detail: String| Decision {
         evaluate: true,
         rule,
@@ -73,6 +120,9 @@ pub fn decide(routing_id: &str, f: &Facts, cfg: &LearnConfig) -> Decision {
                 .clone()
                 .unwrap_or_else(|| "claude".into()),
         ),
+        paired: false,
+        pair_steps: None,
+        spot_check: None,
     };
     let no = |rule: &'static str, detail: String| Decision {
         evaluate: false,
@@ -80,11 +130,35 @@ pub fn decide(routing_id: &str, f: &Facts, cfg: &LearnConfig) -> Decision {
         detail,
         rubric: None,
         judge: None,
+        paired: false,
+        pair_steps: None,
+        spot_check: None,
     };
+    if f.paired_answer {
+        let mut d = yes(
+            "paired",
+            "Claude's answer of a paired comparison: judge it beside the local answer".into(),
+        );
+        d.judge = Some("claude".into());
+        return d;
+    }
     if f.rejected {
         return yes(
             "negative-feedback",
             "the user rejected this run: always judged".into(),
+        );
+    }
+    if let Some(c) = f
+        .checks
+        .as_ref()
+        .filter(|c| !c.delivered && !f.claude_direct)
+    {
+        return no(
+            "checks-failed",
+            format!(
+                "the free checks failed the answer, so it was not delivered ({}): no judgment needed; Claude does the task (record_claude_task with redoes)",
+                c.escalate.as_deref().unwrap_or("a hard check failed")
+            ),
         );
     }
     if f.last_feedback_rejected && !f.claude_direct {
@@ -92,6 +166,35 @@ pub fn decide(routing_id: &str, f: &Facts, cfg: &LearnConfig) -> Decision {
             "negative-feedback",
             "the ensemble's latest feedback was a rejection: judged until a run is accepted".into(),
         );
+    }
+    if let Some(c) = f.checks.as_ref().filter(|_| !f.claude_direct) {
+        if c.verdict == "doubt" {
+            let why: Vec<String> = c
+                .checks
+                .iter()
+                .filter(|s| s.outcome == super::checks::Outcome::Doubt)
+                .map(|s| format!("{}: {}", s.check, s.detail))
+                .collect();
+            return yes(
+                "checks-doubt",
+                format!("a free check disagrees ({}): judged", why.join("; ")),
+            );
+        }
+        if c.strong {
+            let why: Vec<&str> = c
+                .checks
+                .iter()
+                .filter(|s| s.outcome == super::checks::Outcome::Pass)
+                .map(|s| s.check.as_str())
+                .collect();
+            return no(
+                "checks-strong",
+                format!(
+                    "strong free evidence ({} passed): no paid judgment needed",
+                    why.join(", ")
+                ),
+            );
+        }
     }
     if !f.claude_direct && f.use_number <= cfg.calibration_uses {
         return yes(

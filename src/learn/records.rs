@@ -153,6 +153,17 @@ pub struct RoutingRecord {
     /// On a revision: `user_accepted` before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_accepted: Option<bool>,
+    /// The task's instruction (the caller's, else its summary and the ensemble's description):
+    /// what a judge and the training data need beside the input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instruction: Option<String>,
+    /// The free quality checks of the answer (local runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<super::checks::FreeChecks>,
+    /// Claude's answer to this local run's task, for a paired comparison: not delivered, judged
+    /// beside the local answer so PGR has pairs (its tokens are evaluation spend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired_with: Option<String>,
 }
 
 /// The saving of a local run Claude redid, as its record counted it.
@@ -200,6 +211,14 @@ pub struct EvaluationRecord {
     /// Judged by a local model (`orc eval judge`): costs no dollars.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub local_judge: bool,
+    /// The judged run's instruction, input and output, kept in `evaluations/examples/`
+    /// (relative to `.llm-orc/`), which `cleanup_artifacts` never touches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+    /// The free checks' verdict on the judged local output (strong pass good, not delivered
+    /// poor), which this judgment replaces in quality.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_checks: Option<Score>,
 }
 
 /// What a scan of a file met.

@@ -19,6 +19,15 @@ pub struct QualityView {
     pub acceptable: u64,
     pub poor: u64,
     pub mean_score: Option<f64>,
+    /// Of the verdicts, a local judge's: each counts for its measured agreement with Claude.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub by_local_judge: u64,
+    /// What the verdicts weigh (a reference verdict 1, a local judge's its agreement).
+    pub weight: f64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<&Quality> for QualityView {
@@ -28,8 +37,45 @@ impl From<&Quality> for QualityView {
             acceptable: q.acceptable,
             poor: q.poor,
             mean_score: q.mean(),
+            by_local_judge: q.by_local_judge,
+            weight: (q.weight() * 100.0).round() / 100.0,
         }
     }
+}
+
+/// The free checks of the runs (each check's pass / doubt / fail), and their verdicts as
+/// evidence for runs no judge saw.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChecksView {
+    pub checked_runs: u64,
+    pub passed: u64,
+    /// A check wanted a judge.
+    pub doubted: u64,
+    /// A hard check failed on every attempt: not delivered, escalated to Claude.
+    pub failed: u64,
+    /// Strong free evidence: no paid judgment needed.
+    pub strong: u64,
+    /// Runs retried locally after a failed hard check.
+    pub retried: u64,
+    pub by_check: std::collections::BTreeMap<String, super::metrics::CheckCount>,
+    /// Their verdicts as evidence (strong pass good, not delivered poor), for runs no judge saw.
+    pub evidence: QualityView,
+}
+
+/// What knowing quality cost against what routing saved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Money {
+    /// Paid judgments per local run: the rate the history actually had.
+    pub observed_judging_rate: Option<f64>,
+    /// Claude's answers of paired comparisons, and what they cost.
+    pub paired_answers: u64,
+    pub pairing_usd: f64,
+    /// Judging plus paired answers.
+    pub evaluation_usd: f64,
+    /// Routing's estimated saving minus that spend.
+    pub saved_after_evaluation_usd: f64,
+    /// The spend was larger than the saving.
+    pub lost_money: bool,
 }
 
 /// The figures of one ensemble, one task type, or all.
@@ -63,9 +109,12 @@ pub struct Row {
     pub judge_cost_per_evaluation_usd: Option<f64>,
     /// savings per request / judge cost per evaluation: the highest evaluation rate that pays.
     pub break_even_rate: Option<f64>,
-    /// Set when the configured sample rate is above the break-even rate.
+    /// Set when the judging rate the history had (or the configured sample rate) is above the
+    /// break-even rate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub break_even_warning: Option<String>,
+    pub money: Money,
+    pub free_checks: ChecksView,
     /// (r_router - r_weak) / (r_strong - r_weak), null when n/a.
     pub pgr: Option<f64>,
     /// Judgments behind PGR (of local and of Claude's outputs).
@@ -75,6 +124,8 @@ pub struct Row {
     /// Why PGR is n/a.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pgr_reason: Option<String>,
+    /// A 95% bootstrap interval of PGR, resampling the judged tasks.
+    pub pgr_ci: Option<[f64; 2]>,
     pub pgr_detail: PgrDetail,
     pub first_run: Option<String>,
     pub last_run: Option<String>,
@@ -114,6 +165,50 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+fn break_even_warning(s: &Stats, rate: f64) -> Option<String> {
+    let be = s.break_even()?;
+    let observed = s.observed_judging_rate();
+    let cost = s.judge_cost_per_eval().map(usd).unwrap_or_default();
+    match observed {
+        Some(o) if o > be => Some(format!(
+            "{:.0}% of local runs were judged (observed, {cost} per evaluation), above the break-even rate {:.1}%: judging cost more than routing saved",
+            o * 100.0,
+            be * 100.0
+        )),
+        _ if rate > be => Some(format!(
+            "the sample rate {:.0}% is above the break-even rate {:.1}%: judging costs more than routing saves",
+            rate * 100.0,
+            be * 100.0
+        )),
+        _ => None,
+    }
+}
+
+fn money(s: &Stats) -> Money {
+    let spend = s.evaluation_usd();
+    Money {
+        observed_judging_rate: s.observed_judging_rate(),
+        paired_answers: s.paired_answers,
+        pairing_usd: s.pairing_usd,
+        evaluation_usd: spend,
+        saved_after_evaluation_usd: s.usd_saved - spend,
+        lost_money: spend > s.usd_saved && spend > 0.0,
+    }
+}
+
+fn checks_view(s: &Stats) -> ChecksView {
+    ChecksView {
+        checked_runs: s.checked_runs,
+        passed: s.checks_passed,
+        doubted: s.checks_doubted,
+        failed: s.checks_failed,
+        strong: s.checks_strong,
+        retried: s.retried_runs,
+        by_check: s.checks.clone(),
+        evidence: (&s.quality_checks).into(),
+    }
+}
+
 fn row(s: &Stats, ensemble: Option<&str>, task_type: Option<&str>, rate: f64) -> Row {
     let be = s.break_even();
     Row {
@@ -140,17 +235,14 @@ fn row(s: &Stats, ensemble: Option<&str>, task_type: Option<&str>, rate: f64) ->
         savings_per_request_usd: s.savings_per_request(),
         judge_cost_per_evaluation_usd: s.judge_cost_per_eval(),
         break_even_rate: be,
-        break_even_warning: be.filter(|b| rate > *b).map(|b| {
-            format!(
-                "the sample rate {:.0}% is above the break-even rate {:.1}%: judging costs more than routing saves",
-                rate * 100.0,
-                b * 100.0
-            )
-        }),
+        break_even_warning: break_even_warning(s, rate),
+        money: money(s),
+        free_checks: checks_view(s),
         pgr: s.pgr(),
         pgr_n: s.quality_local.n() + s.quality_claude.n(),
         pgr_pairs: s.pgr_pairs,
         pgr_reason: s.pgr_reason(),
+        pgr_ci: s.pgr_ci.map(|(a, b)| [a, b]),
         pgr_detail: PgrDetail {
             r_weak: s.quality_local.mean(),
             n_weak: s.quality_local.n(),
@@ -191,6 +283,16 @@ pub fn build(learning: &Learning) -> Result<Report, LearnError> {
             ));
         }
     }
+    if totals.money.lost_money {
+        warnings.push(format!(
+            "this history lost money: routing saved ~{} (estimate) and knowing its quality cost {} (judging {}, Claude's paired answers {}): {} net",
+            usd(totals.usd_saved_estimate),
+            usd(totals.money.evaluation_usd),
+            usd(totals.judge_usd),
+            usd(totals.money.pairing_usd),
+            usd(totals.money.saved_after_evaluation_usd)
+        ));
+    }
     Ok(Report {
         generated_at: super::now(),
         estimate_note: ESTIMATE_NOTE,
@@ -204,6 +306,14 @@ pub fn build(learning: &Learning) -> Result<Report, LearnError> {
             "judge_price": cfg.price(&cfg.judge_model),
             "judge_output_share": cfg.judge_output_share,
             "log_inputs": cfg.log_inputs,
+            "pair_rate": cfg.pair_rate,
+            "checks": {
+                "enabled": cfg.checks.enabled,
+                "retries": cfg.checks.retries,
+                "samples": cfg.checks.samples,
+                "test_command": cfg.checks.test_command,
+            },
+            "local_judge_weights": agg.agreements.iter().map(|a| (a.judge.clone(), super::metrics::judge_weight(a, cfg.local_judge.as_ref().map_or(30, |j| j.min_pairs)))).collect::<std::collections::BTreeMap<_, _>>(),
         }),
         ensembles,
         task_types,
@@ -239,6 +349,9 @@ fn num(v: Option<f64>) -> String {
 }
 
 fn usd(v: f64) -> String {
+    if v < 0.0 {
+        return format!("-{}", usd(-v));
+    }
     if v.abs() < 0.01 && v != 0.0 {
         format!("${v:.4}")
     } else {
@@ -302,6 +415,13 @@ fn text_block(out: &mut String, title: &str, r: &Row, with_pgr: bool) {
         );
     }
     let _ = writeln!(out, "  quality: {}", quality_line(&r.quality));
+    if r.quality.by_local_judge > 0 {
+        let _ = writeln!(
+            out,
+            "    ({} of them by a local judge, weighted by its agreement with Claude: they weigh {:.2})",
+            r.quality.by_local_judge, r.quality.weight
+        );
+    }
     if r.quality_claude.good + r.quality_claude.acceptable + r.quality_claude.poor > 0 {
         let _ = writeln!(
             out,
@@ -341,6 +461,45 @@ fn text_block(out: &mut String, title: &str, r: &Row, with_pgr: bool) {
     if let Some(w) = &r.break_even_warning {
         let _ = writeln!(out, "  warning: {w}");
     }
+    if r.local_runs > 0 || r.money.evaluation_usd > 0.0 {
+        let m = &r.money;
+        let _ = writeln!(
+            out,
+            "  knowing quality: {} ({} judged per local run{}); saved after it ~{}{}",
+            usd(m.evaluation_usd),
+            pct(m.observed_judging_rate),
+            if m.paired_answers > 0 {
+                format!(
+                    ", {} paired answer(s) {}",
+                    m.paired_answers,
+                    usd(m.pairing_usd)
+                )
+            } else {
+                String::new()
+            },
+            usd(m.saved_after_evaluation_usd),
+            if m.lost_money { " (lost money)" } else { "" }
+        );
+    }
+    let c = &r.free_checks;
+    if c.checked_runs > 0 {
+        let by: Vec<String> = c
+            .by_check
+            .iter()
+            .map(|(k, v)| format!("{k} {}/{}/{}", v.pass, v.doubt, v.fail))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  free checks: {} run(s) checked: {} passed ({} strong), {} wanted a judge, {} failed and were escalated; {} retried locally\n       pass/doubt/fail: {}",
+            c.checked_runs,
+            c.passed,
+            c.strong,
+            c.doubted,
+            c.failed,
+            c.retried,
+            by.join(", ")
+        );
+    }
     if with_pgr {
         let d = &r.pgr_detail;
         let sides = format!(
@@ -355,7 +514,15 @@ fn text_block(out: &mut String, title: &str, r: &Row, with_pgr: bool) {
         );
         let _ = match &r.pgr_reason {
             Some(why) => writeln!(out, "  PGR: n/a ({why})\n       {sides}"),
-            None => writeln!(out, "  PGR: {} (n={}; {sides})", num(r.pgr), r.pgr_n),
+            None => writeln!(
+                out,
+                "  PGR: {}{} (n={}; {sides})",
+                num(r.pgr),
+                r.pgr_ci
+                    .map(|[a, b]| format!(", 95% CI {a:.2} to {b:.2}"))
+                    .unwrap_or_default(),
+                r.pgr_n
+            ),
         };
     }
 }
@@ -401,11 +568,12 @@ pub fn text(r: &Report) -> String {
     for a in &r.local_judges {
         let _ = writeln!(
             out,
-            "\nLocal judge `{}`: agrees with Claude on {} (n={}), Cohen's kappa {}",
+            "\nLocal judge `{}`: agrees with Claude on {} (n={}), Cohen's kappa {}; each of its verdicts weighs {}",
             a.judge,
             pct(a.agreement_rate),
             a.n,
-            num(a.kappa)
+            num(a.kappa),
+            num(r.settings["local_judge_weights"][&a.judge].as_f64())
         );
     }
     for w in &r.warnings {
@@ -597,7 +765,7 @@ pub fn html(r: &Report) -> String {
     let t = &r.totals;
     let _ = writeln!(
         out,
-        "<p id=\"totals\">{} runs ({} local, {} Claude-direct). Saved ~{} tokens, ~{} (estimate). Judging: {} evaluations, {}. PGR {} (n={}).</p>",
+        "<p id=\"totals\">{} runs ({} local, {} Claude-direct). Saved ~{} tokens, ~{} (estimate). Judging: {} evaluations, {}. PGR {} (n={}{}). Free checks: {} run(s) checked, {} escalated.</p>",
         t.runs,
         t.local_runs,
         t.claude_runs,
@@ -606,7 +774,12 @@ pub fn html(r: &Report) -> String {
         t.evaluations,
         esc(&usd(t.judge_usd)),
         num(t.pgr),
-        t.pgr_n
+        t.pgr_n,
+        t.pgr_ci
+            .map(|[a, b]| format!("; 95% CI {a:.2} to {b:.2}"))
+            .unwrap_or_default(),
+        t.free_checks.checked_runs,
+        t.free_checks.failed
     );
     for w in &r.warnings {
         let _ = writeln!(out, "<p class=\"warn\">warning: {}</p>", esc(w));

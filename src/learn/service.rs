@@ -31,6 +31,18 @@ pub struct ClaudeTask {
     pub output: Option<String>,
     /// The routing id of a local run whose work Claude redid.
     pub redoes: Option<String>,
+    /// The routing id of a local run whose task Claude answered too, for a paired comparison
+    /// (`should_evaluate` says `paired: true`): the local answer stays delivered.
+    pub paired_with: Option<String>,
+}
+
+/// What a checked invoke adds to its routing record.
+#[derive(Debug, Clone, Default)]
+pub struct RunExtras {
+    pub instruction: Option<String>,
+    pub checks: Option<super::checks::FreeChecks>,
+    /// Local tokens of the retries and samples (the answer's own run counts itself).
+    pub extra_local_tokens: u64,
 }
 
 /// What `record_evaluation` takes.
@@ -56,6 +68,9 @@ pub struct ShouldEvaluate {
     pub use_number: u64,
     pub uses: u64,
     pub acceptance_rate: Option<f64>,
+    /// The free checks' verdict on the run (`pass`, `doubt`, `fail`, `none`), when it had them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_checks: Option<String>,
 }
 
 /// `record_evaluation`'s answer.
@@ -176,14 +191,14 @@ impl Learning {
         }
     }
 
-    /// The routing record of a finished local run (not yet written).
-    pub fn run_record(
+    /// A run's task type: the one given (checked), else classified from the ensemble's name and
+    /// description (`unclassified` when nothing matches).
+    pub fn task_type_of(
         &self,
         inv: &Invocation,
         task_type: Option<&str>,
-        task_summary: Option<&str>,
-    ) -> Result<RoutingRecord, LearnError> {
-        let task_type = match task_type {
+    ) -> Result<String, LearnError> {
+        Ok(match task_type {
             Some(t) => classify::check(t).map_err(LearnError::Refused)?,
             None => {
                 let about = format!(
@@ -198,9 +213,34 @@ impl Learning {
                     c.task_type.to_string()
                 }
             }
-        };
+        })
+    }
+
+    /// The routing record of a finished local run (not yet written).
+    pub fn run_record(
+        &self,
+        inv: &Invocation,
+        task_type: Option<&str>,
+        task_summary: Option<&str>,
+    ) -> Result<RoutingRecord, LearnError> {
+        self.checked_run_record(inv, task_type, task_summary, &RunExtras::default())
+    }
+
+    /// `run_record` with what the free checks found (and the instruction, and the local tokens
+    /// of retries and samples).
+    pub fn checked_run_record(
+        &self,
+        inv: &Invocation,
+        task_type: Option<&str>,
+        task_summary: Option<&str>,
+        extras: &RunExtras,
+    ) -> Result<RoutingRecord, LearnError> {
+        let task_type = self.task_type_of(inv, task_type)?;
         if let Some(s) = task_summary {
             bounded("the task summary", s, 4096)?;
+        }
+        if let Some(s) = &extras.instruction {
+            bounded("the instruction", s, 64 * 1024)?;
         }
         let r = &inv.result;
         let mut tiers: Vec<(u8, &'static str, String)> = Vec::new();
@@ -231,7 +271,10 @@ impl Learning {
         let est =
             estimate::claude_equivalent(&r.input, deliverable, self.config.claude_token_factor);
         let claude_tokens = est.input_tokens + est.output_tokens;
+        let total_local = total_local.saturating_add(extras.extra_local_tokens);
         let failed = r.has_errors() || r.interrupted;
+        // An answer that failed its free checks was not delivered: the task goes to Claude.
+        let undelivered = extras.checks.as_ref().is_some_and(|c| !c.delivered);
         let (summary, input) = self.summary_and_input(task_summary, &r.input);
         let artifact = match &inv.artifact {
             Some(Ok(w)) => Some(
@@ -252,7 +295,11 @@ impl Learning {
             total_tokens_local: total_local,
             estimated_claude_tokens: claude_tokens,
             // A run that failed saved nothing: its work still has to be done.
-            tokens_saved: if failed { 0 } else { claude_tokens },
+            tokens_saved: if failed || undelivered {
+                0
+            } else {
+                claude_tokens
+            },
             duration_ms: ((r.completed_at - r.started_at).max(0.0) * 1000.0).round() as u64,
             user_accepted: None,
             route: Route::Local,
@@ -267,7 +314,23 @@ impl Learning {
             redone: None,
             revision: 1,
             previous_accepted: None,
+            instruction: extras.instruction.clone(),
+            checks: extras.checks.clone(),
+            paired_with: None,
         })
+    }
+
+    /// Appends the routing record of a checked run and returns it.
+    pub fn log_checked_run(
+        &self,
+        inv: &Invocation,
+        task_type: Option<&str>,
+        task_summary: Option<&str>,
+        extras: &RunExtras,
+    ) -> Result<RoutingRecord, LearnError> {
+        let rec = self.checked_run_record(inv, task_type, task_summary, extras)?;
+        records::append(&self.paths.routing_log(), &rec)?;
+        Ok(rec)
     }
 
     /// Appends the routing record of a finished run and returns it.
@@ -295,6 +358,27 @@ impl Learning {
                 classify::check(tt).map_err(LearnError::Refused)?
             }
             _ => classify::classify(&t.task).task_type.to_string(),
+        };
+        if t.redoes.is_some() && t.paired_with.is_some() {
+            return Err(LearnError::Refused(
+                "give redoes (Claude redid a local run's work) or paired_with (Claude answered a local run's task too, for comparison), not both".into(),
+            ));
+        }
+        let (paired_with, instruction) = match &t.paired_with {
+            Some(id) => {
+                let id = check_id(id)?;
+                let Some(local) = records::find_routing(&self.paths.routing_log(), id, false)?
+                else {
+                    return Err(LearnError::UnknownRouting(id.to_string()));
+                };
+                if !local.route.is_local() {
+                    return Err(LearnError::Refused(format!(
+                        "`{id}` is Claude's own work: a paired comparison pairs Claude's answer with a local run"
+                    )));
+                }
+                (Some(id.to_string()), local.instruction.clone())
+            }
+            None => (None, None),
         };
         let (redoes, redone) = match &t.redoes {
             Some(id) => {
@@ -354,6 +438,9 @@ impl Learning {
             redone,
             revision: 1,
             previous_accepted: None,
+            instruction,
+            checks: None,
+            paired_with,
         };
         records::append(&self.paths.routing_log(), &rec)?;
         Ok(rec)
@@ -372,6 +459,8 @@ impl Learning {
         let mut facts = policy::Facts {
             claude_direct: rec.route == Route::Claude,
             rejected: rec.user_accepted == Some(false),
+            checks: rec.checks.clone(),
+            paired_answer: rec.paired_with.is_some(),
             ..policy::Facts::default()
         };
         if let Some(ens) = rec
@@ -425,6 +514,7 @@ impl Learning {
                 && a.kappa.is_some_and(|k| k >= j.min_kappa)
             {
                 facts.trusted_local_judge = Some(j.profile.clone());
+                facts.spot_check_rate = j.spot_check_rate;
             }
         }
         let decision = policy::decide(&rec.id, &facts, &self.config);
@@ -436,6 +526,7 @@ impl Learning {
             uses: facts.uses,
             acceptance_rate: (facts.with_feedback > 0)
                 .then(|| facts.accepted as f64 / facts.with_feedback as f64),
+            free_checks: rec.checks.as_ref().map(|c| c.verdict.clone()),
         })
     }
 
@@ -478,7 +569,17 @@ impl Learning {
                 )));
             }
         };
-        let delivered = (subject == Subject::Local) == rec.route.is_local();
+        // A paired answer of Claude's was only for comparison: the local answer was delivered.
+        let delivered =
+            (subject == Subject::Local) == rec.route.is_local() && rec.paired_with.is_none();
+        // The judged run's instruction, input and output, kept where cleanup never reaches.
+        let example = match self.keep_example(&rec) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "the judged run's example was not kept");
+                None
+            }
+        };
         let ev = EvaluationRecord {
             id: super::new_id(),
             routing_id: rec.id.clone(),
@@ -493,6 +594,12 @@ impl Learning {
             ensemble_used: rec.ensemble_used.clone(),
             delivered,
             local_judge,
+            example,
+            free_checks: rec
+                .checks
+                .as_ref()
+                .filter(|_| subject == Subject::Local)
+                .and_then(super::metrics::checks_score),
         };
         records::append(&self.paths.evaluations(), &ev)?;
         // The evaluation is written: what follows is best-effort and never fails the call.
@@ -558,7 +665,13 @@ impl Learning {
             Ok(Some(line))
         })?;
         match out {
-            Some(r) if !missing => Ok(r),
+            Some(r) if !missing => {
+                // A rejected answer is training data (DPO's rejected side): keep it.
+                if !accepted && let Err(e) = self.keep_example(&r) {
+                    tracing::warn!(error = %e, "the rejected run's example was not kept");
+                }
+                Ok(r)
+            }
             _ => Err(LearnError::UnknownRouting(id)),
         }
     }
@@ -626,15 +739,13 @@ impl Learning {
             p.spec.base_url.as_deref(),
             svc.env.ollama_host.as_deref(),
         );
-        let (input, output) = self.artifact_io(&rec).ok_or_else(|| {
+        let (instruction, input, output) = self.run_io(&rec).ok_or_else(|| {
             LearnError::Refused(format!(
                 "run `{}` has no readable artifact (run without --no-artifact to judge it)",
                 rec.id
             ))
         })?;
-        let prompt = format!(
-            "TASK:\n{input}\n\nRESPONSE:\n{output}\n\nJudge the RESPONSE to the TASK with the rubric."
-        );
+        let prompt = judge_prompt(instruction.as_deref(), &input, &output);
         let reply = judge_call(&host, &model, super::RUBRIC, &prompt).await?;
         let (score, failure, reasoning) = parse_verdict(&reply.0).ok_or_else(|| {
             LearnError::Refused(format!(
@@ -661,6 +772,18 @@ impl Learning {
             },
             true,
         )
+    }
+}
+
+/// What a local judge reads: the task's instruction, its input, and the response.
+pub fn judge_prompt(instruction: Option<&str>, input: &str, output: &str) -> String {
+    match instruction.filter(|i| !i.trim().is_empty()) {
+        Some(i) => format!(
+            "INSTRUCTION:\n{i}\n\nINPUT:\n{input}\n\nRESPONSE:\n{output}\n\nJudge the RESPONSE to the INSTRUCTION on this INPUT with the rubric."
+        ),
+        None => format!(
+            "TASK:\n{input}\n\nRESPONSE:\n{output}\n\nJudge the RESPONSE to the TASK with the rubric."
+        ),
     }
 }
 

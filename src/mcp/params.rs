@@ -39,6 +39,13 @@ pub struct InvokeArgs {
     /// true: reuse cached answers to deterministic requests and keep new ones; false: no cache,
     /// whatever config.yaml says; absent: as config.yaml says (performance.result_cache).
     pub cache: Option<bool>,
+    /// The task's instruction, apart from its input: what the free checks (labels named in it,
+    /// JSON asked for) and the judges read.
+    pub instruction: Option<String>,
+    /// What the answer must be, for orc's free checks: json, schema (JSON Schema), labels,
+    /// grounded (answers found in the input), samples (runs to compare), tests (run the
+    /// project's test command), target_file (where the code goes for the tests).
+    pub expect: Option<crate::learn::checks::Expect>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -278,6 +285,9 @@ pub struct ClaudeTaskArgs {
     pub output: Option<String>,
     /// The routing id of a local run whose work Claude redid.
     pub redoes: Option<String>,
+    /// The routing id of a local run whose task Claude answered too, for a paired comparison
+    /// (when should_evaluate says paired: true); the local answer stays delivered.
+    pub paired_with: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -319,6 +329,12 @@ pub struct VersionArg {
 pub struct ExportArgs {
     /// sft, dpo or judge.
     pub kind: String,
+    /// Only rows of this task type.
+    pub task_type: Option<String>,
+    /// Only rows of runs of this ensemble.
+    pub ensemble: Option<String>,
+    /// Only rows whose verdict came from this judge.
+    pub judge: Option<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -326,4 +342,10 @@ pub struct LocalJudgeArgs {
     pub routing_id: String,
     /// The model profile of the local judge.
     pub profile: String,
+}
+
+#[derive(Deserialize, JsonSchema, Default)]
+pub struct LearnRoutingArgs {
+    /// Learn from every evaluation again, lifting the pin a rollback set.
+    pub unpin: Option<bool>,
 }

@@ -177,7 +177,29 @@ impl OrcMcp {
             chrono::Local::now().format("%Y%m%d-%H%M%S-%3f"),
             fastrand::u32(..)
         );
+        let expect = a.expect.clone().unwrap_or_default();
+        expect.validate()?;
+        if let Some(i) = &a.instruction
+            && i.len() > 64 * 1024
+        {
+            return Err("instruction is over 64 KiB".to_string());
+        }
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        // Another run of the same ensemble (a local retry or a sample) with the same host, budget
+        // and cancellation.
+        let again = {
+            let (rx, host, budget) = (
+                cancel_rx.clone(),
+                self.state.env.ollama_host.clone(),
+                a.token_budget,
+            );
+            move || {
+                let mut o = InvokeOptions::new(rx.clone());
+                o.ollama_host = host.clone();
+                o.token_budget = budget;
+                o
+            }
+        };
         lock(&self.state.runs).insert(
             run_id.clone(),
             Run {
@@ -228,18 +250,45 @@ impl OrcMcp {
         let name = a.ensemble_name.clone();
         let input = a.input_data.clone();
         let (task_type, task_summary) = (a.task_type.clone(), a.task_summary.clone());
+        let req = crate::learn::deliver::Request {
+            task_type: task_type.clone(),
+            task_summary: task_summary.clone(),
+            instruction: a.instruction.clone(),
+            expect,
+        };
         let state = self.state.clone();
         let id = run_id.clone();
         let work = async move {
-            let out = match svc.invoke(&name, input, opts).await {
+            let out = match svc.invoke(&name, input.clone(), opts).await {
                 Ok(inv) => {
-                    let mut out = OrcMcp::result_json(&inv);
                     let l = crate::learn::service::Learning::open(&svc);
-                    match l.log_run(&inv, task_type.as_deref(), task_summary.as_deref()) {
-                        Ok(r) => out["routing_id"] = json!(r.id),
-                        Err(e) => out["warnings"].as_array_mut().into_iter().for_each(|w| {
-                            w.push(json!(format!("the run was not logged for learning: {e}")))
-                        }),
+                    // The free checks: retried locally, or escalated to Claude, before delivery.
+                    let checked =
+                        crate::learn::deliver::check(&l, &svc, &name, &input, &req, inv, &again)
+                            .await;
+                    let mut out = OrcMcp::result_json(&checked.inv);
+                    let logged = l.log_checked_run(
+                        &checked.inv,
+                        task_type.as_deref(),
+                        task_summary.as_deref(),
+                        &checked.extras,
+                    );
+                    let routing_id = match logged {
+                        Ok(r) => {
+                            out["routing_id"] = json!(r.id);
+                            Some(r.id)
+                        }
+                        Err(e) => {
+                            out["warnings"].as_array_mut().into_iter().for_each(|w| {
+                                w.push(json!(format!("the run was not logged for learning: {e}")))
+                            });
+                            None
+                        }
+                    };
+                    if let (Value::Object(o), Value::Object(q)) =
+                        (&mut out, checked.json(routing_id.as_deref()))
+                    {
+                        o.extend(q);
                     }
                     out
                 }
@@ -609,6 +658,7 @@ impl OrcMcp {
                     output_tokens: a.output_tokens,
                     output: a.output,
                     redoes: a.redoes,
+                    paired_with: a.paired_with,
                 })
             })
             .await?,
@@ -673,11 +723,16 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Learn routing in a batch now: recompute task-profiles.yaml, write routing-config.vN.yaml and make it current, list LoRA candidates."
+        description = "Learn routing in a batch now: recompute task-profiles.yaml and, when a route changed, write routing-config.vN.yaml and make it current (new_version: false when nothing changed); list LoRA candidates. A rollback's pin holds (only newer evaluations count for the task types it pinned) unless unpin: true."
     )]
-    async fn learn_routing(&self) -> ToolResult {
+    async fn learn_routing(&self, Parameters(a): Parameters<LearnRoutingArgs>) -> ToolResult {
         let svc = self.svc();
-        learn_out(blocking(move || crate::learn::batch::learn(&Learning::open(&svc))).await?)
+        learn_out(
+            blocking(move || {
+                crate::learn::batch::learn_with(&Learning::open(&svc), a.unpin.unwrap_or(false))
+            })
+            .await?,
+        )
     }
 
     #[tool(description = "Every routing config version, the current one marked.")]
@@ -706,22 +761,25 @@ impl OrcMcp {
                 a.kind.chars().take(40).collect::<String>()
             )
         })?;
-        let mut buf = Vec::new();
-        let r = crate::learn::export::export(&l, kind, &mut buf).map_err(|e| e.to_string())?;
+        let filter = crate::learn::export::Filter {
+            task_type: a.task_type,
+            ensemble: a.ensemble,
+            judge: a.judge,
+        };
         let dir = l.paths.dir.join("exports");
         crate::learn::ensure_dir(&dir).map_err(|e| e.to_string())?;
-        let name = match kind {
-            crate::learn::export::Kind::Sft => "sft",
-            crate::learn::export::Kind::Dpo => "dpo",
-            crate::learn::export::Kind::Judge => "judge",
-        };
         let file = dir.join(format!(
-            "{name}-{}.jsonl",
+            "{}-{}.jsonl",
+            kind.as_str(),
             chrono::Local::now().format("%Y%m%d-%H%M%S-%3f")
         ));
-        crate::store::atomic::write_atomic(&file, &buf).map_err(|e| e.to_string())?;
+        let (f2, filter2) = (file.clone(), filter.clone());
+        // Streamed into the file as rows are made, on the blocking pool.
+        let r = blocking(move || crate::learn::export::export_to_file(&l, kind, &filter2, &f2))
+            .await?
+            .map_err(|e| e.to_string())?;
         ok(
-            json!({"kind": kind, "file": file, "rows": r.rows, "missing_artifacts": r.missing_artifacts}),
+            json!({"kind": kind, "file": file, "rows": r.rows, "missing_artifacts": r.missing_artifacts, "from_examples": r.from_examples, "filter": filter}),
         )
     }
 
@@ -794,7 +852,7 @@ pub fn help() -> Value {
         },
         "skill": "The `orc` Claude Code skill (`orc skill install`) teaches the whole loop: route, build in tiers, invoke, judge, record, learn in batches, promote with consent.",
         "workflows": {
-            "the_learning_loop": ["route_task", "create_ensemble or library_copy (if route is new-ensemble)", "invoke with task_type (or, if route is claude, do it and record_claude_task with output)", "should_evaluate (judge: claude -> you judge; a profile -> judge_locally)", "judge with the rubric, reasoning first", "record_evaluation (also of Claude's redo, logged with record_claude_task redoes and output)", "record_feedback when the user accepts or rejects", "learn_routing in batches (automatic every 20 evaluations)"],
+            "the_learning_loop": ["route_task", "create_ensemble or library_copy (if route is new-ensemble)", "invoke with task_type, instruction and expect (delivered: false -> do it yourself, record_claude_task with redoes) (or, if route is claude, do it and record_claude_task with output)", "should_evaluate (judge: claude -> you judge; a profile -> judge_locally; spot_check -> judge_locally too; paired: true -> answer too with record_claude_task paired_with, judge both)", "judge with the rubric, reasoning first", "record_evaluation (also of Claude's redo, logged with record_claude_task redoes and output)", "record_feedback when the user accepts or rejects", "learn_routing in batches (automatic every 20 evaluations)"],
             "share_an_ensemble": ["check_promotion_readiness", "ask the user", "promote_ensemble with confirm: true (force: true only if the user wants it below the bar)", "for a git library: the user pushes contribute/NAME"],
             "route_a_task": ["list_ensembles", "check_ensemble_runnable", "invoke", "analyze_execution"],
             "build_an_ensemble": ["list_profiles", "create_ensemble", "validate_ensemble", "invoke"],

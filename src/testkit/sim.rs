@@ -16,7 +16,8 @@
 //! - `[[sim:die]]` the server stops: it closes every connection and stops listening;
 //! - `[[sim:hold_until=TEXT]]` answer only once a request containing TEXT has arrived;
 //! - `[[fake:reply=TEXT]]` reply exactly TEXT (up to the first `]]`), read from the system prompt
-//!   first, so an agent's reply does not leak into its dependents' replies.
+//!   first, so an agent's reply does not leak into its dependents' replies;
+//!   `[[fake:reply=cycle:A||B]]` replies A, then B, then A again, to the same prompt.
 //!
 //! Residency (`max_loaded` > 0), like a small GPU or `OLLAMA_MAX_LOADED_MODELS`: at most that many
 //! models are loaded at once. A request for a model that is not loaded waits until there is room
@@ -918,6 +919,20 @@ async fn generate(
     };
     let seed = format!("{model}\0{prompt}");
     let reply = if let Some(t) = &d.reply {
+        // `cycle:A||B||C` answers A, then B, then C, then A again, for the same prompt.
+        let t = &match t.strip_prefix("cycle:") {
+            Some(rest) => {
+                let items: Vec<&str> = rest.split("||").collect();
+                let n = {
+                    let mut c = lock(&st.counters);
+                    let n = c.attempts.entry(format!("cycle\0{prompt}")).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                items[(n as usize - 1) % items.len()].to_string()
+            }
+            None => t.clone(),
+        };
         Reply {
             pieces: vec![t.clone()],
             text: t.clone(),
