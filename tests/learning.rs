@@ -358,6 +358,7 @@ fn local_record(id: &str, ensemble: &str) -> RoutingRecord {
         redone: None,
         revision: 1,
         previous_accepted: None,
+        handover: None,
     }
 }
 

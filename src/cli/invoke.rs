@@ -69,7 +69,6 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         eprintln!("error: --task-type: {e}");
         return Ok(2);
     }
-    crate::learn::estimate::warm_up();
     let given = read_input(&args)?;
     let resume = match &args.resume {
         Some(a) => match load_resume(svc, &args.ensemble, a) {

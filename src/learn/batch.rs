@@ -42,6 +42,9 @@ pub struct RoutingConfig {
     /// Evaluations in evaluations.jsonl when it was learned.
     pub evaluations_seen: u64,
     pub routes: BTreeMap<String, RouteRule>,
+    /// Per task type, the net a delegation must be predicted to save (see `breakeven`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub breakeven: BTreeMap<String, super::breakeven::Threshold>,
 }
 
 /// Evidence for one task type in `task-profiles.yaml`.
@@ -449,6 +452,7 @@ pub fn learn(learning: &Learning) -> Result<Learned, LearnError> {
         created_at: now.clone(),
         evaluations_seen,
         routes: routes.clone(),
+        breakeven: super::breakeven::learn(&agg, learning),
     };
     let header = format!(
         "# Routing config v{version}, learned by `orc learn`. Routing reads only routing-config.yaml;\n# `orc routing rollback N` makes routing-config.vN.yaml current again.\n"

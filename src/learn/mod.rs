@@ -8,6 +8,7 @@
 //! - `records`  the record types and the locked, append-only JSONL store (torn lines skipped)
 //! - `classify` task types and the seed's routing matrix
 //! - `route`    recommend local / new-ensemble / claude for a task
+//! - `breakeven` does a delegation pay? hand-over against Claude doing it (route_task's last word)
 //! - `policy`   should this run be judged (the seed's sampling policy)
 //! - `estimate` Claude-equivalent tokens (tiktoken o200k_base x a factor) and prices
 //! - `metrics`  streaming aggregates: savings, quality, acceptance, PGR, break-even, kappa
@@ -17,6 +18,7 @@
 //! - `service`  what both front ends call
 
 pub mod batch;
+pub mod breakeven;
 pub mod classify;
 pub mod estimate;
 pub mod export;
@@ -162,6 +164,13 @@ pub struct LearnConfig {
     pub prices: BTreeMap<String, Price>,
     /// Hand evaluations to a local judge once it agrees with Claude well enough.
     pub local_judge: Option<LocalJudgeConfig>,
+    /// Share of orc's tool definitions counted per MCP call of a run: 1 where the client sends
+    /// every definition with every turn (Claude Code behind a gateway, tool search off), about
+    /// 0.05 where it defers them (tool search on: only names).
+    pub definitions_share: f64,
+    /// Net dollars a delegation must be expected to save before `route_task` recommends it
+    /// (0: it must not lose). `orc learn` moves it per task type from measured nets.
+    pub min_net_usd: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -217,6 +226,8 @@ impl Default for LearnConfig {
             judge_output_share: 0.25,
             prices: default_prices(),
             local_judge: None,
+            definitions_share: 1.0,
+            min_net_usd: 0.0,
         }
     }
 }
@@ -273,6 +284,13 @@ impl LearnConfig {
             cfg.claude_token_factor = 1.2;
         }
         cfg.judge_output_share = cfg.judge_output_share.clamp(0.0, 1.0);
+        if !cfg.definitions_share.is_finite() {
+            cfg.definitions_share = 1.0;
+        }
+        cfg.definitions_share = cfg.definitions_share.clamp(0.0, 1.0);
+        if !cfg.min_net_usd.is_finite() {
+            cfg.min_net_usd = 0.0;
+        }
         cfg.learn_every = cfg.learn_every.max(1);
         (cfg, warnings)
     }
@@ -293,6 +311,12 @@ impl LearnConfig {
     pub fn claude_usd(&self, input: u64, output: u64) -> f64 {
         let p = self.price(&self.claude_model);
         (input as f64 * p.input_per_mtok + output as f64 * p.output_per_mtok) / 1e6
+    }
+
+    /// Dollars Claude pays for a hand-over: results and definitions at the input price,
+    /// arguments at the output price.
+    pub fn handover_usd(&self, h: &records::Handover) -> f64 {
+        self.claude_usd(h.input_tokens(), h.argument_tokens)
     }
 
     /// Dollars for a judge's tokens (a blend of reading and writing).
@@ -332,6 +356,10 @@ impl Paths {
     }
     pub fn evaluations(&self) -> PathBuf {
         self.dir.join("evaluations.jsonl")
+    }
+    /// MCP calls that named a run after its record was written, with their hand-over tokens.
+    pub fn handover_log(&self) -> PathBuf {
+        self.dir.join("handover.jsonl")
     }
     pub fn routing_config(&self) -> PathBuf {
         self.dir.join("routing-config.yaml")

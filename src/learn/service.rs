@@ -267,6 +267,7 @@ impl Learning {
             redone: None,
             revision: 1,
             previous_accepted: None,
+            handover: None,
         })
     }
 
@@ -354,6 +355,7 @@ impl Learning {
             redone,
             revision: 1,
             previous_accepted: None,
+            handover: None,
         };
         records::append(&self.paths.routing_log(), &rec)?;
         Ok(rec)

@@ -26,6 +26,15 @@ pub struct InvokeArgs {
     /// The input text for the ensemble.
     #[serde(default)]
     pub input_data: String,
+    /// Files or globs inside the project, read by orc and appended to input_data (one file
+    /// alone is the input): pass paths, not the text.
+    #[serde(default)]
+    pub input_files: Vec<String>,
+    /// deliverable (default: status, the deliverable, each agent's status and error, usage),
+    /// agents (also each agent's answer) or full (llm-orc's whole document).
+    pub detail: Option<String>,
+    /// Cap on the answer in characters (longest texts cut, with a note).
+    pub max_chars: Option<usize>,
     /// Return a run id at once and keep running; poll with run_status, fetch with run_result.
     #[serde(default, rename = "async")]
     pub run_async: bool,
@@ -84,6 +93,18 @@ pub struct DemoteArgs {
 #[derive(Deserialize, JsonSchema)]
 pub struct RunArg {
     pub run_id: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RunResultArgs {
+    pub run_id: String,
+    /// deliverable (default), agents or full, as for invoke.
+    pub detail: Option<String>,
+    /// One agent's answer alone (from offset, in characters).
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub offset: usize,
+    pub max_chars: Option<usize>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -244,8 +265,11 @@ pub struct CopyArgs {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct TaskArg {
-    /// The task, in words.
+    /// The task, in words (with the text, if you would pass it inline).
     pub task: String,
+    /// The files invoke would read (paths or globs in the project), to size the hand-over.
+    #[serde(default)]
+    pub input_files: Vec<String>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -266,6 +290,8 @@ pub struct ClaudeTaskArgs {
     pub output_tokens: u64,
     /// Claude's answer, kept for export_training_data (SFT/DPO).
     pub output: Option<String>,
+    /// Or a file in the project holding it, read by orc.
+    pub output_file: Option<String>,
     /// The routing id of a local run whose work Claude redid.
     pub redoes: Option<String>,
 }

@@ -2,18 +2,15 @@
 //! its typed result to llm-orc's JSON shape (`shapes`).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
-use rmcp::{Peer, RoleServer, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
 use serde_json::{Map, Value, json};
 
 use super::params::*;
-use super::{OrcMcp, Run, ToolResult, err, forbidden_project_dir, lock, names, ok};
+use super::{OrcMcp, ToolResult, err, forbidden_project_dir, lock, names, ok};
 use crate::learn::service::Learning;
-use crate::run::{Event, Status};
-use crate::service::InvokeOptions;
 use crate::service::shapes;
 
 #[tool_router(vis = "pub(super)")]
@@ -156,165 +153,35 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Run an ensemble. Sends a progress notification per finished agent when the request has a progress token. With async: true, returns a run_id at once; poll run_status and fetch run_result."
+        description = "Run an ensemble. Pass documents by path (input_files: files or globs in the project), not as text. The answer: status, the deliverable, each agent's status and error, usage, routing_id; detail: agents adds each agent's answer, full is llm-orc's whole document; max_chars caps it. Progress per finished agent and a heartbeat while agents run; cancelling the request stops the run. async: true returns a run_id at once (poll run_status, fetch run_result)."
     )]
     async fn invoke(
         &self,
         Parameters(a): Parameters<InvokeArgs>,
-        meta: RequestMetaObject,
-        client: Peer<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        names(&[("ensemble_name", &a.ensemble_name)])?;
-        let svc = self.svc();
-        crate::learn::classify::check_task_type(a.task_type.as_deref())?;
-        if a.token_budget == Some(0) {
-            return Err("token_budget must be at least 1 (0 would start no agent)".to_string());
-        }
-        let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
-        let total = ens.total_agents() as u64;
-        let run_id = format!(
-            "{}-{:08x}",
-            chrono::Local::now().format("%Y%m%d-%H%M%S-%3f"),
-            fastrand::u32(..)
-        );
-        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-        lock(&self.state.runs).insert(
-            run_id.clone(),
-            Run {
-                ensemble: ens.name.clone(),
-                started: Instant::now(),
-                done: 0,
-                failed: 0,
-                total,
-                result: None,
-                cancel: cancel_tx,
-            },
-        );
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-        let mut opts = InvokeOptions::new(cancel_rx);
-        opts.events = Some(tx);
-        opts.ollama_host = self.state.env.ollama_host.clone();
-        opts.token_budget = a.token_budget;
-        opts.cache = a.cache;
-        let token = meta.get_progress_token();
-        let state = self.state.clone();
-        let id = run_id.clone();
-        // Progress: count finished agents for run_status, and notify the client if it asked.
-        let progress = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                if let Event::Finished { agent, status, .. } = ev {
-                    let (done, total) = {
-                        let mut runs = lock(&state.runs);
-                        let Some(r) = runs.get_mut(&id) else { continue };
-                        r.done += 1;
-                        if status == Status::Failed {
-                            r.failed += 1;
-                        }
-                        r.total = r.total.max(r.done);
-                        (r.done, r.total)
-                    };
-                    if let Some(t) = &token {
-                        let _ = client
-                            .notify_progress(
-                                ProgressNotificationParam::new(t.clone(), done as f64)
-                                    .with_total(total as f64)
-                                    .with_message(format!("{agent}: {}", status.outcome())),
-                            )
-                            .await;
-                    }
-                }
-            }
-        });
-        let name = a.ensemble_name.clone();
-        let input = a.input_data.clone();
-        let (task_type, task_summary) = (a.task_type.clone(), a.task_summary.clone());
-        let state = self.state.clone();
-        let id = run_id.clone();
-        let work = async move {
-            let out = match svc.invoke(&name, input, opts).await {
-                Ok(inv) => {
-                    let mut out = OrcMcp::result_json(&inv);
-                    let l = crate::learn::service::Learning::open(&svc);
-                    match l.log_run(&inv, task_type.as_deref(), task_summary.as_deref()) {
-                        Ok(r) => out["routing_id"] = json!(r.id),
-                        Err(e) => out["warnings"].as_array_mut().into_iter().for_each(|w| {
-                            w.push(json!(format!("the run was not logged for learning: {e}")))
-                        }),
-                    }
-                    out
-                }
-                Err(e) => {
-                    json!({"status": "error", "has_errors": true, "error": err(e), "results": {}})
-                }
-            };
-            let _ = progress.await;
-            if let Some(r) = lock(&state.runs).get_mut(&id) {
-                r.result = Some(out.clone());
-            }
-            out
-        };
-        if a.run_async {
-            tokio::spawn(work);
-            return ok(
-                json!({"run_id": run_id, "status": "running", "ensemble": a.ensemble_name, "total_agents": total}),
-            );
-        }
-        let mut out = work.await;
-        out["run_id"] = json!(run_id);
-        ok(out)
+        self.invoke_tool(a, ctx).await
     }
 
     #[tool(
-        description = "Status of a run started by invoke: running, completed (every agent succeeded), failed (some agent failed) or cancelled; agents done and failed so far."
+        description = "Status of a run started by invoke: running (and which agents), completed, failed or cancelled; agents done and failed so far."
     )]
     async fn run_status(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
-        names(&[("run_id", &a.run_id)])?;
-        let runs = lock(&self.state.runs);
-        let r = runs
-            .get(&a.run_id)
-            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
-        ok(json!({
-            "run_id": a.run_id, "ensemble": r.ensemble,
-            "status": match &r.result { None => "running", Some(v) => if v["has_errors"] == true { "error" } else { "success" } },
-            "executor_status": match &r.result { None => json!("running"), Some(v) => v["executor_status"].clone() },
-            "done": r.result.is_some(),
-            "agents_finished": r.done, "agents_failed": r.failed, "total_agents": r.total,
-            "elapsed_s": r.started.elapsed().as_secs_f64(),
-        }))
+        self.run_status_tool(a)
     }
 
-    #[tool(description = "The result of a finished run (the same document invoke returns).")]
-    async fn run_result(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
-        names(&[("run_id", &a.run_id)])?;
-        let runs = lock(&self.state.runs);
-        let r = runs
-            .get(&a.run_id)
-            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
-        match &r.result {
-            Some(v) => ok(v.clone()),
-            None => Err(format!(
-                "Run {} is still running ({} of {} agents finished); poll run_status",
-                a.run_id, r.done, r.total
-            )),
-        }
+    #[tool(
+        description = "The result of a finished run, shaped as invoke's (detail, max_chars); agent: NAME gives that agent's answer alone, from offset."
+    )]
+    async fn run_result(&self, Parameters(a): Parameters<RunResultArgs>) -> ToolResult {
+        self.run_result_tool(a)
     }
 
     #[tool(
         description = "Stop a running run: requests in flight are cancelled; finished results are kept and its artifact is marked interrupted."
     )]
     async fn cancel_run(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
-        names(&[("run_id", &a.run_id)])?;
-        let runs = lock(&self.state.runs);
-        let r = runs
-            .get(&a.run_id)
-            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
-        if r.result.is_some() {
-            return ok(
-                json!({"run_id": a.run_id, "cancelled": false, "note": "the run had already finished"}),
-            );
-        }
-        let _ = r.cancel.send(true);
-        ok(json!({"run_id": a.run_id, "cancelled": true}))
+        self.cancel_run_tool(a)
     }
 
     #[tool(
@@ -583,9 +450,18 @@ impl OrcMcp {
     )]
     async fn route_task(&self, Parameters(a): Parameters<TaskArg>) -> ToolResult {
         let svc = self.svc();
+        let defs = self.state.definition_tokens;
         learn_out(
-            blocking(move || crate::learn::route::route(&Learning::open(&svc), &svc, &a.task))
-                .await?,
+            blocking(move || {
+                crate::learn::breakeven::route(
+                    &Learning::open(&svc),
+                    &svc,
+                    &a.task,
+                    &a.input_files,
+                    defs,
+                )
+            })
+            .await?,
         )
     }
 
@@ -594,6 +470,18 @@ impl OrcMcp {
     )]
     async fn record_claude_task(&self, Parameters(a): Parameters<ClaudeTaskArgs>) -> ToolResult {
         let svc = self.svc();
+        let output = match (&a.output, &a.output_file) {
+            (Some(_), Some(_)) => return Err("give output or output_file, not both".into()),
+            (_, Some(f)) => {
+                let files = crate::service::inputs::read(
+                    svc.project.dirs.script_base(),
+                    std::slice::from_ref(f),
+                )
+                .map_err(err)?;
+                Some(crate::service::inputs::compose("", &files))
+            }
+            (o, None) => o.clone(),
+        };
         learn_out(
             blocking(move || {
                 Learning::open(&svc).record_claude_task(&crate::learn::service::ClaudeTask {
@@ -601,7 +489,7 @@ impl OrcMcp {
                     task_type: a.task_type,
                     input_tokens: a.input_tokens,
                     output_tokens: a.output_tokens,
-                    output: a.output,
+                    output,
                     redoes: a.redoes,
                 })
             })

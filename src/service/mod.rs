@@ -20,6 +20,7 @@ pub mod artifacts;
 pub mod claude;
 pub mod ensembles;
 mod files;
+pub mod inputs;
 pub mod hosts;
 pub mod library;
 pub mod profiles;
