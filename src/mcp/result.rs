@@ -261,7 +261,23 @@ pub fn cap(mut v: Value, max: usize, rest: &str) -> Value {
     if len(&v) <= max {
         return v;
     }
-    // The structure alone does not fit: keep only the status, the ids and the note.
+    // The structure does not fit: llm-orc's resource metadata goes first (it is in the
+    // artifact), then everything but the status, the ids and the note.
+    if let Some(m) = v.as_object_mut()
+        && m.remove("metadata").is_some()
+    {
+        m.insert(
+            "truncated".into(),
+            json!({
+                "note": format!("this result was {total} characters, over the cap of {max}: `metadata` left out and {cut} long text(s) cut. {rest}"),
+                "total_chars": total,
+                "max_chars": max,
+            }),
+        );
+        if len(&v) <= max {
+            return v;
+        }
+    }
     let mut m = Map::new();
     for k in [
         "status",

@@ -63,9 +63,14 @@ pub fn router(all: bool) -> ToolRouter<OrcMcp> {
             ToolAnnotations::new()
                 .read_only(ro)
                 .destructive(destructive)
-                .idempotent(idempotent)
-                .open_world(false),
+                .idempotent(idempotent),
         );
+        // `$schema` is the same 57 characters in every definition, read with every request.
+        if route.attr.input_schema.contains_key("$schema") {
+            let mut schema = (*route.attr.input_schema).clone();
+            schema.remove("$schema");
+            route.attr.input_schema = std::sync::Arc::new(schema);
+        }
     }
     if !all {
         let extra: Vec<String> = r

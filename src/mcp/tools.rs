@@ -153,7 +153,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Run an ensemble. Pass documents by path (input_files: files or globs in the project), not as text. The answer: status, the deliverable, each agent's status and error, usage, routing_id; detail: agents adds each agent's answer, full is llm-orc's whole document; max_chars caps it. Progress per finished agent and a heartbeat while agents run; cancelling the request stops the run. async: true returns a run_id at once (poll run_status, fetch run_result)."
+        description = "Run an ensemble. Pass documents by path (input_files), not as text. Answers with status, the deliverable, each agent's status and error, usage and routing_id (detail: agents or full for more). Progress while it runs; cancelling the request stops it. async: true returns a run_id at once."
     )]
     async fn invoke(
         &self,

@@ -300,11 +300,18 @@ pub mod mcp {
 
     use super::TestProject;
 
-    /// `orc mcp serve` in the project, with the project's HOME and nothing taken from this
-    /// machine's environment (config home, library, Ollama hosts).
+    /// `orc mcp serve --all-tools` (the whole surface these tests exercise) in the project,
+    /// with the project's HOME and nothing taken from this machine's environment (config home,
+    /// library, Ollama hosts).
     pub fn serve_command(p: &TestProject) -> tokio::process::Command {
+        serve_with(p, &["--all-tools"])
+    }
+
+    /// `orc mcp serve EXTRA...`, as `serve_command` (no `--all-tools`: the core set).
+    pub fn serve_with(p: &TestProject, extra: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
         cmd.args(["mcp", "serve"])
+            .args(extra)
             .current_dir(p.root())
             .env("HOME", p.home())
             .env_remove("XDG_CONFIG_HOME")
