@@ -164,9 +164,10 @@ pub struct LearnConfig {
     pub prices: BTreeMap<String, Price>,
     /// Hand evaluations to a local judge once it agrees with Claude well enough.
     pub local_judge: Option<LocalJudgeConfig>,
-    /// Share of orc's tool definitions counted per MCP call of a run: 1 where the client sends
-    /// every definition with every turn (Claude Code behind a gateway, tool search off), about
-    /// 0.05 where it defers them (tool search on: only names).
+    /// Share of orc's tool definitions counted per MCP call of a run (each call is one more
+    /// turn, and every turn resends them). Default 0.1: a prompt-cache read costs a tenth of
+    /// the input price. 1 without prompt caching; 0 where the client defers definitions
+    /// (Claude Code's tool search: only names are sent).
     pub definitions_share: f64,
     /// Net dollars a delegation must be expected to save before `route_task` recommends it
     /// (0: it must not lose). `orc learn` moves it per task type from measured nets.
@@ -226,7 +227,7 @@ impl Default for LearnConfig {
             judge_output_share: 0.25,
             prices: default_prices(),
             local_judge: None,
-            definitions_share: 1.0,
+            definitions_share: 0.1,
             min_net_usd: 0.0,
         }
     }
@@ -285,7 +286,7 @@ impl LearnConfig {
         }
         cfg.judge_output_share = cfg.judge_output_share.clamp(0.0, 1.0);
         if !cfg.definitions_share.is_finite() {
-            cfg.definitions_share = 1.0;
+            cfg.definitions_share = 0.1;
         }
         cfg.definitions_share = cfg.definitions_share.clamp(0.0, 1.0);
         if !cfg.min_net_usd.is_finite() {

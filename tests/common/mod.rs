@@ -338,6 +338,15 @@ pub mod mcp {
         r.structured_content.unwrap_or(Value::Null)
     }
 
+    /// The structured result of a call that ran but whose run ended in error (`isError`).
+    pub async fn failed_run(c: &Peer<RoleClient>, tool: &str, args: Value) -> Value {
+        let r = call(c, tool, args).await;
+        assert_eq!(r.is_error, Some(true), "{tool}: {:?}", r.structured_content);
+        let v = r.structured_content.unwrap_or(Value::Null);
+        assert_eq!(v["status"], "error", "{v}");
+        v
+    }
+
     /// The error text of a refused call.
     pub async fn refused(c: &Peer<RoleClient>, tool: &str, args: Value) -> String {
         let r = call(c, tool, args).await;
