@@ -31,12 +31,57 @@ const FACTOR: f64 = 1.2;
 /// Deterministic prose of about `words` words (my own generator: no corpus needed).
 fn document(words: usize) -> String {
     const W: &[&str] = &[
-        "the", "committee", "reviewed", "budget", "for", "next", "year", "and", "agreed", "to",
-        "raise", "spending", "on", "maintenance", "while", "the", "board", "asked", "whether",
-        "the", "new", "system", "would", "reduce", "costs", "Ada", "Lovelace", "proposed", "a",
-        "pilot", "in", "March", "with", "three", "teams", "risks", "include", "delays",
-        "staffing", "vendor", "lock-in", "decision", "deferred", "until", "April", "numbers",
-        "show", "12%", "growth", "since", "2024",
+        "the",
+        "committee",
+        "reviewed",
+        "budget",
+        "for",
+        "next",
+        "year",
+        "and",
+        "agreed",
+        "to",
+        "raise",
+        "spending",
+        "on",
+        "maintenance",
+        "while",
+        "the",
+        "board",
+        "asked",
+        "whether",
+        "the",
+        "new",
+        "system",
+        "would",
+        "reduce",
+        "costs",
+        "Ada",
+        "Lovelace",
+        "proposed",
+        "a",
+        "pilot",
+        "in",
+        "March",
+        "with",
+        "three",
+        "teams",
+        "risks",
+        "include",
+        "delays",
+        "staffing",
+        "vendor",
+        "lock-in",
+        "decision",
+        "deferred",
+        "until",
+        "April",
+        "numbers",
+        "show",
+        "12%",
+        "growth",
+        "since",
+        "2024",
     ];
     let mut s = String::new();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -106,11 +151,7 @@ async fn call(
         .and_then(|c| c.as_text())
         .map(|t| t.text.clone())
         .unwrap_or_default();
-    (
-        r.structured_content.unwrap_or(Value::Null),
-        text_args,
-        text,
-    )
+    (r.structured_content.unwrap_or(Value::Null), text_args, text)
 }
 
 async fn measure(orc: &Path, project: &Path, host: &str, case: &Case, share: f64) -> Measured {
@@ -124,10 +165,9 @@ async fn measure(orc: &Path, project: &Path, host: &str, case: &Case, share: f64
         .stderr(std::process::Stdio::null());
     let c = ().serve(TokioChildProcess::new(cmd).expect("spawn")).await.expect("init");
     let tools = c.list_all_tools().await.expect("tools");
-    let defs_per_call = (claude_tokens(&serde_json::to_string(&tools).expect("json"), FACTOR)
-        as f64
-        * share)
-        .round() as u64;
+    let defs_per_call =
+        (claude_tokens(&serde_json::to_string(&tools).expect("json"), FACTOR) as f64 * share)
+            .round() as u64;
     let doc = document(case.words);
     let file = format!("docs/doc-{}.md", case.words);
     std::fs::create_dir_all(project.join("docs")).expect("mkdir");

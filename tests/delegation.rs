@@ -113,7 +113,12 @@ async fn a_compact_result_by_default_detail_on_request_and_one_agent_alone() {
     assert_eq!(full["results"].as_object().map(|m| m.len()), Some(37));
     assert!(full["metadata"]["usage"]["totals"].is_object());
     assert!(chars(&full) > 4 * compact, "{} vs {compact}", chars(&full));
-    let agents = ok(&c, "run_result", json!({"run_id": run_id, "detail": "agents"})).await;
+    let agents = ok(
+        &c,
+        "run_result",
+        json!({"run_id": run_id, "detail": "agents"}),
+    )
+    .await;
     assert!(
         agents["agents"]["analyser-0"]["response"]
             .as_str()
@@ -130,7 +135,12 @@ async fn a_compact_result_by_default_detail_on_request_and_one_agent_alone() {
         .expect("answer");
     assert_eq!(one["response"].as_str(), whole.get(3..));
     assert_eq!(one["response_chars"], whole.chars().count());
-    let e = refused(&c, "run_result", json!({"run_id": run_id, "agent": "ghost"})).await;
+    let e = refused(
+        &c,
+        "run_result",
+        json!({"run_id": run_id, "agent": "ghost"}),
+    )
+    .await;
     assert!(e.contains("no agent `ghost`"), "{e}");
     let e = refused(&c, "run_result", json!({"run_id": run_id, "detail": "all"})).await;
     assert!(e.contains("not deliverable, agents or full"), "{e}");
@@ -163,7 +173,12 @@ async fn a_run_in_error_is_a_tool_error_with_its_result() {
         "name: e\nagents:\n  - name: a\n    model_profile: tiny\n    system_prompt: \"[[sim:status=400]]\"\n  - name: b\n    model_profile: tiny\n",
     );
     let c = connect(&p, &[]).await;
-    let r = call(&c, "invoke", json!({"ensemble_name": "e", "input_data": "x"})).await;
+    let r = call(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "e", "input_data": "x"}),
+    )
+    .await;
     assert_eq!(r.is_error, Some(true));
     let v = r.structured_content.expect("structured");
     assert_eq!(v["status"], "error");
@@ -180,7 +195,10 @@ async fn input_files_reach_the_prompt_and_paths_outside_are_refused() {
         .expect("sim");
     let p = TestProject::new();
     p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
-    p.ensemble("e", "name: e\nagents:\n  - name: a\n    model_profile: tiny\n");
+    p.ensemble(
+        "e",
+        "name: e\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
     p.write("docs/notes.md", "Meeting notes: MARKER-4242 was decided.\n");
     p.write("docs/more.md", "Second file: MARKER-7777.\n");
     let outside = p.dir.path().join("outside.txt");
@@ -195,7 +213,11 @@ async fn input_files_reach_the_prompt_and_paths_outside_are_refused() {
     )
     .await;
     assert_eq!(run["status"], "success", "{run}");
-    let body = sim.requests().last().map(|r| r.body.to_string()).unwrap_or_default();
+    let body = sim
+        .requests()
+        .last()
+        .map(|r| r.body.to_string())
+        .unwrap_or_default();
     assert!(
         body.contains("Summarise:") && body.contains("MARKER-4242") && body.contains("MARKER-7777"),
         "{body}"
@@ -259,7 +281,12 @@ async fn the_hand_over_is_counted_from_what_crossed_the_wire() {
         "name: extract-names\ndescription: extract names\nagents:\n  - name: a\n    model_profile: tiny\n",
     );
     let c = connect(&p, &[]).await;
-    let routed = call(&c, "route_task", json!({"task": "Extract the names from: Ada met Bob"})).await;
+    let routed = call(
+        &c,
+        "route_task",
+        json!({"task": "Extract the names from: Ada met Bob"}),
+    )
+    .await;
     assert_ne!(routed.is_error, Some(true));
     let args = json!({"ensemble_name": "extract-names", "input_data": "Ada met Bob", "task_type": "extraction"});
     let r = call(&c, "invoke", args.clone()).await;
@@ -285,14 +312,22 @@ async fn the_hand_over_is_counted_from_what_crossed_the_wire() {
     assert!(per_call > 100, "{per_call}");
     assert_eq!(h["definition_tokens"], 2 * per_call, "{h}");
     // A judging call later goes to the ledger with the routing id.
-    ok(&c, "should_evaluate", json!({"routing_id": run["routing_id"]})).await;
+    ok(
+        &c,
+        "should_evaluate",
+        json!({"routing_id": run["routing_id"]}),
+    )
+    .await;
     let ledger = std::fs::read_to_string(p.root().join(".llm-orc/evaluations/handover.jsonl"))
         .expect("ledger");
     let line: Value = serde_json::from_str(ledger.lines().last().expect("line")).expect("json");
     assert_eq!(line["routing_id"], run["routing_id"]);
     assert_eq!(line["tool"], "should_evaluate");
     assert_eq!(line["kind"], "judging");
-    assert!(line["result_tokens"].as_u64().is_some_and(|t| t > 100), "{line}");
+    assert!(
+        line["result_tokens"].as_u64().is_some_and(|t| t > 100),
+        "{line}"
+    );
     c.cancel().await.ok();
 }
 
@@ -314,16 +349,17 @@ async fn the_report_leads_with_the_net_computed_by_hand() {
                "handover": h})
         .to_string()
     };
-    let ho = |c: u64, a: u64, r: u64, d: u64| {
-        json!({"calls": c, "argument_tokens": a, "result_tokens": r, "definition_tokens": d})
-    };
+    let ho = |c: u64, a: u64, r: u64, d: u64| json!({"calls": c, "argument_tokens": a, "result_tokens": r, "definition_tokens": d});
     let log = [
         rec("a", "success", 1000, 200, ho(2, 100, 300, 2000)),
         rec("b", "success", 5000, 1000, ho(1, 20, 1100, 2000)),
         rec("c", "cancelled", 800, 0, ho(1, 50, 0, 2000)),
     ]
     .join("\n");
-    p.write(".llm-orc/evaluations/routing-log.jsonl", &format!("{log}\n"));
+    p.write(
+        ".llm-orc/evaluations/routing-log.jsonl",
+        &format!("{log}\n"),
+    );
     let line = |tool: &str, kind: &str, h: Value| {
         let mut v = json!({"routing_id": "b", "tool": tool, "timestamp": "2026-12-01T10:01:00.000+00:00", "kind": kind});
         for (k, x) in h.as_object().cloned().unwrap_or_default() {
@@ -358,9 +394,7 @@ async fn the_report_leads_with_the_net_computed_by_hand() {
     let c = connect(&p, &[]).await;
     let r = ok(&c, "learning_report", json!({})).await;
     let t = &r["totals"];
-    let close = |v: &Value, want: f64| {
-        v.as_f64().is_some_and(|x| (x - want).abs() < 1e-9)
-    };
+    let close = |v: &Value, want: f64| v.as_f64().is_some_and(|x| (x - want).abs() < 1e-9);
     assert!(close(&t["net_usd_estimate"], -0.00184), "{t:#}");
     assert_eq!(t["outcome"], "loss");
     assert!(close(&t["efficiency"], -1840.0 / 12000.0), "{t:#}");
@@ -387,10 +421,15 @@ async fn the_report_leads_with_the_net_computed_by_hand() {
     let text = text["content"].as_str().expect("text");
     let all = text.split("All runs\n").nth(1).expect("All runs");
     assert!(
-        all.lines().next().is_some_and(|l| l.contains("NET: LOSS of ~$0.0018 (estimate)")),
+        all.lines()
+            .next()
+            .is_some_and(|l| l.contains("NET: LOSS of ~$0.0018 (estimate)")),
         "{text}"
     );
-    assert!(text.contains("2 lost more than they saved; 1 cancelled"), "{text}");
+    assert!(
+        text.contains("2 lost more than they saved; 1 cancelled"),
+        "{text}"
+    );
     let html = ok(&c, "learning_report", json!({"format": "html"})).await;
     assert!(
         html["content"]
@@ -401,7 +440,11 @@ async fn the_report_leads_with_the_net_computed_by_hand() {
     c.cancel().await.ok();
     // The CLI shows the same.
     let out = p.orc(&["report", "learning"]);
-    assert!(out.stdout.contains("NET: LOSS of ~$0.0018"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("NET: LOSS of ~$0.0018"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,7 +472,10 @@ async fn route_task_sends_a_delegation_that_would_not_pay_to_claude() {
     .await;
     assert_eq!(r["route"], "claude", "{r:#}");
     let why = r["reason"].as_str().expect("reason");
-    assert!(why.contains("delegating would not pay") && why.contains('$'), "{why}");
+    assert!(
+        why.contains("delegating would not pay") && why.contains('$'),
+        "{why}"
+    );
     assert_eq!(r["breakeven"]["pays"], false);
     assert!(r["breakeven"]["net_usd"].as_f64().is_some_and(|n| n < 0.0));
     // A long document by path, with a long answer, pays (definitions deferred by the client).
@@ -479,7 +525,9 @@ async fn a_cancelled_invoke_stops_its_run() {
     // `first` finished (one progress notification); `second` is held by the simulator.
     until("first to finish", || progress(&c).len() == 1).await;
     until("second's request", || {
-        sim.requests().iter().any(|r| r.body.to_string().contains("[second]"))
+        sim.requests()
+            .iter()
+            .any(|r| r.body.to_string().contains("[second]"))
             || sim.in_flight() > 0
     })
     .await;
@@ -496,7 +544,11 @@ async fn a_cancelled_invoke_stops_its_run() {
         .find(|r| r["status"] == "cancelled")
         .expect("record");
     assert_eq!(rec["tokens_saved"], 0);
-    assert!(rec["handover"]["argument_tokens"].as_u64().is_some_and(|t| t > 0));
+    assert!(
+        rec["handover"]["argument_tokens"]
+            .as_u64()
+            .is_some_and(|t| t > 0)
+    );
     assert_eq!(rec["handover"]["result_tokens"], 0, "no result was sent");
     let art = common::latest_artifact(&p, "chain");
     assert_eq!(art["status"], "interrupted");
@@ -696,7 +748,10 @@ async fn the_core_surface_is_small_and_every_tool_is_annotated() {
         let tools = c.list_all_tools().await.expect("tools");
         let size = serde_json::to_string(&tools).map_or(0, |s| s.len());
         for t in &tools {
-            let a = t.annotations.as_ref().unwrap_or_else(|| panic!("{} has none", t.name));
+            let a = t
+                .annotations
+                .as_ref()
+                .unwrap_or_else(|| panic!("{} has none", t.name));
             assert!(
                 a.read_only_hint.is_some()
                     && a.destructive_hint.is_some()
@@ -720,16 +775,28 @@ async fn the_core_surface_is_small_and_every_tool_is_annotated() {
             assert!(names.contains(&"promote_ensemble"));
         } else {
             assert!(size <= 10_000, "the core definitions are {size} characters");
-            for t in ["route_task", "invoke", "run_status", "run_result", "should_evaluate",
-                      "record_evaluation", "record_feedback", "learning_report",
-                      "list_ensembles", "validate_ensemble"] {
+            for t in [
+                "route_task",
+                "invoke",
+                "run_status",
+                "run_result",
+                "should_evaluate",
+                "record_evaluation",
+                "record_feedback",
+                "learning_report",
+                "list_ensembles",
+                "validate_ensemble",
+            ] {
                 assert!(names.contains(&t), "{t} is core: {names:?}");
             }
             assert!(!names.contains(&"delete_ensemble"), "{names:?}");
             let r = c
                 .call_tool(params("delete_ensemble", json!({"ensemble_name": "x"})))
                 .await;
-            assert!(r.is_err(), "a tool outside the core set is not served: {r:?}");
+            assert!(
+                r.is_err(),
+                "a tool outside the core set is not served: {r:?}"
+            );
         }
         c.cancel().await.ok();
     }
@@ -741,7 +808,14 @@ async fn the_core_surface_is_small_and_every_tool_is_annotated() {
     )
     .expect("json");
     assert_eq!(cfg["mcpServers"]["orc"]["args"], json!(["mcp", "serve"]));
-    let r = p.orc(&["mcp", "install", "--command", "orc", "--all-tools", "--force"]);
+    let r = p.orc(&[
+        "mcp",
+        "install",
+        "--command",
+        "orc",
+        "--all-tools",
+        "--force",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let cfg: Value = serde_json::from_str(
         &std::fs::read_to_string(p.root().join(".mcp.json")).expect("mcp.json"),

@@ -167,11 +167,11 @@ pub fn assess(
     let direct_usd = cfg.claude_usd(direct_in, direct_out);
     let handover_usd = cfg.claude_usd(handover_in, args);
     let net = direct_usd - handover_usd - judging;
-    let (min_net, from) = match batch::current(&l.paths)
-        .ok()
-        .flatten()
-        .and_then(|c| c.breakeven.get(task_type).map(|t| (t.min_net_usd, c.version)))
-    {
+    let (min_net, from) = match batch::current(&l.paths).ok().flatten().and_then(|c| {
+        c.breakeven
+            .get(task_type)
+            .map(|t| (t.min_net_usd, c.version))
+    }) {
         Some((m, v)) => (m, format!("routing-config v{v}")),
         None => (cfg.min_net_usd, "learning.min_net_usd".to_string()),
     };
@@ -285,7 +285,16 @@ mod tests {
         let svc = Service::open(dir.path(), None, &env);
         let agg = Aggregate::default();
         // Classifying a sentence inline: the answer is ~20 tokens, the definitions alone more.
-        let a = assess(&l, &svc, &agg, "classification", None, "Is this spam? Win a prize now", &[], 2000);
+        let a = assess(
+            &l,
+            &svc,
+            &agg,
+            "classification",
+            None,
+            "Is this spam? Win a prize now",
+            &[],
+            2000,
+        );
         assert!(!a.pays, "{a:?}");
         assert!(reason(&a).contains("delegating would not pay"));
         // Summarising a long file by path, no definitions sent: reading it is what Claude saves.
@@ -293,7 +302,16 @@ mod tests {
             path: "doc.md".into(),
             text: "The committee met on Tuesday to discuss the budget. ".repeat(2000),
         };
-        let a = assess(&l, &svc, &agg, "summarization", None, "Summarise doc.md", &[doc], 0);
+        let a = assess(
+            &l,
+            &svc,
+            &agg,
+            "summarization",
+            None,
+            "Summarise doc.md",
+            &[doc],
+            0,
+        );
         assert!(a.pays, "{a:?}");
         assert!(!a.inline);
     }

@@ -88,11 +88,7 @@ pub fn tokens(text: &str) -> u64 {
 fn word(first: char, chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> f64 {
     let (mut ascii, mut other) = (0u64, 0u64);
     let mut count = |c: char| {
-        if c.is_ascii() {
-            ascii += 1
-        } else {
-            other += 1
-        }
+        if c.is_ascii() { ascii += 1 } else { other += 1 }
     };
     count(first);
     let mut prev_lower = first.is_lowercase();
@@ -227,9 +223,17 @@ mod tests {
     fn the_light_counter_stays_near_o200k_base() {
         // Fixed copies (prose, Rust, pretty JSON), so edits elsewhere never move the figures.
         within(include_str!("../../tests/fixtures/tokens/prose.md"), 0.05);
-        within(include_str!("../../tests/fixtures/tokens/code.rs.txt"), 0.08);
+        within(
+            include_str!("../../tests/fixtures/tokens/code.rs.txt"),
+            0.08,
+        );
         within(include_str!("../../tests/fixtures/tokens/data.json"), 0.08);
-        within("The quick brown fox jumps over the lazy dog. ".repeat(50).as_str(), 0.12);
+        within(
+            "The quick brown fox jumps over the lazy dog. "
+                .repeat(50)
+                .as_str(),
+            0.12,
+        );
         assert_eq!(tokens(""), 0);
     }
 }

@@ -736,10 +736,9 @@ impl Aggregate {
             Some(e) => cfg.claude_usd(e.input_tokens, e.output_tokens),
             None => cfg.claude_usd(back.tokens_saved, 0),
         };
-        let (gin, gout) = back
-            .estimate
-            .as_ref()
-            .map_or((back.tokens_saved, 0), |e| (e.input_tokens, e.output_tokens));
+        let (gin, gout) = back.estimate.as_ref().map_or((back.tokens_saved, 0), |e| {
+            (e.input_tokens, e.output_tokens)
+        });
         for s in self.targets(&back.task_type, back.ensemble_used.as_deref()) {
             s.tokens_saved = s.tokens_saved.saturating_sub(back.tokens_saved);
             s.usd_saved = (s.usd_saved - usd).max(0.0);

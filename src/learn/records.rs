@@ -201,7 +201,10 @@ pub struct HandoverLine {
 
 /// The tools whose hand-over the report counts as judging rather than delegation.
 pub fn is_judging_tool(tool: &str) -> bool {
-    matches!(tool, "should_evaluate" | "record_evaluation" | "judge_locally")
+    matches!(
+        tool,
+        "should_evaluate" | "record_evaluation" | "judge_locally"
+    )
 }
 
 /// The saving of a local run Claude redid, as its record counted it.

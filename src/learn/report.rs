@@ -773,7 +773,11 @@ pub fn html(r: &Report) -> String {
                 "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td></tr>",
                 esc(&key(row)),
                 row.outcome,
-                esc(&if row.outcome == "loss" { format!("loss {}", usd(-row.net_usd_estimate)) } else { usd(row.net_usd_estimate) }),
+                esc(&if row.outcome == "loss" {
+                    format!("loss {}", usd(-row.net_usd_estimate))
+                } else {
+                    usd(row.net_usd_estimate)
+                }),
                 pct(row.efficiency),
                 row.runs,
                 thousands(row.local_tokens),

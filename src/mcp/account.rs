@@ -5,8 +5,8 @@
 //! every turn where the client does not defer them. Counted with `estimate::tokens` times
 //! `learning.claude_token_factor`: estimates, labelled so in the report.
 //!
-//! - `invoke` charges itself to the run's routing record (see `runs`), with the calls that
-//!   prepared it (`route_task`, `list_ensembles`, `validate_ensemble`, `check_ensemble_runnable`
+//! - `invoke` charges itself to the run's routing record (see `runs`; one refused before it
+//!   ran is charged to the next delegation), with the calls that prepared it (`route_task`, `list_ensembles`, `validate_ensemble`, `check_ensemble_runnable`
 //!   since the last delegation) and, for an async run, the polls before it finished;
 //! - calls that name a run after its record was written (`run_status`, `run_result`,
 //!   `cancel_run`, `should_evaluate`, `record_evaluation`, `record_feedback`, `judge_locally`)
@@ -52,7 +52,9 @@ impl OrcMcp {
             calls: 1,
             argument_tokens: scale(args),
             result_tokens: scale(result),
-            definition_tokens: (self.state.definition_tokens as f64 * f * l.config.definitions_share)
+            definition_tokens: (self.state.definition_tokens as f64
+                * f
+                * l.config.definitions_share)
                 .round() as u64,
         }
     }
@@ -76,7 +78,11 @@ impl OrcMcp {
         let h = self.handover_of(&l, arg_tokens, res_tokens);
         let text = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
         let routing_id = match tool {
-            "route_task" | "list_ensembles" | "validate_ensemble" | "check_ensemble_runnable" => {
+            "route_task"
+            | "list_ensembles"
+            | "validate_ensemble"
+            | "check_ensemble_runnable"
+            | "invoke" => {
                 lock(&self.state.pending).add(&h);
                 return;
             }

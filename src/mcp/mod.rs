@@ -225,12 +225,17 @@ impl ServerHandler for OrcMcp {
         let ct = context.ct.clone();
         let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
         let out = self.tool_router.call(tcc).await;
-        if tool != "invoke" {
-            // A cancelled call's result is never sent: only its arguments crossed the wire.
-            let result = match (&out, ct.is_cancelled()) {
-                (Ok(rmcp::model::CallToolResponse::Complete(r)), false) => Some(r),
-                _ => None,
-            };
+        // A cancelled call's result is never sent: only its arguments crossed the wire.
+        let result = match (&out, ct.is_cancelled()) {
+            (Ok(rmcp::model::CallToolResponse::Complete(r)), false) => Some(r),
+            _ => None,
+        };
+        // invoke charges itself to its run's record; one refused before it ran still cost
+        // Claude the call, charged to the next delegation.
+        let ran = result
+            .and_then(|r| r.structured_content.as_ref())
+            .is_some_and(|v| v.get("run_id").is_some());
+        if tool != "invoke" || !ran {
             self.account(&tool, &args, arg_tokens, result);
         }
         out

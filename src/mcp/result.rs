@@ -338,8 +338,14 @@ mod tests {
         assert!(c.get("metadata").is_none() && c.get("warnings").is_none());
         assert!(len(&c) < 3000 + 600, "{}", len(&c));
         let a = shape(&doc(), Detail::Agents);
-        assert_eq!(a["agents"]["a"]["response"].as_str().map(str::len), Some(5000));
-        assert_eq!(shape(&doc(), Detail::Full)["metadata"]["big"], "m".repeat(9000));
+        assert_eq!(
+            a["agents"]["a"]["response"].as_str().map(str::len),
+            Some(5000)
+        );
+        assert_eq!(
+            shape(&doc(), Detail::Full)["metadata"]["big"],
+            "m".repeat(9000)
+        );
     }
 
     #[test]
@@ -347,8 +353,16 @@ mod tests {
         let full = shape(&doc(), Detail::Full);
         let capped = cap(full, 4000, "see the artifact");
         assert!(len(&capped) <= 4000, "{}", len(&capped));
-        assert!(capped["truncated"]["note"].as_str().is_some_and(|n| n.contains("see the artifact")));
-        assert!(capped["deliverable"].as_str().is_some_and(|d| d.contains("more chars]")));
+        assert!(
+            capped["truncated"]["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("see the artifact"))
+        );
+        assert!(
+            capped["deliverable"]
+                .as_str()
+                .is_some_and(|d| d.contains("more chars]"))
+        );
         assert_eq!(capped["results"]["b"]["error"], "boom");
         // Under the cap: unchanged.
         let small = json!({"deliverable": "ok"});

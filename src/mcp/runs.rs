@@ -162,21 +162,24 @@ impl OrcMcp {
                 Ok(inv) => {
                     let mut full = OrcMcp::result_json(&inv);
                     full["run_id"] = json!(id);
-                    let rec = match l.run_record(&inv, task_type.as_deref(), task_summary.as_deref())
-                    {
-                        Ok(mut r) => {
-                            if cancelled {
-                                r.status = Some("cancelled".into());
-                                r.tokens_saved = 0;
+                    let rec =
+                        match l.run_record(&inv, task_type.as_deref(), task_summary.as_deref()) {
+                            Ok(mut r) => {
+                                if cancelled {
+                                    r.status = Some("cancelled".into());
+                                    r.tokens_saved = 0;
+                                }
+                                full["routing_id"] = json!(r.id);
+                                Some(r)
                             }
-                            full["routing_id"] = json!(r.id);
-                            Some(r)
-                        }
-                        Err(e) => {
-                            push_warning(&mut full, format!("the run was not logged for learning: {e}"));
-                            None
-                        }
-                    };
+                            Err(e) => {
+                                push_warning(
+                                    &mut full,
+                                    format!("the run was not logged for learning: {e}"),
+                                );
+                                None
+                            }
+                        };
                     (full, rec)
                 }
                 Err(e) => (
@@ -191,7 +194,11 @@ impl OrcMcp {
             let answer = me.shaped(&full, detail, max);
             // The record takes this call (unless async: it was charged when it answered), the
             // calls that prepared it and the polls so far.
-            let sent = if cancelled { 0 } else { result_tokens_of(&answer) };
+            let sent = if cancelled {
+                0
+            } else {
+                result_tokens_of(&answer)
+            };
             let mut h = lock(&me.state.runs)
                 .get(&id)
                 .map(|r| r.handover.clone())
@@ -205,8 +212,14 @@ impl OrcMcp {
                 r.handover = Some(prepared);
                 let id = r.id.clone();
                 if let Err(e) = crate::learn::records::append(&l.paths.routing_log(), &r) {
-                    push_warning(&mut full, format!("the run was not logged for learning: {e}"));
-                    push_warning(&mut answer, format!("the run was not logged for learning: {e}"));
+                    push_warning(
+                        &mut full,
+                        format!("the run was not logged for learning: {e}"),
+                    );
+                    push_warning(
+                        &mut answer,
+                        format!("the run was not logged for learning: {e}"),
+                    );
                     full["routing_id"] = Value::Null;
                     answer["routing_id"] = Value::Null;
                 } else if let Some(run) = lock(&me.state.runs).get_mut(&id) {
@@ -222,7 +235,8 @@ impl OrcMcp {
             let started = json!({"run_id": run_id, "status": "running", "ensemble": a.ensemble_name, "total_agents": total});
             let tokens = crate::learn::estimate::tokens(&started.to_string());
             if let Some(r) = lock(&self.state.runs).get_mut(&run_id) {
-                r.handover.add(&self.handover_of(&Learning::open(&self.svc()), arg_tokens, tokens));
+                r.handover
+                    .add(&self.handover_of(&Learning::open(&self.svc()), arg_tokens, tokens));
             }
             tokio::spawn(work);
             return ok(started);

@@ -36,15 +36,38 @@ pub fn hints(name: &str) -> Option<(bool, bool, bool)> {
     const ADD: (bool, bool, bool) = (false, false, false);
     const REPLACE: (bool, bool, bool) = (false, true, true);
     Some(match name {
-        "list_ensembles" | "validate_ensemble" | "check_ensemble_runnable" | "run_status"
-        | "run_result" | "list_profiles" | "list_scripts" | "get_script" | "analyze_execution"
-        | "library_browse" | "library_search" | "library_info" | "get_provider_status"
-        | "get_help" | "route_task" | "should_evaluate" | "learning_report"
-        | "routing_history" | "list_dependencies" | "check_promotion_readiness" => RO,
+        "list_ensembles"
+        | "validate_ensemble"
+        | "check_ensemble_runnable"
+        | "run_status"
+        | "run_result"
+        | "list_profiles"
+        | "list_scripts"
+        | "get_script"
+        | "analyze_execution"
+        | "library_browse"
+        | "library_search"
+        | "library_info"
+        | "get_provider_status"
+        | "get_help"
+        | "route_task"
+        | "should_evaluate"
+        | "learning_report"
+        | "routing_history"
+        | "list_dependencies"
+        | "check_promotion_readiness" => RO,
         "set_project" => (false, false, true),
-        "create_ensemble" | "create_profile" | "create_script" | "test_script" | "invoke"
-        | "record_claude_task" | "record_evaluation" | "record_feedback" | "learn_routing"
-        | "export_training_data" | "judge_locally" => ADD,
+        "create_ensemble"
+        | "create_profile"
+        | "create_script"
+        | "test_script"
+        | "invoke"
+        | "record_claude_task"
+        | "record_evaluation"
+        | "record_feedback"
+        | "learn_routing"
+        | "export_training_data"
+        | "judge_locally" => ADD,
         "update_ensemble" | "delete_ensemble" | "cancel_run" | "update_profile"
         | "delete_profile" | "delete_script" | "delete_artifact" | "cleanup_artifacts"
         | "rollback_routing" | "demote_ensemble" => REPLACE,

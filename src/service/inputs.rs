@@ -70,7 +70,10 @@ pub fn read(root: &Path, patterns: &[String]) -> Result<Vec<InputFile>, ServiceE
         let rel = relative(pattern, root)?;
         let is_glob = rel.contains(['*', '?', '[']);
         let matches: Vec<PathBuf> = if is_glob {
-            let full = format!("{}/{rel}", glob::Pattern::escape(&root_real.to_string_lossy()));
+            let full = format!(
+                "{}/{rel}",
+                glob::Pattern::escape(&root_real.to_string_lossy())
+            );
             let mut m: Vec<PathBuf> = glob::glob(&full)
                 .map_err(|e| {
                     refuse(format!(
@@ -103,9 +106,7 @@ pub fn read(root: &Path, patterns: &[String]) -> Result<Vec<InputFile>, ServiceE
             if !real.starts_with(&root_real) {
                 return Err(refuse(format!(
                     "input file `{}` resolves outside the project (a symbolic link to {}); only files inside it can be read",
-                    path.strip_prefix(&root_real)
-                        .unwrap_or(&path)
-                        .display(),
+                    path.strip_prefix(&root_real).unwrap_or(&path).display(),
                     real.display()
                 )));
             }
@@ -193,7 +194,10 @@ mod tests {
             "Summarise:\n\n--- docs/a.md ---\nalpha\n\n--- docs/b.md ---\nbeta"
         );
         let abs = root.join("docs/a.md").display().to_string();
-        assert_eq!(read(&root, &[abs]).expect("absolute inside")[0].text, "alpha");
+        assert_eq!(
+            read(&root, &[abs]).expect("absolute inside")[0].text,
+            "alpha"
+        );
         for bad in [
             "../secret".to_string(),
             dir.path().join("secret").display().to_string(),
