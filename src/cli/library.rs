@@ -545,12 +545,9 @@ pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> an
             )?;
             writeln!(
                 out,
-                "equivalent: {}",
-                format!(
-                    "{}{}",
-                    claude::claude_mcp_add_line(scope, &command),
-                    if a.all_tools { " --all-tools" } else { "" }
-                )
+                "equivalent: {}{}",
+                claude::claude_mcp_add_line(scope, &command),
+                if a.all_tools { " --all-tools" } else { "" }
             )?;
             if scope == Scope::Project {
                 writeln!(

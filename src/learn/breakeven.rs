@@ -119,17 +119,27 @@ fn answer_tokens(task_type: &str, doc: u64, s: Option<&Stats>) -> (u64, String) 
     (prior, format!("prior for {task_type}"))
 }
 
-/// Estimates whether handing `task` (with `files`, read by orc, or inline) to `ensemble` pays.
-pub fn assess(
-    l: &Learning,
-    svc: &Service,
-    agg: &Aggregate,
-    task_type: &str,
-    ensemble: Option<&str>,
-    task: &str,
-    files: &[crate::service::inputs::InputFile],
-    definition_tokens: u64,
-) -> Assessment {
+/// What is to be handed over: the task, its documents and where it would go.
+pub struct Ask<'a> {
+    pub task_type: &'a str,
+    pub ensemble: Option<&'a str>,
+    /// The task's text (the document itself when passed inline).
+    pub task: &'a str,
+    /// The documents passed by path, read by orc (none: inline).
+    pub files: &'a [crate::service::inputs::InputFile],
+    /// Tokens (before the Claude factor) of the tool definitions the client is served.
+    pub definition_tokens: u64,
+}
+
+/// Estimates whether handing the task over pays.
+pub fn assess(l: &Learning, svc: &Service, agg: &Aggregate, ask: &Ask) -> Assessment {
+    let Ask {
+        task_type,
+        ensemble,
+        task,
+        files,
+        definition_tokens,
+    } = *ask;
     let cfg = &l.config;
     let f = cfg.claude_token_factor;
     let scale = |n: u64| (n as f64 * f).round() as u64;
@@ -253,11 +263,13 @@ pub fn route(
         l,
         svc,
         &agg,
-        &rec.task_type,
-        rec.ensemble.as_deref(),
-        task,
-        &docs,
-        definition_tokens,
+        &Ask {
+            task_type: &rec.task_type,
+            ensemble: rec.ensemble.as_deref(),
+            task,
+            files: &docs,
+            definition_tokens,
+        },
     );
     if rec.route != "claude" && !a.pays {
         rec.reason = format!("{}; {}", reason(&a), rec.reason);
@@ -285,15 +297,18 @@ mod tests {
         let svc = Service::open(dir.path(), None, &env);
         let agg = Aggregate::default();
         // Classifying a sentence inline: the answer is ~20 tokens, the definitions alone more.
+        let ask = |task_type, task, files, definition_tokens| Ask {
+            task_type,
+            ensemble: None,
+            task,
+            files,
+            definition_tokens,
+        };
         let a = assess(
             &l,
             &svc,
             &agg,
-            "classification",
-            None,
-            "Is this spam? Win a prize now",
-            &[],
-            2000,
+            &ask("classification", "Is this spam? Win a prize now", &[], 2000),
         );
         assert!(!a.pays, "{a:?}");
         assert!(reason(&a).contains("delegating would not pay"));
@@ -302,15 +317,12 @@ mod tests {
             path: "doc.md".into(),
             text: "The committee met on Tuesday to discuss the budget. ".repeat(2000),
         };
+        let docs = [doc];
         let a = assess(
             &l,
             &svc,
             &agg,
-            "summarization",
-            None,
-            "Summarise doc.md",
-            &[doc],
-            0,
+            &ask("summarization", "Summarise doc.md", &docs, 0),
         );
         assert!(a.pays, "{a:?}");
         assert!(!a.inline);

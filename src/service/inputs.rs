@@ -206,7 +206,9 @@ mod tests {
             "nothing/*.txt".to_string(),
             "docs/none.md".to_string(),
         ] {
-            let e = read(&root, &[bad.clone()]).expect_err(&bad).to_string();
+            let e = read(&root, std::slice::from_ref(&bad))
+                .expect_err(&bad)
+                .to_string();
             assert!(
                 e.contains("outside the project")
                     || e.contains("`..`")
