@@ -132,7 +132,8 @@ pub enum McpCommand {
         heartbeat: f64,
         /// The default cap on an invoke / run_result answer, in characters (clients may ask
         /// for another with max_chars); longer answers are cut with a note saying where the rest is.
-        #[arg(long, value_name = "N", default_value_t = crate::mcp::result::DEFAULT_MAX_CHARS)]
+        // 20,000 = mcp::result::DEFAULT_MAX_CHARS (the CLI never uses the MCP front end).
+        #[arg(long, value_name = "N", default_value_t = 20_000)]
         max_result_chars: usize,
     },
     /// Register `orc mcp serve` with Claude Code (.mcp.json, or ~/.claude.json with --user),
