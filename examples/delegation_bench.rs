@@ -256,6 +256,12 @@ async fn main() {
     )
     .expect("swarm");
     std::fs::create_dir_all(project.join("home")).expect("home");
+    // route_task prices the definitions with the same share as the table.
+    std::fs::write(
+        project.join(".llm-orc/config.yaml"),
+        format!("learning:\n  definitions_share: {share}\n"),
+    )
+    .expect("config");
     let mut ensembles: Vec<String> = std::fs::read_dir(project.join(".llm-orc/ensembles"))
         .expect("ensembles")
         .flatten()
