@@ -516,7 +516,7 @@ mod mcp {
 
     pub async fn connect(root: &Path, home: &Path, ollama_host: &str) -> Conn {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
-        cmd.args(["mcp", "serve"])
+        cmd.args(["mcp", "serve", "--all-tools"])
             .current_dir(root)
             .env("HOME", home)
             .env_remove("XDG_CONFIG_HOME")

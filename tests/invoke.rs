@@ -301,18 +301,40 @@ async fn length_cut_is_flagged() {
     let p = TestProject::new();
     p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
     p.ensemble("e", "name: e\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n    max_tokens: 5\n");
-    // A cut-off answer fails the free completeness check: retried once, then not delivered.
+    // A plain run answers as llm-orc does: the cut is in the artifact, the exit code is 0.
     let r = orc(&p, &["invoke", "e", "x"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("NOT DELIVERED"), "{}", r.stderr);
+    assert_eq!(sim.requests().len(), 1, "no retry without --checks");
+    // A delegated run: the cut fails the free completeness check, retried once, not delivered.
+    let r = orc(&p, &["invoke", "e", "x", "--task-type", "summarization"]).await;
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr.contains("NOT DELIVERED") && r.stderr.contains("done_reason: length"),
         "{}",
         r.stderr
     );
-    let r = orc(&p, &["invoke", "e", "x", "--no-checks"]).await;
+    let r = orc(&p, &["invoke", "e", "x", "--checks"]).await;
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let r = orc(
+        &p,
+        &[
+            "invoke",
+            "e",
+            "x",
+            "--task-type",
+            "summarization",
+            "--no-checks",
+        ],
+    )
+    .await;
     assert_eq!(r.code, 0, "{}", r.stderr);
     let reqs = sim.requests();
-    assert_eq!(reqs.len(), 3, "one retry, then the unchecked run");
+    assert_eq!(
+        reqs.len(),
+        6,
+        "1 plain, 2 + 2 checked (one retry each), 1 unchecked"
+    );
     assert_eq!(reqs[0].body["options"]["num_predict"], 5);
     let a = &latest_artifact(&p, "e")["metadata"]["usage"]["agents"]["a"];
     assert_eq!(a["done_reason"], "length");

@@ -14,12 +14,15 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 /// An extraction ensemble whose answer is fixed, and a judge profile.
+/// A project whose routing never vetoes on the break-even (`min_net_usd: -1`): these tests
+/// follow the loop's mechanics on tiny tasks that would not pay (tests/delegation.rs checks the
+/// break-even).
 fn project(sim_url: &str) -> TestProject {
     let p = TestProject::new();
     p.write(
         ".llm-orc/config.yaml",
         &format!(
-            "{}  judge:\n    model: qwen3:0.6b\n    provider: ollama\n    base_url: {sim_url}\n",
+            "{}  judge:\n    model: qwen3:0.6b\n    provider: ollama\n    base_url: {sim_url}\nlearning:\n  min_net_usd: -1.0\n",
             native_config(sim_url)
         ),
     );
@@ -382,6 +385,7 @@ fn local_record(id: &str, ensemble: &str) -> RoutingRecord {
         instruction: None,
         checks: None,
         paired_with: None,
+        handover: None,
     }
 }
 
@@ -1138,7 +1142,10 @@ fn a_rollback_is_not_undone_by_the_next_evaluation() {
 #[test]
 fn a_broken_routing_config_fails_neither_a_recorded_evaluation_nor_routing() {
     let p = TestProject::new();
-    p.write(".llm-orc/config.yaml", "learning:\n  learn_every: 1\n");
+    p.write(
+        ".llm-orc/config.yaml",
+        "learning:\n  learn_every: 1\n  min_net_usd: -1.0\n",
+    );
     let dir = evals_dir(&p);
     let run = local_record("run-1", "swarm");
     records::append(&dir.join("routing-log.jsonl"), &run).expect("append");

@@ -696,9 +696,19 @@ async fn the_skills_loop_through_mcp_ends_in_a_contribution_branch() {
     let lib = git_library(p.dir.path());
     let c = connect(&p, &lib).await;
 
-    // 1. route: nothing fits yet, so a new ensemble of the suggested shape.
+    // 1. route: nothing fits yet, so a new ensemble of the suggested shape. The notes are
+    // passed by path: long enough that handing them over pays.
     let task = "Summarize these release notes";
-    let r = ok(&c, "route_task", json!({"task": task})).await;
+    p.write(
+        "release-notes.md",
+        &"Version 2 adds streaming, fixes the cache and speeds up start-up. ".repeat(400),
+    );
+    let r = ok(
+        &c,
+        "route_task",
+        json!({"task": task, "input_files": ["release-notes.md"]}),
+    )
+    .await;
     assert_eq!(r["task_type"], "summarization", "{r}");
     assert_eq!(r["route"], "new-ensemble", "{r}");
     // 2. build it in tiers: micro extractors -> one small synthesiser.

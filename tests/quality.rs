@@ -344,6 +344,7 @@ fn local_record(id: &str, ensemble: &str, task_type: &str) -> RoutingRecord {
         instruction: None,
         checks: None,
         paired_with: None,
+        handover: None,
     }
 }
 

@@ -507,7 +507,7 @@ mod mcp {
 
     async fn connect(p: &TestProject, flags: &[&str]) -> Conn {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
-        cmd.args(["mcp", "serve"])
+        cmd.args(["mcp", "serve", "--all-tools"])
             .args(flags)
             .current_dir(p.root())
             .env("HOME", p.home())

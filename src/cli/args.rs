@@ -122,6 +122,19 @@ pub enum McpCommand {
         /// With --http: close a session after this many seconds without a request (1 to 30 days).
         #[arg(long, value_name = "SECS", default_value_t = 1800)]
         idle_timeout: u64,
+        /// Serve every tool (llm-orc's whole surface and orc's additions), not only the core
+        /// set the skill's loop uses (route, invoke, results, judging, learning, list, validate).
+        #[arg(long)]
+        all_tools: bool,
+        /// While a run goes on, a progress notification at least this often (a heartbeat naming
+        /// the agents running), so a client's inactivity timeout never fires (0.01 to 30).
+        #[arg(long, value_name = "SECS", default_value_t = 15.0)]
+        heartbeat: f64,
+        /// The default cap on an invoke / run_result answer, in characters (clients may ask
+        /// for another with max_chars); longer answers are cut with a note saying where the rest is.
+        // 20,000 = mcp::result::DEFAULT_MAX_CHARS (the CLI never uses the MCP front end).
+        #[arg(long, value_name = "N", default_value_t = 20_000)]
+        max_result_chars: usize,
     },
     /// Register `orc mcp serve` with Claude Code (.mcp.json, or ~/.claude.json with --user),
     /// keeping the servers already there.
@@ -209,6 +222,11 @@ pub struct InvokeArgs {
     /// Skip the free checks (and their retries) for this run.
     #[arg(long)]
     pub no_checks: bool,
+    /// Run the free checks although the run is not a delegated task. They run by themselves
+    /// with --task-type, --instruction, --expect-*, --samples or --target-file; a plain
+    /// `orc invoke` answers as llm-orc does (no retries, exit codes 0, 1 and 130).
+    #[arg(long, conflicts_with = "no_checks")]
+    pub checks: bool,
 }
 
 #[derive(Debug, Args)]
@@ -588,4 +606,7 @@ pub struct McpInstallArgs {
     /// binary's absolute path).
     #[arg(long, value_name = "CMD")]
     pub command: Option<String>,
+    /// Register the server with every tool (`orc mcp serve --all-tools`), not the core set.
+    #[arg(long)]
+    pub all_tools: bool,
 }

@@ -99,7 +99,6 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         eprintln!("error: --task-type: {e}");
         return Ok(2);
     }
-    crate::learn::estimate::warm_up();
     let given = read_input(&args)?;
     let resume = match &args.resume {
         Some(a) => match load_resume(svc, &args.ensemble, a) {
@@ -216,7 +215,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         instruction: args.instruction.clone(),
         expect,
     };
-    let (inv, checked) = if args.no_checks || args.resume.is_some() {
+    let (inv, checked) = if args.no_checks || args.resume.is_some() || !delegated(&args) {
         (inv, None)
     } else {
         let l = crate::learn::service::Learning::open(svc);
@@ -301,6 +300,19 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
     } else {
         0
     })
+}
+
+/// The run is a delegated task (the free checks apply): the caller said what the task is or
+/// what its answer must be. A plain run answers as llm-orc does.
+fn delegated(a: &InvokeArgs) -> bool {
+    a.checks
+        || a.task_type.is_some()
+        || a.instruction.is_some()
+        || a.expect_json
+        || a.expect_schema.is_some()
+        || !a.expect_labels.is_empty()
+        || a.samples.is_some()
+        || a.target_file.is_some()
 }
 
 /// Asks on the terminal for get_user_input / confirm_action, one question at a time: the prompt

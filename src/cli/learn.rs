@@ -9,7 +9,7 @@ use crate::cli::args::{
 };
 use crate::cli::{Code, Format};
 use crate::learn::service::{ClaudeTask, Learning, NewEvaluation};
-use crate::learn::{LearnError, batch, export, report, route};
+use crate::learn::{LearnError, batch, export, report};
 use crate::service::{Invocation, Service};
 use anyhow::Context;
 
@@ -109,22 +109,34 @@ pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Resul
         }
         other => other.map(str::to_string),
     };
-    let req = route::RouteRequest {
+    let req = crate::learn::route::RouteRequest {
         task: a.task,
         input,
         input_files: a.input_files,
         delegation: a.delegation,
     };
-    let r = match route::route_request(&l, svc, &req) {
+    let routed = match crate::learn::breakeven::route(
+        &l,
+        svc,
+        &req,
+        crate::learn::breakeven::CLI_DEFINITION_TOKENS,
+    ) {
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };
+    let r = &routed.recommendation;
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
     match a.format {
-        Format::Json => json(out, &r)?,
+        Format::Json => json(out, &routed)?,
         Format::Text => {
+            let b = &routed.breakeven;
+            writeln!(
+                out,
+                "break-even: net ~${:.4} (Claude itself ~${:.4}, hand-over ~${:.4}, judging ~${:.4}; estimates)",
+                b.net_usd, b.claude_direct.usd, b.handover.usd, b.judging_usd
+            )?;
             writeln!(out, "task type: {}", r.task_type)?;
             writeln!(
                 out,

@@ -525,7 +525,8 @@ pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> an
         }
     };
     let command = a.command.clone().unwrap_or_else(claude::default_command);
-    match claude::install_mcp(&path, &command, a.scope.force) {
+    let extra: &[&str] = if a.all_tools { &["--all-tools"] } else { &[] };
+    match claude::install_mcp_with(&path, &command, extra, a.scope.force) {
         Ok(r) => {
             writeln!(
                 out,
@@ -544,8 +545,9 @@ pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> an
             )?;
             writeln!(
                 out,
-                "equivalent: {}",
-                claude::claude_mcp_add_line(scope, &command)
+                "equivalent: {}{}",
+                claude::claude_mcp_add_line(scope, &command),
+                if a.all_tools { " --all-tools" } else { "" }
             )?;
             if scope == Scope::Project {
                 writeln!(

@@ -45,9 +45,23 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         token_file,
         max_sessions,
         idle_timeout,
+        all_tools,
+        heartbeat,
+        max_result_chars,
         ..
     }) = cli.command
     {
+        if !(0.01..=30.0).contains(&heartbeat) {
+            eprintln!(
+                "error: --heartbeat {heartbeat} must be between 0.01 and 30 seconds (Claude Code gives up after 300 s without progress over HTTP)"
+            );
+            return Ok(2);
+        }
+        let mcp_opts = crate::mcp::McpOptions {
+            all_tools,
+            heartbeat: std::time::Duration::from_secs_f64(heartbeat),
+            max_result_chars: max_result_chars.max(1000),
+        };
         let env = Env {
             mcp_allows_inline_scripts: allow_inline_scripts,
             ..env
@@ -97,6 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
                     cli.project.clone(),
                     env,
                     opts,
+                    mcp_opts,
                 ))?;
             }
             None => {
@@ -105,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
                     cwd.clone(),
                     cli.project.clone(),
                     env,
+                    mcp_opts,
                 ))?
             }
         }

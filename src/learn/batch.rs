@@ -60,6 +60,9 @@ pub struct RoutingConfig {
     /// Set by a rollback and kept by later learns until `learn --unpin`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned: Option<Pin>,
+    /// Per task type, the net a delegation must be predicted to save (see `breakeven`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub breakeven: BTreeMap<String, super::breakeven::Threshold>,
 }
 
 /// Evidence for one task type in `task-profiles.yaml`.
@@ -607,12 +610,14 @@ pub fn learn_with(learning: &Learning, unpin: bool) -> Result<Learned, LearnErro
             "# Routing config v{v}, learned by `orc learn`. Routing reads only routing-config.yaml;\n# `orc routing rollback N` makes routing-config.vN.yaml current again.\n"
         )
     };
+    let breakeven = super::breakeven::learn(&agg, learning);
     let (version, new_version, file) = match previous.filter(|_| changed.is_empty()) {
         // Nothing changed: no new version; the current config notes what it has now seen.
         Some(mut cur) => {
             cur.evaluations_seen = evaluations_seen;
             cur.pinned = pin.clone();
             cur.routes = routes.clone();
+            cur.breakeven = breakeven;
             let v = cur.version;
             write_yaml(&paths.routing_config(), &header(v), &cur)?;
             (v, false, paths.routing_version(v))
@@ -625,6 +630,7 @@ pub fn learn_with(learning: &Learning, unpin: bool) -> Result<Learned, LearnErro
                 evaluations_seen,
                 routes: routes.clone(),
                 pinned: pin.clone(),
+                breakeven,
             };
             let vpath = paths.routing_version(version);
             write_yaml(&vpath, &header(version), &config)?;

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::records::{self, Route, ScanStats, Score, Seen, Subject};
+use super::records::{self, Handover, Route, ScanStats, Score, Seen, Subject};
 use super::{LearnConfig, LearnError, Paths};
 
 /// good / acceptable / poor counts and their mean on PGR's scale. A verdict carries a weight:
@@ -165,6 +165,20 @@ pub struct Stats {
     pub tokens_saved: u64,
     /// Estimated dollars those tokens would have cost on Claude.
     pub usd_saved: f64,
+    /// Claude-equivalent input and output tokens of the delivered local runs (the gross, before
+    /// what handing them over cost).
+    pub gross_input_tokens: u64,
+    pub gross_output_tokens: u64,
+    /// What handing runs over cost Claude (arguments, results, definitions; judging calls apart).
+    pub handover: Handover,
+    pub handover_usd: f64,
+    /// The hand-over of the judging calls (should_evaluate, record_evaluation, judge_locally).
+    pub judging_handover: Handover,
+    pub judging_handover_usd: f64,
+    /// Runs cancelled by the client (never delivered: no gross, their hand-over still spent).
+    pub cancelled_runs: u64,
+    /// Local runs whose own hand-over cost more than their gross saving.
+    pub losing_runs: u64,
     /// Tokens and dollars Claude reported for the work it did itself.
     pub claude_direct_tokens: u64,
     pub claude_direct_usd: f64,
@@ -211,6 +225,15 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The estimated net saving: gross, less the hand-over, less judging (Claude's judge tokens
+    /// and the judging calls' hand-over). Negative: delegating lost money.
+    pub fn net_usd(&self) -> f64 {
+        self.usd_saved - self.handover_usd - self.judge_usd - self.judging_handover_usd
+    }
+    /// Net over gross; None without a gross.
+    pub fn efficiency(&self) -> Option<f64> {
+        (self.usd_saved > 0.0).then(|| self.net_usd() / self.usd_saved)
+    }
     pub fn acceptance_rate(&self) -> Option<f64> {
         let n = self.accepted + self.rejected;
         (n > 0).then(|| self.accepted as f64 / n as f64)
@@ -290,6 +313,8 @@ pub struct Day {
     pub runs: u64,
     pub tokens_saved: u64,
     pub usd_saved: f64,
+    /// Hand-over dollars (delegation and judging calls).
+    pub handover_usd: f64,
     pub judge_usd: f64,
     pub evaluations: u64,
 }
@@ -321,6 +346,25 @@ pub struct Aggregate {
     pub redos: HashMap<String, Vec<String>>,
     /// Local runs with Claude's paired answers (`paired_with`): compared, not redone.
     pub paired: HashMap<String, Vec<String>>,
+    /// Routing ids of `handover.jsonl` met in the routing log (the rest count in totals only).
+    matched_handover: std::collections::HashSet<String>,
+}
+
+/// The calls of `handover.jsonl` per routing id: (delegation, judging).
+pub type Ledger = HashMap<String, (Handover, Handover)>;
+
+/// Reads `handover.jsonl` (memory: one entry per run that had calls after its record).
+pub fn ledger(paths: &Paths) -> Result<(Ledger, ScanStats), LearnError> {
+    let mut out: Ledger = HashMap::new();
+    let stats = records::scan::<records::HandoverLine>(&paths.handover_log(), |l| {
+        let e = out.entry(l.routing_id.clone()).or_default();
+        if l.kind == "judging" {
+            e.1.add(&l.tokens);
+        } else {
+            e.0.add(&l.tokens);
+        }
+    })?;
+    Ok((out, stats))
 }
 
 /// The latest verdict of a reference (not local) judge on one output.
@@ -408,6 +452,8 @@ struct RoutingLite<'a> {
     redone: Option<RedoneLite<'a>>,
     #[serde(borrow, default)]
     status: Option<Cow<'a, str>>,
+    #[serde(default)]
+    handover: Option<Handover>,
     #[serde(borrow, default)]
     checks: Option<ChecksLite<'a>>,
     #[serde(borrow, default)]
@@ -577,6 +623,14 @@ impl Stats {
         self.usd_saved += o.usd_saved;
         add(&mut self.claude_direct_tokens, o.claude_direct_tokens);
         self.claude_direct_usd += o.claude_direct_usd;
+        add(&mut self.gross_input_tokens, o.gross_input_tokens);
+        add(&mut self.gross_output_tokens, o.gross_output_tokens);
+        self.handover.add(&o.handover);
+        self.handover_usd += o.handover_usd;
+        self.judging_handover.add(&o.judging_handover);
+        self.judging_handover_usd += o.judging_handover_usd;
+        add(&mut self.cancelled_runs, o.cancelled_runs);
+        add(&mut self.losing_runs, o.losing_runs);
         for (a, b) in [
             (&mut self.quality_local, o.quality_local),
             (&mut self.quality_claude, o.quality_claude),
@@ -643,10 +697,12 @@ impl Aggregate {
             add(&mut e.runs, x.runs);
             add(&mut e.tokens_saved, x.tokens_saved);
             e.usd_saved += x.usd_saved;
+            e.handover_usd += x.handover_usd;
             e.judge_usd += x.judge_usd;
             add(&mut e.evaluations, x.evaluations);
         }
         self.routing_scan.then(o.routing_scan);
+        self.matched_handover.extend(o.matched_handover);
         for (local, by) in o.redos {
             self.redos.entry(local).or_default().extend(by);
         }
@@ -667,6 +723,8 @@ impl Aggregate {
         cfg: &LearnConfig,
         since: &BTreeMap<String, u64>,
     ) -> Result<Aggregate, LearnError> {
+        let (ledger, _) = ledger(paths)?;
+        let ledger = &ledger;
         // The routing log is the big one: read it in parallel parts, one per core.
         let log = paths.routing_log();
         let len = records::snapshot_len(&log)?;
@@ -686,7 +744,7 @@ impl Aggregate {
                         part.routing_scan = records::scan_file_range(log, start, end, |line| {
                             match serde_json::from_str::<RoutingLite>(line) {
                                 Ok(r) => {
-                                    part.add_routing(&r, cfg);
+                                    part.add_routing(&r, cfg, ledger);
                                     Seen::Next
                                 }
                                 Err(_) => Seen::Bad,
@@ -708,6 +766,15 @@ impl Aggregate {
         let mut agg = Aggregate::default();
         for p in partials {
             agg.merge(p?);
+        }
+        // Calls naming a run the log does not hold (yet) still count, in the totals.
+        for (id, (deleg, judging)) in ledger {
+            if !agg.matched_handover.contains(id) {
+                agg.totals.handover.add(deleg);
+                agg.totals.handover_usd += cfg.handover_usd(deleg);
+                agg.totals.judging_handover.add(judging);
+                agg.totals.judging_handover_usd += cfg.handover_usd(judging);
+            }
         }
         let mut verdicts = Verdicts::default();
         let mut line_no = 0u64;
@@ -749,7 +816,7 @@ impl Aggregate {
         out
     }
 
-    fn add_routing(&mut self, r: &RoutingLite, cfg: &LearnConfig) {
+    fn add_routing(&mut self, r: &RoutingLite, cfg: &LearnConfig, ledger: &Ledger) {
         let ensemble = r.ensemble_used.as_deref().filter(|_| r.route.is_local());
         if let Some(local) = r.redoes.as_deref().filter(|_| r.revision.unwrap_or(1) <= 1) {
             self.redos
@@ -791,10 +858,25 @@ impl Aggregate {
         if let Some(c) = &r.checks {
             self.add_checks(c, &r.task_type, ensemble);
         }
-        // A failed local run saved nothing (older records counted it), nor did an answer that
-        // failed its free checks (not delivered: the task went to Claude).
-        let failed =
-            r.status.as_deref() == Some("error") || r.checks.as_ref().is_some_and(|c| !c.delivered);
+        // A failed or cancelled local run saved nothing (older records counted failed ones),
+        // nor did an answer that failed its free checks (not delivered: the task went to Claude).
+        let cancelled = r.status.as_deref() == Some("cancelled");
+        let failed = cancelled
+            || r.status.as_deref() == Some("error")
+            || r.checks.as_ref().is_some_and(|c| !c.delivered);
+        let mut handover = r.handover.clone().unwrap_or_default();
+        let mut judging = Handover::default();
+        if let Some((d, j)) = ledger.get(r.id.as_ref()) {
+            handover.add(d);
+            judging.add(j);
+            self.matched_handover.insert(r.id.to_string());
+        }
+        let (handover_usd, judging_usd) = (cfg.handover_usd(&handover), cfg.handover_usd(&judging));
+        let (gross_in, gross_out) = match (&r.estimate, failed || !r.route.is_local()) {
+            (Some(e), false) => (e.input_tokens, e.output_tokens),
+            (None, false) => (r.estimated_claude_tokens, 0),
+            _ => (0, 0),
+        };
         let tokens_saved = if failed { 0 } else { r.tokens_saved };
         let (usd_saved, direct_usd) = if failed {
             (0.0, 0.0)
@@ -817,7 +899,19 @@ impl Aggregate {
         for (k, s) in self.targets(&r.task_type, ensemble).into_iter().enumerate() {
             add(&mut s.runs, 1);
             s.day(day);
+            s.handover.add(&handover);
+            s.handover_usd += handover_usd;
+            s.judging_handover.add(&judging);
+            s.judging_handover_usd += judging_usd;
+            if cancelled {
+                add(&mut s.cancelled_runs, 1);
+            }
             if r.route.is_local() {
+                add(&mut s.gross_input_tokens, gross_in);
+                add(&mut s.gross_output_tokens, gross_out);
+                if usd_saved - handover_usd - judging_usd < 0.0 {
+                    add(&mut s.losing_runs, 1);
+                }
                 add(&mut s.local_runs, 1);
                 add(&mut s.local_tokens, r.total_tokens_local);
                 add(&mut s.claude_equivalent_tokens, r.estimated_claude_tokens);
@@ -847,6 +941,7 @@ impl Aggregate {
         add(&mut d.runs, 1);
         add(&mut d.tokens_saved, tokens_saved);
         d.usd_saved += usd_saved;
+        d.handover_usd += handover_usd + judging_usd;
     }
 
     /// Counts a run's free checks, and their verdict as quality evidence.
@@ -895,9 +990,14 @@ impl Aggregate {
             Some(e) => cfg.claude_usd(e.input_tokens, e.output_tokens),
             None => cfg.claude_usd(back.tokens_saved, 0),
         };
+        let (gin, gout) = back.estimate.as_ref().map_or((back.tokens_saved, 0), |e| {
+            (e.input_tokens, e.output_tokens)
+        });
         for s in self.targets(&back.task_type, back.ensemble_used.as_deref()) {
             s.tokens_saved = s.tokens_saved.saturating_sub(back.tokens_saved);
             s.usd_saved = (s.usd_saved - usd).max(0.0);
+            s.gross_input_tokens = s.gross_input_tokens.saturating_sub(gin);
+            s.gross_output_tokens = s.gross_output_tokens.saturating_sub(gout);
         }
         let d = day_entry(&mut self.days, day);
         d.tokens_saved = d.tokens_saved.saturating_sub(back.tokens_saved);

@@ -12,6 +12,7 @@
 //! - `delegation` the delegation level a user calibrates (`routing:` in config.yaml)
 //! - `rank`     ensembles ranked for a task (BM25 x type fit x measured quality)
 //! - `route`    recommend local / new-ensemble / claude for a task (a pipeline of steps)
+//! - `breakeven` does a delegation pay? hand-over against Claude doing it (route_task's last word)
 //! - `policy`   should this run be judged (the seed's sampling policy)
 //! - `estimate` Claude-equivalent tokens (tiktoken o200k_base x a factor) and prices
 //! - `metrics`  streaming aggregates: savings, quality, acceptance, PGR, break-even, kappa
@@ -25,6 +26,7 @@
 //! - `examples` instruction, input and output of judged runs, kept where cleanup never reaches
 
 pub mod batch;
+pub mod breakeven;
 pub mod checks;
 pub mod classify;
 pub mod delegation;
@@ -183,6 +185,14 @@ pub struct LearnConfig {
     pub pair_rate: f64,
     /// The free quality checks after each invoke.
     pub checks: sandbox::ChecksConfig,
+    /// Share of orc's tool definitions counted per MCP call of a run (each call is one more
+    /// turn, and every turn resends them). Default 0.1: a prompt-cache read costs a tenth of
+    /// the input price. 1 without prompt caching; 0 where the client defers definitions
+    /// (Claude Code's tool search: only names are sent).
+    pub definitions_share: f64,
+    /// Net dollars a delegation must be expected to save before `route_task` recommends it
+    /// (0: it must not lose). `orc learn` moves it per task type from measured nets.
+    pub min_net_usd: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -248,6 +258,8 @@ impl Default for LearnConfig {
             local_judge: None,
             pair_rate: 0.2,
             checks: sandbox::ChecksConfig::default(),
+            definitions_share: 0.1,
+            min_net_usd: 0.0,
         }
     }
 }
@@ -318,6 +330,13 @@ impl LearnConfig {
         for n in cfg.checks.samples.values_mut() {
             *n = (*n).clamp(1, checks::MAX_SAMPLES);
         }
+        if !cfg.definitions_share.is_finite() {
+            cfg.definitions_share = 0.1;
+        }
+        cfg.definitions_share = cfg.definitions_share.clamp(0.0, 1.0);
+        if !cfg.min_net_usd.is_finite() {
+            cfg.min_net_usd = 0.0;
+        }
         cfg.learn_every = cfg.learn_every.max(1);
         (cfg, warnings)
     }
@@ -338,6 +357,12 @@ impl LearnConfig {
     pub fn claude_usd(&self, input: u64, output: u64) -> f64 {
         let p = self.price(&self.claude_model);
         (input as f64 * p.input_per_mtok + output as f64 * p.output_per_mtok) / 1e6
+    }
+
+    /// Dollars Claude pays for a hand-over: results and definitions at the input price,
+    /// arguments at the output price.
+    pub fn handover_usd(&self, h: &records::Handover) -> f64 {
+        self.claude_usd(h.input_tokens(), h.argument_tokens)
     }
 
     /// Dollars for a judge's tokens (a blend of reading and writing).
@@ -377,6 +402,10 @@ impl Paths {
     }
     pub fn evaluations(&self) -> PathBuf {
         self.dir.join("evaluations.jsonl")
+    }
+    /// MCP calls that named a run after its record was written, with their hand-over tokens.
+    pub fn handover_log(&self) -> PathBuf {
+        self.dir.join("handover.jsonl")
     }
     pub fn routing_config(&self) -> PathBuf {
         self.dir.join("routing-config.yaml")

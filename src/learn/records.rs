@@ -164,6 +164,58 @@ pub struct RoutingRecord {
     /// beside the local answer so PGR has pairs (its tokens are evaluation spend).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paired_with: Option<String>,
+    /// What handing the run over cost Claude, counted from what crossed the wire (MCP runs; a
+    /// CLI run has none). Calls that name the run later are in `handover.jsonl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Handover>,
+}
+
+/// Claude-side tokens of a hand-over: what Claude wrote (arguments: its output tokens) and read
+/// (results and tool definitions: its input tokens). Estimates (see `estimate::COUNTER`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Handover {
+    /// The tool calls counted.
+    pub calls: u64,
+    /// Arguments Claude wrote (Claude output tokens).
+    pub argument_tokens: u64,
+    /// Results Claude read (Claude input tokens).
+    pub result_tokens: u64,
+    /// The share of orc's tool definitions sent with those turns (Claude input tokens).
+    pub definition_tokens: u64,
+}
+
+impl Handover {
+    pub fn add(&mut self, o: &Handover) {
+        self.calls = self.calls.saturating_add(o.calls);
+        self.argument_tokens = self.argument_tokens.saturating_add(o.argument_tokens);
+        self.result_tokens = self.result_tokens.saturating_add(o.result_tokens);
+        self.definition_tokens = self.definition_tokens.saturating_add(o.definition_tokens);
+    }
+    /// Claude input tokens (results and definitions).
+    pub fn input_tokens(&self) -> u64 {
+        self.result_tokens.saturating_add(self.definition_tokens)
+    }
+}
+
+/// One line of `handover.jsonl`: an MCP call that names a run after its routing record was
+/// written (polls, judging, feedback), with what it cost Claude.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandoverLine {
+    pub routing_id: String,
+    pub tool: String,
+    pub timestamp: String,
+    /// `judging` (should_evaluate, record_evaluation, judge_locally) or `delegation`.
+    pub kind: String,
+    #[serde(flatten)]
+    pub tokens: Handover,
+}
+
+/// The tools whose hand-over the report counts as judging rather than delegation.
+pub fn is_judging_tool(tool: &str) -> bool {
+    matches!(
+        tool,
+        "should_evaluate" | "record_evaluation" | "judge_locally"
+    )
 }
 
 /// The saving of a local run Claude redid, as its record counted it.

@@ -11,7 +11,26 @@ use super::metrics::{Aggregate, Agreement, Quality, Stats};
 use super::service::Learning;
 
 /// The label every Claude-equivalent figure carries.
-pub const ESTIMATE_NOTE: &str = "Claude-equivalent tokens and dollars are estimates: the task's input plus an answer as long as the local deliverable, counted with o200k_base (no public Claude tokenizer exists) times a factor for Claude's tokenizer, priced from the table in config";
+pub const ESTIMATE_NOTE: &str = "Claude-side tokens and dollars are estimates: the gross is the task's input plus an answer as long as the local deliverable; the hand-over is what crossed the MCP wire for the run (arguments Claude wrote, priced as output; results it read and a share of the tool definitions per call, priced as input); judging is the judge tokens Claude reported plus its judging calls. All counted as o200k_base would (no public Claude tokenizer exists) times a factor for Claude's tokenizer, priced from the table in config. NET = gross - hand-over - judging";
+
+/// Tokens Claude read and wrote, and their price.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cost {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub usd: f64,
+}
+
+/// What judging cost Claude: the judge tokens it reported and its judging calls' hand-over.
+#[derive(Debug, Clone, Serialize)]
+pub struct Judging {
+    pub judge_tokens: u64,
+    pub judge_usd: f64,
+    pub calls_input_tokens: u64,
+    pub calls_output_tokens: u64,
+    pub calls_usd: f64,
+    pub usd: f64,
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct QualityView {
@@ -85,6 +104,25 @@ pub struct Row {
     pub ensemble: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task_type: Option<String>,
+    /// Estimated dollars delegation saved after what it cost: gross - hand-over - judging.
+    /// Negative: a loss.
+    pub net_usd_estimate: f64,
+    /// `saving`, `loss` or `none`.
+    pub outcome: &'static str,
+    /// Net / gross (null without a gross).
+    pub efficiency: Option<f64>,
+    /// Tokens (all priced alike): gross - hand-over - judging.
+    pub net_tokens_estimate: i64,
+    /// What Claude would have spent doing the delivered local runs itself.
+    pub gross: Cost,
+    /// What handing the runs over cost Claude (arguments out; results and definitions in).
+    pub delegation_overhead: Cost,
+    pub delegation_calls: u64,
+    pub judging: Judging,
+    /// Local runs whose own hand-over cost more than their gross.
+    pub losing_runs: u64,
+    /// Runs cancelled by the client: never delivered, their hand-over still counted.
+    pub cancelled_runs: u64,
     pub runs: u64,
     pub local_runs: u64,
     pub claude_runs: u64,
@@ -147,6 +185,7 @@ pub struct DayRow {
     pub runs: u64,
     pub tokens_saved_estimate: u64,
     pub usd_saved_estimate: f64,
+    pub handover_usd: f64,
     pub judge_usd: f64,
     pub evaluations: u64,
 }
@@ -211,9 +250,49 @@ fn checks_view(s: &Stats) -> ChecksView {
 
 fn row(s: &Stats, ensemble: Option<&str>, task_type: Option<&str>, rate: f64) -> Row {
     let be = s.break_even();
+    let net = s.net_usd();
+    let gross_tokens = s.gross_input_tokens.saturating_add(s.gross_output_tokens) as i64;
+    let spent = s
+        .handover
+        .input_tokens()
+        .saturating_add(s.handover.argument_tokens)
+        .saturating_add(s.judging_handover.input_tokens())
+        .saturating_add(s.judging_handover.argument_tokens)
+        .saturating_add(s.judge_tokens) as i64;
     Row {
         ensemble: ensemble.map(str::to_string),
         task_type: task_type.map(str::to_string),
+        net_usd_estimate: net,
+        outcome: if net > 0.0 {
+            "saving"
+        } else if net < 0.0 {
+            "loss"
+        } else {
+            "none"
+        },
+        efficiency: s.efficiency(),
+        net_tokens_estimate: gross_tokens.saturating_sub(spent),
+        gross: Cost {
+            input_tokens: s.gross_input_tokens,
+            output_tokens: s.gross_output_tokens,
+            usd: s.usd_saved,
+        },
+        delegation_overhead: Cost {
+            input_tokens: s.handover.input_tokens(),
+            output_tokens: s.handover.argument_tokens,
+            usd: s.handover_usd,
+        },
+        delegation_calls: s.handover.calls,
+        judging: Judging {
+            judge_tokens: s.judge_tokens,
+            judge_usd: s.judge_usd,
+            calls_input_tokens: s.judging_handover.input_tokens(),
+            calls_output_tokens: s.judging_handover.argument_tokens,
+            calls_usd: s.judging_handover_usd,
+            usd: s.judge_usd + s.judging_handover_usd,
+        },
+        losing_runs: s.losing_runs,
+        cancelled_runs: s.cancelled_runs,
         runs: s.runs,
         local_runs: s.local_runs,
         claude_runs: s.claude_runs,
@@ -314,6 +393,8 @@ pub fn build(learning: &Learning) -> Result<Report, LearnError> {
                 "test_command": cfg.checks.test_command,
             },
             "local_judge_weights": agg.agreements.iter().map(|a| (a.judge.clone(), super::metrics::judge_weight(a, cfg.local_judge.as_ref().map_or(30, |j| j.min_pairs)))).collect::<std::collections::BTreeMap<_, _>>(),
+            "counter": super::estimate::COUNTER,
+            "definitions_share": cfg.definitions_share,
         }),
         ensembles,
         task_types,
@@ -327,6 +408,7 @@ pub fn build(learning: &Learning) -> Result<Report, LearnError> {
                 runs: x.runs,
                 tokens_saved_estimate: x.tokens_saved,
                 usd_saved_estimate: x.usd_saved,
+                handover_usd: x.handover_usd,
                 judge_usd: x.judge_usd,
                 evaluations: x.evaluations,
             })
@@ -385,12 +467,44 @@ fn quality_line(q: &QualityView) -> String {
     )
 }
 
+/// The net line every block leads with: a saving, or a loss said as one.
+pub fn net_line(r: &Row) -> String {
+    let eff = r
+        .efficiency
+        .map(|e| format!(", efficiency {:.0}%", e * 100.0))
+        .unwrap_or_default();
+    let what = match r.outcome {
+        "loss" => format!("LOSS of ~{}", usd(-r.net_usd_estimate)),
+        "saving" => format!("saved ~{}", usd(r.net_usd_estimate)),
+        _ => "nothing saved".to_string(),
+    };
+    format!(
+        "NET: {what} (estimate) = gross {} - hand-over {} - judging {}{eff}",
+        usd(r.gross.usd),
+        usd(r.delegation_overhead.usd),
+        usd(r.judging.usd)
+    )
+}
+
 fn text_block(out: &mut String, title: &str, r: &Row, with_pgr: bool) {
     let _ = writeln!(out, "{title}");
+    let _ = writeln!(out, "  {}", net_line(r));
     let _ = writeln!(
         out,
-        "  runs: {} ({} local, {} Claude-direct)",
-        r.runs, r.local_runs, r.claude_runs
+        "  runs: {} ({} local, {} Claude-direct{}{})",
+        r.runs,
+        r.local_runs,
+        r.claude_runs,
+        if r.losing_runs > 0 {
+            format!("; {} lost more than they saved", r.losing_runs)
+        } else {
+            String::new()
+        },
+        if r.cancelled_runs > 0 {
+            format!("; {} cancelled", r.cancelled_runs)
+        } else {
+            String::new()
+        }
     );
     if r.local_runs > 0 {
         let _ = writeln!(
@@ -400,10 +514,20 @@ fn text_block(out: &mut String, title: &str, r: &Row, with_pgr: bool) {
         );
         let _ = writeln!(
             out,
-            "  Claude-equivalent: {} tokens (estimate); saved ~{} tokens, ~{} (estimate)",
-            thousands(r.claude_equivalent_tokens_estimate),
-            thousands(r.tokens_saved_estimate),
-            usd(r.usd_saved_estimate)
+            "  gross (Claude doing it itself): {} in + {} out tokens, ~{} (estimate)",
+            thousands(r.gross.input_tokens),
+            thousands(r.gross.output_tokens),
+            usd(r.gross.usd)
+        );
+    }
+    if r.delegation_calls > 0 || r.delegation_overhead.usd > 0.0 {
+        let _ = writeln!(
+            out,
+            "  hand-over: {} in + {} out tokens over {} call(s), ~{} (estimate)",
+            thousands(r.delegation_overhead.input_tokens),
+            thousands(r.delegation_overhead.output_tokens),
+            r.delegation_calls,
+            usd(r.delegation_overhead.usd)
         );
     }
     if r.claude_runs > 0 {
@@ -438,7 +562,7 @@ fn text_block(out: &mut String, title: &str, r: &Row, with_pgr: bool) {
     );
     let _ = writeln!(
         out,
-        "  judging: {} evaluation(s){}, {} tokens, {}",
+        "  judging: {} evaluation(s){}, {} judge tokens, {}; judging calls {} in + {} out tokens, {}",
         r.evaluations,
         if r.local_judge_evaluations > 0 {
             format!(" ({} by a local judge)", r.local_judge_evaluations)
@@ -446,7 +570,10 @@ fn text_block(out: &mut String, title: &str, r: &Row, with_pgr: bool) {
             String::new()
         },
         thousands(r.judge_tokens),
-        usd(r.judge_usd)
+        usd(r.judge_usd),
+        thousands(r.judging.calls_input_tokens),
+        thousands(r.judging.calls_output_tokens),
+        usd(r.judging.calls_usd)
     );
     let _ = writeln!(
         out,
@@ -535,7 +662,7 @@ pub fn text(r: &Report) -> String {
         out,
         "      factor {} x {}, priced as {} ({}/{} per M tokens in/out)\n",
         r.settings["claude_token_factor"],
-        r.settings["encoding"].as_str().unwrap_or(""),
+        r.settings["counter"].as_str().unwrap_or(""),
         r.settings["claude_model"].as_str().unwrap_or(""),
         r.settings["claude_price"]["input_per_mtok"],
         r.settings["claude_price"]["output_per_mtok"],
@@ -597,7 +724,7 @@ fn chart_over_time(days: &[DayRow], spend: bool) -> String {
     let mut judged = vec![0.0];
     let (mut a, mut b) = (0.0, 0.0);
     for d in days {
-        a += d.usd_saved_estimate;
+        a += d.usd_saved_estimate - if spend { 0.0 } else { d.handover_usd };
         b += d.judge_usd;
         saved.push(a);
         judged.push(b);
@@ -620,7 +747,7 @@ fn chart_over_time(days: &[DayRow], spend: bool) -> String {
     let title = if spend {
         "Evaluation spend against savings (cumulative, USD)"
     } else {
-        "Savings over time (cumulative, estimated USD)"
+        "Savings over time after hand-over (cumulative, estimated USD)"
     };
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-label="{title}" viewBox="0 0 {w} {h}" width="{w}" height="{h}"><title>{title}</title>"#
@@ -754,7 +881,7 @@ fn chart_quality(rows: &[Row]) -> String {
 
 pub fn html(r: &Report) -> String {
     let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>orc learning report</title>\n<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:72em;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:.85em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th:first-child,td:first-child{text-align:left}.note{color:#555;font-size:.9em}.warn{color:#a00}</style></head><body>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>orc learning report</title>\n<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:72em;color:#222}table{border-collapse:collapse;margin:1em 0;font-size:.85em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th:first-child,td:first-child{text-align:left}.note{color:#555;font-size:.9em}.warn,.loss{color:#a00}</style></head><body>\n",
     );
     let _ = writeln!(
         out,
@@ -765,14 +892,17 @@ pub fn html(r: &Report) -> String {
     let t = &r.totals;
     let _ = writeln!(
         out,
-        "<p id=\"totals\">{} runs ({} local, {} Claude-direct). Saved ~{} tokens, ~{} (estimate). Judging: {} evaluations, {}. PGR {} (n={}{}). Free checks: {} run(s) checked, {} escalated.</p>",
+        "<p id=\"net\" class=\"{}\"><b>{}</b></p><p id=\"totals\">{} runs ({} local, {} Claude-direct). Gross ~{} tokens, ~{} (estimate); hand-over {}. Judging: {} evaluations, {}. PGR {} (n={}{}). Free checks: {} run(s) checked, {} escalated.</p>",
+        if t.outcome == "loss" { "warn" } else { "net" },
+        esc(&net_line(t)),
         t.runs,
         t.local_runs,
         t.claude_runs,
         thousands(t.tokens_saved_estimate),
         esc(&usd(t.usd_saved_estimate)),
+        esc(&usd(t.delegation_overhead.usd)),
         t.evaluations,
-        esc(&usd(t.judge_usd)),
+        esc(&usd(t.judging.usd)),
         num(t.pgr),
         t.pgr_n,
         t.pgr_ci
@@ -802,7 +932,7 @@ pub fn html(r: &Report) -> String {
     let table = |out: &mut String, title: &str, rows: &[Row], key: &dyn Fn(&Row) -> String| {
         let _ = writeln!(
             out,
-            "<h2>{title}</h2><table><tr><th>{}</th><th>runs</th><th>local tokens</th><th>Claude-equivalent (est.)</th><th>saved (est.)</th><th>good/acc./poor</th><th>accepted</th><th>judge spend</th><th>break-even rate</th><th>PGR (n)</th></tr>",
+            "<h2>{title}</h2><table><tr><th>{}</th><th>NET (est.)</th><th>efficiency</th><th>runs</th><th>local tokens</th><th>Claude-equivalent (est.)</th><th>gross (est.)</th><th>hand-over (est.)</th><th>good/acc./poor</th><th>accepted</th><th>judge spend</th><th>break-even rate</th><th>PGR (n)</th></tr>",
             if title.contains("ensemble") {
                 "ensemble"
             } else {
@@ -813,12 +943,20 @@ pub fn html(r: &Report) -> String {
             let q = &row.quality;
             let _ = writeln!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td></tr>",
+                "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td></tr>",
                 esc(&key(row)),
+                row.outcome,
+                esc(&if row.outcome == "loss" {
+                    format!("loss {}", usd(-row.net_usd_estimate))
+                } else {
+                    usd(row.net_usd_estimate)
+                }),
+                pct(row.efficiency),
                 row.runs,
                 thousands(row.local_tokens),
                 thousands(row.claude_equivalent_tokens_estimate),
                 esc(&usd(row.usd_saved_estimate)),
+                esc(&usd(row.delegation_overhead.usd)),
                 q.good,
                 q.acceptable,
                 q.poor,

@@ -317,6 +317,7 @@ impl Learning {
             instruction: extras.instruction.clone(),
             checks: extras.checks.clone(),
             paired_with: None,
+            handover: None,
         })
     }
 
@@ -441,6 +442,7 @@ impl Learning {
             instruction,
             checks: None,
             paired_with,
+            handover: None,
         };
         records::append(&self.paths.routing_log(), &rec)?;
         Ok(rec)

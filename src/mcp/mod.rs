@@ -3,23 +3,50 @@
 //! structs, `tools` the tools (thin adapters over `service`), `shapes` llm-orc's JSON shapes of
 //! typed results. Nothing here reads project files itself.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
 use rmcp::{ServerHandler, ServiceExt, tool_handler};
 use serde_json::{Value, json};
 
+use crate::learn::records::Handover;
 use crate::load::project::Env;
 
+mod account;
 pub mod http;
 pub mod params;
+pub mod result;
+mod runs;
+pub mod surface;
 mod tools;
 pub use tools::help;
 mod stdio;
+
+/// How `orc mcp serve` was started.
+#[derive(Debug, Clone)]
+pub struct McpOptions {
+    /// Serve every tool (llm-orc's whole surface), not only the core set.
+    pub all_tools: bool,
+    /// A progress notification at least this often while a run is going (a heartbeat naming
+    /// the agents running), so a client's inactivity timeout never fires during a slow agent.
+    pub heartbeat: Duration,
+    /// The default cap on an invoke / run_result answer, in characters of JSON.
+    pub max_result_chars: usize,
+}
+
+impl Default for McpOptions {
+    fn default() -> Self {
+        McpOptions {
+            all_tools: false,
+            heartbeat: Duration::from_secs(15),
+            max_result_chars: result::DEFAULT_MAX_CHARS,
+        }
+    }
+}
 use crate::service::{ErrorKind, Invocation, Service, ServiceError};
 
 type ToolResult = Result<CallToolResult, String>;
@@ -51,16 +78,30 @@ struct Run {
     done: u64,
     failed: u64,
     total: u64,
+    /// The agents working now, since when.
+    running: BTreeMap<String, Instant>,
+    /// The whole document (llm-orc's keys, the ids), once the run is over.
     result: Option<Value>,
     cancel: tokio::sync::watch::Sender<bool>,
+    /// Calls that named the run before its routing record was written (the async invoke
+    /// itself, polls): the record takes them.
+    handover: Handover,
+    /// Set once the routing record is written; later calls go to handover.jsonl.
+    routing_id: Option<String>,
 }
 
 struct State {
     cwd: PathBuf,
     env: Env,
+    opts: McpOptions,
     project: Mutex<Option<PathBuf>>,
     service: Mutex<Arc<Service>>,
     runs: Mutex<HashMap<String, Run>>,
+    /// Tokens (as counted, before the Claude factor) of the tool definitions served.
+    definition_tokens: u64,
+    /// Calls that prepare the next delegation (route_task, list/validate/check): the next
+    /// invoke's (or record_claude_task's) record takes them.
+    pending: Mutex<Handover>,
 }
 
 /// Refuses names a client passed that hold control characters, newlines or bidi marks (one
@@ -121,17 +162,23 @@ pub struct OrcMcp {
 // ------------------------------------------------------------------ the server
 
 impl OrcMcp {
-    pub fn new(cwd: PathBuf, project: Option<PathBuf>, env: Env) -> Self {
+    pub fn new(cwd: PathBuf, project: Option<PathBuf>, env: Env, opts: McpOptions) -> Self {
         let service = Service::open(&cwd, project.as_deref(), &env);
+        let tool_router = surface::router(opts.all_tools);
+        let definition_tokens =
+            crate::learn::estimate::tokens(&surface::definitions_text(&tool_router));
         OrcMcp {
             state: Arc::new(State {
                 cwd,
                 env,
+                opts,
                 project: Mutex::new(project),
                 service: Mutex::new(Arc::new(service)),
                 runs: Mutex::new(HashMap::new()),
+                definition_tokens,
+                pending: Mutex::new(Handover::default()),
             }),
-            tool_router: Self::tool_router(),
+            tool_router,
         }
     }
 
@@ -164,6 +211,36 @@ impl OrcMcp {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for OrcMcp {
+    /// Every call goes through here: its arguments and result are counted, and the calls that
+    /// belong to a delegated run are charged to it (see `account`).
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        mut context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        let tool = request.name.to_string();
+        let args = request.arguments.clone().unwrap_or_default();
+        let arg_tokens = account::argument_tokens(&args);
+        context.extensions.insert(account::ArgTokens(arg_tokens));
+        let ct = context.ct.clone();
+        let tcc = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        let out = self.tool_router.call(tcc).await;
+        // A cancelled call's result is never sent: only its arguments crossed the wire.
+        let result = match (&out, ct.is_cancelled()) {
+            (Ok(rmcp::model::CallToolResponse::Complete(r)), false) => Some(r),
+            _ => None,
+        };
+        // invoke charges itself to its run's record; one refused before it ran still cost
+        // Claude the call, charged to the next delegation.
+        let ran = result
+            .and_then(|r| r.structured_content.as_ref())
+            .is_some_and(|v| v.get("run_id").is_some());
+        if tool != "invoke" || !ran {
+            self.account(&tool, &args, arg_tokens, result);
+        }
+        out
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("orc", env!("CARGO_PKG_VERSION")))
@@ -173,8 +250,13 @@ impl ServerHandler for OrcMcp {
 
 /// Serves MCP over stdin/stdout until the client goes away. Every frame gets an answer: one
 /// that cannot be read is answered with a JSON-RPC parse error (see `stdio`).
-pub async fn serve_stdio(cwd: PathBuf, project: Option<PathBuf>, env: Env) -> anyhow::Result<()> {
-    let server = OrcMcp::new(cwd, project, env);
+pub async fn serve_stdio(
+    cwd: PathBuf,
+    project: Option<PathBuf>,
+    env: Env,
+    opts: McpOptions,
+) -> anyhow::Result<()> {
+    let server = OrcMcp::new(cwd, project, env, opts);
     let transport = stdio::FramedStdio::new(tokio::io::stdin(), tokio::io::stdout());
     let running = server.serve(transport).await?;
     running.waiting().await?;
@@ -191,9 +273,10 @@ pub async fn serve_http(
     project: Option<PathBuf>,
     env: Env,
     opts: http::HttpOptions,
+    mcp: McpOptions,
 ) -> anyhow::Result<()> {
     let (token, created) = http::load_token(&opts.token)?;
-    let server = OrcMcp::new(cwd, project, env);
+    let server = OrcMcp::new(cwd, project, env, mcp);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let url = format!("http://{}/mcp", listener.local_addr()?);
     eprintln!("orc MCP server on {url}");

@@ -26,6 +26,15 @@ pub struct InvokeArgs {
     /// The input text for the ensemble.
     #[serde(default)]
     pub input_data: String,
+    /// Files or globs inside the project, read by orc and appended to input_data (one file
+    /// alone is the input): pass paths, not the text.
+    #[serde(default)]
+    pub input_files: Vec<String>,
+    /// deliverable (default: status, the deliverable, each agent's status and error, usage),
+    /// agents (also each agent's answer) or full (llm-orc's whole document).
+    pub detail: Option<String>,
+    /// Cap on the answer in characters (longest texts cut, with a note).
+    pub max_chars: Option<usize>,
     /// Return a run id at once and keep running; poll with run_status, fetch with run_result.
     #[serde(default, rename = "async")]
     pub run_async: bool,
@@ -91,6 +100,18 @@ pub struct DemoteArgs {
 #[derive(Deserialize, JsonSchema)]
 pub struct RunArg {
     pub run_id: String,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct RunResultArgs {
+    pub run_id: String,
+    /// deliverable (default), agents or full, as for invoke.
+    pub detail: Option<String>,
+    /// One agent's answer alone (from offset, in characters).
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub offset: usize,
+    pub max_chars: Option<usize>,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -257,7 +278,7 @@ pub struct TaskArg {
     /// The text the task works on, if short enough to pass inline (orc measures it).
     pub input: Option<String>,
     /// Files the task works on, relative to the project root or absolute inside it (orc
-    /// measures them; pass these rather than pasting a document).
+    /// measures them, and expands globs; pass these rather than pasting a document).
     #[serde(default)]
     pub input_files: Vec<String>,
     /// A delegation level (0-5) for this call only, to try the knob; the project's is
@@ -283,6 +304,8 @@ pub struct ClaudeTaskArgs {
     pub output_tokens: u64,
     /// Claude's answer, kept for export_training_data (SFT/DPO).
     pub output: Option<String>,
+    /// Or a file in the project holding it, read by orc.
+    pub output_file: Option<String>,
     /// The routing id of a local run whose work Claude redid.
     pub redoes: Option<String>,
     /// The routing id of a local run whose task Claude answered too, for a paired comparison

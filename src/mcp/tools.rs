@@ -2,18 +2,15 @@
 //! its typed result to llm-orc's JSON shape (`shapes`).
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{ProgressNotificationParam, RequestMetaObject};
-use rmcp::{Peer, RoleServer, tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
 use serde_json::{Map, Value, json};
 
 use super::params::*;
-use super::{OrcMcp, Run, ToolResult, err, forbidden_project_dir, lock, names, ok};
+use super::{OrcMcp, ToolResult, err, forbidden_project_dir, lock, names, ok};
 use crate::learn::service::Learning;
-use crate::run::{Event, Status};
-use crate::service::InvokeOptions;
 use crate::service::shapes;
 
 #[tool_router(vis = "pub(super)")]
@@ -156,214 +153,35 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Run an ensemble. Sends a progress notification per finished agent when the request has a progress token. With async: true, returns a run_id at once; poll run_status and fetch run_result."
+        description = "Run an ensemble. Pass documents by path (input_files), not as text. Answers with status, the deliverable, each agent's status and error, usage and routing_id (detail: agents or full for more). Progress while it runs; cancelling the request stops it. async: true returns a run_id at once."
     )]
     async fn invoke(
         &self,
         Parameters(a): Parameters<InvokeArgs>,
-        meta: RequestMetaObject,
-        client: Peer<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> ToolResult {
-        names(&[("ensemble_name", &a.ensemble_name)])?;
-        let svc = self.svc();
-        crate::learn::classify::check_task_type(a.task_type.as_deref())?;
-        if a.token_budget == Some(0) {
-            return Err("token_budget must be at least 1 (0 would start no agent)".to_string());
-        }
-        let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
-        let total = ens.total_agents() as u64;
-        let run_id = format!(
-            "{}-{:08x}",
-            chrono::Local::now().format("%Y%m%d-%H%M%S-%3f"),
-            fastrand::u32(..)
-        );
-        let expect = a.expect.clone().unwrap_or_default();
-        expect.validate()?;
-        if let Some(i) = &a.instruction
-            && i.len() > 64 * 1024
-        {
-            return Err("instruction is over 64 KiB".to_string());
-        }
-        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
-        // Another run of the same ensemble (a local retry or a sample) with the same host, budget
-        // and cancellation.
-        let again = {
-            let (rx, host, budget) = (
-                cancel_rx.clone(),
-                self.state.env.ollama_host.clone(),
-                a.token_budget,
-            );
-            move || {
-                let mut o = InvokeOptions::new(rx.clone());
-                o.ollama_host = host.clone();
-                o.token_budget = budget;
-                o
-            }
-        };
-        lock(&self.state.runs).insert(
-            run_id.clone(),
-            Run {
-                ensemble: ens.name.clone(),
-                started: Instant::now(),
-                done: 0,
-                failed: 0,
-                total,
-                result: None,
-                cancel: cancel_tx,
-            },
-        );
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-        let mut opts = InvokeOptions::new(cancel_rx);
-        opts.events = Some(tx);
-        opts.ollama_host = self.state.env.ollama_host.clone();
-        opts.token_budget = a.token_budget;
-        opts.cache = a.cache;
-        let token = meta.get_progress_token();
-        let state = self.state.clone();
-        let id = run_id.clone();
-        // Progress: count finished agents for run_status, and notify the client if it asked.
-        let progress = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                if let Event::Finished { agent, status, .. } = ev {
-                    let (done, total) = {
-                        let mut runs = lock(&state.runs);
-                        let Some(r) = runs.get_mut(&id) else { continue };
-                        r.done += 1;
-                        if status == Status::Failed {
-                            r.failed += 1;
-                        }
-                        r.total = r.total.max(r.done);
-                        (r.done, r.total)
-                    };
-                    if let Some(t) = &token {
-                        let _ = client
-                            .notify_progress(
-                                ProgressNotificationParam::new(t.clone(), done as f64)
-                                    .with_total(total as f64)
-                                    .with_message(format!("{agent}: {}", status.outcome())),
-                            )
-                            .await;
-                    }
-                }
-            }
-        });
-        let name = a.ensemble_name.clone();
-        let input = a.input_data.clone();
-        let (task_type, task_summary) = (a.task_type.clone(), a.task_summary.clone());
-        let req = crate::learn::deliver::Request {
-            task_type: task_type.clone(),
-            task_summary: task_summary.clone(),
-            instruction: a.instruction.clone(),
-            expect,
-        };
-        let state = self.state.clone();
-        let id = run_id.clone();
-        let work = async move {
-            let out = match svc.invoke(&name, input.clone(), opts).await {
-                Ok(inv) => {
-                    let l = crate::learn::service::Learning::open(&svc);
-                    // The free checks: retried locally, or escalated to Claude, before delivery.
-                    let checked =
-                        crate::learn::deliver::check(&l, &svc, &name, &input, &req, inv, &again)
-                            .await;
-                    let mut out = OrcMcp::result_json(&checked.inv);
-                    let logged = l.log_checked_run(
-                        &checked.inv,
-                        task_type.as_deref(),
-                        task_summary.as_deref(),
-                        &checked.extras,
-                    );
-                    let routing_id = match logged {
-                        Ok(r) => {
-                            out["routing_id"] = json!(r.id);
-                            Some(r.id)
-                        }
-                        Err(e) => {
-                            out["warnings"].as_array_mut().into_iter().for_each(|w| {
-                                w.push(json!(format!("the run was not logged for learning: {e}")))
-                            });
-                            None
-                        }
-                    };
-                    if let (Value::Object(o), Value::Object(q)) =
-                        (&mut out, checked.json(routing_id.as_deref()))
-                    {
-                        o.extend(q);
-                    }
-                    out
-                }
-                Err(e) => {
-                    json!({"status": "error", "has_errors": true, "error": err(e), "results": {}})
-                }
-            };
-            let _ = progress.await;
-            if let Some(r) = lock(&state.runs).get_mut(&id) {
-                r.result = Some(out.clone());
-            }
-            out
-        };
-        if a.run_async {
-            tokio::spawn(work);
-            return ok(
-                json!({"run_id": run_id, "status": "running", "ensemble": a.ensemble_name, "total_agents": total}),
-            );
-        }
-        let mut out = work.await;
-        out["run_id"] = json!(run_id);
-        ok(out)
+        self.invoke_tool(a, ctx).await
     }
 
     #[tool(
-        description = "Status of a run started by invoke: running, completed (every agent succeeded), failed (some agent failed) or cancelled; agents done and failed so far."
+        description = "Status of a run started by invoke: running (and which agents), completed, failed or cancelled; agents done and failed so far."
     )]
     async fn run_status(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
-        names(&[("run_id", &a.run_id)])?;
-        let runs = lock(&self.state.runs);
-        let r = runs
-            .get(&a.run_id)
-            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
-        ok(json!({
-            "run_id": a.run_id, "ensemble": r.ensemble,
-            "status": match &r.result { None => "running", Some(v) => if v["has_errors"] == true { "error" } else { "success" } },
-            "executor_status": match &r.result { None => json!("running"), Some(v) => v["executor_status"].clone() },
-            "done": r.result.is_some(),
-            "agents_finished": r.done, "agents_failed": r.failed, "total_agents": r.total,
-            "elapsed_s": r.started.elapsed().as_secs_f64(),
-        }))
+        self.run_status_tool(a)
     }
 
-    #[tool(description = "The result of a finished run (the same document invoke returns).")]
-    async fn run_result(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
-        names(&[("run_id", &a.run_id)])?;
-        let runs = lock(&self.state.runs);
-        let r = runs
-            .get(&a.run_id)
-            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
-        match &r.result {
-            Some(v) => ok(v.clone()),
-            None => Err(format!(
-                "Run {} is still running ({} of {} agents finished); poll run_status",
-                a.run_id, r.done, r.total
-            )),
-        }
+    #[tool(
+        description = "The result of a finished run, shaped as invoke's (detail, max_chars); agent: NAME gives that agent's answer alone, from offset."
+    )]
+    async fn run_result(&self, Parameters(a): Parameters<RunResultArgs>) -> ToolResult {
+        self.run_result_tool(a)
     }
 
     #[tool(
         description = "Stop a running run: requests in flight are cancelled; finished results are kept and its artifact is marked interrupted."
     )]
     async fn cancel_run(&self, Parameters(a): Parameters<RunArg>) -> ToolResult {
-        names(&[("run_id", &a.run_id)])?;
-        let runs = lock(&self.state.runs);
-        let r = runs
-            .get(&a.run_id)
-            .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
-        if r.result.is_some() {
-            return ok(
-                json!({"run_id": a.run_id, "cancelled": false, "note": "the run had already finished"}),
-            );
-        }
-        let _ = r.cancel.send(true);
-        ok(json!({"run_id": a.run_id, "cancelled": true}))
+        self.cancel_run_tool(a)
     }
 
     #[tool(
@@ -628,7 +446,7 @@ impl OrcMcp {
     // ---------------------------------------------------------------- the learning loop
 
     #[tool(
-        description = "Where a task goes: classifies the instruction in `task` (extraction, classification, summarization, code-generation, code-review, json, reasoning, creative, knowledge, instructions), measures the input given in `input` or `input_files` (never classified), checks the hard limits (size over 8K tokens, several documents, multi-hop, more than 4 constraints, security), and recommends local (the best-ranked ensemble, with candidates and scores), new-ensemble (a shape and tiers) or claude, with the reason, the confidence, the delegation level and the steps that decided."
+        description = "Where a task goes: classifies the instruction in `task` (extraction, classification, summarization, code-generation, code-review, json, reasoning, creative, knowledge, instructions), measures the input given in `input` or `input_files` (never classified), checks the hard limits (size over 8K tokens, several documents, multi-hop, more than 4 constraints, security), and recommends local (the best-ranked ensemble, with candidates and scores), new-ensemble (a shape and tiers) or claude (also when handing it over would cost Claude more than it saves: the break-even), with the reason, the confidence, the delegation level and the steps that decided."
     )]
     async fn route_task(&self, Parameters(a): Parameters<TaskArg>) -> ToolResult {
         let svc = self.svc();
@@ -638,9 +456,12 @@ impl OrcMcp {
             input_files: a.input_files,
             delegation: a.delegation,
         };
+        let defs = self.state.definition_tokens;
         learn_out(
-            blocking(move || crate::learn::route::route_request(&Learning::open(&svc), &svc, &req))
-                .await?,
+            blocking(move || {
+                crate::learn::breakeven::route(&Learning::open(&svc), &svc, &req, defs)
+            })
+            .await?,
         )
     }
 
@@ -649,6 +470,18 @@ impl OrcMcp {
     )]
     async fn record_claude_task(&self, Parameters(a): Parameters<ClaudeTaskArgs>) -> ToolResult {
         let svc = self.svc();
+        let output = match (&a.output, &a.output_file) {
+            (Some(_), Some(_)) => return Err("give output or output_file, not both".into()),
+            (_, Some(f)) => {
+                let files = crate::service::inputs::read(
+                    svc.project.dirs.script_base(),
+                    std::slice::from_ref(f),
+                )
+                .map_err(err)?;
+                Some(crate::service::inputs::compose("", &files))
+            }
+            (o, None) => o.clone(),
+        };
         learn_out(
             blocking(move || {
                 Learning::open(&svc).record_claude_task(&crate::learn::service::ClaudeTask {
@@ -656,7 +489,7 @@ impl OrcMcp {
                     task_type: a.task_type,
                     input_tokens: a.input_tokens,
                     output_tokens: a.output_tokens,
-                    output: a.output,
+                    output,
                     redoes: a.redoes,
                     paired_with: a.paired_with,
                 })
@@ -837,14 +670,14 @@ pub fn help() -> Value {
             "set_project": "point the server at a project directory",
             "list_ensembles / validate_ensemble / check_ensemble_runnable": "discover and check",
             "create_ensemble / update_ensemble / delete_ensemble": "edit project ensembles (update applies the changes; dry_run previews)",
-            "invoke": "run an ensemble; progress notifications per agent; async: true returns a run_id at once",
-            "run_status / run_result": "poll an async run and fetch its result",
+            "invoke": "run an ensemble; pass documents by path (input_files); a compact result (detail: agents or full for more, max_chars caps it); progress per agent and heartbeats; cancelling the request stops the run; async: true returns a run_id at once",
+            "run_status / run_result": "follow a run and fetch its result (run_result agent: NAME gives one agent's answer)",
             "list_profiles / create_profile / update_profile / delete_profile": "model profiles",
             "list_scripts / get_script / create_script / test_script / delete_script": "script agents",
             "analyze_execution / delete_artifact / cleanup_artifacts": "artifacts (ids are ensemble/timestamp or ensemble/latest)",
             "library_browse / library_search / library_info / library_copy": "the shared library",
             "get_provider_status": "which Ollama hosts answer and what models they have",
-            "route_task / record_claude_task": "where a task goes (local ensemble, new ensemble, Claude); log work Claude did itself",
+            "route_task / record_claude_task": "where a task goes (local ensemble, new ensemble, Claude), with the break-even: a delegation that would not pay goes to Claude; log work Claude did itself",
             "should_evaluate / record_evaluation / record_feedback / judge_locally": "judge sampled runs with the rubric (reasoning before verdict); the user's verdict",
             "learning_report / learn_routing / routing_history / rollback_routing / export_training_data": "savings and quality; learn routing in batches; training data",
             "list_dependencies / check_promotion_readiness / promote_ensemble / demote_ensemble": "what an ensemble needs; readiness with evidence; promotion only with confirm: true (force below the bar)",

@@ -153,7 +153,14 @@ pub fn mcp_config_path(
 
 /// The server entry Claude Code starts.
 pub fn server_entry(command: &str) -> Value {
-    json!({"type": "stdio", "command": command, "args": ["mcp", "serve"], "env": {}})
+    server_entry_with(command, &[])
+}
+
+/// The server entry with extra arguments to `orc mcp serve` (`--all-tools`).
+pub fn server_entry_with(command: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["mcp", "serve"];
+    args.extend_from_slice(extra);
+    json!({"type": "stdio", "command": command, "args": args, "env": {}})
 }
 
 /// The equivalent `claude mcp add` line.
@@ -182,12 +189,22 @@ pub struct McpInstall {
 /// Adds (or, with `force`, replaces) the `orc` entry under `mcpServers` in `path`, keeping
 /// every other key and server as it was. A file that is not a JSON object is left alone.
 pub fn install_mcp(path: &Path, command: &str, force: bool) -> Result<McpInstall, InstallError> {
+    install_mcp_with(path, command, &[], force)
+}
+
+/// `install_mcp` with extra arguments to `orc mcp serve` (`--all-tools`: every tool).
+pub fn install_mcp_with(
+    path: &Path,
+    command: &str,
+    extra: &[&str],
+    force: bool,
+) -> Result<McpInstall, InstallError> {
     let shown = path;
     // A symlinked file (a dotfiles checkout's ~/.claude.json) is written where it points, so the
     // link and the real file stay one; the file keeps its permissions (never widened).
     let target = link_target(path).map_err(io(path))?;
     let path = target.as_path();
-    let entry = server_entry(command);
+    let entry = server_entry_with(command, extra);
     let mut doc: Value = match fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => json!({}),
         Ok(text) => serde_json::from_str(&text).map_err(|e| InstallError::Malformed {

@@ -21,6 +21,7 @@ pub mod claude;
 pub mod ensembles;
 mod files;
 pub mod hosts;
+pub mod inputs;
 pub mod library;
 pub mod profiles;
 pub mod promotion;

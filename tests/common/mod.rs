@@ -300,11 +300,18 @@ pub mod mcp {
 
     use super::TestProject;
 
-    /// `orc mcp serve` in the project, with the project's HOME and nothing taken from this
-    /// machine's environment (config home, library, Ollama hosts).
+    /// `orc mcp serve --all-tools` (the whole surface these tests exercise) in the project,
+    /// with the project's HOME and nothing taken from this machine's environment (config home,
+    /// library, Ollama hosts).
     pub fn serve_command(p: &TestProject) -> tokio::process::Command {
+        serve_with(p, &["--all-tools"])
+    }
+
+    /// `orc mcp serve EXTRA...`, as `serve_command` (no `--all-tools`: the core set).
+    pub fn serve_with(p: &TestProject, extra: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_orc"));
         cmd.args(["mcp", "serve"])
+            .args(extra)
             .current_dir(p.root())
             .env("HOME", p.home())
             .env_remove("XDG_CONFIG_HOME")
@@ -329,6 +336,15 @@ pub mod mcp {
         let r = call(c, tool, args).await;
         assert_ne!(r.is_error, Some(true), "{tool} failed: {:?}", r.content);
         r.structured_content.unwrap_or(Value::Null)
+    }
+
+    /// The structured result of a call that ran but whose run ended in error (`isError`).
+    pub async fn failed_run(c: &Peer<RoleClient>, tool: &str, args: Value) -> Value {
+        let r = call(c, tool, args).await;
+        assert_eq!(r.is_error, Some(true), "{tool}: {:?}", r.structured_content);
+        let v = r.structured_content.unwrap_or(Value::Null);
+        assert_eq!(v["status"], "error", "{v}");
+        v
     }
 
     /// The error text of a refused call.
