@@ -411,6 +411,24 @@ impl HostPool {
         })
     }
 
+    /// Whether a host outside `avoid` may take a request for `model` now: it may have the
+    /// model and its breaker lets a request through.
+    pub fn could_serve(&self, model: &str, avoid: &[String]) -> bool {
+        let key = model_key(model);
+        let now = Instant::now();
+        self.hosts.iter().any(|h| {
+            if avoid.contains(&h.shown) {
+                return false;
+            }
+            let st = lock(&h.state);
+            let breaker = st.breaker(now);
+            st.has(&key) != Some(false)
+                && st.reachable != Some(false)
+                && !(breaker == BreakerState::Open
+                    || (breaker == BreakerState::HalfOpen && st.probing))
+        })
+    }
+
     /// Every host's state.
     pub fn status(&self) -> Vec<HostStatus> {
         let now = Instant::now();
@@ -545,11 +563,24 @@ impl Lease {
             st.probing = false;
             return;
         }
-        st.failures = st.failures.saturating_add(1);
-        st.last_error = Some(e.to_string());
         if matches!(e, ProviderError::Unreachable { .. }) {
             st.reachable = Some(false);
         }
+        drop(st);
+        self.count_failure(e.to_string());
+    }
+
+    /// The request got no answer in time (the agent's timeout, or the idle deadline): a hung
+    /// or dripping host has failed like one that resets, and its breaker counts it.
+    pub fn timed_out(&self, why: &str) {
+        self.count_failure(why.to_string());
+    }
+
+    fn count_failure(&self, why: String) {
+        let h = self.host();
+        let mut st = lock(&h.state);
+        st.failures = st.failures.saturating_add(1);
+        st.last_error = Some(why);
         if self.probe || st.failures >= self.pool.settings.failures_to_open {
             let now = Instant::now();
             if st.breaker(now) != BreakerState::Open {

@@ -206,6 +206,9 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
             term_safe(&b.skipped.join(", "))
         );
     }
+    if let Some(note) = inv.result.budget.as_ref().and_then(|b| b.estimate_note()) {
+        eprintln!("warning: {}", term_safe(&note));
+    }
     report_failures(&inv.result);
     Ok(if inv.result.interrupted {
         130

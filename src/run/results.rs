@@ -247,6 +247,28 @@ pub struct BudgetReport {
     pub spent_cost_usd: f64,
     /// Agents that did not start because the budget was spent, by display name.
     pub skipped: Vec<String>,
+    /// Of `spent_tokens`, how many were estimated from bytes (4 a token) because the server
+    /// did not report the count.
+    pub estimated_tokens: u64,
+    /// Agents whose counts were estimated, by display name.
+    pub estimated: Vec<String>,
+}
+
+impl BudgetReport {
+    /// What to tell the user when part of the spending is an estimate (the server reported no
+    /// counts for some agents), else None.
+    pub fn estimate_note(&self) -> Option<String> {
+        (self.estimated_tokens > 0).then(|| {
+            format!(
+                "the budget's {} token(s) include {} estimated from bytes ({} a token) for {} agent(s) whose server reported no counts: {}",
+                self.spent_tokens,
+                self.estimated_tokens,
+                super::engine::BYTES_PER_TOKEN,
+                self.estimated.len(),
+                self.estimated.join(", ")
+            )
+        })
+    }
 }
 
 /// A model call outside the ensemble's agents, through the same engine: why it was made, for

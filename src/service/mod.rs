@@ -727,6 +727,9 @@ impl Service {
             cancel: opts.cancel,
             stream,
             max_response_bytes: perf.max_response_bytes,
+            idle_timeout: perf
+                .idle_timeout
+                .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()),
             reuse: opts
                 .resume
                 .as_ref()
