@@ -77,6 +77,9 @@ enum Sent {
     TimedOut { idle: bool },
     /// The budget was spent before the agent's first request: nothing was sent.
     OverBudget(String),
+    /// The pool host was found hung while the request waited for its slot: nothing was sent,
+    /// the request goes elsewhere.
+    HostHung,
 }
 
 /// Where a target's requests go: one server, or the pool (host chosen per attempt).
@@ -217,6 +220,7 @@ impl Call<'_> {
             attempt_no += 1;
             let attempt = Attempt {
                 provider,
+                lease: None,
                 req,
                 cost_per_token,
                 attempt_no,
@@ -225,6 +229,8 @@ impl Call<'_> {
             let (outcome, sent) = self.send(&attempt, timing).await;
             let outcome = match outcome {
                 Sent::OverBudget(why) => return Err(CallError::OverBudget(why)),
+                // Only a pool lease is turned away; a fixed host has none.
+                Sent::HostHung => continue,
                 Sent::TimedOut { idle } => {
                     return Err(CallError::Timeout(self.timed_out(provider, req, idle)));
                 }
@@ -306,12 +312,14 @@ impl Call<'_> {
             // could take the request: on the last one, waiting is all there is.
             let mut others = tried.clone();
             others.push(lease.shown.clone());
+            let elsewhere = pool.could_serve(&req.model, &others);
             let idle = engine
                 .idle_timeout
-                .filter(|i| engine.stream && *i < self.timeout)
-                .filter(|_| pool.could_serve(&req.model, &others));
+                .filter(|i| engine.stream && *i < self.timeout && elsewhere);
             let attempt = Attempt {
                 provider: &provider,
+                // Turned away from a hung host only while another could take the request.
+                lease: elsewhere.then_some(&lease),
                 req,
                 cost_per_token,
                 attempt_no,
@@ -320,6 +328,14 @@ impl Call<'_> {
             let (outcome, sent) = self.send(&attempt, timing).await;
             let e = match outcome {
                 Sent::OverBudget(why) => return Err(CallError::OverBudget(why)),
+                Sent::HostHung => {
+                    // Not this request's failure: choose again, away from that host.
+                    if !tried.contains(&lease.shown) {
+                        tried.push(lease.shown.clone());
+                    }
+                    attempt_no -= 1;
+                    continue;
+                }
                 Sent::TimedOut { idle } => {
                     let msg = self.timed_out(&provider, req, idle);
                     lease.timed_out(&msg);
@@ -433,6 +449,9 @@ impl Call<'_> {
         {
             tracing::info!(agent, "not started: {why}");
             return (Sent::OverBudget(why), sent);
+        }
+        if a.lease.is_some_and(Lease::turned_away) {
+            return (Sent::HostHung, sent);
         }
         tracing::debug!(
             agent,
@@ -594,6 +613,8 @@ impl Call<'_> {
 /// One attempt's request: where it goes, what it costs a token, and its idle deadline.
 struct Attempt<'a> {
     provider: &'a AnyProvider,
+    /// The pool's lease when the request goes to a pool host.
+    lease: Option<&'a Lease>,
     req: &'a ChatRequest,
     cost_per_token: Option<f64>,
     attempt_no: u32,
