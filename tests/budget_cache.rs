@@ -401,7 +401,10 @@ async fn over_budget(
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("budget exhausted"), "{}", run.stderr);
     assert_eq!(art["status"], "budget_exhausted");
-    assert_eq!(s.tokens, s.budget_spent, "the budget counts what the usage counts");
+    assert_eq!(
+        s.tokens, s.budget_spent,
+        "the budget counts what the usage counts"
+    );
     s
 }
 
@@ -521,7 +524,11 @@ async fn a_budget_estimates_counts_the_server_did_not_report() {
     );
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("estimated"), "{}", run.stderr);
-    assert_eq!(sim.requests().len(), 1, "one agent ran, the other 9 did not");
+    assert_eq!(
+        sim.requests().len(),
+        1,
+        "one agent ran, the other 9 did not"
+    );
     assert_eq!(art["status"], "budget_exhausted");
     let b = &art["metadata"]["orc"]["budget"];
     let est = b["estimated_tokens"].as_u64().unwrap_or(0);

@@ -473,11 +473,8 @@ async fn run_beside_a_stalled_host(
 /// the timeout, the breaker stayed closed with 0 failures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_host_is_a_host_failure_and_its_agents_move_on() {
-    let (stalled, _s) = run_beside_a_stalled_host(
-        orc::testkit::sim::Stall::Hang,
-        "    default_timeout: 2\n",
-    )
-    .await;
+    let (stalled, _s) =
+        run_beside_a_stalled_host(orc::testkit::sim::Stall::Hang, "    default_timeout: 2\n").await;
     assert!(stalled["breaker_opened"].as_u64() >= Some(1), "{stalled}");
     let why = stalled["last_error"].as_str().unwrap_or("");
     assert!(why.contains("timed out"), "{why}");

@@ -74,7 +74,9 @@ impl Unanswered {
 enum Sent {
     Answer(Result<ChatResponse, ProviderError>),
     /// The agent's timeout passed (`idle: false`), or the idle deadline (`idle: true`).
-    TimedOut { idle: bool },
+    TimedOut {
+        idle: bool,
+    },
     /// The budget was spent before the agent's first request: nothing was sent.
     OverBudget(String),
     /// The pool host was found hung while the request waited for its slot: nothing was sent,

@@ -425,9 +425,15 @@ async fn run_child(
         Ok(mut result) => {
             // The child's document is built once, with its own nested documents embedded as
             // values (not re-escaped); its calls, rows and leaves move up to the parent.
-            let doc = crate::pyfmt::json_dumps(&result.to_embedded_json());
+            let doc = result.to_embedded_json();
+            let mut entry = Entry::success(
+                Value::String(crate::pyfmt::json_dumps(&doc)),
+                u.kind(),
+                timing,
+            );
+            entry.document = Some(Arc::new(doc));
             ChildOut {
-                entry: Entry::success(Value::String(doc), u.kind(), timing),
+                entry,
                 out: Outputs::take_from(&mut result),
                 result: Some(result),
             }

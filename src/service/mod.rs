@@ -689,9 +689,9 @@ impl Service {
         let max = opts.max_concurrent.unwrap_or(perf.max_concurrent_agents);
         // Token streaming only pays off when someone watches the progress.
         // (and so does the idle deadline of a pool, which needs the answer's messages as they come).
-        let stream = perf
-            .streaming_enabled
-            .unwrap_or(opts.events.is_some() || (perf.idle_timeout.is_some() && !self.pool_hosts().is_empty()));
+        let stream = perf.streaming_enabled.unwrap_or(
+            opts.events.is_some() || (perf.idle_timeout.is_some() && !self.pool_hosts().is_empty()),
+        );
         let simulated = opts.simulate_users;
         let http = crate::backend::http_client();
         let pool = self.host_pool(&http);

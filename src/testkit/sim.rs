@@ -362,9 +362,7 @@ impl Simulator {
 
     /// Generation requests that stalled so far.
     pub fn stalled(&self) -> usize {
-        self.state
-            .stalled
-            .load(std::sync::atomic::Ordering::SeqCst)
+        self.state.stalled.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Stops accepting and closes every open connection.
@@ -490,8 +488,7 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
 /// A stalled generation request: never answered, or a drip of spaces (at most an hour, and only
 /// while the client listens).
 async fn stalled(st: &State) -> Response<Body> {
-    st.stalled
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    st.stalled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let how = *lock(&st.stall);
     if how != Some(Stall::Drip) {
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -501,7 +498,11 @@ async fn stalled(st: &State) -> Response<Body> {
     tokio::spawn(async move {
         for _ in 0..72_000 {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if tx.send(Ok(Frame::data(Bytes::from_static(b" ")))).await.is_err() {
+            if tx
+                .send(Ok(Frame::data(Bytes::from_static(b" "))))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
