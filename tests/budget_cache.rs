@@ -542,3 +542,61 @@ async fn a_budget_estimates_counts_the_server_did_not_report() {
         "budget case nocounts: {est} tokens (all estimated) against a budget of 1; 1 of 10 agents ran"
     );
 }
+
+/// The cache never follows a link and serves only what this machine computed: `orc cache clear`
+/// leaves a linked `.llm-orc/cache/llm` (and what it points at) alone and says so (before, it
+/// deleted the files in the target); an entry written on another machine (a `.llm-orc/cache`
+/// shipped in a cloned repository) or stamped in the future is a miss, and `cache stats` says
+/// where entries came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_never_follows_links_and_serves_only_its_own_entries() {
+    let (sim, p) = setup("").await;
+    p.write(".llm-orc/config.yaml", &cache_config(&sim.url(), ""));
+    p.ensemble("pair", &two_agents("det"));
+    let first = p.orc_async(&["invoke", "pair", "x", "--cache"]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(sim.requests().len(), 2);
+    let llm = p.root().join(".llm-orc/cache/llm");
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(&llm)
+        .expect("cache folder")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(entries.len(), 2);
+    // One entry as if shipped from another machine, the other stamped a year ahead.
+    let mut shipped: Value =
+        serde_json::from_str(&std::fs::read_to_string(&entries[0]).expect("entry")).expect("json");
+    shipped["origin"]["machine"] = json!("0123456789abcdef");
+    std::fs::write(&entries[0], shipped.to_string()).expect("write");
+    let mut future: Value =
+        serde_json::from_str(&std::fs::read_to_string(&entries[1]).expect("entry")).expect("json");
+    future["stored_at"] = json!(future["stored_at"].as_f64().unwrap_or(0.0) + 365.0 * 86400.0);
+    std::fs::write(&entries[1], future.to_string()).expect("write");
+    let stats = p.orc_async(&["cache", "stats", "--format", "json"]).await;
+    let doc: Value = serde_json::from_str(&stats.stdout).expect("stats json");
+    assert_eq!(
+        doc["kinds"][0]["origin"],
+        json!({"this_project": 0, "other_folder": 0, "elsewhere": 1, "future": 1}),
+        "{}",
+        stats.stdout
+    );
+    let again = p.orc_async(&["invoke", "pair", "x", "--cache"]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(sim.requests().len(), 4, "neither planted entry was served");
+
+    // A linked cache folder: clear leaves it and its target alone.
+    let outside = p.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(outside.join("precious.json"), "{}").expect("write");
+    std::fs::remove_dir_all(&llm).expect("rm");
+    std::os::unix::fs::symlink(&outside, &llm).expect("link");
+    let clear = p.orc_async(&["cache", "clear"]).await;
+    assert_eq!(clear.code, 1, "{}", clear.stderr);
+    assert!(clear.stderr.contains("symbolic link"), "{}", clear.stderr);
+    assert!(
+        outside.join("precious.json").exists(),
+        "nothing removed outside"
+    );
+    let stats = p.orc_async(&["cache", "stats"]).await;
+    assert!(stats.stdout.contains("symbolic link"), "{}", stats.stdout);
+}
