@@ -7,6 +7,7 @@ use crate::cli::args::{
     ClaudeTaskArgs, EvalCommand, ExportArgs, LearnArgs, LearningReportArgs, ReportFormat,
     RouteArgs, RoutingCommand,
 };
+use crate::cli::output::{Privacy, Written};
 use crate::cli::{Code, Format};
 use crate::learn::service::{ClaudeTask, Learning, NewEvaluation};
 use crate::learn::{LearnError, batch, export, report, route};
@@ -343,9 +344,18 @@ pub fn export(svc: &Service, a: ExportArgs, out: &mut impl Write) -> anyhow::Res
         Err(e) => return Ok(failed(&e)),
     };
     match &a.output {
+        // Training data holds task inputs: a new file is private.
         Some(f) => {
-            crate::store::atomic::write_atomic(f, &buf)?;
-            eprintln!("wrote {} row(s) to {}", r.rows, f.display());
+            let (_, to) =
+                crate::cli::output::write_output(f, Privacy::Private, out, |w| w.write_all(&buf))?;
+            match to {
+                Written::File(_) => eprintln!(
+                    "wrote {} row(s) to {}",
+                    r.rows,
+                    super::term_safe(&f.display().to_string())
+                ),
+                Written::Stdout => eprintln!("{} row(s)", r.rows),
+            }
         }
         None => {
             out.write_all(&buf)?;
@@ -415,9 +425,14 @@ pub fn learning_report(
         ReportFormat::Html => report::html(&r),
     };
     match &a.output {
+        // The report names tasks and ensembles: a new file is private.
         Some(f) => {
-            crate::store::atomic::write_atomic(f, body.as_bytes())?;
-            eprintln!("wrote {}", f.display());
+            let (_, to) = crate::cli::output::write_output(f, Privacy::Private, out, |w| {
+                w.write_all(body.as_bytes())
+            })?;
+            if let Written::File(_) = to {
+                eprintln!("wrote {}", super::term_safe(&f.display().to_string()));
+            }
         }
         None => out.write_all(body.as_bytes())?,
     }

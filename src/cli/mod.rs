@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod invoke;
 pub mod learn;
 pub mod library;
+pub mod output;
 
 pub use args::{
     Cli, Command, ConfigCommand, Format, FormatArgs, GraphArgs, GraphFormat, InvokeArgs,
@@ -249,8 +250,17 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             let svg = crate::report::timeline::svg(&title, &rows);
             match output {
                 Some(f) => {
-                    crate::store::atomic::write_atomic(&f, svg.as_bytes())?;
-                    eprintln!("wrote {} ({} agents)", f.display(), rows.len());
+                    let (_, to) =
+                        output::write_output(&f, output::Privacy::Default, stdout, |w| {
+                            w.write_all(svg.as_bytes())
+                        })?;
+                    if let output::Written::File(_) = to {
+                        eprintln!(
+                            "wrote {} ({} agents)",
+                            term_safe(&f.display().to_string()),
+                            rows.len()
+                        );
+                    }
                 }
                 None => write!(stdout, "{svg}")?,
             }

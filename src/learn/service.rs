@@ -582,9 +582,11 @@ impl Learning {
 
     /// A path from a record, resolved inside `.llm-orc/`; None if it would leave it.
     fn inside(&self, rel: &str) -> Option<PathBuf> {
-        let p = Path::new(rel);
+        let mut p = Path::new(rel);
+        // An absolute path is taken as relative to `.llm-orc/` when it is under it, and then
+        // checked like any other (`..` and links out refused): a prefix alone proves nothing.
         if p.is_absolute() {
-            return p.starts_with(&self.paths.llm_orc).then(|| p.to_path_buf());
+            p = p.strip_prefix(&self.paths.llm_orc).ok()?;
         }
         if p.components().any(|c| !matches!(c, Component::Normal(_))) {
             return None;

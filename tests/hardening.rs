@@ -1,0 +1,224 @@
+//! The third round of attacks (issue 23) on what is outside a run: learning records and the
+//! files they point at, git libraries, names that reach a shell line or a terminal, `-o`, the
+//! library and MCP frames. Each test drives the real binary.
+
+mod common;
+
+use std::path::Path;
+
+use common::{TestProject, native_config};
+use orc::learn::records::{self, EvaluationRecord, Route, RoutingRecord, Score, Subject};
+use orc::testkit::sim::{SimConfig, Simulator};
+use serde_json::{Value, json};
+
+fn evals(p: &TestProject) -> std::path::PathBuf {
+    p.root().join(".llm-orc/evaluations")
+}
+
+fn run_record(id: &str, artifact: Option<String>) -> RoutingRecord {
+    RoutingRecord {
+        id: id.to_string(),
+        timestamp: "2026-11-01T10:00:00.000+00:00".into(),
+        task_type: "extraction".into(),
+        task_summary: Some("a task".into()),
+        ensemble_used: Some("e".into()),
+        model_tiers_used: vec!["micro".into()],
+        total_tokens_local: 100,
+        estimated_claude_tokens: 50,
+        tokens_saved: 50,
+        duration_ms: 10,
+        user_accepted: None,
+        route: Route::Local,
+        artifact,
+        estimate: None,
+        claude_input_tokens: None,
+        claude_output_tokens: None,
+        models_used: vec!["qwen3:0.6b".into()],
+        status: Some("success".into()),
+        task_input: Some("the task".into()),
+        redoes: None,
+        redone: None,
+        revision: 1,
+        previous_accepted: None,
+    }
+}
+
+fn good(r: &RoutingRecord) -> EvaluationRecord {
+    EvaluationRecord {
+        id: orc::learn::new_id(),
+        routing_id: r.id.clone(),
+        judge: "claude".into(),
+        score: Score::Good,
+        reasoning: Some("fine".into()),
+        failure_mode: None,
+        judge_tokens_used: 10,
+        subject: Subject::Local,
+        timestamp: r.timestamp.clone(),
+        task_type: r.task_type.clone(),
+        ensemble_used: r.ensemble_used.clone(),
+        delivered: true,
+        local_judge: false,
+    }
+}
+
+fn artifact_doc(deliverable: &str) -> String {
+    json!({"input": {"data": "the task"}, "deliverable": deliverable, "results": {}}).to_string()
+}
+
+/// Artifact paths read from the learning log stay inside `.llm-orc/`: an absolute path under it
+/// with `..`, or one through a link inside it, is not read. Before, `orc export` copied the
+/// outside file into training data and `orc eval judge` sent it to the judge's host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn artifact_paths_in_the_log_never_leave_llm_orc() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}  judge:\n    model: qwen3:0.6b\n    provider: ollama\n    base_url: {}\n",
+            native_config(&sim.url()),
+            sim.url()
+        ),
+    );
+    let outside = p.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(
+        outside.join("execution.json"),
+        artifact_doc("SECRET-OUTSIDE"),
+    )
+    .expect("w");
+    p.write(
+        ".llm-orc/artifacts/e/1/execution.json",
+        &artifact_doc("the honest answer"),
+    );
+    std::os::unix::fs::symlink(&outside, p.root().join(".llm-orc/artifacts/link")).expect("link");
+    let llm_orc = p.root().join(".llm-orc");
+    let dotdot = format!(
+        "{}/artifacts/../../outside/execution.json",
+        llm_orc.display()
+    );
+    let through_link = format!("{}/artifacts/link/execution.json", llm_orc.display());
+    let log = evals(&p).join("routing-log.jsonl");
+    let elog = evals(&p).join("evaluations.jsonl");
+    let runs = [
+        run_record("honest", Some("artifacts/e/1/execution.json".into())),
+        run_record("dotdot", Some(dotdot)),
+        run_record("abslink", Some(through_link)),
+        run_record("rellink", Some("artifacts/link/execution.json".into())),
+    ];
+    for r in &runs {
+        records::append(&log, r).expect("append");
+        records::append(&elog, &good(r)).expect("append");
+    }
+    let out = p.orc(&["export", "sft", "-o", "-"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("SECRET-OUTSIDE"), "{}", out.stdout);
+    assert!(out.stdout.contains("the honest answer"), "{}", out.stdout);
+    for id in ["dotdot", "abslink", "rellink"] {
+        let j = p
+            .orc_async(&["eval", "judge", id, "--profile", "judge"])
+            .await;
+        assert_ne!(j.code, 0, "{id}: {}", j.stdout);
+        assert!(j.stderr.contains("no readable artifact"), "{}", j.stderr);
+    }
+    assert!(
+        sim.requests()
+            .iter()
+            .all(|r| !r.body.to_string().contains("SECRET-OUTSIDE")),
+        "the outside file reached the judge's host"
+    );
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0)
+}
+
+/// `-o` keeps a replaced file's mode and makes new files that hold task inputs private (before:
+/// a 0600 or 0444 file became 0644), refuses a read-only file, writes stdout for `-` and into a
+/// device instead of replacing it, and names the file the user gave (before: the temporary,
+/// twice).
+#[test]
+fn dash_o_keeps_modes_writes_stdout_and_names_the_users_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/artifacts/e/1/execution.json",
+        &artifact_doc("an answer"),
+    );
+    let r = run_record("one", Some("artifacts/e/1/execution.json".into()));
+    records::append(&evals(&p).join("routing-log.jsonl"), &r).expect("append");
+    records::append(&evals(&p).join("evaluations.jsonl"), &good(&r)).expect("append");
+    let dir = p.dir.path();
+    // New: private.
+    let new = dir.join("new.jsonl");
+    let out = p.orc(&["export", "sft", "-o", new.to_str().unwrap_or("")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(mode(&new), 0o600);
+    assert!(
+        std::fs::read_to_string(&new)
+            .unwrap_or_default()
+            .contains("an answer")
+    );
+    // Replaced: its mode kept (0640 stays 0640), for the export and both reports.
+    for (args, name) in [
+        (vec!["export", "sft"], "kept.jsonl"),
+        (vec!["report", "learning", "--format", "json"], "kept.json"),
+        (vec!["report", "learning", "--format", "html"], "kept.html"),
+    ] {
+        let f = dir.join(name);
+        std::fs::write(&f, "old").expect("w");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let mut a = args.clone();
+        let fs = f.to_string_lossy().into_owned();
+        a.extend(["-o", fs.as_str()]);
+        let out = p.orc(&a);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        assert_eq!(mode(&f), 0o640, "{args:?}");
+        assert_ne!(std::fs::read_to_string(&f).unwrap_or_default(), "old");
+    }
+    // Read-only: refused, naming the file, never the temporary.
+    let ro = dir.join("ro.jsonl");
+    std::fs::write(&ro, "keep me").expect("w");
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    let out = p.orc(&["export", "sft", "-o", ro.to_str().unwrap_or("")]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("ro.jsonl") && out.stderr.contains("read-only"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(".tmp-"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&ro).unwrap_or_default(), "keep me");
+    assert_eq!(mode(&ro), 0o444);
+    // A folder that does not exist: the error names the user's path once.
+    let missing = dir.join("no/such/dir/out.jsonl");
+    let out = p.orc(&["export", "sft", "-o", missing.to_str().unwrap_or("")]);
+    assert_ne!(out.code, 0);
+    assert!(!out.stderr.contains(".tmp-"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no/such/dir/out.jsonl"),
+        "{}",
+        out.stderr
+    );
+    // `-` is stdout; /dev/stdout is written into, never replaced.
+    let out = p.orc(&["export", "sft", "-o", "-"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("an answer"));
+    let out = p.orc(&["export", "sft", "-o", "/dev/stdout"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("an answer"), "{}", out.stdout);
+    assert!(
+        std::fs::symlink_metadata("/dev/stdout")
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(true),
+        "/dev/stdout was replaced"
+    );
+}
+
+#[allow(dead_code)]
+fn unused(_: Value) {}
