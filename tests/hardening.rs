@@ -222,3 +222,97 @@ fn dash_o_keeps_modes_writes_stdout_and_names_the_users_file() {
 
 #[allow(dead_code)]
 fn unused(_: Value) {}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_INDEX_FILE")
+        .output()
+        .expect("git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A script that leaves `marker` behind when git runs it.
+fn planted(dir: &Path, name: &str, marker: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\ntouch '{}'\ncat >/dev/null\nexit 0\n", marker.display()),
+    )
+    .expect("write");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+/// Promoting into a library that is a git repository runs none of its code: hooks
+/// (`reference-transaction`, `post-index-change`), `core.fsmonitor`, a signing program and a
+/// `.gitattributes` filter are all off for every git call orc makes. Before, the repository's
+/// fsmonitor and reference-transaction hook ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promoting_into_a_git_library_runs_none_of_its_code() {
+    let sim = Simulator::start(SimConfig::default(), 0)
+        .await
+        .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "digest",
+        "name: digest\ndescription: Digest notes\nagents:\n  - name: a\n    model_profile: tiny\n    system_prompt: Summarise.\n",
+    );
+    let lib = p.dir.path().join("library");
+    std::fs::create_dir_all(lib.join("ensembles/research")).expect("mkdir");
+    git(&lib, &["init", "-q", "-b", "main"]);
+    git(&lib, &["config", "user.name", "T"]);
+    git(&lib, &["config", "user.email", "t@example.com"]);
+    std::fs::write(lib.join("README.md"), "# lib\n").expect("w");
+    std::fs::write(lib.join("ensembles/research/README.md"), "# research\n").expect("w");
+    git(&lib, &["add", "-A"]);
+    git(&lib, &["commit", "-q", "-m", "start"]);
+    let marks = p.dir.path().join("marks");
+    std::fs::create_dir_all(&marks).expect("mkdir");
+    let hooks = lib.join(".git/hooks");
+    for hook in ["reference-transaction", "post-index-change", "pre-commit", "post-commit"] {
+        planted(&hooks, hook, &marks.join(hook));
+    }
+    let tools = p.dir.path().join("tools");
+    std::fs::create_dir_all(&tools).expect("mkdir");
+    let fsmonitor = planted(&tools, "fsmonitor", &marks.join("fsmonitor"));
+    let gpg = planted(&tools, "gpg", &marks.join("gpg"));
+    let clean = planted(&tools, "clean", &marks.join("filter"));
+    git(&lib, &["config", "core.fsmonitor", &fsmonitor.to_string_lossy()]);
+    git(&lib, &["config", "commit.gpgSign", "true"]);
+    git(&lib, &["config", "gpg.program", &gpg.to_string_lossy()]);
+    git(&lib, &["config", "filter.evil.clean", &clean.to_string_lossy()]);
+    std::fs::write(lib.join(".gitattributes"), "* filter=evil\n").expect("w");
+    let mut cmd = p.command(&[
+        "promote",
+        "digest",
+        "--to",
+        "library",
+        "--category",
+        "research",
+        "--yes",
+        "--force",
+    ]);
+    cmd.env("LLM_ORC_LIBRARY_PATH", &lib);
+    let r = tokio::task::spawn_blocking(move || common::Run::from(cmd.output().expect("run")))
+        .await
+        .expect("join");
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let ran: Vec<String> = std::fs::read_dir(&marks)
+        .expect("marks")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(ran.is_empty(), "the library's programs ran: {ran:?}");
+    assert!(!git(&lib, &["rev-parse", "--verify", "contribute/digest"]).is_empty());
+}

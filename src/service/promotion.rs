@@ -1741,6 +1741,50 @@ pub mod git {
             .to_string()
     }
 
+    /// Settings that make git run a program, each turned off for every git call orc makes: a
+    /// library is a repository someone else may have prepared, and its `.git/config` or hooks
+    /// must not run code on the user's machine (`core.fsmonitor`, `reference-transaction`...).
+    const NO_PROGRAMS: &[&str] = &[
+        "core.hooksPath=/dev/null",
+        "core.fsmonitor=false",
+        "core.untrackedCache=false",
+        "core.pager=cat",
+        "core.editor=false",
+        "core.askPass=",
+        "core.sshCommand=",
+        "core.gitProxy=",
+        "core.alternateRefsCommand=",
+        "commit.gpgSign=false",
+        "tag.gpgSign=false",
+        "credential.helper=",
+        "diff.external=",
+        "protocol.allow=never",
+        "uploadpack.packObjectsHook=",
+        "receive.procReceiveRefs=",
+    ];
+
+    /// `git -C dir` with every program-running setting off, no terminal prompt, no pager and
+    /// none of the caller's repository variables.
+    pub(crate) fn command(dir: &Path) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.arg("--no-pager");
+        for kv in NO_PROGRAMS {
+            cmd.arg("-c").arg(kv);
+        }
+        cmd.arg("-C")
+            .arg(dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_OPTIONAL_LOCKS", "0")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_EXTERNAL_DIFF")
+            .env_remove("GIT_PAGER")
+            .env_remove("GIT_EDITOR")
+            .env_remove("GIT_SSH_COMMAND")
+            .env_remove("GIT_ASKPASS");
+        cmd
+    }
+
     fn git(
         dir: &Path,
         args: &[&str],
@@ -1748,14 +1792,8 @@ pub mod git {
         stdin: Option<&[u8]>,
     ) -> Result<String, ServiceError> {
         use std::io::Write as _;
-        let mut cmd = Command::new("git");
-        cmd.arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
-            .stdin(if stdin.is_some() {
+        let mut cmd = command(dir);
+        cmd.args(args).stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
                 Stdio::null()
@@ -1814,13 +1852,8 @@ pub mod git {
     /// None when the base or the file does not exist.
     pub fn head_blob(repo: &Path, rel: &str) -> Option<Vec<u8>> {
         let base = base_rev(repo);
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(repo)
+        let out = command(repo)
             .args(["cat-file", "blob", &format!("{base}:{rel}")])
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
             .env_remove("GIT_INDEX_FILE")
             .stdin(Stdio::null())
             .stderr(Stdio::null())
@@ -1910,7 +1943,8 @@ pub mod git {
         for f in plan.writes() {
             let sha = git(
                 repo,
-                &["hash-object", "-w", "--stdin"],
+                // No filters: a `.gitattributes` filter would run the repository's program.
+                &["hash-object", "-w", "--no-filters", "--stdin"],
                 None,
                 Some(&f.bytes),
             )?;
