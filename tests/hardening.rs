@@ -246,7 +246,10 @@ fn planted(dir: &Path, name: &str, marker: &Path) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(
         &path,
-        format!("#!/bin/sh\ntouch '{}'\ncat >/dev/null\nexit 0\n", marker.display()),
+        format!(
+            "#!/bin/sh\ntouch '{}'\ncat >/dev/null\nexit 0\n",
+            marker.display()
+        ),
     )
     .expect("write");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -280,7 +283,12 @@ async fn promoting_into_a_git_library_runs_none_of_its_code() {
     let marks = p.dir.path().join("marks");
     std::fs::create_dir_all(&marks).expect("mkdir");
     let hooks = lib.join(".git/hooks");
-    for hook in ["reference-transaction", "post-index-change", "pre-commit", "post-commit"] {
+    for hook in [
+        "reference-transaction",
+        "post-index-change",
+        "pre-commit",
+        "post-commit",
+    ] {
         planted(&hooks, hook, &marks.join(hook));
     }
     let tools = p.dir.path().join("tools");
@@ -288,10 +296,16 @@ async fn promoting_into_a_git_library_runs_none_of_its_code() {
     let fsmonitor = planted(&tools, "fsmonitor", &marks.join("fsmonitor"));
     let gpg = planted(&tools, "gpg", &marks.join("gpg"));
     let clean = planted(&tools, "clean", &marks.join("filter"));
-    git(&lib, &["config", "core.fsmonitor", &fsmonitor.to_string_lossy()]);
+    git(
+        &lib,
+        &["config", "core.fsmonitor", &fsmonitor.to_string_lossy()],
+    );
     git(&lib, &["config", "commit.gpgSign", "true"]);
     git(&lib, &["config", "gpg.program", &gpg.to_string_lossy()]);
-    git(&lib, &["config", "filter.evil.clean", &clean.to_string_lossy()]);
+    git(
+        &lib,
+        &["config", "filter.evil.clean", &clean.to_string_lossy()],
+    );
     std::fs::write(lib.join(".gitattributes"), "* filter=evil\n").expect("w");
     let mut cmd = p.command(&[
         "promote",
@@ -315,4 +329,62 @@ async fn promoting_into_a_git_library_runs_none_of_its_code() {
         .collect();
     assert!(ran.is_empty(), "the library's programs ran: {ran:?}");
     assert!(!git(&lib, &["rev-parse", "--verify", "contribute/digest"]).is_empty());
+}
+
+/// MCP: `demote_ensemble` refuses `tier: "local"` as the CLI refuses `--from local` (before, it
+/// deleted the project's own ensemble and, with `remove_orphaned_profiles`, its profile); a
+/// frame with an id and no method gets -32600 for that id (before, no answer at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_refuses_demoting_the_projects_ensembles_and_answers_a_frame_without_method() {
+    use rmcp::ServiceExt;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/profiles/mine.yaml",
+        "model_profiles:\n  mine:\n    model: qwen3:0.6b\n    provider: ollama\n",
+    );
+    p.ensemble(
+        "own",
+        "name: own\ndescription: d\nagents:\n  - name: a\n    model_profile: mine\n",
+    );
+    let c = ()
+        .serve(
+            rmcp::transport::TokioChildProcess::new(common::mcp::serve_command(&p)).expect("spawn"),
+        )
+        .await
+        .expect("initialize");
+    for tier in ["local", "project"] {
+        let e = common::mcp::refused(
+            &c,
+            "demote_ensemble",
+            json!({"ensemble_name": "own", "tier": tier, "remove_orphaned_profiles": true, "confirm": true}),
+        )
+        .await;
+        assert!(e.contains("global") && e.contains("library"), "{e}");
+    }
+    assert!(p.root().join(".llm-orc/ensembles/own.yaml").is_file());
+    assert!(p.root().join(".llm-orc/profiles/mine.yaml").is_file());
+    c.cancel().await.expect("close");
+
+    let mut child = common::mcp::serve_command(&p)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    stdin
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}\n{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n{\"jsonrpc\":\"2.0\",\"id\":42}\n{\"jsonrpc\":\"2.0\",\"id\":43,\"method\":\"ping\"}\n")
+        .await
+        .expect("write");
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).await.expect("read");
+        answers.push(serde_json::from_str::<Value>(&line).expect("json"));
+    }
+    assert_eq!(answers[1]["id"], 42, "{answers:?}");
+    assert_eq!(answers[1]["error"]["code"], -32600);
+    assert_eq!(answers[2]["id"], 43, "the server goes on");
 }
