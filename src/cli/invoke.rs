@@ -66,7 +66,7 @@ fn load_resume(svc: &Service, ensemble: &str, arg: &str) -> anyhow::Result<(Stri
 
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
     if let Err(e) = crate::learn::classify::check_task_type(args.task_type.as_deref()) {
-        eprintln!("error: --task-type: {e}");
+        eprintln!("error: --task-type: {}", term_safe(&e.to_string()));
         return Ok(2);
     }
     crate::learn::estimate::warm_up();
@@ -75,7 +75,11 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         Some(a) => match load_resume(svc, &args.ensemble, a) {
             Ok(r) => Some(r),
             Err(e) => {
-                eprintln!("error: --resume {a}: {e:#}");
+                eprintln!(
+                    "error: --resume {}: {}",
+                    term_safe(a),
+                    term_safe(&format!("{e:#}"))
+                );
                 return Ok(2);
             }
         },

@@ -8,7 +8,7 @@ use crate::cli::args::{
     RouteArgs, RoutingCommand,
 };
 use crate::cli::output::{Privacy, Written};
-use crate::cli::{Code, Format};
+use crate::cli::{Code, Format, term_safe};
 use crate::learn::service::{ClaudeTask, Learning, NewEvaluation};
 use crate::learn::{LearnError, batch, export, report, route};
 use crate::service::{Invocation, Service};
@@ -16,13 +16,13 @@ use anyhow::Context;
 
 fn warn_config(l: &Learning) {
     for w in &l.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", term_safe(&w.to_string()));
     }
 }
 
 /// Prints the error; bad input exits 2, anything else 1.
 fn failed(e: &LearnError) -> Code {
-    eprintln!("error: {e}");
+    eprintln!("error: {}", term_safe(&e.to_string()));
     match e {
         LearnError::Refused(_) => 2,
         _ => 1,
@@ -59,7 +59,7 @@ pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Resul
         Err(e) => return Ok(failed(&e)),
     };
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", term_safe(&w.to_string()));
     }
     match a.format {
         Format::Json => json(out, &r)?,
@@ -416,11 +416,12 @@ pub fn learning_report(
     // A text report on stdout ends with its warnings already: say them once.
     if !(a.format == ReportFormat::Text && a.output.is_none()) {
         for w in &r.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", term_safe(&w.to_string()));
         }
     }
     let body = match a.format {
-        ReportFormat::Text => report::text(&r),
+        // Names in the report come from files anyone can write (a planted ensemble name).
+        ReportFormat::Text => term_safe(&report::text(&r)).into_owned(),
         ReportFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
         ReportFormat::Html => report::html(&r),
     };

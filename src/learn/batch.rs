@@ -365,17 +365,27 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
                 *bases.entry(m.clone()).or_default() += 1;
             }
         }
+        // A model name from the log reaches a Modelfile line and the how-to: only a plain one
+        // (a line planted with a newline could add a step of its own).
         let base = bases
             .into_iter()
+            .filter(|(m, _)| plain_model_name(m))
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
             .map(|(m, _)| m);
         let name = format!("{task_type}-{failure_mode}").replace('_', "-");
+        let word = |s: &str| {
+            shlex::try_quote(s)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| "'<name>'".to_string())
+        };
         let how_to = format!(
-            "1. orc export sft -o {name}.jsonl   (good outputs and Claude's redos of this task type as chat examples)\n\
+            "1. orc export sft -o {file}   (good outputs and Claude's redos of this task type as chat examples)\n\
              2. Train a LoRA adapter on {base} with that file (e.g. with unsloth or peft), export it as safetensors or GGUF.\n\
              3. Write a Modelfile:\n     FROM {base}\n     ADAPTER ./{name}-adapter\n\
-             4. ollama create {name} -f Modelfile, then point the ensemble's profile at model `{name}`.\n\
+             4. ollama create {model} -f Modelfile, then point the ensemble's profile at model `{name}`.\n\
              The base model must be the one the adapter was trained on.",
+            file = word(&format!("{name}.jsonl")),
+            model = word(&name),
             base = base.as_deref().unwrap_or("<the base model>")
         );
         let examples = evals
@@ -403,6 +413,15 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
         });
     }
     Ok(out)
+}
+
+/// A model name as Ollama writes them (`qwen3:0.6b`, `hf.co/org/repo:Q4_K_M`): nothing that a
+/// Modelfile or a shell would read as more than a name.
+fn plain_model_name(m: &str) -> bool {
+    !m.is_empty()
+        && m.len() <= 200
+        && m.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-".contains(&b))
 }
 
 /// Recomputes the task profiles and LoRA candidates and writes the next routing config version.
