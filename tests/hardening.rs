@@ -534,3 +534,85 @@ fn model_names_are_one_line_and_never_reach_a_shell_line_raw() {
     assert!(!lora.contains("curl"), "{lora}");
     assert!(lora.contains("<the base model>"), "{lora}");
 }
+
+/// Learning records as another tool (or a hostile hand) may leave them: an id written with a
+/// space after the colon is found (lookups compare parsed ids; before, they searched the text
+/// for `"id":"x"`); a version file that does not parse is listed by `routing history` instead
+/// of failing it; a current config that does not parse makes `learn` say how to roll back; a
+/// planted `routing-config.v18446744073709551615.yaml` neither wraps the next version to v0 nor
+/// stops the history.
+#[test]
+fn learning_records_written_elsewhere_are_read_as_records() {
+    let p = TestProject::new();
+    let log = evals(&p).join("routing-log.jsonl");
+    std::fs::create_dir_all(evals(&p)).expect("mkdir");
+    let r = run_record("spaced-1", None);
+    let spaced = serde_json::to_string(&r)
+        .expect("json")
+        .replace("\":", "\": ")
+        .replace(",\"", ", \"");
+    assert!(spaced.contains("\"id\": \"spaced-1\""));
+    std::fs::write(&log, format!("{spaced}\n")).expect("write");
+    let e = p.orc(&[
+        "eval", "record", "spaced-1", "--score", "good", "--judge", "claude",
+    ]);
+    assert_eq!(e.code, 0, "{}", e.stderr);
+    let f = p.orc(&["eval", "feedback", "spaced-1", "--accepted"]);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+
+    let learned = p.orc(&["learn"]);
+    assert_eq!(learned.code, 0, "{}", learned.stderr);
+    let dir = evals(&p);
+    assert!(dir.join("routing-config.v1.yaml").is_file());
+    std::fs::write(
+        dir.join("routing-config.v2.yaml"),
+        "version: [not: closed\n",
+    )
+    .expect("w");
+    std::fs::write(
+        dir.join("routing-config.v18446744073709551615.yaml"),
+        "version: 1\n",
+    )
+    .expect("w");
+    let h = p.orc(&["routing", "history", "--format", "json"]);
+    assert_eq!(h.code, 0, "{}", h.stderr);
+    let versions: Value = serde_json::from_str(&h.stdout).expect("json");
+    assert_eq!(versions[0]["version"], 1, "{versions}");
+    assert_eq!(versions[0]["current"], true);
+    assert_eq!(versions[1]["version"], 2);
+    assert!(versions[1]["error"].is_string(), "{versions}");
+    assert_eq!(
+        versions.as_array().map(Vec::len),
+        Some(2),
+        "the planted version is ignored"
+    );
+    let text = p.orc(&["routing", "history"]);
+    assert!(text.stdout.contains("v2  unreadable"), "{}", text.stdout);
+
+    // The next learn is v3 (after the highest real version), then v4: never v0.
+    std::fs::remove_file(dir.join("routing-config.v2.yaml")).expect("rm");
+    std::fs::write(
+        dir.join("routing-config.v2.yaml"),
+        std::fs::read_to_string(dir.join("routing-config.v1.yaml")).expect("r"),
+    )
+    .expect("w");
+    for next in [3, 4] {
+        let l = p.orc(&["learn"]);
+        assert_eq!(l.code, 0, "{}", l.stderr);
+        assert!(
+            dir.join(format!("routing-config.v{next}.yaml")).is_file(),
+            "v{next}"
+        );
+    }
+    assert!(!dir.join("routing-config.v0.yaml").exists());
+
+    // A current config that does not parse: learn refuses and says how to roll back.
+    std::fs::write(dir.join("routing-config.yaml"), "routes: {broken\n").expect("w");
+    let l = p.orc(&["learn"]);
+    assert_ne!(l.code, 0);
+    assert!(l.stderr.contains("orc routing rollback"), "{}", l.stderr);
+    assert!(l.stderr.contains("versions: 1, 2, 3, 4"), "{}", l.stderr);
+    let back = p.orc(&["routing", "rollback", "4"]);
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    assert_eq!(p.orc(&["learn"]).code, 0);
+}

@@ -307,12 +307,16 @@ pub fn routing(svc: &Service, cmd: RoutingCommand, out: &mut impl Write) -> anyh
                         writeln!(out, "no routing config yet (run `orc learn`)")?;
                     }
                     for v in &h {
+                        if let Some(e) = &v.error {
+                            writeln!(out, "  v{}  unreadable: {}", v.version, term_safe(e))?;
+                            continue;
+                        }
                         writeln!(
                             out,
                             "{} v{}  {}  {} evaluation(s), {} route(s)",
                             if v.current { "*" } else { " " },
                             v.version,
-                            v.created_at,
+                            term_safe(&v.created_at),
                             v.evaluations_seen,
                             v.routes
                         )?;

@@ -152,7 +152,14 @@ pub struct Version {
     pub routes: usize,
     pub current: bool,
     pub file: String,
+    /// Why the file could not be read (the other versions are still listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
+
+/// The highest version number orc writes or reads: far past any real history, so the next one
+/// never overflows (a planted `routing-config.v18446744073709551615.yaml` is ignored).
+pub const MAX_VERSION: u64 = 1_000_000_000;
 
 fn yaml_err(path: &Path, e: impl std::fmt::Display) -> LearnError {
     LearnError::Refused(format!("{}: {e}", path.display()))
@@ -220,7 +227,9 @@ fn versions(paths: &Paths) -> Result<Vec<u64>, LearnError> {
         if let Some(n) = name
             .strip_prefix("routing-config.v")
             .and_then(|r| r.strip_suffix(".yaml"))
+            .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| (1..=MAX_VERSION).contains(n))
         {
             out.push(n);
         }
@@ -461,8 +470,29 @@ pub fn learn(learning: &Learning) -> Result<Learned, LearnError> {
             )
         })
         .collect();
-    let previous = current(paths)?;
+    let previous = current(paths).map_err(|e| {
+        let have = versions(paths).unwrap_or_default();
+        LearnError::Refused(format!(
+            "{e}; fix the file, or make a learned version current again with `orc routing rollback N` ({})",
+            if have.is_empty() {
+                "no versions yet: remove routing-config.yaml to start afresh".to_string()
+            } else {
+                format!(
+                    "versions: {}",
+                    have.iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ))
+    })?;
     let version = versions(paths)?.last().copied().unwrap_or(0) + 1;
+    if version > MAX_VERSION {
+        return Err(LearnError::Refused(format!(
+            "routing config version {MAX_VERSION} is the last orc writes; remove old routing-config.vN.yaml files"
+        )));
+    }
     let config = RoutingConfig {
         version,
         created_at: now.clone(),
@@ -507,21 +537,35 @@ pub fn learn(learning: &Learning) -> Result<Learned, LearnError> {
     })
 }
 
-/// Every routing config version, oldest first.
+/// Every routing config version, oldest first. A version file that cannot be read is listed
+/// with its error, and a current config that cannot be read marks none current: the history
+/// is what a user needs to roll back, so one bad file never hides it.
 pub fn history(paths: &Paths) -> Result<Vec<Version>, LearnError> {
-    let cur = current(paths)?.map(|c| c.version);
+    let cur = current(paths).ok().flatten().map(|c| c.version);
     let mut out = Vec::new();
     for n in versions(paths)? {
         let path = paths.routing_version(n);
-        if let Some(c) = read_yaml::<RoutingConfig>(&path)? {
-            out.push(Version {
+        let file = path.display().to_string();
+        match read_yaml::<RoutingConfig>(&path) {
+            Ok(Some(c)) => out.push(Version {
                 version: n,
                 created_at: c.created_at,
                 evaluations_seen: c.evaluations_seen,
                 routes: c.routes.len(),
                 current: cur == Some(n),
-                file: path.display().to_string(),
-            });
+                file,
+                error: None,
+            }),
+            Ok(None) => {}
+            Err(e) => out.push(Version {
+                version: n,
+                created_at: String::new(),
+                evaluations_seen: 0,
+                routes: 0,
+                current: false,
+                file,
+                error: Some(e.to_string()),
+            }),
         }
     }
     Ok(out)

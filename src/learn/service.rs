@@ -379,19 +379,15 @@ impl Learning {
             .as_deref()
             .filter(|_| rec.route.is_local())
         {
-            let needle = format!(
-                "\"ensemble_used\":{}",
-                serde_json::to_string(ens).unwrap_or_default()
-            );
             let mut latest: Option<bool> = None;
             records::scan_lines(&self.paths.routing_log(), |line| {
-                if !line.contains(&needle) {
+                if !records::may_hold(line, ens) {
                     return Seen::Next;
                 }
                 let Ok(r) = serde_json::from_str::<RoutingRecord>(line) else {
                     return Seen::Next;
                 };
-                if !r.route.is_local() {
+                if !r.route.is_local() || r.ensemble_used.as_deref() != Some(ens) {
                     return Seen::Next;
                 }
                 if r.revision <= 1 {
