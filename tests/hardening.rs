@@ -616,3 +616,53 @@ fn learning_records_written_elsewhere_are_read_as_records() {
     assert_eq!(back.code, 0, "{}", back.stderr);
     assert_eq!(p.orc(&["learn"]).code, 0);
 }
+
+/// `library browse` and `search` list only the library's own files: a link out of it (an
+/// ensemble or a script pointing at a file elsewhere) is neither listed nor read (before, it
+/// was listed, and then `copy` refused it).
+#[test]
+fn the_library_lists_no_link_out_of_it() {
+    let p = TestProject::new();
+    let lib = p.dir.path().join("library");
+    let outside = p.dir.path().join("outside");
+    std::fs::create_dir_all(lib.join("ensembles/research")).expect("mkdir");
+    std::fs::create_dir_all(lib.join("scripts/tools")).expect("mkdir");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(
+        lib.join("ensembles/research/honest.yaml"),
+        "name: honest\ndescription: a real one\nagents:\n  - name: a\n    model_profile: tiny\n",
+    )
+    .expect("w");
+    std::fs::write(
+        outside.join("secret.yaml"),
+        "name: secretive\ndescription: secret description\nagents: []\n",
+    )
+    .expect("w");
+    std::fs::write(outside.join("leak.py"), "print('x')\n").expect("w");
+    std::os::unix::fs::symlink(
+        outside.join("secret.yaml"),
+        lib.join("ensembles/research/secretive.yaml"),
+    )
+    .expect("link");
+    std::os::unix::fs::symlink(outside.join("leak.py"), lib.join("scripts/tools/leak.py"))
+        .expect("link");
+    // A link inside the library stays listed.
+    std::os::unix::fs::symlink(
+        lib.join("ensembles/research/honest.yaml"),
+        lib.join("ensembles/research/alias.yaml"),
+    )
+    .expect("link");
+    let env = [("LLM_ORC_LIBRARY_PATH", lib.as_path())];
+    let browse = p.orc_env(&p.root(), &["library", "browse", "--format", "json"], &env);
+    assert_eq!(browse.code, 0, "{}", browse.stderr);
+    assert!(!browse.stdout.contains("secret"), "{}", browse.stdout);
+    assert!(!browse.stdout.contains("leak"), "{}", browse.stdout);
+    assert!(browse.stdout.contains("honest") && browse.stdout.contains("alias"));
+    let search = p.orc_env(
+        &p.root(),
+        &["library", "search", "secret", "--format", "json"],
+        &env,
+    );
+    assert_eq!(search.code, 0, "{}", search.stderr);
+    assert!(!search.stdout.contains("secretive"), "{}", search.stdout);
+}
