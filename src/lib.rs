@@ -16,5 +16,6 @@ pub mod report;
 pub mod run;
 pub mod service;
 pub mod store;
+pub mod term;
 #[cfg(feature = "testkit")]
 pub mod testkit;

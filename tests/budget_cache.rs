@@ -345,3 +345,258 @@ async fn two_processes_share_the_cache() {
     );
     assert_eq!(sim.requests().len(), before);
 }
+
+/// What a budget run spent: tokens counted (the usage), the budget's own figure, the most one
+/// call cost, and the requests the simulator answered.
+struct Spent {
+    tokens: u64,
+    budget_spent: u64,
+    max_call: u64,
+    requests: usize,
+}
+
+fn spent(art: &Value, sim: &Simulator) -> Spent {
+    let max_call = art["metadata"]["usage"]["agents"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(|u| u["total_tokens"].as_u64())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    Spent {
+        tokens: art["metadata"]["usage"]["totals"]["total_tokens"]
+            .as_u64()
+            .unwrap_or(0),
+        budget_spent: art["metadata"]["orc"]["budget"]["spent_tokens"]
+            .as_u64()
+            .unwrap_or(0),
+        max_call,
+        requests: sim.requests().len(),
+    }
+}
+
+/// Runs `ensemble` under `--token-budget BUDGET` (and `extra` flags): exit 1, status
+/// `budget_exhausted`, and what was spent against the budget (printed for the report).
+async fn over_budget(
+    p: &TestProject,
+    sim: &Simulator,
+    ensemble: &str,
+    budget: u64,
+    extra: &[&str],
+) -> Spent {
+    let b = budget.to_string();
+    let mut args = vec!["invoke", ensemble, "go", "--token-budget", b.as_str()];
+    args.extend_from_slice(extra);
+    let before = sim.requests().len();
+    let run = p.orc_async(&args).await;
+    let art = latest_artifact(p, ensemble);
+    let mut s = spent(&art, sim);
+    s.requests -= before;
+    eprintln!(
+        "budget case {ensemble} {extra:?}: {} tokens spent against a budget of {budget} ({} requests; one call at most {}; status {}, exit {})",
+        s.tokens, s.requests, s.max_call, art["status"], run.code
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("budget exhausted"), "{}", run.stderr);
+    assert_eq!(art["status"], "budget_exhausted");
+    assert_eq!(
+        s.tokens, s.budget_spent,
+        "the budget counts what the usage counts"
+    );
+    s
+}
+
+/// `n` independent agents on `tiny`, then one that depends on them all.
+fn fan_in(name: &str, n: usize) -> String {
+    let mut y = format!("name: {name}\ndescription: t\nagents:\n");
+    let names: Vec<String> = (0..n).map(|i| format!("w{i}")).collect();
+    for w in &names {
+        y.push_str(&agent(w, "tiny", &[]));
+    }
+    let deps: Vec<&str> = names.iter().map(String::as_str).collect();
+    y.push_str(&agent("join", "tiny", &deps));
+    y
+}
+
+/// The budget is checked when an agent starts, not when it becomes ready: agents queued for a
+/// slot (the per-model limit of 4, or `--max-concurrent 1`) never start once it is spent, so
+/// the overshoot is at most what was in flight. Before, a 40-wide fan-in spent 1,800 tokens of
+/// a budget of 100 with or without `--max-concurrent 1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_stops_agents_queued_for_a_slot() {
+    let (sim, p) = setup("").await;
+    p.ensemble("wide", &fan_in("wide", 40));
+    // One at a time: at most one call in flight when the budget goes.
+    let one = over_budget(&p, &sim, "wide", 100, &["--max-concurrent", "1"]).await;
+    assert!(
+        one.tokens < 100 + one.max_call,
+        "one in flight: at most one call past the budget ({} spent, one call {})",
+        one.tokens,
+        one.max_call
+    );
+    // The per-model limit (4 by default): at most 4 calls in flight.
+    let four = over_budget(&p, &sim, "wide", 100, &[]).await;
+    let requests = four.requests;
+    assert!(
+        four.tokens < 100 + 4 * four.max_call,
+        "{} spent, one call {}",
+        four.tokens,
+        four.max_call
+    );
+    assert!(requests < 10, "{requests} requests of 41");
+}
+
+/// Nested ensembles and fan-out instances are agents like any other: 5 nested ensembles of 10
+/// (before: 2,250 tokens of 100) and a fan-out to 100 (before: 6,233 of 100) stop within what
+/// was in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_holds_across_nested_ensembles_and_fan_outs() {
+    let (sim, p) = setup("").await;
+    let mut child = String::from("name: ten\ndescription: t\nagents:\n");
+    for i in 0..10 {
+        child.push_str(&agent(&format!("c{i}"), "tiny", &[]));
+    }
+    p.ensemble("ten", &child);
+    let mut outer = String::from("name: nested5\ndescription: t\nagents:\n");
+    for i in 0..5 {
+        outer.push_str(&format!("  - name: n{i}\n    ensemble: ten\n"));
+    }
+    p.ensemble("nested5", &outer);
+    let nested = over_budget(&p, &sim, "nested5", 100, &[]).await;
+    assert!(
+        nested.tokens < 100 + 4 * nested.max_call,
+        "{} spent, one call {}",
+        nested.tokens,
+        nested.max_call
+    );
+
+    p.write(
+        ".llm-orc/scripts/items.sh",
+        "printf '{\"success\": true, \"data\": ['\nfor i in $(seq 1 99); do printf '\"item %s\", ' \"$i\"; done\nprintf '\"item 100\"]}'\n",
+    );
+    p.ensemble(
+        "fan100",
+        "name: fan100\ndescription: t\nagents:\n  - name: split\n    script: scripts/items.sh\n  - name: each\n    model_profile: tiny\n    system_prompt: '[each] [[fake:reply=ok]]'\n    depends_on: [split]\n    fan_out: true\n",
+    );
+    let fan = over_budget(&p, &sim, "fan100", 100, &[]).await;
+    let requests = fan.requests;
+    assert!(
+        fan.tokens < 100 + 4 * fan.max_call,
+        "{} spent, one call {}",
+        fan.tokens,
+        fan.max_call
+    );
+    assert!(requests < 12, "{requests} of 100 instances called");
+}
+
+/// A server that reports no counts cannot turn a budget off: the missing counts are estimated
+/// from bytes (4 a token), the artifact and stderr say which agents were estimated, and the run
+/// stops as with counts. Before, 10 of 10 agents ran under a budget of 1, silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_estimates_counts_the_server_did_not_report() {
+    let (sim, p) = setup("").await;
+    let mut y = String::from("name: nocounts\ndescription: t\nagents:\n");
+    for i in 0..10 {
+        y.push_str(&format!(
+            "  - name: a{i}\n    model_profile: tiny\n    system_prompt: '[a{i}] [[sim:omit=counts]]'\n"
+        ));
+    }
+    p.ensemble("nocounts", &y);
+    let run = p
+        .orc_async(&[
+            "invoke",
+            "nocounts",
+            "go",
+            "--token-budget",
+            "1",
+            "--max-concurrent",
+            "1",
+        ])
+        .await;
+    let art = latest_artifact(&p, "nocounts");
+    eprintln!(
+        "budget case nocounts: {} of 10 agents ran under a budget of 1 (status {}, exit {})",
+        sim.requests().len(),
+        art["status"],
+        run.code
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("estimated"), "{}", run.stderr);
+    assert_eq!(
+        sim.requests().len(),
+        1,
+        "one agent ran, the other 9 did not"
+    );
+    assert_eq!(art["status"], "budget_exhausted");
+    let b = &art["metadata"]["orc"]["budget"];
+    let est = b["estimated_tokens"].as_u64().unwrap_or(0);
+    assert!(est > 0, "{b}");
+    assert_eq!(b["spent_tokens"].as_u64(), Some(est), "all of it estimated");
+    assert_eq!(b["estimated"].as_array().map(Vec::len), Some(1), "{b}");
+    assert_eq!(b["skipped"].as_array().map(Vec::len), Some(9));
+    let note = art["metadata"]["orc"]["notes"]["a1"].as_str().unwrap_or("");
+    assert!(note.contains("estimated"), "{note}");
+    eprintln!(
+        "budget case nocounts: {est} tokens (all estimated) against a budget of 1; 1 of 10 agents ran"
+    );
+}
+
+/// The cache never follows a link and serves only what this machine computed: `orc cache clear`
+/// leaves a linked `.llm-orc/cache/llm` (and what it points at) alone and says so (before, it
+/// deleted the files in the target); an entry written on another machine (a `.llm-orc/cache`
+/// shipped in a cloned repository) or stamped in the future is a miss, and `cache stats` says
+/// where entries came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_never_follows_links_and_serves_only_its_own_entries() {
+    let (sim, p) = setup("").await;
+    p.write(".llm-orc/config.yaml", &cache_config(&sim.url(), ""));
+    p.ensemble("pair", &two_agents("det"));
+    let first = p.orc_async(&["invoke", "pair", "x", "--cache"]).await;
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(sim.requests().len(), 2);
+    let llm = p.root().join(".llm-orc/cache/llm");
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(&llm)
+        .expect("cache folder")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(entries.len(), 2);
+    // One entry as if shipped from another machine, the other stamped a year ahead.
+    let mut shipped: Value =
+        serde_json::from_str(&std::fs::read_to_string(&entries[0]).expect("entry")).expect("json");
+    shipped["origin"]["machine"] = json!("0123456789abcdef");
+    std::fs::write(&entries[0], shipped.to_string()).expect("write");
+    let mut future: Value =
+        serde_json::from_str(&std::fs::read_to_string(&entries[1]).expect("entry")).expect("json");
+    future["stored_at"] = json!(future["stored_at"].as_f64().unwrap_or(0.0) + 365.0 * 86400.0);
+    std::fs::write(&entries[1], future.to_string()).expect("write");
+    let stats = p.orc_async(&["cache", "stats", "--format", "json"]).await;
+    let doc: Value = serde_json::from_str(&stats.stdout).expect("stats json");
+    assert_eq!(
+        doc["kinds"][0]["origin"],
+        json!({"this_project": 0, "other_folder": 0, "elsewhere": 1, "future": 1}),
+        "{}",
+        stats.stdout
+    );
+    let again = p.orc_async(&["invoke", "pair", "x", "--cache"]).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert_eq!(sim.requests().len(), 4, "neither planted entry was served");
+
+    // A linked cache folder: clear leaves it and its target alone.
+    let outside = p.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(outside.join("precious.json"), "{}").expect("write");
+    std::fs::remove_dir_all(&llm).expect("rm");
+    std::os::unix::fs::symlink(&outside, &llm).expect("link");
+    let clear = p.orc_async(&["cache", "clear"]).await;
+    assert_eq!(clear.code, 1, "{}", clear.stderr);
+    assert!(clear.stderr.contains("symbolic link"), "{}", clear.stderr);
+    assert!(
+        outside.join("precious.json").exists(),
+        "nothing removed outside"
+    );
+    let stats = p.orc_async(&["cache", "stats"]).await;
+    assert!(stats.stdout.contains("symbolic link"), "{}", stats.stdout);
+}

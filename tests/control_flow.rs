@@ -544,3 +544,69 @@ async fn a_nested_final_agent_hands_over_answers_not_its_document() {
         judged[0]
     );
 }
+
+/// A chain of `depth` ensembles, each with an LLM agent and the next level nested after it
+/// (so the nested agent is the deliverable at every level but the last).
+fn chain(p: &TestProject, prefix: &str, depth: usize) {
+    for k in 0..depth {
+        let mut agents = vec![llm("a", &format!("answer-{k}"), "")];
+        if k + 1 < depth {
+            agents.push(format!("  - name: n\n    ensemble: {prefix}{}\n", k + 1));
+        }
+        p.ensemble(
+            &format!("{prefix}{k}"),
+            &ensemble(&format!("{prefix}{k}"), &agents),
+        );
+    }
+}
+
+fn artifact_bytes(p: &TestProject, ensemble: &str) -> u64 {
+    std::fs::metadata(p.root().join(format!(
+        ".llm-orc/artifacts/{ensemble}/latest/execution.json"
+    )))
+    .map(|m| m.len())
+    .unwrap_or(0)
+}
+
+/// Nested results are data, rendered once: a 15-level chain's artifact grows with the number
+/// of agents, not with 2^levels (before: each level held its child twice, in `results` and as
+/// the `deliverable`: 56 MB at 15 levels here, 679 MiB in the shape). An embedded
+/// level's `deliverable` is its final answer, found down the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_results_grow_linearly_with_depth() {
+    let (_sim, p) = setup().await;
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}performance:\n  execution:\n    max_ensemble_depth: 16\n",
+            std::fs::read_to_string(p.root().join(".llm-orc/config.yaml")).expect("config")
+        ),
+    );
+    chain(&p, "s", 5);
+    chain(&p, "d", 15);
+    let short = p.orc_async(&["invoke", "s0", "go"]).await;
+    assert_eq!(short.code, 0, "{}", short.stderr);
+    let deep = p.orc_async(&["invoke", "d0", "go"]).await;
+    assert_eq!(deep.code, 0, "{}", deep.stderr);
+    let (five, fifteen) = (artifact_bytes(&p, "s0"), artifact_bytes(&p, "d0"));
+    eprintln!("nested chain: 5 levels {five} bytes, 15 levels {fifteen} bytes");
+    assert!(
+        fifteen < 5 * five,
+        "15 levels {fifteen} bytes against 5 levels {five}: not linear"
+    );
+    let art = latest_artifact(&p, "d0");
+    let level1: Value =
+        serde_json::from_str(art["results"]["n"]["response"].as_str().unwrap_or(""))
+            .expect("the nested response is the child's JSON");
+    assert_eq!(
+        level1["deliverable"], "answer-14",
+        "{}",
+        level1["deliverable"]
+    );
+    assert_eq!(
+        level1["results"]["n"]["response"]["results"]["a"]["response"],
+        "answer-2"
+    );
+    // The root keeps llm-orc's shape: the deliverable is the nested agent's response.
+    assert_eq!(art["deliverable"], art["results"]["n"]["response"]);
+}

@@ -404,3 +404,92 @@ async fn one_loaded_model_means_two_loads_per_swarm_run() {
     }
     all_succeeded(&latest_artifact(&p, "peer-swarm"), 37);
 }
+
+/// `n` agents on `tiny` and one on `small` that depends on them all.
+fn fan_in_yaml(name: &str, n: usize) -> String {
+    let mut y = format!("name: {name}\ndescription: t\nagents:\n");
+    for i in 0..n {
+        y.push_str(&format!(
+            "  - name: w{i}\n    model_profile: tiny\n    system_prompt: '[w{i}] extract'\n"
+        ));
+    }
+    let deps: Vec<String> = (0..n).map(|i| format!("w{i}")).collect();
+    y.push_str(&format!(
+        "  - name: join\n    model_profile: small\n    depends_on: [{}]\n",
+        deps.join(", ")
+    ));
+    y
+}
+
+/// Runs a 29-agent fan-in on [stalled, healthy, healthy]: every agent succeeds on a healthy host,
+/// the stalled host's breaker counted its silence, and the figures are printed for the report.
+async fn run_beside_a_stalled_host(
+    how: orc::testkit::sim::Stall,
+    execution: &str,
+) -> (Value, Vec<Simulator>) {
+    let s = sims(3, SimConfig::default()).await;
+    s[0].stall(Some(how));
+    let p = common::TestProject::new();
+    let urls: Vec<String> = s.iter().map(Simulator::url).collect();
+    p.write(
+        ".llm-orc/config.yaml",
+        &pool_config(&urls, &format!("performance:\n  execution:\n{execution}")),
+    );
+    p.ensemble("fan29", &fan_in_yaml("fan29", 28));
+    let started = std::time::Instant::now();
+    let run = p.orc_async(&["invoke", "fan29", "go"]).await;
+    let art = latest_artifact(&p, "fan29");
+    let lost = art["results"]
+        .as_object()
+        .map(|m| m.values().filter(|r| r["status"] != "success").count())
+        .unwrap_or(29);
+    eprintln!(
+        "stalled host ({how:?}, {}): {lost} of 29 agents lost, {:.2} s wall, exit {}, {} request(s) stalled",
+        execution.trim().replace('\n', ","),
+        started.elapsed().as_secs_f64(),
+        run.code,
+        s[0].stalled()
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    all_succeeded(&art, 29);
+    assert!(s[0].stalled() >= 1, "the stalled host was never tried");
+    assert_eq!(
+        s[1].requests().len() + s[2].requests().len(),
+        29,
+        "the healthy hosts answered every agent"
+    );
+    let hosts = hosts_in(&art);
+    let stalled = &hosts[&s[0].url()];
+    assert!(
+        stalled["consecutive_failures"].as_u64() >= Some(1),
+        "a timeout is a host failure: {stalled}"
+    );
+    (stalled.clone(), s)
+}
+
+/// A pool host that accepts requests and never answers: a timeout is a host failure (its
+/// breaker counts it, it opens) and the request moves to a healthy host with a fresh timeout,
+/// so no agent is lost while a healthy host has its model. Before: 8 of 29 agents failed with
+/// the timeout, the breaker stayed closed with 0 failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_host_is_a_host_failure_and_its_agents_move_on() {
+    let (stalled, _s) =
+        run_beside_a_stalled_host(orc::testkit::sim::Stall::Hang, "    default_timeout: 2\n").await;
+    assert!(stalled["breaker_opened"].as_u64() >= Some(1), "{stalled}");
+    let why = stalled["last_error"].as_str().unwrap_or("");
+    assert!(why.contains("timed out"), "{why}");
+}
+
+/// A host that sends headers and then a byte now and then, never a message: with
+/// `idle_timeout` it is abandoned long before the agent's timeout (30 s here), counted as a
+/// failure, and the request moves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dripping_host_is_abandoned_at_the_idle_deadline() {
+    let (stalled, _s) = run_beside_a_stalled_host(
+        orc::testkit::sim::Stall::Drip,
+        "    default_timeout: 30\n    idle_timeout: 0.3\n",
+    )
+    .await;
+    let why = stalled["last_error"].as_str().unwrap_or("");
+    assert!(why.contains("idle_timeout"), "{why}");
+}

@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each top-level module's rank: a file may use modules of its own rank or lower ones.
-/// `pyfmt` is shared vocabulary and uses nothing; `learn` is its own room beside `service`;
+/// `pyfmt` and `term` (the terminal sanitiser) are shared vocabulary and use nothing; `learn` is its own room beside `service`;
 /// `report` reads compiled ensembles and stored artifacts; `testkit` may use everything.
 const RANKS: &[(&str, u32)] = &[
     ("pyfmt", 0),
+    ("term", 0),
     ("load", 1),
     ("compile", 2),
     ("backend", 3),

@@ -966,7 +966,9 @@ fn token_counts_past_a_billion_are_refused_and_a_report_never_overflows() {
     assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("judge tokens"), "{}", r.stderr);
     assert!(lines(&dir.join("evaluations.jsonl")).is_empty());
-    // A log written before the limit (or by hand) with absurd counts: the sums saturate.
+    // A log written before the limit (or by hand) with absurd counts: readers apply the
+    // writer's limit, so those lines are skipped as not records (before, they showed as 18
+    // quintillion tokens and $221 trillion of judging).
     let mut big = local_record("run-2", "swarm");
     big.total_tokens_local = u64::MAX;
     big.estimated_claude_tokens = u64::MAX;
@@ -981,12 +983,11 @@ fn token_counts_past_a_billion_are_refused_and_a_report_never_overflows() {
     records::append(&dir.join("evaluations.jsonl"), &e).expect("append");
     records::append(&dir.join("evaluations.jsonl"), &e).expect("append");
     let rep = report_json(&p);
-    assert_eq!(rep["totals"]["local_tokens"].as_u64(), Some(u64::MAX));
-    assert_eq!(
-        rep["totals"]["claude_direct_tokens"].as_u64(),
-        Some(u64::MAX)
-    );
-    assert_eq!(rep["totals"]["judge_tokens"].as_u64(), Some(u64::MAX));
+    assert_eq!(rep["totals"]["local_tokens"].as_u64(), Some(100), "{rep:#}");
+    assert_eq!(rep["totals"]["claude_direct_tokens"].as_u64(), Some(0));
+    assert_eq!(rep["totals"]["judge_tokens"].as_u64(), Some(0));
+    assert_eq!(rep["skipped_lines"]["routing_log"], 2, "{rep:#}");
+    assert_eq!(rep["skipped_lines"]["evaluations"], 2, "{rep:#}");
     let r = p.orc(&[
         "route",
         "Extract the names from this memo",

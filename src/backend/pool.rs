@@ -132,6 +132,13 @@ struct HostState {
     /// Times the breaker opened.
     opened: u32,
     open_until: Option<Instant>,
+    /// A look at the host (discovery) is under way.
+    refreshing: bool,
+    /// The last failure was a request that got no answer in time (a hung host).
+    hung: bool,
+    /// When the last request failed here (a host that failed within the cool-down is chosen
+    /// only when no other host ranks as well).
+    failed_at: Option<Instant>,
     probing: bool,
     last_error: Option<String>,
     /// Residency gate: requests per model admitted and not finished.
@@ -162,7 +169,7 @@ struct Host {
 const DEFAULT_SLOTS: usize = 4;
 
 /// How a host ranks for a request (lower is better).
-type Rank = (bool, bool, bool, bool, usize, i64);
+type Rank = (bool, bool, bool, bool, bool, usize, i64);
 
 /// The hosts a run may use.
 pub struct HostPool {
@@ -294,6 +301,7 @@ impl HostPool {
         })
         .await;
         let mut st = lock(&host.state);
+        st.refreshing = false;
         match looked {
             Ok((version, Ok(tags), ps)) => {
                 st.reachable = Some(true);
@@ -309,7 +317,11 @@ impl HostPool {
                     st.observe(&now);
                     st.loaded = now;
                 }
-                st.last_error = None;
+                // A host that answers its probes may still fail requests (a hung generation):
+                // the request's error stays while it counts toward the breaker.
+                if st.failures == 0 {
+                    st.last_error = None;
+                }
             }
             Ok((_, Err(e), _)) => {
                 st.reachable = Some(false);
@@ -348,14 +360,25 @@ impl HostPool {
         let mut best: Option<(usize, Rank)> = None;
         let mut why = Vec::new();
         let mut anyone_might = false;
+        let mut look_again = Vec::new();
         for (i, h) in self.hosts.iter().enumerate() {
-            let st = lock(&h.state);
+            let mut st = lock(&h.state);
             let has = st.has(&key);
             if has == Some(false) {
                 continue;
             }
             anyone_might = true;
             let breaker = st.breaker(now);
+            // A host found unreachable whose cool-down is over is looked at again, so that one
+            // that came back is used again (a probe request would rank it last while unreachable).
+            if breaker == BreakerState::HalfOpen
+                && st.reachable == Some(false)
+                && !st.probing
+                && !st.refreshing
+            {
+                st.refreshing = true;
+                look_again.push(i);
+            }
             if breaker == BreakerState::Open || (breaker == BreakerState::HalfOpen && st.probing) {
                 why.push(format!(
                     "{} (circuit open after {} failures: {})",
@@ -373,6 +396,12 @@ impl HostPool {
                 avoid.contains(&h.shown),
                 st.reachable == Some(false),
                 has.is_none(),
+                // A host whose last request failed within the cool-down (a hung one, say) only
+                // when no other host ranks as well.
+                st.failures > 0
+                    && st
+                        .failed_at
+                        .is_some_and(|t| now.duration_since(t) < self.settings.cool_down),
                 !st.is_loaded(&key) || saturated,
                 st.in_flight,
                 -h.cfg.priority,
@@ -380,6 +409,10 @@ impl HostPool {
             if best.as_ref().is_none_or(|(_, r)| rank < *r) {
                 best = Some((i, rank));
             }
+        }
+        for i in look_again {
+            let pool = self.clone();
+            tokio::spawn(async move { pool.refresh_host(i).await });
         }
         let Some((i, _)) = best else {
             return Err(if anyone_might {
@@ -408,6 +441,24 @@ impl HostPool {
             model: key,
             admitted: false,
             probe: st.probing,
+        })
+    }
+
+    /// Whether a host outside `avoid` may take a request for `model` now: it may have the
+    /// model and its breaker lets a request through.
+    pub fn could_serve(&self, model: &str, avoid: &[String]) -> bool {
+        let key = model_key(model);
+        let now = Instant::now();
+        self.hosts.iter().any(|h| {
+            if avoid.contains(&h.shown) {
+                return false;
+            }
+            let st = lock(&h.state);
+            let breaker = st.breaker(now);
+            st.has(&key) != Some(false)
+                && st.reachable != Some(false)
+                && !(breaker == BreakerState::Open
+                    || (breaker == BreakerState::HalfOpen && st.probing))
         })
     }
 
@@ -514,11 +565,21 @@ impl Lease {
         drop(queued);
     }
 
+    /// Whether a request holding this lease should go elsewhere before it is sent (the caller
+    /// asks only while another host could take it): the host's last request got no answer in
+    /// time and none succeeded since (a hung host: trying costs a whole timeout). A host that
+    /// refuses fails fast, so its queued requests still try it (and find it when it is back). A
+    /// probe's lease is never turned away.
+    pub fn turned_away(&self) -> bool {
+        !self.probe && lock(&self.host().state).hung
+    }
+
     /// The request was answered.
     pub fn succeeded(&self) {
         let h = self.host();
         let mut st = lock(&h.state);
         st.failures = 0;
+        st.hung = false;
         st.open_until = None;
         st.probing = false;
         st.reachable = Some(true);
@@ -545,11 +606,27 @@ impl Lease {
             st.probing = false;
             return;
         }
-        st.failures = st.failures.saturating_add(1);
-        st.last_error = Some(e.to_string());
         if matches!(e, ProviderError::Unreachable { .. }) {
             st.reachable = Some(false);
         }
+        st.hung = false;
+        drop(st);
+        self.count_failure(e.to_string());
+    }
+
+    /// The request got no answer in time (the agent's timeout, or the idle deadline): a hung
+    /// or dripping host has failed like one that resets, and its breaker counts it.
+    pub fn timed_out(&self, why: &str) {
+        lock(&self.host().state).hung = true;
+        self.count_failure(why.to_string());
+    }
+
+    fn count_failure(&self, why: String) {
+        let h = self.host();
+        let mut st = lock(&h.state);
+        st.failures = st.failures.saturating_add(1);
+        st.failed_at = Some(Instant::now());
+        st.last_error = Some(why);
         if self.probe || st.failures >= self.pool.settings.failures_to_open {
             let now = Instant::now();
             if st.breaker(now) != BreakerState::Open {

@@ -6,7 +6,7 @@ use std::io::Write;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use super::{Code, Format};
+use super::{Code, Format, term_safe};
 use crate::service::Service;
 use crate::store::memo::MemoKind;
 
@@ -59,7 +59,7 @@ pub fn cache(svc: &Service, c: CacheCommand, out: &mut impl Write) -> anyhow::Re
                 let doc = json!({"dir": memo.dir(), "kinds": stats});
                 writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
             } else {
-                writeln!(out, "{}", memo.dir().display())?;
+                writeln!(out, "{}", term_safe(&memo.dir().display().to_string()))?;
                 for s in stats {
                     writeln!(
                         out,
@@ -68,14 +68,40 @@ pub fn cache(svc: &Service, c: CacheCommand, out: &mut impl Write) -> anyhow::Re
                         s.entries,
                         s.bytes
                     )?;
+                    let o = s.origin;
+                    if s.linked {
+                        writeln!(
+                            out,
+                            "         the folder is a symbolic link: not read, counted or cleared"
+                        )?;
+                    } else if s.entries > 0 {
+                        writeln!(
+                            out,
+                            "         written here {}, in another folder of this machine {}, elsewhere or unrecorded {} (never served), stamped in the future {} (never served)",
+                            o.this_project, o.other_folder, o.elsewhere, o.future
+                        )?;
+                    }
                 }
             }
         }
         CacheCommand::Clear(a) => {
             let kind = a.kind.map(MemoKind::from);
-            let (n, bytes) = memo.clear(kind);
+            let c = memo.clear(kind);
             let what = kind.map_or("every kind", MemoKind::folder);
-            writeln!(out, "removed {n} entries ({bytes} bytes) of {what}")?;
+            writeln!(
+                out,
+                "removed {} entries ({} bytes) of {what}",
+                c.entries, c.bytes
+            )?;
+            for link in &c.links {
+                eprintln!(
+                    "warning: {} is a symbolic link: left alone (nothing removed through it)",
+                    term_safe(&link.display().to_string())
+                );
+            }
+            if !c.links.is_empty() {
+                return Ok(1);
+            }
         }
     }
     Ok(0)

@@ -2,17 +2,21 @@
 
 use std::io::Write;
 
-use crate::cli::{Code, Format};
+use crate::cli::{Code, Format, term_safe};
 use crate::service::Service;
 
-pub fn hosts(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Result<Code> {
+pub fn hosts(svc: &Service, format: Format, outer: &mut impl Write) -> anyhow::Result<Code> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let report = rt.block_on(svc.hosts());
     match format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        Format::Json => writeln!(outer, "{}", serde_json::to_string_pretty(&report)?)?,
         Format::Text => {
+            // What a server says of itself (its version, model names, errors) is its own text:
+            // the whole listing is made safe for the terminal before it is printed.
+            let mut text: Vec<u8> = Vec::new();
+            let out = &mut text;
             if !report.pool {
                 writeln!(
                     out,
@@ -41,6 +45,8 @@ pub fn hosts(svc: &Service, format: Format, out: &mut impl Write) -> anyhow::Res
                     h.max_loaded_models.map_or_else(none, |n| n.to_string())
                 )?;
             }
+            let text = String::from_utf8_lossy(&text).into_owned();
+            write!(outer, "{}", term_safe(&text))?;
         }
     }
     // Exit 1 when no host answers: scripts can check the pool before a run.

@@ -96,7 +96,7 @@ fn expect_of(args: &InvokeArgs) -> Result<crate::learn::checks::Expect, String> 
 
 pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code> {
     if let Err(e) = crate::learn::classify::check_task_type(args.task_type.as_deref()) {
-        eprintln!("error: --task-type: {e}");
+        eprintln!("error: --task-type: {}", term_safe(&e.to_string()));
         return Ok(2);
     }
     let given = read_input(&args)?;
@@ -104,7 +104,11 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         Some(a) => match load_resume(svc, &args.ensemble, a) {
             Ok(r) => Some(r),
             Err(e) => {
-                eprintln!("error: --resume {a}: {e:#}");
+                eprintln!(
+                    "error: --resume {}: {}",
+                    term_safe(a),
+                    term_safe(&format!("{e:#}"))
+                );
                 return Ok(2);
             }
         },
@@ -284,6 +288,9 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
             b.skipped.len(),
             term_safe(&b.skipped.join(", "))
         );
+    }
+    if let Some(note) = inv.result.budget.as_ref().and_then(|b| b.estimate_note()) {
+        eprintln!("warning: {}", term_safe(&note));
     }
     report_failures(&inv.result);
     let undelivered = checked

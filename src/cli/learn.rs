@@ -7,7 +7,8 @@ use crate::cli::args::{
     ClaudeTaskArgs, EvalCommand, ExportArgs, LearnArgs, LearningReportArgs, ReportFormat,
     RouteArgs, RoutingCommand,
 };
-use crate::cli::{Code, Format};
+use crate::cli::output::{Privacy, Written};
+use crate::cli::{Code, Format, term_safe};
 use crate::learn::service::{ClaudeTask, Learning, NewEvaluation};
 use crate::learn::{LearnError, batch, export, report};
 use crate::service::{Invocation, Service};
@@ -15,13 +16,13 @@ use anyhow::Context;
 
 fn warn_config(l: &Learning) {
     for w in &l.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", term_safe(&w.to_string()));
     }
 }
 
 /// Prints the error; bad input exits 2, anything else 1.
 fn failed(e: &LearnError) -> Code {
-    eprintln!("error: {e}");
+    eprintln!("error: {}", term_safe(&e.to_string()));
     match e {
         LearnError::Refused(_) => 2,
         _ => 1,
@@ -126,7 +127,7 @@ pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Resul
     };
     let r = &routed.recommendation;
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", term_safe(&w.to_string()));
     }
     match a.format {
         Format::Json => json(out, &routed)?,
@@ -439,12 +440,16 @@ pub fn routing(svc: &Service, cmd: RoutingCommand, out: &mut impl Write) -> anyh
                         writeln!(out, "no routing config yet (run `orc learn`)")?;
                     }
                     for v in &h {
+                        if let Some(e) = &v.error {
+                            writeln!(out, "  v{}  unreadable: {}", v.version, term_safe(e))?;
+                            continue;
+                        }
                         writeln!(
                             out,
                             "{} v{}  {}  {} evaluation(s), {} route(s)",
                             if v.current { "*" } else { " " },
                             v.version,
-                            v.created_at,
+                            term_safe(&v.created_at),
                             v.evaluations_seen,
                             v.routes
                         )?;
@@ -476,30 +481,58 @@ pub fn export(svc: &Service, a: ExportArgs, out: &mut impl Write) -> anyhow::Res
         judge: a.judge.clone(),
     };
     // Streamed: rows go out as they are made (to a temporary file renamed over FILE, or stdout).
-    let r = match &a.output {
-        Some(f) => export::export_to_file(&l, a.kind, &filter, f),
-        None => {
-            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut *out);
-            let r = export::export(&l, a.kind, &filter, &mut w);
-            w.flush()?;
-            r
-        }
-    };
-    let r = match r {
-        Ok(r) => r,
-        Err(e) => return Ok(failed(&e)),
+    let streamed = |w: &mut dyn Write| -> std::io::Result<Result<export::Exported, LearnError>> {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, w);
+        let r = export::export(&l, a.kind, &filter, &mut w);
+        w.flush()?;
+        Ok(r)
     };
     match &a.output {
-        Some(f) => eprintln!("wrote {} row(s) to {}", r.rows, f.display()),
-        None => eprintln!("{} row(s)", r.rows),
+        // Training data holds task inputs: a new file is private. A failed export keeps FILE.
+        Some(f) => {
+            let mut failure = None;
+            let written = crate::cli::output::write_output(f, Privacy::Private, out, |w| {
+                match streamed(w)? {
+                    Ok(r) => Ok(r),
+                    Err(e) => {
+                        failure = Some(e);
+                        Err(std::io::Error::other("the export failed"))
+                    }
+                }
+            });
+            if let Some(e) = failure {
+                return Ok(failed(&e));
+            }
+            let (r, to) = written?;
+            match to {
+                Written::File(_) => eprintln!(
+                    "wrote {} row(s) to {}",
+                    r.rows,
+                    term_safe(&f.display().to_string())
+                ),
+                Written::Stdout => eprintln!("{} row(s)", r.rows),
+            }
+            missing(&r);
+        }
+        None => {
+            let r = match streamed(out)? {
+                Ok(r) => r,
+                Err(e) => return Ok(failed(&e)),
+            };
+            eprintln!("{} row(s)", r.rows);
+            missing(&r);
+        }
     }
+    Ok(0)
+}
+
+fn missing(r: &export::Exported) {
     if r.missing_artifacts > 0 {
         eprintln!(
             "warning: {} qualifying run(s) left out: their example and artifact are missing or unreadable",
             r.missing_artifacts
         );
     }
-    Ok(0)
 }
 
 pub fn record_claude_task(
@@ -548,18 +581,24 @@ pub fn learning_report(
     // A text report on stdout ends with its warnings already: say them once.
     if !(a.format == ReportFormat::Text && a.output.is_none()) {
         for w in &r.warnings {
-            eprintln!("warning: {w}");
+            eprintln!("warning: {}", term_safe(&w.to_string()));
         }
     }
     let body = match a.format {
-        ReportFormat::Text => report::text(&r),
+        // Names in the report come from files anyone can write (a planted ensemble name).
+        ReportFormat::Text => term_safe(&report::text(&r)).into_owned(),
         ReportFormat::Json => serde_json::to_string_pretty(&r)? + "\n",
         ReportFormat::Html => report::html(&r),
     };
     match &a.output {
+        // The report names tasks and ensembles: a new file is private.
         Some(f) => {
-            crate::store::atomic::write_atomic(f, body.as_bytes())?;
-            eprintln!("wrote {}", f.display());
+            let (_, to) = crate::cli::output::write_output(f, Privacy::Private, out, |w| {
+                w.write_all(body.as_bytes())
+            })?;
+            if let Written::File(_) = to {
+                eprintln!("wrote {}", super::term_safe(&f.display().to_string()));
+            }
         }
         None => out.write_all(body.as_bytes())?,
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::cli::args::{
     DemoteArgs, DepsArgs, LibraryCommand, McpInstallArgs, PromoteArgs, ScopeArgs, SkillCommand,
 };
-use crate::cli::{Code, Format};
+use crate::cli::{Code, Format, term_safe};
 use crate::service::claude::{self, Scope};
 use crate::service::promotion::{Dest, PromoteRequest};
 use crate::service::shapes;
@@ -39,8 +39,10 @@ fn fail(e: &ServiceError) -> Code {
     crate::cli::fail(e)
 }
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("")
+/// A string field as printed: made safe for the terminal (names and paths come from files
+/// anyone can write).
+fn s(v: &Value) -> std::borrow::Cow<'_, str> {
+    term_safe(v.as_str().unwrap_or(""))
 }
 
 // ---------------------------------------------------------------------- library
@@ -148,7 +150,7 @@ fn print_items(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {
             let what = if key == "ensembles" {
                 s(&i["description"])
             } else {
-                ""
+                "".into()
             };
             writeln!(
                 out,
@@ -216,7 +218,7 @@ pub fn deps(svc: &Service, a: DepsArgs, out: &mut impl Write) -> anyhow::Result<
     }
     writeln!(out, "scripts:")?;
     for sc in list(&v["scripts"]) {
-        let place = match s(&sc["kind"]) {
+        let place = match s(&sc["kind"]).as_ref() {
             "file" => format!("{}, {}", s(&sc["found_in"]), s(&sc["path"])),
             k => k.to_string(),
         };
@@ -236,10 +238,10 @@ pub fn deps(svc: &Service, a: DepsArgs, out: &mut impl Write) -> anyhow::Result<
             "unchecked" => "unchecked: no Ollama host answered".into(),
             _ => format!("{} (not checked)", m.provider),
         };
-        writeln!(out, "  {:<28} {state}", m.model)?;
+        writeln!(out, "  {:<28} {state}", term_safe(&m.model))?;
     }
     for u in &c.unresolved {
-        writeln!(out, "note: {u}")?;
+        writeln!(out, "note: {}", term_safe(&u.to_string()))?;
     }
     Ok(0)
 }
@@ -281,7 +283,7 @@ fn print_readiness(
         e.rejected
     )?;
     for b in &r.below_bar {
-        writeln!(out, "  below the bar: {b}")?;
+        writeln!(out, "  below the bar: {}", term_safe(&b.to_string()))?;
     }
     if r.signals.is_empty() && r.errors.is_empty() {
         writeln!(out, "  signals: none")?;
@@ -294,10 +296,10 @@ fn print_readiness(
         )?;
     }
     for w in &r.model_warnings {
-        writeln!(out, "  warning: {w}")?;
+        writeln!(out, "  warning: {}", term_safe(&w.to_string()))?;
     }
     for e in &r.errors {
-        writeln!(out, "  error: {e}")?;
+        writeln!(out, "  error: {}", term_safe(&e.to_string()))?;
     }
     Ok(())
 }
@@ -344,7 +346,7 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
     if a.format == Format::Json {
         json_out(out, &v)?;
     } else {
-        let status = s(&v["status"]);
+        let status = v["status"].as_str().unwrap_or("");
         if let Ok(r) = serde_json::from_value::<Value>(v["readiness"].clone()) {
             let _ = r;
         }
@@ -364,7 +366,7 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
         for f in &files {
             let action = s(&f["action"]);
             let note = s(&f["note"]);
-            let label = match action {
+            let label = match action.as_ref() {
                 "write" => verb,
                 "skip" => "skip",
                 _ => "CONFLICT",
@@ -406,7 +408,7 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
             writeln!(out, "below the bar (needs --force): {}", s(n))?;
         }
     }
-    match s(&v["status"]) {
+    match s(&v["status"]).as_ref() {
         "needs_confirmation" => {
             eprintln!(
                 "nothing was written: add --yes to promote (or --dry-run to only list the files)"
@@ -485,7 +487,7 @@ pub fn skill(svc: &Service, cmd: SkillCommand, out: &mut impl Write) -> anyhow::
     let dir = match claude::skill_dir(a.scope(), &project_root(svc), svc.env.home.as_deref()) {
         Ok(d) => d,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", term_safe(&e.to_string()));
             return Ok(1);
         }
     };
@@ -497,7 +499,7 @@ pub fn skill(svc: &Service, cmd: SkillCommand, out: &mut impl Write) -> anyhow::
                 ("unchanged", &r.unchanged),
             ] {
                 for p in list {
-                    writeln!(out, "{label:<10} {}", p.display())?;
+                    writeln!(out, "{label:<10} {}", term_safe(&p.display().to_string()))?;
                 }
             }
             writeln!(
@@ -509,7 +511,7 @@ pub fn skill(svc: &Service, cmd: SkillCommand, out: &mut impl Write) -> anyhow::
             Ok(0)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", term_safe(&e.to_string()));
             Ok(1)
         }
     }
@@ -520,7 +522,7 @@ pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> an
     let path = match claude::mcp_config_path(scope, &project_root(svc), svc.env.home.as_deref()) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", term_safe(&e.to_string()));
             return Ok(1);
         }
     };
@@ -558,7 +560,7 @@ pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> an
             Ok(0)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", term_safe(&e.to_string()));
             Ok(1)
         }
     }

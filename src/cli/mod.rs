@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod invoke;
 pub mod learn;
 pub mod library;
+pub mod output;
 
 pub use args::{
     Cli, Command, ConfigCommand, Format, FormatArgs, GraphArgs, GraphFormat, InvokeArgs,
@@ -35,7 +36,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         _ => None,
     };
     if let Err(e) = init_logging(cli.verbosity, log_file) {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", term_safe(&format!("{e:#}")));
         return Ok(2);
     }
     if let Command::Mcp(McpCommand::Serve {
@@ -243,14 +244,14 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             let path = match crate::store::read::find(&svc.artifacts_root(), &artifact) {
                 Ok(p) => p,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", term_safe(&e.to_string()));
                     return Ok(1);
                 }
             };
             let (name, rows) = match crate::report::timeline::load(&path) {
                 Ok(v) => v,
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    eprintln!("error: {}", term_safe(&e.to_string()));
                     return Ok(1);
                 }
             };
@@ -265,8 +266,17 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             let svg = crate::report::timeline::svg(&title, &rows);
             match output {
                 Some(f) => {
-                    crate::store::atomic::write_atomic(&f, svg.as_bytes())?;
-                    eprintln!("wrote {} ({} agents)", f.display(), rows.len());
+                    let (_, to) =
+                        output::write_output(&f, output::Privacy::Default, stdout, |w| {
+                            w.write_all(svg.as_bytes())
+                        })?;
+                    if let output::Written::File(_) = to {
+                        eprintln!(
+                            "wrote {} ({} agents)",
+                            term_safe(&f.display().to_string()),
+                            rows.len()
+                        );
+                    }
                 }
                 None => write!(stdout, "{svg}")?,
             }
@@ -332,37 +342,16 @@ fn unreachable_mcp() -> anyhow::Result<Code> {
     anyhow::bail!("internal error: the MCP server is started before stdout is taken")
 }
 
-/// Whether `c` must not reach a terminal raw: control characters other than newline and tab
-/// (ESC starts sequences that clear the screen, write the clipboard (OSC 52) or retitle the
-/// window; CR overwrites a line) and the bidi controls that reorder what is shown.
-fn unsafe_for_terminal(c: char) -> bool {
-    (c.is_control() && c != '\n' && c != '\t')
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
+/// One word for a shell line orc suggests (`ollama pull NAME`): quoted when it needs to be, and
+/// safe for the terminal too (a word shlex cannot quote, with a NUL, is shown escaped).
+pub fn shell_word(s: &str) -> String {
+    match shlex::try_quote(s) {
+        Ok(q) => term_safe(&q).into_owned(),
+        Err(_) => format!("'{}'", term_safe(&s.replace('\0', "\\0"))),
+    }
 }
 
-/// Text as orc prints it in text mode: each character `unsafe_for_terminal` becomes a visible
-/// escape (`\x1b`, `\u{202e}`); a CR right before a newline stays. JSON output needs none of
-/// this: serde_json escapes control characters, and artifacts keep the exact text.
-pub fn term_safe(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(unsafe_for_terminal) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if !unsafe_for_terminal(c) || c == '\r' && chars.peek() == Some(&'\n') {
-            out.push(c);
-        } else if (c as u32) < 0x100 {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
+pub use crate::term::safe as term_safe;
 
 pub(crate) fn print_diagnostics(diags: &[Diagnostic]) {
     let mut err = std::io::stderr().lock();
@@ -389,10 +378,11 @@ pub(crate) fn fail(e: &ServiceError) -> Code {
                 suggestion: suggestion.clone(),
                 unreadable: Vec::new(),
             };
-            eprintln!("error: {brief}");
+            eprintln!("error: {}", term_safe(&brief.to_string()));
             eprintln!(
-                "  hint: {} file(s) above could not be read; `{name}` may be defined in one of them: fix it and try again",
-                unreadable.len()
+                "  hint: {} file(s) above could not be read; `{}` may be defined in one of them: fix it and try again",
+                unreadable.len(),
+                term_safe(name)
             );
             return 1;
         }
@@ -562,9 +552,10 @@ fn write_runnable(out: &mut impl Write, checks: &[serde_json::Value]) -> anyhow:
             let model = a["model"].as_str().unwrap_or("?");
             let host = a["host"].as_str().unwrap_or(default_host);
             let mut line = format!(
-                "  {}: `{}` on {host}: {}",
+                "  {}: `{}` on {}: {}",
                 term_safe(a["name"].as_str().unwrap_or("?")),
                 term_safe(model),
+                term_safe(host),
                 term_safe(status)
             );
             if status == "missing" {
@@ -577,13 +568,17 @@ fn write_runnable(out: &mut impl Write, checks: &[serde_json::Value]) -> anyhow:
                 if !near.is_empty() {
                     line.push_str(&format!(
                         " (installed, nearest in size: {})",
-                        near.join(", ")
+                        term_safe(&near.join(", "))
                     ));
                 }
                 pulls.insert(if host == default_host {
-                    format!("ollama pull {model}")
+                    format!("ollama pull {}", shell_word(model))
                 } else {
-                    format!("OLLAMA_HOST={host} ollama pull {model}")
+                    format!(
+                        "OLLAMA_HOST={} ollama pull {}",
+                        shell_word(host),
+                        shell_word(model)
+                    )
                 });
             } else if status.starts_with("unreachable") {
                 line.push_str(" (is Ollama running there? `ollama serve`, or set OLLAMA_HOST)");
@@ -634,7 +629,7 @@ fn list_ensembles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow
         writeln!(
             out,
             "No ensembles found. Looked in: {}",
-            searched.join(", ")
+            term_safe(&searched.join(", "))
         )?;
         writeln!(out, "Create a project with `orc config init`.")?;
         return Ok(0);
@@ -643,7 +638,7 @@ fn list_ensembles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow
     let mut current: Option<Tier> = None;
     for e in &list {
         if current != Some(e.tier) {
-            writeln!(out, "\n{}", tier_heading(e.tier, svc))?;
+            writeln!(out, "\n{}", term_safe(&tier_heading(e.tier, svc)))?;
             current = Some(e.tier);
         }
         let mut line = format!("  {}", term_safe(&e.name));
@@ -651,7 +646,10 @@ fn list_ensembles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow
             line.push_str(&format!(": {}", term_safe(d)));
         }
         if !e.valid {
-            line.push_str(&format!("  [invalid: run `orc validate {}`]", e.name));
+            line.push_str(&format!(
+                "  [invalid: run `orc validate {}`]",
+                shell_word(&e.name)
+            ));
         }
         if e.shadowed {
             line.push_str("  [shadowed by an earlier tier]");
@@ -659,7 +657,8 @@ fn list_ensembles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow
         if !e.same_name_in_tier.is_empty() {
             line.push_str(&same_name_note(svc, e));
         }
-        writeln!(out, "{line}")?;
+        // Every piece is made safe once more as a whole (a second pass changes nothing).
+        writeln!(out, "{}", term_safe(&line))?;
     }
     Ok(0)
 }

@@ -202,7 +202,14 @@ pub struct Version {
     pub routes: usize,
     pub current: bool,
     pub file: String,
+    /// Why the file could not be read (the other versions are still listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
+
+/// The highest version number orc writes or reads: far past any real history, so the next one
+/// never overflows (a planted `routing-config.v18446744073709551615.yaml` is ignored).
+pub const MAX_VERSION: u64 = 1_000_000_000;
 
 fn yaml_err(path: &Path, e: impl std::fmt::Display) -> LearnError {
     LearnError::Refused(format!("{}: {e}", path.display()))
@@ -270,7 +277,9 @@ fn versions(paths: &Paths) -> Result<Vec<u64>, LearnError> {
         if let Some(n) = name
             .strip_prefix("routing-config.v")
             .and_then(|r| r.strip_suffix(".yaml"))
+            .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|n| n.parse::<u64>().ok())
+            .filter(|n| (1..=MAX_VERSION).contains(n))
         {
             out.push(n);
         }
@@ -475,17 +484,28 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
                 *bases.entry(m.clone()).or_default() += 1;
             }
         }
+        // A model name from the log reaches a Modelfile line and the how-to: only a plain one
+        // (a line planted with a newline could add a step of its own).
         let base = bases
             .into_iter()
+            .filter(|(m, _)| plain_model_name(m))
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))
             .map(|(m, _)| m);
         let name = format!("{task_type}-{failure_mode}").replace('_', "-");
+        let word = |s: &str| {
+            shlex::try_quote(s)
+                .map(|q| q.into_owned())
+                .unwrap_or_else(|_| "'<name>'".to_string())
+        };
         let how_to = format!(
-            "1. orc export sft --task-type {task_type} -o {name}.jsonl   (good outputs and Claude's redos of this task type, with their instructions, as chat examples)\n\
+            "1. orc export sft --task-type {task} -o {file}   (good outputs and Claude's redos of this task type, with their instructions, as chat examples)\n\
              2. Train a LoRA adapter on {base} with that file (e.g. with unsloth or peft), export it as safetensors or GGUF.\n\
              3. Write a Modelfile:\n     FROM {base}\n     ADAPTER ./{name}-adapter\n\
-             4. ollama create {name} -f Modelfile, then point the ensemble's profile at model `{name}`.\n\
+             4. ollama create {model} -f Modelfile, then point the ensemble's profile at model `{name}`.\n\
              The base model must be the one the adapter was trained on.",
+            file = word(&format!("{name}.jsonl")),
+            task = word(&task_type),
+            model = word(&name),
             base = base.as_deref().unwrap_or("<the base model>")
         );
         let examples = evals
@@ -516,6 +536,15 @@ fn lora(learning: &Learning, min: usize) -> Result<Vec<LoraCandidate>, LearnErro
     Ok(out)
 }
 
+/// A model name as Ollama writes them (`qwen3:0.6b`, `hf.co/org/repo:Q4_K_M`): nothing that a
+/// Modelfile or a shell would read as more than a name.
+fn plain_model_name(m: &str) -> bool {
+    !m.is_empty()
+        && m.len() <= 200
+        && m.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-".contains(&b))
+}
+
 /// Recomputes the task profiles and LoRA candidates and, when a route changed, writes the next
 /// routing config version (an unchanged result writes none: the current config only records the
 /// evaluations it has now seen). A rollback's pin holds: for its task types only evaluations
@@ -528,7 +557,23 @@ pub fn learn(learning: &Learning) -> Result<Learned, LearnError> {
 pub fn learn_with(learning: &Learning, unpin: bool) -> Result<Learned, LearnError> {
     let paths = &learning.paths;
     let _lock = LearnLock::take(paths)?;
-    let previous = current(paths)?;
+    let previous = current(paths).map_err(|e| {
+        let have = versions(paths).unwrap_or_default();
+        LearnError::Refused(format!(
+            "{e}; fix the file, or make a learned version current again with `orc routing rollback N` ({})",
+            if have.is_empty() {
+                "no versions yet: remove routing-config.yaml to start afresh".to_string()
+            } else {
+                format!(
+                    "versions: {}",
+                    have.iter()
+                        .map(u64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ))
+    })?;
     let pin = previous
         .as_ref()
         .and_then(|p| p.pinned.clone())
@@ -624,6 +669,11 @@ pub fn learn_with(learning: &Learning, unpin: bool) -> Result<Learned, LearnErro
         }
         None => {
             let version = versions(paths)?.last().copied().unwrap_or(0) + 1;
+            if version > MAX_VERSION {
+                return Err(LearnError::Refused(format!(
+                    "routing config version {MAX_VERSION} is the last orc writes; remove old routing-config.vN.yaml files"
+                )));
+            }
             let config = RoutingConfig {
                 version,
                 created_at: now.clone(),
@@ -655,21 +705,35 @@ pub fn learn_with(learning: &Learning, unpin: bool) -> Result<Learned, LearnErro
     })
 }
 
-/// Every routing config version, oldest first.
+/// Every routing config version, oldest first. A version file that cannot be read is listed
+/// with its error, and a current config that cannot be read marks none current: the history
+/// is what a user needs to roll back, so one bad file never hides it.
 pub fn history(paths: &Paths) -> Result<Vec<Version>, LearnError> {
-    let cur = current(paths)?.map(|c| c.version);
+    let cur = current(paths).ok().flatten().map(|c| c.version);
     let mut out = Vec::new();
     for n in versions(paths)? {
         let path = paths.routing_version(n);
-        if let Some(c) = read_yaml::<RoutingConfig>(&path)? {
-            out.push(Version {
+        let file = path.display().to_string();
+        match read_yaml::<RoutingConfig>(&path) {
+            Ok(Some(c)) => out.push(Version {
                 version: n,
                 created_at: c.created_at,
                 evaluations_seen: c.evaluations_seen,
                 routes: c.routes.len(),
                 current: cur == Some(n),
-                file: path.display().to_string(),
-            });
+                file,
+                error: None,
+            }),
+            Ok(None) => {}
+            Err(e) => out.push(Version {
+                version: n,
+                created_at: String::new(),
+                evaluations_seen: 0,
+                routes: 0,
+                current: false,
+                file,
+                error: Some(e.to_string()),
+            }),
         }
     }
     Ok(out)

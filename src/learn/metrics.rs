@@ -523,6 +523,39 @@ struct EvalLite<'a> {
     free_checks: Option<Score>,
 }
 
+/// Whether every count of a line is within what orc's writers accept
+/// (`service::MAX_TOKENS`): a line past it was not written by orc (a planted `u64::MAX` would
+/// show as 18 quintillion tokens saved) and is skipped as not a record.
+fn within_limits(counts: &[u64]) -> bool {
+    counts.iter().all(|&n| n <= super::service::MAX_TOKENS)
+}
+
+impl RoutingLite<'_> {
+    fn within_limits(&self) -> bool {
+        let est = |e: &Option<EstLite>| {
+            e.as_ref()
+                .map_or([0, 0], |e| [e.input_tokens, e.output_tokens])
+        };
+        let [ei, eo] = est(&self.estimate);
+        let (back, [bi, bo]) = match &self.redone {
+            Some(r) => (r.tokens_saved, est(&r.estimate)),
+            None => (0, [0, 0]),
+        };
+        within_limits(&[
+            self.total_tokens_local,
+            self.estimated_claude_tokens,
+            self.tokens_saved,
+            self.claude_input_tokens.unwrap_or(0),
+            self.claude_output_tokens.unwrap_or(0),
+            ei,
+            eo,
+            back,
+            bi,
+            bo,
+        ])
+    }
+}
+
 /// Counts and token sums saturate: a hand-edited or hostile log cannot overflow them.
 fn add(n: &mut u64, by: u64) {
     *n = n.saturating_add(by);
@@ -743,11 +776,11 @@ impl Aggregate {
                         let mut part = Aggregate::default();
                         part.routing_scan = records::scan_file_range(log, start, end, |line| {
                             match serde_json::from_str::<RoutingLite>(line) {
-                                Ok(r) => {
+                                Ok(r) if r.within_limits() => {
                                     part.add_routing(&r, cfg, ledger);
                                     Seen::Next
                                 }
-                                Err(_) => Seen::Bad,
+                                _ => Seen::Bad,
                             }
                         })?;
                         Ok(part)
@@ -781,13 +814,13 @@ impl Aggregate {
         agg.evaluation_scan = records::scan_lines(&paths.evaluations(), |line| {
             line_no += 1;
             match serde_json::from_str::<EvalLite>(line) {
-                Ok(e) => {
+                Ok(e) if within_limits(&[e.judge_tokens_used]) => {
                     if since.get(e.task_type.as_ref()).is_none_or(|l| line_no > *l) {
                         agg.add_evaluation(&e, cfg, &mut verdicts);
                     }
                     Seen::Next
                 }
-                Err(_) => Seen::Bad,
+                _ => Seen::Bad,
             }
         })?;
         agg.agreements = agreements(paths)?;

@@ -609,17 +609,24 @@ pub fn scan<T: for<'de> Deserialize<'de>>(
     })
 }
 
+/// Whether a JSONL line may hold the string `text` in one of its values, so that it is worth
+/// parsing: it appears as is, or the line has an escape (`\u0061`, `\/`) that could spell it.
+/// Lookups compare parsed values; this only skips lines that cannot match, however another tool
+/// spaced or escaped its JSON (`"id": "x"`).
+pub fn may_hold(line: &str, text: &str) -> bool {
+    line.contains(text) || line.contains('\\')
+}
+
 /// The current state of one routing record (its latest revision), parsing only lines that
-/// mention its id. `locked`: the caller holds the exclusive lock.
+/// may mention its id. `locked`: the caller holds the exclusive lock.
 pub fn find_routing(
     path: &Path,
     id: &str,
     locked: bool,
 ) -> Result<Option<RoutingRecord>, LearnError> {
-    let needle = format!("\"id\":\"{id}\"");
     let mut found: Option<RoutingRecord> = None;
     scan_lines_with(path, !locked, |line| {
-        if line.contains(&needle)
+        if may_hold(line, id)
             && let Ok(r) = serde_json::from_str::<RoutingRecord>(line)
             && r.id == id
             && found.as_ref().is_none_or(|f| r.revision >= f.revision)

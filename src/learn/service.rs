@@ -470,19 +470,15 @@ impl Learning {
             .as_deref()
             .filter(|_| rec.route.is_local())
         {
-            let needle = format!(
-                "\"ensemble_used\":{}",
-                serde_json::to_string(ens).unwrap_or_default()
-            );
             let mut latest: Option<bool> = None;
             records::scan_lines(&self.paths.routing_log(), |line| {
-                if !line.contains(&needle) {
+                if !records::may_hold(line, ens) {
                     return Seen::Next;
                 }
                 let Ok(r) = serde_json::from_str::<RoutingRecord>(line) else {
                     return Seen::Next;
                 };
-                if !r.route.is_local() {
+                if !r.route.is_local() || r.ensemble_used.as_deref() != Some(ens) {
                     return Seen::Next;
                 }
                 if r.revision <= 1 {
@@ -697,9 +693,11 @@ impl Learning {
 
     /// A path from a record, resolved inside `.llm-orc/`; None if it would leave it.
     fn inside(&self, rel: &str) -> Option<PathBuf> {
-        let p = Path::new(rel);
+        let mut p = Path::new(rel);
+        // An absolute path is taken as relative to `.llm-orc/` when it is under it, and then
+        // checked like any other (`..` and links out refused): a prefix alone proves nothing.
         if p.is_absolute() {
-            return p.starts_with(&self.paths.llm_orc).then(|| p.to_path_buf());
+            p = p.strip_prefix(&self.paths.llm_orc).ok()?;
         }
         if p.components().any(|c| !matches!(c, Component::Normal(_))) {
             return None;

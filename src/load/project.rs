@@ -200,6 +200,10 @@ pub struct Performance {
     /// `performance.execution.host_cool_down`: seconds a failing pool host's breaker stays
     /// open before one request may probe it.
     pub host_cool_down: f64,
+    /// `performance.execution.idle_timeout`: seconds a streamed request to a pool host may go
+    /// without a complete message (first token, then each chunk) before that host counts as
+    /// failed and the request moves to another host with the model (None: the agent's timeout).
+    pub idle_timeout: Option<f64>,
 }
 
 /// When a model answer may be reused from `.llm-orc/cache/` (`performance.result_cache`).
@@ -250,6 +254,7 @@ impl Default for Performance {
             budget_cost_usd: None,
             result_cache: ResultCache::default(),
             host_cool_down: 10.0,
+            idle_timeout: None,
         }
     }
 }
@@ -1042,12 +1047,18 @@ fn read_performance(r: &mut Reader<'_>, node: &Node, perf: &mut Performance) {
                                 perf.host_cool_down = n;
                             }
                         }
+                        "idle_timeout" => {
+                            if let Some(n) = r.seconds(x) {
+                                perf.idle_timeout = Some(n);
+                            }
+                        }
                         "monitoring_enabled" => {}
                         _ => r.unknown_key(
                             x,
                             "`performance.execution`",
                             &[
                                 "host_cool_down",
+                                "idle_timeout",
                                 "default_timeout",
                                 "max_ensemble_depth",
                                 "max_fan_out",

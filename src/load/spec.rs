@@ -184,6 +184,19 @@ impl Reader<'_> {
         }
     }
 
+    /// A model name: a string on one line, without control characters or bidirectional marks
+    /// (it reaches requests, logs, terminals and the shell lines orc suggests). A bad one is an
+    /// error here and is kept, so the agent or profile still reads as what it is.
+    pub fn model(&mut self, entry: &Entry) -> Option<String> {
+        let m = self.string(entry)?;
+        if let Some(why) = name_problem(&m, false) {
+            self.sink
+                .error(entry.value.pos, format!("the model name {why}"))
+                .hint("a model name is one line, as `ollama list` shows it (e.g. `qwen3:0.6b`)");
+        }
+        Some(m)
+    }
+
     /// A string where llm-orc would accept any scalar rendered as text (prompts, descriptions).
     pub fn text(&mut self, entry: &Entry) -> Option<String> {
         match &entry.value.value {
@@ -688,7 +701,7 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
             "when" => when = r.located_string(e),
             "timeout_seconds" => timeout_seconds = r.seconds(e),
             "model_profile" => llm.model_profile = r.located_string(e),
-            "model" => llm.model = r.string(e),
+            "model" => llm.model = r.model(e),
             "provider" => llm.provider = r.string(e),
             "base_url" => llm.base_url = r.string(e),
             "system_prompt" => llm.system_prompt = r.text(e),
@@ -956,7 +969,7 @@ pub fn read_profile(r: &mut Reader<'_>, name: Option<&str>, node: &Node) -> Opti
                     p.name = n;
                 }
             }
-            "model" => p.model = r.string(e),
+            "model" => p.model = r.model(e),
             "provider" => p.provider = r.string(e),
             "base_url" => p.base_url = r.string(e),
             "system_prompt" => p.system_prompt = r.text(e),

@@ -204,7 +204,9 @@ impl OrcMcp {
             "executor_status": inv.result.status(),
             "metadata": full["metadata"],
             "artifact_id": inv.artifact.as_ref().and_then(|a| a.as_ref().ok()).map(|w| w.id.clone()),
-            "warnings": inv.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "warnings": inv.warnings.iter().map(ToString::to_string)
+                .chain(inv.result.budget.as_ref().and_then(|b| b.estimate_note()))
+                .collect::<Vec<_>>(),
         })
     }
 }

@@ -89,7 +89,7 @@ pub struct ReadinessArgs {
 #[derive(Deserialize, JsonSchema)]
 pub struct DemoteArgs {
     pub ensemble_name: String,
-    /// `global` or `library` (or `local`).
+    /// `global` or `library` (the project's own ensembles are never demoted).
     pub tier: String,
     #[serde(default)]
     pub remove_orphaned_profiles: bool,

@@ -82,8 +82,22 @@ fn classify(line: &[u8]) -> Frame {
         ));
     };
     if !obj.contains_key("method") {
-        tracing::debug!("ignoring a response the server cannot read: {err}");
-        return Frame::Skip;
+        // A response (it has a result or an error) is never answered; a frame with an id and
+        // neither a method nor a result is a request missing its method: answer it.
+        if obj.contains_key("result") || obj.contains_key("error") || !obj.contains_key("id") {
+            tracing::debug!("ignoring a response the server cannot read: {err}");
+            return Frame::Skip;
+        }
+        let id = obj
+            .get("id")
+            .filter(|id| id.is_string() || id.is_number())
+            .cloned()
+            .unwrap_or(Value::Null);
+        return Frame::Reply(error_reply(
+            id,
+            -32600,
+            "Invalid request: the message has an id but no method".into(),
+        ));
     }
     match obj.get("id") {
         // A notification: JSON-RPC gives it no answer (unknown ones are ignored, as rmcp does).
@@ -317,6 +331,17 @@ mod tests {
             (json!(5), json!(-32600))
         );
         assert_eq!(reply("[1, 2]")["error"]["code"], -32600);
+        // An id and no method (and no result: not a response) is a request to refuse.
+        for (line, id) in [
+            (r#"{"jsonrpc": "2.0", "id": 9}"#, json!(9)),
+            (r#"{"jsonrpc": "2.0", "id": "x", "params": {}}"#, json!("x")),
+        ] {
+            let v = reply(line);
+            assert_eq!(
+                (v["id"].clone(), v["error"]["code"].clone()),
+                (id, json!(-32600))
+            );
+        }
     }
 
     #[test]

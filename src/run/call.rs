@@ -14,15 +14,29 @@ use crate::backend::pool::{HostPool, Lease, PoolError};
 use crate::backend::{AnyProvider, ChatRequest, ChatResponse, Provider, ProviderError, TokenSink};
 use crate::compile::{LlmAgent, ModelTarget, ProviderKind};
 
-/// Streamed-chunk progress for one agent.
+/// Streamed-chunk progress for one agent, and when the last chunk arrived (the idle deadline).
 struct Progress<'a> {
     engine: &'a Engine,
     agent: &'a str,
     announce: bool,
+    last: std::sync::Mutex<tokio::time::Instant>,
+}
+
+impl Progress<'_> {
+    fn last(&self) -> tokio::time::Instant {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl TokenSink for Progress<'_> {
     fn tokens(&self, chunks: u64) {
+        *self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = tokio::time::Instant::now();
         if self.announce && chunks % 8 == 1 {
             self.engine.emit(Event::Tokens {
                 agent: self.agent.to_string(),
@@ -37,6 +51,37 @@ pub(super) enum CallError {
     Provider(ProviderError),
     /// No host of the pool could take the request.
     Pool(PoolError),
+    /// The run's budget was spent before the agent's first request could start.
+    OverBudget(String),
+}
+
+/// Why a call got no answer.
+pub(super) enum Unanswered {
+    Failed(String),
+    /// The budget was spent before the first request started: nothing was sent.
+    OverBudget(String),
+}
+
+impl Unanswered {
+    fn message(self) -> String {
+        match self {
+            Unanswered::Failed(m) | Unanswered::OverBudget(m) => m,
+        }
+    }
+}
+
+/// How one attempt ended.
+enum Sent {
+    Answer(Result<ChatResponse, ProviderError>),
+    /// The agent's timeout passed (`idle: false`), or the idle deadline (`idle: true`).
+    TimedOut {
+        idle: bool,
+    },
+    /// The budget was spent before the agent's first request: nothing was sent.
+    OverBudget(String),
+    /// The pool host was found hung while the request waited for its slot: nothing was sent,
+    /// the request goes elsewhere.
+    HostHung,
 }
 
 /// Where a target's requests go: one server, or the pool (host chosen per attempt).
@@ -59,6 +104,9 @@ pub(super) struct Call<'a> {
     pub announce: bool,
     /// The agent's remaining path to the end of its ensemble (the residency gate's order).
     pub priority: u64,
+    /// Whether the run's budget applies: an agent's call (checked before its first request,
+    /// spent when an answer arrives), not an auxiliary one.
+    pub budgeted: bool,
 }
 
 /// What a model answered and what it cost.
@@ -77,7 +125,7 @@ impl Call<'_> {
         targets: impl Iterator<Item = &'t ModelTarget>,
         prompt: &Prompt<'_>,
         timing: &mut Timing,
-    ) -> Result<Answered, String> {
+    ) -> Result<Answered, Unanswered> {
         let mut errors: Vec<String> = Vec::new();
         for (k, t) in targets.enumerate() {
             let pooled = matches!(t.provider, ProviderKind::Ollama) && t.base_url.is_none();
@@ -110,8 +158,11 @@ impl Call<'_> {
             }
             let req = prompt.request(t);
             let answered = match &route {
-                Route::Fixed(provider) => self.with_retries(provider, &req, timing).await,
-                Route::Pool(pool) => self.on_pool(pool, &req, timing).await,
+                Route::Fixed(provider) => {
+                    self.with_retries(provider, &req, t.cost_per_token, timing)
+                        .await
+                }
+                Route::Pool(pool) => self.on_pool(pool, &req, t.cost_per_token, timing).await,
             };
             match answered {
                 Ok((resp, service_ms, host)) => {
@@ -134,14 +185,18 @@ impl Call<'_> {
                 }
                 Err(CallError::Timeout(msg)) => {
                     timing.end_ms = self.engine.ms();
-                    return Err(msg);
+                    return Err(Unanswered::Failed(msg));
+                }
+                Err(CallError::OverBudget(why)) => {
+                    timing.end_ms = self.engine.ms();
+                    return Err(Unanswered::OverBudget(why));
                 }
                 Err(CallError::Provider(e)) => errors.push(e.to_string()),
                 Err(CallError::Pool(e)) => errors.push(e.to_string()),
             }
         }
         timing.end_ms = self.engine.ms();
-        Err(match errors.len() {
+        Err(Unanswered::Failed(match errors.len() {
             0 => "no model to call".to_string(),
             1 => errors.remove(0),
             _ => format!(
@@ -149,7 +204,7 @@ impl Call<'_> {
                 errors[0],
                 errors[1..].join("; ")
             ),
-        })
+        }))
     }
 
     /// Sends the request, retrying connection errors, 503 and 5xx with backoff. The timeout
@@ -158,16 +213,33 @@ impl Call<'_> {
         &self,
         provider: &AnyProvider,
         req: &ChatRequest,
+        cost_per_token: Option<f64>,
         timing: &mut Timing,
     ) -> Result<Served, CallError> {
         let engine = self.engine;
         let mut attempt_no = 0;
         loop {
             attempt_no += 1;
-            let (outcome, sent) = self.send(provider, req, timing, attempt_no).await;
+            let attempt = Attempt {
+                provider,
+                lease: None,
+                req,
+                cost_per_token,
+                attempt_no,
+                idle: None,
+            };
+            let (outcome, sent) = self.send(&attempt, timing).await;
+            let outcome = match outcome {
+                Sent::OverBudget(why) => return Err(CallError::OverBudget(why)),
+                // Only a pool lease is turned away; a fixed host has none.
+                Sent::HostHung => continue,
+                Sent::TimedOut { idle } => {
+                    return Err(CallError::Timeout(self.timed_out(provider, req, idle)));
+                }
+                Sent::Answer(a) => a,
+            };
             match outcome {
-                None => return Err(self.timed_out(provider, req)),
-                Some(Ok(resp)) => {
+                Ok(resp) => {
                     tracing::debug!(
                         agent = self.display,
                         host = provider.host(),
@@ -179,12 +251,12 @@ impl Call<'_> {
                     );
                     return Ok((resp, engine.ms() - sent, provider.host().to_string()));
                 }
-                Some(Err(e)) if e.retryable() && attempt_no < engine.retry.max_attempts => {
+                Err(e) if e.retryable() && attempt_no < engine.retry.max_attempts => {
                     if !self.back_off(provider.host(), req, attempt_no, &e).await {
                         return Err(CallError::Provider(e));
                     }
                 }
-                Some(Err(e)) => {
+                Err(e) => {
                     tracing::debug!(
                         agent = self.display,
                         host = provider.host(),
@@ -203,11 +275,15 @@ impl Call<'_> {
     /// already failed it while another has the model), its residency gate, then its (host,
     /// model) slot. A retryable failure moves to an untried host at once, with no backoff and
     /// even past `max_attempts`; when every host that may have the model has been tried, the
-    /// request is retried with backoff up to `max_attempts` like a single host's.
+    /// request is retried with backoff up to `max_attempts` like a single host's. A host that
+    /// does not answer in time (the agent's timeout, or `idle_timeout` without a complete
+    /// message while another host could take the request) has failed: its breaker counts it
+    /// and the request moves to an untried host, with a fresh timeout.
     async fn on_pool(
         &self,
         pool: &Arc<HostPool>,
         req: &ChatRequest,
+        cost_per_token: Option<f64>,
         timing: &mut Timing,
     ) -> Result<Served, CallError> {
         let engine = self.engine;
@@ -234,10 +310,53 @@ impl Call<'_> {
             };
             lease.admit(self.priority).await;
             let provider = engine.ollama_at(&lease.url);
-            let (outcome, sent) = self.send(&provider, req, timing, attempt_no).await;
+            // The idle deadline applies only to streamed answers, and only while another host
+            // could take the request: on the last one, waiting is all there is.
+            let mut others = tried.clone();
+            others.push(lease.shown.clone());
+            let elsewhere = pool.could_serve(&req.model, &others);
+            let idle = engine
+                .idle_timeout
+                .filter(|i| engine.stream && *i < self.timeout && elsewhere);
+            let attempt = Attempt {
+                provider: &provider,
+                // Turned away from a hung host only while another could take the request.
+                lease: elsewhere.then_some(&lease),
+                req,
+                cost_per_token,
+                attempt_no,
+                idle,
+            };
+            let (outcome, sent) = self.send(&attempt, timing).await;
             let e = match outcome {
-                None => return Err(self.timed_out(&provider, req)),
-                Some(Ok(resp)) => {
+                Sent::OverBudget(why) => return Err(CallError::OverBudget(why)),
+                Sent::HostHung => {
+                    // Not this request's failure: choose again, away from that host.
+                    if !tried.contains(&lease.shown) {
+                        tried.push(lease.shown.clone());
+                    }
+                    attempt_no -= 1;
+                    continue;
+                }
+                Sent::TimedOut { idle } => {
+                    let msg = self.timed_out(&provider, req, idle);
+                    lease.timed_out(&msg);
+                    lease.refresh_later();
+                    let host = lease.shown.clone();
+                    drop(lease);
+                    if !tried.contains(&host) {
+                        tried.push(host.clone());
+                    }
+                    match pool.choose(&req.model, &tried) {
+                        Ok(other) if !tried.contains(&other.shown) => {
+                            self.switching(&host, &other.shown, req, attempt_no, &msg);
+                            next = Some(other);
+                            continue;
+                        }
+                        _ => return Err(CallError::Timeout(msg)),
+                    }
+                }
+                Sent::Answer(Ok(resp)) => {
                     lease.succeeded();
                     tracing::debug!(
                         agent = self.display,
@@ -248,7 +367,7 @@ impl Call<'_> {
                     );
                     return Ok((resp, engine.ms() - sent, lease.shown.clone()));
                 }
-                Some(Err(e)) => e,
+                Sent::Answer(Err(e)) => e,
             };
             lease.failed(&e);
             let missing = matches!(e, ProviderError::ModelMissing { .. });
@@ -289,7 +408,7 @@ impl Call<'_> {
         to: &str,
         req: &ChatRequest,
         attempt_no: u32,
-        e: &ProviderError,
+        e: &dyn std::fmt::Display,
     ) {
         tracing::warn!(
             agent = self.display,
@@ -309,16 +428,13 @@ impl Call<'_> {
         }
     }
 
-    /// One attempt: waits for the (host, model) slot, sends, and releases the slot. Returns the
-    /// outcome (None: timed out) and when the request was sent.
-    async fn send(
-        &self,
-        provider: &AnyProvider,
-        req: &ChatRequest,
-        timing: &mut Timing,
-        attempt_no: u32,
-    ) -> (Option<Result<ChatResponse, ProviderError>>, f64) {
+    /// One attempt: waits for the (host, model) slot, checks the budget (before the agent's
+    /// first request: a request queued for a slot never starts once it is spent), sends, counts
+    /// the answer against the budget while the slot is still held (so the next request to take
+    /// it sees the spending), and releases the slot. Returns how it ended and when it was sent.
+    async fn send(&self, a: &Attempt<'_>, timing: &mut Timing) -> (Sent, f64) {
         let (engine, agent) = (self.engine, self.display);
+        let (provider, req) = (a.provider, a.req);
         let asked = engine.ms();
         let permit = engine.limits.acquire(provider.host(), &req.model).await;
         let sent = engine.ms();
@@ -329,11 +445,21 @@ impl Call<'_> {
             waited_ms = (sent - asked).round() as u64,
             "got a slot"
         );
+        if self.budgeted
+            && timing.attempts == 0
+            && let Some(why) = engine.budget.as_ref().and_then(|b| b.exhausted())
+        {
+            tracing::info!(agent, "not started: {why}");
+            return (Sent::OverBudget(why), sent);
+        }
+        if a.lease.is_some_and(Lease::turned_away) {
+            return (Sent::HostHung, sent);
+        }
         tracing::debug!(
             agent,
             host = provider.host(),
             model = %req.model,
-            attempt = attempt_no,
+            attempt = a.attempt_no,
             prompt_bytes = req.system.len() + req.user.len(),
             "sending request"
         );
@@ -351,35 +477,96 @@ impl Call<'_> {
             agent,
             model = %req.model,
             host = provider.host(),
-            attempt = attempt_no,
+            attempt = a.attempt_no,
             "request sent"
         );
         let sink = Progress {
             engine,
             agent,
             announce: self.announce,
+            last: std::sync::Mutex::new(tokio::time::Instant::now()),
         };
         // Boxed so that the (large) request future exists only once a slot is held: thousands of
         // agents waiting for slots then cost little memory.
-        let outcome = tokio::time::timeout(self.timeout, Box::pin(provider.chat(req, &sink))).await;
+        let chat = Box::pin(provider.chat(req, &sink));
+        let outcome = match a.idle {
+            None => match tokio::time::timeout(self.timeout, chat).await {
+                Ok(r) => Sent::Answer(r),
+                Err(_) => Sent::TimedOut { idle: false },
+            },
+            Some(idle) => self.watch_idle(chat, &sink, idle).await,
+        };
+        if let (Sent::Answer(Ok(resp)), true, Some(b)) =
+            (&outcome, self.budgeted, engine.budget.as_ref())
+        {
+            b.spend(&super::engine::Spending {
+                agent,
+                usage: &resp.usage,
+                prompt_bytes: req.system.len() + req.user.len(),
+                answer_bytes: resp.content.len(),
+                cost_per_token: a.cost_per_token,
+            });
+        }
         drop(permit);
-        (outcome.ok(), sent)
+        (outcome, sent)
     }
 
-    fn timed_out(&self, provider: &AnyProvider, req: &ChatRequest) -> CallError {
+    /// Awaits an answer under the agent's timeout and an idle deadline: the answer is abandoned
+    /// when no complete message has arrived for `idle` (headers, first token, or between chunks).
+    async fn watch_idle(
+        &self,
+        mut chat: std::pin::Pin<
+            Box<impl Future<Output = Result<ChatResponse, ProviderError>> + Send>,
+        >,
+        sink: &Progress<'_>,
+        idle: Duration,
+    ) -> Sent {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let wake = (sink.last() + idle).min(deadline);
+            tokio::select! {
+                r = &mut chat => return Sent::Answer(r),
+                _ = tokio::time::sleep_until(wake) => {
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        return Sent::TimedOut { idle: false };
+                    }
+                    if now >= sink.last() + idle {
+                        return Sent::TimedOut { idle: true };
+                    }
+                }
+            }
+        }
+    }
+
+    fn timed_out(&self, provider: &AnyProvider, req: &ChatRequest, idle: bool) -> String {
+        let waited = match (idle, self.engine.idle_timeout) {
+            (true, Some(i)) => i,
+            _ => self.timeout,
+        };
         tracing::warn!(
             agent = self.display,
             host = provider.host(),
             model = %req.model,
-            timeout_s = self.timeout.as_secs_f64(),
+            timeout_s = waited.as_secs_f64(),
+            idle,
             "request timed out"
         );
-        CallError::Timeout(format!(
-            "Agent execution timed out after {} seconds waiting for `{}` on {}",
-            script::fmt_secs(self.timeout),
-            req.model,
-            provider.host()
-        ))
+        if idle {
+            format!(
+                "no answer from {} for `{}` within idle_timeout ({} seconds without a message)",
+                provider.host(),
+                req.model,
+                script::fmt_secs(waited)
+            )
+        } else {
+            format!(
+                "Agent execution timed out after {} seconds waiting for `{}` on {}",
+                script::fmt_secs(waited),
+                req.model,
+                provider.host()
+            )
+        }
     }
 
     /// Waits before the next attempt (no slot held). False when the run was cancelled meanwhile.
@@ -423,6 +610,17 @@ impl Call<'_> {
             _ = cancelled => false,
         }
     }
+}
+
+/// One attempt's request: where it goes, what it costs a token, and its idle deadline.
+struct Attempt<'a> {
+    provider: &'a AnyProvider,
+    /// The pool's lease when the request goes to a pool host.
+    lease: Option<&'a Lease>,
+    req: &'a ChatRequest,
+    cost_per_token: Option<f64>,
+    attempt_no: u32,
+    idle: Option<Duration>,
 }
 
 /// A status error after retries says how many attempts were made.
@@ -492,6 +690,7 @@ impl Engine {
             timeout: q.timeout,
             announce: false,
             priority: 0,
+            budgeted: false,
         };
         let prompt = Prompt {
             system: q.system,
@@ -504,7 +703,8 @@ impl Engine {
         let mut timing = Timing::instant(now, now);
         let a = call
             .first_answer(std::iter::once(q.target), &prompt, &mut timing)
-            .await?;
+            .await
+            .map_err(Unanswered::message)?;
         self.auxiliary
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -539,6 +739,12 @@ pub(super) async fn call_llm(
             e.model_substituted = a.substituted;
             (e, Some(a.usage))
         }
-        Err(msg) => (Entry::failed(msg, "llm", timing), None),
+        Err(Unanswered::Failed(msg)) => (Entry::failed(msg, "llm", timing), None),
+        Err(Unanswered::OverBudget(why)) => {
+            if let Some(b) = &call.engine.budget {
+                b.skipped(call.display);
+            }
+            (Entry::skipped(why, "llm", timing), None)
+        }
     }
 }

@@ -139,6 +139,10 @@ pub struct Engine {
     pub stream: bool,
     /// What one model response may hold (`performance.execution.max_response_bytes`).
     pub max_response_bytes: u64,
+    /// How long a streamed request to a pool host may go without a complete message before
+    /// the host counts as failed and the request moves on (`performance.execution.idle_timeout`;
+    /// None: the agent's timeout). Only while another host could take the request.
+    pub idle_timeout: Option<Duration>,
     /// Finished results of an earlier run (`--resume`), by agent name, with their input hash.
     pub reuse: HashMap<String, Reusable>,
     /// Compiles the ensemble a `dispatch:` agent picked at run time (None: only literal
@@ -167,8 +171,12 @@ pub struct ResultCacheUse {
     pub always: bool,
 }
 
-/// A run's budget: once the counted usage reaches a limit, no new agent starts. Calls in flight
-/// finish (and are counted); models with no cost in their profile add nothing to the dollars.
+/// A run's budget: once the counted usage reaches a limit, no new agent starts. It is checked
+/// when an agent is about to send its first request (its slots held), so agents queued for a
+/// slot never start once it is spent, and the overshoot is at most what was in flight. Calls in
+/// flight finish (and are counted); models with no cost in their profile add nothing to the
+/// dollars. A count the server did not report is estimated from bytes ([`BYTES_PER_TOKEN`]),
+/// and the estimate is reported as one, so a server without counts cannot turn a budget off.
 #[derive(Debug, Default)]
 pub struct Budget {
     pub limit_tokens: Option<u64>,
@@ -176,11 +184,29 @@ pub struct Budget {
     spent: Mutex<Spent>,
 }
 
+/// Bytes per token when a budget has to estimate a count the server left out (English text
+/// runs about 4 bytes a token).
+pub const BYTES_PER_TOKEN: u64 = 4;
+
 #[derive(Debug, Default, Clone)]
 struct Spent {
     tokens: u64,
     cost_usd: f64,
     skipped: Vec<String>,
+    /// Of `tokens`, how many were estimated from bytes.
+    estimated_tokens: u64,
+    /// Agents whose counts were (partly) estimated.
+    estimated: Vec<String>,
+}
+
+/// One answered request as the budget counts it.
+pub struct Spending<'a> {
+    pub agent: &'a str,
+    pub usage: &'a crate::backend::Usage,
+    /// Bytes of the prompt (system and user) and of the answer, for a missing count.
+    pub prompt_bytes: usize,
+    pub answer_bytes: usize,
+    pub cost_per_token: Option<f64>,
 }
 
 impl Budget {
@@ -199,34 +225,56 @@ impl Budget {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Counts one call: the tokens the server counted, and their cost (0 without a price).
-    pub fn spend(&self, u: &super::results::AgentUsage) {
-        let tokens = u
-            .usage
-            .input_tokens
-            .unwrap_or(0)
-            .saturating_add(u.usage.output_tokens.unwrap_or(0));
-        let cost = u.cost_per_token.unwrap_or(0.0) * tokens as f64;
-        let mut s = self.spent();
-        s.tokens = s.tokens.saturating_add(tokens);
+    /// Counts one call: the tokens the server counted (a missing count estimated from bytes,
+    /// and recorded as an estimate), and their cost (0 without a price).
+    pub fn spend(&self, s: &Spending<'_>) {
+        let estimate = |bytes: usize| (bytes as u64).div_ceil(BYTES_PER_TOKEN).max(1);
+        let mut estimated = 0u64;
+        let input = s.usage.input_tokens.unwrap_or_else(|| {
+            estimated = estimated.saturating_add(estimate(s.prompt_bytes));
+            estimate(s.prompt_bytes)
+        });
+        let output = s.usage.output_tokens.unwrap_or_else(|| {
+            estimated = estimated.saturating_add(estimate(s.answer_bytes));
+            estimate(s.answer_bytes)
+        });
+        let tokens = input.saturating_add(output);
+        let cost = s.cost_per_token.unwrap_or(0.0) * tokens as f64;
+        let mut spent = self.spent();
+        spent.tokens = spent.tokens.saturating_add(tokens);
         if cost.is_finite() && cost > 0.0 {
-            s.cost_usd += cost;
+            spent.cost_usd += cost;
+        }
+        if estimated > 0 {
+            spent.estimated_tokens = spent.estimated_tokens.saturating_add(estimated);
+            spent.estimated.push(s.agent.to_string());
         }
     }
 
     /// Why no new agent may start, once a limit is reached.
     pub fn exhausted(&self) -> Option<String> {
         let s = self.spent();
+        let estimated = if s.estimated_tokens > 0 {
+            format!(
+                " ({} estimated: the server reported no counts)",
+                s.estimated_tokens
+            )
+        } else {
+            String::new()
+        };
         if let Some(n) = self.limit_tokens
             && s.tokens >= n
         {
-            return Some(format!("token budget of {n} reached: {} counted", s.tokens));
+            return Some(format!(
+                "token budget of {n} reached: {} counted{estimated}",
+                s.tokens
+            ));
         }
         if let Some(x) = self.limit_cost_usd
             && s.cost_usd >= x
         {
             return Some(format!(
-                "cost budget of ${x} reached: ${:.6} counted",
+                "cost budget of ${x} reached: ${:.6} counted{estimated}",
                 s.cost_usd
             ));
         }
@@ -247,6 +295,8 @@ impl Budget {
             spent_tokens: s.tokens,
             spent_cost_usd: s.cost_usd,
             skipped: s.skipped,
+            estimated_tokens: s.estimated_tokens,
+            estimated: s.estimated,
         }
     }
 }

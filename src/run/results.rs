@@ -1,5 +1,7 @@
 //! What a run produces: one entry per agent (and per fan-out instance), usage, timings.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -135,6 +137,9 @@ pub struct Entry {
     pub kind: &'static str,
     /// Hash of what decided the answer (model, prompts, input), for `--resume`.
     pub input_hash: Option<String>,
+    /// A nested or dispatched agent's child document as data (what `response` holds as JSON
+    /// text), so that a parent embeds it without parsing it again.
+    pub document: Option<Arc<Value>>,
     /// Taken from an earlier run instead of being computed again.
     pub reused: bool,
     /// Taken from the result cache: the usage the answer cost when it was computed (this run
@@ -166,6 +171,7 @@ impl Entry {
             agent_requests: None,
             kind,
             input_hash: None,
+            document: None,
             reused: false,
             cached_usage: None,
             note: None,
@@ -212,6 +218,9 @@ pub struct RunResult {
     pub deliverable: Option<String>,
     /// The deliverable is a nested agent's response (a child run's document).
     pub deliverable_nested: bool,
+    /// When it is: that child's own deliverable (its final answer, found the same way down the
+    /// chain), which a parent's embedded copy of this run shows instead of the document again.
+    pub deliverable_answer: Option<Value>,
     pub execution_order: Vec<String>,
     /// Usage of every LLM call, nested children included (`parent/child` names).
     pub usage: Vec<(String, AgentUsage)>,
@@ -247,6 +256,28 @@ pub struct BudgetReport {
     pub spent_cost_usd: f64,
     /// Agents that did not start because the budget was spent, by display name.
     pub skipped: Vec<String>,
+    /// Of `spent_tokens`, how many were estimated from bytes (4 a token) because the server
+    /// did not report the count.
+    pub estimated_tokens: u64,
+    /// Agents whose counts were estimated, by display name.
+    pub estimated: Vec<String>,
+}
+
+impl BudgetReport {
+    /// What to tell the user when part of the spending is an estimate (the server reported no
+    /// counts for some agents), else None.
+    pub fn estimate_note(&self) -> Option<String> {
+        (self.estimated_tokens > 0).then(|| {
+            format!(
+                "the budget's {} token(s) include {} estimated from bytes ({} a token) for {} agent(s) whose server reported no counts: {}",
+                self.spent_tokens,
+                self.estimated_tokens,
+                super::engine::BYTES_PER_TOKEN,
+                self.estimated.len(),
+                self.estimated.join(", ")
+            )
+        })
+    }
 }
 
 /// A model call outside the ensemble's agents, through the same engine: why it was made, for
@@ -504,7 +535,10 @@ impl RunResult {
         for (name, e) in &self.entries {
             let mut v = entry_to_json(e);
             if embedded && e.holds_documents() {
-                v["response"] = embed_document(&e.response);
+                v["response"] = match &e.document {
+                    Some(d) => (**d).clone(),
+                    None => embed_document(&e.response),
+                };
             }
             results.insert(name.clone(), v);
         }
@@ -633,13 +667,17 @@ impl RunResult {
         top.insert("results".into(), Value::Object(results));
         top.insert("metadata".into(), Value::Object(metadata));
         if let Some(d) = &self.deliverable {
-            let d = Value::String(d.clone());
+            // An embedded copy whose deliverable is a nested agent's document shows that
+            // document's own final answer, not the document a second time: with the copy in
+            // `results`, each level would double the size (2^15 copies at 15 levels).
             let d = if embedded && self.deliverable_nested {
-                embed_document(&d)
+                self.deliverable_answer.clone()
             } else {
-                d
+                Some(Value::String(d.clone()))
             };
-            top.insert("deliverable".into(), d);
+            if let Some(d) = d.filter(|d| !d.is_null()) {
+                top.insert("deliverable".into(), d);
+            }
         }
         if nested && !self.execution_order.is_empty() {
             top.insert(

@@ -287,12 +287,12 @@ fn assemble(
     started_at: f64,
     interrupted: bool,
 ) -> RunResult {
-    let (deliverable, deliverable_nested) = match deliverable(ens, &done) {
-        Some((i, d)) => (
-            Some(d),
-            done[i].as_ref().is_some_and(|n| n.main.holds_documents()),
-        ),
-        None => (None, false),
+    let (deliverable, deliverable_nested, deliverable_answer) = match deliverable(ens, &done) {
+        Some((i, d)) => match done[i].as_ref().filter(|n| n.main.holds_documents()) {
+            Some(n) => (Some(d), true, nested_answer(&n.main)),
+            None => (Some(d), false, None),
+        },
+        None => (None, false, None),
     };
     let execution_order = ens
         .agents
@@ -318,6 +318,7 @@ fn assemble(
         interrupted,
         deliverable,
         deliverable_nested,
+        deliverable_answer,
         execution_order,
         usage: all.usage,
         own_usage,
@@ -394,6 +395,21 @@ fn is_interactive(ens: &CompiledEnsemble) -> bool {
         }
         _ => false,
     })
+}
+
+/// A nested agent's final answer: its child document's own `deliverable` (in the embedded form,
+/// already the answer further down).
+fn nested_answer(e: &Entry) -> Option<Value> {
+    match &e.document {
+        Some(d) => d.get("deliverable").cloned(),
+        None => match &e.response {
+            Value::String(s) => serde_json::from_str::<Value>(s)
+                .ok()?
+                .get("deliverable")
+                .cloned(),
+            _ => None,
+        },
+    }
 }
 
 /// The final answer: the last terminal agent (in declaration order) that succeeded with text;

@@ -182,6 +182,7 @@ async fn llm_unit(u: &Unit<'_>, llm: &LlmAgent, user: &str, hash: &Option<String
         timeout,
         announce: true,
         priority: u.priority,
+        budgeted: true,
     };
     let cache = u
         .engine
@@ -194,10 +195,8 @@ async fn llm_unit(u: &Unit<'_>, llm: &LlmAgent, user: &str, hash: &Option<String
     {
         return hit;
     }
+    // The budget is checked before the first request and spent as answers arrive (call.rs).
     let (mut entry, usage) = call_llm(&call, llm, user, u.ready).await;
-    if let (Some(b), Some(used)) = (&u.engine.budget, &usage) {
-        b.spend(used);
-    }
     // Only the agent's own model's successful answers are kept.
     if let (Some((c, key)), Some(used)) = (cache, &usage)
         && entry.is_success()
@@ -257,6 +256,18 @@ async fn script_unit(u: &Unit<'_>, input: script::ScriptInput, hash: &Option<Str
     };
     let engine = u.engine;
     let _permit = engine.global_permit().await;
+    // Checked again once the agent holds its permit: it may have waited while the budget went.
+    if let Some(b) = &engine.budget
+        && let Some(why) = b.exhausted()
+    {
+        b.skipped(u.display);
+        let t = engine.ms();
+        return u.one(
+            Entry::skipped(why, u.kind(), Timing::instant(u.ready, t)),
+            &None,
+            None,
+        );
+    }
     let start = engine.ms();
     engine.emit(Event::Started {
         agent: u.display.to_string(),
@@ -414,9 +425,15 @@ async fn run_child(
         Ok(mut result) => {
             // The child's document is built once, with its own nested documents embedded as
             // values (not re-escaped); its calls, rows and leaves move up to the parent.
-            let doc = crate::pyfmt::json_dumps(&result.to_embedded_json());
+            let doc = result.to_embedded_json();
+            let mut entry = Entry::success(
+                Value::String(crate::pyfmt::json_dumps(&doc)),
+                u.kind(),
+                timing,
+            );
+            entry.document = Some(Arc::new(doc));
             ChildOut {
-                entry: Entry::success(Value::String(doc), u.kind(), timing),
+                entry,
                 out: Outputs::take_from(&mut result),
                 result: Some(result),
             }

@@ -28,6 +28,13 @@ impl Service {
                     }
                     continue;
                 }
+                // A link that leads out of the library (or to something that is not a file) is
+                // not the library's: never listed, read or offered (copy refuses it too).
+                if e.file_type().is_ok_and(|t| t.is_symlink())
+                    && !(p.is_file() && stays_inside(&root, &p))
+                {
+                    continue;
+                }
                 let category = p
                     .parent()
                     .and_then(|d| d.file_name())

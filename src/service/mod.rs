@@ -689,7 +689,10 @@ impl Service {
         let perf = &self.project.config.performance;
         let max = opts.max_concurrent.unwrap_or(perf.max_concurrent_agents);
         // Token streaming only pays off when someone watches the progress.
-        let stream = perf.streaming_enabled.unwrap_or(opts.events.is_some());
+        // (and so does the idle deadline of a pool, which needs the answer's messages as they come).
+        let stream = perf.streaming_enabled.unwrap_or(
+            opts.events.is_some() || (perf.idle_timeout.is_some() && !self.pool_hosts().is_empty()),
+        );
         let simulated = opts.simulate_users;
         let http = crate::backend::http_client();
         let pool = self.host_pool(&http);
@@ -728,6 +731,9 @@ impl Service {
             cancel: opts.cancel,
             stream,
             max_response_bytes: perf.max_response_bytes,
+            idle_timeout: perf
+                .idle_timeout
+                .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok()),
             reuse: opts
                 .resume
                 .as_ref()

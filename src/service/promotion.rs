@@ -13,7 +13,6 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::files::*;
 use super::providers::has_model;
 use crate::compile::{CompiledEnsemble, Kind, ProviderKind};
 use crate::learn::records::{self, Score, Subject};
@@ -1741,6 +1740,50 @@ pub mod git {
             .to_string()
     }
 
+    /// Settings that make git run a program, each turned off for every git call orc makes: a
+    /// library is a repository someone else may have prepared, and its `.git/config` or hooks
+    /// must not run code on the user's machine (`core.fsmonitor`, `reference-transaction`...).
+    const NO_PROGRAMS: &[&str] = &[
+        "core.hooksPath=/dev/null",
+        "core.fsmonitor=false",
+        "core.untrackedCache=false",
+        "core.pager=cat",
+        "core.editor=false",
+        "core.askPass=",
+        "core.sshCommand=",
+        "core.gitProxy=",
+        "core.alternateRefsCommand=",
+        "commit.gpgSign=false",
+        "tag.gpgSign=false",
+        "credential.helper=",
+        "diff.external=",
+        "protocol.allow=never",
+        "uploadpack.packObjectsHook=",
+        "receive.procReceiveRefs=",
+    ];
+
+    /// `git -C dir` with every program-running setting off, no terminal prompt, no pager and
+    /// none of the caller's repository variables.
+    pub(crate) fn command(dir: &Path) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.arg("--no-pager");
+        for kv in NO_PROGRAMS {
+            cmd.arg("-c").arg(kv);
+        }
+        cmd.arg("-C")
+            .arg(dir)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_OPTIONAL_LOCKS", "0")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .env_remove("GIT_EXTERNAL_DIFF")
+            .env_remove("GIT_PAGER")
+            .env_remove("GIT_EDITOR")
+            .env_remove("GIT_SSH_COMMAND")
+            .env_remove("GIT_ASKPASS");
+        cmd
+    }
+
     fn git(
         dir: &Path,
         args: &[&str],
@@ -1748,13 +1791,8 @@ pub mod git {
         stdin: Option<&[u8]>,
     ) -> Result<String, ServiceError> {
         use std::io::Write as _;
-        let mut cmd = Command::new("git");
-        cmd.arg("-C")
-            .arg(dir)
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
+        let mut cmd = command(dir);
+        cmd.args(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -1814,13 +1852,8 @@ pub mod git {
     /// None when the base or the file does not exist.
     pub fn head_blob(repo: &Path, rel: &str) -> Option<Vec<u8>> {
         let base = base_rev(repo);
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(repo)
+        let out = command(repo)
             .args(["cat-file", "blob", &format!("{base}:{rel}")])
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env_remove("GIT_DIR")
-            .env_remove("GIT_WORK_TREE")
             .env_remove("GIT_INDEX_FILE")
             .stdin(Stdio::null())
             .stderr(Stdio::null())
@@ -1910,7 +1943,8 @@ pub mod git {
         for f in plan.writes() {
             let sha = git(
                 repo,
-                &["hash-object", "-w", "--stdin"],
+                // No filters: a `.gitattributes` filter would run the repository's program.
+                &["hash-object", "-w", "--no-filters", "--stdin"],
                 None,
                 Some(&f.bytes),
             )?;
@@ -2166,6 +2200,9 @@ impl Service {
         self.promote(name, destination, &req).await
     }
 
+    /// MCP `demote_ensemble`: the global tier or the library only, as `orc demote --from`. The
+    /// project's own ensembles are never demoted (before, `tier: "local"` deleted the project's
+    /// ensemble and, with `remove_orphaned_profiles`, its profiles).
     pub fn mcp_demote(
         &self,
         name: &str,
@@ -2173,68 +2210,13 @@ impl Service {
         remove_orphaned_profiles: bool,
         confirm: bool,
     ) -> Result<Value, ServiceError> {
-        if matches!(tier_name, "global" | "library") {
-            return self.demote(name, tier_name, remove_orphaned_profiles, confirm);
-        }
-        let (tier, dir) = self.tier_dir(tier_name)?;
-        let ens_dir = dir.join("ensembles");
-        let path = safe_join(&ens_dir, name, ".yaml")?;
-        if !path.is_file() {
-            let known: Vec<String> = entry_names(&ens_dir)
-                .into_iter()
-                .filter_map(|n| {
-                    n.strip_suffix(".yaml")
-                        .or_else(|| n.strip_suffix(".yml"))
-                        .map(str::to_string)
-                })
-                .collect();
+        if !matches!(tier_name, "global" | "library") {
             return Err(refuse(format!(
-                "Ensemble '{name}' not found at {} tier{}",
-                tier.label(),
-                did_you_mean(name, known.iter().map(String::as_str))
+                "tier `{}` refused: demote removes an ensemble from the global tier or the library, never the project's own (tier must be 'global' or 'library')",
+                tier_name.chars().take(40).collect::<String>()
             )));
         }
-        // Profiles this file uses that no other ensemble of the tier uses, present as files there.
-        let uses = |p: &Path| profiles_used(tier, p);
-        let mine = uses(&path);
-        let others: Vec<String> = fs::read_dir(&ens_dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p != &path && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .flat_map(|p| uses(&p))
-            .collect();
-        let mut orphans: Vec<String> = mine
-            .into_iter()
-            .filter(|p| {
-                !others.contains(p) && dir.join("profiles").join(format!("{p}.yaml")).is_file()
-            })
-            .collect();
-        orphans.sort();
-        orphans.dedup();
-        if !confirm {
-            let mut would = json!({"ensemble": path});
-            if remove_orphaned_profiles {
-                would["orphaned_profiles"] = json!(orphans);
-            }
-            return Ok(
-                json!({"status": "preview", "ensemble": name, "tier": tier.label(), "would_remove": would}),
-            );
-        }
-        fs::remove_file(&path).map_err(io(&path))?;
-        let mut removed = Vec::new();
-        if remove_orphaned_profiles {
-            for p in &orphans {
-                let f = dir.join("profiles").join(format!("{p}.yaml"));
-                if fs::remove_file(&f).is_ok() {
-                    removed.push(p.clone());
-                }
-            }
-        }
-        Ok(
-            json!({"status": "demoted", "ensemble": name, "tier": tier.label(), "removed_profiles": removed}),
-        )
+        self.demote(name, tier_name, remove_orphaned_profiles, confirm)
     }
 }
 

@@ -7,6 +7,13 @@
 //! store the same answer, and an entry removed by another process's eviction is a miss. An entry
 //! older than the age limit is a miss and is removed. When the entries of a kind exceed the size
 //! cap, the least recently used go first (a hit refreshes the entry's modification time).
+//!
+//! Nothing is read, listed or removed through a link: a kind's folder (or `cache/` itself) that
+//! is a symbolic link is left alone and said so. Every entry records where it was written (a
+//! hash of the machine's id, and of the project folder): an entry written on another machine (a
+//! `.llm-orc/cache` shipped in a cloned repository) or by an orc that did not record it is never
+//! served (its answers were not computed here, and may have been planted), nor is one whose
+//! `stored_at` lies in the future (it would never expire); `stats` counts each.
 
 use std::fs;
 use std::io;
@@ -62,11 +69,72 @@ pub struct KindStats {
     pub kind: MemoKind,
     pub entries: u64,
     pub bytes: u64,
+    /// Where the entries came from: written in this project on this machine, in another folder
+    /// on this machine, elsewhere (another machine, or no origin recorded: never served), and
+    /// stamped in the future (never served).
+    pub origin: Origins,
+    /// The kind's folder is a symbolic link: nothing in it was counted, read or removed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub linked: bool,
     /// Unix seconds of the oldest and newest entry's last use.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oldest_used: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newest_used: Option<f64>,
+}
+
+/// Counts of entries by where they were written.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Origins {
+    pub this_project: u64,
+    pub other_folder: u64,
+    pub elsewhere: u64,
+    pub future: u64,
+}
+
+/// What `clear` did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cleared {
+    pub entries: u64,
+    pub bytes: u64,
+    /// Kind folders left alone because they are symbolic links.
+    pub links: Vec<PathBuf>,
+}
+
+/// A stamp from the future is older than this far ahead of the clock (clock steps between
+/// processes of one machine are smaller).
+const FUTURE_SLACK_SECS: f64 = 300.0;
+
+/// A short hash of what identifies this machine (`/etc/machine-id`, else the host name), so an
+/// entry says where it was written without carrying the id itself.
+fn machine() -> &'static str {
+    static M: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        let id = [
+            "/etc/machine-id",
+            "/var/lib/dbus/machine-id",
+            "/proc/sys/kernel/hostname",
+        ]
+        .iter()
+        .find_map(|p| fs::read_to_string(p).ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_string());
+        short_hash(id.trim())
+    })
+}
+
+fn short_hash(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(s.as_bytes());
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Where an entry came from, against this store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Provenance {
+    ThisProject,
+    OtherFolder,
+    Elsewhere,
+    Future,
 }
 
 /// A cache folder (`.llm-orc/cache`).
@@ -109,8 +177,52 @@ impl Memo {
         &self.dir
     }
 
+    /// The folder of `kind` when it and `cache/` are real folders (not links), creating them
+    /// if asked; `Err(path)` when one is a link.
+    fn kind_dir(&self, kind: MemoKind, create: bool) -> Result<Option<PathBuf>, PathBuf> {
+        let (Some(parent), Some(name)) = (
+            self.dir.parent(),
+            self.dir.file_name().and_then(|n| n.to_str()),
+        ) else {
+            return Ok(None);
+        };
+        match crate::store::atomic::real_dir(parent, &format!("{name}/{}", kind.folder()), create) {
+            Ok(d) => Ok(d),
+            Err(crate::store::atomic::ArtifactError::Link { path }) => Err(path),
+            Err(_) => Ok(None),
+        }
+    }
+
     fn file(&self, kind: MemoKind, key: &str) -> Option<PathBuf> {
-        valid_key(key).then(|| self.dir.join(kind.folder()).join(format!("{key}.json")))
+        if !valid_key(key) {
+            return None;
+        }
+        let dir = self.kind_dir(kind, false).ok()??;
+        Some(dir.join(format!("{key}.json")))
+    }
+
+    /// This project's folder, as entries record it.
+    fn project(&self) -> String {
+        short_hash(&self.dir.to_string_lossy())
+    }
+
+    fn provenance(&self, doc: &Value, now: f64) -> Provenance {
+        if doc
+            .get("stored_at")
+            .and_then(Value::as_f64)
+            .is_some_and(|t| t > now + FUTURE_SLACK_SECS)
+        {
+            return Provenance::Future;
+        }
+        let origin = doc.get("origin");
+        let field = |k: &str| origin.and_then(|o| o.get(k)).and_then(Value::as_str);
+        if field("machine") != Some(machine()) {
+            Provenance::Elsewhere
+        } else if field("project") == Some(self.project().as_str()) {
+            Provenance::ThisProject
+        } else {
+            Provenance::OtherFolder
+        }
     }
 
     /// The stored value for `key`, if one younger than the age limit exists.
@@ -134,7 +246,12 @@ impl Memo {
         let text = fs::read_to_string(&path).ok()?;
         let doc: Value = serde_json::from_str(&text).ok()?;
         let stored = doc.get("stored_at").and_then(Value::as_f64)?;
-        if unix(SystemTime::now()) - stored > self.limits.max_age.as_secs_f64() {
+        let now = unix(SystemTime::now());
+        match self.provenance(&doc, now) {
+            Provenance::ThisProject | Provenance::OtherFolder => {}
+            Provenance::Elsewhere | Provenance::Future => return None,
+        }
+        if now - stored > self.limits.max_age.as_secs_f64() {
             let _ = fs::remove_file(&path);
             return None;
         }
@@ -148,18 +265,28 @@ impl Memo {
     /// Stores `value` under `key`, then evicts the least recently used entries of this kind
     /// beyond the size cap. A failure costs only a later miss, and is returned for logging.
     pub fn put(&self, kind: MemoKind, key: &str, value: &Value) -> io::Result<()> {
-        let Some(path) = self.file(kind, key) else {
+        if !valid_key(key) {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("`{key}` is not a cache key"),
             ));
-        };
-        let folder = crate::store::atomic::real_dir(&self.dir, kind.folder(), true)
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        if folder.is_none() {
-            return Err(io::Error::other("cache folder missing"));
         }
-        let doc = json!({"stored_at": unix(SystemTime::now()), "kind": kind, "value": value});
+        let path = match self.kind_dir(kind, true) {
+            Ok(Some(dir)) => dir.join(format!("{key}.json")),
+            Ok(None) => return Err(io::Error::other("cache folder missing")),
+            Err(link) => {
+                return Err(io::Error::other(format!(
+                    "{} is a symbolic link; nothing is written through it",
+                    link.display()
+                )));
+            }
+        };
+        let doc = json!({
+            "stored_at": unix(SystemTime::now()),
+            "kind": kind,
+            "origin": {"machine": machine(), "project": self.project()},
+            "value": value,
+        });
         crate::store::atomic::write_atomic(&path, doc.to_string().as_bytes())
             .map_err(|e| io::Error::other(e.to_string()))?;
         self.evict(kind);
@@ -167,7 +294,10 @@ impl Memo {
     }
 
     fn entries(&self, kind: MemoKind) -> Vec<Entry> {
-        let Ok(rd) = fs::read_dir(self.dir.join(kind.folder())) else {
+        let Ok(Some(dir)) = self.kind_dir(kind, false) else {
+            return Vec::new();
+        };
+        let Ok(rd) = fs::read_dir(dir) else {
             return Vec::new();
         };
         rd.filter_map(Result::ok)
@@ -206,10 +336,26 @@ impl Memo {
             .iter()
             .map(|&kind| {
                 let entries = self.entries(kind);
+                let now = unix(SystemTime::now());
+                let mut origin = Origins::default();
+                for e in &entries {
+                    let doc = fs::read_to_string(&e.path)
+                        .ok()
+                        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                        .unwrap_or(Value::Null);
+                    match self.provenance(&doc, now) {
+                        Provenance::ThisProject => origin.this_project += 1,
+                        Provenance::OtherFolder => origin.other_folder += 1,
+                        Provenance::Elsewhere => origin.elsewhere += 1,
+                        Provenance::Future => origin.future += 1,
+                    }
+                }
                 KindStats {
                     kind,
                     entries: entries.len() as u64,
                     bytes: entries.iter().map(|e| e.bytes).sum(),
+                    origin,
+                    linked: self.kind_dir(kind, false).is_err(),
                     oldest_used: entries.iter().map(|e| e.used).min().map(unix),
                     newest_used: entries.iter().map(|e| e.used).max().map(unix),
                 }
@@ -225,19 +371,26 @@ impl Memo {
         )
     }
 
-    /// Removes every entry of `kind` (all kinds when `None`); returns entries and bytes removed.
-    pub fn clear(&self, kind: Option<MemoKind>) -> (u64, u64) {
+    /// Removes every entry of `kind` (all kinds when `None`), never through a link: a kind's
+    /// folder that is one is left alone and listed.
+    pub fn clear(&self, kind: Option<MemoKind>) -> Cleared {
         let kinds: Vec<MemoKind> = kind.map_or(MemoKind::ALL.to_vec(), |k| vec![k]);
-        let (mut n, mut bytes) = (0, 0);
+        let mut out = Cleared::default();
         for k in kinds {
+            if let Err(link) = self.kind_dir(k, false) {
+                if !out.links.contains(&link) {
+                    out.links.push(link);
+                }
+                continue;
+            }
             for e in self.entries(k) {
                 if fs::remove_file(&e.path).is_ok() {
-                    n += 1;
-                    bytes += e.bytes;
+                    out.entries += 1;
+                    out.bytes += e.bytes;
                 }
             }
         }
-        (n, bytes)
+        out
     }
 }
 
@@ -287,9 +440,70 @@ mod tests {
         assert_eq!(m.get(MemoKind::Llm, K1), Some(json!(1)));
         // The same entry stored long ago (past the week's age limit).
         let path = d.path().join("cache/llm").join(format!("{K1}.json"));
-        fs::write(&path, r#"{"stored_at": 1000.0, "kind": "llm", "value": 1}"#).expect("write");
+        let old = json!({"stored_at": 1000.0, "kind": "llm", "value": 1,
+            "origin": {"machine": machine(), "project": m.project()}});
+        fs::write(&path, old.to_string()).expect("write");
         assert_eq!(m.get(MemoKind::Llm, K1), None);
         assert_eq!(m.stats()[0].entries, 0, "the stale entry is removed");
+    }
+
+    #[test]
+    fn entries_from_the_future_or_from_elsewhere_are_misses_and_counted() {
+        let d = tempfile::tempdir().expect("temp dir");
+        let m = memo(d.path(), MemoLimits::default());
+        m.put(MemoKind::Llm, K1, &json!(1)).expect("stored");
+        let path = |k: &str| d.path().join("cache/llm").join(format!("{k}.json"));
+        let here = json!({"machine": machine(), "project": m.project()});
+        let future = json!({"stored_at": unix(SystemTime::now()) + 86_400.0 * 365.0,
+            "kind": "llm", "value": 2, "origin": here});
+        fs::write(path(K2), future.to_string()).expect("write");
+        let shipped = json!({"stored_at": unix(SystemTime::now()), "kind": "llm", "value": 3,
+            "origin": {"machine": "0000000000000000", "project": "x"}});
+        fs::write(path(K3), shipped.to_string()).expect("write");
+        assert_eq!(m.get(MemoKind::Llm, K1), Some(json!(1)));
+        assert_eq!(m.get(MemoKind::Llm, K2), None, "from the future");
+        assert_eq!(m.get(MemoKind::Llm, K3), None, "written on another machine");
+        let o = m.stats()[0].origin;
+        assert_eq!(
+            o,
+            Origins {
+                this_project: 1,
+                other_folder: 0,
+                elsewhere: 1,
+                future: 1
+            }
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn clear_and_stats_never_follow_a_linked_folder() {
+        let d = tempfile::tempdir().expect("temp dir");
+        let outside = d.path().join("outside");
+        fs::create_dir_all(&outside).expect("mkdir");
+        fs::write(outside.join(format!("{K1}.json")), "{}").expect("write");
+        fs::create_dir_all(d.path().join("cache")).expect("mkdir");
+        std::os::unix::fs::symlink(&outside, d.path().join("cache/llm")).expect("link");
+        let m = memo(d.path(), MemoLimits::default());
+        let c = m.clear(None);
+        assert_eq!(c.entries, 0);
+        assert_eq!(c.links, vec![d.path().join("cache/llm")]);
+        assert!(
+            outside.join(format!("{K1}.json")).exists(),
+            "nothing removed outside"
+        );
+        assert!(m.stats()[0].linked);
+        assert_eq!(m.get(MemoKind::Llm, K1), None);
+        assert!(m.put(MemoKind::Llm, K2, &json!(1)).is_err());
+        assert!(!outside.join(format!("{K2}.json")).exists());
+        // cache/ itself a link: the same.
+        fs::remove_file(d.path().join("cache/llm")).expect("unlink");
+        fs::remove_dir(d.path().join("cache")).expect("rmdir");
+        std::os::unix::fs::symlink(&outside, d.path().join("cache")).expect("link");
+        fs::create_dir_all(outside.join("llm")).expect("mkdir");
+        fs::write(outside.join(format!("llm/{K1}.json")), "{}").expect("write");
+        assert_eq!(m.clear(None).entries, 0);
+        assert!(outside.join(format!("llm/{K1}.json")).exists());
     }
 
     #[test]
@@ -334,9 +548,9 @@ mod tests {
         let m = memo(d.path(), MemoLimits::default());
         m.put(MemoKind::Llm, K1, &json!(1)).expect("stored");
         m.put(MemoKind::Scripts, K2, &json!(2)).expect("stored");
-        assert_eq!(m.clear(Some(MemoKind::Scripts)).0, 1);
+        assert_eq!(m.clear(Some(MemoKind::Scripts)).entries, 1);
         assert_eq!(m.stats()[0].entries, 1);
-        assert_eq!(m.clear(None).0, 1);
+        assert_eq!(m.clear(None).entries, 1);
         assert!(m.stats().iter().all(|s| s.entries == 0));
     }
 }

@@ -15,6 +15,9 @@
 //! - `[[sim:omit=FIELD]]` leave a count out (`prompt_eval_count`, `eval_count`, or `counts`);
 //! - `[[sim:die]]` the server stops: it closes every connection and stops listening;
 //! - `[[sim:hold_until=TEXT]]` answer only once a request containing TEXT has arrived;
+//! - [`Simulator::stall`] makes every generation request hang (no headers, ever) or drip (headers,
+//!   then a space every 50 ms, never a whole line), while the discovery endpoints still answer:
+//!   a hung or dripping host in a pool;
 //! - `[[fake:reply=TEXT]]` reply exactly TEXT (up to the first `]]`), read from the system prompt
 //!   first, so an agent's reply does not leak into its dependents' replies;
 //!   `[[fake:reply=cycle:A||B]]` replies A, then B, then A again, to the same prompt.
@@ -138,6 +141,15 @@ struct Counters {
     served: std::collections::BTreeSet<String>,
 }
 
+/// How a stalled simulator answers generation requests ([`Simulator::stall`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Accepts the request and never answers (no headers).
+    Hang,
+    /// 200 and headers, then one space every 50 ms: bytes, but never a message.
+    Drip,
+}
+
 /// Whether a model is on its way in or ready.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Load {
@@ -230,6 +242,8 @@ struct State {
     log: Mutex<Vec<Recorded>>,
     log_file: Mutex<Option<std::fs::File>>,
     residency: Residency,
+    stall: Mutex<Option<Stall>>,
+    stalled: std::sync::atomic::AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -267,6 +281,8 @@ impl Simulator {
             log: Mutex::new(Vec::new()),
             log_file: Mutex::new(log),
             residency: Residency::default(),
+            stall: Mutex::new(None),
+            stalled: std::sync::atomic::AtomicUsize::new(0),
         });
         let tasks: Tasks = Arc::new(Mutex::new(Vec::new()));
         *lock(&state.tasks) = Some(tasks.clone());
@@ -338,6 +354,16 @@ impl Simulator {
     /// Models evicted to make room (residency only).
     pub fn evictions(&self) -> u64 {
         lock(&self.state.residency.state).evictions
+    }
+
+    /// From now on, every generation request stalls as `how` says (None: answers again).
+    pub fn stall(&self, how: Option<Stall>) {
+        *lock(&self.state.stall) = how;
+    }
+
+    /// Generation requests that stalled so far.
+    pub fn stalled(&self) -> usize {
+        self.state.stalled.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Stops accepting and closes every open connection.
@@ -443,6 +469,11 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
                 )
             }
         }
+        (&Method::POST, "/api/chat" | "/api/generate" | "/v1/chat/completions")
+            if lock(&st.stall).is_some() =>
+        {
+            stalled(&st).await
+        }
         (&Method::POST, "/api/chat") => generate(st, Kind::Chat, &path, body, t_arrive).await,
         (&Method::POST, "/api/generate") => {
             generate(st, Kind::Generate, &path, body, t_arrive).await
@@ -453,6 +484,38 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
         _ => text(StatusCode::NOT_FOUND, "404 page not found"),
     };
     Ok(resp)
+}
+
+/// A stalled generation request: never answered, or a drip of spaces (at most an hour, and only
+/// while the client listens).
+async fn stalled(st: &State) -> Response<Body> {
+    st.stalled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let how = *lock(&st.stall);
+    if how != Some(Stall::Drip) {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return text(StatusCode::SERVICE_UNAVAILABLE, "stalled for an hour");
+    }
+    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, io::Error>>(1);
+    tokio::spawn(async move {
+        for _ in 0..72_000 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if tx
+                .send(Ok(Frame::data(Bytes::from_static(b" "))))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let frames =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(frames)));
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/x-ndjson"),
+    );
+    r
 }
 
 fn details(m: &str) -> Value {
