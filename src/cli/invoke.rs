@@ -236,12 +236,14 @@ pub fn terminal_asker() -> Option<crate::run::Asker> {
 
 /// One line per distinct cause, so an unreachable host is one message, not 37.
 fn report_failures(r: &RunResult) {
-    let mut causes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut causes: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (name, e) in &r.entries {
         if e.status == Status::Failed
             && let Some(err) = &e.error
         {
-            causes.entry(err.as_str()).or_default().push(name);
+            // A script's stderr is in its payload; its tail says why it exited.
+            let cause = crate::run::script::error_with_stderr(err, e.payload.as_ref());
+            causes.entry(cause).or_default().push(name);
         }
     }
     for (cause, agents) in causes {
@@ -255,7 +257,7 @@ fn report_failures(r: &RunResult) {
                 if agents.len() > 3 { ", ..." } else { "" }
             )
         };
-        eprintln!("error: {} failed: {}", term_safe(&who), term_safe(cause));
+        eprintln!("error: {} failed: {}", term_safe(&who), term_safe(&cause));
     }
 }
 
@@ -302,7 +304,7 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
         if e.instances.is_some() || e.kind == "ensemble" && e.is_success() {
             // Gathered fan-outs and nested results are shown through their parts.
             if e.kind == "ensemble" {
-                writeln!(out, "== {name} (ensemble, {}) ==", e.status.outcome())?;
+                writeln!(out, "== {name} (ensemble, {}) ==", e.outcome())?;
                 if let Some(h) = &e.handover {
                     writeln!(out, "{}\n", term_safe(h))?;
                 }
@@ -315,13 +317,22 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
             .find(|(n, _)| *n == *name)
             .map(|(_, u)| format!(", {}", term_safe(&u.model)))
             .unwrap_or_default();
-        writeln!(out, "== {name} ({}{model}) ==", e.status.outcome())?;
+        writeln!(out, "== {name} ({}{model}) ==", e.outcome())?;
         match (&e.error, e.status) {
-            (Some(err), _) => writeln!(out, "error: {}\n", term_safe(err))?,
+            (Some(err), _) => writeln!(
+                out,
+                "error: {}\n",
+                term_safe(&crate::run::script::error_with_stderr(err, e.payload.as_ref()))
+            )?,
             (None, Status::Skipped) => writeln!(
                 out,
                 "{}\n",
-                term_safe(e.note.as_deref().unwrap_or("skipped"))
+                term_safe(
+                    e.reason
+                        .as_deref()
+                        .or(e.note.as_deref())
+                        .unwrap_or("skipped")
+                )
             )?,
             (None, _) => writeln!(out, "{}\n", term_safe(&crate::pyfmt::str_of(&e.response)))?,
         }

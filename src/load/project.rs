@@ -41,6 +41,8 @@ pub struct Env {
     pub ollama_host: Option<String>,
     /// `OLLAMA_HOSTS`: the pool of hosts (comma-separated URLs), over config.yaml's `hosts:`.
     pub ollama_hosts: Option<String>,
+    /// `LLAMA_SERVER_URL`: where `provider: llama-server` agents without a base_url go.
+    pub llama_server_url: Option<String>,
     /// `orc mcp serve --allow-inline-scripts`: MCP clients may write ensembles with inline
     /// shell scripts (never from the environment; false unless the flag is given).
     pub mcp_allows_inline_scripts: bool,
@@ -61,6 +63,9 @@ impl Env {
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
             ollama_hosts: std::env::var("OLLAMA_HOSTS")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+            llama_server_url: std::env::var("LLAMA_SERVER_URL")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
             mcp_allows_inline_scripts: false,

@@ -347,7 +347,8 @@ fn gather_outputs(ens: &CompiledEnsemble, done: &mut [Option<NodeDone>]) -> (Out
 }
 
 /// The results map's entries in llm-orc's order: level by level; in each, the skipped agents
-/// first, then the others, fan-out instances before their gathered entries.
+/// first, then the fan-out agents that could not expand (written while expanding), then the
+/// others, fan-out instances before their gathered entries (an empty fan-out's too).
 fn entries_in_order(
     ens: &CompiledEnsemble,
     mut done: Vec<Option<NodeDone>>,
@@ -355,10 +356,16 @@ fn entries_in_order(
     let mut entries = Vec::new();
     let skipped =
         |d: &Option<NodeDone>| d.as_ref().is_some_and(|n| n.main.status == Status::Skipped);
+    let unexpanded = |i: usize, d: &Option<NodeDone>| {
+        ens.agents[i].fan_out
+            && d.as_ref()
+                .is_some_and(|n| n.main.instances.is_none() && n.main.status == Status::Failed)
+    };
     for level in &ens.levels {
         let mut instances = Vec::new();
         let mut gathered = Vec::new();
-        // llm-orc writes a phase's skipped entries before it runs the phase.
+        // llm-orc writes a phase's skipped entries before it runs the phase, and a fan-out it
+        // cannot expand as it expands them.
         for &i in level {
             if skipped(&done[i])
                 && let Some(node) = done[i].take()
@@ -367,9 +374,16 @@ fn entries_in_order(
             }
         }
         for &i in level {
+            if unexpanded(i, &done[i])
+                && let Some(node) = done[i].take()
+            {
+                entries.push((ens.agents[i].name.clone(), node.main));
+            }
+        }
+        for &i in level {
             let Some(node) = done[i].take() else { continue };
             let name = ens.agents[i].name.clone();
-            if node.instances.is_empty() {
+            if node.main.instances.is_none() {
                 entries.push((name, node.main));
             } else {
                 instances.extend(node.instances);

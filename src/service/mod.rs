@@ -709,6 +709,10 @@ impl Service {
         let engine = Arc::new_cyclic(|me| Engine {
             http,
             ollama_host: crate::backend::hosts::ollama_host(None, opts.ollama_host.as_deref()),
+            llama_server_url: crate::backend::hosts::llama_server_url(
+                None,
+                self.env.llama_server_url.as_deref(),
+            ),
             pool: pool.clone(),
             limits: exec::Limits::new(
                 usize::try_from(perf.per_model_limit).unwrap_or(usize::MAX),
