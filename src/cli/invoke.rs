@@ -145,6 +145,9 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
     let inv = match outcome {
         Ok(inv) => inv,
         Err(e) => {
+            if args.output_format == Format::Json {
+                print_error_document(&e)?;
+            }
             let code = fail(&e);
             return Ok(
                 if code == 1 && matches!(e, crate::service::ServiceError::Invalid { .. }) {
@@ -214,6 +217,36 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
     } else {
         0
     })
+}
+
+/// `--output-format json` when the run never started (the ensemble is invalid or not found):
+/// llm-orc 0.25.2's error document (`status: error`, no results, the `error` with its kind
+/// and message), with each problem of the file and its line. The diagnostics still go to
+/// stderr.
+fn print_error_document(e: &crate::service::ServiceError) -> anyhow::Result<()> {
+    use crate::service::{ErrorKind, ServiceError};
+    let kind = match e.kind() {
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::Invalid => "invalid",
+        ErrorKind::Refused => "refused",
+        ErrorKind::Io => "io",
+    };
+    let diagnostics = match e {
+        ServiceError::Invalid { diagnostics, .. } => diagnostics.clone(),
+        ServiceError::NotFound { unreadable, .. } => unreadable.clone(),
+        _ => Vec::new(),
+    };
+    let doc = json!({
+        "status": "error",
+        "has_errors": true,
+        "results": {},
+        "deliverable": null,
+        "error": {"kind": kind, "message": e.to_string(), "diagnostics": diagnostics},
+    });
+    let stdout = &mut std::io::stdout().lock();
+    crate::store::atomic::write_pretty_ascii(stdout, &doc)?;
+    writeln!(stdout)?;
+    Ok(())
 }
 
 /// Asks on the terminal for get_user_input / confirm_action, one question at a time: the prompt
@@ -503,6 +536,9 @@ pub fn validate_runs(
         }
         for f in crate::run::validation::failures(&outcome) {
             eprintln!("error: {}: {}", term_safe(name), term_safe(&f));
+        }
+        for n in crate::run::validation::notes(&outcome) {
+            eprintln!("note: {}: {}", term_safe(name), term_safe(&n));
         }
         if let Some(Ok(w)) = &inv.artifact {
             eprintln!("artifact: {}", w.dir.display());

@@ -325,6 +325,9 @@ impl Service {
     /// Every ensemble file, tier by tier, sorted by relative path and name.
     pub fn list_ensembles(&self) -> Vec<EnsembleListing> {
         let cat = self.project.catalogue();
+        // Valid means what `validate` says: the file compiles (profiles, scripts, nested
+        // ensembles and dependencies included), not only that its YAML reads.
+        let mut compiler = Compiler::new(&self.project);
         let mut out: Vec<EnsembleListing> = cat
             .files
             .iter()
@@ -342,7 +345,9 @@ impl Service {
                     tier: f.tier,
                     description: f.description.clone(),
                     path: f.path.clone(),
-                    valid: f.is_valid_yaml() && !f.diagnostics.iter().any(Diagnostic::is_error),
+                    valid: f.is_valid_yaml()
+                        && !f.diagnostics.iter().any(Diagnostic::is_error)
+                        && !compiler.compile(f).has_errors(),
                     shadowed: f.is_valid_yaml() && cat.shadowed_by_earlier_tier(f),
                     same_name_in_tier: same.iter().map(|o| o.path.clone()).collect(),
                     used_instead,
