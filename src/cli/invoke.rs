@@ -244,7 +244,7 @@ fn print_error_document(e: &crate::service::ServiceError) -> anyhow::Result<()> 
         "error": {"kind": kind, "message": e.to_string(), "diagnostics": diagnostics},
     });
     let stdout = &mut std::io::stdout().lock();
-    crate::store::atomic::write_pretty_ascii(stdout, &doc)?;
+    crate::store::atomic::write_pretty_ascii(&mut *stdout, &doc)?;
     writeln!(stdout)?;
     Ok(())
 }
