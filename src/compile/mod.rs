@@ -487,8 +487,7 @@ impl<'p> Compiler<'p> {
                 let dirs = &self.project.dirs;
                 let tier_dir = match file.tier {
                     crate::load::project::Tier::Local => None,
-                    crate::load::project::Tier::Global => Some(dirs.global.as_path()),
-                    crate::load::project::Tier::Library => Some(dirs.library.as_path()),
+                    tier => dirs.tier_root(tier),
                 };
                 match resolve_script(dirs, &reference.value, tier_dir) {
                     Ok(target) => {

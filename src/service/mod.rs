@@ -819,7 +819,7 @@ impl Service {
                 exists: false,
             }),
         }
-        for tier in [Tier::Library, Tier::Global] {
+        for tier in [Tier::Library, Tier::Global, Tier::Packaged] {
             if let Some(p) = dirs.tier_root(tier) {
                 status.push(DirStatus {
                     tier,
@@ -902,49 +902,8 @@ pub async fn ask_model(
         .await
 }
 
-/// The files `config init` writes, relative to `.llm-orc/`.
-pub const SHIPPED: &[(&str, &str)] = &[
-    (
-        "ensembles/sequential-draft.yaml",
-        include_str!("../../ensembles/sequential-draft.yaml"),
-    ),
-    (
-        "ensembles/fan-in-review.yaml",
-        include_str!("../../ensembles/fan-in-review.yaml"),
-    ),
-    (
-        "ensembles/fan-out-paragraphs.yaml",
-        include_str!("../../ensembles/fan-out-paragraphs.yaml"),
-    ),
-    (
-        "ensembles/swarm-review.yaml",
-        include_str!("../../ensembles/swarm-review.yaml"),
-    ),
-    (
-        "ensembles/composable-report.yaml",
-        include_str!("../../ensembles/composable-report.yaml"),
-    ),
-    (
-        "profiles/micro.yaml",
-        include_str!("../../profiles/micro.yaml"),
-    ),
-    (
-        "profiles/small.yaml",
-        include_str!("../../profiles/small.yaml"),
-    ),
-    (
-        "profiles/medium.yaml",
-        include_str!("../../profiles/medium.yaml"),
-    ),
-    (
-        "profiles/large.yaml",
-        include_str!("../../profiles/large.yaml"),
-    ),
-    (
-        "scripts/split_paragraphs.py",
-        include_str!("../../ensembles/scripts/split_paragraphs.py"),
-    ),
-];
+/// The files `config init` writes, relative to `.llm-orc/`: the packaged tier's files.
+pub const SHIPPED: &[(&str, &str)] = crate::load::packaged::FILES;
 
 fn config_template(project_name: &str) -> String {
     const TEMPLATE: &str = r#"# orc / llm-orc project configuration
