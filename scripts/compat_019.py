@@ -24,6 +24,9 @@ VALIDATE = ["checked", "checked-fails"]
 
 
 def norm_response(v):
+    # A gathered fan-out over nested agents is a list of their documents.
+    if isinstance(v, list):
+        return [norm_response(x) for x in v]
     if isinstance(v, str):
         try:
             parsed = json.loads(v)

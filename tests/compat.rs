@@ -33,6 +33,10 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 fn norm_response(v: &Value) -> Value {
+    // A gathered fan-out over nested agents is a list of their documents.
+    if let Value::Array(items) = v {
+        return Value::Array(items.iter().map(norm_response).collect());
+    }
     if let Value::String(s) = v
         && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(s)
         && parsed.get("results").is_some()

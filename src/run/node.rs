@@ -306,10 +306,11 @@ impl Node<'_> {
             }),
             Kind::Ensemble { .. } => Work::Text(prompt::nested_input(agent, base, dep_list)),
             Kind::Dispatch { .. } => {
-                // The child gets the selected value (input_key), else the plain input: never T1.
+                // The child gets the selected value (input_key), else what a nested agent's
+                // child gets (the input, then the dependency blocks; llm-orc 0.25.2): never T1.
                 let input = match (&agent.input_key, &p.first_override) {
                     (Some(_), Some(e)) => crate::pyfmt::str_of(&e.response),
-                    _ => base.to_string(),
+                    _ => prompt::nested_input(agent, base, dep_list),
                 };
                 match &p.dispatch_child {
                     Some(child) => Work::Child {

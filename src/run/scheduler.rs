@@ -411,7 +411,8 @@ fn is_interactive(ens: &CompiledEnsemble) -> bool {
 }
 
 /// The final answer: the last terminal agent (in declaration order) that succeeded with text;
-/// else the last agent that did. Returns that agent's index and the text.
+/// none when no final agent did (llm-orc 0.25.2: an intermediate answer is not the answer).
+/// Returns that agent's index and the text.
 fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option<(usize, String)> {
     let text_of = |i: usize| {
         done[i]
@@ -421,10 +422,8 @@ fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option
                 _ => None,
             })
     };
-    let n = ens.agents.len();
-    (0..n)
+    (0..ens.agents.len())
         .rev()
         .filter(|&i| ens.terminal[i])
         .find_map(text_of)
-        .or_else(|| (0..n).rev().find_map(text_of))
 }

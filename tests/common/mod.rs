@@ -116,6 +116,9 @@ impl TestProject {
             .env_remove("LLM_ORC_LIBRARY_PATH")
             .env_remove("OLLAMA_HOST")
             .env_remove("OLLAMA_HOSTS")
+            .env_remove("LLAMA_SERVER_URL")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("ORC_PACKAGED_DIR")
             .env_remove("RUST_LOG")
             .stdin(std::process::Stdio::null());
         cmd
