@@ -34,6 +34,10 @@ def norm_response(v):
             return v
         if isinstance(parsed, dict) and "results" in parsed and "ensemble" in parsed:
             return norm_result(parsed)
+        # A loop's response: 0.25.2 added `has_errors`, which 0.19 has not.
+        if isinstance(parsed, dict) and {"iterations", "terminated"} <= parsed.keys():
+            parsed.pop("has_errors", None)
+            return parsed
     return v
 
 

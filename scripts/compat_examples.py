@@ -76,9 +76,41 @@ EXPECTED = {
     "serving": ("c", "an empty dispatch target is refused before any lookup, not 'not found' "
                 "(a build request dispatches build-gated instead and differs as it does)"),
 }
-# The same for llm-orc 0.25.2's packaged ensembles (`--mode 0.25.2`), filled in from its runs.
+# The same for llm-orc 0.25.2's packaged ensembles (`--mode 0.25.2`), from its runs.
+NESTED_DOC_025 = ("0.25.2 hands the child of a nested or dispatch dependent the whole result "
+                  "JSON (timings included); orc hands every dependent the child's answers")
+UNKNOWN_PROVIDER_025 = ("0.25.2 refuses the run (`unknown provider`) where a profile's provider "
+                        "is unknown, fallback or not; orc runs the profile's fallback")
+OLLAMA_025 = ("0.25.2 knows no `provider: ollama` (its own global template's `micro-local` is "
+              "one) and refuses the run; orc speaks Ollama's native API")
+CLOUD_FALLBACK_025 = ("0.25.2 refuses a run whose cloud profiles have no credentials, fallback "
+                      "or not; orc runs the profiles' local fallback")
+VALIDATION_CRASH_025 = ("0.25.2's invoke crashes (a pydantic `dict_type` error) when an agent of "
+                        "an ensemble with `validation:` fails; orc reports the run")
 EXPECTED_025 = {
+    # (a) ARCHITECTURE row "0.19.0 composes three inputs unlike 0.25.2 ..." (corrected here)
+    "build-gated": ("a", NESTED_DOC_025),
+    "build-gated-round": ("a", NESTED_DOC_025),
+    "build-round": ("a", NESTED_DOC_025),
+    "gen-review": ("a", NESTED_DOC_025),
+    # (a) "an unknown provider falls back at run time when the profile has a fallback"
+    "cascading-fallback-test": ("a", UNKNOWN_PROVIDER_025),
+    "test-fallback-display": ("a", UNKNOWN_PROVIDER_025),
+    # (a) "runtime fallback always goes to `llama3`"
+    "fallback-demo-ensemble": ("a", CLOUD_FALLBACK_025),
+    "fallback-scenarios-ensemble": ("a", CLOUD_FALLBACK_025),
+    # (a) "0.25.2 reaches Ollama only through `/v1`"
+    "fallback-test-ensemble": ("a", OLLAMA_025),
+    "parallelism-test-ensemble": ("a", OLLAMA_025),
+    "simple-mixed-test": ("a", OLLAMA_025),
+    # (c) ARCHITECTURE row "a `dispatch:` target that comes out empty"
+    "serving": ("c", "an empty dispatch target is refused before any lookup, not 'not found'"),
 }
+for _name in ("validate-conditional-execution", "validate-error-handling",
+              "validate-fan-out-fan-in", "validate-file-processing-pipeline", "validate-file-read",
+              "validate-multi-step-conversation", "validate-parallel-execution",
+              "validate-research-replication", "validate-simple-conversation"):
+    EXPECTED_025[_name] = ("c", VALIDATION_CRASH_025)
 # (a) Cloud providers: "runtime fallback always goes to `llama3`"; (a) interactive input:
 # "interactive primitives read stdin's `input` first". Given by `needs()` below.
 NEEDS_WHY = {
@@ -87,6 +119,12 @@ NEEDS_WHY = {
     "interactive input": ("a", "no terminal: llm-orc takes stdin's EOF as the answer (empty "
                           "text, a confirmation's default `y`); orc answers a first input "
                           "prompt with the input and never passes a confirmation unasked"),
+}
+
+NEEDS_WHY_025 = {
+    "cloud provider": ("a", "llm-orc 0.25.2 refuses the run without the provider's credentials "
+                       "(not_equipped); orc runs it and fails the cloud agent"),
+    "interactive input": NEEDS_WHY["interactive input"],
 }
 
 # Why an ensemble cannot be compared here although both tools run it (needs things neither can
@@ -277,7 +315,7 @@ T1_HEAD = "Please respond to the following input, taking into account the result
 def pattern(lo_text, oc_text):
     """Names a known difference between 0.19.0's and 0.25.2's (orc's) prompt composition."""
     if '{"ensemble": "' in lo_text and '{"ensemble": "' not in oc_text:
-        return "0.19 hands dependents a nested agent's whole result JSON"
+        return "llm-orc hands a dependent a nested agent's whole result JSON"
     if "Original task: \n\nChunk content" in lo_text and "Original task: \n\n" not in oc_text:
         return "0.19 leaves a fan-out instance's `Original task:` empty"
     if lo_text.startswith(T1_HEAD) and not oc_text.startswith(T1_HEAD):
@@ -590,7 +628,7 @@ def main():
                 row["reason"] = "needs " + ", ".join(row["needs"]) + "; " + row["reason"]
             known = (EXPECTED_025 if v025 else EXPECTED).get(name)
             if known is None and row["outcome"] == "skipped":
-                known = NEEDS_WHY[row["needs"][0]]
+                known = (NEEDS_WHY_025 if v025 else NEEDS_WHY)[row["needs"][0]]
             if known and row["outcome"] in ("differ", "skipped"):
                 row["class"], row["why"] = known
             elif known:
