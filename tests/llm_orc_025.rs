@@ -122,7 +122,8 @@ async fn failed_dependencies_as_llm_orc_0_25_2_has_them() {
     assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
     // The CLI still says what the script printed on stderr.
     assert!(
-        r.stderr.contains("Script failed with exit code 3: some stderr text"),
+        r.stderr
+            .contains("Script failed with exit code 3: some stderr text"),
         "{}",
         r.stderr
     );
@@ -153,7 +154,11 @@ async fn failed_dependencies_as_llm_orc_0_25_2_has_them() {
         format!("boom (failed: {BOOM_ERROR})")
     );
     assert_eq!(entry(&art, "mixed")["outcome"], "succeeded");
-    let keys: Vec<&String> = art["results"].as_object().expect("results").keys().collect();
+    let keys: Vec<&String> = art["results"]
+        .as_object()
+        .expect("results")
+        .keys()
+        .collect();
     assert_eq!(
         keys,
         [
@@ -180,7 +185,10 @@ async fn failed_dependencies_as_llm_orc_0_25_2_has_them() {
             "Please respond to the following input, taking into account the results from the previous agents in the dependency chain.\n\nOriginal Input:\nthe input\n\nPrevious Agent Results (for your reference):\n{blocks}\n\nPlease provide your own analysis, building upon (but not simply repeating) the previous results."
         )
     };
-    let ok_text = entry(&art, "ok")["response"].as_str().expect("ok").to_string();
+    let ok_text = entry(&art, "ok")["response"]
+        .as_str()
+        .expect("ok")
+        .to_string();
     assert_eq!(
         user_msg(request_of(&reqs, "mixed")),
         t1(&format!(
@@ -252,7 +260,10 @@ async fn guard_skips_are_not_failures() {
     );
     assert_eq!(entry(&art, "only-gated")["outcome"], "skipped_by_guard");
     let anyway = entry(&art, "only-gated-anyway");
-    assert_eq!((anyway["outcome"].as_str(), anyway.get("handled_failure")), (Some("succeeded"), None));
+    assert_eq!(
+        (anyway["outcome"].as_str(), anyway.get("handled_failure")),
+        (Some("succeeded"), None)
+    );
     assert_eq!(
         entry(&art, "gated-and-failed")["reason"],
         format!("no dependency succeeded: gated (skipped), boom (failed: {BOOM_ERROR})")
@@ -264,7 +275,10 @@ async fn guard_skips_are_not_failures() {
         "{}",
         user_msg(request_of(&reqs, "gated-and-ok"))
     );
-    assert!(user_msg(request_of(&reqs, "only-gated-anyway")).contains("Agent gated (P1) (skipped): no response"));
+    assert!(
+        user_msg(request_of(&reqs, "only-gated-anyway"))
+            .contains("Agent gated (P1) (skipped): no response")
+    );
 }
 
 /// `on_dependency_failure` is `skip` or `run`; anything else is a validate error at its line.
@@ -383,14 +397,14 @@ async fn fan_out_over_nothing_makes_nothing() {
     );
     let reqs = sim.requests();
     assert!(
-        !reqs.iter().any(|r| r.body["messages"][0]["content"] == "each"),
+        !reqs
+            .iter()
+            .any(|r| r.body["messages"][0]["content"] == "each"),
         "no instance ran"
     );
-    assert!(
-        user_msg(request_of(&reqs, "after-each")).contains(
-            "Agent each (P1):\nAgent each: produced zero instances (upstream list was empty)"
-        )
-    );
+    assert!(user_msg(request_of(&reqs, "after-each")).contains(
+        "Agent each (P1):\nAgent each: produced zero instances (upstream list was empty)"
+    ));
 }
 
 /// A fan-out over an `ensemble:` agent hands each child run the bare item (a string as it is,
@@ -478,7 +492,9 @@ async fn a_nested_hand_over_shows_failed_final_agents() {
     let art = latest_artifact(&p, "outer");
     let doc: Value =
         serde_json::from_str(entry(&art, "n")["response"].as_str().expect("doc")).expect("doc");
-    let answer = doc["results"]["second"]["response"].as_str().expect("answer");
+    let answer = doc["results"]["second"]["response"]
+        .as_str()
+        .expect("answer");
     assert!(!user_msg(second).is_empty());
     let got = user_msg(request_of(&reqs, "after"));
     assert!(
@@ -610,7 +626,12 @@ async fn llama_server_has_its_own_address_and_gets_its_options() {
         format!("{} {host}", e["error"])
     };
     for n in ["a", "b"] {
-        assert!(where_(n).contains("127.0.0.1:8080"), "{n}: {}\n{}", where_(n), r.stderr);
+        assert!(
+            where_(n).contains("127.0.0.1:8080"),
+            "{n}: {}\n{}",
+            where_(n),
+            r.stderr
+        );
     }
 }
 
@@ -680,8 +701,9 @@ async fn openai_compatible_requests_carry_the_options() {
     let r = p.orc(&["validate", "thinks"]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stderr
-            .contains("agent `a` sets `options.think`, which an openai-compatible server cannot take"),
+        r.stderr.contains(
+            "agent `a` sets `options.think`, which an openai-compatible server cannot take"
+        ),
         "{}",
         r.stderr
     );
@@ -727,7 +749,12 @@ async fn the_packaged_tier_is_found_from_anywhere() {
     let p = TestProject::new();
     let nowhere = p.dir.path().join("nowhere");
     std::fs::create_dir_all(&nowhere).expect("mkdir");
-    let list = p.orc_in(&nowhere, &["list-ensembles", "--format", "json"]);
+    let run = |cwd: &std::path::Path, args: &[&str]| {
+        let mut cmd = p.command(args);
+        common::with_packaged_tier(&mut cmd).current_dir(cwd);
+        common::Run::from(cmd.output().expect("run orc"))
+    };
+    let list = run(&nowhere, &["list-ensembles", "--format", "json"]);
     assert_eq!(list.code, 0, "{}", list.stderr);
     let l: Value = serde_json::from_str(&list.stdout).expect("json");
     let packaged: Vec<&str> = l
@@ -747,13 +774,24 @@ async fn the_packaged_tier_is_found_from_anywhere() {
             "swarm-review"
         ]
     );
-    assert!(l.as_array().expect("list").iter().all(|e| e["valid"] == true));
-    let text = p.orc_in(&nowhere, &["list-ensembles"]);
-    assert!(text.stdout.contains("Packaged (shipped with orc, "), "{}", text.stdout);
+    assert!(
+        l.as_array()
+            .expect("list")
+            .iter()
+            .all(|e| e["valid"] == true)
+    );
+    let text = run(&nowhere, &["list-ensembles"]);
+    assert!(
+        text.stdout.contains("Packaged (shipped with orc, "),
+        "{}",
+        text.stdout
+    );
 
     // Runs from anywhere: its script and its profiles come from the packaged tree.
     let mut cmd = p.command(&["invoke", "fan-out-paragraphs", "one\n\ntwo"]);
-    cmd.current_dir(&nowhere).env("OLLAMA_HOST", sim.url());
+    common::with_packaged_tier(&mut cmd)
+        .current_dir(&nowhere)
+        .env("OLLAMA_HOST", sim.url());
     let r = tokio::task::spawn_blocking(move || common::Run::from(cmd.output().expect("run")))
         .await
         .expect("join");
@@ -767,8 +805,9 @@ async fn the_packaged_tier_is_found_from_anywhere() {
         "sequential-draft",
         "name: sequential-draft\ndescription: mine\nagents:\n  - name: a\n    model: m\n    provider: ollama\n",
     );
-    let l: Value = serde_json::from_str(&p.orc(&["list-ensembles", "--format", "json"]).stdout)
-        .expect("json");
+    let l: Value =
+        serde_json::from_str(&run(&p.root(), &["list-ensembles", "--format", "json"]).stdout)
+            .expect("json");
     let mine: Vec<(&str, bool)> = l
         .as_array()
         .expect("list")
@@ -777,8 +816,21 @@ async fn the_packaged_tier_is_found_from_anywhere() {
         .map(|e| (e["tier"].as_str().unwrap_or(""), e["shadowed"] == true))
         .collect();
     assert_eq!(mine, [("local", false), ("packaged", true)]);
-    let g = p.orc(&["graph", "sequential-draft", "--format", "json"]);
+    let g = run(
+        &p.root(),
+        &["graph", "sequential-draft", "--format", "json"],
+    );
     assert!(g.stdout.contains("\"a\""), "{}", g.stdout);
+    // `validate` with no names checks the user's files, not orc's own.
+    let v = run(&p.root(), &["validate"]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    let checked: Vec<&str> = v.stdout.lines().filter(|l| l.starts_with("ok ")).collect();
+    assert_eq!(checked.len(), 1, "{}", v.stdout);
+    assert!(
+        checked[0].contains(".llm-orc/ensembles/sequential-draft.yaml"),
+        "{}",
+        v.stdout
+    );
 }
 
 /// `--output-format json` prints an error document when the run is refused (status error, the
@@ -798,14 +850,17 @@ fn a_refused_run_still_answers_in_json() {
     assert_eq!(doc["has_errors"], true);
     assert_eq!(doc["results"], json!({}));
     assert_eq!(doc["error"]["kind"], "invalid");
-    assert_eq!(doc["error"]["message"], "ensemble `broken` is invalid (1 error(s))");
+    assert_eq!(
+        doc["error"]["message"],
+        "ensemble `broken` is invalid (1 error(s))"
+    );
     assert_eq!(doc["error"]["diagnostics"][0]["line"], 5);
     let nf = p.orc(&["invoke", "ghost", "--output-format", "json"]);
     let doc: Value = serde_json::from_str(&nf.stdout).expect("json");
     assert_eq!(doc["error"]["kind"], "not_found");
 
-    let l: Value = serde_json::from_str(&p.orc(&["list-ensembles", "--format", "json"]).stdout)
-        .expect("json");
+    let l: Value =
+        serde_json::from_str(&p.orc(&["list-ensembles", "--format", "json"]).stdout).expect("json");
     let broken = l
         .as_array()
         .expect("list")

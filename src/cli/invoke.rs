@@ -355,7 +355,10 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
             (Some(err), _) => writeln!(
                 out,
                 "error: {}\n",
-                term_safe(&crate::run::script::error_with_stderr(err, e.payload.as_ref()))
+                term_safe(&crate::run::script::error_with_stderr(
+                    err,
+                    e.payload.as_ref()
+                ))
             )?,
             (None, Status::Skipped) => writeln!(
                 out,

@@ -900,7 +900,10 @@ impl<'p> Compiler<'p> {
                 .unwrap_or_else(|| {
                     format!("You are a {}. Provide helpful analysis.", a.name.value)
                 }),
-            format: l.response_format.clone().or_else(|| l.ollama_format.clone()),
+            format: l
+                .response_format
+                .clone()
+                .or_else(|| l.ollama_format.clone()),
             think,
             keep_alive,
             fallback_chain,

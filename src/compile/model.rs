@@ -54,7 +54,10 @@ impl ProviderKind {
 
     /// Spoken to through the OpenAI-compatible API (`/chat/completions`).
     pub fn speaks_openai(&self) -> bool {
-        matches!(self, ProviderKind::OpenaiCompatible | ProviderKind::LlamaServer)
+        matches!(
+            self,
+            ProviderKind::OpenaiCompatible | ProviderKind::LlamaServer
+        )
     }
 
     pub fn runnable(&self) -> bool {

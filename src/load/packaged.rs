@@ -169,7 +169,10 @@ mod tests {
         assert!(dir.join("scripts/split_paragraphs.py").is_file());
         fs::write(dir.join("marker"), "kept").expect("write");
         assert_eq!(root(None, Some(data.path())), Some(dir.clone()));
-        assert!(dir.join("marker").is_file(), "the tree was not unpacked again");
+        assert!(
+            dir.join("marker").is_file(),
+            "the tree was not unpacked again"
+        );
         let others: Vec<_> = fs::read_dir(dir.parent().expect("parent"))
             .expect("read")
             .flatten()
@@ -180,10 +183,7 @@ mod tests {
     #[test]
     fn the_environment_can_point_elsewhere_or_nowhere() {
         let d = tempfile::tempdir().expect("tmp");
-        assert_eq!(
-            root(Some(d.path()), None),
-            Some(d.path().to_path_buf())
-        );
+        assert_eq!(root(Some(d.path()), None), Some(d.path().to_path_buf()));
         assert_eq!(root(Some(Path::new("")), Some(d.path())), None);
         assert_eq!(root(None, None), None);
     }

@@ -594,7 +594,13 @@ impl Project {
                 // Only the packaged tree's profiles count: its settings are not the project's,
                 // and its warnings are nobody's to fix.
                 let mut found = Vec::new();
-                read_config(&cfg, tier, &mut Config::default(), &mut profiles, &mut found);
+                read_config(
+                    &cfg,
+                    tier,
+                    &mut Config::default(),
+                    &mut profiles,
+                    &mut found,
+                );
                 diagnostics.extend(found.into_iter().filter(Diagnostic::is_error));
             } else if cfg.is_file() {
                 config_files.push(cfg.clone());

@@ -321,10 +321,8 @@ impl Engine {
                 Ok(AnyProvider::OpenAi(c))
             }
             ProviderKind::LlamaServer => {
-                let url = crate::backend::hosts::llama_server_url(
-                    base_url,
-                    Some(&self.llama_server_url),
-                );
+                let url =
+                    crate::backend::hosts::llama_server_url(base_url, Some(&self.llama_server_url));
                 let mut c = OpenAiClient::new(self.http.clone(), &url);
                 c.max_response_bytes = self.max_response_bytes;
                 c.llama_server = true;

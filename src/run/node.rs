@@ -491,7 +491,13 @@ fn failed_instances(main: &Entry) -> String {
         .iter()
         .flatten()
         .filter(|i| i.status != Status::Success)
-        .map(|i| format!("[{}] {}", i.index, i.error.as_deref().unwrap_or("no response")))
+        .map(|i| {
+            format!(
+                "[{}] {}",
+                i.index,
+                i.error.as_deref().unwrap_or("no response")
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -458,7 +458,9 @@ pub fn reported_failure(response: &Value) -> Option<Failure> {
     };
     let error = match o.get("error") {
         Some(e) if crate::compile::predicate::truthy(e) => pyfmt::str_of(e),
-        _ if o.get("success") == Some(&Value::Bool(false)) => pyfmt::json_dumps(&Value::Object(o.clone())),
+        _ if o.get("success") == Some(&Value::Bool(false)) => {
+            pyfmt::json_dumps(&Value::Object(o.clone()))
+        }
         _ => return None,
     };
     let rest: Map<String, Value> = o

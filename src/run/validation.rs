@@ -477,12 +477,11 @@ mod tests {
         assert_eq!(s["details"]["timing_floor"]["treated_as_met"], true);
         assert_eq!(
             notes(&v),
-            ["structural: the run took 0.0004s, under min_execution_time 0.01s: treated as met (a timing floor is not a behaviour check)"]
+            [
+                "structural: the run took 0.0004s, under min_execution_time 0.01s: treated as met (a timing floor is not a behaviour check)"
+            ]
         );
-        let slow = eval(
-            json!({"structural": {"min_execution_time": 0.01}}),
-            0.5,
-        );
+        let slow = eval(json!({"structural": {"min_execution_time": 0.01}}), 0.5);
         assert!(notes(&slow).is_empty());
         assert_eq!(slow["results"]["structural"]["passed"], true);
     }

@@ -404,10 +404,16 @@ impl Service {
         }
     }
 
-    /// Validates the named ensembles, or every file in every tier when `names` is empty.
+    /// Validates the named ensembles, or, when `names` is empty, every file of the user's
+    /// tiers (local, library, global: the packaged ensembles are orc's own, checked when named).
     pub fn validate(&self, names: &[String]) -> Result<Vec<ValidationReport>, ServiceError> {
         let files: Vec<EnsembleFile> = if names.is_empty() {
-            self.project.catalogue().files.clone()
+            let cat = self.project.catalogue();
+            cat.files
+                .iter()
+                .filter(|f| f.tier != Tier::Packaged)
+                .cloned()
+                .collect()
         } else {
             names
                 .iter()
