@@ -24,6 +24,9 @@ VALIDATE = ["checked", "checked-fails"]
 
 
 def norm_response(v):
+    # A gathered fan-out over nested agents is a list of their documents.
+    if isinstance(v, list):
+        return [norm_response(x) for x in v]
     if isinstance(v, str):
         try:
             parsed = json.loads(v)
@@ -31,6 +34,10 @@ def norm_response(v):
             return v
         if isinstance(parsed, dict) and "results" in parsed and "ensemble" in parsed:
             return norm_result(parsed)
+        # A loop's response: 0.25.2 added `has_errors`, which 0.19 has not.
+        if isinstance(parsed, dict) and {"iterations", "terminated"} <= parsed.keys():
+            parsed.pop("has_errors", None)
+            return parsed
     return v
 
 

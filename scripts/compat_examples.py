@@ -5,6 +5,13 @@ compat_019.py's normalisation. Prints one row per ensemble: agree / differ / bot
 skipped (why), with a one-line reason for each difference and, where one is on record below,
 the classification of that difference.
 
+With `--mode 0.25.2` it runs the ensembles llm-orc 0.25.2 ships inside its wheel (its packaged
+tier, `--packaged DIR`) from an empty folder: llm-orc finds them in its own package, orc in its
+packaged tier pointed at a copy of the same tree (ORC_PACKAGED_DIR), both against one orc-sim
+on a free port (its `/v1` for llama-server and openai-compatible profiles, LLAMA_SERVER_URL and
+OLLAMA_HOST pointing at it). There an ensemble agrees when the exit codes, every agent's status,
+outcome and response (or error), the deliverable and every prompt sent are the same.
+
 Counting. Every `*.yaml` / `*.yml` under `.llm-orc/ensembles/` is a file; symlinks to another
 file of the tree are the same file; files with the same `name:` and the same bytes are one
 ensemble (llm-orc invokes by name). An ensemble counts when llm-orc itself runs it, that is,
@@ -69,6 +76,41 @@ EXPECTED = {
     "serving": ("c", "an empty dispatch target is refused before any lookup, not 'not found' "
                 "(a build request dispatches build-gated instead and differs as it does)"),
 }
+# The same for llm-orc 0.25.2's packaged ensembles (`--mode 0.25.2`), from its runs.
+NESTED_DOC_025 = ("0.25.2 hands the child of a nested or dispatch dependent the whole result "
+                  "JSON (timings included); orc hands every dependent the child's answers")
+UNKNOWN_PROVIDER_025 = ("0.25.2 refuses the run (`unknown provider`) where a profile's provider "
+                        "is unknown, fallback or not; orc runs the profile's fallback")
+OLLAMA_025 = ("0.25.2 knows no `provider: ollama` (its own global template's `micro-local` is "
+              "one) and refuses the run; orc speaks Ollama's native API")
+CLOUD_FALLBACK_025 = ("0.25.2 refuses a run whose cloud profiles have no credentials, fallback "
+                      "or not; orc runs the profiles' local fallback")
+VALIDATION_CRASH_025 = ("0.25.2's invoke crashes (a pydantic `dict_type` error) when an agent of "
+                        "an ensemble with `validation:` fails; orc reports the run")
+EXPECTED_025 = {
+    # (a) ARCHITECTURE row "0.19.0 composes three inputs unlike 0.25.2 ..." (corrected here)
+    "build-gated": ("a", NESTED_DOC_025),
+    "build-gated-round": ("a", NESTED_DOC_025),
+    "build-round": ("a", NESTED_DOC_025),
+    "gen-review": ("a", NESTED_DOC_025),
+    # (a) "an unknown provider falls back at run time when the profile has a fallback"
+    "cascading-fallback-test": ("a", UNKNOWN_PROVIDER_025),
+    "test-fallback-display": ("a", UNKNOWN_PROVIDER_025),
+    # (a) "runtime fallback always goes to `llama3`"
+    "fallback-demo-ensemble": ("a", CLOUD_FALLBACK_025),
+    "fallback-scenarios-ensemble": ("a", CLOUD_FALLBACK_025),
+    # (a) "0.25.2 reaches Ollama only through `/v1`"
+    "fallback-test-ensemble": ("a", OLLAMA_025),
+    "parallelism-test-ensemble": ("a", OLLAMA_025),
+    "simple-mixed-test": ("a", OLLAMA_025),
+    # (c) ARCHITECTURE row "a `dispatch:` target that comes out empty"
+    "serving": ("c", "an empty dispatch target is refused before any lookup, not 'not found'"),
+}
+for _name in ("validate-conditional-execution", "validate-error-handling",
+              "validate-fan-out-fan-in", "validate-file-processing-pipeline", "validate-file-read",
+              "validate-multi-step-conversation", "validate-parallel-execution",
+              "validate-research-replication", "validate-simple-conversation"):
+    EXPECTED_025[_name] = ("c", VALIDATION_CRASH_025)
 # (a) Cloud providers: "runtime fallback always goes to `llama3`"; (a) interactive input:
 # "interactive primitives read stdin's `input` first". Given by `needs()` below.
 NEEDS_WHY = {
@@ -77,6 +119,12 @@ NEEDS_WHY = {
     "interactive input": ("a", "no terminal: llm-orc takes stdin's EOF as the answer (empty "
                           "text, a confirmation's default `y`); orc answers a first input "
                           "prompt with the input and never passes a confirmation unasked"),
+}
+
+NEEDS_WHY_025 = {
+    "cloud provider": ("a", "llm-orc 0.25.2 refuses the run without the provider's credentials "
+                       "(not_equipped); orc runs it and fails the cloud agent"),
+    "interactive input": NEEDS_WHY["interactive input"],
 }
 
 # Why an ensemble cannot be compared here although both tools run it (needs things neither can
@@ -192,12 +240,23 @@ def parse_doc(p):
                 continue
             if isinstance(ev, dict) and ev.get("type") == "execution_completed":
                 doc = ev.get("data")
-    return doc if isinstance(doc, dict) and "results" in doc else None
+    if not isinstance(doc, dict) or "results" not in doc:
+        return None
+    # llm-orc 0.25.2 (and orc) print an error document when they refuse to run: no results.
+    if isinstance(doc.get("error"), dict) and not doc.get("results"):
+        return None
+    return doc
 
 
 def last_error(p, timeout_msg):
     if p is None:
         return timeout_msg
+    try:
+        doc = json.loads(p.stdout)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("error"), dict):
+        return str(doc["error"].get("message", ""))[:160]
     text = (p.stderr or "") + "\n" + (p.stdout or "")
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     for l in reversed(lines):
@@ -256,7 +315,7 @@ T1_HEAD = "Please respond to the following input, taking into account the result
 def pattern(lo_text, oc_text):
     """Names a known difference between 0.19.0's and 0.25.2's (orc's) prompt composition."""
     if '{"ensemble": "' in lo_text and '{"ensemble": "' not in oc_text:
-        return "0.19 hands dependents a nested agent's whole result JSON"
+        return "llm-orc hands a dependent a nested agent's whole result JSON"
     if "Original task: \n\nChunk content" in lo_text and "Original task: \n\n" not in oc_text:
         return "0.19 leaves a fan-out instance's `Original task:` empty"
     if lo_text.startswith(T1_HEAD) and not oc_text.startswith(T1_HEAD):
@@ -314,8 +373,13 @@ def short_diff(d):
     return f"{name}: at char {i} llm-orc {ls!r} / orc {os_!r}"
 
 
-def compare(lo_doc, oc_doc):
-    want, got = norm_result(lo_doc), norm_result(oc_doc)
+def statuses_of(normed):
+    """Each agent's status and outcome (and error): what `agree` means before responses."""
+    return [(k, e.get("status"), e.get("outcome"), e.get("error")) for k, e in normed["results"]]
+
+
+def compare(lo_doc, oc_doc, norm=norm_result):
+    want, got = norm(lo_doc), norm(oc_doc)
     diffs = []
     wk = [k for k, _ in want["results"]]
     gk = [k for k, _ in got["results"]]
@@ -328,7 +392,7 @@ def compare(lo_doc, oc_doc):
     if want["deliverable"] != got["deliverable"]:
         diffs.append("deliverable")
     same = sum(1 for k in wk if w.get(k) == g.get(k))
-    return diffs, same, len(wk)
+    return diffs, same, len(wk), statuses_of(want) == statuses_of(got)
 
 
 def report_of(text):
@@ -370,13 +434,41 @@ def validate_runs(a, ensembles, work, envs):
     return out
 
 
+def norm_025(doc):
+    """compat_019's normalisation plus each agent's 0.25 `outcome` (skipped_by_failure,
+    handled_failure, ...)."""
+    out = norm_result(doc)
+    raw = doc.get("results") or {}
+    for k, e in out["results"]:
+        o = (raw.get(k) or {}).get("outcome")
+        if o is not None:
+            e["outcome"] = o
+    return out
+
+
+def packaged_profiles(tree, global_dir):
+    """The profiles the packaged ensembles see: the global tier's, then the packaged tree's
+    (config.yaml and profiles/*.yaml), as both tools merge them for this purpose."""
+    out = profiles_of(tree)
+    for k, v in profiles_of(global_dir).items():
+        out.setdefault(k, v)
+    return out
+
+
+def models_of(profiles):
+    return sorted({p.get("model") for p in profiles.values()
+                   if isinstance(p, dict) and isinstance(p.get("model"), str)})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--llm-orc", required=True)
     ap.add_argument("--orc", required=True)
     ap.add_argument("--sim", required=True)
     ap.add_argument("--python", required=True, help="the interpreter llm-orc runs scripts with")
-    ap.add_argument("--project", required=True, help="the example project (or its .llm-orc)")
+    ap.add_argument("--project", help="the example project (or its .llm-orc)")
+    ap.add_argument("--mode", choices=["0.19", "0.25.2"], default="0.19")
+    ap.add_argument("--packaged", help="0.25.2: the packaged tree its wheel ships")
     ap.add_argument("--only", nargs="*", default=[], help="run only these ensembles")
     ap.add_argument("--input", default=INPUT)
     ap.add_argument("--timeout", type=int, default=300)
@@ -388,40 +480,79 @@ def main():
     for k in ("llm_orc", "orc", "sim", "python"):
         setattr(a, k, os.path.abspath(getattr(a, k)))
 
-    src = a.project.rstrip("/")
-    if os.path.basename(src) != ".llm-orc":
-        src = os.path.join(src, ".llm-orc")
-    if not os.path.isdir(os.path.join(src, "ensembles")):
-        sys.exit(f"no ensembles folder under {src}")
+    v025 = a.mode == "0.25.2"
+    work = tempfile.mkdtemp(prefix="compat-examples-")
+    if v025:
+        if not a.packaged or not os.path.isdir(os.path.join(a.packaged, "ensembles")):
+            sys.exit(f"no ensembles folder under --packaged {a.packaged}")
+        src = a.packaged.rstrip("/")
+        # llm-orc fills an empty global folder with its templates on first use; orc reads the
+        # same global tier, so it gets a copy.
+        homes = {who: os.path.join(work, "home-" + who) for who in ("llm-orc", "orc")}
+        for h in homes.values():
+            os.makedirs(h)
+        first = os.path.join(work, "first-run")
+        os.makedirs(first)
+        subprocess.run([a.llm_orc, "list-ensembles"], cwd=first, capture_output=True,
+                       env=dict(os.environ, HOME=homes["llm-orc"]), timeout=a.timeout)
+        lo_global = os.path.join(homes["llm-orc"], ".config", "llm-orc")
+        if os.path.isdir(lo_global):
+            shutil.copytree(lo_global, os.path.join(homes["orc"], ".config", "llm-orc"))
+        profiles = packaged_profiles(src, lo_global)
+    else:
+        if not a.project:
+            sys.exit("--project is needed with --mode 0.19")
+        src = a.project.rstrip("/")
+        if os.path.basename(src) != ".llm-orc":
+            src = os.path.join(src, ".llm-orc")
+        if not os.path.isdir(os.path.join(src, "ensembles")):
+            sys.exit(f"no ensembles folder under {src}")
+        profiles = profiles_of(src)
     ensembles, stats = discover(src)
-    profiles = profiles_of(src)
     if a.only:
         ensembles = [e for e in ensembles if e["name"] in a.only]
 
-    work = tempfile.mkdtemp(prefix="compat-examples-")
     log_path = os.path.join(work, "sim.jsonl")
     open(log_path, "w").close()
     port_file = os.path.join(work, "sim.port")
-    sim = subprocess.Popen([a.sim, "--port", "11434", "--accept-any-model", "--log", log_path,
-                            "--port-file", port_file],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # llm-orc 0.19 always calls 11434; 0.25.2 is told where the server is.
+    sim_cmd = [a.sim, "--port", "0" if v025 else "11434", "--accept-any-model", "--log",
+               log_path, "--port-file", port_file]
+    if v025:
+        # llm-orc 0.25.2 asks the server for its models before a run.
+        sim_cmd += ["--models", ",".join(models_of(profiles))]
+    sim = subprocess.Popen(sim_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows, vrows = [], []
     try:
         # Our simulator writes the port file once it listens; one that cannot bind exits.
         deadline = time.time() + 10
         while not os.path.exists(port_file) or os.path.getsize(port_file) == 0:
             if sim.poll() is not None or time.time() > deadline:
-                sys.exit("orc-sim did not start on 127.0.0.1:11434 (is the port free?)")
+                sys.exit("orc-sim did not start (is port 11434 free?)")
             time.sleep(0.05)
+        with open(port_file) as f:
+            port = f.read().strip()
+        host = f"127.0.0.1:{port}"
         envs = {}
         for who in ("llm-orc", "orc"):
             os.makedirs(os.path.join(work, who))
-            shutil.copytree(src, os.path.join(work, who, ".llm-orc"), symlinks=True)
-            home = os.path.join(work, "home-" + who)
-            os.makedirs(home)
-            envs[who] = dict(os.environ, HOME=home, OLLAMA_HOST="127.0.0.1:11434",
+            if v025:
+                home = homes[who]
+            else:
+                shutil.copytree(src, os.path.join(work, who, ".llm-orc"), symlinks=True)
+                home = os.path.join(work, "home-" + who)
+                os.makedirs(home)
+            envs[who] = dict(os.environ, HOME=home, OLLAMA_HOST=host,
                              ORC_PYTHON=a.python, NO_COLOR="1", PYTHONUNBUFFERED="1")
             envs[who].pop("RUST_LOG", None)
+            if v025:
+                envs[who]["LLAMA_SERVER_URL"] = f"http://{host}/v1"
+        if v025:
+            # orc's packaged tier is a copy of the same tree (never the venv's own files).
+            mine = os.path.join(work, "packaged")
+            shutil.copytree(src, mine, symlinks=True,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            envs["orc"]["ORC_PACKAGED_DIR"] = mine
         print(f"{stats['files']} files ({stats['symlinks']} symlinks), {stats['distinct_files']} "
               f"distinct files, {stats['names']} ensemble names; input {a.input!r}\n")
         print(f"{'ensemble':<36} {'outcome':<10} {'agents':>6} {'same':>4}  reason")
@@ -474,8 +605,18 @@ def main():
                 elif "deliverable" not in lo_doc:
                     lo_doc["deliverable"] = oc_doc.get("deliverable")
                     row["note"] = "llm-orc wrote no artifact; deliverable not compared"
-                diffs, same, n = compare(lo_doc, oc_doc)
+                diffs, same, n, same_status = compare(lo_doc, oc_doc,
+                                                      norm_025 if v025 else norm_result)
                 row.update(agents=n, same=same)
+                if v025:
+                    # 0.25.2: the exit code and every prompt count too.
+                    if lo.returncode != oc.returncode:
+                        diffs.insert(0, f"exit code llm-orc {lo.returncode} / orc {oc.returncode}")
+                    same_prompts = prompt_reason(lo_reqs, oc_reqs) is None
+                    if not same_prompts and not diffs:
+                        diffs.append("the prompts sent differ")
+                    row["same_except_responses"] = (lo.returncode == oc.returncode
+                                                    and same_status and same_prompts)
                 if diffs:
                     pr = prompt_reason(lo_reqs, oc_reqs)
                     row.update(outcome="differ", reason=(pr + "; " if pr else "") +
@@ -485,9 +626,9 @@ def main():
             if row["outcome"] != "agree" and row["needs"]:
                 row["outcome"] = "skipped"
                 row["reason"] = "needs " + ", ".join(row["needs"]) + "; " + row["reason"]
-            known = EXPECTED.get(name)
+            known = (EXPECTED_025 if v025 else EXPECTED).get(name)
             if known is None and row["outcome"] == "skipped":
-                known = NEEDS_WHY[row["needs"][0]]
+                known = (NEEDS_WHY_025 if v025 else NEEDS_WHY)[row["needs"][0]]
             if known and row["outcome"] in ("differ", "skipped"):
                 row["class"], row["why"] = known
             elif known:
@@ -518,6 +659,10 @@ def main():
     print()
     print(f"ensembles: {len(rows)}; llm-orc runs {len(counted)}; "
           + ", ".join(f"{k} {v}" for k, v in sorted(tally.items())))
+    if v025:
+        core = sum(1 for r in counted if r.get("same_except_responses"))
+        print(f"agree on exit code, every agent's status and outcome and every prompt: {core} "
+              f"of {len(counted)}; with every response too: {tally.get('agree', 0)}")
     unexplained = [r["ensemble"] for r in rows if r["outcome"] == "differ" and "why" not in r]
     if unexplained:
         print("differences without a classification: " + ", ".join(unexplained))

@@ -19,6 +19,18 @@ use serde_json::{Value, json};
 
 const INPUT: &str = "Please review the parser change.";
 
+/// Agents whose prompt differs from 0.19.0's by design, and the ensemble they are in, because
+/// orc follows llm-orc 0.25.2 (ARCHITECTURE row "0.19: an agent whose dependencies all failed
+/// ..."): 0.25.2 shows an agent every dependency, a skipped one as `Agent d (Role) (skipped): no
+/// response`, where 0.19.0 left it out (`summary`), and a loop's response carries `has_errors`
+/// (`report` reads one, and `polish` reads `report`). Their status is compared; their answer
+/// cannot be.
+const PROMPT_DIFFERS_BY_025: &[(&str, &str)] = &[
+    ("triage", "summary"),
+    ("refine", "report"),
+    ("refine", "polish"),
+];
+
 fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read fixture") {
         let entry = entry.expect("entry");
@@ -32,7 +44,26 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// A loop agent's response without the `has_errors` llm-orc 0.25.2 added (0.19 has none).
+fn loop_response_019(s: &str) -> Option<Value> {
+    let Ok(Value::Object(mut m)) = serde_json::from_str::<Value>(s) else {
+        return None;
+    };
+    if !(m.contains_key("terminated") && m.contains_key("iterations")) {
+        return None;
+    }
+    m.shift_remove("has_errors")?;
+    Some(Value::String(orc::pyfmt::json_dumps(&Value::Object(m))))
+}
+
 fn norm_response(v: &Value) -> Value {
+    if let Some(r) = v.as_str().and_then(loop_response_019) {
+        return r;
+    }
+    // A gathered fan-out over nested agents is a list of their documents.
+    if let Value::Array(items) = v {
+        return Value::Array(items.iter().map(norm_response).collect());
+    }
     if let Value::String(s) = v
         && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(s)
         && parsed.get("results").is_some()
@@ -111,6 +142,25 @@ async fn llm_orc_019_project_gives_the_same_results() {
             "deliverable": doc["deliverable"],
         }));
         got["input"] = json!(INPUT);
+        let mut want = want;
+        for (ens, agent) in PROMPT_DIFFERS_BY_025.iter().filter(|(e, _)| *e == name) {
+            let at = |doc: &Value| {
+                doc["results"]
+                    .as_array()
+                    .and_then(|r| r.iter().position(|x| x[0] == *agent))
+                    .unwrap_or_else(|| panic!("{ens}: no agent {agent}"))
+            };
+            let (w, g) = (at(&want), at(&got));
+            assert_eq!(
+                want["results"][w][1]["status"], got["results"][g][1]["status"],
+                "{ens}: agent {agent}"
+            );
+            let theirs = want["results"][w][1]["response"].clone();
+            want["results"][w][1] = got["results"][g][1].clone();
+            if want["deliverable"] == theirs {
+                want["deliverable"] = got["deliverable"].clone();
+            }
+        }
         let want_results = want["results"].as_array().cloned().unwrap_or_default();
         let got_results = got["results"].as_array().cloned().unwrap_or_default();
         for (w, g) in want_results.iter().zip(&got_results) {

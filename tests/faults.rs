@@ -31,10 +31,11 @@ async fn server_dies_mid_run() {
         .expect("sim");
     let p = TestProject::new();
     p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
-    // `first` finishes; `killer`'s request takes the server down; the rest cannot reach it.
+    // `first` finishes; `killer`'s request takes the server down; the rest cannot reach it
+    // (`after` runs: one of its dependencies succeeded).
     p.ensemble(
         "e",
-        "name: e\ndescription: d\nagents:\n  - name: first\n    model_profile: tiny\n  - name: killer\n    model_profile: tiny\n    system_prompt: k [[sim:die]]\n    depends_on: [first]\n  - name: after\n    model_profile: small\n    depends_on: [killer]\n",
+        "name: e\ndescription: d\nagents:\n  - name: first\n    model_profile: tiny\n  - name: killer\n    model_profile: tiny\n    system_prompt: k [[sim:die]]\n    depends_on: [first]\n  - name: after\n    model_profile: small\n    depends_on: [first, killer]\n",
     );
     let out = tokio::task::spawn_blocking({
         let mut c = orc_cmd(&p, &["invoke", "e", "x"]);

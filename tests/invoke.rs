@@ -395,13 +395,19 @@ async fn client_errors_are_not_retried_and_500_names_host_and_model() {
         err.contains(&sim.url()) && err.contains("qwen3:0.6b") && err.contains("500"),
         "{err}"
     );
-    // The dependent still ran, with the bare input since no dependency succeeded.
-    assert_eq!(art["results"]["fine"]["status"], "success");
-    let fine = reqs
-        .iter()
-        .find(|r| r.model == "gemma3:1b")
-        .expect("fine ran");
-    assert_eq!(user_msg(fine), "x");
+    // No dependency succeeded, so the dependent is skipped and says why (llm-orc 0.25.2).
+    assert_eq!(art["results"]["fine"]["status"], "skipped");
+    assert_eq!(art["results"]["fine"]["outcome"], "skipped_by_failure");
+    let reason = art["results"]["fine"]["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("no dependency succeeded: bad (failed: ")
+            && reason.contains("), boom (failed: "),
+        "{reason}"
+    );
+    assert!(
+        !reqs.iter().any(|r| r.model == "gemma3:1b"),
+        "fine never ran"
+    );
     assert!(
         r.stderr.contains("error: agent `boom` failed:"),
         "{}",
@@ -500,7 +506,8 @@ async fn unreachable_ollama_is_one_clear_line_and_the_artifact_is_kept() {
         .lines()
         .filter(|l| l.starts_with("error:"))
         .collect();
-    assert_eq!(errors.len(), 2, "{}", r.stderr);
+    // The synthesiser never ran (none of its dependencies succeeded), so one cause is left.
+    assert_eq!(errors.len(), 1, "{}", r.stderr);
     assert!(
         errors
             .iter()
@@ -516,10 +523,16 @@ async fn unreachable_ollama_is_one_clear_line_and_the_artifact_is_kept() {
     let art = latest_artifact(&p, "peer-fanin");
     assert_eq!(art["status"], "completed_with_errors");
     assert_eq!(art["results"].as_object().map(|m| m.len()), Some(9));
+    assert_eq!(
+        art["results"]["synthesizer"]["outcome"],
+        "skipped_by_failure"
+    );
 }
 
+/// A script's non-zero exit is llm-orc 0.25.2's error, with stderr in the payload and its tail on
+/// the CLI's error line; its only dependent is skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failing_script_reports_stderr_and_dependents_run() {
+async fn failing_script_reports_stderr_and_skips_its_dependent() {
     let sim = sim().await;
     let p = TestProject::new();
     p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
@@ -534,12 +547,22 @@ async fn failing_script_reports_stderr_and_dependents_run() {
     let r = orc(&p, &["invoke", "e", "x"]).await;
     assert_eq!(r.code, 1);
     let art = latest_artifact(&p, "e");
-    let err = art["results"]["s"]["error"].as_str().unwrap_or("");
-    assert!(
-        err.contains("exit code 4") && err.contains("the parser choked on line 3"),
-        "{err}"
+    assert_eq!(
+        art["results"]["s"]["error"],
+        "Script failed with exit code 4"
     );
-    assert_eq!(art["results"]["after"]["status"], "success");
+    assert_eq!(
+        art["results"]["s"]["payload"]["stderr"],
+        "the parser choked on line 3\n"
+    );
+    assert!(
+        r.stderr.contains(
+            "error: agent `s` failed: Script failed with exit code 4: the parser choked on line 3"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(art["results"]["after"]["outcome"], "skipped_by_failure");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

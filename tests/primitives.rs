@@ -61,7 +61,7 @@ fn file_primitives_read_write_and_stay_in_the_project() {
     assert_eq!(art["results"]["missing"]["status"], "failed");
     assert_eq!(
         art["results"]["missing"]["error"],
-        "script `missing` failed: [Errno 2] No such file or directory: 'data/none.txt'"
+        "[Errno 2] No such file or directory: 'data/none.txt'"
     );
     for agent in ["escape", "escape-write"] {
         let err = art["results"][agent]["error"].as_str().unwrap_or("");
@@ -116,10 +116,7 @@ fn data_and_control_primitives() {
         art["results"]["replicate"]["response"],
         r#"{"success": true, "replications": [{"replication_id": 1, "total_replications": 2, "random_seed": 7}, {"replication_id": 2, "total_replications": 2, "random_seed": 8}], "total_replications": 2, "base_seed": 7, "error": null}"#
     );
-    assert_eq!(
-        art["results"]["zero"]["error"],
-        "script `zero` failed: replications must be >= 1"
-    );
+    assert_eq!(art["results"]["zero"]["error"], "replications must be >= 1");
 }
 
 /// With no one to ask (stdin is not a terminal), the interactive primitives take a
@@ -156,7 +153,7 @@ fn user_interaction_without_a_terminal() {
     assert_eq!(art["results"]["confirm-default"]["status"], "failed");
     assert_eq!(
         art["results"]["confirm-default"]["error"],
-        "script `confirm-default` failed: User cancelled confirmation"
+        "User cancelled confirmation"
     );
     assert_eq!(art["metadata"]["interactive_mode"], true);
     assert_eq!(art["metadata"]["user_inputs_collected"], 0);

@@ -304,7 +304,7 @@ fn a_timeout_kills_the_scripts_whole_process_group() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(
         error(&latest_artifact(&p, "e"), "s"),
-        "script `s` failed: Script timed out after 3 seconds"
+        "Script timed out after 3 seconds"
     );
     let pid = read_pid(&p.root().join("grandchild.pid"));
     assert!(
@@ -621,7 +621,7 @@ fn scripts_get_the_documented_stdin_and_environment() {
     assert_eq!(
         second["stdin"],
         json!({"agent_name": "second", "input_data": "the text", "context": {}, "dependencies": {
-            "first": {"response": first_response, "status": "success", "model_substituted": false, "agent_requests": []}
+            "first": {"response": first_response, "status": "success", "model_substituted": false, "outcome": "succeeded", "has_errors": false, "agent_requests": []}
         }})
     );
     assert_eq!(
@@ -706,13 +706,7 @@ fn a_failure_envelope_fails_the_script_with_or_without_dependencies() {
     let r = invoke(&p, &["invoke", "envelope", "text"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     let art = latest_artifact(&p, "envelope");
-    assert_eq!(
-        error(&art, "first"),
-        "script `first` failed: nothing to split"
-    );
-    assert_eq!(
-        error(&art, "second"),
-        "script `second` failed: nothing to split"
-    );
+    assert_eq!(error(&art, "first"), "nothing to split");
+    assert_eq!(error(&art, "second"), "nothing to split");
     assert_eq!(answer(&art, "base")["output"], "fine");
 }

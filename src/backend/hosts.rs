@@ -23,6 +23,20 @@ pub fn openai_base_url(base_url: Option<&str>, ollama_host: &str) -> String {
         .unwrap_or_else(|| format!("{ollama_host}/v1"))
 }
 
+/// Where llm-orc 0.25 expects llama.cpp's server when neither a profile nor
+/// `LLAMA_SERVER_URL` says.
+pub const DEFAULT_LLAMA_SERVER_URL: &str = "http://127.0.0.1:8080/v1";
+
+/// A `llama-server` agent's endpoint, as llm-orc 0.25 decides it: its `base_url`, else
+/// `$LLAMA_SERVER_URL` (`env_url`), else [`DEFAULT_LLAMA_SERVER_URL`]. Never Ollama's host.
+pub fn llama_server_url(base_url: Option<&str>, env_url: Option<&str>) -> String {
+    base_url
+        .or(env_url)
+        .unwrap_or(DEFAULT_LLAMA_SERVER_URL)
+        .trim_end_matches('/')
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +53,19 @@ mod tests {
             ollama_host(None, None),
             format!("http://localhost:{DEFAULT_OLLAMA_PORT}")
         );
+    }
+
+    #[test]
+    fn llama_server_defaults_to_its_own_port_not_ollamas() {
+        assert_eq!(
+            llama_server_url(Some("http://gpu:9000/v1"), Some("http://env:1/v1")),
+            "http://gpu:9000/v1"
+        );
+        assert_eq!(
+            llama_server_url(None, Some("http://env:1/v1/")),
+            "http://env:1/v1"
+        );
+        assert_eq!(llama_server_url(None, None), "http://127.0.0.1:8080/v1");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! OpenAI-compatible `POST {base_url}/chat/completions` (llm-orc 0.25's way to reach Ollama).
 //!
-//! The body is what llm-orc 0.25.2 sends: `model` and `messages`, plus `temperature`,
-//! `max_tokens` and `response_format` when set. Not streamed, so usage comes in one piece.
+//! The body is what llm-orc 0.25.2 sends: `model` and `messages`, then `temperature` and
+//! `max_tokens` when set, then (llama-server only) `think` as
+//! `chat_template_kwargs.enable_thinking`, then the model's `options` as top-level keys (profile
+//! then agent, merged), then `response_format` when set. Not streamed, so usage comes in one
+//! piece.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -21,6 +24,8 @@ pub struct OpenAiClient {
     base_url: String,
     /// What one response may hold (`performance.execution.max_response_bytes`).
     pub max_response_bytes: u64,
+    /// The server is llama.cpp's `llama-server`: `think` goes in `chat_template_kwargs`.
+    pub llama_server: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -69,10 +74,11 @@ impl OpenAiClient {
             base_url: redact(&base),
             base,
             max_response_bytes: super::DEFAULT_MAX_RESPONSE_BYTES,
+            llama_server: false,
         }
     }
 
-    pub fn body(req: &ChatRequest) -> Value {
+    pub fn body(&self, req: &ChatRequest) -> Value {
         let mut body = Map::new();
         body.insert("model".into(), json!(req.model));
         body.insert(
@@ -88,6 +94,23 @@ impl OpenAiClient {
         if let Some(n) = req.max_tokens {
             body.insert("max_tokens".into(), json!(n));
         }
+        if self.llama_server
+            && let Some(think) = &req.think
+        {
+            body.insert(
+                "chat_template_kwargs".into(),
+                json!({"enable_thinking": crate::compile::predicate::truthy(think)}),
+            );
+        }
+        for (k, v) in &req.options {
+            // The request's own keys are never replaced by an option.
+            if !matches!(k.as_str(), "model" | "messages" | "stream") {
+                body.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(v) = &req.keep_alive {
+            body.entry("keep_alive").or_insert_with(|| v.clone());
+        }
         match &req.format {
             Some(Value::String(s)) if s == "json" => {
                 body.insert("response_format".into(), json!({"type": "json_object"}));
@@ -95,7 +118,7 @@ impl OpenAiClient {
             Some(schema @ Value::Object(_)) => {
                 body.insert(
                     "response_format".into(),
-                    json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}),
+                    json!({"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}),
                 );
             }
             _ => {}
@@ -118,7 +141,7 @@ impl Provider for OpenAiClient {
         let mut resp = self
             .http
             .post(format!("{}/chat/completions", self.base))
-            .json(&Self::body(req))
+            .json(&self.body(req))
             .send()
             .await
             .map_err(|e| unreachable(&self.base_url, model, &e, false))?;

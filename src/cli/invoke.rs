@@ -202,6 +202,9 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
     let inv = match outcome {
         Ok(inv) => inv,
         Err(e) => {
+            if args.output_format == Format::Json {
+                print_error_document(&e)?;
+            }
             let code = fail(&e);
             return Ok(
                 if code == 1 && matches!(e, crate::service::ServiceError::Invalid { .. }) {
@@ -322,6 +325,36 @@ fn delegated(a: &InvokeArgs) -> bool {
         || a.target_file.is_some()
 }
 
+/// `--output-format json` when the run never started (the ensemble is invalid or not found):
+/// llm-orc 0.25.2's error document (`status: error`, no results, the `error` with its kind
+/// and message), with each problem of the file and its line. The diagnostics still go to
+/// stderr.
+fn print_error_document(e: &crate::service::ServiceError) -> anyhow::Result<()> {
+    use crate::service::{ErrorKind, ServiceError};
+    let kind = match e.kind() {
+        ErrorKind::NotFound => "not_found",
+        ErrorKind::Invalid => "invalid",
+        ErrorKind::Refused => "refused",
+        ErrorKind::Io => "io",
+    };
+    let diagnostics = match e {
+        ServiceError::Invalid { diagnostics, .. } => diagnostics.clone(),
+        ServiceError::NotFound { unreadable, .. } => unreadable.clone(),
+        _ => Vec::new(),
+    };
+    let doc = json!({
+        "status": "error",
+        "has_errors": true,
+        "results": {},
+        "deliverable": null,
+        "error": {"kind": kind, "message": e.to_string(), "diagnostics": diagnostics},
+    });
+    let stdout = &mut std::io::stdout().lock();
+    crate::store::atomic::write_pretty_ascii(&mut *stdout, &doc)?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
 /// Asks on the terminal for get_user_input / confirm_action, one question at a time: the prompt
 /// on stderr, the answer from stdin. None when stdin is not a terminal (it may hold the input).
 pub fn terminal_asker() -> Option<crate::run::Asker> {
@@ -342,12 +375,14 @@ pub fn terminal_asker() -> Option<crate::run::Asker> {
 
 /// One line per distinct cause, so an unreachable host is one message, not 37.
 fn report_failures(r: &RunResult) {
-    let mut causes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut causes: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (name, e) in &r.entries {
         if e.status == Status::Failed
             && let Some(err) = &e.error
         {
-            causes.entry(err.as_str()).or_default().push(name);
+            // A script's stderr is in its payload; its tail says why it exited.
+            let cause = crate::run::script::error_with_stderr(err, e.payload.as_ref());
+            causes.entry(cause).or_default().push(name);
         }
     }
     for (cause, agents) in causes {
@@ -361,7 +396,7 @@ fn report_failures(r: &RunResult) {
                 if agents.len() > 3 { ", ..." } else { "" }
             )
         };
-        eprintln!("error: {} failed: {}", term_safe(&who), term_safe(cause));
+        eprintln!("error: {} failed: {}", term_safe(&who), term_safe(&cause));
     }
 }
 
@@ -412,7 +447,7 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
         if e.instances.is_some() || e.kind == "ensemble" && e.is_success() {
             // Gathered fan-outs and nested results are shown through their parts.
             if e.kind == "ensemble" {
-                writeln!(out, "== {name} (ensemble, {}) ==", e.status.outcome())?;
+                writeln!(out, "== {name} (ensemble, {}) ==", e.outcome())?;
                 if let Some(h) = &e.handover {
                     writeln!(out, "{}\n", term_safe(h))?;
                 }
@@ -425,13 +460,25 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
             .find(|(n, _)| *n == *name)
             .map(|(_, u)| format!(", {}", term_safe(&u.model)))
             .unwrap_or_default();
-        writeln!(out, "== {name} ({}{model}) ==", e.status.outcome())?;
+        writeln!(out, "== {name} ({}{model}) ==", e.outcome())?;
         match (&e.error, e.status) {
-            (Some(err), _) => writeln!(out, "error: {}\n", term_safe(err))?,
+            (Some(err), _) => writeln!(
+                out,
+                "error: {}\n",
+                term_safe(&crate::run::script::error_with_stderr(
+                    err,
+                    e.payload.as_ref()
+                ))
+            )?,
             (None, Status::Skipped) => writeln!(
                 out,
                 "{}\n",
-                term_safe(e.note.as_deref().unwrap_or("skipped"))
+                term_safe(
+                    e.reason
+                        .as_deref()
+                        .or(e.note.as_deref())
+                        .unwrap_or("skipped")
+                )
             )?,
             (None, _) => writeln!(out, "{}\n", term_safe(&crate::pyfmt::str_of(&e.response)))?,
         }
@@ -602,6 +649,9 @@ pub fn validate_runs(
         }
         for f in crate::run::validation::failures(&outcome) {
             eprintln!("error: {}: {}", term_safe(name), term_safe(&f));
+        }
+        for n in crate::run::validation::notes(&outcome) {
+            eprintln!("note: {}: {}", term_safe(name), term_safe(&n));
         }
         if let Some(Ok(w)) = &inv.artifact {
             eprintln!("artifact: {}", w.dir.display());

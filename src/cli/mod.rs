@@ -609,6 +609,7 @@ fn tier_heading(tier: Tier, svc: &Service) -> String {
         Tier::Local => format!("Local ({root}):"),
         Tier::Library => format!("Library ({root}):"),
         Tier::Global => format!("Global ({root}):"),
+        Tier::Packaged => format!("Packaged (shipped with orc, {root}):"),
     }
 }
 
@@ -715,7 +716,7 @@ fn list_profiles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow:
         return Ok(0);
     }
     writeln!(out, "Available model profiles:")?;
-    for tier in [Tier::Local, Tier::Global] {
+    for tier in [Tier::Local, Tier::Global, Tier::Packaged] {
         let in_tier: Vec<_> = profiles
             .by_name
             .values()
@@ -724,15 +725,12 @@ fn list_profiles(svc: &Service, format: Format, out: &mut impl Write) -> anyhow:
         if in_tier.is_empty() {
             continue;
         }
-        writeln!(
-            out,
-            "\n{}:",
-            if tier == Tier::Local {
-                "Local"
-            } else {
-                "Global"
-            }
-        )?;
+        let heading = match tier {
+            Tier::Local => "Local",
+            Tier::Packaged => "Packaged (shipped with orc)",
+            _ => "Global",
+        };
+        writeln!(out, "\n{heading}:")?;
         for p in in_tier {
             let s = &p.spec;
             let runnable = match s

@@ -17,6 +17,7 @@ pub use model::{LlmAgent, ModelTarget, ProviderKind};
 use crate::load::diag::{Diagnostic, Sink, WithHint, closest};
 use crate::load::project::{EnsembleFile, Project, Tier, check_relative_name, load_ensemble_file};
 use crate::load::resolve::{ScriptProblem, ScriptTarget, nested_candidates, resolve_script};
+pub use crate::load::spec::OnDependencyFailure;
 use crate::load::spec::{AgentKind, AgentSpec, EnsembleSpec, InputScope, LlmSpec, Located};
 use crate::load::yaml::Pos;
 
@@ -101,11 +102,19 @@ pub struct Agent {
     pub input_scope: Option<InputScope>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
+    /// `on_dependency_failure: run`: the agent runs even when no dependency succeeded.
+    #[serde(skip_serializing_if = "skips_on_failure")]
+    pub on_dependency_failure: OnDependencyFailure,
     /// Effective timeout in seconds: agent, else profile, else config, else 60.
     pub timeout_seconds: f64,
     pub level: usize,
     #[serde(flatten)]
     pub kind: Kind,
+}
+
+/// For serde: `on_dependency_failure` is written only when it says `run`.
+fn skips_on_failure(v: &OnDependencyFailure) -> bool {
+    *v == OnDependencyFailure::Skip
 }
 
 /// The structure an ensemble has.
@@ -372,6 +381,7 @@ impl<'p> Compiler<'p> {
                     input_key: a.input_key.clone(),
                     input_scope: a.input_scope,
                     when: a.when.as_ref().map(|w| w.value.clone()),
+                    on_dependency_failure: a.on_dependency_failure,
                     timeout_seconds: self.timeout(a),
                     level: 0,
                     kind,
@@ -477,8 +487,7 @@ impl<'p> Compiler<'p> {
                 let dirs = &self.project.dirs;
                 let tier_dir = match file.tier {
                     crate::load::project::Tier::Local => None,
-                    crate::load::project::Tier::Global => Some(dirs.global.as_path()),
-                    crate::load::project::Tier::Library => Some(dirs.library.as_path()),
+                    tier => dirs.tier_root(tier),
                 };
                 match resolve_script(dirs, &reference.value, tier_dir) {
                     Ok(target) => {
@@ -766,8 +775,12 @@ impl<'p> Compiler<'p> {
                 let p = &profiles.get(name)?.spec;
                 let provider = ProviderKind::parse(p.provider.as_deref()?)?;
                 let mut options = p.options.clone();
-                options.remove("think");
-                options.remove("keep_alive");
+                options.shift_remove("think");
+                // Ollama takes keep_alive beside its options; an OpenAI-compatible server
+                // gets it among them, where the profile put it (as llm-orc 0.25.2 sends it).
+                if provider == ProviderKind::Ollama {
+                    options.shift_remove("keep_alive");
+                }
                 Some(ModelTarget {
                     profile: Some(name.clone()),
                     model: p.model.clone()?,
@@ -838,8 +851,33 @@ impl<'p> Compiler<'p> {
         for (k, v) in &l.options {
             options.insert(k.clone(), v.clone());
         }
-        let think = options.remove("think");
-        let keep_alive = options.remove("keep_alive");
+        // shift_remove keeps the other options in the order written (they are sent in it).
+        let think = options.shift_remove("think");
+        if think.is_some() && provider == ProviderKind::OpenaiCompatible {
+            sink.error(
+                pos,
+                format!(
+                    "agent `{}` sets `options.think`, which an openai-compatible server cannot take",
+                    a.name.value
+                ),
+            )
+            .hint("`think` works with `provider: ollama` (Ollama's own API) and `provider: llama-server` (as chat_template_kwargs); llm-orc 0.25.2 refuses it here too");
+        }
+        let keep_alive = if provider == ProviderKind::Ollama {
+            options.shift_remove("keep_alive")
+        } else {
+            None
+        };
+        if l.response_format.is_some() && l.ollama_format.is_some() {
+            sink.warning(
+                pos,
+                format!(
+                    "agent `{}` sets both `response_format` and `ollama_format`; `response_format` is used",
+                    a.name.value
+                ),
+            )
+            .hint("keep one: `response_format` is llm-orc 0.25's key, `ollama_format` 0.19's");
+        }
         let target = ModelTarget {
             profile: l.model_profile.as_ref().map(|p| p.value.clone()),
             model,
@@ -862,7 +900,10 @@ impl<'p> Compiler<'p> {
                 .unwrap_or_else(|| {
                     format!("You are a {}. Provide helpful analysis.", a.name.value)
                 }),
-            format: l.ollama_format.clone(),
+            format: l
+                .response_format
+                .clone()
+                .or_else(|| l.ollama_format.clone()),
             think,
             keep_alive,
             fallback_chain,

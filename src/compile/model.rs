@@ -15,6 +15,10 @@ pub enum ProviderKind {
     Ollama,
     /// `POST {base_url}/chat/completions`.
     OpenaiCompatible,
+    /// llama.cpp's `llama-server` (llm-orc 0.25): OpenAI-compatible, at `$LLAMA_SERVER_URL`
+    /// (else `http://127.0.0.1:8080/v1`) when the profile has no `base_url`; `think` is sent
+    /// as its `chat_template_kwargs.enable_thinking`.
+    LlamaServer,
     /// A cloud provider llm-orc knows; it parses but orc cannot run it.
     Cloud(String),
     /// A provider nobody knows, on a profile with a fallback: the agent runs on the fallback.
@@ -25,7 +29,8 @@ impl ProviderKind {
     pub fn parse(s: &str) -> Option<ProviderKind> {
         match s {
             "ollama" => Some(ProviderKind::Ollama),
-            "openai-compatible" | "llama-server" => Some(ProviderKind::OpenaiCompatible),
+            "openai-compatible" => Some(ProviderKind::OpenaiCompatible),
+            "llama-server" => Some(ProviderKind::LlamaServer),
             s if s.starts_with("openai-compatible/") => Some(ProviderKind::OpenaiCompatible),
             "anthropic-api"
             | "anthropic-claude-pro-max"
@@ -42,8 +47,17 @@ impl ProviderKind {
         match self {
             ProviderKind::Ollama => "ollama",
             ProviderKind::OpenaiCompatible => "openai-compatible",
+            ProviderKind::LlamaServer => "llama-server",
             ProviderKind::Cloud(s) | ProviderKind::Unknown(s) => s,
         }
+    }
+
+    /// Spoken to through the OpenAI-compatible API (`/chat/completions`).
+    pub fn speaks_openai(&self) -> bool {
+        matches!(
+            self,
+            ProviderKind::OpenaiCompatible | ProviderKind::LlamaServer
+        )
     }
 
     pub fn runnable(&self) -> bool {

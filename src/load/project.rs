@@ -12,13 +12,17 @@ use crate::load::diag::{Diagnostic, Sink, WithHint};
 use crate::load::spec::{self, EnsembleSpec, ProfileSpec, Reader};
 use crate::load::yaml::{self, Entry, Node, Pos, Value};
 
-/// Where a file comes from. Lookups go local -> library -> global; the first match wins.
+/// Where a file comes from. Lookups go local -> library -> global -> packaged; the first match
+/// wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     Local,
     Library,
     Global,
+    /// Shipped with orc ([`crate::load::packaged`]): found from any project, shadowed by the
+    /// other tiers.
+    Packaged,
 }
 
 impl Tier {
@@ -27,6 +31,7 @@ impl Tier {
             Tier::Local => "local",
             Tier::Library => "library",
             Tier::Global => "global",
+            Tier::Packaged => "packaged",
         }
     }
 }
@@ -41,6 +46,12 @@ pub struct Env {
     pub ollama_host: Option<String>,
     /// `OLLAMA_HOSTS`: the pool of hosts (comma-separated URLs), over config.yaml's `hosts:`.
     pub ollama_hosts: Option<String>,
+    /// `LLAMA_SERVER_URL`: where `provider: llama-server` agents without a base_url go.
+    pub llama_server_url: Option<String>,
+    /// `XDG_DATA_HOME`: where the packaged ensembles are unpacked (else `~/.local/share`).
+    pub data_home: Option<PathBuf>,
+    /// `ORC_PACKAGED_DIR`: the packaged tier's folder instead of orc's own (empty: none).
+    pub packaged_dir: Option<PathBuf>,
     /// `orc mcp serve --allow-inline-scripts`: MCP clients may write ensembles with inline
     /// shell scripts (never from the environment; false unless the flag is given).
     pub mcp_allows_inline_scripts: bool,
@@ -63,6 +74,11 @@ impl Env {
             ollama_hosts: std::env::var("OLLAMA_HOSTS")
                 .ok()
                 .filter(|v| !v.trim().is_empty()),
+            llama_server_url: std::env::var("LLAMA_SERVER_URL")
+                .ok()
+                .filter(|v| !v.trim().is_empty()),
+            data_home: non_empty("XDG_DATA_HOME"),
+            packaged_dir: std::env::var_os("ORC_PACKAGED_DIR").map(PathBuf::from),
             mcp_allows_inline_scripts: false,
         }
     }
@@ -80,6 +96,8 @@ pub struct Dirs {
     pub global: PathBuf,
     /// `$LLM_ORC_LIBRARY_PATH`, else `llm-orchestra-library/` in the project root or cwd.
     pub library: PathBuf,
+    /// The packaged tier's tree (orc's shipped ensembles), when there is one.
+    pub packaged: Option<PathBuf>,
 }
 
 pub const LOCAL_DIR: &str = ".llm-orc";
@@ -135,12 +153,19 @@ impl Dirs {
                 }
             }
         };
+        let data_home = env
+            .data_home
+            .clone()
+            .or_else(|| env.home.as_ref().map(|h| h.join(".local").join("share")));
+        let packaged =
+            crate::load::packaged::root(env.packaged_dir.as_deref(), data_home.as_deref());
         Dirs {
             cwd: cwd.to_path_buf(),
             project_root,
             local,
             global,
             library,
+            packaged,
         }
     }
 
@@ -150,12 +175,13 @@ impl Dirs {
             Tier::Local => self.local.as_deref(),
             Tier::Library => Some(&self.library),
             Tier::Global => Some(&self.global),
+            Tier::Packaged => self.packaged.as_deref(),
         }
     }
 
     /// The ensemble directories in lookup order, whether they exist or not.
     pub fn ensemble_dirs(&self) -> Vec<(Tier, PathBuf)> {
-        [Tier::Local, Tier::Library, Tier::Global]
+        [Tier::Local, Tier::Library, Tier::Global, Tier::Packaged]
             .into_iter()
             .filter_map(|t| self.tier_root(t).map(|r| (t, r.join("ensembles"))))
             .collect()
@@ -556,14 +582,32 @@ impl Project {
         let mut config = Config::default();
         let mut profiles = Profiles::default();
         let mut config_files = Vec::new();
-        let mut trees = vec![(Tier::Global, dirs.global.clone())];
+        // The packaged profiles come first, so that any other definition replaces them.
+        let mut trees: Vec<(Tier, PathBuf)> = dirs
+            .packaged
+            .iter()
+            .map(|p| (Tier::Packaged, p.clone()))
+            .collect();
+        trees.push((Tier::Global, dirs.global.clone()));
         if let Some(local) = &dirs.local {
             trees.push((Tier::Local, local.clone()));
         }
         for (tier, root) in trees {
             let cfg = root.join("config.yaml");
             profiles.searched.push(cfg.clone());
-            if cfg.is_file() {
+            if cfg.is_file() && tier == Tier::Packaged {
+                // Only the packaged tree's profiles count: its settings are not the project's,
+                // and its warnings are nobody's to fix.
+                let mut found = Vec::new();
+                read_config(
+                    &cfg,
+                    tier,
+                    &mut Config::default(),
+                    &mut profiles,
+                    &mut found,
+                );
+                diagnostics.extend(found.into_iter().filter(Diagnostic::is_error));
+            } else if cfg.is_file() {
                 config_files.push(cfg.clone());
                 read_config(&cfg, tier, &mut config, &mut profiles, &mut diagnostics);
             }

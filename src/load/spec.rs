@@ -54,7 +54,20 @@ pub struct AgentSpec {
     pub input_scope: Option<InputScope>,
     pub when: Option<Located<String>>,
     pub timeout_seconds: Option<f64>,
+    /// `on_dependency_failure: run` (llm-orc 0.25): run even when no dependency succeeded.
+    pub on_dependency_failure: OnDependencyFailure,
     pub kind: AgentKind,
+}
+
+/// What an agent does when none of its dependencies succeeded (llm-orc 0.25's
+/// `on_dependency_failure`): `skip` it (the default; `outcome: skipped_by_failure`), or `run` it
+/// with the failures shown in its input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDependencyFailure {
+    #[default]
+    Skip,
+    Run,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +115,9 @@ pub struct LlmSpec {
     pub max_tokens: Option<u64>,
     pub options: Map<String, Json>,
     pub ollama_format: Option<Json>,
+    /// llm-orc 0.25's structured output: `"json"` or a JSON schema (sent as `response_format`
+    /// to OpenAI-compatible servers, as `format` to Ollama's native API).
+    pub response_format: Option<Json>,
     pub output_format: Option<String>,
     pub fallback_model_profile: Option<String>,
     pub cost_per_token: Option<f64>,
@@ -464,6 +480,7 @@ const COMMON_AGENT_KEYS: &[&str] = &[
     "input_scope",
     "when",
     "timeout_seconds",
+    "on_dependency_failure",
 ];
 
 const LLM_KEYS: &[&str] = &[
@@ -476,6 +493,7 @@ const LLM_KEYS: &[&str] = &[
     "max_tokens",
     "options",
     "ollama_format",
+    "response_format",
     "output_format",
     "fallback_model_profile",
     "cost_per_token",
@@ -666,6 +684,7 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
     let mut input_scope = None;
     let mut when = None;
     let mut timeout_seconds = None;
+    let mut on_dependency_failure = OnDependencyFailure::Skip;
     let mut llm = LlmSpec::default();
     let mut script: Option<Located<String>> = None;
     let mut parameters = Map::new();
@@ -700,6 +719,18 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
             },
             "when" => when = r.located_string(e),
             "timeout_seconds" => timeout_seconds = r.seconds(e),
+            "on_dependency_failure" => match r.string(e).as_deref() {
+                Some("run") => on_dependency_failure = OnDependencyFailure::Run,
+                Some("skip") | None => {}
+                Some(other) => {
+                    r.sink
+                        .error(
+                            e.value.pos,
+                            format!("`on_dependency_failure` cannot be `{other}`"),
+                        )
+                        .hint("`skip` (the default) or `run`");
+                }
+            },
             "model_profile" => llm.model_profile = r.located_string(e),
             "model" => llm.model = r.model(e),
             "provider" => llm.provider = r.string(e),
@@ -708,16 +739,8 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
             "temperature" => llm.temperature = r.number(e),
             "max_tokens" => llm.max_tokens = r.unsigned(e),
             "options" => llm.options = r.object(e),
-            "ollama_format" => {
-                llm.ollama_format = match &e.value.value {
-                    Value::Str(_) | Value::Map(_) => Some(e.value.to_json()),
-                    Value::Null => None,
-                    _ => {
-                        r.type_error(e, "\"json\" or a JSON schema mapping");
-                        None
-                    }
-                }
-            }
+            "ollama_format" => llm.ollama_format = read_format(r, e),
+            "response_format" => llm.response_format = read_format(r, e),
             "output_format" => llm.output_format = r.string(e),
             "fallback_model_profile" => llm.fallback_model_profile = r.string(e),
             "cost_per_token" => llm.cost_per_token = r.number(e),
@@ -777,8 +800,21 @@ fn read_agent(r: &mut Reader<'_>, index: usize, node: &Node) -> Option<AgentSpec
         input_scope,
         when,
         timeout_seconds,
+        on_dependency_failure,
         kind,
     })
+}
+
+/// `ollama_format` / `response_format`: `"json"` or a JSON schema mapping.
+fn read_format(r: &mut Reader<'_>, e: &Entry) -> Option<Json> {
+    match &e.value.value {
+        Value::Str(_) | Value::Map(_) => Some(e.value.to_json()),
+        Value::Null => None,
+        _ => {
+            r.type_error(e, "\"json\" or a JSON schema mapping");
+            None
+        }
+    }
 }
 
 fn check_llm_model(r: &mut Reader<'_>, name: &Located<String>, pos: Pos, llm: &LlmSpec) {

@@ -120,6 +120,9 @@ pub struct Engine {
     pub http: reqwest::Client,
     /// Where `provider: ollama` agents without a base_url go (`OLLAMA_HOST` or the default).
     pub ollama_host: String,
+    /// Where `provider: llama-server` agents without a base_url go (`LLAMA_SERVER_URL` or
+    /// llm-orc's default, `backend::hosts::llama_server_url`).
+    pub llama_server_url: String,
     /// The pool of Ollama hosts (`hosts:` / `OLLAMA_HOSTS`): where `provider: ollama` agents
     /// without a base_url go instead of `ollama_host`, host by host per attempt.
     pub pool: Option<Arc<crate::backend::pool::HostPool>>,
@@ -365,6 +368,14 @@ impl Engine {
                 let url = crate::backend::hosts::openai_base_url(base_url, &self.ollama_host);
                 let mut c = OpenAiClient::new(self.http.clone(), &url);
                 c.max_response_bytes = self.max_response_bytes;
+                Ok(AnyProvider::OpenAi(c))
+            }
+            ProviderKind::LlamaServer => {
+                let url =
+                    crate::backend::hosts::llama_server_url(base_url, Some(&self.llama_server_url));
+                let mut c = OpenAiClient::new(self.http.clone(), &url);
+                c.max_response_bytes = self.max_response_bytes;
+                c.llama_server = true;
                 Ok(AnyProvider::OpenAi(c))
             }
             ProviderKind::Cloud(p) | ProviderKind::Unknown(p) => Err(p.clone()),

@@ -128,6 +128,7 @@ mod tests {
             input_key: None,
             input_scope: None,
             when: None,
+            on_dependency_failure: Default::default(),
             timeout_seconds: 60.0,
             level: 0,
             kind: Kind::Llm(Box::new(crate::compile::LlmAgent {

@@ -1,6 +1,7 @@
-//! One node of the graph, once its dependencies are done: the guards (`when:`, all
-//! dependencies skipped), `input_key`, the dispatch target, and either one unit of work or a
-//! fan-out's instances and their gathered entry.
+//! One node of the graph, once its dependencies are done: the gate (no dependency answered:
+//! skipped, or run anyway with `on_dependency_failure: run`; a false `when:`), `input_key`, the
+//! dispatch target, and either one unit of work or a fan-out's instances and their gathered
+//! entry.
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use super::results::{Entry, InstanceStatus, Status, Timing};
 use super::scheduler::Place;
 use super::units::{Unit, UnitOut, run_unit};
 use super::{Outputs, Work, script};
-use crate::compile::{Agent, CompiledEnsemble, Kind};
+use crate::compile::{Agent, CompiledEnsemble, Kind, OnDependencyFailure};
 
 /// What one node of the graph produced.
 #[derive(Clone)]
@@ -79,24 +80,42 @@ pub(super) async fn run_node(
         b.skipped(&node.display);
         Some(why)
     });
-    let skip = over_budget.or_else(|| node.skip_reason());
-    engine.emit(Event::Ready {
-        agent: node.display.clone(),
-    });
-    if let Some(why) = skip {
-        let e = Entry::skipped(
+    let gate = match over_budget {
+        Some(why) => Gate::Skip(Entry::skipped(
             why,
             agent.kind.label(),
             Timing::instant(node.ready, node.ready),
-        );
-        let mut done = node.finish(e.clone(), Outputs::default());
-        done.out.leaves = vec![(node.display, e)];
-        return done;
-    }
-    match node.prepare() {
+        )),
+        None => node.gate(),
+    };
+    engine.emit(Event::Ready {
+        agent: node.display.clone(),
+    });
+    let handled = match gate {
+        Gate::Skip(e) => {
+            let mut done = node.finish(e.clone(), Outputs::default());
+            done.out.leaves = vec![(node.display, e)];
+            return done;
+        }
+        Gate::Run { handled } => handled,
+    };
+    let mut done = match node.prepare() {
         Ok(p) => node.run(p).await,
         Err(main) => node.finish(*main, Outputs::default()),
+    };
+    if done.main.is_success() {
+        done.main.handled_failure = handled;
     }
+    done
+}
+
+/// Whether a node runs once its dependencies are done.
+enum Gate {
+    /// It runs; `handled` names the dependencies that failed when none answered and the agent
+    /// says `on_dependency_failure: run`.
+    Run { handled: Option<String> },
+    /// It does not run: this is its entry.
+    Skip(Entry),
 }
 
 /// What a node hands its unit(s): the dependency whose response `input_key` narrowed, and the
@@ -114,14 +133,44 @@ impl Node<'_> {
             .map(|(_, d)| &d.main.response)
     }
 
-    /// Guards: an agent whose dependencies were all skipped, or whose `when:` is false, is
-    /// skipped (and so are its dependents, in turn).
-    fn skip_reason(&self) -> Option<String> {
-        use crate::compile::predicate::{evaluate, resolve_agent_ref, resolved_token};
-        let deps = self.deps;
-        if !deps.is_empty() && deps.iter().all(|(_, d)| d.main.status == Status::Skipped) {
-            return Some("every dependency was skipped".to_string());
+    /// The gate, as llm-orc 0.25.2 keeps it. When no dependency answered (none succeeded, no
+    /// fan-out partly did): with `on_dependency_failure: run` the agent runs, shown what
+    /// became of each; else it is skipped, by a guard when its dependencies all were
+    /// (`skipped_by_guard`), else by their failure (`skipped_by_failure`, with the reason). An
+    /// agent whose `when:` is false is skipped by its guard.
+    fn gate(&self) -> Gate {
+        let deps = self.dep_list(None);
+        let kind = self.agent.kind.label();
+        let now = Timing::instant(self.ready, self.ready);
+        if !deps.is_empty() && !deps.iter().any(|d| prompt::answered(d.entry)) {
+            let what = prompt::unanswered(&deps);
+            let guarded = deps.iter().all(|d| d.entry.skipped_by_guard);
+            if self.agent.on_dependency_failure == OnDependencyFailure::Run {
+                return Gate::Run {
+                    handled: (!guarded).then_some(what),
+                };
+            }
+            if guarded {
+                return Gate::Skip(guard_skip(
+                    "every dependency was skipped by a guard".into(),
+                    kind,
+                    now,
+                ));
+            }
+            let mut e = Entry::skipped(String::new(), kind, now);
+            e.note = None;
+            e.reason = Some(format!("no dependency succeeded: {what}"));
+            return Gate::Skip(e);
         }
+        match self.when_false() {
+            Some(why) => Gate::Skip(guard_skip(why, kind, now)),
+            None => Gate::Run { handled: None },
+        }
+    }
+
+    /// Why the agent's `when:` guard is false, if it is.
+    fn when_false(&self) -> Option<String> {
+        use crate::compile::predicate::{evaluate, resolve_agent_ref, resolved_token};
         let w = self.agent.when.as_ref()?;
         let resolve = |t: &str| resolve_agent_ref(t, |n| self.response_of(n));
         (!evaluate(w, resolve)).then(|| {
@@ -198,13 +247,33 @@ impl Node<'_> {
 
     async fn run(&self, p: Prepared) -> NodeDone {
         let dep_list = self.dep_list(p.first_override.as_ref());
-        // Fan-out: map over the first dependency's array.
+        // Fan-out: map over the first dependency's array; without one the agent fails (it is
+        // never run once on something that is not a list, as 0.19 did).
         if self.agent.fan_out
             && let Some(first) = dep_list.first()
-            && first.entry.is_success()
-            && let Some(items) = prompt::fan_out_items(&first.entry.response, None)
         {
-            return self.fan_out(first.name, &items, &p).await;
+            let items = match (first.entry.status, &first.entry.response) {
+                (Status::Success, r) => prompt::fan_out_items(r, None).ok_or_else(|| {
+                    format!(
+                        "Fan-out agent '{}' cannot run: upstream agent '{}'s response did not contain a JSON array",
+                        self.agent.name, first.name
+                    )
+                }),
+                (status, _) => Err(format!(
+                    "Fan-out agent '{}' cannot run: upstream agent '{}' did not succeed (status: '{}')",
+                    self.agent.name,
+                    first.name,
+                    status.word()
+                )),
+            };
+            return match items {
+                Ok(items) => self.fan_out(first.name, &items, &p).await,
+                Err(msg) => {
+                    let t = Timing::instant(self.ready, self.engine.ms());
+                    let e = Entry::failed(msg, self.agent.kind.label(), t);
+                    self.finish(e, Outputs::default())
+                }
+            };
         }
         let work = self.work(&dep_list, &p);
         let unit = self.unit(&self.agent.name, &self.display, self.ready);
@@ -237,10 +306,11 @@ impl Node<'_> {
             }),
             Kind::Ensemble { .. } => Work::Text(prompt::nested_input(agent, base, dep_list)),
             Kind::Dispatch { .. } => {
-                // The child gets the selected value (input_key), else the plain input: never T1.
+                // The child gets the selected value (input_key), else what a nested agent's
+                // child gets (the input, then the dependency blocks; llm-orc 0.25.2): never T1.
                 let input = match (&agent.input_key, &p.first_override) {
                     (Some(_), Some(e)) => crate::pyfmt::str_of(&e.response),
-                    _ => base.to_string(),
+                    _ => prompt::nested_input(agent, base, dep_list),
                 };
                 match &p.dispatch_child {
                     Some(child) => Work::Child {
@@ -299,10 +369,12 @@ impl Node<'_> {
             (Kind::Script { .. }, _) => Work::Script(script::ScriptInput::Plain(
                 prompt::fan_out_script_input(&agent.name, k, n, base, chunk),
             )),
+            // A child run gets the item itself (llm-orc 0.25.2), not the chunk template.
             (_, Some(child)) => Work::Child {
-                input: prompt::fan_out_llm_input(k, n, base, chunk),
+                input: prompt::fan_out_child_input(chunk),
                 child: child.clone(),
             },
+            (Kind::Ensemble { .. }, None) => Work::Text(prompt::fan_out_child_input(chunk)),
             _ => Work::Text(prompt::fan_out_llm_input(k, n, base, chunk)),
         };
         let out = run_unit(&self.unit(&inst, &inst_display, ready), work).await;
@@ -324,9 +396,11 @@ impl Node<'_> {
         let mut statuses = Vec::with_capacity(n);
         let mut responses = Vec::with_capacity(n);
         let mut all = Outputs::default();
-        // What dependents see of each instance: a nested instance's final answers (as for a
-        // nested agent), else its response; a failed instance is `None`.
+        // What dependents see of a nested agent's instances: each instance's final answers,
+        // named `agent[k]` (as llm-orc 0.25.2 hands them over), a failed instance as
+        // `[k] (failed): error`.
         let mut handed: Vec<String> = Vec::with_capacity(n);
+        let mut inner_errors = false;
         let nested = matches!(
             self.agent.kind,
             Kind::Ensemble { .. } | Kind::Dispatch { .. }
@@ -339,12 +413,16 @@ impl Node<'_> {
                 Value::Null
             };
             if nested {
-                let text = match (&entry.handover, entry.is_success()) {
+                handed.push(match (&entry.handover, entry.is_success()) {
                     (Some(h), true) => h.clone(),
-                    _ => crate::pyfmt::str_of(&response),
-                };
-                handed.push(format!("[{k}]:\n{text}"));
+                    (_, true) => format!("[{k}]:\n{}", crate::pyfmt::str_of(&response)),
+                    (_, false) => format!(
+                        "[{k}] (failed): {}",
+                        entry.error.as_deref().unwrap_or("no response")
+                    ),
+                });
             }
+            inner_errors |= entry.inner_errors;
             responses.push(response);
             statuses.push(InstanceStatus {
                 index: k,
@@ -356,21 +434,28 @@ impl Node<'_> {
             all.append(out);
             instances.push((inst, entry));
         }
-        let timing = Timing {
-            ready_ms: self.ready,
-            start_ms: first_start.min(last_end),
-            end_ms: last_end,
-            attempts: 0,
+        let timing = if n == 0 {
+            Timing::instant(self.ready, self.engine.ms())
+        } else {
+            Timing {
+                ready_ms: self.ready,
+                start_ms: first_start.min(last_end),
+                end_ms: last_end,
+                attempts: 0,
+            }
         };
         let mut main = gathered_entry(self.agent, responses, statuses, timing);
-        if nested {
+        // An empty fan-out hands over llm-orc's "produced zero instances" (render_response).
+        if nested && n > 0 {
+            handed.retain(|h| !h.is_empty());
             main.handover = Some(handed.join("\n\n"));
         }
+        main.inner_errors = inner_errors;
         let status = main.status;
         trace_finished(&self.display, &main);
-        if status != Status::Success {
-            main.error = None;
-        }
+        // A failed gathered entry says what failed, instance by instance; a partial one does
+        // not (llm-orc 0.25.2).
+        main.error = (status == Status::Failed).then(|| failed_instances(&main));
         self.engine.emit(Event::Finished {
             agent: self.display.clone(),
             status,
@@ -400,8 +485,32 @@ impl Node<'_> {
     }
 }
 
-/// The entry a fan-out's instances gather into: success when all succeeded, failed when none
-/// did, partial otherwise.
+/// `[0] error; [1] error`: the errors of a fan-out's failed instances.
+fn failed_instances(main: &Entry) -> String {
+    main.instances
+        .iter()
+        .flatten()
+        .filter(|i| i.status != Status::Success)
+        .map(|i| {
+            format!(
+                "[{}] {}",
+                i.index,
+                i.error.as_deref().unwrap_or("no response")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// An entry skipped by a guard, with orc's note on why.
+fn guard_skip(why: String, kind: &'static str, t: Timing) -> Entry {
+    let mut e = Entry::skipped(why, kind, t);
+    e.skipped_by_guard = true;
+    e
+}
+
+/// The entry a fan-out's instances gather into: success when all succeeded (or there were
+/// none), failed when none did, partial otherwise.
 fn gathered_entry(
     agent: &Agent,
     responses: Vec<Value>,

@@ -26,40 +26,92 @@ pub fn role_of(agent: &Agent) -> String {
     }
 }
 
-/// A dependency's response as text inside a block.
+/// A dependency's response as text inside a block. A fan-out's gathered list shows each
+/// instance under `[i]:` (a failed one as `[i] (failed): error`); a fan-out that made no
+/// instances says so.
 pub fn render_response(dep: &Dep<'_>) -> String {
     if let Some(h) = &dep.entry.handover {
         return h.clone();
     }
-    match &dep.entry.response {
-        Value::Array(items) if dep.agent.fan_out => items
+    match (&dep.entry.response, &dep.entry.instances) {
+        (Value::Array(items), _) if items.is_empty() && dep.agent.fan_out => {
+            format!("Agent {}: {ZERO_INSTANCES}", dep.name)
+        }
+        (Value::Array(items), inst) if dep.agent.fan_out => items
             .iter()
             .enumerate()
-            .map(|(i, v)| format!("[{i}]:\n{}", pyfmt::str_of(v)))
+            .map(|(i, v)| {
+                let failed = inst
+                    .as_ref()
+                    .and_then(|inst| inst.get(i))
+                    .filter(|s| s.status != Status::Success);
+                match failed {
+                    Some(s) => format!(
+                        "[{i}] (failed): {}",
+                        s.error.as_deref().unwrap_or(NO_RESPONSE)
+                    ),
+                    None => format!("[{i}]:\n{}", pyfmt::str_of(v)),
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n\n"),
-        other => pyfmt::str_of(other),
+        (other, _) => pyfmt::str_of(other),
     }
 }
 
-/// `Agent d (Role):\nresponse` for each successful dependency, joined by blank lines.
-pub fn blocks(deps: &[Dep<'_>]) -> String {
-    deps.iter()
-        .filter(|d| d.entry.is_success())
-        .map(|d| {
-            format!(
-                "Agent {} ({}):\n{}",
-                d.name,
-                role_of(d.agent),
-                render_response(d)
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n\n")
+/// What stands for an answer that never came (a skipped agent, a failure without a message).
+const NO_RESPONSE: &str = "no response";
+
+/// What a fan-out over an empty list hands its dependents (llm-orc 0.25.2's words).
+const ZERO_INSTANCES: &str = "produced zero instances (upstream list was empty)";
+
+/// Whether a dependency counts as having answered: succeeded, or a fan-out of which some
+/// instances did (`partial`).
+pub fn answered(e: &Entry) -> bool {
+    matches!(e.status, Status::Success | Status::Partial)
 }
 
-fn any_success(deps: &[Dep<'_>]) -> bool {
-    deps.iter().any(|d| d.entry.is_success())
+/// What an agent that did not answer left its dependents, after `(failed): ` or
+/// `(skipped): `: the error, the reason it was skipped, else `no response`.
+fn unanswered_text(e: &Entry) -> &str {
+    match e.status {
+        Status::Failed => e.error.as_deref(),
+        _ => e.reason.as_deref(),
+    }
+    .unwrap_or(NO_RESPONSE)
+}
+
+/// One dependency as an LLM sees it: `Agent d (Role):\nresponse` for one that answered,
+/// `Agent d (Role) (failed): error` or `Agent d (Role) (skipped): reason` for one that did not
+/// (llm-orc 0.25.2 shows every dependency, whatever became of it).
+fn block(d: &Dep<'_>) -> String {
+    let (name, role) = (d.name, role_of(d.agent));
+    if answered(d.entry) {
+        return format!("Agent {name} ({role}):\n{}", render_response(d));
+    }
+    format!(
+        "Agent {name} ({role}) ({}): {}",
+        d.entry.status.word(),
+        unanswered_text(d.entry)
+    )
+}
+
+/// Every dependency's block, in `depends_on` order, joined by blank lines.
+pub fn blocks(deps: &[Dep<'_>]) -> String {
+    deps.iter().map(block).collect::<Vec<_>>().join("\n\n")
+}
+
+/// What became of the dependencies that did not answer, as llm-orc 0.25.2 words it in a
+/// `reason` or `handled_failure_reason`: `a (failed: error), b (skipped)`.
+pub fn unanswered(deps: &[Dep<'_>]) -> String {
+    deps.iter()
+        .filter(|d| !answered(d.entry))
+        .map(|d| match (d.entry.status, &d.entry.error) {
+            (Status::Failed, Some(err)) => format!("{} (failed: {err})", d.name),
+            (status, _) => format!("{} ({})", d.name, status.word()),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The user message of an LLM agent (and the input of a loop agent).
@@ -67,7 +119,7 @@ pub fn llm_input(agent: &Agent, base: &str, deps: &[Dep<'_>]) -> String {
     if agent.input_scope.is_some() {
         return blocks(deps);
     }
-    if !any_success(deps) {
+    if deps.is_empty() {
         return base.to_string();
     }
     format!("{T1_HEAD}{base}{T1_MID}{}{T1_TAIL}", blocks(deps))
@@ -78,16 +130,17 @@ pub fn nested_input(agent: &Agent, base: &str, deps: &[Dep<'_>]) -> String {
     if agent.input_scope.is_some() {
         return blocks(deps);
     }
-    if !any_success(deps) {
+    if deps.is_empty() {
         return base.to_string();
     }
     format!("{base}\n\n{}", blocks(deps))
 }
 
-/// The JSON a script agent with dependencies gets (llm-orc's ScriptAgentInput).
+/// The JSON a script agent with dependencies gets (llm-orc's ScriptAgentInput): every
+/// dependency's entry as 0.25.2 stores it, a failed or skipped one included.
 pub fn script_input(agent_name: &str, base: &str, deps: &[Dep<'_>]) -> String {
     let mut d = Map::new();
-    for dep in deps.iter().filter(|d| d.entry.is_success()) {
+    for dep in deps {
         d.insert(dep.name.to_string(), entry_json(dep.entry));
     }
     pyfmt::json_dumps(&json!({
@@ -98,24 +151,19 @@ pub fn script_input(agent_name: &str, base: &str, deps: &[Dep<'_>]) -> String {
     }))
 }
 
-/// A result entry as llm-orc stores it (what scripts see of their dependencies).
+/// A result entry as llm-orc stores it (what scripts see of their dependencies): its
+/// `results` entry without orc's own keys.
 pub fn entry_json(e: &Entry) -> Value {
-    let mut m = Map::new();
-    m.insert("response".into(), e.response.clone());
-    m.insert("status".into(), json!(e.status));
-    if let Some(inst) = &e.instances {
-        m.insert("fan_out".into(), json!(true));
-        m.insert("instances".into(), json!(inst));
-    } else {
-        m.insert("model_substituted".into(), json!(e.model_substituted));
+    super::results::llm_orc_entry(e)
+}
+
+/// What a fan-out instance of an `ensemble:` (or dispatch) agent hands its child run: the
+/// item itself, a string as it is and anything else as JSON (llm-orc 0.25.2).
+pub fn fan_out_child_input(chunk: &Value) -> String {
+    match chunk {
+        Value::String(s) => s.clone(),
+        other => pyfmt::json_dumps(other),
     }
-    if let Some(err) = &e.error {
-        m.insert("error".into(), json!(err));
-    }
-    if let Some(r) = &e.agent_requests {
-        m.insert("agent_requests".into(), r.clone());
-    }
-    Value::Object(m)
 }
 
 /// The text of one fan-out chunk.
@@ -158,7 +206,8 @@ fn unfence(s: &str) -> &str {
 }
 
 /// The array a fan-out maps over, from its first dependency's response: a list, a JSON array
-/// (also inside a code fence), or an object whose `data` (or `input_key`) is a list.
+/// (also inside a code fence), or an object whose `data` (or `input_key`) is a list. An empty
+/// list is a list (the fan-out makes no instances); None when there is no list at all.
 pub fn fan_out_items(response: &Value, input_key: Option<&str>) -> Option<Vec<Value>> {
     let parsed;
     let v = match response {
@@ -174,7 +223,7 @@ pub fn fan_out_items(response: &Value, input_key: Option<&str>) -> Option<Vec<Va
         (Value::Object(o), None) => o.get("data")?.as_array()?.clone(),
         _ => return None,
     };
-    (!items.is_empty()).then_some(items)
+    Some(items)
 }
 
 /// `input_key`: the first dependency's response narrowed to one key of its JSON object.
@@ -214,11 +263,13 @@ pub fn select_key(dep_name: &str, response: &Value, key: &str) -> Result<Value, 
     }
 }
 
-/// What a nested ensemble hands its parent's dependents: each final agent's answer. A final
-/// agent that is itself a nested ensemble (or a fan-out over one) hands over its own children's
-/// answers, never its run's document (which carries timings, so the prompt would change on
-/// every run).
-pub fn handover(child: &CompiledEnsemble, entries: &[(String, Entry)]) -> String {
+/// What a nested ensemble hands its parent's dependents: each final agent's answer as
+/// `name:\nanswer`, and a final agent that did not answer as `name (failed): error` or
+/// `name (skipped): reason` (llm-orc 0.25.2). `suffix` follows each name: `[k]` for fan-out
+/// instance k of the nested agent, else empty. A final agent that is itself a nested ensemble
+/// (or a fan-out over one) hands over its own children's answers, never its run's document
+/// (which carries timings, so the prompt would change on every run).
+pub fn handover(child: &CompiledEnsemble, entries: &[(String, Entry)], suffix: &str) -> String {
     let mut parts = Vec::new();
     for (i, a) in child.agents.iter().enumerate() {
         if !child.terminal[i] {
@@ -227,12 +278,15 @@ pub fn handover(child: &CompiledEnsemble, entries: &[(String, Entry)]) -> String
         let Some((_, e)) = entries.iter().find(|(n, _)| *n == a.name) else {
             continue;
         };
-        if e.status != Status::Success {
-            continue;
-        }
-        match (&e.handover, &e.response) {
-            (Some(h), _) => parts.push(format!("{}:\n{h}", a.name)),
-            (None, Value::String(s)) => parts.push(format!("{}:\n{s}", a.name)),
+        let name = &a.name;
+        match (e.status, &e.handover, &e.response) {
+            (Status::Failed | Status::Skipped, _, _) => parts.push(format!(
+                "{name}{suffix} ({}): {}",
+                e.status.word(),
+                unanswered_text(e)
+            )),
+            (_, Some(h), _) => parts.push(format!("{name}{suffix}:\n{h}")),
+            (_, None, Value::String(s)) => parts.push(format!("{name}{suffix}:\n{s}")),
             _ => {}
         }
     }
@@ -261,7 +315,7 @@ mod tests {
             fan_out_items(&json!(["x", "y"]), None).map(|v| v.len()),
             Some(2)
         );
-        assert!(fan_out_items(&json!("[]"), None).is_none());
+        assert_eq!(fan_out_items(&json!("[]"), None), Some(vec![]));
         assert!(fan_out_items(&json!("not json"), None).is_none());
         assert_eq!(
             fan_out_items(&json!("{\"items\": [1]}"), Some("items")).map(|v| v.len()),

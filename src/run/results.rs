@@ -29,7 +29,8 @@ impl Status {
         }
     }
 
-    /// llm-orc 0.25's `outcome` word.
+    /// llm-orc 0.25's `outcome` word for a bare status (an entry may say more:
+    /// [`Entry::outcome`]).
     pub fn outcome(self) -> &'static str {
         match self {
             Status::Success => "succeeded",
@@ -148,6 +149,20 @@ pub struct Entry {
     /// Why orc did what it did, when that is not obvious (why an agent was skipped, a cache
     /// hit). Reported under `metadata.orc.notes`, never in `results`.
     pub note: Option<String>,
+    /// What a failed script or primitive left besides its error (llm-orc 0.25's `payload`:
+    /// `{"stderr": ...}` for an exit code, the envelope's other keys for a reported failure).
+    pub payload: Option<Value>,
+    /// Skipped because no dependency succeeded (`outcome: skipped_by_failure`): llm-orc 0.25's
+    /// `reason`, naming each dependency and what became of it.
+    pub reason: Option<String>,
+    /// Skipped by a guard: its `when:` was false, or its dependencies were all skipped by one.
+    pub skipped_by_guard: bool,
+    /// Ran although no dependency succeeded (`on_dependency_failure: run`): which ones failed
+    /// (`outcome: handled_failure`).
+    pub handled_failure: Option<String>,
+    /// A nested ensemble or loop that succeeded while some agent inside it failed (its
+    /// `has_errors` is true, as llm-orc 0.25 reports it).
+    pub inner_errors: bool,
 }
 
 impl Entry {
@@ -175,15 +190,31 @@ impl Entry {
             reused: false,
             cached_usage: None,
             note: None,
+            payload: None,
+            reason: None,
+            skipped_by_guard: false,
+            handled_failure: None,
+            inner_errors: false,
         }
     }
 
-    /// An agent a guard turned off (or whose dependencies were all skipped).
+    /// An agent that did not run (a guard, a spent budget), and why (orc's note).
     pub fn skipped(why: String, kind: &'static str, timing: Timing) -> Entry {
         Entry {
             status: Status::Skipped,
             note: Some(why),
             ..Entry::success(Value::Null, kind, timing)
+        }
+    }
+
+    /// llm-orc 0.25's `outcome`: `succeeded`, `failed`, `partial`, `skipped_by_guard`,
+    /// `skipped_by_failure`, `handled_failure` (orc's budget skips say `skipped`).
+    pub fn outcome(&self) -> &'static str {
+        match self.status {
+            Status::Skipped if self.reason.is_some() => "skipped_by_failure",
+            Status::Skipped if self.skipped_by_guard => "skipped_by_guard",
+            Status::Success if self.handled_failure.is_some() => "handled_failure",
+            s => s.outcome(),
         }
     }
 
@@ -197,8 +228,13 @@ impl Entry {
         matches!(self.kind, "ensemble" | "dispatch")
     }
 
+    /// llm-orc 0.25's per-agent `has_errors`: failed or partial, skipped because its
+    /// dependencies failed, run despite them, or a child run with a failed agent inside.
     pub fn has_errors(&self) -> bool {
         matches!(self.status, Status::Failed | Status::Partial)
+            || self.reason.is_some()
+            || self.handled_failure.is_some()
+            || self.inner_errors
     }
 }
 
@@ -383,8 +419,19 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// One `results` entry in llm-orc 0.25.2's shape (key order included).
+/// One `results` entry in llm-orc 0.25.2's shape (key order included), with orc's cache keys
+/// when the answer came from the result cache.
 pub fn entry_to_json(e: &Entry) -> Value {
+    let mut v = llm_orc_entry(e);
+    if let (Some(u), Value::Object(m)) = (&e.cached_usage, &mut v) {
+        m.insert("cached".into(), Value::Bool(true));
+        m.insert("cached_usage".into(), u.clone());
+    }
+    v
+}
+
+/// One entry exactly as llm-orc 0.25.2 stores it (what scripts see of their dependencies).
+pub fn llm_orc_entry(e: &Entry) -> Value {
     let mut m = serde_json::Map::new();
     m.insert("response".into(), e.response.clone());
     m.insert("status".into(), serde_json::json!(e.status));
@@ -397,14 +444,20 @@ pub fn entry_to_json(e: &Entry) -> Value {
     if let Some(err) = &e.error {
         m.insert("error".into(), Value::String(err.clone()));
     }
-    m.insert("outcome".into(), Value::String(e.status.outcome().into()));
+    if let Some(p) = &e.payload {
+        m.insert("payload".into(), p.clone());
+    }
+    if let Some(r) = &e.reason {
+        m.insert("reason".into(), Value::String(r.clone()));
+    }
+    m.insert("outcome".into(), Value::String(e.outcome().into()));
     m.insert("has_errors".into(), Value::Bool(e.has_errors()));
     if let Some(r) = &e.agent_requests {
         m.insert("agent_requests".into(), r.clone());
     }
-    if let Some(u) = &e.cached_usage {
-        m.insert("cached".into(), Value::Bool(true));
-        m.insert("cached_usage".into(), u.clone());
+    if let Some(why) = &e.handled_failure {
+        m.insert("handled_failure".into(), Value::Bool(true));
+        m.insert("handled_failure_reason".into(), Value::String(why.clone()));
     }
     Value::Object(m)
 }

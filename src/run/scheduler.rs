@@ -348,7 +348,8 @@ fn gather_outputs(ens: &CompiledEnsemble, done: &mut [Option<NodeDone>]) -> (Out
 }
 
 /// The results map's entries in llm-orc's order: level by level; in each, the skipped agents
-/// first, then the others, fan-out instances before their gathered entries.
+/// first, then the fan-out agents that could not expand (written while expanding), then the
+/// others, fan-out instances before their gathered entries (an empty fan-out's too).
 fn entries_in_order(
     ens: &CompiledEnsemble,
     mut done: Vec<Option<NodeDone>>,
@@ -356,10 +357,16 @@ fn entries_in_order(
     let mut entries = Vec::new();
     let skipped =
         |d: &Option<NodeDone>| d.as_ref().is_some_and(|n| n.main.status == Status::Skipped);
+    let unexpanded = |i: usize, d: &Option<NodeDone>| {
+        ens.agents[i].fan_out
+            && d.as_ref()
+                .is_some_and(|n| n.main.instances.is_none() && n.main.status == Status::Failed)
+    };
     for level in &ens.levels {
         let mut instances = Vec::new();
         let mut gathered = Vec::new();
-        // llm-orc writes a phase's skipped entries before it runs the phase.
+        // llm-orc writes a phase's skipped entries before it runs the phase, and a fan-out it
+        // cannot expand as it expands them.
         for &i in level {
             if skipped(&done[i])
                 && let Some(node) = done[i].take()
@@ -368,9 +375,16 @@ fn entries_in_order(
             }
         }
         for &i in level {
+            if unexpanded(i, &done[i])
+                && let Some(node) = done[i].take()
+            {
+                entries.push((ens.agents[i].name.clone(), node.main));
+            }
+        }
+        for &i in level {
             let Some(node) = done[i].take() else { continue };
             let name = ens.agents[i].name.clone();
-            if node.instances.is_empty() {
+            if node.main.instances.is_none() {
                 entries.push((name, node.main));
             } else {
                 instances.extend(node.instances);
@@ -413,7 +427,8 @@ fn nested_answer(e: &Entry) -> Option<Value> {
 }
 
 /// The final answer: the last terminal agent (in declaration order) that succeeded with text;
-/// else the last agent that did. Returns that agent's index and the text.
+/// none when no final agent did (llm-orc 0.25.2: an intermediate answer is not the answer).
+/// Returns that agent's index and the text.
 fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option<(usize, String)> {
     let text_of = |i: usize| {
         done[i]
@@ -423,10 +438,8 @@ fn deliverable(ens: &CompiledEnsemble, done: &[Option<Arc<NodeDone>>]) -> Option
                 _ => None,
             })
     };
-    let n = ens.agents.len();
-    (0..n)
+    (0..ens.agents.len())
         .rev()
         .filter(|&i| ens.terminal[i])
         .find_map(text_of)
-        .or_else(|| (0..n).rev().find_map(text_of))
 }

@@ -253,6 +253,8 @@ pub fn agent_requests(response: &Value) -> Option<Value> {
 pub struct RawRun {
     /// The exit code; `None` when it was killed by a signal.
     pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
     pub schema: bool,
@@ -369,8 +371,13 @@ pub async fn run_raw(
             if dropped {
                 stderr.insert_str(0, "...");
             }
+            #[cfg(unix)]
+            let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+            #[cfg(not(unix))]
+            let signal = None;
             return Ok(RawRun {
                 code: status.code(),
+                signal,
                 stdout: String::from_utf8_lossy(&out).into_owned(),
                 stderr,
                 schema,
@@ -389,24 +396,40 @@ pub async fn run_raw(
     Err(fail)
 }
 
-/// Runs a script. Ok is the response; Err says why it failed (exit code, stderr tail, timeout).
+/// Why a script or primitive failed: the error (what dependents and the artifact show), and
+/// what else it left (llm-orc 0.25's `payload`: `{"stderr": ...}` after a non-zero exit, the
+/// envelope's other keys after a reported failure).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub error: String,
+    pub payload: Option<Value>,
+}
+
+impl From<String> for Failure {
+    fn from(error: String) -> Failure {
+        Failure {
+            error,
+            payload: None,
+        }
+    }
+}
+
+/// Runs a script. Ok is the response; Err says why it failed (exit code with stderr in the
+/// payload, timeout, a reported failure), worded as llm-orc 0.25.2 words it.
 pub async fn run(
     target: &ScriptTarget,
     launcher: &Launcher,
     parameters: &Map<String, Value>,
     input: ScriptInput,
     timeout: Duration,
-) -> Result<Value, String> {
+) -> Result<Value, Failure> {
     let out = run_raw(target, launcher, parameters, input, timeout).await?;
     if out.code != Some(0) {
-        let code = out
-            .code
-            .map_or_else(|| "a signal".to_string(), |c| c.to_string());
-        let err = tail(out.stderr.as_bytes());
-        return Err(if err.is_empty() {
-            format!("Script failed with exit code {code}")
-        } else {
-            format!("Script failed with exit code {code}: {err}")
+        // A signal reads as Python's negative return code (`-9`).
+        let code = out.code.or(out.signal.map(|s| -s)).unwrap_or(-1);
+        return Err(Failure {
+            error: format!("Script failed with exit code {code}"),
+            payload: Some(json!({ "stderr": out.stderr })),
         });
     }
     // With dependencies the output is passed through as printed (llm-orc's schema path); a
@@ -417,26 +440,52 @@ pub async fn run(
         normalise_output(&out.stdout)
     };
     match reported_failure(&response) {
-        Some(msg) => Err(msg),
+        Some(f) => Err(f),
         None => Ok(response),
     }
 }
 
-/// A script (or primitive) that reports failure in its own envelope (`"success": false`) has
-/// failed: its `error`, else a generic message.
-pub fn reported_failure(response: &Value) -> Option<String> {
+/// A script (or primitive) that reports failure in its own JSON object has failed, as in
+/// llm-orc 0.25.2: an `error` that is not empty (`{"error": "..."}` with exit code 0 included,
+/// whatever `success` says) is the error; else `"success": false` fails with the object's own
+/// text. The object's other keys are the payload.
+pub fn reported_failure(response: &Value) -> Option<Failure> {
     let Value::String(s) = response else {
         return None;
     };
     let Ok(Value::Object(o)) = serde_json::from_str::<Value>(s) else {
         return None;
     };
-    (o.get("success") == Some(&Value::Bool(false))).then(|| {
-        o.get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("the script reported success: false")
-            .to_string()
+    let error = match o.get("error") {
+        Some(e) if crate::compile::predicate::truthy(e) => pyfmt::str_of(e),
+        _ if o.get("success") == Some(&Value::Bool(false)) => {
+            pyfmt::json_dumps(&Value::Object(o.clone()))
+        }
+        _ => return None,
+    };
+    let rest: Map<String, Value> = o
+        .into_iter()
+        .filter(|(k, _)| k != "success" && k != "error")
+        .collect();
+    Some(Failure {
+        error,
+        payload: (!rest.is_empty()).then_some(Value::Object(rest)),
     })
+}
+
+/// A failure as a person reads it: the error, then the tail of the script's stderr when its
+/// payload carries one (`Script failed with exit code 3: Traceback ...`).
+pub fn error_with_stderr(error: &str, payload: Option<&Value>) -> String {
+    let stderr = payload
+        .and_then(|p| p.get("stderr"))
+        .and_then(Value::as_str)
+        .map(|s| tail(s.as_bytes()))
+        .unwrap_or_default();
+    if stderr.is_empty() {
+        error.to_string()
+    } else {
+        format!("{error}: {stderr}")
+    }
 }
 
 pub fn fmt_secs(d: Duration) -> String {

@@ -310,11 +310,13 @@ async fn script_unit(u: &Unit<'_>, input: script::ScriptInput, hash: &Option<Str
             e.agent_requests = script::agent_requests(&e.response);
             e
         }
-        Err(msg) => Entry::failed(
-            format!("script `{}` failed: {msg}", u.name),
-            u.kind(),
-            timing,
-        ),
+        // The error as llm-orc 0.25.2 words it (dependents are shown it); what else the script
+        // left (stderr, the envelope's other keys) is the payload.
+        Err(f) => {
+            let mut e = Entry::failed(f.error, u.kind(), timing);
+            e.payload = f.payload;
+            e
+        }
     };
     entry.note = note;
     u.one(entry, hash, None)
@@ -327,7 +329,7 @@ async fn run_primitive(
     parameters: &serde_json::Map<String, Value>,
     input: script::ScriptInput,
     display: &str,
-) -> Result<Value, String> {
+) -> Result<Value, script::Failure> {
     let (e, primitive, params, agent) = (
         engine.clone(),
         name.to_string(),
@@ -348,7 +350,7 @@ async fn run_primitive(
     .await
     .map_err(|e| format!("primitive `{name}` stopped: {e}"))??;
     match script::reported_failure(&out.response) {
-        Some(msg) => Err(msg),
+        Some(f) => Err(f),
         None => Ok(out.response),
     }
 }
@@ -374,7 +376,10 @@ async fn child_unit(
         result,
     } = run_child(u, child, reference, input).await;
     if let Some(result) = result {
-        entry.handover = Some(prompt::handover(child, &result.entries));
+        // A fan-out instance (`agent[k]`) names its child's answers `name[k]`.
+        let suffix = u.name.strip_prefix(u.agent.name.as_str()).unwrap_or("");
+        entry.handover = Some(prompt::handover(child, &result.entries, suffix));
+        entry.inner_errors = result.has_errors();
     }
     out.rows.push(u.row(&entry, None));
     UnitOut { entry, out }
@@ -457,6 +462,8 @@ struct LoopRun<'a> {
 struct Accumulated {
     iterations: u64,
     out: Outputs,
+    /// Some iteration's run had an agent fail (the loop's `has_errors`).
+    errors: bool,
 }
 
 /// A loop agent: its body run again and again, bounded by the agent's timeout.
@@ -522,15 +529,20 @@ async fn loop_unit(u: &Unit<'_>, input: String) -> UnitOut {
             timing,
         ),
         Ok(Err(msg)) => Entry::failed(msg, u.kind(), timing),
-        Ok(Ok((output, iterations, terminated))) => Entry::success(
-            Value::String(crate::pyfmt::json_dumps(&serde_json::json!({
-                "output": output,
-                "iterations": iterations,
-                "terminated": terminated,
-            }))),
-            u.kind(),
-            timing,
-        ),
+        Ok(Ok((output, iterations, terminated))) => {
+            let mut e = Entry::success(
+                Value::String(crate::pyfmt::json_dumps(&serde_json::json!({
+                    "output": output,
+                    "iterations": iterations,
+                    "terminated": terminated,
+                    "has_errors": acc.errors,
+                }))),
+                u.kind(),
+                timing,
+            );
+            e.inner_errors = acc.errors;
+            e
+        }
     };
     let mut out = acc.out;
     out.rows.push(u.row(&e, None));
@@ -566,6 +578,7 @@ async fn run_loop(
         let mut result =
             run_graph(engine.clone(), spec.child.clone(), current.clone(), place).await;
         acc.iterations = k;
+        acc.errors |= result.has_errors();
         acc.out.append(Outputs::take_from(&mut result));
         if result.interrupted {
             return Err(format!("interrupted in iteration {k}"));

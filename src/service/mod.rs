@@ -326,6 +326,9 @@ impl Service {
     /// Every ensemble file, tier by tier, sorted by relative path and name.
     pub fn list_ensembles(&self) -> Vec<EnsembleListing> {
         let cat = self.project.catalogue();
+        // Valid means what `validate` says: the file compiles (profiles, scripts, nested
+        // ensembles and dependencies included), not only that its YAML reads.
+        let mut compiler = Compiler::new(&self.project);
         let mut out: Vec<EnsembleListing> = cat
             .files
             .iter()
@@ -343,7 +346,9 @@ impl Service {
                     tier: f.tier,
                     description: f.description.clone(),
                     path: f.path.clone(),
-                    valid: f.is_valid_yaml() && !f.diagnostics.iter().any(Diagnostic::is_error),
+                    valid: f.is_valid_yaml()
+                        && !f.diagnostics.iter().any(Diagnostic::is_error)
+                        && !compiler.compile(f).has_errors(),
                     shadowed: f.is_valid_yaml() && cat.shadowed_by_earlier_tier(f),
                     same_name_in_tier: same.iter().map(|o| o.path.clone()).collect(),
                     used_instead,
@@ -400,10 +405,16 @@ impl Service {
         }
     }
 
-    /// Validates the named ensembles, or every file in every tier when `names` is empty.
+    /// Validates the named ensembles, or, when `names` is empty, every file of the user's
+    /// tiers (local, library, global: the packaged ensembles are orc's own, checked when named).
     pub fn validate(&self, names: &[String]) -> Result<Vec<ValidationReport>, ServiceError> {
         let files: Vec<EnsembleFile> = if names.is_empty() {
-            self.project.catalogue().files.clone()
+            let cat = self.project.catalogue();
+            cat.files
+                .iter()
+                .filter(|f| f.tier != Tier::Packaged)
+                .cloned()
+                .collect()
         } else {
             names
                 .iter()
@@ -713,6 +724,10 @@ impl Service {
         let engine = Arc::new_cyclic(|me| Engine {
             http,
             ollama_host: crate::backend::hosts::ollama_host(None, opts.ollama_host.as_deref()),
+            llama_server_url: crate::backend::hosts::llama_server_url(
+                None,
+                self.env.llama_server_url.as_deref(),
+            ),
             pool: pool.clone(),
             limits: exec::Limits::new(
                 usize::try_from(perf.per_model_limit).unwrap_or(usize::MAX),
@@ -817,7 +832,7 @@ impl Service {
                 exists: false,
             }),
         }
-        for tier in [Tier::Library, Tier::Global] {
+        for tier in [Tier::Library, Tier::Global, Tier::Packaged] {
             if let Some(p) = dirs.tier_root(tier) {
                 status.push(DirStatus {
                     tier,
@@ -900,49 +915,8 @@ pub async fn ask_model(
         .await
 }
 
-/// The files `config init` writes, relative to `.llm-orc/`.
-pub const SHIPPED: &[(&str, &str)] = &[
-    (
-        "ensembles/sequential-draft.yaml",
-        include_str!("../../ensembles/sequential-draft.yaml"),
-    ),
-    (
-        "ensembles/fan-in-review.yaml",
-        include_str!("../../ensembles/fan-in-review.yaml"),
-    ),
-    (
-        "ensembles/fan-out-paragraphs.yaml",
-        include_str!("../../ensembles/fan-out-paragraphs.yaml"),
-    ),
-    (
-        "ensembles/swarm-review.yaml",
-        include_str!("../../ensembles/swarm-review.yaml"),
-    ),
-    (
-        "ensembles/composable-report.yaml",
-        include_str!("../../ensembles/composable-report.yaml"),
-    ),
-    (
-        "profiles/micro.yaml",
-        include_str!("../../profiles/micro.yaml"),
-    ),
-    (
-        "profiles/small.yaml",
-        include_str!("../../profiles/small.yaml"),
-    ),
-    (
-        "profiles/medium.yaml",
-        include_str!("../../profiles/medium.yaml"),
-    ),
-    (
-        "profiles/large.yaml",
-        include_str!("../../profiles/large.yaml"),
-    ),
-    (
-        "scripts/split_paragraphs.py",
-        include_str!("../../ensembles/scripts/split_paragraphs.py"),
-    ),
-];
+/// The files `config init` writes, relative to `.llm-orc/`: the packaged tier's files.
+pub const SHIPPED: &[(&str, &str)] = crate::load::packaged::FILES;
 
 fn config_template(project_name: &str) -> String {
     const TEMPLATE: &str = r#"# orc / llm-orc project configuration

@@ -124,6 +124,14 @@ impl Service {
                                 vec![],
                                 l.base_url.clone(),
                             ),
+                            ProviderKind::LlamaServer => (
+                                "assumed available (llama-server)".to_string(),
+                                vec![],
+                                Some(crate::backend::hosts::llama_server_url(
+                                    l.base_url.as_deref(),
+                                    self.env.llama_server_url.as_deref(),
+                                )),
+                            ),
                             ProviderKind::Ollama => {
                                 let host = l
                                     .base_url

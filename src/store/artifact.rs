@@ -442,7 +442,7 @@ pub fn markdown_report(run: &RunResult) -> String {
     let _ = writeln!(s, "## Agent Results\n");
     for (name, e) in &run.entries {
         let _ = writeln!(s, "### {name}\n");
-        let _ = writeln!(s, "**Status:** {}\n", e.status.outcome());
+        let _ = writeln!(s, "**Status:** {}\n", e.outcome());
         if let Some(err) = &e.error {
             let _ = writeln!(s, "**Error:** {err}\n");
         }

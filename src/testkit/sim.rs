@@ -2,7 +2,7 @@
 //!
 //! Speaks Ollama's native API (`/api/chat`, `/api/generate`, `/api/tags`, `/api/show`,
 //! `/api/version`, `/api/ps`) and the OpenAI-compatible one (`/v1/chat/completions`,
-//! `/v1/models`), streaming and not, with Ollama's field names. Latency: time to first token plus
+//! `/v1/models`, and llama-server's `/models` listing), streaming and not, with Ollama's field names. Latency: time to first token plus
 //! a time per token; per-model parallel slots with a FIFO queue (as `OLLAMA_NUM_PARALLEL`);
 //! deterministic text; token counts from the prompt's length. Faults are injected by directives
 //! in the prompt (so any client, in any process, can ask for them) or programmatically:
@@ -448,6 +448,17 @@ async fn handle(st: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>
                 .models
                 .iter()
                 .map(|m| json!({"id": m, "object": "model", "created": 1746093600, "owned_by": "library"}))
+                .collect();
+            full(StatusCode::OK, &json!({"object": "list", "data": data}))
+        }
+        // llama-server's router lists its models (and their load state) at `/models`, beside
+        // its OpenAI-compatible `/v1`: llm-orc 0.25.2 asks it before a `llama-server` run.
+        (&Method::GET, "/models") => {
+            let data: Vec<Value> = st
+                .cfg
+                .models
+                .iter()
+                .map(|m| json!({"id": m, "object": "model", "status": {"value": "loaded"}}))
                 .collect();
             full(StatusCode::OK, &json!({"object": "list", "data": data}))
         }

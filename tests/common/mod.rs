@@ -106,7 +106,9 @@ impl TestProject {
     }
 
     /// `orc ARGS` in the project root with this project's HOME and none of the tier,
-    /// OLLAMA_HOST or RUST_LOG variables of the calling environment; stdin empty.
+    /// OLLAMA_HOST or RUST_LOG variables of the calling environment; stdin empty. The packaged
+    /// tier (orc's shipped ensembles and profiles) is off, so that a test sees only its own
+    /// files; `with_packaged_tier` turns it back on.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_orc"));
         cmd.args(args)
@@ -116,6 +118,9 @@ impl TestProject {
             .env_remove("LLM_ORC_LIBRARY_PATH")
             .env_remove("OLLAMA_HOST")
             .env_remove("OLLAMA_HOSTS")
+            .env_remove("LLAMA_SERVER_URL")
+            .env_remove("XDG_DATA_HOME")
+            .env(PACKAGED_DIR, "")
             .env_remove("RUST_LOG")
             .stdin(std::process::Stdio::null());
         cmd
@@ -128,6 +133,14 @@ impl TestProject {
             .await
             .expect("join")
     }
+}
+
+/// The variable that points orc's packaged tier elsewhere (empty: no packaged tier).
+pub const PACKAGED_DIR: &str = "ORC_PACKAGED_DIR";
+
+/// `cmd` with orc's own packaged tier, unpacked into the command's HOME.
+pub fn with_packaged_tier(cmd: &mut Command) -> &mut Command {
+    cmd.env_remove(PACKAGED_DIR)
 }
 
 pub fn write_file(path: &Path, text: &str) -> PathBuf {
@@ -317,7 +330,8 @@ pub mod mcp {
             .env_remove("XDG_CONFIG_HOME")
             .env_remove("LLM_ORC_LIBRARY_PATH")
             .env_remove("OLLAMA_HOST")
-            .env_remove("OLLAMA_HOSTS");
+            .env_remove("OLLAMA_HOSTS")
+            .env(super::PACKAGED_DIR, "");
         cmd
     }
 
