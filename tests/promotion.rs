@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, TestProject, write_file};
+use common::{Run, TestProject, orc_on_path, write_file};
 use orc::testkit::sim::{SimConfig, Simulator};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
@@ -1059,7 +1059,16 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
             .expect("r")
             .starts_with("---\nname: orc\n")
     );
+    // The user's HOME as well would list the skill twice: refused, naming the project's copy.
     let r = p.orc(&["skill", "install", "--user"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("project-scope skill") && r.stderr.contains(".claude/skills/orc"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.home().join(".claude/skills/orc").exists());
+    let r = p.orc(&["skill", "install", "--user", "--force"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(p.home().join(".claude/skills/orc/SKILL.md").is_file());
 
@@ -1071,7 +1080,7 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
         &serde_json::to_string_pretty(&json!({"mcpServers": {"other": other}, "note": 1}))
             .expect("json"),
     );
-    let r = p.orc(&["mcp", "install", "--command", "orc"]);
+    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--command", "orc"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
@@ -1086,19 +1095,23 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
         v["mcpServers"]["orc"],
         json!({"type": "stdio", "command": "orc", "args": ["mcp", "serve"], "env": {}})
     );
-    let r = p.orc(&["mcp", "install", "--command", "orc"]);
+    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--command", "orc"]);
     assert!(r.stdout.contains("already registered"), "{}", r.stdout);
-    let r = p.orc(&["mcp", "install", "--command", "/opt/orc"]);
+    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--command", "/opt/orc", "--no-verify"]);
     assert_eq!(r.code, 1, "a different orc entry is not replaced silently");
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
-    let r = p.orc(&["mcp", "install", "--command", "/opt/orc", "--force"]);
+    let r = orc_on_path(
+        &p,
+        &p.root(),
+        &["mcp", "install", "--command", "/opt/orc", "--force", "--no-verify"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&mcp).expect("r")).expect("json");
     assert_eq!(v["mcpServers"]["orc"]["command"], "/opt/orc");
     assert_eq!(v["mcpServers"]["other"], other);
     // A broken file is reported and left as it was.
     write_file(&mcp, "{ not json");
-    let r = p.orc(&["mcp", "install"]);
+    let r = orc_on_path(&p, &p.root(), &["mcp", "install"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("is not valid JSON"), "{}", r.stderr);
     assert_eq!(std::fs::read_to_string(&mcp).expect("r"), "{ not json");
@@ -1106,7 +1119,7 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
     // The user's ~/.claude.json keeps everything else Claude Code stores there.
     let user = p.home().join(".claude.json");
     write_file(&user, r#"{"numStartups": 3, "projects": {"/x": {}}}"#);
-    let r = p.orc(&["mcp", "install", "--user", "--command", "orc"]);
+    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--user", "--command", "orc"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("--scope user"), "{}", r.stdout);
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&user).expect("r")).expect("json");
@@ -1126,7 +1139,7 @@ fn mcp_install_user_writes_through_a_symlinked_claude_json_and_keeps_its_permiss
     let link = p.home().join(".claude.json");
     std::os::unix::fs::symlink("dotfiles/claude.json", &link).expect("symlink");
 
-    let r = p.orc(&["mcp", "install", "--user", "--command", "orc"]);
+    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--user", "--command", "orc"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         std::fs::symlink_metadata(&link)
@@ -1203,7 +1216,7 @@ fn skill_and_mcp_install_with_project_from_a_sub_folder_go_to_the_project_root()
         &["skill", "install"][..],
         &["mcp", "install", "--command", "orc"][..],
     ] {
-        let r = p.orc_in(&sub, args);
+        let r = orc_on_path(&p, &sub, args);
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
     }
     assert!(p.root().join(".claude/skills/orc/SKILL.md").is_file());

@@ -529,7 +529,8 @@ pub struct ScopeArgs {
     /// everyone who clones it; `--project` says so explicitly).
     #[arg(long)]
     pub user: bool,
-    /// Replace what is there when it differs.
+    /// Replace what is there when it differs, and install even where another install (the
+    /// other scope, the orc plugin) already provides it.
     #[arg(long)]
     pub force: bool,
 }
@@ -539,7 +540,15 @@ pub struct McpInstallArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     /// The command Claude Code starts (default: `orc` if it is this binary on PATH, else this
-    /// binary's absolute path).
+    /// binary's absolute path, which a project's shared .mcp.json refuses).
     #[arg(long, value_name = "CMD")]
     pub command: Option<String>,
+    /// Let Claude Code run orc's tools without asking: read-only, core (the skill's tools and
+    /// every read-only one) or all; written into .claude/settings.json (--user:
+    /// ~/.claude/settings.json). Destructive tools (delete, demote, promote, cleanup) always ask.
+    #[arg(long, value_name = "LEVEL", value_parser = ["read-only", "core", "all"])]
+    pub allow: Option<String>,
+    /// Write the command without checking that it starts and is orc.
+    #[arg(long)]
+    pub no_verify: bool,
 }
