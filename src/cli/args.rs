@@ -92,6 +92,23 @@ pub enum Command {
     /// The result and script caches (.llm-orc/cache): stats, clear.
     #[command(subcommand)]
     Cache(crate::cli::cache::CacheCommand),
+    /// One line on what orc can do now: model servers and their loaded models, ensembles
+    /// runnable with the models installed, the learning log's running total; then a line per
+    /// host and per ensemble that cannot run. Exit 1 when orc cannot be used.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Claude Code's session-start hook: only the line, always exit 0, at most --timeout-ms.
+    #[arg(long)]
+    pub hook: bool,
+    /// The longest any look may take (default: 1500 with --hook, else 5000).
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Output format: text for people, json for programs.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]
@@ -276,7 +293,7 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct RouteArgs {
-    /// The task, in words.
+    /// The task, in words (`-`: read it from stdin).
     pub task: String,
     /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -53,7 +53,19 @@ pub fn log_run(
 pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
     warn_config(&l);
-    let r = match route::route(&l, svc, &a.task) {
+    // `-`: the task from stdin (Claude Code's /orc:route passes it so, never through a shell).
+    let task = if a.task == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), 1 << 20), &mut t)?;
+        t.trim().to_string()
+    } else {
+        a.task.clone()
+    };
+    if task.is_empty() {
+        eprintln!("error: no task given (orc route \"the task\", or `-` with the task on stdin)");
+        return Ok(2);
+    }
+    let r = match route::route(&l, svc, &task) {
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };

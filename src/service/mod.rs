@@ -30,6 +30,7 @@ pub mod promotion;
 pub mod providers;
 pub mod scripts;
 pub mod shapes;
+pub mod status;
 
 pub use files::safe_join;
 
