@@ -381,3 +381,41 @@ async fn the_permission_list_is_the_servers_tool_list() {
     }
     c.cancel().await.expect("close");
 }
+
+/// Claude Code's tool search takes full names only (`select:mcp__orc__route_task`): every tool
+/// the skill names in code is written so, and the skill says what to do when no orc tool is
+/// there (the plugin's prefix, the session-start line).
+#[test]
+fn the_skill_names_tools_in_full_and_knows_what_to_do_without_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("skills/orc");
+    let mut files = vec![root.join("SKILL.md")];
+    for e in std::fs::read_dir(root.join("references")).expect("refs").flatten() {
+        files.push(e.path());
+    }
+    let names: Vec<&str> = orc::service::claude_tools::TOOLS
+        .iter()
+        .map(|t| t.name)
+        .collect();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("read");
+        for (n, span) in text.split('`').enumerate().filter(|(n, _)| n % 2 == 1) {
+            let words = span.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+            for w in words {
+                assert!(
+                    !names.contains(&w),
+                    "{}: `{span}` (code span {n}) names `{w}` without mcp__orc__",
+                    f.display()
+                );
+            }
+        }
+    }
+    let skill = std::fs::read_to_string(root.join("SKILL.md")).expect("read");
+    for needed in [
+        "mcp__plugin_orc_orc__",
+        "select:mcp__orc__route_task",
+        "orc unavailable",
+        "do the task yourself",
+    ] {
+        assert!(skill.contains(needed), "SKILL.md says `{needed}`");
+    }
+}

@@ -913,10 +913,12 @@ fn tool_calls(text: &str) -> Vec<(String, Vec<String>)> {
         let start = text[..i]
             .rfind(|c: char| !(c.is_ascii_lowercase() || c == '_'))
             .map_or(0, |j| j + 1);
-        let name = &text[start..i];
-        if name.is_empty() || (start > 0 && bytes[start - 1] == b'[') {
+        let full = &text[start..i];
+        if full.is_empty() || (start > 0 && bytes[start - 1] == b'[') {
             continue;
         }
+        // The skill writes full names (`mcp__orc__route_task`); the server's are bare.
+        let name = full.strip_prefix("mcp__orc__").unwrap_or(full);
         let mut depth = 0usize;
         let mut params = Vec::new();
         let mut arg_start = i + 1;
@@ -989,6 +991,7 @@ async fn every_tool_and_parameter_the_skill_names_exists() {
                 .unwrap_or("")
                 .split('/')
                 .map(|t| t.trim().trim_matches('`'))
+                .map(|t| t.strip_prefix("mcp__orc__").unwrap_or(t))
             {
                 assert!(schema(t).is_some(), "{file}: `{t}` is not a tool");
             }
