@@ -387,7 +387,7 @@ async fn the_permission_list_is_the_servers_tool_list() {
 /// there (the plugin's prefix, the session-start line).
 #[test]
 fn the_skill_names_tools_in_full_and_knows_what_to_do_without_them() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("skills/orc");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin/skills/orc");
     let mut files = vec![root.join("SKILL.md")];
     for e in std::fs::read_dir(root.join("references")).expect("refs").flatten() {
         files.push(e.path());

@@ -854,7 +854,7 @@ async fn the_skills_loop_through_mcp_ends_in_a_contribution_branch() {
 // ------------------------------------------------------------------ the skill
 
 fn skill_files() -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("skills/orc");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin/skills/orc");
     tree(&root)
         .into_iter()
         .map(|rel| {

@@ -10,24 +10,25 @@ use serde_json::{Value, json};
 
 use super::claude_json;
 
-/// The skill's files, relative to its folder, as shipped in the repository's `skills/orc/`.
+/// The skill's files, relative to its folder, as shipped in the repository's
+/// `plugin/skills/orc/` (the orc plugin's skill).
 pub const SKILL_FILES: &[(&str, &str)] = &[
-    ("SKILL.md", include_str!("../../skills/orc/SKILL.md")),
+    ("SKILL.md", include_str!("../../plugin/skills/orc/SKILL.md")),
     (
         "references/tools.md",
-        include_str!("../../skills/orc/references/tools.md"),
+        include_str!("../../plugin/skills/orc/references/tools.md"),
     ),
     (
         "references/swarm-design.md",
-        include_str!("../../skills/orc/references/swarm-design.md"),
+        include_str!("../../plugin/skills/orc/references/swarm-design.md"),
     ),
     (
         "references/evaluation.md",
-        include_str!("../../skills/orc/references/evaluation.md"),
+        include_str!("../../plugin/skills/orc/references/evaluation.md"),
     ),
     (
         "references/promotion.md",
-        include_str!("../../skills/orc/references/promotion.md"),
+        include_str!("../../plugin/skills/orc/references/promotion.md"),
     ),
 ];
 
