@@ -414,8 +414,18 @@ async fn inner_mcp_install() {
     orc(&["mcp", "install", "--allow", "core"]);
     orc(&["skill", "install"]);
     let listed = w.manage(&["mcp", "list"]).await;
-    assert!(listed.contains("orc: orc mcp serve") && listed.contains("Connected"), "{listed}");
+    // Registered as `claude mcp add --scope project` registers it; an interactive session asks
+    // each user to approve a project's server once (headless runs use it as it is).
+    assert!(
+        listed.contains("orc: orc mcp serve")
+            && (listed.contains("Connected") || listed.contains("Pending approval")),
+        "{listed}"
+    );
 
+    // Claude Code applies a project's permissions.allow only in a folder the user has trusted
+    // (its dialog, once, in an interactive session); record that answer as the dialog does.
+    let trusted = json!({"projects": {w.p.root().display().to_string(): {"hasTrustDialogAccepted": true}}});
+    common::write_file(&w.p.home().join(".claude.json"), &trusted.to_string());
     // No --allowedTools: .claude/settings.json lets the core tools run; a destructive one asks,
     // which headless means denied.
     let last = Some(("delete_ensemble".to_string(), json!({"ensemble_name": "note-summary", "confirm": true})));

@@ -669,7 +669,12 @@ pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> an
             if scope == Scope::Project {
                 writeln!(
                     out,
-                    "Claude Code asks each user to approve a project's .mcp.json servers once."
+                    "Claude Code asks each user to approve a project's .mcp.json servers once{}.",
+                    if level.is_some() {
+                        ", and applies the project's allow-list only once they trust the folder (headless runs in an untrusted folder need --allowedTools mcp__orc)"
+                    } else {
+                        ""
+                    }
                 )?;
             }
             if level.is_none() {
