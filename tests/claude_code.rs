@@ -201,6 +201,13 @@ agents:
         })
     }
 
+    /// Claude Code applies a project's `permissions.allow` only in a folder the user has trusted
+    /// (its dialog, once, in an interactive session): records that answer as the dialog does.
+    fn trust(&self) {
+        let trusted = json!({"projects": {self.p.root().display().to_string(): {"hasTrustDialogAccepted": true}}});
+        common::write_file(&self.p.home().join(".claude.json"), &trusted.to_string());
+    }
+
     /// Adds this repository as a marketplace and installs the orc plugin from it.
     async fn install_plugin(&self) {
         let repo = env!("CARGO_MANIFEST_DIR");
@@ -422,10 +429,7 @@ async fn inner_mcp_install() {
         "{listed}"
     );
 
-    // Claude Code applies a project's permissions.allow only in a folder the user has trusted
-    // (its dialog, once, in an interactive session); record that answer as the dialog does.
-    let trusted = json!({"projects": {w.p.root().display().to_string(): {"hasTrustDialogAccepted": true}}});
-    common::write_file(&w.p.home().join(".claude.json"), &trusted.to_string());
+    w.trust();
     // No --allowedTools: .claude/settings.json lets the core tools run; a destructive one asks,
     // which headless means denied.
     let last = Some(("delete_ensemble".to_string(), json!({"ensemble_name": "note-summary", "confirm": true})));
@@ -447,7 +451,12 @@ async fn inner_mcp_install() {
     assert!(w.p.root().join(".llm-orc/ensembles/note-summary.yaml").is_file());
 }
 
+/// Claude Code 2.1.332 sends `notifications/cancelled` (reason "SdkError: Request timed out")
+/// when `MCP_TOOL_TIMEOUT` runs out. Ignored until the server acts on it (issue 21: a cancelled
+/// request cancels its run); on a branch without that it fails at "the third agent was asked
+/// for". Run it with `cargo test --test claude_code -- --include-ignored cancel`.
 #[test]
+#[ignore = "needs the MCP server to cancel a run on notifications/cancelled (issue 21)"]
 fn claude_codes_tool_timeout_cancels_a_running_invoke() {
     in_namespace("inner_cancel");
 }
@@ -480,6 +489,7 @@ agents:
     );
     let r = common::orc_on_path(&w.p, &w.p.root(), &["mcp", "install", "--allow", "core"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    w.trust();
     let sim_url = w.sim.url();
     let artifacts = w.p.root().join(".llm-orc/artifacts/held-sequence");
     let seen_third = |reqs: &[orc::testkit::sim::Recorded]| {
@@ -506,7 +516,7 @@ agents:
                         // Claude Code gave up on the call (and sent notifications/cancelled).
                         // Release the held agent while orc's server is still up, then wait until
                         // the run has written its artifact (or asked for the third agent).
-                        let http = reqwest::Client::new();
+                        let http = orc::backend::http_client();
                         let _ = http
                             .post(format!("{sim_url}/api/chat"))
                             .json(&json!({"model": "qwen3:0.6b", "stream": false,
@@ -543,7 +553,11 @@ agents:
     let after = reqs.iter().find(|r| standin::step(&r.body) == 2).expect("a request after the call");
     let id = standin::tool_use_id_at(&after.body, 1).expect("id");
     let (text, is_error) = standin::tool_result(&after.body, &id).expect("result");
-    assert!(is_error, "Claude Code reports the timed-out call as an error: {text}");
+    eprintln!("the timed-out call's result: {text}");
+    assert!(
+        is_error && !text.contains("permission"),
+        "Claude Code reports the timed-out call as an error: {text}"
+    );
     assert!(
         !seen_third(&w.sim.requests()),
         "no model request after the cancel: the third agent was asked for"
