@@ -36,7 +36,8 @@ fn claude_bin() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ORC_CLAUDE_CODE") {
         return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/claude-code/node_modules/.bin/claude");
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/claude-code/node_modules/.bin/claude");
     p.is_file().then_some(p)
 }
 
@@ -79,9 +80,18 @@ fn in_namespace(inner: &str) {
         .args(&args)
         .arg("sh")
         .arg("-c")
-        .arg(format!("{} link set lo up && exec \"$0\" \"$@\"", ip.display()))
+        .arg(format!(
+            "{} link set lo up && exec \"$0\" \"$@\"",
+            ip.display()
+        ))
         .arg(&exe)
-        .args(["--exact", inner, "--include-ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            inner,
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(INNER, "1")
         .env("ORC_CLAUDE_CODE", &claude)
         .output()
@@ -110,7 +120,9 @@ impl World {
             return None;
         }
         let claude = PathBuf::from(std::env::var_os("ORC_CLAUDE_CODE").expect("ORC_CLAUDE_CODE"));
-        let sim = Simulator::start(SimConfig::default(), 0).await.expect("sim");
+        let sim = Simulator::start(SimConfig::default(), 0)
+            .await
+            .expect("sim");
         let p = TestProject::new();
         p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
         p.ensemble(
@@ -163,7 +175,11 @@ agents:
     async fn manage(&self, args: &[&str]) -> String {
         let t0 = std::time::Instant::now();
         let api = Standin::start(|_| async { Reply::Text("unused".into()) }.boxed()).await;
-        let out = self.claude(&api, args, true).output().await.expect("claude");
+        let out = self
+            .claude(&api, args, true)
+            .output()
+            .await
+            .expect("claude");
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -186,10 +202,17 @@ agents:
         .await
         .expect("claude -p finishes")
         .expect("claude");
-        eprintln!("claude -p {prompt:.30}: {:.1} s", t0.elapsed().as_secs_f64());
+        eprintln!(
+            "claude -p {prompt:.30}: {:.1} s",
+            t0.elapsed().as_secs_f64()
+        );
         if let Some(dir) = std::env::var_os("ORC_CLAUDE_CODE_DUMP") {
             let f = PathBuf::from(dir).join(format!("{}.json", prompt.len()));
-            let all: Vec<Value> = api.requests().iter().map(|r| json!({"path": r.path, "main": r.main, "body": r.body})).collect();
+            let all: Vec<Value> = api
+                .requests()
+                .iter()
+                .map(|r| json!({"path": r.path, "main": r.main, "body": r.body}))
+                .collect();
             let _ = std::fs::write(f, serde_json::to_string_pretty(&all).unwrap_or_default());
         }
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -217,7 +240,14 @@ agents:
             .manage(&["plugin", "validate", &format!("{repo}/plugin")])
             .await;
         assert!(v.contains("Validation passed"), "{v}");
-        for part in ["skills: orc:orc", "mcpServers: orc", "SessionStart", "orc:report", "orc:route", "orc:status"] {
+        for part in [
+            "skills: orc:orc",
+            "mcpServers: orc",
+            "SessionStart",
+            "orc:report",
+            "orc:route",
+            "orc:status",
+        ] {
             assert!(v.contains(part), "the plugin provides {part}: {v}");
         }
         self.manage(&["plugin", "marketplace", "add", repo]).await;
@@ -231,7 +261,11 @@ agents:
 /// The delegation loop, step by step: load the skill, fetch the tools by full name, route,
 /// invoke, ask whether to judge, record the judgment, read the report, then `last` (one more
 /// call, or none).
-fn loop_script(prefix: &'static str, skill: &'static str, last: Option<(String, Value)>) -> impl FnMut(&Value) -> futures::future::BoxFuture<'static, Reply> + Send {
+fn loop_script(
+    prefix: &'static str,
+    skill: &'static str,
+    last: Option<(String, Value)>,
+) -> impl FnMut(&Value) -> futures::future::BoxFuture<'static, Reply> + Send {
     move |body: &Value| {
         let t = |name: &str, input: Value| Reply::Tool {
             name: format!("{prefix}{name}"),
@@ -243,7 +277,10 @@ fn loop_script(prefix: &'static str, skill: &'static str, last: Option<(String, 
                 .and_then(|(text, _)| serde_json::from_str(&text).ok())
                 .unwrap_or(Value::Null)
         };
-        let routing_id = result(3)["routing_id"].as_str().unwrap_or("none").to_string();
+        let routing_id = result(3)["routing_id"]
+            .as_str()
+            .unwrap_or("none")
+            .to_string();
         let reply = match standin::step(body) {
             0 => Reply::Tool {
                 name: "Skill".into(),
@@ -255,7 +292,10 @@ fn loop_script(prefix: &'static str, skill: &'static str, last: Option<(String, 
                     "select:{prefix}route_task,{prefix}invoke,{prefix}should_evaluate,{prefix}record_evaluation,{prefix}learning_report,{prefix}delete_ensemble"
                 )}),
             },
-            2 => t("route_task", json!({"task": "Summarise the note below in one sentence."})),
+            2 => t(
+                "route_task",
+                json!({"task": "Summarise the note below in one sentence."}),
+            ),
             3 => t(
                 "invoke",
                 json!({"ensemble_name": "note-summary", "input_data": "Note: the report is due Friday.",
@@ -320,8 +360,16 @@ fn check_loop(w: &World, api: &Standin, out: &Value, prefix: &str, skill: &str, 
     );
     // Fetched by full name, the tools' schemas are offered.
     let names = standin::tool_names(by_step(2));
-    for t in ["route_task", "invoke", "should_evaluate", "record_evaluation"] {
-        assert!(names.contains(&format!("{prefix}{t}")), "{t} loaded: {names:?}");
+    for t in [
+        "route_task",
+        "invoke",
+        "should_evaluate",
+        "record_evaluation",
+    ] {
+        assert!(
+            names.contains(&format!("{prefix}{t}")),
+            "{t} loaded: {names:?}"
+        );
     }
     let json_of = |s: usize| -> Value {
         let (text, err) = result(s);
@@ -345,7 +393,10 @@ fn check_loop(w: &World, api: &Standin, out: &Value, prefix: &str, skill: &str, 
         .sim
         .requests()
         .iter()
-        .filter(|r| r.body.to_string().contains("[extractor]") || r.body.to_string().contains("[summariser]"))
+        .filter(|r| {
+            r.body.to_string().contains("[extractor]")
+                || r.body.to_string().contains("[summariser]")
+        })
         .count();
     assert_eq!(agents, 2);
     assert_eq!(out["is_error"], false, "{out}");
@@ -380,10 +431,22 @@ async fn inner_plugin() {
     let out = w.print(&api, "/orc:status", &[], true).await;
     assert_eq!(out["result"], "shown", "{out}");
     let shown = standin::shown(&api.main_requests()[0].body);
-    assert!(shown.contains("ensembles runnable on 127.0.0.1:"), "{shown:.3000}");
-    assert!(shown.contains("model(s) installed, loaded:"), "{shown:.3000}");
+    assert!(
+        shown.contains("ensembles runnable on 127.0.0.1:"),
+        "{shown:.3000}"
+    );
+    assert!(
+        shown.contains("model(s) installed, loaded:"),
+        "{shown:.3000}"
+    );
     let api = Standin::start(|_| async { Reply::Text("shown".into()) }.boxed()).await;
-    w.print(&api, "/orc:route summarise \"this\" note; then `rm -rf x`", &[], true).await;
+    w.print(
+        &api,
+        "/orc:route summarise \"this\" note; then `rm -rf x`",
+        &[],
+        true,
+    )
+    .await;
     let shown = standin::shown(&api.main_requests()[0].body);
     assert!(shown.contains("task type: summarization"), "{shown:.3000}");
     assert!(!w.p.root().join("x").exists());
@@ -402,7 +465,10 @@ async fn inner_plugin() {
         first.contains("orc unavailable: the orc binary was not found"),
         "the missing binary gets a line, not silence: {first:.3000}"
     );
-    assert!(!first.contains(&format!("{PLUGIN}route_task")), "no orc tools offered");
+    assert!(
+        !first.contains(&format!("{PLUGIN}route_task")),
+        "no orc tools offered"
+    );
 }
 
 #[test]
@@ -432,7 +498,10 @@ async fn inner_mcp_install() {
     w.trust();
     // No --allowedTools: .claude/settings.json lets the core tools run; a destructive one asks,
     // which headless means denied.
-    let last = Some(("delete_ensemble".to_string(), json!({"ensemble_name": "note-summary", "confirm": true})));
+    let last = Some((
+        "delete_ensemble".to_string(),
+        json!({"ensemble_name": "note-summary", "confirm": true}),
+    ));
     let api = Standin::start(loop_script(SERVER, "orc", last)).await;
     let out = w
         .print(
@@ -446,9 +515,16 @@ async fn inner_mcp_install() {
     let denied = out["permission_denials"].to_string();
     assert!(denied.contains("mcp__orc__delete_ensemble"), "{out}");
     for t in ["route_task", "invoke", "record_evaluation"] {
-        assert!(!denied.contains(&format!("mcp__orc__{t}\"")), "{t} ran unasked: {out}");
+        assert!(
+            !denied.contains(&format!("mcp__orc__{t}\"")),
+            "{t} ran unasked: {out}"
+        );
     }
-    assert!(w.p.root().join(".llm-orc/ensembles/note-summary.yaml").is_file());
+    assert!(
+        w.p.root()
+            .join(".llm-orc/ensembles/note-summary.yaml")
+            .is_file()
+    );
 }
 
 /// Claude Code 2.1.332 sends `notifications/cancelled` (reason "SdkError: Request timed out")
@@ -540,7 +616,12 @@ agents:
     let api = Standin::start(script).await;
     let mut cmd = w.claude(
         &api,
-        &["-p", "Run held-sequence with orc.", "--output-format", "json"],
+        &[
+            "-p",
+            "Run held-sequence with orc.",
+            "--output-format",
+            "json",
+        ],
         true,
     );
     cmd.env("MCP_TOOL_TIMEOUT", "3000");
@@ -548,9 +629,16 @@ agents:
         .await
         .expect("claude finishes")
         .expect("claude");
-    assert!(rx.try_recv().is_ok(), "the call timed out and the model went on: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        rx.try_recv().is_ok(),
+        "the call timed out and the model went on: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let reqs = api.main_requests();
-    let after = reqs.iter().find(|r| standin::step(&r.body) == 2).expect("a request after the call");
+    let after = reqs
+        .iter()
+        .find(|r| standin::step(&r.body) == 2)
+        .expect("a request after the call");
     let id = standin::tool_use_id_at(&after.body, 1).expect("id");
     let (text, is_error) = standin::tool_result(&after.body, &id).expect("result");
     eprintln!("the timed-out call's result: {text}");
@@ -564,7 +652,9 @@ agents:
     );
     let art = common::latest_artifact(&w.p, "held-sequence");
     assert_eq!(
-        art["metadata"]["status"].as_str().or(art["status"].as_str()),
+        art["metadata"]["status"]
+            .as_str()
+            .or(art["status"].as_str()),
         Some("interrupted"),
         "the artifact is marked interrupted: {art:.2000}"
     );

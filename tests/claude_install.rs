@@ -86,7 +86,9 @@ fn a_read_only_claude_json_is_refused_and_left_as_it_is() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stderr.contains("read-only"), "{}", r.stderr);
     assert!(
-        !std::fs::read_to_string(&user).expect("r").contains("mcpServers"),
+        !std::fs::read_to_string(&user)
+            .expect("r")
+            .contains("mcpServers"),
         "nothing half done"
     );
 }
@@ -165,7 +167,12 @@ fn a_command_that_would_not_start_is_refused() {
     // ${VAR} is expanded as Claude Code expands it.
     let r = install(
         &p,
-        &["--user", "--force", "--command", "${ORC_TEST_UNSET_VAR:-orc}"],
+        &[
+            "--user",
+            "--force",
+            "--command",
+            "${ORC_TEST_UNSET_VAR:-orc}",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
@@ -179,7 +186,8 @@ fn a_machine_path_never_goes_into_the_shared_mcp_json_without_command() {
     let r = Run::from(cmd.output().expect("run"));
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(
-        r.stderr.contains("breaks the server for everyone who clones the project")
+        r.stderr
+            .contains("breaks the server for everyone who clones the project")
             && r.stderr.contains("--command"),
         "{}",
         r.stderr
@@ -197,11 +205,7 @@ fn a_machine_path_never_goes_into_the_shared_mcp_json_without_command() {
     let exe = env!("CARGO_BIN_EXE_orc");
     let r = install(&p, &["--command", exe]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("a path on this machine"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("a path on this machine"), "{}", r.stderr);
     // With orc on PATH the project gets the bare name, and a warning that it depends on PATH.
     std::fs::remove_file(p.root().join(".mcp.json")).expect("rm");
     let r = install(&p, &[]);
@@ -257,7 +261,11 @@ fn allow_writes_the_level_into_settings_without_clobbering_and_destructive_tools
         !allow.contains(&"mcp__orc__delete_ensemble"),
         "a destructive tool never stays allowed: {allow:?}"
     );
-    for t in ["mcp__orc__route_task", "mcp__orc__invoke", "mcp__orc__list_scripts"] {
+    for t in [
+        "mcp__orc__route_task",
+        "mcp__orc__invoke",
+        "mcp__orc__list_scripts",
+    ] {
         assert!(allow.contains(&t), "{t} in {allow:?}");
     }
     assert!(!allow.contains(&"mcp__orc__create_profile"), "not core");
@@ -318,7 +326,11 @@ fn the_orc_plugin_or_the_other_scope_is_detected_and_named() {
     // --allow with the plugin writes the plugin's tool names and registers nothing.
     let r = install(&p, &["--user", "--allow", "read-only"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("not registering a second one"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("not registering a second one"),
+        "{}",
+        r.stdout
+    );
     let v = read_json(&user_settings);
     assert_eq!(v["enabledPlugins"]["x@y"], true);
     let allow = v["permissions"]["allow"].to_string();
@@ -336,7 +348,8 @@ fn the_orc_plugin_or_the_other_scope_is_detected_and_named() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(
         r.stderr.contains("user-scope skill")
-            && r.stderr.contains(&p.home().join(".claude/skills/orc").display().to_string()),
+            && r.stderr
+                .contains(&p.home().join(".claude/skills/orc").display().to_string()),
         "{}",
         r.stderr
     );
@@ -389,7 +402,10 @@ async fn the_permission_list_is_the_servers_tool_list() {
 fn the_skill_names_tools_in_full_and_knows_what_to_do_without_them() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin/skills/orc");
     let mut files = vec![root.join("SKILL.md")];
-    for e in std::fs::read_dir(root.join("references")).expect("refs").flatten() {
+    for e in std::fs::read_dir(root.join("references"))
+        .expect("refs")
+        .flatten()
+    {
         files.push(e.path());
     }
     let names: Vec<&str> = orc::service::claude_tools::TOOLS

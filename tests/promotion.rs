@@ -1100,13 +1100,24 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
     );
     let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--command", "orc"]);
     assert!(r.stdout.contains("already registered"), "{}", r.stdout);
-    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--command", "/opt/orc", "--no-verify"]);
+    let r = orc_on_path(
+        &p,
+        &p.root(),
+        &["mcp", "install", "--command", "/opt/orc", "--no-verify"],
+    );
     assert_eq!(r.code, 1, "a different orc entry is not replaced silently");
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
     let r = orc_on_path(
         &p,
         &p.root(),
-        &["mcp", "install", "--command", "/opt/orc", "--force", "--no-verify"],
+        &[
+            "mcp",
+            "install",
+            "--command",
+            "/opt/orc",
+            "--force",
+            "--no-verify",
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&mcp).expect("r")).expect("json");
@@ -1122,7 +1133,11 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
     // The user's ~/.claude.json keeps everything else Claude Code stores there.
     let user = p.home().join(".claude.json");
     write_file(&user, r#"{"numStartups": 3, "projects": {"/x": {}}}"#);
-    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--user", "--command", "orc"]);
+    let r = orc_on_path(
+        &p,
+        &p.root(),
+        &["mcp", "install", "--user", "--command", "orc"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("--scope user"), "{}", r.stdout);
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&user).expect("r")).expect("json");
@@ -1142,7 +1157,11 @@ fn mcp_install_user_writes_through_a_symlinked_claude_json_and_keeps_its_permiss
     let link = p.home().join(".claude.json");
     std::os::unix::fs::symlink("dotfiles/claude.json", &link).expect("symlink");
 
-    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--user", "--command", "orc"]);
+    let r = orc_on_path(
+        &p,
+        &p.root(),
+        &["mcp", "install", "--user", "--command", "orc"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         std::fs::symlink_metadata(&link)

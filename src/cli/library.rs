@@ -11,10 +11,10 @@ use crate::cli::args::{
 use crate::cli::{Code, Format};
 use crate::service::claude::{self, Scope};
 use crate::service::claude_tools::{self, AllowLevel};
-use crate::service::{claude_checks, claude_json};
 use crate::service::promotion::{Dest, PromoteRequest};
 use crate::service::shapes;
 use crate::service::{Service, ServiceError};
+use crate::service::{claude_checks, claude_json};
 
 impl ScopeArgs {
     fn scope(&self) -> Scope {

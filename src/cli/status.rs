@@ -16,7 +16,10 @@ pub fn status(svc: &Service, a: StatusArgs, out: &mut impl Write) -> anyhow::Res
     {
         Ok(rt) => rt,
         Err(e) if a.hook => {
-            writeln!(out, "orc: status unavailable ({e}); orc's tools may still work")?;
+            writeln!(
+                out,
+                "orc: status unavailable ({e}); orc's tools may still work"
+            )?;
             return Ok(0);
         }
         Err(e) => return Err(e.into()),
@@ -46,7 +49,11 @@ pub fn status(svc: &Service, a: StatusArgs, out: &mut impl Write) -> anyhow::Res
                         if h.loaded.is_empty() {
                             "none".to_string()
                         } else {
-                            h.loaded.iter().map(|m| clean(m)).collect::<Vec<_>>().join(", ")
+                            h.loaded
+                                .iter()
+                                .map(|m| clean(m))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         }
                     )?;
                 } else {
@@ -66,5 +73,7 @@ pub fn status(svc: &Service, a: StatusArgs, out: &mut impl Write) -> anyhow::Res
 }
 
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }

@@ -75,7 +75,6 @@ pub enum InstallError {
     Duplicate { what: String },
 }
 
-
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
     move |source| InstallError::Io {
         path: path.to_path_buf(),

@@ -66,7 +66,8 @@ impl JsonObject {
     /// The value at `key` as a `Value` (for reading; numbers there may lose precision, the
     /// text written back never does).
     pub fn value(&self, key: &str) -> Option<Value> {
-        self.get(key).and_then(|r| serde_json::from_str(r.get()).ok())
+        self.get(key)
+            .and_then(|r| serde_json::from_str(r.get()).ok())
     }
 
     /// The object at `key` (empty when absent); an error when it is there but not an object.
@@ -234,12 +235,12 @@ pub fn read_object(t: &Target) -> Result<JsonObject, InstallError> {
     match read(t)? {
         None => Ok(JsonObject::default()),
         Some(text) if text.trim().is_empty() => Ok(JsonObject::default()),
-        Some(text) => JsonObject::parse(&text, "the top level").map_err(|why| {
-            InstallError::Malformed {
+        Some(text) => {
+            JsonObject::parse(&text, "the top level").map_err(|why| InstallError::Malformed {
                 path: t.real.clone(),
                 why,
-            }
-        }),
+            })
+        }
     }
 }
 
@@ -302,8 +303,15 @@ mod tests {
         assert!(out.contains("\"big\": 12345678901234567890123"), "{out}");
         assert!(out.contains("1.000000000000000000001"), "{out}");
         assert!(out.contains(r#"{"n": -0.0, "e": 1E400}"#), "{out}");
-        assert_eq!(o.keys().collect::<Vec<_>>(), ["big", "f", "nested", "dup", "added"]);
-        assert_eq!(o.value("dup"), Some(serde_json::json!(2)), "the last value wins");
+        assert_eq!(
+            o.keys().collect::<Vec<_>>(),
+            ["big", "f", "nested", "dup", "added"]
+        );
+        assert_eq!(
+            o.value("dup"),
+            Some(serde_json::json!(2)),
+            "the last value wins"
+        );
         let again = JsonObject::parse(&out, "the top level").expect("valid JSON");
         assert_eq!(again.value("added"), Some(serde_json::json!({"a": [1, 2]})));
         assert!(JsonObject::parse("[1]", "the top level").is_err());

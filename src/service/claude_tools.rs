@@ -171,7 +171,10 @@ pub fn write_permissions(
     };
     let old_allow = list("allow")?;
     let old_ask = list("ask")?;
-    let wanted: Vec<String> = level.tools().map(|x| format!("{prefix}{}", x.name)).collect();
+    let wanted: Vec<String> = level
+        .tools()
+        .map(|x| format!("{prefix}{}", x.name))
+        .collect();
     let mut out = Permissions {
         path: t.shown.clone(),
         ..Permissions::default()
@@ -242,12 +245,23 @@ mod tests {
         assert!(ro.contains(&"route_task") && !ro.contains(&"invoke"));
         assert!(core.contains(&"invoke") && !core.contains(&"create_profile"));
         assert!(all.contains(&"create_profile"));
-        for d in ["delete_ensemble", "demote_ensemble", "promote_ensemble", "cleanup_artifacts"] {
+        for d in [
+            "delete_ensemble",
+            "demote_ensemble",
+            "promote_ensemble",
+            "cleanup_artifacts",
+        ] {
             assert!(!all.contains(&d), "{d} always asks");
         }
-        assert!(ro.iter().all(|t| core.contains(t)), "core includes every read-only tool");
+        assert!(
+            ro.iter().all(|t| core.contains(t)),
+            "core includes every read-only tool"
+        );
         assert!(ro.len() < core.len() && core.len() < all.len());
         let mut seen = std::collections::HashSet::new();
-        assert!(TOOLS.iter().all(|t| seen.insert(t.name)), "one entry per tool");
+        assert!(
+            TOOLS.iter().all(|t| seen.insert(t.name)),
+            "one entry per tool"
+        );
     }
 }

@@ -50,7 +50,7 @@ pub struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_runs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tokens_saved_estimate: Option<i64>,
+    pub tokens_saved_estimate: Option<u64>,
     /// The one line.
     pub line: String,
 }
@@ -60,18 +60,6 @@ fn short(url: &str) -> &str {
     url.trim_start_matches("http://")
         .trim_start_matches("https://")
         .trim_end_matches('/')
-}
-
-fn thousands(n: i64) -> String {
-    let s = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// The gist of a connection error, for one line.
@@ -131,12 +119,8 @@ impl Service {
         std::thread::spawn(move || {
             let r = llm_orc.map(|d| {
                 let l = crate::learn::service::Learning::at(&d);
-                crate::learn::report::build(&l).map(|r| {
-                    (
-                        r.totals.local_runs,
-                        i64::try_from(r.totals.tokens_saved_estimate).unwrap_or(i64::MAX),
-                    )
-                })
+                crate::learn::report::build(&l)
+                    .map(|r| (r.totals.local_runs, r.totals.tokens_saved_estimate))
             });
             let _ = tx.send(r);
         });
@@ -289,7 +273,7 @@ fn line(
     runnable: &[String],
     blocked: &[Blocked],
     local_runs: Option<u64>,
-    saved: Option<i64>,
+    saved: Option<u64>,
 ) -> String {
     let up: Vec<&HostLine> = hosts.iter().filter(|h| h.up).collect();
     if up.is_empty() {
@@ -322,13 +306,17 @@ fn line(
     } else {
         format!(
             " ({} loaded)",
-            loaded.iter().map(|m| clean(m)).collect::<Vec<_>>().join(", ")
+            loaded
+                .iter()
+                .map(|m| clean(m))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     };
     let history = match (local_runs, saved) {
         (Some(n), Some(s)) if n > 0 => format!(
             "; {n} local run(s) logged, ~{} Claude tokens saved (gross estimate, before hand-over costs)",
-            thousands(s)
+            crate::learn::report::thousands(s)
         ),
         _ => String::new(),
     };
@@ -371,17 +359,31 @@ mod tests {
 
     #[test]
     fn one_line_for_each_case() {
-        let l = line(&[host(true, &["qwen3:0.6b"])], 4, &["a".into(), "b".into(), "c".into()], &[], Some(12), Some(4210));
+        let l = line(
+            &[host(true, &["qwen3:0.6b"])],
+            4,
+            &["a".into(), "b".into(), "c".into()],
+            &[],
+            Some(12),
+            Some(4210),
+        );
         assert_eq!(
             l,
             "orc: 3 of 4 ensembles runnable on localhost:11434 (qwen3:0.6b loaded); 12 local run(s) logged, ~4,210 Claude tokens saved (gross estimate, before hand-over costs)"
         );
         let l = line(&[host(false, &[])], 4, &[], &[], None, None);
-        assert!(l.starts_with("orc: unavailable, no model server answers (localhost:11434: connection refused)"), "{l}");
-        let b = Blocked { ensemble: "x".into(), missing: vec!["gemma3:4b on localhost:11434".into()] };
+        assert!(
+            l.starts_with(
+                "orc: unavailable, no model server answers (localhost:11434: connection refused)"
+            ),
+            "{l}"
+        );
+        let b = Blocked {
+            ensemble: "x".into(),
+            missing: vec!["gemma3:4b on localhost:11434".into()],
+        };
         let l = line(&[host(true, &[])], 1, &[], &[b], None, None);
         assert!(l.contains("missing: gemma3:4b on localhost:11434"), "{l}");
         assert!(!l.contains('\n'));
-        assert_eq!(thousands(-1234567), "-1,234,567");
     }
 }

@@ -130,8 +130,7 @@ async fn answer(
         Err(_) => Bytes::new(),
     };
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let main = path == "/v1/messages"
-        && body["tools"].as_array().is_some_and(|t| !t.is_empty());
+    let main = path == "/v1/messages" && body["tools"].as_array().is_some_and(|t| !t.is_empty());
     let rec = Recorded {
         path: path.clone(),
         body: body.clone(),
@@ -164,7 +163,10 @@ async fn answer(
 
 /// The Messages API's answer: SSE events when the request streams, else one message.
 fn message(req: &Value, reply: Reply) -> Response<Full<Bytes>> {
-    let model = req["model"].as_str().unwrap_or("claude-stand-in").to_string();
+    let model = req["model"]
+        .as_str()
+        .unwrap_or("claude-stand-in")
+        .to_string();
     let n = req["messages"].as_array().map_or(0, Vec::len);
     let id = format!("msg_standin_{n}");
     let (block, stop) = match &reply {
