@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Run, TestProject, write_file};
+use common::{Run, TestProject, orc_on_path, write_file};
 use orc::testkit::sim::{SimConfig, Simulator};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
@@ -864,7 +864,7 @@ async fn the_skills_loop_through_mcp_ends_in_a_contribution_branch() {
 // ------------------------------------------------------------------ the skill
 
 fn skill_files() -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("skills/orc");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugin/skills/orc");
     tree(&root)
         .into_iter()
         .map(|rel| {
@@ -923,10 +923,12 @@ fn tool_calls(text: &str) -> Vec<(String, Vec<String>)> {
         let start = text[..i]
             .rfind(|c: char| !(c.is_ascii_lowercase() || c == '_'))
             .map_or(0, |j| j + 1);
-        let name = &text[start..i];
-        if name.is_empty() || (start > 0 && bytes[start - 1] == b'[') {
+        let full = &text[start..i];
+        if full.is_empty() || (start > 0 && bytes[start - 1] == b'[') {
             continue;
         }
+        // The skill writes full names (`mcp__orc__route_task`); the server's are bare.
+        let name = full.strip_prefix("mcp__orc__").unwrap_or(full);
         let mut depth = 0usize;
         let mut params = Vec::new();
         let mut arg_start = i + 1;
@@ -999,6 +1001,7 @@ async fn every_tool_and_parameter_the_skill_names_exists() {
                 .unwrap_or("")
                 .split('/')
                 .map(|t| t.trim().trim_matches('`'))
+                .map(|t| t.strip_prefix("mcp__orc__").unwrap_or(t))
             {
                 assert!(schema(t).is_some(), "{file}: `{t}` is not a tool");
             }
@@ -1069,7 +1072,16 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
             .expect("r")
             .starts_with("---\nname: orc\n")
     );
+    // The user's HOME as well would list the skill twice: refused, naming the project's copy.
     let r = p.orc(&["skill", "install", "--user"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stderr.contains("project-scope skill") && r.stderr.contains(".claude/skills/orc"),
+        "{}",
+        r.stderr
+    );
+    assert!(!p.home().join(".claude/skills/orc").exists());
+    let r = p.orc(&["skill", "install", "--user", "--force"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(p.home().join(".claude/skills/orc/SKILL.md").is_file());
 
@@ -1081,7 +1093,7 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
         &serde_json::to_string_pretty(&json!({"mcpServers": {"other": other}, "note": 1}))
             .expect("json"),
     );
-    let r = p.orc(&["mcp", "install", "--command", "orc"]);
+    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--command", "orc"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout
@@ -1096,19 +1108,34 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
         v["mcpServers"]["orc"],
         json!({"type": "stdio", "command": "orc", "args": ["mcp", "serve"], "env": {}})
     );
-    let r = p.orc(&["mcp", "install", "--command", "orc"]);
+    let r = orc_on_path(&p, &p.root(), &["mcp", "install", "--command", "orc"]);
     assert!(r.stdout.contains("already registered"), "{}", r.stdout);
-    let r = p.orc(&["mcp", "install", "--command", "/opt/orc"]);
+    let r = orc_on_path(
+        &p,
+        &p.root(),
+        &["mcp", "install", "--command", "/opt/orc", "--no-verify"],
+    );
     assert_eq!(r.code, 1, "a different orc entry is not replaced silently");
     assert!(r.stderr.contains("--force"), "{}", r.stderr);
-    let r = p.orc(&["mcp", "install", "--command", "/opt/orc", "--force"]);
+    let r = orc_on_path(
+        &p,
+        &p.root(),
+        &[
+            "mcp",
+            "install",
+            "--command",
+            "/opt/orc",
+            "--force",
+            "--no-verify",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&mcp).expect("r")).expect("json");
     assert_eq!(v["mcpServers"]["orc"]["command"], "/opt/orc");
     assert_eq!(v["mcpServers"]["other"], other);
     // A broken file is reported and left as it was.
     write_file(&mcp, "{ not json");
-    let r = p.orc(&["mcp", "install"]);
+    let r = orc_on_path(&p, &p.root(), &["mcp", "install"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("is not valid JSON"), "{}", r.stderr);
     assert_eq!(std::fs::read_to_string(&mcp).expect("r"), "{ not json");
@@ -1116,7 +1143,11 @@ fn skill_and_mcp_install_into_a_throwaway_home_and_project() {
     // The user's ~/.claude.json keeps everything else Claude Code stores there.
     let user = p.home().join(".claude.json");
     write_file(&user, r#"{"numStartups": 3, "projects": {"/x": {}}}"#);
-    let r = p.orc(&["mcp", "install", "--user", "--command", "orc"]);
+    let r = orc_on_path(
+        &p,
+        &p.root(),
+        &["mcp", "install", "--user", "--command", "orc"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("--scope user"), "{}", r.stdout);
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&user).expect("r")).expect("json");
@@ -1136,7 +1167,11 @@ fn mcp_install_user_writes_through_a_symlinked_claude_json_and_keeps_its_permiss
     let link = p.home().join(".claude.json");
     std::os::unix::fs::symlink("dotfiles/claude.json", &link).expect("symlink");
 
-    let r = p.orc(&["mcp", "install", "--user", "--command", "orc"]);
+    let r = orc_on_path(
+        &p,
+        &p.root(),
+        &["mcp", "install", "--user", "--command", "orc"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         std::fs::symlink_metadata(&link)
@@ -1213,7 +1248,7 @@ fn skill_and_mcp_install_with_project_from_a_sub_folder_go_to_the_project_root()
         &["skill", "install"][..],
         &["mcp", "install", "--command", "orc"][..],
     ] {
-        let r = p.orc_in(&sub, args);
+        let r = orc_on_path(&p, &sub, args);
         assert_eq!(r.code, 0, "{args:?}: {}", r.stderr);
     }
     assert!(p.root().join(".claude/skills/orc/SKILL.md").is_file());

@@ -92,6 +92,23 @@ pub enum Command {
     /// The result and script caches (.llm-orc/cache): stats, clear.
     #[command(subcommand)]
     Cache(crate::cli::cache::CacheCommand),
+    /// One line on what orc can do now: model servers and their loaded models, ensembles
+    /// runnable with the models installed, the learning log's running total; then a line per
+    /// host and per ensemble that cannot run. Exit 1 when orc cannot be used.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Claude Code's session-start hook: only the line, always exit 0, at most --timeout-ms.
+    #[arg(long)]
+    pub hook: bool,
+    /// The longest any look may take (default: 1500 with --hook, else 5000).
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Output format: text for people, json for programs.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]
@@ -316,7 +333,7 @@ pub enum ConfigCommand {
 #[derive(Debug, Args)]
 pub struct RouteArgs {
     /// The instruction: what to do (classified on its own; the text it works on goes in
-    /// --input or --input-file).
+    /// --input or --input-file); `-` reads it from stdin.
     pub task: String,
     /// The text the task works on (measured, not classified); `-` reads it from stdin.
     #[arg(long)]
@@ -593,7 +610,8 @@ pub struct ScopeArgs {
     /// everyone who clones it; `--project` says so explicitly).
     #[arg(long)]
     pub user: bool,
-    /// Replace what is there when it differs.
+    /// Replace what is there when it differs, and install even where another install (the
+    /// other scope, the orc plugin) already provides it.
     #[arg(long)]
     pub force: bool,
 }
@@ -603,10 +621,18 @@ pub struct McpInstallArgs {
     #[command(flatten)]
     pub scope: ScopeArgs,
     /// The command Claude Code starts (default: `orc` if it is this binary on PATH, else this
-    /// binary's absolute path).
+    /// binary's absolute path, which a project's shared .mcp.json refuses).
     #[arg(long, value_name = "CMD")]
     pub command: Option<String>,
     /// Register the server with every tool (`orc mcp serve --all-tools`), not the core set.
     #[arg(long)]
     pub all_tools: bool,
+    /// Let Claude Code run orc's tools without asking: read-only, core (the skill's tools and
+    /// every read-only one) or all; written into .claude/settings.json (--user:
+    /// ~/.claude/settings.json). Destructive tools (delete, demote, promote, cleanup) always ask.
+    #[arg(long, value_name = "LEVEL", value_parser = ["read-only", "core", "all"])]
+    pub allow: Option<String>,
+    /// Write the command without checking that it starts and is orc.
+    #[arg(long)]
+    pub no_verify: bool,
 }

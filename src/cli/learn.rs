@@ -101,7 +101,24 @@ pub fn print_checks(c: &crate::learn::checks::FreeChecks, routing_id: Option<&st
 pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
     warn_config(&l);
+    // `-`: the task from stdin (Claude Code's /orc:route passes it so, never through a shell).
+    let task = if a.task == "-" {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), 1 << 20), &mut t)
+            .context("reading the task from stdin")?;
+        t.trim().to_string()
+    } else {
+        a.task.clone()
+    };
+    if task.is_empty() {
+        eprintln!("error: no task given (orc route \"the task\", or `-` with the task on stdin)");
+        return Ok(2);
+    }
     let input = match a.input.as_deref() {
+        Some("-") if a.task == "-" => {
+            eprintln!("error: the task and --input cannot both come from stdin");
+            return Ok(2);
+        }
         Some("-") => {
             let mut s = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
@@ -111,7 +128,7 @@ pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Resul
         other => other.map(str::to_string),
     };
     let req = crate::learn::route::RouteRequest {
-        task: a.task,
+        task,
         input,
         input_files: a.input_files,
         delegation: a.delegation,

@@ -10,9 +10,11 @@ use crate::cli::args::{
 };
 use crate::cli::{Code, Format, term_safe};
 use crate::service::claude::{self, Scope};
+use crate::service::claude_tools::{self, AllowLevel};
 use crate::service::promotion::{Dest, PromoteRequest};
 use crate::service::shapes;
 use crate::service::{Service, ServiceError};
+use crate::service::{claude_checks, claude_json};
 
 impl ScopeArgs {
     fn scope(&self) -> Scope {
@@ -484,14 +486,19 @@ fn project_root(svc: &Service) -> std::path::PathBuf {
 
 pub fn skill(svc: &Service, cmd: SkillCommand, out: &mut impl Write) -> anyhow::Result<Code> {
     let SkillCommand::Install(a) = cmd;
-    let dir = match claude::skill_dir(a.scope(), &project_root(svc), svc.env.home.as_deref()) {
+    let root = project_root(svc);
+    let home = svc.env.home.as_deref();
+    let dir = match claude::skill_dir(a.scope(), &root, home) {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("error: {}", term_safe(&e.to_string()));
-            return Ok(1);
-        }
+        Err(e) => return refused(e),
     };
-    match claude::install_skill(&dir, a.force) {
+    if !a.force
+        && let Some(other) = claude_checks::other_skill(a.scope(), &root, home)
+    {
+        return refused(claude::InstallError::Duplicate { what: other.what });
+    }
+    let confine = (a.scope() == Scope::Project).then_some(root.as_path());
+    match claude::install_skill(&dir, a.force, confine) {
         Ok(r) => {
             for (label, list) in [
                 ("created", &r.created),
@@ -510,25 +517,131 @@ pub fn skill(svc: &Service, cmd: SkillCommand, out: &mut impl Write) -> anyhow::
             )?;
             Ok(0)
         }
-        Err(e) => {
-            eprintln!("error: {}", term_safe(&e.to_string()));
-            Ok(1)
+        Err(e) => refused(e),
+    }
+}
+
+fn refused(e: claude::InstallError) -> anyhow::Result<Code> {
+    eprintln!("error: {}", term_safe(&e.to_string()));
+    Ok(1)
+}
+
+/// Where `--allow` writes: the project's `.claude/settings.json` or the user's.
+fn settings_target(
+    scope: Scope,
+    root: &std::path::Path,
+    home: Option<&std::path::Path>,
+) -> Result<claude_json::Target, claude::InstallError> {
+    match scope {
+        Scope::Project => claude_json::target(&root.join(".claude/settings.json"), Some(root)),
+        Scope::User => {
+            let h = home.ok_or(claude::InstallError::NoHome)?;
+            claude_json::target(&h.join(".claude/settings.json"), None)
         }
     }
 }
 
+fn write_allow(
+    out: &mut impl Write,
+    scope: Scope,
+    root: &std::path::Path,
+    home: Option<&std::path::Path>,
+    level: AllowLevel,
+    prefix: &str,
+) -> anyhow::Result<Result<(), claude::InstallError>> {
+    let r = match settings_target(scope, root, home)
+        .and_then(|t| claude_tools::write_permissions(&t, level, prefix))
+    {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e)),
+    };
+    writeln!(
+        out,
+        "permissions ({}) in {}: {} allowed without a prompt{}{}; destructive tools ({}) always ask",
+        level.label(),
+        r.path.display(),
+        level.tools().count(),
+        if r.added.is_empty() {
+            String::new()
+        } else {
+            format!(", {} added", r.added.len())
+        },
+        if r.removed.is_empty() {
+            String::new()
+        } else {
+            format!(", removed: {}", r.removed.join(", "))
+        },
+        claude_tools::destructive()
+            .map(|t| t.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    Ok(Ok(()))
+}
+
 pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let scope = a.scope.scope();
-    let path = match claude::mcp_config_path(scope, &project_root(svc), svc.env.home.as_deref()) {
+    let root = project_root(svc);
+    let home = svc.env.home.as_deref();
+    let level = a.allow.as_deref().and_then(AllowLevel::parse);
+    let path = match claude::mcp_config_path(scope, &root, home) {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {}", term_safe(&e.to_string()));
-            return Ok(1);
-        }
+        Err(e) => return refused(e),
     };
+    // The orc plugin registers the server itself: a second registration offers every tool twice.
+    if !a.scope.force
+        && let Some(plugin) = claude_checks::plugin_enabled(&root, home)
+    {
+        let Some(level) = level else {
+            return refused(claude::InstallError::Duplicate { what: plugin.what });
+        };
+        writeln!(
+            out,
+            "{} already registers the server (its tools are {}*); not registering a second one",
+            plugin.what,
+            claude_tools::PLUGIN_PREFIX
+        )?;
+        return match write_allow(out, scope, &root, home, level, claude_tools::PLUGIN_PREFIX)? {
+            Ok(()) => Ok(0),
+            Err(e) => refused(e),
+        };
+    }
+    let explicit = a.command.is_some();
     let command = a.command.clone().unwrap_or_else(claude::default_command);
+    if scope == Scope::Project && claude_checks::is_machine_path(&command) {
+        if !explicit {
+            return refused(claude::InstallError::MachinePath { command, path });
+        }
+        eprintln!(
+            "warning: `{command}` is a path on this machine; whoever clones the project needs orc at that same path"
+        );
+    }
+    if a.no_verify {
+        eprintln!("warning: `{command}` was not checked (--no-verify)");
+    } else {
+        let path_var = std::env::var_os("PATH");
+        match claude_checks::check_command(&command, &root, path_var.as_deref(), true) {
+            Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
+            Err(e) => return refused(e),
+        }
+    }
+    let confine = (scope == Scope::Project).then_some(root.as_path());
+    // Permissions are checked writable before the server is registered, so a refusal there
+    // leaves nothing half done.
+    if level.is_some()
+        && let Err(e) = settings_target(scope, &root, home).and_then(|t| {
+            claude_json::check_writable(&t)?;
+            Ok(t)
+        })
+    {
+        return refused(e);
+    }
     let extra: &[&str] = if a.all_tools { &["--all-tools"] } else { &[] };
-    match claude::install_mcp_with(&path, &command, extra, a.scope.force) {
+    match claude::install_mcp(&path, &command, extra, a.scope.force, confine) {
         Ok(r) => {
             writeln!(
                 out,
@@ -551,17 +664,31 @@ pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> an
                 claude::claude_mcp_add_line(scope, &command),
                 if a.all_tools { " --all-tools" } else { "" }
             )?;
+            if let Some(level) = level
+                && let Err(e) =
+                    write_allow(out, scope, &root, home, level, claude_tools::SERVER_PREFIX)?
+            {
+                return refused(e);
+            }
             if scope == Scope::Project {
                 writeln!(
                     out,
-                    "Claude Code asks each user to approve a project's .mcp.json servers once."
+                    "Claude Code asks each user to approve a project's .mcp.json servers once{}.",
+                    if level.is_some() {
+                        ", and applies the project's allow-list only once they trust the folder (headless runs in an untrusted folder need --allowedTools mcp__orc)"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
+            if level.is_none() {
+                writeln!(
+                    out,
+                    "Claude Code asks before each tool's first use (--allow read-only|core|all writes an allow-list); headless `claude -p` needs --allowedTools mcp__orc"
                 )?;
             }
             Ok(0)
         }
-        Err(e) => {
-            eprintln!("error: {}", term_safe(&e.to_string()));
-            Ok(1)
-        }
+        Err(e) => refused(e),
     }
 }

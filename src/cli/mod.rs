@@ -16,6 +16,7 @@ pub mod invoke;
 pub mod learn;
 pub mod library;
 pub mod output;
+pub mod status;
 
 pub use args::{
     Cli, Command, ConfigCommand, Format, FormatArgs, GraphArgs, GraphFormat, InvokeArgs,
@@ -231,6 +232,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Skill(c) => crate::cli::library::skill(&open(), c, stdout),
         Command::Cache(c) => crate::cli::cache::cache(&open(), c, stdout),
         Command::Route(a) => crate::cli::learn::route(&open(), a, stdout),
+        Command::Status(a) => crate::cli::status::status(&open(), a, stdout),
         Command::Eval(c) => crate::cli::learn::eval(&open(), c, stdout),
         Command::Learn(a) => crate::cli::learn::learn(&open(), a, stdout),
         Command::Routing(c) => crate::cli::learn::routing(&open(), c, stdout),

@@ -6,26 +6,29 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-/// The skill's files, relative to its folder, as shipped in the repository's `skills/orc/`.
+use super::claude_json;
+
+/// The skill's files, relative to its folder, as shipped in the repository's
+/// `plugin/skills/orc/` (the orc plugin's skill).
 pub const SKILL_FILES: &[(&str, &str)] = &[
-    ("SKILL.md", include_str!("../../skills/orc/SKILL.md")),
+    ("SKILL.md", include_str!("../../plugin/skills/orc/SKILL.md")),
     (
         "references/tools.md",
-        include_str!("../../skills/orc/references/tools.md"),
+        include_str!("../../plugin/skills/orc/references/tools.md"),
     ),
     (
         "references/swarm-design.md",
-        include_str!("../../skills/orc/references/swarm-design.md"),
+        include_str!("../../plugin/skills/orc/references/swarm-design.md"),
     ),
     (
         "references/evaluation.md",
-        include_str!("../../skills/orc/references/evaluation.md"),
+        include_str!("../../plugin/skills/orc/references/evaluation.md"),
     ),
     (
         "references/promotion.md",
-        include_str!("../../skills/orc/references/promotion.md"),
+        include_str!("../../plugin/skills/orc/references/promotion.md"),
     ),
 ];
 
@@ -50,6 +53,26 @@ pub enum InstallError {
     OtherOrc { path: PathBuf, existing: String },
     #[error("no home directory (HOME is not set)")]
     NoHome,
+    #[error("{path} is read-only; it was left as it is (make it writable to install)")]
+    ReadOnly { path: PathBuf },
+    #[error(
+        "{path} leads out of the project ({root}) to {target} through a link; nothing was written there (a cloned repository may plant such links)"
+    )]
+    OutsideProject {
+        path: PathBuf,
+        target: PathBuf,
+        root: PathBuf,
+    },
+    #[error("the command `{command}` would not start for Claude Code: {why}; nothing was written")]
+    Unresolvable { command: String, why: String },
+    #[error(
+        "orc is not on PATH here, and this machine's path to it ({command}) would go into the shared {path}, where it breaks the server for everyone who clones the project; nothing was written. Put orc on PATH (`cargo install --path . --locked`) and rerun, pass --command CMD to choose the command, or install for yourself only with --user"
+    )]
+    MachinePath { command: String, path: PathBuf },
+    #[error(
+        "{what} already provides this, so Claude Code would list it twice; nothing was written. Remove that one first, or pass --force to install both"
+    )]
+    Duplicate { what: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
@@ -102,13 +125,23 @@ pub struct SkillInstall {
 }
 
 /// Writes the skill's files into `dir`. A file that exists with other content is replaced only
-/// with `force` (it may hold the user's edits); otherwise nothing is written.
-pub fn install_skill(dir: &Path, force: bool) -> Result<SkillInstall, InstallError> {
+/// with `force` (it may hold the user's edits); otherwise nothing is written. With `confine`
+/// (a project's root), a file or folder reached through a link out of it is refused, and so
+/// is a read-only file, before anything is written.
+pub fn install_skill(
+    dir: &Path,
+    force: bool,
+    confine: Option<&Path>,
+) -> Result<SkillInstall, InstallError> {
     let mut r = SkillInstall {
         dir: dir.to_path_buf(),
         ..SkillInstall::default()
     };
     let mut changed = Vec::new();
+    for (rel, _) in SKILL_FILES {
+        let t = claude_json::target(&dir.join(rel), confine)?;
+        claude_json::check_writable(&t)?;
+    }
     for (rel, text) in SKILL_FILES {
         let path = dir.join(rel);
         match fs::read(&path) {
@@ -129,12 +162,8 @@ pub fn install_skill(dir: &Path, force: bool) -> Result<SkillInstall, InstallErr
         if let Some(p) = path.parent() {
             fs::create_dir_all(p).map_err(io(p))?;
         }
-        crate::store::atomic::write_atomic(&path, text.as_bytes()).map_err(|e| {
-            InstallError::Io {
-                path: path.clone(),
-                source: std::io::Error::other(e.to_string()),
-            }
-        })?;
+        let t = claude_json::target(&path, confine)?;
+        claude_json::write(&t, text)?;
     }
     Ok(r)
 }
@@ -187,62 +216,45 @@ pub struct McpInstall {
 }
 
 /// Adds (or, with `force`, replaces) the `orc` entry under `mcpServers` in `path`, keeping
-/// every other key and server as it was. A file that is not a JSON object is left alone.
-pub fn install_mcp(path: &Path, command: &str, force: bool) -> Result<McpInstall, InstallError> {
-    install_mcp_with(path, command, &[], force)
-}
-
-/// `install_mcp` with extra arguments to `orc mcp serve` (`--all-tools`: every tool).
-pub fn install_mcp_with(
+/// every other key and server as it was, byte for byte. A file that is not a JSON object is
+/// left alone; so is a read-only one. With `confine` (a project's root), a file reached through
+/// a link out of that folder is refused.
+/// `extra` goes after `orc mcp serve` (`--all-tools`: every tool).
+pub fn install_mcp(
     path: &Path,
     command: &str,
     extra: &[&str],
     force: bool,
+    confine: Option<&Path>,
 ) -> Result<McpInstall, InstallError> {
-    let shown = path;
-    // A symlinked file (a dotfiles checkout's ~/.claude.json) is written where it points, so the
-    // link and the real file stay one; the file keeps its permissions (never widened).
-    let target = link_target(path).map_err(io(path))?;
-    let path = target.as_path();
+    let target = claude_json::target(path, confine)?;
+    let real = target.real.as_path();
     let entry = server_entry_with(command, extra);
-    let mut doc: Value = match fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => json!({}),
-        Ok(text) => serde_json::from_str(&text).map_err(|e| InstallError::Malformed {
-            path: path.to_path_buf(),
-            why: e.to_string(),
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => json!({}),
-        Err(e) => return Err(io(path)(e)),
+    let malformed = |why: String| InstallError::Malformed {
+        path: real.to_path_buf(),
+        why,
     };
-    let Value::Object(top) = &mut doc else {
-        return Err(InstallError::Malformed {
-            path: path.to_path_buf(),
-            why: "the top level is not an object".into(),
-        });
-    };
-    let servers = top
-        .entry("mcpServers")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Value::Object(servers) = servers else {
-        return Err(InstallError::Malformed {
-            path: path.to_path_buf(),
-            why: "`mcpServers` is not an object".into(),
-        });
-    };
-    let kept: Vec<String> = servers.keys().filter(|k| *k != "orc").cloned().collect();
-    let status = match servers.get("orc") {
+    let mut doc = claude_json::read_object(&target)?;
+    let mut servers = doc.object("mcpServers").map_err(malformed)?;
+    let kept: Vec<String> = servers
+        .keys()
+        .filter(|k| *k != "orc")
+        .map(str::to_string)
+        .collect();
+    let status = match servers.value("orc") {
         None => "added",
-        Some(old) if same_server(old, &entry) => {
+        Some(old) if same_server(&old, &entry) => {
+            claude_json::check_writable(&target)?;
             return Ok(McpInstall {
-                path: path.to_path_buf(),
+                path: target.shown.clone(),
                 status: "unchanged",
                 kept,
-                entry: old.clone(),
+                entry: old,
             });
         }
         Some(old) if !force => {
             return Err(InstallError::OtherOrc {
-                path: path.to_path_buf(),
+                path: real.to_path_buf(),
                 existing: format!(
                     "{} {}",
                     old["command"].as_str().unwrap_or("?"),
@@ -259,58 +271,15 @@ pub fn install_mcp_with(
         }
         Some(_) => "updated",
     };
-    servers.insert("orc".into(), entry.clone());
-    let mut text = serde_json::to_string_pretty(&doc).map_err(|e| InstallError::Malformed {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })?;
-    text.push('\n');
-    if let Some(p) = path.parent() {
-        fs::create_dir_all(p).map_err(io(p))?;
-    }
-    let perms = match fs::metadata(path) {
-        Ok(m) => Some(m.permissions()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io(path)(e)),
-    };
-    crate::store::atomic::write_atomic_with(path, |f| {
-        // Narrowed before any content is written.
-        if let Some(perms) = perms {
-            f.set_permissions(perms)?;
-        }
-        std::io::Write::write_all(f, text.as_bytes())
-    })
-    .map_err(|e| InstallError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+    servers.set("orc", &entry, 2);
+    doc.set_object("mcpServers", &servers, 1);
+    claude_json::write_object(&target, &doc)?;
     Ok(McpInstall {
-        path: shown.to_path_buf(),
+        path: target.shown.clone(),
         status,
         kept,
         entry,
     })
-}
-
-/// Where `path` leads once every symlink (of the file itself, up to 40) is followed; `path`
-/// itself when it is not a link or does not exist.
-fn link_target(path: &Path) -> std::io::Result<PathBuf> {
-    let mut cur = path.to_path_buf();
-    for _ in 0..40 {
-        match fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => {
-                let to = fs::read_link(&cur)?;
-                cur = match cur.parent() {
-                    Some(dir) if to.is_relative() => dir.join(to),
-                    _ => to,
-                };
-            }
-            Ok(_) => return Ok(cur),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(cur),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 /// Same command and arguments (other keys, such as `env`, may differ).

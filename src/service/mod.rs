@@ -18,6 +18,9 @@ use crate::store::memo::MemoKind;
 
 pub mod artifacts;
 pub mod claude;
+pub mod claude_checks;
+pub mod claude_json;
+pub mod claude_tools;
 pub mod ensembles;
 mod files;
 pub mod hosts;
@@ -28,6 +31,7 @@ pub mod promotion;
 pub mod providers;
 pub mod scripts;
 pub mod shapes;
+pub mod status;
 
 pub use files::safe_join;
 

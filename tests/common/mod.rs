@@ -295,6 +295,29 @@ pub fn latest_artifact(p: &TestProject, ensemble: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("artifact json")
 }
 
+/// A folder holding only `orc` (a link to the binary under test), and a PATH of it and the
+/// system folders: `orc` resolves as it does once installed.
+pub fn orc_bin_dir(p: &TestProject) -> PathBuf {
+    let bin = p.dir.path().join("bin");
+    if !bin.join("orc").exists() {
+        fs::create_dir_all(&bin).expect("mkdir");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_orc"), bin.join("orc")).expect("link");
+    }
+    bin
+}
+
+pub fn path_with_orc(p: &TestProject) -> std::ffi::OsString {
+    std::env::join_paths([orc_bin_dir(p), "/usr/bin".into(), "/bin".into()]).expect("PATH")
+}
+
+/// `orc ARGS` in `cwd` with `orc` on PATH (as [`path_with_orc`]).
+pub fn orc_on_path(p: &TestProject, cwd: &Path, args: &[&str]) -> Run {
+    let mut cmd = p.command(args);
+    cmd.current_dir(cwd).env("PATH", path_with_orc(p));
+    Run::from(cmd.output().expect("run orc"))
+}
+
 /// A test whose prerequisite is missing: skipped with one line on a developer's machine, but a
 /// failure when `CI` is set, so CI can never pass without running it.
 pub fn missing_prerequisite(what: &str) {
