@@ -103,6 +103,7 @@ def evaluate(mcp, tasks, legacy, delegation):
             "want_type": t["type"], "got_type": r.get("task_type"),
             "want_ensemble": want_ens, "got_ensemble": ens,
             "reason": r.get("reason", ""), "why": t.get("why", ""),
+            "net": (r.get("breakeven") or {}).get("net_usd"),
             "candidates": [(c.get("ensemble"), c.get("score")) for c in r.get("candidates", [])][:3],
         })
     return rows
@@ -135,6 +136,9 @@ def report(name, rows, misses):
     print(f"ensemble right (routed local):    {pct(ens_right, len(named_routed))}")
     print(f"purpose-built ensemble chosen:    {pct(built_right, len(built))}")
     print(f"route and ensemble both right:    {pct(both, n)}")
+    routed_local = [r for r in rows if r["got"] == "local"]
+    pays = sum((r["net"] or 0) > 0 for r in routed_local)
+    print(f"routed local that pay (net > 0):  {pct(pays, len(routed_local))}  (the break-even; the set's project turns its veto off)")
     print()
     got_cols = ["local", "new-ensemble", "claude"]
     print(f"{'matrix says':<14}" + "".join(f"{c:>14}" for c in got_cols))

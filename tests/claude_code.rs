@@ -319,7 +319,15 @@ fn loop_script(
 }
 
 /// What the loop's requests must show, whichever way orc was installed.
-fn check_loop(w: &World, api: &Standin, out: &Value, prefix: &str, skill: &str, hook: bool) {
+/// `all_tools`: the server was registered with `--all-tools` (else it serves the core set).
+fn check_loop(
+    w: &World,
+    api: &Standin,
+    out: &Value,
+    (prefix, skill): (&str, &str),
+    hook: bool,
+    all_tools: bool,
+) {
     let reqs = api.main_requests();
     assert!(reqs.len() >= 8, "{} main requests: {out}", reqs.len());
     let first = &reqs[0].body;
@@ -335,9 +343,11 @@ fn check_loop(w: &World, api: &Standin, out: &Value, prefix: &str, skill: &str, 
         "the skill `{skill}` is listed: {shown:.3000}"
     );
     for tool in orc::service::claude_tools::TOOLS {
-        assert!(
+        let served = all_tools || orc::mcp::surface::CORE.contains(&tool.name);
+        assert_eq!(
             shown.contains(&format!("{prefix}{}", tool.name)),
-            "{prefix}{} is offered",
+            served,
+            "{prefix}{} offered: {served} expected",
             tool.name
         );
     }
@@ -423,7 +433,7 @@ async fn inner_plugin() {
             true,
         )
         .await;
-    check_loop(&w, &api, &out, PLUGIN, "orc:orc", true);
+    check_loop(&w, &api, &out, (PLUGIN, "orc:orc"), true, false);
     assert_eq!(out["permission_denials"], json!([]), "{out}");
 
     // The slash commands are thin wrappers on the CLI.
@@ -484,7 +494,8 @@ async fn inner_mcp_install() {
         let r = common::orc_on_path(&w.p, &w.p.root(), args);
         assert_eq!(r.code, 0, "orc {args:?}: {}", r.stderr);
     };
-    orc(&["mcp", "install", "--allow", "core"]);
+    // Every tool, so that a destructive one is there to be denied.
+    orc(&["mcp", "install", "--allow", "core", "--all-tools"]);
     orc(&["skill", "install"]);
     let listed = w.manage(&["mcp", "list"]).await;
     // Registered as `claude mcp add --scope project` registers it; an interactive session asks
@@ -511,7 +522,7 @@ async fn inner_mcp_install() {
             true,
         )
         .await;
-    check_loop(&w, &api, &out, SERVER, "orc", false);
+    check_loop(&w, &api, &out, (SERVER, "orc"), false, true);
     let denied = out["permission_denials"].to_string();
     assert!(denied.contains("mcp__orc__delete_ensemble"), "{out}");
     for t in ["route_task", "invoke", "record_evaluation"] {

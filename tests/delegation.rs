@@ -461,7 +461,8 @@ async fn route_task_sends_a_delegation_that_would_not_pay_to_claude() {
     );
     p.write(
         "report.md",
-        &"The committee met on Tuesday to discuss the budget for the coming year. ".repeat(600),
+        // About 5,600 tokens: long enough to pay, under the 8,000-token limit of small models.
+        &"The committee met on Tuesday to discuss the budget for the coming year. ".repeat(400),
     );
     let c = connect(&p, &[]).await;
     let r = ok(
@@ -801,21 +802,25 @@ async fn the_core_surface_is_small_and_every_tool_is_annotated() {
         c.cancel().await.ok();
     }
     // `orc mcp install` registers the core set unless told otherwise.
-    let r = p.orc(&["mcp", "install", "--command", "orc"]);
+    let r = common::orc_on_path(&p, &p.root(), &["mcp", "install", "--command", "orc"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let cfg: Value = serde_json::from_str(
         &std::fs::read_to_string(p.root().join(".mcp.json")).expect("mcp.json"),
     )
     .expect("json");
     assert_eq!(cfg["mcpServers"]["orc"]["args"], json!(["mcp", "serve"]));
-    let r = p.orc(&[
-        "mcp",
-        "install",
-        "--command",
-        "orc",
-        "--all-tools",
-        "--force",
-    ]);
+    let r = common::orc_on_path(
+        &p,
+        &p.root(),
+        &[
+            "mcp",
+            "install",
+            "--command",
+            "orc",
+            "--all-tools",
+            "--force",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let cfg: Value = serde_json::from_str(
         &std::fs::read_to_string(p.root().join(".mcp.json")).expect("mcp.json"),

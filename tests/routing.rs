@@ -63,6 +63,9 @@ struct Score {
     local_routed_claude: usize,
     purpose_built: usize,
     purpose_built_right: usize,
+    /// Routed local with a positive predicted net (the project turns the break-even veto off).
+    routed_local: usize,
+    routed_local_pays: usize,
     /// (matrix says, route) -> count
     confusion: std::collections::BTreeMap<(String, String), usize>,
     misses: Vec<String>,
@@ -82,6 +85,11 @@ async fn score_set(c: &rmcp::service::RunningService<rmcp::RoleClient, ()>, file
         let r = ok(c, "route_task", args).await;
         let route = r["route"].as_str().unwrap_or("?").to_string();
         let side = if route == "claude" { "claude" } else { "local" };
+        if side == "local" {
+            s.routed_local += 1;
+            s.routed_local_pays +=
+                usize::from(r["breakeven"]["net_usd"].as_f64().is_some_and(|n| n > 0.0));
+        }
         let want = t["route"].as_str().expect("route label");
         s.tasks += 1;
         *s.confusion
@@ -116,7 +124,7 @@ async fn score_set(c: &rmcp::service::RunningService<rmcp::RoleClient, ()>, file
 
 fn print(name: &str, s: &Score) {
     eprintln!(
-        "{name}: route right {}/{}, Claude tasks routed local {}/{}, local tasks routed to Claude {}/{}, purpose-built ensemble chosen {}/{}",
+        "{name}: route right {}/{}, Claude tasks routed local {}/{}, local tasks routed to Claude {}/{}, purpose-built ensemble chosen {}/{}, routed local that pay {}/{}",
         s.route_right,
         s.tasks,
         s.claude_routed_local,
@@ -124,7 +132,9 @@ fn print(name: &str, s: &Score) {
         s.local_routed_claude,
         s.local_tasks,
         s.purpose_built_right,
-        s.purpose_built
+        s.purpose_built,
+        s.routed_local_pays,
+        s.routed_local
     );
     for ((want, got), n) in &s.confusion {
         eprintln!("  matrix {want:>6} -> {got:<12} {n}");
@@ -226,7 +236,13 @@ async fn a_failure_demotes_that_ensemble_for_that_type_and_limits_outlast_learni
         .await
         .expect("sim");
     let p = TestProject::new();
-    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.write(
+        ".llm-orc/config.yaml",
+        &format!(
+            "{}learning:\n  min_net_usd: -1000.0\n",
+            native_config(&sim.url())
+        ),
+    );
     p.ensemble(
         "review-sentiment",
         "name: review-sentiment\ndescription: Label the sentiment of product reviews as positive, negative or neutral\nagents:\n  - name: label\n    model_profile: tiny\n    system_prompt: \"[[fake:reply=positive]] Label each product review positive, negative or neutral.\"\n",
@@ -569,7 +585,8 @@ async fn the_input_is_measured_not_classified_and_files_stay_in_the_project() {
             "delegation",
             "learned",
             "ensemble",
-            "guard"
+            "guard",
+            "break-even"
         ]
     );
     assert_eq!(r["limits"].as_array().map(Vec::len), Some(5));

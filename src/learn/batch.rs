@@ -767,7 +767,11 @@ pub fn rollback(paths: &Paths, n: u64) -> Result<RoutingConfig, LearnError> {
     config.evaluations_seen = lines;
     // Pin the task types whose rule the rollback changes: the next batch reads only the
     // evaluations logged from now on for them, so it cannot re-derive the rolled-back rule.
-    let cur = current(paths)?;
+    // A current config that does not parse is what a rollback repairs: nothing to pin from it.
+    let cur = current(paths).unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the current routing config is unreadable; rolling back over it");
+        None
+    });
     let mut pin = cur
         .as_ref()
         .and_then(|c| c.pinned.clone())

@@ -26,30 +26,28 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// What the caller says the answer must be. Every field is optional.
+/// What the answer must be (every field optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Expect {
-    /// The answer must be JSON.
+    /// Must be JSON.
     pub json: bool,
-    /// A JSON Schema the answer must validate against (implies `json`).
+    /// A JSON Schema to validate against.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schema: Option<Value>,
-    /// The labels a classification answer must come from.
+    /// The allowed labels.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
-    /// Each answer must be found in the input (default: true for extraction).
+    /// Answers must appear in the input (default for extraction).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grounded: Option<bool>,
-    /// Run the ensemble this many times in all and compare the answers (SelfCheck-style).
+    /// Runs to compare.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub samples: Option<u32>,
-    /// Run the project's test command (`learning.checks.test_command`) on the code (default: true
-    /// for code-generation when a command is configured).
+    /// Run `learning.checks.test_command` on the code (default for code-generation).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tests: Option<bool>,
-    /// The project file the answer's code replaces, for the tests (else a path line in the
-    /// block, or a diff).
+    /// The file the code replaces (else a path line in the block, or a diff).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target_file: Option<String>,
 }

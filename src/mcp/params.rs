@@ -26,34 +26,29 @@ pub struct InvokeArgs {
     /// The input text for the ensemble.
     #[serde(default)]
     pub input_data: String,
-    /// Files or globs inside the project, read by orc and appended to input_data (one file
-    /// alone is the input): pass paths, not the text.
+    /// Files or globs in the project, read by orc after input_data: pass paths, not text.
     #[serde(default)]
     pub input_files: Vec<String>,
-    /// deliverable (default: status, the deliverable, each agent's status and error, usage),
-    /// agents (also each agent's answer) or full (llm-orc's whole document).
+    /// deliverable (default), agents (each agent's answer too) or full (llm-orc's document).
     pub detail: Option<String>,
-    /// Cap on the answer in characters (longest texts cut, with a note).
+    /// Cap on the answer's characters.
     pub max_chars: Option<usize>,
-    /// Return a run id at once and keep running; poll with run_status, fetch with run_result.
+    /// Answer a run_id at once; poll run_status, fetch run_result.
     #[serde(default, rename = "async")]
     pub run_async: bool,
-    /// The task type for the routing log (extraction, classification, summarization, ...).
+    /// The task type, from route_task.
     pub task_type: Option<String>,
-    /// A short description of the task for the routing log.
+    /// A few words on the task, for the routing log.
     pub task_summary: Option<String>,
-    /// Start no new agent once the run has counted this many tokens (overrides
-    /// performance.budget.tokens_per_run); the rest are skipped, status budget_exhausted.
+    /// Start no agent past this many tokens (default performance.budget.tokens_per_run).
     pub token_budget: Option<u64>,
-    /// true: reuse cached answers to deterministic requests and keep new ones; false: no cache,
-    /// whatever config.yaml says; absent: as config.yaml says (performance.result_cache).
+    /// Use the result cache (default: as config.yaml says).
     pub cache: Option<bool>,
-    /// The task's instruction, apart from its input: what the free checks (labels named in it,
-    /// JSON asked for) and the judges read.
+    /// The task's instruction apart from the input, for the free checks and judges.
     pub instruction: Option<String>,
-    /// What the answer must be, for orc's free checks: json, schema (JSON Schema), labels,
-    /// grounded (answers found in the input), samples (runs to compare), tests (run the
-    /// project's test command), target_file (where the code goes for the tests).
+    /// What the answer must be, checked for free: {json: bool, schema: a JSON Schema, labels:
+    /// [..], grounded: bool, samples: N runs to compare, tests: bool, target_file: path}.
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub expect: Option<crate::learn::checks::Expect>,
 }
 
@@ -272,17 +267,14 @@ pub struct CopyArgs {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct TaskArg {
-    /// The instruction: what to do, in a sentence or two (classified on its own; put the text
-    /// it works on in `input` or `input_files`).
+    /// The instruction, a sentence or two (the text it works on goes in input or input_files).
     pub task: String,
-    /// The text the task works on, if short enough to pass inline (orc measures it).
+    /// Short text the task works on (measured, not classified).
     pub input: Option<String>,
-    /// Files the task works on, relative to the project root or absolute inside it (orc
-    /// measures them, and expands globs; pass these rather than pasting a document).
+    /// Files or globs in the project the task works on (measured): paths, not pasted text.
     #[serde(default)]
     pub input_files: Vec<String>,
-    /// A delegation level (0-5) for this call only, to try the knob; the project's is
-    /// `routing.delegation` in config.yaml.
+    /// A delegation level 0-5 for this call only (default: routing.delegation).
     pub delegation: Option<u8>,
 }
 
@@ -295,8 +287,7 @@ pub struct RoutingIdArg {
 pub struct ClaudeTaskArgs {
     /// The task Claude did itself.
     pub task: String,
-    /// extraction, classification, summarization, code-generation, code-review, json,
-    /// reasoning, creative, knowledge or instructions (default: classified from the task).
+    /// The task type (default: classified from the task).
     pub task_type: Option<String>,
     #[serde(default)]
     pub input_tokens: u64,
@@ -308,8 +299,7 @@ pub struct ClaudeTaskArgs {
     pub output_file: Option<String>,
     /// The routing id of a local run whose work Claude redid.
     pub redoes: Option<String>,
-    /// The routing id of a local run whose task Claude answered too, for a paired comparison
-    /// (when should_evaluate says paired: true); the local answer stays delivered.
+    /// The routing id of a local run Claude answered too (should_evaluate's paired: true).
     pub paired_with: Option<String>,
 }
 

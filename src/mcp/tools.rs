@@ -446,7 +446,7 @@ impl OrcMcp {
     // ---------------------------------------------------------------- the learning loop
 
     #[tool(
-        description = "Where a task goes: classifies the instruction in `task` (extraction, classification, summarization, code-generation, code-review, json, reasoning, creative, knowledge, instructions), measures the input given in `input` or `input_files` (never classified), checks the hard limits (size over 8K tokens, several documents, multi-hop, more than 4 constraints, security), and recommends local (the best-ranked ensemble, with candidates and scores), new-ensemble (a shape and tiers) or claude (also when handing it over would cost Claude more than it saves: the break-even), with the reason, the confidence, the delegation level and the steps that decided."
+        description = "Where a task goes: local (the best-ranked ensemble), new-ensemble (a shape) or claude. Classifies the instruction in `task`, measures `input` / `input_files`, checks the hard limits (8K tokens, several documents, multi-hop, over 4 constraints, security) and the break-even (does handing it over cost Claude less than doing it?). Answers with the reason, confidence and steps."
     )]
     async fn route_task(&self, Parameters(a): Parameters<TaskArg>) -> ToolResult {
         let svc = self.svc();
@@ -499,7 +499,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Should this run be judged? {evaluate, rule, detail, rubric, judge}: always for an ensemble's first 5 uses and after negative feedback, never for established ensembles (>20 uses, >80% accepted), else a deterministic 10-20% sample. When yes, judge with the rubric returned."
+        description = "Should this run be judged? {evaluate, rule, rubric, judge}: an ensemble's first uses, negative feedback, doubtful free checks and a 10-20% sample; never established ensembles. When yes, judge with the rubric."
     )]
     async fn should_evaluate(&self, Parameters(a): Parameters<RoutingIdArg>) -> ToolResult {
         let svc = self.svc();
@@ -507,7 +507,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Record a judgment of a run's output: score good|acceptable|poor, the judge, reasoning, failure_mode, judge_tokens_used, subject local|claude. Every 20 evaluations routing is re-learned in a batch; if that learn fails the evaluation still stands and learn_error says why (do not record it again)."
+        description = "Record a judgment of a run's output. Every 20 evaluations routing is re-learned; if that fails the evaluation still stands (learn_error says why; do not record it again)."
     )]
     async fn record_evaluation(&self, Parameters(a): Parameters<EvaluationArgs>) -> ToolResult {
         let svc = self.svc();
@@ -540,7 +540,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "The learning report per ensemble and task type: runs, local tokens, Claude-equivalent tokens and dollars saved (estimates), quality, acceptance, judge spend, break-even evaluation rate, PGR. format: json (default), text or html."
+        description = "The learning report: the net saving (gross - hand-over - judging), quality, acceptance, free checks, PGR, per ensemble and task type."
     )]
     async fn learning_report(&self, Parameters(a): Parameters<ReportArgs>) -> ToolResult {
         let svc = self.svc();
@@ -556,7 +556,7 @@ impl OrcMcp {
     }
 
     #[tool(
-        description = "Learn routing in a batch now: recompute task-profiles.yaml and, when a route changed, write routing-config.vN.yaml and make it current (new_version: false when nothing changed); list LoRA candidates. A rollback's pin holds (only newer evaluations count for the task types it pinned) unless unpin: true."
+        description = "Learn routing in a batch now: task profiles, a new routing-config version when a route changed, LoRA candidates. A rollback's pin holds unless unpin: true."
     )]
     async fn learn_routing(&self, Parameters(a): Parameters<LearnRoutingArgs>) -> ToolResult {
         let svc = self.svc();

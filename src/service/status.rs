@@ -201,6 +201,8 @@ impl Service {
         let listed: Vec<_> = self
             .list_ensembles()
             .into_iter()
+            // The user's tiers: the examples shipped with orc are not the project's ensembles.
+            .filter(|e| e.tier != crate::load::project::Tier::Packaged)
             .filter(|e| e.valid && !e.shadowed && e.used_instead.is_none())
             .filter(|e| seen.insert(e.name.clone()))
             .collect();
