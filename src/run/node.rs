@@ -81,11 +81,11 @@ pub(super) async fn run_node(
         Some(why)
     });
     let gate = match over_budget {
-        Some(why) => Gate::Skip(Entry::skipped(
+        Some(why) => Gate::Skip(Box::new(Entry::skipped(
             why,
             agent.kind.label(),
             Timing::instant(node.ready, node.ready),
-        )),
+        ))),
         None => node.gate(),
     };
     engine.emit(Event::Ready {
@@ -93,6 +93,7 @@ pub(super) async fn run_node(
     });
     let handled = match gate {
         Gate::Skip(e) => {
+            let e = *e;
             let mut done = node.finish(e.clone(), Outputs::default());
             done.out.leaves = vec![(node.display, e)];
             return done;
@@ -115,7 +116,7 @@ enum Gate {
     /// says `on_dependency_failure: run`.
     Run { handled: Option<String> },
     /// It does not run: this is its entry.
-    Skip(Entry),
+    Skip(Box<Entry>),
 }
 
 /// What a node hands its unit(s): the dependency whose response `input_key` narrowed, and the
@@ -151,19 +152,19 @@ impl Node<'_> {
                 };
             }
             if guarded {
-                return Gate::Skip(guard_skip(
+                return Gate::Skip(Box::new(guard_skip(
                     "every dependency was skipped by a guard".into(),
                     kind,
                     now,
-                ));
+                )));
             }
             let mut e = Entry::skipped(String::new(), kind, now);
             e.note = None;
             e.reason = Some(format!("no dependency succeeded: {what}"));
-            return Gate::Skip(e);
+            return Gate::Skip(Box::new(e));
         }
         match self.when_false() {
-            Some(why) => Gate::Skip(guard_skip(why, kind, now)),
+            Some(why) => Gate::Skip(Box::new(guard_skip(why, kind, now))),
             None => Gate::Run { handled: None },
         }
     }
