@@ -257,16 +257,7 @@ impl Learning {
                 tier_names.push((*c).to_string());
             }
         }
-        let total_local: u64 = r
-            .usage
-            .iter()
-            .map(|(_, u)| {
-                u.usage
-                    .input_tokens
-                    .unwrap_or(0)
-                    .saturating_add(u.usage.output_tokens.unwrap_or(0))
-            })
-            .fold(0u64, u64::saturating_add);
+        let total_local = super::deliver::local_tokens(r);
         let deliverable = r.deliverable.as_deref().unwrap_or("");
         let est =
             estimate::claude_equivalent(&r.input, deliverable, self.config.claude_token_factor);
