@@ -171,3 +171,45 @@ async fn validate_runnable_lists_missing_models_and_the_pulls() {
     assert_eq!(r.code, 1, "{}", r.stdout);
     assert!(r.stdout.contains("unreachable"), "{}", r.stdout);
 }
+
+/// `orc status --hook` (the plugin's session-start line): the project's runnable ensembles on
+/// the server that answers (not orc's packaged examples), then the learning log's net.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_hook_says_what_runs_and_the_net_so_far() {
+    let sim = Simulator::start(
+        SimConfig {
+            models: vec!["qwen3:0.6b".into()],
+            ..SimConfig::default()
+        },
+        0,
+    )
+    .await
+    .expect("sim");
+    let p = TestProject::new();
+    p.write(".llm-orc/config.yaml", &native_config(&sim.url()));
+    p.ensemble(
+        "on-tiny",
+        "name: on-tiny\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+    );
+    p.ensemble(
+        "on-small",
+        "name: on-small\ndescription: d\nagents:\n  - name: a\n    model_profile: small\n",
+    );
+    let host = sim.url().trim_start_matches("http://").to_string();
+    let r = p.orc_async(&["status", "--hook"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.trim_end().replace(&host, "HOST"),
+        "orc: 1 of 2 ensembles runnable on HOST"
+    );
+    let run = p
+        .orc_async(&["invoke", "on-tiny", "hello", "--task-type", "summarization"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = p.orc_async(&["status", "--hook"]).await;
+    // A CLI run has no hand-over and this one was not judged: the net is its gross.
+    assert_eq!(
+        r.stdout.trim_end().replace(&host, "HOST"),
+        "orc: 1 of 2 ensembles runnable on HOST (qwen3:0.6b loaded); 1 local run(s) logged, net saving ~$0.0003 so far (estimate: gross - hand-over - judging)"
+    );
+}

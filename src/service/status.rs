@@ -45,12 +45,15 @@ pub struct Status {
     pub ensembles: usize,
     pub runnable: Vec<String>,
     pub blocked: Vec<Blocked>,
-    /// Local runs in the learning log and their estimated saving (gross: before what the
-    /// hand-over costs Claude); `None` when the log could not be read within the deadline.
+    /// Local runs in the learning log, their gross saving in Claude tokens and the net in
+    /// dollars (gross - hand-over - judging), estimates; `None` when the log could not be read
+    /// within the deadline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_runs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokens_saved_estimate: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_usd_estimate: Option<f64>,
     /// The one line.
     pub line: String,
 }
@@ -119,8 +122,13 @@ impl Service {
         std::thread::spawn(move || {
             let r = llm_orc.map(|d| {
                 let l = crate::learn::service::Learning::at(&d);
-                crate::learn::report::build(&l)
-                    .map(|r| (r.totals.local_runs, r.totals.tokens_saved_estimate))
+                crate::learn::report::build(&l).map(|r| {
+                    (
+                        r.totals.local_runs,
+                        r.totals.tokens_saved_estimate,
+                        r.totals.net_usd_estimate,
+                    )
+                })
             });
             let _ = tx.send(r);
         });
@@ -170,13 +178,13 @@ impl Service {
 
         let (runnable, blocked, ensembles) = self.runnable_now(&installed);
         let saving = rx.recv_timeout(deadline).ok().flatten();
-        let (local_runs, saved) = match saving.and_then(Result::ok) {
-            Some((runs, saved)) => (Some(runs), Some(saved)),
-            None => (None, None),
+        let (local_runs, saved, net) = match saving.and_then(Result::ok) {
+            Some((runs, saved, net)) => (Some(runs), Some(saved), Some(net)),
+            None => (None, None, None),
         };
         let up: Vec<&HostLine> = hosts.iter().filter(|h| h.up).collect();
         let available = !up.is_empty() && (ensembles == 0 || !runnable.is_empty());
-        let line = line(&hosts, ensembles, &runnable, &blocked, local_runs, saved);
+        let line = line(&hosts, ensembles, &runnable, &blocked, local_runs, net);
         Status {
             available,
             hosts,
@@ -185,6 +193,7 @@ impl Service {
             blocked,
             local_runs,
             tokens_saved_estimate: saved,
+            net_usd_estimate: net,
             line,
         }
     }
@@ -275,7 +284,7 @@ fn line(
     runnable: &[String],
     blocked: &[Blocked],
     local_runs: Option<u64>,
-    saved: Option<u64>,
+    net_usd: Option<f64>,
 ) -> String {
     let up: Vec<&HostLine> = hosts.iter().filter(|h| h.up).collect();
     if up.is_empty() {
@@ -315,10 +324,14 @@ fn line(
                 .join(", ")
         )
     };
-    let history = match (local_runs, saved) {
-        (Some(n), Some(s)) if n > 0 => format!(
-            "; {n} local run(s) logged, ~{} Claude tokens saved (gross estimate, before hand-over costs)",
-            crate::learn::report::thousands(s)
+    let history = match (local_runs, net_usd) {
+        (Some(n), Some(net)) if n > 0 => format!(
+            "; {n} local run(s) logged, net {} so far (estimate: gross - hand-over - judging)",
+            if net < 0.0 {
+                format!("LOSS of ~${:.4}", -net)
+            } else {
+                format!("saving ~${net:.4}")
+            }
         ),
         _ => String::new(),
     };
@@ -367,11 +380,23 @@ mod tests {
             &["a".into(), "b".into(), "c".into()],
             &[],
             Some(12),
-            Some(4210),
+            Some(0.0412),
         );
         assert_eq!(
             l,
-            "orc: 3 of 4 ensembles runnable on localhost:11434 (qwen3:0.6b loaded); 12 local run(s) logged, ~4,210 Claude tokens saved (gross estimate, before hand-over costs)"
+            "orc: 3 of 4 ensembles runnable on localhost:11434 (qwen3:0.6b loaded); 12 local run(s) logged, net saving ~$0.0412 so far (estimate: gross - hand-over - judging)"
+        );
+        let l = line(
+            &[host(true, &[])],
+            1,
+            &["a".into()],
+            &[],
+            Some(3),
+            Some(-0.0123),
+        );
+        assert!(
+            l.ends_with("3 local run(s) logged, net LOSS of ~$0.0123 so far (estimate: gross - hand-over - judging)"),
+            "{l}"
         );
         let l = line(&[host(false, &[])], 4, &[], &[], None, None);
         assert!(
