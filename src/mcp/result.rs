@@ -42,6 +42,12 @@ fn head(full: &Value, detail: &str) -> Map<String, Value> {
     if let Some(e) = full.get("error") {
         m.insert("error".into(), e.clone());
     }
+    // The free checks' verdict (a delegated run): whether the answer may be used, and why not.
+    for k in ["delivered", "escalate", "quality"] {
+        if let Some(v) = full.get(k) {
+            m.insert(k.into(), v.clone());
+        }
+    }
     m.insert("detail".into(), json!(detail));
     m
 }

@@ -230,13 +230,10 @@ impl OrcMcp {
                 full["executor_status"] = json!("interrupted");
                 full["cancelled"] = json!(true);
             }
-            if let (Value::Object(f), Value::Object(q)) = (&mut full, &checks) {
-                f.extend(q.clone());
+            if let (Value::Object(f), Value::Object(q)) = (&mut full, checks) {
+                f.extend(q);
             }
             let mut answer = me.shaped(&full, detail, max);
-            if let (Value::Object(o), Value::Object(q)) = (&mut answer, checks) {
-                o.extend(q);
-            }
             // The record takes this call (unless async: it was charged when it answered), the
             // calls that prepared it and the polls so far.
             let sent = if cancelled {
