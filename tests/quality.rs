@@ -135,6 +135,26 @@ async fn a_failed_hard_check_retries_locally_then_escalates_through_a_real_mcp_c
         "{d}"
     );
 
+    // An async run's result says the same (run_result is what Claude reads then).
+    let started = ok(
+        &c,
+        "invoke",
+        json!({"ensemble_name": "triage", "input_data": "It fails.", "task_type": "classification", "expect": labels, "async": true}),
+    )
+    .await;
+    let run_id = started["run_id"].as_str().expect("run id").to_string();
+    let mut done = Value::Null;
+    for _ in 0..2000 {
+        let st = ok(&c, "run_status", json!({"run_id": run_id})).await;
+        if st["done"] == true {
+            done = ok(&c, "run_result", json!({"run_id": run_id})).await;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(done["delivered"], false, "{done}");
+    assert_eq!(done["escalate"]["to"], "claude", "{done}");
+
     // The labels can come from the instruction instead.
     let out = ok(
         &c,
@@ -209,14 +229,14 @@ async fn a_failed_hard_check_retries_locally_then_escalates_through_a_real_mcp_c
     .await;
     assert!(e.contains("schema"), "{e}");
 
-    // The report shows the checks.
+    // The report shows the checks (the async run is the sixth, its two attempts failed).
     let rep = ok(&c, "learning_report", json!({})).await;
     let fc = &rep["totals"]["free_checks"];
-    assert_eq!(fc["checked_runs"], 5, "{fc}");
-    assert_eq!(fc["failed"], 2, "{fc}");
-    assert_eq!(fc["retried"], 3, "{fc}");
+    assert_eq!(fc["checked_runs"], 6, "{fc}");
+    assert_eq!(fc["failed"], 3, "{fc}");
+    assert_eq!(fc["retried"], 4, "{fc}");
     assert_eq!(fc["strong"], 1, "{fc}");
-    assert_eq!(fc["by_check"]["labels"]["fail"], 2, "{fc}");
+    assert_eq!(fc["by_check"]["labels"]["fail"], 3, "{fc}");
     c.cancel().await.expect("close");
 }
 
