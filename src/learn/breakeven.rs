@@ -251,6 +251,7 @@ pub fn route(
     req: &RouteRequest,
     definition_tokens: u64,
 ) -> Result<Routed, LearnError> {
+    super::route::check_request(req)?;
     let mut req = req.clone();
     if req.input_files.iter().any(|f| f.contains(['*', '?', '['])) {
         let root = svc.project.dirs.script_base();
@@ -260,8 +261,8 @@ pub fn route(
             .map(|f| f.path)
             .collect();
     }
-    let mut rec = super::route::route_request(l, svc, &req)?;
     let agg = Aggregate::load(&l.paths, &l.config)?;
+    let mut rec = super::route::route_request_with(l, svc, &req, &agg)?;
     let inline = req.input.as_deref().map_or(0, estimate::tokens);
     let files: u64 = rec.input.files.iter().map(|f| f.tokens).sum();
     let by_path = !rec.input.files.is_empty();

@@ -178,7 +178,7 @@ impl Decision {
 /// What routing reads about the project once.
 struct Context<'a> {
     learning: &'a Learning,
-    agg: Aggregate,
+    agg: &'a Aggregate,
     docs: Vec<Doc>,
 }
 
@@ -193,6 +193,19 @@ pub fn route_request(
     learning: &Learning,
     svc: &Service,
     req: &RouteRequest,
+) -> Result<Recommendation, LearnError> {
+    check_request(req)?;
+    let agg = Aggregate::load(&learning.paths, &learning.config)?;
+    route_request_with(learning, svc, req, &agg)
+}
+
+/// `route_request` over the learning log's aggregate, read once by the caller (the break-even
+/// reads it too).
+pub fn route_request_with(
+    learning: &Learning,
+    svc: &Service,
+    req: &RouteRequest,
+    agg: &Aggregate,
 ) -> Result<Recommendation, LearnError> {
     check_request(req)?;
     let (config, mut warnings) = match batch::current(&learning.paths) {
@@ -211,7 +224,7 @@ pub fn route_request(
     warnings.extend(w);
     let ctx = Context {
         learning,
-        agg: Aggregate::load(&learning.paths, &learning.config)?,
+        agg,
         docs: ensemble_docs(svc),
     };
     let root = svc
@@ -238,7 +251,8 @@ pub fn route_request(
     Ok(finish(d, &ctx))
 }
 
-fn check_request(req: &RouteRequest) -> Result<(), LearnError> {
+/// Refuses a request before anything is read (an empty or oversized task, a level out of range).
+pub(super) fn check_request(req: &RouteRequest) -> Result<(), LearnError> {
     if req.task.trim().is_empty() {
         return Err(LearnError::Refused("the task is empty".into()));
     }
