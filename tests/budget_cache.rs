@@ -536,8 +536,13 @@ async fn a_budget_estimates_counts_the_server_did_not_report() {
     assert_eq!(b["spent_tokens"].as_u64(), Some(est), "all of it estimated");
     assert_eq!(b["estimated"].as_array().map(Vec::len), Some(1), "{b}");
     assert_eq!(b["skipped"].as_array().map(Vec::len), Some(9));
-    let note = art["metadata"]["orc"]["notes"]["a1"].as_str().unwrap_or("");
-    assert!(note.contains("estimated"), "{note}");
+    // Which of the ten ready agents took the one slot is the scheduler's choice: each skipped
+    // one says why, and that the count behind it was estimated.
+    for skipped in b["skipped"].as_array().into_iter().flatten() {
+        let name = skipped.as_str().unwrap_or("");
+        let note = art["metadata"]["orc"]["notes"][name].as_str().unwrap_or("");
+        assert!(note.contains("estimated"), "{name}: {note}");
+    }
     eprintln!(
         "budget case nocounts: {est} tokens (all estimated) against a budget of 1; 1 of 10 agents ran"
     );
