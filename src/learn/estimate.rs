@@ -125,6 +125,7 @@ pub fn claude_tokens(text: &str, factor: f64) -> u64 {
 /// without whitespace is cut there: byte-pair merging is quadratic in a piece's length, so one
 /// long line without spaces (a minified file, base64) would otherwise take minutes and hundreds
 /// of MiB. A cut can add a token or so per cut, no more.
+#[cfg(feature = "exact-tokens")]
 pub fn o200k_tokens(text: &str) -> u64 {
     if text.is_empty() {
         return 0;
@@ -135,6 +136,14 @@ pub fn o200k_tokens(text: &str) -> u64 {
         .sum()
 }
 
+/// Without the `exact-tokens` feature (no tiktoken tables in the binary), an input is measured
+/// with the table-free counter, [`tokens`].
+#[cfg(not(feature = "exact-tokens"))]
+pub fn o200k_tokens(text: &str) -> u64 {
+    tokens(text)
+}
+
+#[cfg_attr(not(feature = "exact-tokens"), allow(dead_code))]
 /// Splits `text` into pieces of at most about `max` bytes, each ending after whitespace when
 /// there is some, and cuts runs of more than `run_max` bytes without whitespace.
 fn chunks(text: &str, max: usize, run_max: usize) -> impl Iterator<Item = &str> {
@@ -177,7 +186,8 @@ pub fn claude_equivalent(input: &str, output: &str, factor: f64) -> Estimate {
     }
 }
 
-#[cfg(test)]
+// Every test compares with tiktoken's exact count, so they need the feature.
+#[cfg(all(test, feature = "exact-tokens"))]
 mod tests {
     use super::*;
 
