@@ -120,74 +120,22 @@ pub fn resolve_script(
     }
     let base = dirs.script_base().to_path_buf();
     let as_path = Path::new(reference);
-    let candidates: Vec<PathBuf> = if as_path.is_absolute() {
-        vec![as_path.to_path_buf()]
-    } else {
-        let mut variants = vec![reference.to_string()];
-        let underscored = reference.replace('-', "_");
-        if underscored != reference {
-            variants.push(underscored);
-        }
-        if let Some(rest) = reference.strip_prefix("scripts/") {
-            variants.push(rest.to_string());
-        }
-        script_search_dirs(dirs)
-            .iter()
-            .flat_map(|d| variants.iter().map(move |v| d.join(v)))
-            .collect()
-    };
-    for c in &candidates {
-        if c.is_file() {
-            if !stays_inside(&base, c) {
-                let resolved = std::fs::canonicalize(c).unwrap_or_else(|_| c.clone());
-                return Err(ScriptProblem::Escapes {
-                    resolved,
-                    root: base,
-                });
-            }
-            return Ok(ScriptTarget::File(c.clone()));
-        }
+    if let Some(found) = first_file(&script_candidates(dirs, reference), &base) {
+        return found;
     }
     if let Some(tier) = tier_dir.filter(|_| !as_path.is_absolute()) {
         let scripts = tier.join("scripts");
         let stripped = reference.strip_prefix("scripts/").unwrap_or(reference);
-        for v in [stripped.to_string(), stripped.replace('-', "_")] {
-            let c = scripts.join(&v);
-            if c.is_file() {
-                if !stays_inside(tier, &c) {
-                    let resolved = std::fs::canonicalize(&c).unwrap_or_else(|_| c.clone());
-                    return Err(ScriptProblem::Escapes {
-                        resolved,
-                        root: tier.to_path_buf(),
-                    });
-                }
-                return Ok(ScriptTarget::File(c));
-            }
+        let candidates =
+            [stripped.to_string(), stripped.replace('-', "_")].map(|v| scripts.join(v));
+        if let Some(found) = first_file(&candidates, tier) {
+            return found;
         }
     }
     if let Some(name) = primitive_name(reference) {
         return Ok(ScriptTarget::Primitive(name.to_string()));
     }
-    // A relative path that climbs out is an escape even when nothing is there.
-    if !as_path.is_absolute()
-        && as_path
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        let joined = base.join(as_path);
-        if !lexically_inside(&base, &joined) {
-            return Err(ScriptProblem::Escapes {
-                resolved: joined,
-                root: base,
-            });
-        }
-    }
-    if as_path.is_absolute() && !lexically_inside(&base, as_path) {
-        return Err(ScriptProblem::Escapes {
-            resolved: as_path.to_path_buf(),
-            root: base,
-        });
-    }
+    refuse_escape(&base, as_path)?;
     let mut looked_in = script_search_dirs(dirs);
     if let Some(tier) = tier_dir {
         looked_in.push(tier.join("scripts"));
@@ -196,6 +144,65 @@ pub fn resolve_script(
         looked_in = vec![as_path.to_path_buf()];
     }
     Err(ScriptProblem::Missing { looked_in })
+}
+
+/// The files a script reference may name, in llm-orc's order: an absolute path as it is, else
+/// the reference (and its `-` -> `_` and `scripts/`-less variants) in each search directory.
+fn script_candidates(dirs: &Dirs, reference: &str) -> Vec<PathBuf> {
+    let as_path = Path::new(reference);
+    if as_path.is_absolute() {
+        return vec![as_path.to_path_buf()];
+    }
+    let mut variants = vec![reference.to_string()];
+    let underscored = reference.replace('-', "_");
+    if underscored != reference {
+        variants.push(underscored);
+    }
+    if let Some(rest) = reference.strip_prefix("scripts/") {
+        variants.push(rest.to_string());
+    }
+    script_search_dirs(dirs)
+        .iter()
+        .flat_map(|d| variants.iter().map(move |v| d.join(v)))
+        .collect()
+}
+
+/// The first candidate that is a file: found when it stays inside `root`, an escape when not.
+fn first_file(candidates: &[PathBuf], root: &Path) -> Option<Result<ScriptTarget, ScriptProblem>> {
+    let c = candidates.iter().find(|c| c.is_file())?;
+    if !stays_inside(root, c) {
+        let resolved = std::fs::canonicalize(c).unwrap_or_else(|_| c.clone());
+        return Some(Err(ScriptProblem::Escapes {
+            resolved,
+            root: root.to_path_buf(),
+        }));
+    }
+    Some(Ok(ScriptTarget::File(c.clone())))
+}
+
+/// A reference that climbs out of `base` (a relative one with `..`, or an absolute one
+/// elsewhere) is an escape even when nothing is there.
+fn refuse_escape(base: &Path, as_path: &Path) -> Result<(), ScriptProblem> {
+    if !as_path.is_absolute()
+        && as_path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        let joined = base.join(as_path);
+        if !lexically_inside(base, &joined) {
+            return Err(ScriptProblem::Escapes {
+                resolved: joined,
+                root: base.to_path_buf(),
+            });
+        }
+    }
+    if as_path.is_absolute() && !lexically_inside(base, as_path) {
+        return Err(ScriptProblem::Escapes {
+            resolved: as_path.to_path_buf(),
+            root: base.to_path_buf(),
+        });
+    }
+    Ok(())
 }
 
 /// Where an interpreter choice came from.
