@@ -40,13 +40,13 @@ from compat_019 import norm_result  # noqa: E402  (the same normalisation, one d
 INPUT = "Please review the parser change."
 
 # Why an ensemble is expected to differ, by ensemble name: (class, reason). Classes: `a` a
-# documented orc decision (the ARCHITECTURE.md row is named), `c` an llm-orc quirk documented by
+# documented orc decision (the docs/llm-orc.md row is named), `c` an llm-orc quirk documented by
 # this comparison. Rows here are printed beside the observed difference; a listed ensemble that
 # now agrees is reported as stale. Defects (`b`) are fixed, not listed.
 COMPOSE_019 = ("0.19.0 composes three inputs unlike 0.25.2 (nested child input, nested "
                "hand-over, fan-out base); orc follows 0.25.2")
 EXPECTED = {
-    # (c) ARCHITECTURE row "0.19.0 composes three inputs unlike 0.25.2" (added here)
+    # (c) llm-orc.md row "0.19.0 composes three inputs unlike 0.25.2" (added here)
     "build-gated": ("c", COMPOSE_019),
     "build-gated-round": ("c", COMPOSE_019),
     "build-round": ("c", COMPOSE_019),
@@ -72,7 +72,7 @@ EXPECTED = {
     # (a) "script failures (exit code, timeout, `success: false`) ..."
     "web-searcher": ("a", "a failed script's error also carries stderr's tail (the script "
                      "needs the network)"),
-    # (c) ARCHITECTURE row "a `dispatch:` target that comes out empty" (added here)
+    # (c) llm-orc.md row "a `dispatch:` target that comes out empty" (added here)
     "serving": ("c", "an empty dispatch target is refused before any lookup, not 'not found' "
                 "(a build request dispatches build-gated instead and differs as it does)"),
 }
@@ -88,7 +88,7 @@ CLOUD_FALLBACK_025 = ("0.25.2 refuses a run whose cloud profiles have no credent
 VALIDATION_CRASH_025 = ("0.25.2's invoke crashes (a pydantic `dict_type` error) when an agent of "
                         "an ensemble with `validation:` fails; orc reports the run")
 EXPECTED_025 = {
-    # (a) ARCHITECTURE row "0.19.0 composes three inputs unlike 0.25.2 ..." (corrected here)
+    # (a) llm-orc.md row "0.19.0 composes three inputs unlike 0.25.2 ..." (corrected here)
     "build-gated": ("a", NESTED_DOC_025),
     "build-gated-round": ("a", NESTED_DOC_025),
     "build-round": ("a", NESTED_DOC_025),
@@ -103,7 +103,7 @@ EXPECTED_025 = {
     "fallback-test-ensemble": ("a", OLLAMA_025),
     "parallelism-test-ensemble": ("a", OLLAMA_025),
     "simple-mixed-test": ("a", OLLAMA_025),
-    # (c) ARCHITECTURE row "a `dispatch:` target that comes out empty"
+    # (c) llm-orc.md row "a `dispatch:` target that comes out empty"
     "serving": ("c", "an empty dispatch target is refused before any lookup, not 'not found'"),
 }
 for _name in ("validate-conditional-execution", "validate-error-handling",

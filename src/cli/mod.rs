@@ -16,6 +16,7 @@ pub mod invoke;
 pub mod learn;
 pub mod library;
 pub mod output;
+pub mod reference;
 pub mod status;
 
 pub use args::{

@@ -87,7 +87,7 @@ pub(super) fn check_validation(spec: &EnsembleSpec, sink: &mut Sink) {
     match validation::parse(block) {
         Err(e) => {
             sink.error(spec.name.pos, format!("ensemble `{}` has an invalid `validation:` block: {e}", spec.name.value))
-                .hint("see the validation keys in the README (structural, schema_validations, behavioral, quantitative, semantic)");
+                .hint("see the validation keys in docs/ensembles.md (structural, schema_validations, behavioral, quantitative, semantic)");
         }
         Ok(cfg) => {
             for a in &cfg.behavioral {
