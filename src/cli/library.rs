@@ -9,9 +9,15 @@ use crate::cli::args::{
     DemoteArgs, DepsArgs, LibraryCommand, McpInstallArgs, PromoteArgs, ScopeArgs, SkillCommand,
 };
 use crate::cli::{Code, Format, term_safe};
+use crate::learn::service::Learning;
+use crate::load::project::Tier;
+use crate::mcp::promotion as mcp_promotion;
 use crate::service::claude::{self, Scope};
 use crate::service::claude_tools::{self, AllowLevel};
-use crate::service::promotion::{Dest, PromoteRequest};
+use crate::service::promotion::{
+    Action, At, DemoteOutcome, Dest, ModelStatus, Outcome, PromoteRequest, PromoteStatus,
+    Promotion, Readiness, ScriptHome, ScriptKind,
+};
 use crate::service::shapes;
 use crate::service::{Service, ServiceError};
 use crate::service::{claude_checks, claude_json};
@@ -174,9 +180,9 @@ pub fn deps(svc: &Service, a: DepsArgs, out: &mut impl Write) -> anyhow::Result<
         Ok(c) => c,
         Err(e) => return Ok(fail(&e)),
     };
-    let v = svc.deps_report(&c);
+    let r = svc.deps_report(&c);
     if a.format == Format::Json {
-        json_out(out, &v)?;
+        json_out(out, &serde_json::to_value(&r)?)?;
         return Ok(0);
     }
     writeln!(
@@ -186,59 +192,70 @@ pub fn deps(svc: &Service, a: DepsArgs, out: &mut impl Write) -> anyhow::Result<
         c.source_tier.label(),
         c.source.display()
     )?;
-    let at = |x: &Value| {
+    let at = |x: &At| {
         format!(
             "global: {:<8} library: {}",
-            s(&x["at"]["global"]),
-            s(&x["at"]["library"])
+            x.global.label(),
+            x.library.label()
         )
     };
-    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
     writeln!(out, "ensembles:")?;
-    for e in list(&v["ensembles"]) {
+    for e in &r.ensembles {
+        let d = &e.dep;
         writeln!(
             out,
             "  {:<28} {} {}, {}   {}",
-            s(&e["reference"]),
-            s(&e["how"]),
-            s(&e["tier"]),
-            s(&e["path"]),
-            at(&e)
+            term_safe(&d.reference),
+            d.how.label(),
+            d.tier.map_or("", Tier::label),
+            path(&d.path),
+            at(&e.at)
         )?;
     }
     writeln!(out, "profiles:")?;
-    for p in list(&v["profiles"]) {
+    for p in &r.profiles {
+        let d = &p.dep;
         writeln!(
             out,
             "  {:<28} {}, {} ({})   {}",
-            s(&p["name"]),
-            s(&p["tier"]),
-            s(&p["source"]),
-            s(&p["model"]),
-            at(&p)
+            term_safe(&d.name),
+            d.tier.label(),
+            path(&d.source),
+            term_safe(d.model.as_deref().unwrap_or("")),
+            at(&p.at)
         )?;
     }
     writeln!(out, "scripts:")?;
-    for sc in list(&v["scripts"]) {
-        let place = match s(&sc["kind"]).as_ref() {
-            "file" => format!("{}, {}", s(&sc["found_in"]), s(&sc["path"])),
-            k => k.to_string(),
+    for sc in &r.scripts {
+        let d = &sc.dep;
+        let place = match d.kind {
+            ScriptKind::File => format!(
+                "{}, {}",
+                d.found_in.map_or("", ScriptHome::label),
+                d.path.as_deref().map(path).unwrap_or_default()
+            ),
+            k => k.label().to_string(),
         };
-        writeln!(out, "  {:<28} {place}   {}", s(&sc["reference"]), at(&sc))?;
+        writeln!(
+            out,
+            "  {:<28} {place}   {}",
+            term_safe(&d.reference),
+            at(&sc.at)
+        )?;
     }
     writeln!(out, "models:")?;
     for m in &c.models {
         let state = match m.status {
-            "installed" => format!("installed on {}", m.installed_on.join(", ")),
-            "missing" => format!(
+            ModelStatus::Installed => format!("installed on {}", m.installed_on.join(", ")),
+            ModelStatus::Missing => format!(
                 "NOT installed on any reachable host{}",
                 m.nearest
                     .first()
                     .map(|n| format!("; nearest in size: {n}"))
                     .unwrap_or_default()
             ),
-            "unchecked" => "unchecked: no Ollama host answered".into(),
-            _ => format!("{} (not checked)", m.provider),
+            ModelStatus::Unchecked => "unchecked: no Ollama host answered".into(),
+            ModelStatus::NotOllama => format!("{} (not checked)", m.provider),
         };
         writeln!(out, "  {:<28} {state}", term_safe(&m.model))?;
     }
@@ -248,12 +265,14 @@ pub fn deps(svc: &Service, a: DepsArgs, out: &mut impl Write) -> anyhow::Result<
     Ok(0)
 }
 
+/// A path as printed: made safe for the terminal.
+fn path(p: &std::path::Path) -> String {
+    term_safe(&p.to_string_lossy()).into_owned()
+}
+
 // ---------------------------------------------------------------------- promote / demote
 
-fn print_readiness(
-    out: &mut impl Write,
-    r: &crate::service::promotion::Readiness,
-) -> anyhow::Result<()> {
+fn print_readiness(out: &mut impl Write, r: &Readiness) -> anyhow::Result<()> {
     let e = &r.evaluations;
     writeln!(
         out,
@@ -294,7 +313,9 @@ fn print_readiness(
         writeln!(
             out,
             "  signal {}: {} ({})",
-            sig.kind, sig.detail, sig.location
+            sig.kind.label(),
+            sig.detail,
+            sig.location
         )?;
     }
     for w in &r.model_warnings {
@@ -308,6 +329,7 @@ fn print_readiness(
 
 pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let rt = runtime()?;
+    let evidence = Learning::open(svc);
     if a.check {
         let dests: Vec<Dest> = match a.to.as_deref() {
             Some(t) => vec![Dest::parse(t)?],
@@ -315,7 +337,7 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
         };
         let mut all = Vec::new();
         for d in dests {
-            match rt.block_on(svc.readiness(&a.ensemble, d)) {
+            match rt.block_on(svc.readiness(&a.ensemble, d, &evidence)) {
                 Ok((r, _)) => all.push(r),
                 Err(e) => return Ok(fail(&e)),
             }
@@ -341,77 +363,17 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
         category: a.category.clone(),
         skip_profiles: false,
     };
-    let v = match rt.block_on(svc.promote(&a.ensemble, to, &req)) {
-        Ok(v) => v,
+    let p = match rt.block_on(svc.promote(&a.ensemble, to, &req, &evidence)) {
+        Ok(p) => p,
         Err(e) => return Ok(fail(&e)),
     };
     if a.format == Format::Json {
-        json_out(out, &v)?;
+        json_out(out, &mcp_promotion::promotion(&p))?;
     } else {
-        let status = v["status"].as_str().unwrap_or("");
-        if let Ok(r) = serde_json::from_value::<Value>(v["readiness"].clone()) {
-            let _ = r;
-        }
-        let files = v["plan"]["files"].as_array().cloned().unwrap_or_default();
-        let verb = match status {
-            "promoted" => "wrote",
-            "contributed" => "committed",
-            _ if v["plan"]["branch"].is_string() => "would commit",
-            _ => "would write",
-        };
-        // A git library's files go into a commit on a branch: name them as in that tree.
-        let shown = if v["plan"]["branch"].is_string() {
-            "rel"
-        } else {
-            "path"
-        };
-        for f in &files {
-            let action = s(&f["action"]);
-            let note = s(&f["note"]);
-            let label = match action.as_ref() {
-                "write" => verb,
-                "skip" => "skip",
-                _ => "CONFLICT",
-            };
-            writeln!(
-                out,
-                "{label:<12} {:<8} {}{}",
-                s(&f["kind"]),
-                s(&f[shown]),
-                if note.is_empty() {
-                    String::new()
-                } else {
-                    format!("  ({note})")
-                }
-            )?;
-        }
-        match status {
-            "promoted" => writeln!(out, "promoted `{}` to the {to} tier", s(&v["ensemble"]))?,
-            "contributed" => {
-                writeln!(
-                    out,
-                    "committed `{}` on branch {} ({}) in {}; your branch and working tree are unchanged",
-                    s(&v["ensemble"]),
-                    s(&v["branch"]),
-                    s(&v["commit"]),
-                    s(&v["plan"]["root"])
-                )?;
-                writeln!(out, "pull-request description: {}", s(&v["pr_description"]))?;
-                for step in v["next_steps"].as_array().into_iter().flatten() {
-                    writeln!(out, "next: {}", s(step))?;
-                }
-            }
-            _ => {}
-        }
-        for o in v["overridden"].as_array().into_iter().flatten() {
-            writeln!(out, "overridden (--force): {}", s(o))?;
-        }
-        for n in v["needs_force"].as_array().into_iter().flatten() {
-            writeln!(out, "below the bar (needs --force): {}", s(n))?;
-        }
+        print_promotion(out, &p, to)?;
     }
-    match s(&v["status"]).as_ref() {
-        "needs_confirmation" => {
+    match p.outcome.status() {
+        PromoteStatus::NeedsConfirmation => {
             eprintln!(
                 "nothing was written: add --yes to promote (or --dry-run to only list the files)"
             );
@@ -421,32 +383,99 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
     }
 }
 
+/// The plan's files (what was done with each), then what happened.
+fn print_promotion(out: &mut impl Write, p: &Promotion, to: &str) -> anyhow::Result<()> {
+    // A git library's files go into a commit on a branch: name them as in that tree.
+    let git_lib = p.plan.branch.is_some();
+    let verb = match p.outcome.status() {
+        PromoteStatus::Promoted => "wrote",
+        PromoteStatus::Contributed => "committed",
+        _ if git_lib => "would commit",
+        _ => "would write",
+    };
+    for f in &p.plan.files {
+        let label = match f.action {
+            Action::Write => verb,
+            Action::Skip => "skip",
+            Action::Conflict => "CONFLICT",
+        };
+        let shown = if git_lib {
+            term_safe(&f.rel).into_owned()
+        } else {
+            path(&f.path)
+        };
+        let note = term_safe(f.note.as_deref().unwrap_or(""));
+        writeln!(
+            out,
+            "{label:<12} {:<8} {shown}{}",
+            f.kind.label(),
+            if note.is_empty() {
+                String::new()
+            } else {
+                format!("  ({note})")
+            }
+        )?;
+    }
+    let ensemble = term_safe(&p.ensemble);
+    let overridden = match &p.outcome {
+        Outcome::Preview { .. } => None,
+        Outcome::Promoted { overridden, .. } => {
+            writeln!(out, "promoted `{ensemble}` to the {to} tier")?;
+            Some(overridden)
+        }
+        Outcome::Contributed {
+            overridden,
+            contribution: k,
+        } => {
+            writeln!(
+                out,
+                "committed `{ensemble}` on branch {} ({}) in {}; your branch and working tree are unchanged",
+                term_safe(&k.branch),
+                term_safe(&k.commit),
+                path(&p.plan.root)
+            )?;
+            writeln!(out, "pull-request description: {}", path(&k.pr_description))?;
+            for step in &k.next_steps {
+                writeln!(out, "next: {}", term_safe(step))?;
+            }
+            Some(overridden)
+        }
+    };
+    for o in overridden.into_iter().flatten() {
+        writeln!(out, "overridden (--force): {}", term_safe(o))?;
+    }
+    if let Outcome::Preview {
+        needs_force: Some(needs),
+        ..
+    } = &p.outcome
+    {
+        for n in needs {
+            writeln!(out, "below the bar (needs --force): {}", term_safe(n))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn demote(svc: &Service, a: DemoteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
-    let v = match svc.demote(&a.ensemble, &a.from, a.remove_orphaned_profiles, a.yes) {
-        Ok(v) => v,
+    let d = match svc.demote(&a.ensemble, &a.from, a.remove_orphaned_profiles, a.yes) {
+        Ok(d) => d,
         Err(e) => return Ok(fail(&e)),
     };
     if a.format == Format::Json {
-        json_out(out, &v)?;
+        json_out(out, &mcp_promotion::demotion(&d))?;
     } else {
-        let (label, key) = if a.yes {
-            ("removed", "removed")
-        } else {
-            ("would remove", "files")
+        let label = match d.outcome {
+            DemoteOutcome::Demoted { .. } => "removed",
+            DemoteOutcome::Preview { .. } => "would remove",
         };
-        for f in v[key].as_array().into_iter().flatten() {
-            writeln!(out, "{label} {}", s(f))?;
+        for f in &d.files {
+            writeln!(out, "{label} {}", path(f))?;
         }
-        let readme = if a.yes {
-            v.get("readme_updated")
-        } else {
-            v["would_remove"].get("readme_line")
-        };
-        if let Some(r) = readme {
-            writeln!(out, "{label} the ensemble's line from {}", s(r))?;
+        if let Some(r) = &d.readme {
+            writeln!(out, "{label} the ensemble's line from {}", path(r))?;
         }
-        if let Some(n) = v.get("note") {
-            writeln!(out, "note: {}", s(n))?;
+        if let Some(n) = d.note() {
+            writeln!(out, "note: {}", term_safe(n))?;
         }
     }
     if a.yes {

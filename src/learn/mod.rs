@@ -24,6 +24,7 @@
 //! - `sandbox`  the project's tests on a code answer, in a temporary copy
 //! - `deliver`  an invoke's answer checked, retried locally, or escalated to Claude
 //! - `examples` instruction, input and output of judged runs, kept where cleanup never reaches
+//! - `evidence` promotion's evidence: an ensemble's evaluation record from these files
 
 pub mod batch;
 pub mod breakeven;
@@ -32,6 +33,7 @@ pub mod classify;
 pub mod delegation;
 pub mod deliver;
 pub mod estimate;
+pub mod evidence;
 pub mod examples;
 pub mod export;
 pub mod input;

@@ -19,6 +19,7 @@ use crate::load::project::Env;
 mod account;
 pub mod http;
 pub mod params;
+pub mod promotion;
 pub mod reference;
 pub mod result;
 mod runs;

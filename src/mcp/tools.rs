@@ -379,8 +379,7 @@ impl OrcMcp {
     )]
     async fn list_dependencies(&self, Parameters(a): Parameters<EnsembleArg>) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
-        self.svc()
-            .mcp_list_dependencies(&a.ensemble_name)
+        super::promotion::list_dependencies(&self.svc(), &a.ensemble_name)
             .await
             .map_err(err)
             .and_then(ok)
@@ -394,8 +393,7 @@ impl OrcMcp {
         Parameters(a): Parameters<ReadinessArgs>,
     ) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
-        self.svc()
-            .mcp_check_promotion(&a.ensemble_name, &a.destination)
+        super::promotion::check_promotion_readiness(&self.svc(), &a)
             .await
             .map_err(err)
             .and_then(ok)
@@ -406,17 +404,7 @@ impl OrcMcp {
     )]
     async fn promote_ensemble(&self, Parameters(a): Parameters<PromoteArgs>) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
-        self.svc()
-            .mcp_promote(
-                &a.ensemble_name,
-                &a.destination,
-                a.include_profiles,
-                a.dry_run,
-                a.overwrite,
-                a.confirm,
-                a.force,
-                a.category.as_deref(),
-            )
+        super::promotion::promote_ensemble(&self.svc(), &a)
             .await
             .map_err(err)
             .and_then(ok)
@@ -427,13 +415,7 @@ impl OrcMcp {
     )]
     async fn demote_ensemble(&self, Parameters(a): Parameters<DemoteArgs>) -> ToolResult {
         names(&[("ensemble_name", &a.ensemble_name)])?;
-        self.svc()
-            .mcp_demote(
-                &a.ensemble_name,
-                &a.tier,
-                a.remove_orphaned_profiles,
-                a.confirm,
-            )
+        super::promotion::demote_ensemble(&self.svc(), &a)
             .map_err(err)
             .and_then(ok)
     }
