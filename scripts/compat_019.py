@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Runs tests/fixtures/compat-0.19 under llm-orc 0.19.0 and under orc, both against orc-sim on
 127.0.0.1:11434, and compares the results agent by agent. With --write-expected it stores
-llm-orc's results (normalised) as the expectations tests/compat.rs checks orc against.
+llm-orc's results (normalised) as the expectations tests/it/compat.rs checks orc against.
 
-Normalisation (the same as tests/compat.rs): per agent, status and response; a nested, loop or
+Normalisation (the same as tests/it/compat.rs): per agent, status and response; a nested, loop or
 dispatch response that is a whole ensemble result is reduced to its ensemble, status, results
 and deliverable; two documented decisions are mapped: a script or primitive that reports
 `"success": false` is `failed` with that error in orc (llm-orc calls it `success`), and orc's
