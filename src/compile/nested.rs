@@ -13,6 +13,8 @@ use crate::load::resolve::nested_candidates;
 use crate::load::spec::{AgentSpec, Located};
 
 impl Compiler<'_> {
+    /// A nested reference: the child found, the chain checked (no self-nesting, not too
+    /// deep), then the child compiled, its errors reported with the parent.
     pub(super) fn resolve_nested(
         &mut self,
         file: &EnsembleFile,
@@ -22,79 +24,8 @@ impl Compiler<'_> {
         chain: &mut Vec<(String, PathBuf)>,
     ) -> Option<Arc<CompiledEnsemble>> {
         let r = reference.value.as_str();
-        if let Err(why) = check_relative_name(r) {
-            sink.error(
-                reference.pos,
-                format!("agent `{}` refers to ensemble `{r}`: {why}", a.name.value),
-            );
-            return None;
-        }
-        let project = self.project;
-        let (by_file, candidates) = nested_file(project, file.tier, r);
-        let target: EnsembleFile = match by_file {
-            Some(f) => f,
-            None => match project.catalogue().find(r) {
-                Some(f) => {
-                    sink.warning(reference.pos, format!("ensemble `{r}` was found by its name in {}, not by file name", f.path.display()))
-                        .hint(format!("llm-orc looks for nested ensembles as `{r}.yaml` in .llm-orc/ensembles/ and would not find it; rename the file to `{r}.yaml`"));
-                    f.clone()
-                }
-                None => {
-                    let known: Vec<String> = project
-                        .catalogue()
-                        .files
-                        .iter()
-                        .map(|f| f.qualified_name())
-                        .collect();
-                    let diag = sink.error(
-                        reference.pos,
-                        format!(
-                            "agent `{}` uses ensemble `{r}`, which does not exist",
-                            a.name.value
-                        ),
-                    );
-                    let near = closest(r, known.iter().map(String::as_str));
-                    diag.hint(match near {
-                        Some(n) => {
-                            format!("did you mean `{n}`? looked for {}", join_paths(&candidates))
-                        }
-                        None => format!(
-                            "looked for {} and for an ensemble named `{r}` in {}",
-                            join_paths(&candidates),
-                            join_paths(&project.catalogue().searched)
-                        ),
-                    });
-                    return None;
-                }
-            },
-        };
-        if let Some(start) = chain.iter().position(|(_, p)| *p == target.path) {
-            let mut names: Vec<&str> = chain[start..].iter().map(|(n, _)| n.as_str()).collect();
-            names.push(&chain[start].0);
-            sink.error(
-                reference.pos,
-                format!(
-                    "ensemble `{}` nests itself: {}",
-                    chain[start].0,
-                    names.join(" -> ")
-                ),
-            )
-            .hint("a nested ensemble cannot contain the ensemble that uses it");
-            return None;
-        }
-        // Checked before recursing, so the compiler never goes deeper than the limit.
-        let configured = project.config.performance.max_ensemble_depth;
-        let limit = configured.min(MAX_ENSEMBLE_DEPTH);
-        if chain.len() as u64 > limit {
-            let mut names: Vec<&str> = chain.iter().map(|(n, _)| n.as_str()).collect();
-            names.push(r);
-            if configured > MAX_ENSEMBLE_DEPTH {
-                sink.error(reference.pos, format!("ensembles nest {} deep, over orc's maximum of {MAX_ENSEMBLE_DEPTH} (max_ensemble_depth is {configured}): {}", chain.len(), names.join(" -> ")))
-                    .hint("orc follows at most 32 levels of nesting; flatten the chain");
-            } else {
-                sink.error(reference.pos, format!("ensembles nest {} deep, over the limit of {limit}: {}", chain.len(), names.join(" -> ")))
-                    .hint("raise performance.execution.max_ensemble_depth in config.yaml, or flatten the chain");
-            }
+        let target = self.find_nested(file, a, reference, sink)?;
+        if !self.check_chain(&target, reference, chain, sink) {
             return None;
         }
         let child = self.compile_file(&target, chain);
@@ -119,6 +50,101 @@ impl Compiler<'_> {
                 None
             }
         }
+    }
+
+    /// The file a reference names: by file name, else by `name:` (a warning: llm-orc would not
+    /// find it); None (reported) when the name is refused or nothing matches.
+    fn find_nested(
+        &self,
+        file: &EnsembleFile,
+        a: &AgentSpec,
+        reference: &Located<String>,
+        sink: &mut Sink,
+    ) -> Option<EnsembleFile> {
+        let r = reference.value.as_str();
+        if let Err(why) = check_relative_name(r) {
+            sink.error(
+                reference.pos,
+                format!("agent `{}` refers to ensemble `{r}`: {why}", a.name.value),
+            );
+            return None;
+        }
+        let project = self.project;
+        let (by_file, candidates) = nested_file(project, file.tier, r);
+        if let Some(f) = by_file {
+            return Some(f);
+        }
+        if let Some(f) = project.catalogue().find(r) {
+            sink.warning(reference.pos, format!("ensemble `{r}` was found by its name in {}, not by file name", f.path.display()))
+                .hint(format!("llm-orc looks for nested ensembles as `{r}.yaml` in .llm-orc/ensembles/ and would not find it; rename the file to `{r}.yaml`"));
+            return Some(f.clone());
+        }
+        let known: Vec<String> = project
+            .catalogue()
+            .files
+            .iter()
+            .map(|f| f.qualified_name())
+            .collect();
+        let diag = sink.error(
+            reference.pos,
+            format!(
+                "agent `{}` uses ensemble `{r}`, which does not exist",
+                a.name.value
+            ),
+        );
+        let near = closest(r, known.iter().map(String::as_str));
+        diag.hint(match near {
+            Some(n) => {
+                format!("did you mean `{n}`? looked for {}", join_paths(&candidates))
+            }
+            None => format!(
+                "looked for {} and for an ensemble named `{r}` in {}",
+                join_paths(&candidates),
+                join_paths(&project.catalogue().searched)
+            ),
+        });
+        None
+    }
+
+    /// Whether `target` may be compiled below `chain`: it does not nest itself, and the chain
+    /// is within the depth limit (checked before recursing, so the compiler never goes deeper).
+    fn check_chain(
+        &self,
+        target: &EnsembleFile,
+        reference: &Located<String>,
+        chain: &[(String, PathBuf)],
+        sink: &mut Sink,
+    ) -> bool {
+        let r = reference.value.as_str();
+        if let Some(start) = chain.iter().position(|(_, p)| *p == target.path) {
+            let mut names: Vec<&str> = chain[start..].iter().map(|(n, _)| n.as_str()).collect();
+            names.push(&chain[start].0);
+            sink.error(
+                reference.pos,
+                format!(
+                    "ensemble `{}` nests itself: {}",
+                    chain[start].0,
+                    names.join(" -> ")
+                ),
+            )
+            .hint("a nested ensemble cannot contain the ensemble that uses it");
+            return false;
+        }
+        let configured = self.project.config.performance.max_ensemble_depth;
+        let limit = configured.min(MAX_ENSEMBLE_DEPTH);
+        if chain.len() as u64 > limit {
+            let mut names: Vec<&str> = chain.iter().map(|(n, _)| n.as_str()).collect();
+            names.push(r);
+            if configured > MAX_ENSEMBLE_DEPTH {
+                sink.error(reference.pos, format!("ensembles nest {} deep, over orc's maximum of {MAX_ENSEMBLE_DEPTH} (max_ensemble_depth is {configured}): {}", chain.len(), names.join(" -> ")))
+                    .hint("orc follows at most 32 levels of nesting; flatten the chain");
+            } else {
+                sink.error(reference.pos, format!("ensembles nest {} deep, over the limit of {limit}: {}", chain.len(), names.join(" -> ")))
+                    .hint("raise performance.execution.max_ensemble_depth in config.yaml, or flatten the chain");
+            }
+            return false;
+        }
+        true
     }
 }
 
