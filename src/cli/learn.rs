@@ -11,7 +11,7 @@ use crate::cli::output::{Privacy, Written};
 use crate::cli::{Code, Format, term_safe};
 use crate::learn::service::{ClaudeTask, Learning, NewEvaluation};
 use crate::learn::{LearnError, batch, export, report};
-use crate::service::{Invocation, Service};
+use crate::service::Service;
 use anyhow::Context;
 
 fn warn_config(l: &Learning) {
@@ -32,45 +32,6 @@ fn failed(e: &LearnError) -> Code {
 fn json(out: &mut impl Write, v: &impl serde::Serialize) -> anyhow::Result<()> {
     writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
     Ok(())
-}
-
-/// Appends the routing record of a finished `invoke`; its id, or None (with a warning).
-pub fn log_run(
-    svc: &Service,
-    inv: &Invocation,
-    task_type: Option<&str>,
-    task_summary: Option<&str>,
-) -> Option<String> {
-    let l = Learning::open(svc);
-    match l.log_run(inv, task_type, task_summary) {
-        Ok(r) => Some(r.id),
-        Err(e) => {
-            eprintln!("warning: the run was not logged for learning: {e}");
-            None
-        }
-    }
-}
-
-/// `log_run` with what the free checks found.
-pub fn log_checked_run(
-    svc: &Service,
-    inv: &Invocation,
-    task_type: Option<&str>,
-    task_summary: Option<&str>,
-    extras: Option<&crate::learn::service::RunExtras>,
-) -> Option<String> {
-    let l = Learning::open(svc);
-    let r = match extras {
-        Some(x) => l.log_checked_run(inv, task_type, task_summary, x),
-        None => l.log_run(inv, task_type, task_summary),
-    };
-    match r {
-        Ok(r) => Some(r.id),
-        Err(e) => {
-            eprintln!("warning: the run was not logged for learning: {e}");
-            None
-        }
-    }
 }
 
 /// The free checks' verdict on stderr; an answer that was not delivered says so plainly.

@@ -9,7 +9,7 @@ use crate::cli::args::{
     DemoteArgs, DepsArgs, LibraryCommand, McpInstallArgs, PromoteArgs, ScopeArgs, SkillCommand,
 };
 use crate::cli::{Code, Format, term_safe};
-use crate::service::claude::{self, Scope};
+use crate::service::claude::{self, InstallStatus, Scope};
 use crate::service::claude_tools::{self, AllowLevel};
 use crate::service::promotion::{Dest, PromoteRequest};
 use crate::service::shapes;
@@ -647,9 +647,9 @@ pub fn mcp_install(svc: &Service, a: McpInstallArgs, out: &mut impl Write) -> an
                 out,
                 "{} the `orc` MCP server in {}{}",
                 match r.status {
-                    "added" => "registered",
-                    "updated" => "updated",
-                    _ => "already registered:",
+                    InstallStatus::Added => "registered",
+                    InstallStatus::Updated => "updated",
+                    InstallStatus::Unchanged => "already registered:",
                 },
                 r.path.display(),
                 if r.kept.is_empty() {

@@ -35,6 +35,7 @@ pub mod estimate;
 pub mod examples;
 pub mod export;
 pub mod input;
+pub mod invoke;
 pub mod metrics;
 pub mod policy;
 pub mod rank;
