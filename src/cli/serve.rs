@@ -72,22 +72,12 @@ pub fn mcp_serve(
                 allow_remote,
             };
             runtime.block_on(crate::mcp::serve_http(
-                addr,
-                cwd.clone(),
-                project.clone(),
-                env,
-                opts,
-                mcp_opts,
+                addr, cwd, project, env, opts, mcp_opts,
             ))?;
         }
         None => {
             tracing::info!(cwd = %cwd.display(), "MCP server: stdio");
-            runtime.block_on(crate::mcp::serve_stdio(
-                cwd.clone(),
-                project.clone(),
-                env,
-                mcp_opts,
-            ))?
+            runtime.block_on(crate::mcp::serve_stdio(cwd, project, env, mcp_opts))?
         }
     }
     tracing::info!("MCP server: the client closed the connection");

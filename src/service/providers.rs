@@ -181,7 +181,7 @@ impl Service {
                     Kind::Llm(l) => {
                         let (status, host) = self.model_status(l, &http, &mut installed).await;
                         let alternatives = match (&status, &host) {
-                            (ModelStatus::Missing { .. }, Some(h)) => match &installed.get(h) {
+                            (ModelStatus::Missing { .. }, Some(h)) => match installed.get(h) {
                                 Some(Ok(list)) => nearest(&list.models, &l.model),
                                 _ => vec![],
                             },
