@@ -91,6 +91,12 @@ def redact(text, root, port):
     text = text.replace(str(port), "[PORT]")
     text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?", "[TIME]", text)
     text = re.sub(r"\d{4}-\d\d-\d\d[ _-]\d\d[:-]?\d\d[:-]?\d\d(\.\d+)?", "[TIME]", text)
+    # Measured times: JSON fields of milliseconds or seconds, and durations in text.
+    text = re.sub(r'(\\?"[a-z_]*(_ms|_s|_secs|_seconds|duration|elapsed|_at|_time|timestamp)[a-z_]*\\?": )-?[0-9.e+-]+',
+                  r"\1[N]", text)
+    text = re.sub(r"\b\d+(\.\d+)?\s?(ms|s)\b", "[DUR]", text)
+    text = re.sub(r"\b\d{8}-\d{6}-\d{3}\b", "[RUN]", text)
+    text = re.sub(r'\b(x|x1|x2|width)="[0-9.]+"', r'\1="[N]"', text)
     return text
 
 
@@ -120,8 +126,21 @@ def artifacts(root):
             if n == "execution.json":
                 p = os.path.join(d, n)
                 ens = os.path.relpath(p, base).split(os.sep)[0]
-                out.setdefault(ens, []).append(open(p).read())
-    return {k: "\n".join(v) for k, v in out.items()}
+                out.setdefault(ens, []).append(skeleton(json.load(open(p), object_pairs_hook=list)))
+    return {k: "\n".join(sorted(set(sum(v, [])))) for k, v in out.items()}
+
+
+def skeleton(doc, path="$"):
+    """An artifact's shape: every key path in its order with its value's type. A run's events come
+    in the order its agents finish and its figures are measured, so values are not compared."""
+    if isinstance(doc, list) and doc and isinstance(doc[0], tuple):
+        lines = [f"{path} {{{', '.join(k for k, _ in doc)}}}"]
+        for k, v in doc:
+            lines += skeleton(v, f"{path}.{k}")
+        return lines
+    if isinstance(doc, list):
+        return [line for item in doc for line in skeleton(item, path + "[]")] or [path + " []"]
+    return [f"{path}: {type(doc).__name__}"]
 
 
 def mcp(binary, root, e, tmp, port):
@@ -167,7 +186,7 @@ def observe(bindir, port):
         seen["artifacts " + k] = v
     for k, v in mcp(orc, root, e, tmp, port).items():
         seen["mcp " + k] = v
-    seen = {k: redact(v, tmp, port) for k, v in seen.items()}
+    seen = {redact(k, tmp, port): redact(v, tmp, port) for k, v in seen.items()}
     shutil.rmtree(tmp)
     return seen
 
@@ -188,10 +207,14 @@ def main():
     finally:
         sim.kill()
     changed = noisy = 0
+    skipped = []
     for key in a:
         if a[key] != b.get(key):
             noisy += 1
             if a[key] == c.get(key) or b.get(key) == c.get(key):
+                continue
+            if len(a[key].splitlines()) != len(b[key].splitlines()):
+                skipped.append(key)  # not even the same shape twice: nothing to compare
                 continue
             if len(a[key].splitlines()) == len(c.get(key, "").splitlines()):
                 # Same shape: only the lines stable across the two old runs count.
@@ -209,6 +232,8 @@ def main():
         if key not in a:
             changed += 1
             print(f"=== NEW ONLY: {key}")
+    for key in skipped:
+        print(f"=== NOT COMPARABLE (two old runs differ in shape): {key}")
     print(f"{len(a)} observations, {noisy} differ between two runs of the old build (noise), "
           f"{changed} changed in the new build")
     sys.exit(1 if changed else 0)

@@ -9,6 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::cli::{Code, Format, InvokeArgs, fail, print_diagnostics, term_safe};
+use crate::learn::deliver::Checked;
+use crate::learn::invoke::Delegation;
 use crate::load::project::Env;
 use crate::run::{Event, RunResult, Status};
 use crate::service::{Invocation, InvokeOptions, Service};
@@ -99,33 +101,9 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         eprintln!("error: --task-type: {}", term_safe(&e.to_string()));
         return Ok(2);
     }
-    let given = read_input(&args)?;
-    let resume = match &args.resume {
-        Some(a) => match load_resume(svc, &args.ensemble, a) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!(
-                    "error: --resume {}: {}",
-                    term_safe(a),
-                    term_safe(&format!("{e:#}"))
-                );
-                return Ok(2);
-            }
-        },
-        None => None,
-    };
-    // Resuming without an input means "the same run again": its input, not the default (which
-    // would change every prompt and rerun everything).
-    let input = match (given, &resume) {
-        (Some(s), _) => s,
-        (None, Some((id, run))) => match run.input.data.as_str() {
-            Some(s) => {
-                eprintln!("reusing the input of {}", term_safe(id));
-                s.to_string()
-            }
-            None => DEFAULT_INPUT.to_string(),
-        },
-        (None, None) => DEFAULT_INPUT.to_string(),
+    let (input, resume) = match run_input(svc, &args)? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
     };
     let expect = match expect_of(&args) {
         Ok(e) => e,
@@ -222,29 +200,23 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
         instruction: args.instruction.clone(),
         expect,
     };
-    let (inv, checked) = if args.no_checks || args.resume.is_some() || !delegated(&args) {
-        (inv, None)
-    } else {
-        let l = crate::learn::service::Learning::open(svc);
-        let c = runtime.block_on(crate::learn::deliver::check(
-            &l,
-            svc,
-            &args.ensemble,
-            &checked_input,
-            &req,
-            inv,
-            &again,
-        ));
-        (c.inv, Some((c.checks, c.extras)))
+    let l = crate::learn::service::Learning::open(svc);
+    let d = Delegation {
+        ensemble: &args.ensemble,
+        input: checked_input,
+        request: &req,
+        checks: !(args.no_checks || args.resume.is_some() || !delegated(&args)),
     };
-    let routing_id = crate::cli::learn::log_checked_run(
-        svc,
-        &inv,
-        args.task_type.as_deref(),
-        args.task_summary.as_deref(),
-        checked.as_ref().map(|c| &c.1),
-    );
-    if let Some(c) = checked.as_ref().and_then(|c| c.0.as_ref()) {
+    let delegated = runtime.block_on(crate::learn::invoke::deliver(svc, &l, &d, inv, &again));
+    let routing_id = match delegated.log(&l) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            eprintln!("warning: the run was not logged for learning: {e}");
+            None
+        }
+    };
+    let Checked { inv, checks, .. } = delegated.checked;
+    if let Some(c) = &checks {
         crate::cli::learn::print_checks(c, routing_id.as_deref());
     }
     let stdout = &mut std::io::stdout().lock();
@@ -253,7 +225,7 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
             let mut w = std::io::BufWriter::new(&mut *stdout);
             let mut doc = json_output(&inv);
             doc.routing_id = routing_id.clone();
-            doc.quality = checked.as_ref().and_then(|c| c.0.clone());
+            doc.quality = checks.clone();
             crate::store::atomic::write_pretty_ascii(&mut w, &doc)?;
             writeln!(w)?;
         }
@@ -264,9 +236,27 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
             }
         }
     }
+    report_run(&inv, args.output_format);
+    report_failures(&inv.result);
+    let undelivered = checks.as_ref().is_some_and(|c| !c.delivered);
+    Ok(if inv.result.interrupted {
+        130
+    } else if inv.result.has_errors() {
+        1
+    } else if undelivered {
+        // The answer failed its free checks on every local attempt: not delivered.
+        3
+    } else {
+        0
+    })
+}
+
+/// What `orc invoke` says on stderr after the answer: where the artifact is (or why it is
+/// not), what a resume reused, what a budget stopped.
+fn report_run(inv: &Invocation, format: Format) {
     match &inv.artifact {
         Some(Err(e)) => eprintln!("warning: the artifact was not written: {e}"),
-        Some(Ok(w)) if args.output_format == Format::Json => {
+        Some(Ok(w)) if format == Format::Json => {
             eprintln!("artifact: {}", w.dir.display())
         }
         _ => {}
@@ -295,21 +285,42 @@ pub fn invoke(svc: &Service, env: &Env, args: InvokeArgs) -> anyhow::Result<Code
     if let Some(note) = inv.result.budget.as_ref().and_then(|b| b.estimate_note()) {
         eprintln!("warning: {}", term_safe(&note));
     }
-    report_failures(&inv.result);
-    let undelivered = checked
-        .as_ref()
-        .and_then(|c| c.0.as_ref())
-        .is_some_and(|c| !c.delivered);
-    Ok(if inv.result.interrupted {
-        130
-    } else if inv.result.has_errors() {
-        1
-    } else if undelivered {
-        // The answer failed its free checks on every local attempt: not delivered.
-        3
-    } else {
-        0
-    })
+}
+
+/// The artifact a run resumes (`--resume`): its id and execution.json.
+type Resume = Option<(String, Artifact)>;
+
+/// The input of a run and the artifact it resumes: resuming without an input means "the same
+/// run again" (its input, not the default, which would change every prompt and rerun
+/// everything). A bad `--resume` is a usage error.
+fn run_input(svc: &Service, args: &InvokeArgs) -> anyhow::Result<Result<(String, Resume), Code>> {
+    let given = read_input(args)?;
+    let resume = match &args.resume {
+        Some(a) => match load_resume(svc, &args.ensemble, a) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!(
+                    "error: --resume {}: {}",
+                    term_safe(a),
+                    term_safe(&format!("{e:#}"))
+                );
+                return Ok(Err(2));
+            }
+        },
+        None => None,
+    };
+    let input = match (given, &resume) {
+        (Some(s), _) => s,
+        (None, Some((id, run))) => match run.input.data.as_str() {
+            Some(s) => {
+                eprintln!("reusing the input of {}", term_safe(id));
+                s.to_string()
+            }
+            None => DEFAULT_INPUT.to_string(),
+        },
+        (None, None) => DEFAULT_INPUT.to_string(),
+    };
+    Ok(Ok((input, resume)))
 }
 
 /// The run is a delegated task (the free checks apply): the caller said what the task is or

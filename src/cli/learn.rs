@@ -11,7 +11,7 @@ use crate::cli::output::{Privacy, Written};
 use crate::cli::{Code, Format, term_safe};
 use crate::learn::service::{ClaudeTask, Learning, NewEvaluation};
 use crate::learn::{LearnError, batch, export, report};
-use crate::service::{Invocation, Service};
+use crate::service::Service;
 use anyhow::Context;
 
 fn warn_config(l: &Learning) {
@@ -32,45 +32,6 @@ fn failed(e: &LearnError) -> Code {
 fn json(out: &mut impl Write, v: &impl serde::Serialize) -> anyhow::Result<()> {
     writeln!(out, "{}", serde_json::to_string_pretty(v)?)?;
     Ok(())
-}
-
-/// Appends the routing record of a finished `invoke`; its id, or None (with a warning).
-pub fn log_run(
-    svc: &Service,
-    inv: &Invocation,
-    task_type: Option<&str>,
-    task_summary: Option<&str>,
-) -> Option<String> {
-    let l = Learning::open(svc);
-    match l.log_run(inv, task_type, task_summary) {
-        Ok(r) => Some(r.id),
-        Err(e) => {
-            eprintln!("warning: the run was not logged for learning: {e}");
-            None
-        }
-    }
-}
-
-/// `log_run` with what the free checks found.
-pub fn log_checked_run(
-    svc: &Service,
-    inv: &Invocation,
-    task_type: Option<&str>,
-    task_summary: Option<&str>,
-    extras: Option<&crate::learn::service::RunExtras>,
-) -> Option<String> {
-    let l = Learning::open(svc);
-    let r = match extras {
-        Some(x) => l.log_checked_run(inv, task_type, task_summary, x),
-        None => l.log_run(inv, task_type, task_summary),
-    };
-    match r {
-        Ok(r) => Some(r.id),
-        Err(e) => {
-            eprintln!("warning: the run was not logged for learning: {e}");
-            None
-        }
-    }
 }
 
 /// The free checks' verdict on stderr; an answer that was not delivered says so plainly.
@@ -101,37 +62,9 @@ pub fn print_checks(c: &crate::learn::checks::FreeChecks, routing_id: Option<&st
 pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
     warn_config(&l);
-    // `-`: the task from stdin (Claude Code's /orc:route passes it so, never through a shell).
-    let task = if a.task == "-" {
-        let mut t = String::new();
-        std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), 1 << 20), &mut t)
-            .context("reading the task from stdin")?;
-        t.trim().to_string()
-    } else {
-        a.task.clone()
-    };
-    if task.is_empty() {
-        eprintln!("error: no task given (orc route \"the task\", or `-` with the task on stdin)");
-        return Ok(2);
-    }
-    let input = match a.input.as_deref() {
-        Some("-") if a.task == "-" => {
-            eprintln!("error: the task and --input cannot both come from stdin");
-            return Ok(2);
-        }
-        Some("-") => {
-            let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
-                .context("reading the input from stdin")?;
-            Some(s)
-        }
-        other => other.map(str::to_string),
-    };
-    let req = crate::learn::route::RouteRequest {
-        task,
-        input,
-        input_files: a.input_files,
-        delegation: a.delegation,
+    let req = match route_request(a.task, a.input, a.input_files, a.delegation)? {
+        Ok(req) => req,
+        Err(code) => return Ok(code),
     };
     let routed = match crate::learn::breakeven::route(
         &l,
@@ -149,132 +82,161 @@ pub fn route(svc: &Service, a: RouteArgs, out: &mut impl Write) -> anyhow::Resul
     match a.format {
         Format::Json => json(out, &routed)?,
         Format::Text => {
-            let b = &routed.breakeven;
-            writeln!(
-                out,
-                "break-even: net ~${:.4} (Claude itself ~${:.4}, hand-over ~${:.4}, judging ~${:.4}; estimates)",
-                b.net_usd, b.claude_direct.usd, b.handover.usd, b.judging_usd
-            )?;
-            writeln!(out, "task type: {}", r.task_type)?;
-            writeln!(
-                out,
-                "route:     {}{}",
-                r.route,
-                r.ensemble
-                    .as_deref()
-                    .map(|e| format!(" -> {e}"))
-                    .unwrap_or_default()
-            )?;
-            writeln!(out, "reason:    {}", r.reason)?;
-            if let Some(s) = r.shape {
-                writeln!(out, "build:     {s} (tiers: {})", r.tiers.join(", "))?;
-            }
-            writeln!(
-                out,
-                "confidence: {:.2} ({}); delegation level {} ({})",
-                r.confidence, r.confidence_level, r.delegation.level, r.delegation.source
-            )?;
-            writeln!(
-                out,
-                "input:     {} token(s), {} document(s){}",
-                r.input.tokens,
-                r.input.documents,
-                if r.input.measured {
-                    ""
-                } else {
-                    " (none given: size not checked)"
-                }
-            )?;
-            let failed: Vec<String> = r
-                .limits
-                .iter()
-                .filter(|l| !l.passed)
-                .map(|l| format!("{} ({})", l.limit, l.detail))
-                .collect();
-            writeln!(
-                out,
-                "limits:    {}",
-                if failed.is_empty() {
-                    "all passed".to_string()
-                } else {
-                    failed.join("; ")
-                }
-            )?;
-            for c in &r.candidates {
-                writeln!(
-                    out,
-                    "candidate: {} ({}) score {:.2} = relevance {:.2} x type fit {:.2} x quality {:.2}{}",
-                    c.ensemble,
-                    c.tier,
-                    c.score,
-                    c.relevance,
-                    c.type_fit,
-                    c.quality,
-                    if c.demoted { ", demoted" } else { "" }
-                )?;
-            }
-            let t = &r.evidence["task_type"];
-            writeln!(
-                out,
-                "evidence:  {} run(s) of {}, {} judged ({} good, {} acceptable, {} poor), {} accepted / {} rejected",
-                t["runs"],
-                r.task_type,
-                t["evaluations"],
-                t["good"],
-                t["acceptable"],
-                t["poor"],
-                t["accepted"],
-                t["rejected"]
-            )?;
-            if let Some(e) = r.evidence.get("ensemble") {
-                writeln!(
-                    out,
-                    "ensemble:  {} run(s), {} good / {} acceptable / {} poor, acceptance {}",
-                    e["runs"],
-                    e["good"],
-                    e["acceptable"],
-                    e["poor"],
-                    e["acceptance_rate"]
-                        .as_f64()
-                        .map(|x| format!("{:.0}%", x * 100.0))
-                        .unwrap_or_else(|| "n/a".into())
-                )?;
-            }
-            writeln!(out, "decided by: {}", r.decided_by)?;
+            write_route(out, &routed)?;
         }
     }
     Ok(0)
+}
+
+/// The task (`-`: from stdin, as Claude Code's /orc:route passes it, never through a shell)
+/// and its input; a usage error when there is no task, or both would come from stdin.
+fn route_request(
+    task: String,
+    input: Option<String>,
+    input_files: Vec<String>,
+    delegation: Option<u8>,
+) -> anyhow::Result<Result<crate::learn::route::RouteRequest, Code>> {
+    let from_stdin = task == "-";
+    let task = if from_stdin {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), 1 << 20), &mut t)
+            .context("reading the task from stdin")?;
+        t.trim().to_string()
+    } else {
+        task
+    };
+    if task.is_empty() {
+        eprintln!("error: no task given (orc route \"the task\", or `-` with the task on stdin)");
+        return Ok(Err(2));
+    }
+    let input = match input.as_deref() {
+        Some("-") if from_stdin => {
+            eprintln!("error: the task and --input cannot both come from stdin");
+            return Ok(Err(2));
+        }
+        Some("-") => {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("reading the input from stdin")?;
+            Some(s)
+        }
+        other => other.map(str::to_string),
+    };
+    Ok(Ok(crate::learn::route::RouteRequest {
+        task,
+        input,
+        input_files,
+        delegation,
+    }))
+}
+
+/// `orc route`'s text: the break-even, the route and why, the limits, the candidates and the
+/// evidence.
+fn write_route(
+    out: &mut impl Write,
+    routed: &crate::learn::breakeven::Routed,
+) -> anyhow::Result<()> {
+    let r = &routed.recommendation;
+    let b = &routed.breakeven;
+    writeln!(
+        out,
+        "break-even: net ~${:.4} (Claude itself ~${:.4}, hand-over ~${:.4}, judging ~${:.4}; estimates)",
+        b.net_usd, b.claude_direct.usd, b.handover.usd, b.judging_usd
+    )?;
+    writeln!(out, "task type: {}", r.task_type)?;
+    writeln!(
+        out,
+        "route:     {}{}",
+        r.route,
+        r.ensemble
+            .as_deref()
+            .map(|e| format!(" -> {e}"))
+            .unwrap_or_default()
+    )?;
+    writeln!(out, "reason:    {}", r.reason)?;
+    if let Some(s) = r.shape {
+        writeln!(out, "build:     {s} (tiers: {})", r.tiers.join(", "))?;
+    }
+    writeln!(
+        out,
+        "confidence: {:.2} ({}); delegation level {} ({})",
+        r.confidence, r.confidence_level, r.delegation.level, r.delegation.source
+    )?;
+    writeln!(
+        out,
+        "input:     {} token(s), {} document(s){}",
+        r.input.tokens,
+        r.input.documents,
+        if r.input.measured {
+            ""
+        } else {
+            " (none given: size not checked)"
+        }
+    )?;
+    let failed: Vec<String> = r
+        .limits
+        .iter()
+        .filter(|l| !l.passed)
+        .map(|l| format!("{} ({})", l.limit, l.detail))
+        .collect();
+    writeln!(
+        out,
+        "limits:    {}",
+        if failed.is_empty() {
+            "all passed".to_string()
+        } else {
+            failed.join("; ")
+        }
+    )?;
+    for c in &r.candidates {
+        writeln!(
+            out,
+            "candidate: {} ({}) score {:.2} = relevance {:.2} x type fit {:.2} x quality {:.2}{}",
+            c.ensemble,
+            c.tier,
+            c.score,
+            c.relevance,
+            c.type_fit,
+            c.quality,
+            if c.demoted { ", demoted" } else { "" }
+        )?;
+    }
+    let t = &r.evidence["task_type"];
+    writeln!(
+        out,
+        "evidence:  {} run(s) of {}, {} judged ({} good, {} acceptable, {} poor), {} accepted / {} rejected",
+        t["runs"],
+        r.task_type,
+        t["evaluations"],
+        t["good"],
+        t["acceptable"],
+        t["poor"],
+        t["accepted"],
+        t["rejected"]
+    )?;
+    if let Some(e) = r.evidence.get("ensemble") {
+        writeln!(
+            out,
+            "ensemble:  {} run(s), {} good / {} acceptable / {} poor, acceptance {}",
+            e["runs"],
+            e["good"],
+            e["acceptable"],
+            e["poor"],
+            e["acceptance_rate"]
+                .as_f64()
+                .map(|x| format!("{:.0}%", x * 100.0))
+                .unwrap_or_else(|| "n/a".into())
+        )?;
+    }
+    writeln!(out, "decided by: {}", r.decided_by)?;
+    Ok(())
 }
 
 pub fn eval(svc: &Service, cmd: EvalCommand, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
     warn_config(&l);
     match cmd {
-        EvalCommand::Should { routing_id, format } => {
-            let d = match l.should_evaluate(&routing_id) {
-                Ok(d) => d,
-                Err(e) => return Ok(failed(&e)),
-            };
-            match format {
-                Format::Json => json(out, &d)?,
-                Format::Text => {
-                    writeln!(
-                        out,
-                        "evaluate: {} ({}: {})",
-                        if d.decision.evaluate { "yes" } else { "no" },
-                        d.decision.rule,
-                        d.decision.detail
-                    )?;
-                    if let Some(j) = &d.decision.judge {
-                        writeln!(out, "judge: {j}")?;
-                    }
-                    if let Some(r) = d.decision.rubric {
-                        writeln!(out, "\nrubric:\n{r}")?;
-                    }
-                }
-            }
-            Ok(0)
-        }
+        EvalCommand::Should { routing_id, format } => eval_should(&l, &routing_id, format, out),
         EvalCommand::Record {
             routing_id,
             score,
@@ -285,49 +247,16 @@ pub fn eval(svc: &Service, cmd: EvalCommand, out: &mut impl Write) -> anyhow::Re
             subject,
             format,
         } => {
-            let r = match l.record_evaluation(
-                &NewEvaluation {
-                    routing_id,
-                    score,
-                    judge,
-                    reasoning,
-                    failure_mode,
-                    judge_tokens_used: judge_tokens,
-                    subject,
-                },
-                false,
-            ) {
-                Ok(r) => r,
-                Err(e) => return Ok(failed(&e)),
+            let e = NewEvaluation {
+                routing_id,
+                score,
+                judge,
+                reasoning,
+                failure_mode,
+                judge_tokens_used: judge_tokens,
+                subject,
             };
-            if let Some(e) = &r.learn_error {
-                eprintln!("warning: the evaluation is recorded, but the batch learn failed: {e}");
-            }
-            match format {
-                Format::Json => json(out, &r)?,
-                Format::Text => {
-                    writeln!(
-                        out,
-                        "recorded evaluation {} of {}: {}",
-                        r.evaluation.id,
-                        r.evaluation.routing_id,
-                        r.evaluation.score.as_str()
-                    )?;
-                    match &r.learned {
-                        Some(v) => writeln!(
-                            out,
-                            "learned routing config v{} ({} evaluations)",
-                            v.version, v.evaluations_seen
-                        )?,
-                        None => writeln!(
-                            out,
-                            "{} evaluation(s) since routing was last learned (learns every {})",
-                            r.evaluations_since_learn, l.config.learn_every
-                        )?,
-                    }
-                }
-            }
-            Ok(0)
+            eval_record(&l, &e, format, out)
         }
         EvalCommand::Feedback {
             routing_id,
@@ -349,38 +278,121 @@ pub fn eval(svc: &Service, cmd: EvalCommand, out: &mut impl Write) -> anyhow::Re
             routing_id,
             profile,
             format,
-        } => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("cannot start the async runtime")?;
-            let r = match runtime.block_on(l.judge_locally(svc, &routing_id, &profile)) {
-                Ok(r) => r,
-                Err(e) => return Ok(failed(&e)),
-            };
-            if let Some(e) = &r.learn_error {
-                eprintln!("warning: the evaluation is recorded, but the batch learn failed: {e}");
+        } => eval_judge(svc, &l, &routing_id, &profile, format, out),
+    }
+}
+
+/// `orc eval should`: whether a run should be judged, and with which rubric.
+fn eval_should(
+    l: &Learning,
+    routing_id: &str,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<Code> {
+    let d = match l.should_evaluate(routing_id) {
+        Ok(d) => d,
+        Err(e) => return Ok(failed(&e)),
+    };
+    match format {
+        Format::Json => json(out, &d)?,
+        Format::Text => {
+            writeln!(
+                out,
+                "evaluate: {} ({}: {})",
+                if d.decision.evaluate { "yes" } else { "no" },
+                d.decision.rule,
+                d.decision.detail
+            )?;
+            if let Some(j) = &d.decision.judge {
+                writeln!(out, "judge: {j}")?;
             }
-            match format {
-                Format::Json => json(out, &r)?,
-                Format::Text => writeln!(
-                    out,
-                    "{} judged {}: {}{} ({} tokens)\n{}",
-                    profile,
-                    r.evaluation.routing_id,
-                    r.evaluation.score.as_str(),
-                    r.evaluation
-                        .failure_mode
-                        .as_deref()
-                        .map(|m| format!(", {m}"))
-                        .unwrap_or_default(),
-                    r.evaluation.judge_tokens_used,
-                    r.evaluation.reasoning.as_deref().unwrap_or("")
-                )?,
+            if let Some(r) = d.decision.rubric {
+                writeln!(out, "\nrubric:\n{r}")?;
             }
-            Ok(0)
         }
     }
+    Ok(0)
+}
+
+/// `orc eval record`: a judgment recorded (and routing re-learned every so often).
+fn eval_record(
+    l: &Learning,
+    e: &NewEvaluation,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<Code> {
+    let r = match l.record_evaluation(e, false) {
+        Ok(r) => r,
+        Err(e) => return Ok(failed(&e)),
+    };
+    if let Some(e) = &r.learn_error {
+        eprintln!("warning: the evaluation is recorded, but the batch learn failed: {e}");
+    }
+    match format {
+        Format::Json => json(out, &r)?,
+        Format::Text => {
+            writeln!(
+                out,
+                "recorded evaluation {} of {}: {}",
+                r.evaluation.id,
+                r.evaluation.routing_id,
+                r.evaluation.score.as_str()
+            )?;
+            match &r.learned {
+                Some(v) => writeln!(
+                    out,
+                    "learned routing config v{} ({} evaluations)",
+                    v.version, v.evaluations_seen
+                )?,
+                None => writeln!(
+                    out,
+                    "{} evaluation(s) since routing was last learned (learns every {})",
+                    r.evaluations_since_learn, l.config.learn_every
+                )?,
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `orc eval judge`: a run judged by a local model, and its verdict recorded.
+fn eval_judge(
+    svc: &Service,
+    l: &Learning,
+    routing_id: &str,
+    profile: &str,
+    format: Format,
+    out: &mut impl Write,
+) -> anyhow::Result<Code> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let r = match runtime.block_on(l.judge_locally(svc, routing_id, profile)) {
+        Ok(r) => r,
+        Err(e) => return Ok(failed(&e)),
+    };
+    if let Some(e) = &r.learn_error {
+        eprintln!("warning: the evaluation is recorded, but the batch learn failed: {e}");
+    }
+    match format {
+        Format::Json => json(out, &r)?,
+        Format::Text => writeln!(
+            out,
+            "{} judged {}: {}{} ({} tokens)\n{}",
+            profile,
+            r.evaluation.routing_id,
+            r.evaluation.score.as_str(),
+            r.evaluation
+                .failure_mode
+                .as_deref()
+                .map(|m| format!(", {m}"))
+                .unwrap_or_default(),
+            r.evaluation.judge_tokens_used,
+            r.evaluation.reasoning.as_deref().unwrap_or("")
+        )?,
+    }
+    Ok(0)
 }
 
 pub fn learn(svc: &Service, a: LearnArgs, out: &mut impl Write) -> anyhow::Result<Code> {

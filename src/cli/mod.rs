@@ -7,6 +7,8 @@ use std::io::Write;
 use crate::load::diag::Diagnostic;
 use crate::load::project::{Env, Tier};
 use crate::report;
+use crate::service::providers::{ModelStatus, RunnableCheck};
+use crate::service::shapes::RunnableShape;
 use crate::service::{self, Service, ServiceError};
 
 pub mod args;
@@ -17,6 +19,7 @@ pub mod learn;
 pub mod library;
 pub mod output;
 pub mod reference;
+mod serve;
 pub mod status;
 
 pub use args::{
@@ -41,151 +44,29 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         eprintln!("error: {}", term_safe(&format!("{e:#}")));
         return Ok(2);
     }
-    if let Command::Mcp(McpCommand::Serve {
-        http,
-        allow_remote,
-        allow_inline_scripts,
-        token_file,
-        max_sessions,
-        idle_timeout,
-        all_tools,
-        heartbeat,
-        max_result_chars,
-        ..
-    }) = cli.command
-    {
-        if !(0.01..=30.0).contains(&heartbeat) {
-            eprintln!(
-                "error: --heartbeat {heartbeat} must be between 0.01 and 30 seconds (Claude Code gives up after 300 s without progress over HTTP)"
-            );
-            return Ok(2);
+    let command = match cli.command {
+        Command::Mcp(serve @ McpCommand::Serve { .. }) => {
+            return serve::mcp_serve(serve, cwd, cli.project, env);
         }
-        let mcp_opts = crate::mcp::McpOptions {
-            all_tools,
-            heartbeat: std::time::Duration::from_secs_f64(heartbeat),
-            max_result_chars: max_result_chars.max(1000),
-        };
-        let env = Env {
-            mcp_allows_inline_scripts: allow_inline_scripts,
-            ..env
-        };
-        // stdout belongs to the MCP transport (written from another thread): never lock it here.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        match http {
-            Some(addr) => {
-                if !addr.ip().is_loopback() && !allow_remote {
-                    eprintln!(
-                        "error: --http {addr} is not a loopback address; orc serves 127.0.0.1 unless --allow-remote is given"
-                    );
-                    return Ok(2);
-                }
-                tracing::info!(%addr, "MCP server: streamable HTTP at /mcp");
-                use crate::mcp::http::{HttpOptions, TokenSource, default_token_path};
-                let from_env = std::env::var("ORC_MCP_TOKEN")
-                    .ok()
-                    .filter(|t| !t.trim().is_empty());
-                let token = match (token_file, from_env) {
-                    (Some(path), _) => TokenSource::File(path),
-                    (None, Some(t)) => TokenSource::Value(t),
-                    (None, None) => match default_token_path(&env) {
-                        Some(path) => TokenSource::File(path),
-                        None => {
-                            eprintln!(
-                                "error: neither HOME nor XDG_CONFIG_HOME is set; give --token-file PATH or ORC_MCP_TOKEN"
-                            );
-                            return Ok(2);
-                        }
-                    },
-                };
-                let opts = HttpOptions {
-                    token,
-                    max_sessions,
-                    idle_timeout: std::time::Duration::from_secs(
-                        idle_timeout.clamp(1, 30 * 86_400),
-                    ),
-                    allow_remote,
-                };
-                runtime.block_on(crate::mcp::serve_http(
-                    addr,
-                    cwd.clone(),
-                    cli.project.clone(),
-                    env,
-                    opts,
-                    mcp_opts,
-                ))?;
-            }
-            None => {
-                tracing::info!(cwd = %cwd.display(), "MCP server: stdio");
-                runtime.block_on(crate::mcp::serve_stdio(
-                    cwd.clone(),
-                    cli.project.clone(),
-                    env,
-                    mcp_opts,
-                ))?
-            }
-        }
-        tracing::info!("MCP server: the client closed the connection");
-        return Ok(0);
-    }
-    let open = || Service::open(&cwd, cli.project.as_deref(), &env);
+        other => other,
+    };
+    dispatch(command, &cwd, cli.project.as_deref(), &env)
+}
+
+/// One function per command (the MCP server is started before, as it owns stdout).
+fn dispatch(
+    command: Command,
+    cwd: &std::path::Path,
+    project: Option<&std::path::Path>,
+    env: &Env,
+) -> anyhow::Result<Code> {
+    let open = || Service::open(cwd, project, env);
     let stdout = &mut std::io::stdout().lock();
-    match cli.command {
-        Command::Invoke(args) => crate::cli::invoke::invoke(&open(), &env, args),
+    match command {
+        Command::Invoke(args) => crate::cli::invoke::invoke(&open(), env, args),
         Command::Validate(args) => match args.ensembles.first().map(String::as_str) {
             Some(mode @ ("run" | "all" | "category")) if !args.runnable => {
-                let svc = open();
-                let rest = &args.ensembles[1..];
-                let names: Vec<String> = match mode {
-                    "run" if !rest.is_empty() => rest.to_vec(),
-                    "run" => {
-                        eprintln!("error: `orc validate run` needs an ensemble name");
-                        return Ok(2);
-                    }
-                    _ => {
-                        let category = if mode == "category" {
-                            match args
-                                .category
-                                .as_deref()
-                                .or(rest.first().map(String::as_str))
-                            {
-                                Some(c) => Some(c),
-                                None => {
-                                    eprintln!(
-                                        "error: `orc validate category` needs a category: `orc validate category NAME`"
-                                    );
-                                    return Ok(2);
-                                }
-                            }
-                        } else {
-                            None
-                        };
-                        let found: Vec<String> = svc
-                            .validation_ensembles(category)
-                            .iter()
-                            .map(|f| f.qualified_name())
-                            .collect();
-                        if found.is_empty() {
-                            eprintln!(
-                                "error: no ensemble with a `validation:` block{}",
-                                category
-                                    .map(|c| format!(" in category `{c}`"))
-                                    .unwrap_or_default()
-                            );
-                            return Ok(1);
-                        }
-                        found
-                    }
-                };
-                crate::cli::invoke::validate_runs(
-                    &svc,
-                    &env,
-                    &names,
-                    args.verbose,
-                    args.allow_outside_project,
-                )
+                validation_runs(&open(), env, mode, &args)
             }
             _ => validate(&open(), &args, stdout),
         },
@@ -194,22 +75,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Graph(args) => graph(&open(), &args, stdout),
         Command::Hosts(args) => crate::cli::hosts::hosts(&open(), args.format, stdout),
         Command::Config(ConfigCommand::Init { project_name }) => {
-            let root = cli.project.clone().unwrap_or_else(|| cwd.clone());
-            let r = service::init_project(&root, project_name.as_deref())?;
-            for p in &r.created {
-                writeln!(stdout, "created {}", p.display())?;
-            }
-            for p in &r.kept {
-                writeln!(stdout, "kept    {} (exists)", p.display())?;
-            }
-            writeln!(
-                stdout,
-                "\n{} ready: {} file(s) created, {} kept. Next: orc list-ensembles",
-                r.root.display(),
-                r.created.len(),
-                r.kept.len()
-            )?;
-            Ok(0)
+            let root = project.map_or_else(|| cwd.to_path_buf(), std::path::Path::to_path_buf);
+            config_init(&root, project_name.as_deref(), stdout)
         }
         Command::Config(ConfigCommand::Check { format }) => check(&open(), format, stdout),
         Command::Mcp(McpCommand::Serve { .. }) => unreachable_mcp(),
@@ -243,49 +110,133 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
             crate::cli::learn::learning_report(&open(), a, stdout)
         }
         Command::Report(ReportCommand::Timeline { artifact, output }) => {
-            let svc = open();
-            let path = match crate::store::read::find(&svc.artifacts_root(), &artifact) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("error: {}", term_safe(&e.to_string()));
-                    return Ok(1);
-                }
-            };
-            let (name, rows) = match crate::report::timeline::load(&path) {
-                Ok(v) => v,
-                Err(e) => {
-                    eprintln!("error: {}", term_safe(&e.to_string()));
-                    return Ok(1);
-                }
-            };
-            let path = std::fs::canonicalize(&path).unwrap_or(path);
-            let title = format!(
-                "{name}: {}",
-                path.parent()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            );
-            let svg = crate::report::timeline::svg(&title, &rows);
-            match output {
-                Some(f) => {
-                    let (_, to) =
-                        output::write_output(&f, output::Privacy::Default, stdout, |w| {
-                            w.write_all(svg.as_bytes())
-                        })?;
-                    if let output::Written::File(_) = to {
-                        eprintln!(
-                            "wrote {} ({} agents)",
-                            term_safe(&f.display().to_string()),
-                            rows.len()
-                        );
-                    }
-                }
-                None => write!(stdout, "{svg}")?,
-            }
-            Ok(0)
+            report_timeline(&open(), &artifact, output, stdout)
         }
     }
+}
+
+/// `orc validate run NAME...` / `all` / `category NAME`: run the ensembles' `validation:`
+/// blocks.
+fn validation_runs(
+    svc: &Service,
+    env: &Env,
+    mode: &str,
+    args: &ValidateArgs,
+) -> anyhow::Result<Code> {
+    let rest = &args.ensembles[1..];
+    let names: Vec<String> = match mode {
+        "run" if !rest.is_empty() => rest.to_vec(),
+        "run" => {
+            eprintln!("error: `orc validate run` needs an ensemble name");
+            return Ok(2);
+        }
+        _ => {
+            let category = if mode == "category" {
+                match args
+                    .category
+                    .as_deref()
+                    .or(rest.first().map(String::as_str))
+                {
+                    Some(c) => Some(c),
+                    None => {
+                        eprintln!(
+                            "error: `orc validate category` needs a category: `orc validate category NAME`"
+                        );
+                        return Ok(2);
+                    }
+                }
+            } else {
+                None
+            };
+            let found: Vec<String> = svc
+                .validation_ensembles(category)
+                .iter()
+                .map(|f| f.qualified_name())
+                .collect();
+            if found.is_empty() {
+                eprintln!(
+                    "error: no ensemble with a `validation:` block{}",
+                    category
+                        .map(|c| format!(" in category `{c}`"))
+                        .unwrap_or_default()
+                );
+                return Ok(1);
+            }
+            found
+        }
+    };
+    crate::cli::invoke::validate_runs(svc, env, &names, args.verbose, args.allow_outside_project)
+}
+
+/// `orc config init`: a project's `.llm-orc/`, and what was created and kept.
+fn config_init(
+    root: &std::path::Path,
+    project_name: Option<&str>,
+    stdout: &mut impl Write,
+) -> anyhow::Result<Code> {
+    let r = service::init_project(root, project_name)?;
+    for p in &r.created {
+        writeln!(stdout, "created {}", p.display())?;
+    }
+    for p in &r.kept {
+        writeln!(stdout, "kept    {} (exists)", p.display())?;
+    }
+    writeln!(
+        stdout,
+        "\n{} ready: {} file(s) created, {} kept. Next: orc list-ensembles",
+        r.root.display(),
+        r.created.len(),
+        r.kept.len()
+    )?;
+    Ok(0)
+}
+
+/// `orc report timeline`: a run's timeline as SVG, to stdout or a file.
+fn report_timeline(
+    svc: &Service,
+    artifact: &str,
+    output: Option<std::path::PathBuf>,
+    stdout: &mut impl Write,
+) -> anyhow::Result<Code> {
+    let path = match crate::store::read::find(&svc.artifacts_root(), artifact) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {}", term_safe(&e.to_string()));
+            return Ok(1);
+        }
+    };
+    let (name, rows) = match crate::report::timeline::load(&path) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {}", term_safe(&e.to_string()));
+            return Ok(1);
+        }
+    };
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let title = format!(
+        "{name}: {}",
+        path.parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let svg = crate::report::timeline::svg(&title, &rows);
+    match output {
+        Some(f) => {
+            let (_, to) = output::write_output(&f, output::Privacy::Default, stdout, |w| {
+                w.write_all(svg.as_bytes())
+            })?;
+            if let output::Written::File(_) = to {
+                eprintln!(
+                    "wrote {} ({} agents)",
+                    term_safe(&f.display().to_string()),
+                    rows.len()
+                );
+            }
+        }
+        None => write!(stdout, "{svg}")?,
+    }
+    Ok(0)
 }
 
 /// The log filter: `RUST_LOG` when it is set (and valid), else warnings, `-v` orc's info
@@ -414,9 +365,10 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
     } else {
         None
     };
-    let not_runnable = runnable
-        .as_ref()
-        .is_some_and(|rs| rs.iter().any(|r| r["runnable"] != true));
+    let not_runnable = runnable.as_ref().is_some_and(|rs| {
+        rs.iter()
+            .any(|(_, r)| !r.as_ref().is_ok_and(|c| c.runnable))
+    });
     let warnings: usize = reports
         .iter()
         .flat_map(|r| &r.diagnostics)
@@ -431,58 +383,12 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
             });
             if let Some(rs) = &runnable {
                 doc["runnable"] = serde_json::json!(!not_runnable);
-                doc["models"] = serde_json::json!(rs);
+                doc["models"] = serde_json::to_value(runnable_shapes(rs))?;
             }
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Format::Text => {
-            if reports.is_empty() {
-                let searched = &svc.project.catalogue().searched;
-                writeln!(
-                    out,
-                    "no ensembles found (looked in: {})",
-                    if searched.is_empty() {
-                        "no ensemble directories exist; run `orc config init`".to_string()
-                    } else {
-                        searched
-                            .iter()
-                            .map(|p| p.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                )?;
-            }
-            for r in &reports {
-                print_diagnostics(&r.diagnostics);
-                if r.valid {
-                    writeln!(
-                        out,
-                        "ok       {} ({}, {} agents) {}",
-                        term_safe(&r.name),
-                        r.pattern.unwrap_or("?"),
-                        r.agents.unwrap_or(0),
-                        r.path.display()
-                    )?;
-                } else {
-                    let n = r.diagnostics.iter().filter(|d| d.is_error()).count();
-                    writeln!(
-                        out,
-                        "invalid  {} ({n} error(s)) {}",
-                        term_safe(&r.name),
-                        r.path.display()
-                    )?;
-                }
-            }
-            if reports.len() > 1 || warnings > 0 || invalid > 0 {
-                writeln!(
-                    out,
-                    "\n{} ensemble(s): {} valid, {} invalid, {} warning(s)",
-                    reports.len(),
-                    reports.len() - invalid,
-                    invalid,
-                    warnings
-                )?;
-            }
+            write_reports(out, svc, &reports, warnings)?;
             if let Some(rs) = &runnable {
                 write_runnable(out, rs)?;
             }
@@ -495,11 +401,70 @@ fn validate(svc: &Service, args: &ValidateArgs, out: &mut impl Write) -> anyhow:
     })
 }
 
-/// `validate --runnable`: MCP check_ensemble_runnable's answer for every valid ensemble.
+/// `orc validate`'s text: a line per ensemble (its problems on stderr), then the totals.
+fn write_reports(
+    out: &mut impl Write,
+    svc: &Service,
+    reports: &[service::ValidationReport],
+    warnings: usize,
+) -> anyhow::Result<()> {
+    let invalid = reports.iter().filter(|r| !r.valid).count();
+    if reports.is_empty() {
+        let searched = &svc.project.catalogue().searched;
+        writeln!(
+            out,
+            "no ensembles found (looked in: {})",
+            if searched.is_empty() {
+                "no ensemble directories exist; run `orc config init`".to_string()
+            } else {
+                searched
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        )?;
+    }
+    for r in reports {
+        print_diagnostics(&r.diagnostics);
+        if r.valid {
+            writeln!(
+                out,
+                "ok       {} ({}, {} agents) {}",
+                term_safe(&r.name),
+                r.pattern.unwrap_or("?"),
+                r.agents.unwrap_or(0),
+                r.path.display()
+            )?;
+        } else {
+            let n = r.diagnostics.iter().filter(|d| d.is_error()).count();
+            writeln!(
+                out,
+                "invalid  {} ({n} error(s)) {}",
+                term_safe(&r.name),
+                r.path.display()
+            )?;
+        }
+    }
+    if reports.len() > 1 || warnings > 0 || invalid > 0 {
+        writeln!(
+            out,
+            "\n{} ensemble(s): {} valid, {} invalid, {} warning(s)",
+            reports.len(),
+            reports.len() - invalid,
+            invalid,
+            warnings
+        )?;
+    }
+    Ok(())
+}
+
+/// `validate --runnable`: MCP check_ensemble_runnable's answer for every valid ensemble (or
+/// why it could not be checked).
 fn check_runnable(
     svc: &Service,
     reports: &[service::ValidationReport],
-) -> anyhow::Result<Vec<serde_json::Value>> {
+) -> anyhow::Result<Vec<(String, Result<RunnableCheck, String>)>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -509,82 +474,90 @@ fn check_runnable(
         if !seen.insert(r.name.as_str()) {
             continue;
         }
-        match runtime.block_on(svc.mcp_check_runnable(&r.name)) {
-            Ok(v) => out.push(v),
-            Err(e) => out.push(serde_json::json!({
-                "ensemble": r.name, "runnable": false, "error": e.to_string(), "agents": [],
-            })),
-        }
+        let check = runtime
+            .block_on(svc.check_runnable(&r.name))
+            .map_err(|e| e.to_string());
+        out.push((r.name.clone(), check));
     }
     Ok(out)
 }
 
+/// `validate --runnable --format json`'s `models`: check_ensemble_runnable's answers.
+fn runnable_shapes(checks: &[(String, Result<RunnableCheck, String>)]) -> Vec<RunnableShape> {
+    checks
+        .iter()
+        .map(|(name, r)| match r {
+            Ok(c) => RunnableShape::from(c.clone()),
+            Err(e) => RunnableShape::failed(name.clone(), e.clone()),
+        })
+        .collect()
+}
+
 /// One line per ensemble, one per model that cannot run, then the pulls to run.
-fn write_runnable(out: &mut impl Write, checks: &[serde_json::Value]) -> anyhow::Result<()> {
+fn write_runnable(
+    out: &mut impl Write,
+    checks: &[(String, Result<RunnableCheck, String>)],
+) -> anyhow::Result<()> {
     let default_host = crate::backend::hosts::DEFAULT_OLLAMA_HOST;
     let mut pulls = std::collections::BTreeSet::new();
     writeln!(out)?;
-    for c in checks {
-        let name = c["ensemble"].as_str().unwrap_or("?");
-        let agents = c["agents"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-        if c["runnable"] == true {
-            let models: std::collections::BTreeSet<&str> =
-                agents.iter().filter_map(|a| a["model"].as_str()).collect();
-            writeln!(
-                out,
-                "runnable {} ({} model(s) installed{})",
-                term_safe(name),
-                models.len(),
-                if models.is_empty() {
-                    "; no LLM agents"
-                } else {
-                    ""
-                }
-            )?;
-            continue;
-        }
-        writeln!(out, "missing  {}", term_safe(name))?;
-        if let Some(e) = c["error"].as_str() {
-            writeln!(out, "  {}", term_safe(e))?;
-        }
-        for a in agents {
-            let status = a["status"].as_str().unwrap_or("?");
-            if status == "available" || status.starts_with("assumed") {
+    for (name, check) in checks {
+        let c = match check {
+            Ok(c) if c.runnable => {
+                let models: std::collections::BTreeSet<&str> =
+                    c.agents.iter().map(|a| a.model.as_str()).collect();
+                writeln!(
+                    out,
+                    "runnable {} ({} model(s) installed{})",
+                    term_safe(name),
+                    models.len(),
+                    if models.is_empty() {
+                        "; no LLM agents"
+                    } else {
+                        ""
+                    }
+                )?;
                 continue;
             }
-            let model = a["model"].as_str().unwrap_or("?");
-            let host = a["host"].as_str().unwrap_or(default_host);
+            Ok(c) => c,
+            Err(e) => {
+                writeln!(out, "missing  {}", term_safe(name))?;
+                writeln!(out, "  {}", term_safe(e))?;
+                continue;
+            }
+        };
+        writeln!(out, "missing  {}", term_safe(name))?;
+        for a in c.agents.iter().filter(|a| !a.status.runs()) {
+            let host = a.host.as_deref().unwrap_or(default_host);
             let mut line = format!(
                 "  {}: `{}` on {}: {}",
-                term_safe(a["name"].as_str().unwrap_or("?")),
-                term_safe(model),
+                term_safe(&a.name),
+                term_safe(&a.model),
                 term_safe(host),
-                term_safe(status)
+                term_safe(&a.status.to_string())
             );
-            if status == "missing" {
-                let near: Vec<&str> = a["alternatives"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|m| m.as_str())
-                    .collect();
-                if !near.is_empty() {
-                    line.push_str(&format!(
-                        " (installed, nearest in size: {})",
-                        term_safe(&near.join(", "))
-                    ));
+            match &a.status {
+                ModelStatus::Missing { truncated: None } => {
+                    if !a.alternatives.is_empty() {
+                        line.push_str(&format!(
+                            " (installed, nearest in size: {})",
+                            term_safe(&a.alternatives.join(", "))
+                        ));
+                    }
+                    pulls.insert(if host == default_host {
+                        format!("ollama pull {}", shell_word(&a.model))
+                    } else {
+                        format!(
+                            "OLLAMA_HOST={} ollama pull {}",
+                            shell_word(host),
+                            shell_word(&a.model)
+                        )
+                    });
                 }
-                pulls.insert(if host == default_host {
-                    format!("ollama pull {}", shell_word(model))
-                } else {
-                    format!(
-                        "OLLAMA_HOST={} ollama pull {}",
-                        shell_word(host),
-                        shell_word(model)
-                    )
-                });
-            } else if status.starts_with("unreachable") {
-                line.push_str(" (is Ollama running there? `ollama serve`, or set OLLAMA_HOST)");
+                ModelStatus::Unreachable(_) => {
+                    line.push_str(" (is Ollama running there? `ollama serve`, or set OLLAMA_HOST)")
+                }
+                _ => {}
             }
             writeln!(out, "{line}")?;
         }

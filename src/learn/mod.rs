@@ -37,6 +37,7 @@ pub mod evidence;
 pub mod examples;
 pub mod export;
 pub mod input;
+pub mod invoke;
 pub mod metrics;
 pub mod policy;
 pub mod rank;

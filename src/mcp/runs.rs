@@ -15,12 +15,14 @@ use std::time::Instant;
 use rmcp::RoleServer;
 use rmcp::model::{CallToolResult, ProgressNotificationParam};
 use rmcp::service::RequestContext;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::account::{ArgTokens, result_tokens};
 use super::params::{InvokeArgs, RunArg, RunResultArgs};
 use super::result::{self, Detail};
 use super::{OrcMcp, Run, ToolResult, err, lock, names, ok};
+use crate::learn::invoke::Delegation;
 use crate::learn::records::Handover;
 use crate::learn::service::Learning;
 use crate::run::{Event, Status};
@@ -91,24 +93,7 @@ impl OrcMcp {
         let detail = Detail::parse(a.detail.as_deref())?;
         let max = self.cap_of(a.max_chars);
         let svc = self.svc();
-        crate::learn::classify::check_task_type(a.task_type.as_deref())?;
-        if a.token_budget == Some(0) {
-            return Err("token_budget must be at least 1 (0 would start no agent)".to_string());
-        }
-        let expect = a.expect.clone().unwrap_or_default();
-        expect.validate()?;
-        if let Some(i) = &a.instruction
-            && i.len() > 64 * 1024
-        {
-            return Err("instruction is over 64 KiB".to_string());
-        }
-        let input = if a.input_files.is_empty() {
-            a.input_data.clone()
-        } else {
-            let root = svc.project.dirs.script_base().to_path_buf();
-            let files = crate::service::inputs::read(&root, &a.input_files).map_err(err)?;
-            crate::service::inputs::compose(&a.input_data, &files)
-        };
+        let (input, expect) = invoke_input(&a, &svc)?;
         let (ens, _) = svc.compile(&a.ensemble_name).map_err(err)?;
         let total = ens.total_agents() as u64;
         let run_id = format!(
@@ -170,110 +155,37 @@ impl OrcMcp {
             on_cancel,
             cancel_tx,
         ));
-        let l = Learning::open(&svc);
-        let mut prepared = self.take_pending();
-        let name = a.ensemble_name.clone();
-        let (task_type, task_summary) = (a.task_type.clone(), a.task_summary.clone());
-        let req = crate::learn::deliver::Request {
-            task_type: task_type.clone(),
-            task_summary: task_summary.clone(),
-            instruction: a.instruction.clone(),
-            expect,
+        let started = Started {
+            id: run_id.clone(),
+            learning: Learning::open(&svc),
+            svc,
+            name: a.ensemble_name.clone(),
+            input,
+            req: crate::learn::deliver::Request {
+                task_type: a.task_type.clone(),
+                task_summary: a.task_summary.clone(),
+                instruction: a.instruction.clone(),
+                expect,
+            },
+            opts,
+            again: Box::new(again),
+            progress,
+            is_cancelled: Box::new(move || ct.as_ref().is_some_and(|c| c.is_cancelled())),
+            detail,
+            max,
+            run_async: a.run_async,
+            arg_tokens,
+            prepared: self.take_pending(),
         };
-        let me = self.clone();
-        let id = run_id.clone();
-        let work = async move {
-            let outcome = svc.invoke(&name, input.clone(), opts).await;
-            let _ = progress.await;
-            let cancelled = ct.as_ref().is_some_and(|c| c.is_cancelled());
-            let mut checks = json!({});
-            let (mut full, rec) = match outcome {
-                Ok(inv) => {
-                    // The free checks: retried locally, or escalated to Claude, before delivery.
-                    let checked =
-                        crate::learn::deliver::check(&l, &svc, &name, &input, &req, inv, &again)
-                            .await;
-                    let inv = &checked.inv;
-                    let mut full = OrcMcp::result_json(inv);
-                    full["run_id"] = json!(id);
-                    let rec = match l.checked_run_record(
-                        inv,
-                        task_type.as_deref(),
-                        task_summary.as_deref(),
-                        &checked.extras,
-                    ) {
-                        Ok(mut r) => {
-                            if cancelled {
-                                r.status = Some("cancelled".into());
-                                r.tokens_saved = 0;
-                            }
-                            full["routing_id"] = json!(r.id);
-                            Some(r)
-                        }
-                        Err(e) => {
-                            push_warning(
-                                &mut full,
-                                format!("the run was not logged for learning: {e}"),
-                            );
-                            None
-                        }
-                    };
-                    checks = checked.json(rec.as_ref().map(|r| r.id.as_str()));
-                    (full, rec)
-                }
-                Err(e) => (
-                    json!({"status": "error", "has_errors": true, "error": err(e), "results": {}, "run_id": id}),
-                    None,
-                ),
-            };
-            if cancelled {
-                full["executor_status"] = json!("interrupted");
-                full["cancelled"] = json!(true);
-            }
-            if let (Value::Object(f), Value::Object(q)) = (&mut full, checks) {
-                f.extend(q);
-            }
-            let mut answer = me.shaped(&full, detail, max);
-            // The record takes this call (unless async: it was charged when it answered), the
-            // calls that prepared it and the polls so far.
-            let sent = if cancelled {
-                0
-            } else {
-                result_tokens_of(&answer)
-            };
-            let mut h = lock(&me.state.runs)
-                .get(&id)
-                .map(|r| r.handover.clone())
-                .unwrap_or_default();
-            if !a.run_async {
-                h.add(&me.handover_of(&l, arg_tokens, sent));
-            }
-            prepared.add(&h);
-            if let Some(mut r) = rec {
-                r.handover = Some(prepared);
-                let id = r.id.clone();
-                if let Err(e) = crate::learn::records::append(&l.paths.routing_log(), &r) {
-                    push_warning(
-                        &mut full,
-                        format!("the run was not logged for learning: {e}"),
-                    );
-                    push_warning(
-                        &mut answer,
-                        format!("the run was not logged for learning: {e}"),
-                    );
-                    full["routing_id"] = Value::Null;
-                    answer["routing_id"] = Value::Null;
-                } else if let Some(run) = lock(&me.state.runs).get_mut(&id) {
-                    run.routing_id = Some(id);
-                }
-            }
-            if let Some(r) = lock(&me.state.runs).get_mut(&id) {
-                r.result = Some(full);
-            }
-            answer
-        };
+        let work = self.clone().finish_run(started);
         if a.run_async {
-            let started = json!({"run_id": run_id, "status": "running", "ensemble": a.ensemble_name, "total_agents": total});
+            let started = serde_json::to_value(RunningReply {
+                run_id: &run_id,
+                status: "running",
+                ensemble: &a.ensemble_name,
+                total_agents: total,
+            })
+            .map_err(|e| e.to_string())?;
             let tokens = crate::learn::estimate::tokens(&started.to_string());
             if let Some(r) = lock(&self.state.runs).get_mut(&run_id) {
                 r.handover
@@ -283,6 +195,61 @@ impl OrcMcp {
             return ok(started);
         }
         answer(work.await)
+    }
+
+    /// The rest of an invoke once it has started: the delegated run (checks and routing
+    /// record), its whole document kept for run_result, and the answer Claude gets. The record
+    /// takes the calls that prepared it and this one.
+    async fn finish_run(self, s: Started) -> Value {
+        let d = Delegation {
+            ensemble: &s.name,
+            input: s.input,
+            request: &s.req,
+            checks: true,
+        };
+        let outcome = crate::learn::invoke::invoke(&s.svc, &s.learning, d, s.opts, &*s.again).await;
+        let _ = s.progress.await;
+        let cancelled = (s.is_cancelled)();
+        let (mut full, rec) = run_document(outcome, &s.id, cancelled);
+        let mut answer = self.shaped(&full, s.detail, s.max);
+        // The record takes this call (unless async: it was charged when it answered), the
+        // calls that prepared it and the polls so far.
+        let sent = if cancelled {
+            0
+        } else {
+            result_tokens_of(&answer)
+        };
+        let mut h = lock(&self.state.runs)
+            .get(&s.id)
+            .map(|r| r.handover.clone())
+            .unwrap_or_default();
+        if !s.run_async {
+            h.add(&self.handover_of(&s.learning, s.arg_tokens, sent));
+        }
+        let mut prepared = s.prepared;
+        prepared.add(&h);
+        if let Some(mut r) = rec {
+            r.handover = Some(prepared);
+            let id = r.id.clone();
+            if let Err(e) = crate::learn::invoke::log_record(&s.learning, &r) {
+                push_warning(
+                    &mut full,
+                    format!("the run was not logged for learning: {e}"),
+                );
+                push_warning(
+                    &mut answer,
+                    format!("the run was not logged for learning: {e}"),
+                );
+                full["routing_id"] = Value::Null;
+                answer["routing_id"] = Value::Null;
+            } else if let Some(run) = lock(&self.state.runs).get_mut(&id) {
+                run.routing_id = Some(id);
+            }
+        }
+        if let Some(r) = lock(&self.state.runs).get_mut(&s.id) {
+            r.result = Some(full);
+        }
+        answer
     }
 
     /// Follows a run's events: counters and the running set for run_status, progress for the
@@ -370,15 +337,25 @@ impl OrcMcp {
         let r = runs
             .get(&a.run_id)
             .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
-        ok(json!({
-            "run_id": a.run_id, "ensemble": r.ensemble,
-            "status": match &r.result { None => "running", Some(v) => if v["has_errors"] == true { "error" } else { "success" } },
-            "executor_status": match &r.result { None => json!("running"), Some(v) => v["executor_status"].clone() },
-            "done": r.result.is_some(),
-            "agents_finished": r.done, "agents_failed": r.failed, "total_agents": r.total,
-            "running": r.running.keys().collect::<Vec<_>>(),
-            "elapsed_s": r.started.elapsed().as_secs_f64(),
-        }))
+        to_reply(&RunStatusReply {
+            run_id: &a.run_id,
+            ensemble: &r.ensemble,
+            status: match &r.result {
+                None => "running",
+                Some(v) if v["has_errors"] == true => "error",
+                Some(_) => "success",
+            },
+            executor_status: match &r.result {
+                None => Value::from("running"),
+                Some(v) => v["executor_status"].clone(),
+            },
+            done: r.result.is_some(),
+            agents_finished: r.done,
+            agents_failed: r.failed,
+            total_agents: r.total,
+            running: r.running.keys().collect(),
+            elapsed_s: r.started.elapsed().as_secs_f64(),
+        })
     }
 
     pub(super) fn run_result_tool(&self, a: RunResultArgs) -> ToolResult {
@@ -420,13 +397,151 @@ impl OrcMcp {
             .get(&a.run_id)
             .ok_or_else(|| format!("Run not found: {}", a.run_id))?;
         if r.result.is_some() {
-            return ok(
-                json!({"run_id": a.run_id, "cancelled": false, "note": "the run had already finished"}),
-            );
+            return to_reply(&CancelReply {
+                run_id: &a.run_id,
+                cancelled: false,
+                note: Some("the run had already finished"),
+            });
         }
         let _ = r.cancel.send(true);
-        ok(json!({"run_id": a.run_id, "cancelled": true}))
+        to_reply(&CancelReply {
+            run_id: &a.run_id,
+            cancelled: true,
+            note: None,
+        })
     }
+}
+
+/// `run_status`.
+#[derive(Serialize)]
+struct RunStatusReply<'a> {
+    run_id: &'a str,
+    ensemble: &'a str,
+    /// running, success or error.
+    status: &'static str,
+    /// The run document's own word once it is over.
+    executor_status: Value,
+    done: bool,
+    agents_finished: u64,
+    agents_failed: u64,
+    total_agents: u64,
+    running: Vec<&'a String>,
+    elapsed_s: f64,
+}
+
+/// `cancel_run`.
+#[derive(Serialize)]
+struct CancelReply<'a> {
+    run_id: &'a str,
+    cancelled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'static str>,
+}
+
+/// An async invoke's answer, at once.
+#[derive(Serialize)]
+struct RunningReply<'a> {
+    run_id: &'a str,
+    status: &'static str,
+    ensemble: &'a str,
+    total_agents: u64,
+}
+
+fn to_reply(reply: &impl Serialize) -> ToolResult {
+    ok(serde_json::to_value(reply).map_err(|e| e.to_string())?)
+}
+
+/// An invoke under way: what `finish_run` needs once the run is registered and watched.
+struct Started {
+    id: String,
+    svc: std::sync::Arc<crate::service::Service>,
+    learning: Learning,
+    name: String,
+    input: String,
+    req: crate::learn::deliver::Request,
+    opts: InvokeOptions,
+    again: Box<dyn Fn() -> InvokeOptions + Send + Sync>,
+    progress: tokio::task::JoinHandle<()>,
+    /// Whether the client cancelled the request (never, for an async run).
+    is_cancelled: Box<dyn Fn() -> bool + Send + Sync>,
+    detail: Detail,
+    max: usize,
+    run_async: bool,
+    arg_tokens: u64,
+    prepared: Handover,
+}
+
+/// An invoke's arguments checked, and its input (the documents read and composed).
+fn invoke_input(
+    a: &InvokeArgs,
+    svc: &crate::service::Service,
+) -> Result<(String, crate::learn::checks::Expect), String> {
+    crate::learn::classify::check_task_type(a.task_type.as_deref())?;
+    if a.token_budget == Some(0) {
+        return Err("token_budget must be at least 1 (0 would start no agent)".to_string());
+    }
+    let expect = a.expect.clone().unwrap_or_default();
+    expect.validate()?;
+    if let Some(i) = &a.instruction
+        && i.len() > 64 * 1024
+    {
+        return Err("instruction is over 64 KiB".to_string());
+    }
+    let input = if a.input_files.is_empty() {
+        a.input_data.clone()
+    } else {
+        let root = svc.project.dirs.script_base().to_path_buf();
+        let files = crate::service::inputs::read(&root, &a.input_files).map_err(err)?;
+        crate::service::inputs::compose(&a.input_data, &files)
+    };
+    Ok((input, expect))
+}
+
+/// A finished delegated run as llm-orc's invoke document (with `run_id`, `routing_id` and
+/// what the free checks add), and its routing record when one could be made.
+fn run_document(
+    outcome: Result<crate::learn::invoke::Delegated, crate::service::ServiceError>,
+    id: &str,
+    cancelled: bool,
+) -> (Value, Option<crate::learn::records::RoutingRecord>) {
+    let mut checks = json!({});
+    let (mut full, rec) = match outcome {
+        Ok(mut delegated) => {
+            if cancelled {
+                delegated.cancelled();
+            }
+            let inv = &delegated.checked.inv;
+            let mut full = OrcMcp::result_json(inv);
+            full["run_id"] = json!(id);
+            let rec = match delegated.record {
+                Ok(r) => {
+                    full["routing_id"] = json!(r.id);
+                    Some(r)
+                }
+                Err(e) => {
+                    push_warning(
+                        &mut full,
+                        format!("the run was not logged for learning: {e}"),
+                    );
+                    None
+                }
+            };
+            checks = delegated.checked.json(rec.as_ref().map(|r| r.id.as_str()));
+            (full, rec)
+        }
+        Err(e) => (
+            json!({"status": "error", "has_errors": true, "error": err(e), "results": {}, "run_id": id}),
+            None,
+        ),
+    };
+    if cancelled {
+        full["executor_status"] = json!("interrupted");
+        full["cancelled"] = json!(true);
+    }
+    if let (Value::Object(f), Value::Object(q)) = (&mut full, checks) {
+        f.extend(q);
+    }
+    (full, rec)
 }
 
 fn push_warning(v: &mut Value, w: String) {

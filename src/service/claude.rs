@@ -208,11 +208,22 @@ pub fn claude_mcp_add_line(scope: Scope, command: &str) -> String {
 #[derive(Debug, Clone, Serialize)]
 pub struct McpInstall {
     pub path: PathBuf,
-    /// `added`, `updated` or `unchanged`.
-    pub status: &'static str,
+    pub status: InstallStatus,
     /// The other servers found in the file, kept as they were.
     pub kept: Vec<String>,
     pub entry: Value,
+}
+
+/// What happened to the `orc` entry of an MCP config file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallStatus {
+    /// There was none: it was added.
+    Added,
+    /// There was another one, replaced (`force`).
+    Updated,
+    /// The same one was there already; the file was left alone.
+    Unchanged,
 }
 
 /// Adds (or, with `force`, replaces) the `orc` entry under `mcpServers` in `path`, keeping
@@ -242,12 +253,12 @@ pub fn install_mcp(
         .map(str::to_string)
         .collect();
     let status = match servers.value("orc") {
-        None => "added",
+        None => InstallStatus::Added,
         Some(old) if same_server(&old, &entry) => {
             claude_json::check_writable(&target)?;
             return Ok(McpInstall {
                 path: target.shown.clone(),
-                status: "unchanged",
+                status: InstallStatus::Unchanged,
                 kept,
                 entry: old,
             });
@@ -269,7 +280,7 @@ pub fn install_mcp(
                 ),
             });
         }
-        Some(_) => "updated",
+        Some(_) => InstallStatus::Updated,
     };
     servers.set("orc", &entry, 2);
     doc.set_object("mcpServers", &servers, 1);

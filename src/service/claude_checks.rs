@@ -205,9 +205,30 @@ pub fn is_machine_path(command: &str) -> bool {
 /// Another install of the same thing, found and named.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Other {
-    /// `project`, `user` or `plugin`.
-    pub kind: &'static str,
+    pub kind: OtherKind,
     pub what: String,
+}
+
+/// Where another install was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtherKind {
+    /// The project's `.claude/`.
+    Project,
+    /// The user's `~/.claude/`.
+    User,
+    /// The orc plugin.
+    Plugin,
+}
+
+impl OtherKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            OtherKind::Project => "project",
+            OtherKind::User => "user",
+            OtherKind::Plugin => "plugin",
+        }
+    }
 }
 
 /// Claude Code settings files that may enable the orc plugin for this project.
@@ -233,7 +254,7 @@ pub fn plugin_enabled(project_root: &Path, home: Option<&Path>) -> Option<Other>
         };
         if let Some(id) = orc_plugins_enabled(&doc).first() {
             return Some(Other {
-                kind: "plugin",
+                kind: OtherKind::Plugin,
                 what: format!("the orc plugin ({id}, enabled in {})", f.display()),
             });
         }
@@ -244,15 +265,15 @@ pub fn plugin_enabled(project_root: &Path, home: Option<&Path>) -> Option<Other>
 /// The skill in the other scope, or from the plugin.
 pub fn other_skill(scope: Scope, project_root: &Path, home: Option<&Path>) -> Option<Other> {
     let other = match scope {
-        Scope::Project => home.map(|h| (h.join(".claude/skills/orc"), "user")),
-        Scope::User => Some((project_root.join(".claude/skills/orc"), "project")),
+        Scope::Project => home.map(|h| (h.join(".claude/skills/orc"), OtherKind::User)),
+        Scope::User => Some((project_root.join(".claude/skills/orc"), OtherKind::Project)),
     };
     if let Some((dir, kind)) = other
         && dir.join("SKILL.md").is_file()
     {
         return Some(Other {
             kind,
-            what: format!("the {kind}-scope skill in {}", dir.display()),
+            what: format!("the {}-scope skill in {}", kind.label(), dir.display()),
         });
     }
     plugin_enabled(project_root, home).map(|o| Other {

@@ -3,6 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use super::files::*;
 use crate::load::project::{Tier, stays_inside};
 use crate::service::{Service, ServiceError};
@@ -102,14 +104,17 @@ impl Service {
         let ensembles = matching(
             ens,
             &q,
-            [("name", |e| &e.name), ("description", |e| &e.description)],
+            [
+                (Matched::Name, |e| &e.name),
+                (Matched::Description, |e| &e.description),
+            ],
         );
         let scripts = matching(
             scripts,
             &q,
             [
-                ("name", |s| s.name.as_deref().unwrap_or("")),
-                ("category", |s| &s.category),
+                (Matched::Name, |s| s.name.as_deref().unwrap_or("")),
+                (Matched::Category, |s| &s.category),
             ],
         );
         Ok(LibrarySearch {
@@ -260,7 +265,16 @@ pub struct LibraryListing {
 #[derive(Debug, Clone)]
 pub struct LibraryHit<T> {
     pub item: T,
-    pub matched: &'static str,
+    pub matched: Matched,
+}
+
+/// The field of a library item a search matched (`match` in `library_search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Matched {
+    Name,
+    Description,
+    Category,
 }
 
 /// A library search: the query as searched (trimmed, lower case) and the hits.
@@ -295,7 +309,7 @@ pub struct LibraryCopy {
 }
 
 /// A searchable field of a library item: its name and how to read it.
-type Field<T> = (&'static str, fn(&T) -> &str);
+type Field<T> = (Matched, fn(&T) -> &str);
 
 /// The items whose first (else second) field contains `q`, each with the name of the field
 /// that matched.

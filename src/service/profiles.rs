@@ -3,12 +3,33 @@
 use std::fs;
 use std::path::PathBuf;
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::files::*;
 use crate::compile::ProviderKind;
 use crate::load::project::{Tier, read_text};
 use crate::service::{Service, ServiceError};
+
+/// A profile file to create: the keys written in this order, an absent one not at all.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NewProfile {
+    pub name: String,
+    pub provider: String,
+    pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_prompt: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_per_token: Option<f64>,
+}
 
 impl Service {
     /// The merged profiles, optionally only those of one provider.
@@ -44,13 +65,8 @@ impl Service {
 
     /// Writes a new profile file in the project's `profiles/`; answers its path. Null values of
     /// `extra` are left out.
-    pub fn create_profile(
-        &self,
-        name: &str,
-        provider: &str,
-        model: &str,
-        extra: Map<String, Value>,
-    ) -> Result<PathBuf, ServiceError> {
+    pub fn create_profile(&self, profile: &NewProfile) -> Result<PathBuf, ServiceError> {
+        let (name, provider) = (profile.name.as_str(), profile.provider.as_str());
         if name.contains('/') {
             return Err(refuse(format!(
                 "invalid name `{name}`: a profile name has no `/`"
@@ -71,16 +87,8 @@ impl Service {
         {
             return Err(refuse(format!("Profile '{name}' already exists")));
         }
-        let mut m = Map::new();
-        m.insert("name".into(), json!(name));
-        m.insert("provider".into(), json!(provider));
-        m.insert("model".into(), json!(model));
-        for (k, v) in extra {
-            if !v.is_null() {
-                m.insert(k, v);
-            }
-        }
-        write_new(&path, &to_yaml(&Value::Object(m))?, false)?;
+        let doc = serde_json::to_value(profile).map_err(|e| refuse(e.to_string()))?;
+        write_new(&path, &to_yaml(&doc)?, false)?;
         Ok(path)
     }
 

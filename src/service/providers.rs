@@ -1,12 +1,99 @@
 //! Model servers: which hosts answer with which models, and whether an ensemble can run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fmt;
 use std::time::Duration;
 
-use serde_json::{Value, json};
-
-use crate::compile::{Kind, ProviderKind, model_size_b};
+use crate::backend::ollama::ModelList;
+use crate::backend::pool::HostStatus;
+use crate::compile::{Kind, LlmAgent, ProviderKind, model_size_b};
 use crate::service::{Service, ServiceError};
+
+/// What `get_provider_status` reports.
+#[derive(Debug, Clone)]
+pub struct ProviderStatus {
+    /// Every Ollama host the profiles use (the default first among equals), with its profiles.
+    pub ollama: Vec<OllamaHost>,
+    /// The `base_url`s of the OpenAI-compatible and llama-server profiles, sorted.
+    pub endpoints: Vec<String>,
+    /// The pool's hosts, when runs use a pool.
+    pub pool: Option<Vec<HostStatus>>,
+}
+
+/// One Ollama host: its installed models (sorted), or why it did not answer.
+#[derive(Debug, Clone)]
+pub struct OllamaHost {
+    pub host: String,
+    pub profiles: Vec<String>,
+    pub models: Result<ModelList, String>,
+}
+
+/// Whether an ensemble's models are where its agents will run.
+#[derive(Debug, Clone)]
+pub struct RunnableCheck {
+    pub ensemble: String,
+    pub runnable: bool,
+    pub agents: Vec<AgentModel>,
+}
+
+/// One LLM agent's model (`name` is `child/agent` for a nested ensemble's agent).
+#[derive(Debug, Clone)]
+pub struct AgentModel {
+    pub name: String,
+    pub profile: Option<String>,
+    pub provider: String,
+    pub model: String,
+    pub host: Option<String>,
+    pub status: ModelStatus,
+    /// For a missing model: the installed ones nearest in size.
+    pub alternatives: Vec<String>,
+}
+
+/// Where one agent's model stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelStatus {
+    /// Installed on its Ollama host.
+    Available,
+    /// Not asked: the server (this provider) is taken to have it.
+    Assumed(&'static str),
+    /// Not installed; `truncated` says why the host listed only some of its models.
+    Missing { truncated: Option<String> },
+    /// Its Ollama host did not answer (why).
+    Unreachable(String),
+    /// A cloud provider, which orc cannot run.
+    Cloud(String),
+    /// A provider nobody knows (the agent runs on its fallback).
+    UnknownProvider(String),
+}
+
+impl ModelStatus {
+    /// Whether the agent can run as things stand.
+    pub fn runs(&self) -> bool {
+        matches!(self, ModelStatus::Available | ModelStatus::Assumed(_))
+    }
+}
+
+/// The words of `check_ensemble_runnable`'s `status`.
+impl fmt::Display for ModelStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ModelStatus::Available => write!(f, "available"),
+            ModelStatus::Assumed(provider) => write!(f, "assumed available ({provider})"),
+            ModelStatus::Missing { truncated: None } => write!(f, "missing"),
+            ModelStatus::Missing {
+                truncated: Some(why),
+            } => write!(f, "missing from the models listed ({why})"),
+            ModelStatus::Unreachable(e) => write!(f, "unreachable: {e}"),
+            ModelStatus::Cloud(p) => write!(f, "not runnable: cloud provider {p}"),
+            ModelStatus::UnknownProvider(p) => {
+                write!(
+                    f,
+                    "not runnable: unknown provider {p} (runs on its fallback)"
+                )
+            }
+        }
+    }
+}
 
 impl Service {
     /// Ollama hosts the project's profiles use (base_url or OLLAMA_HOST) with their profiles.
@@ -28,7 +115,9 @@ impl Service {
         hosts
     }
 
-    pub async fn mcp_provider_status(&self) -> Value {
+    /// Which Ollama hosts answer with which models, the OpenAI-compatible endpoints the
+    /// profiles name, and the pool's hosts when there is one.
+    pub async fn provider_status(&self) -> ProviderStatus {
         let http = crate::backend::http_client();
         let mut ollama = Vec::new();
         for (host, profiles) in self.ollama_hosts() {
@@ -37,27 +126,21 @@ impl Service {
                 crate::backend::ollama::installed_models(&http, &host),
             )
             .await;
-            let entry = match r {
-                Ok(Ok(list)) => {
-                    let mut models = list.models;
-                    models.sort();
-                    let mut entry = json!({"host": host, "available": true, "models": models, "model_count": models.len(), "profiles": profiles});
-                    if let Some(why) = list.truncated {
-                        entry["truncated"] = json!(why);
-                    }
-                    entry
+            let models = match r {
+                Ok(Ok(mut list)) => {
+                    list.models.sort();
+                    Ok(list)
                 }
-                Ok(Err(e)) => {
-                    json!({"host": host, "available": false, "reason": e.to_string(), "profiles": profiles})
-                }
-                Err(_) => {
-                    json!({"host": host, "available": false, "reason": "no answer within 5 s", "profiles": profiles})
-                }
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err("no answer within 5 s".to_string()),
             };
-            ollama.push(entry);
+            ollama.push(OllamaHost {
+                host,
+                profiles,
+                models,
+            });
         }
-        let first = ollama.first().cloned().unwrap_or(json!({}));
-        let endpoints: Vec<Value> =
+        let endpoints =
             self.project
                 .profiles
                 .by_name
@@ -68,39 +151,27 @@ impl Service {
                     })
                 })
                 .filter_map(|p| p.spec.base_url.clone())
-                .collect::<std::collections::BTreeSet<_>>()
+                .collect::<BTreeSet<_>>()
                 .into_iter()
-                .map(|u| json!({"base_url": u}))
                 .collect();
-        let mut first_ollama = json!({"available": first["available"], "host": first["host"], "models": first["models"], "model_count": first["model_count"], "reason": first["reason"], "hosts": ollama});
-        if let Some(why) = first.get("truncated") {
-            first_ollama["truncated"] = why.clone();
-        }
         // The pool (`hosts:` / OLLAMA_HOSTS), each host as `orc hosts --format json` shows it.
         let report = self.hosts().await;
-        if report.pool {
-            first_ollama["pool"] = serde_json::to_value(&report.hosts).unwrap_or_default();
+        ProviderStatus {
+            ollama,
+            endpoints,
+            pool: report.pool.then_some(report.hosts),
         }
-        json!({"providers": {
-            "ollama": first_ollama,
-            "openai-compatible": {"available": !endpoints.is_empty(), "endpoints": endpoints},
-            "anthropic-api": {"available": false, "reason": "cloud providers are not runnable by orc"},
-            "google-gemini": {"available": false, "reason": "cloud providers are not runnable by orc"},
-        }})
     }
 
-    /// For each LLM agent: is its model installed where it will run? If not, the installed
-    /// model of the nearest size that could stand in.
-    pub async fn mcp_check_runnable(&self, name: &str) -> Result<Value, ServiceError> {
+    /// For each LLM agent (of nested ensembles too): is its model installed where it will
+    /// run? If not, the installed models of the nearest size that could stand in.
+    pub async fn check_runnable(&self, name: &str) -> Result<RunnableCheck, ServiceError> {
         let (ens, _) = self.compile(name)?;
         let http = crate::backend::http_client();
-        let default = crate::backend::hosts::ollama_host(None, self.env.ollama_host.as_deref());
-        let mut installed: BTreeMap<String, Result<crate::backend::ollama::ModelList, String>> =
-            BTreeMap::new();
-        let mut rows = Vec::new();
-        let mut runnable = true;
+        let mut installed = BTreeMap::new();
+        let mut agents = Vec::new();
         let mut stack = vec![ens.clone()];
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         while let Some(e) = stack.pop() {
             if !seen.insert(e.name.clone()) {
                 continue;
@@ -108,73 +179,27 @@ impl Service {
             for a in &e.agents {
                 match &a.kind {
                     Kind::Llm(l) => {
-                        let (status, alternatives, host) = match &l.provider {
-                            ProviderKind::Cloud(p) => {
-                                (format!("not runnable: cloud provider {p}"), vec![], None)
-                            }
-                            ProviderKind::Unknown(p) => (
-                                format!(
-                                    "not runnable: unknown provider {p} (runs on its fallback)"
-                                ),
-                                vec![],
-                                None,
-                            ),
-                            ProviderKind::OpenaiCompatible => (
-                                "assumed available (openai-compatible)".to_string(),
-                                vec![],
-                                l.base_url.clone(),
-                            ),
-                            ProviderKind::LlamaServer => (
-                                "assumed available (llama-server)".to_string(),
-                                vec![],
-                                Some(crate::backend::hosts::llama_server_url(
-                                    l.base_url.as_deref(),
-                                    self.env.llama_server_url.as_deref(),
-                                )),
-                            ),
-                            ProviderKind::Ollama => {
-                                let host = l
-                                    .base_url
-                                    .as_deref()
-                                    .map(crate::backend::normalize_host)
-                                    .unwrap_or_else(|| default.clone());
-                                if !installed.contains_key(&host) {
-                                    let r = tokio::time::timeout(
-                                        Duration::from_secs(5),
-                                        crate::backend::ollama::installed_models(&http, &host),
-                                    )
-                                    .await
-                                    .map_err(|_| "no answer within 5 s".to_string())
-                                    .and_then(|r| r.map_err(|e| e.to_string()));
-                                    installed.insert(host.clone(), r);
-                                }
-                                match &installed[&host] {
-                                    Err(e) => (format!("unreachable: {e}"), vec![], Some(host)),
-                                    Ok(list) if has_model(&list.models, &l.model) => {
-                                        ("available".to_string(), vec![], Some(host))
-                                    }
-                                    Ok(list) => (
-                                        match &list.truncated {
-                                            None => "missing".to_string(),
-                                            Some(why) => {
-                                                format!("missing from the models listed ({why})")
-                                            }
-                                        },
-                                        nearest(&list.models, &l.model),
-                                        Some(host),
-                                    ),
-                                }
-                            }
+                        let (status, host) = self.model_status(l, &http, &mut installed).await;
+                        let alternatives = match (&status, &host) {
+                            (ModelStatus::Missing { .. }, Some(h)) => match installed.get(h) {
+                                Some(Ok(list)) => nearest(&list.models, &l.model),
+                                _ => vec![],
+                            },
+                            _ => vec![],
                         };
-                        if status != "available" && !status.starts_with("assumed") {
-                            runnable = false;
-                        }
-                        rows.push(json!({
-                            "name": if e.name == ens.name { a.name.clone() } else { format!("{}/{}", e.name, a.name) },
-                            "profile": l.profile, "provider": l.provider.name(), "model": l.model, "host": host,
-                            "status": status, "alternatives": alternatives,
-                            "hint": if status.starts_with("missing") { Some(format!("ollama pull {}", l.model)) } else { None },
-                        }));
+                        agents.push(AgentModel {
+                            name: if e.name == ens.name {
+                                a.name.clone()
+                            } else {
+                                format!("{}/{}", e.name, a.name)
+                            },
+                            profile: l.profile.clone(),
+                            provider: l.provider.name().to_string(),
+                            model: l.model.clone(),
+                            host,
+                            status,
+                            alternatives,
+                        });
                     }
                     Kind::Ensemble { child, .. } | Kind::Loop { child, .. } => {
                         stack.push(child.clone())
@@ -183,7 +208,62 @@ impl Service {
                 }
             }
         }
-        Ok(json!({"ensemble": ens.name, "runnable": runnable, "agents": rows}))
+        Ok(RunnableCheck {
+            ensemble: ens.name.clone(),
+            runnable: agents.iter().all(|a| a.status.runs()),
+            agents,
+        })
+    }
+
+    /// Where one LLM agent's model stands, and the host it runs on. An Ollama host is asked
+    /// once per check (`installed` keeps its answer).
+    async fn model_status(
+        &self,
+        l: &LlmAgent,
+        http: &reqwest::Client,
+        installed: &mut BTreeMap<String, Result<ModelList, String>>,
+    ) -> (ModelStatus, Option<String>) {
+        match &l.provider {
+            ProviderKind::Cloud(p) => (ModelStatus::Cloud(p.clone()), None),
+            ProviderKind::Unknown(p) => (ModelStatus::UnknownProvider(p.clone()), None),
+            ProviderKind::OpenaiCompatible => (
+                ModelStatus::Assumed("openai-compatible"),
+                l.base_url.clone(),
+            ),
+            ProviderKind::LlamaServer => (
+                ModelStatus::Assumed("llama-server"),
+                Some(crate::backend::hosts::llama_server_url(
+                    l.base_url.as_deref(),
+                    self.env.llama_server_url.as_deref(),
+                )),
+            ),
+            ProviderKind::Ollama => {
+                let host = l
+                    .base_url
+                    .as_deref()
+                    .map(crate::backend::normalize_host)
+                    .unwrap_or_else(|| self.host_of(None));
+                if !installed.contains_key(&host) {
+                    let r = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        crate::backend::ollama::installed_models(http, &host),
+                    )
+                    .await
+                    .map_err(|_| "no answer within 5 s".to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()));
+                    installed.insert(host.clone(), r);
+                }
+                let status = match installed.get(&host) {
+                    None => ModelStatus::Unreachable("no answer within 5 s".to_string()),
+                    Some(Err(e)) => ModelStatus::Unreachable(e.clone()),
+                    Some(Ok(list)) if has_model(&list.models, &l.model) => ModelStatus::Available,
+                    Some(Ok(list)) => ModelStatus::Missing {
+                        truncated: list.truncated.clone(),
+                    },
+                };
+                (status, Some(host))
+            }
+        }
     }
 
     pub(crate) fn host_of(&self, base_url: Option<&str>) -> String {

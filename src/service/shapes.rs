@@ -9,15 +9,17 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::backend::pool::HostStatus;
 use crate::load::project::Tier;
 use crate::run::results::TimelineRow;
 use crate::service::artifacts::Analysis;
 use crate::service::ensembles::{EnsembleCheck, EnsembleCreated, EnsembleSummary, EnsembleUpdate};
 use crate::service::library::{
     LibraryCopy, LibraryEnsemble, LibraryHit, LibraryInfo, LibraryListing, LibraryScript,
-    LibrarySearch,
+    LibrarySearch, Matched,
 };
 use crate::service::profiles::ProfileSummary;
+use crate::service::providers::{ModelStatus, ProviderStatus, RunnableCheck};
 use crate::service::scripts::{ScriptCreated, ScriptRun, ScriptSource, ScriptSummary};
 
 /// `analyze_execution`. `status` is success / error (the words of invoke and run_status),
@@ -454,7 +456,7 @@ struct LibraryEnsembleShape {
     path: String,
     category: String,
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
-    matched: Option<&'static str>,
+    matched: Option<Matched>,
 }
 
 #[derive(Serialize)]
@@ -463,10 +465,10 @@ struct LibraryScriptShape {
     category: String,
     path: String,
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
-    matched: Option<&'static str>,
+    matched: Option<Matched>,
 }
 
-fn library_ensemble(e: LibraryEnsemble, matched: Option<&'static str>) -> LibraryEnsembleShape {
+fn library_ensemble(e: LibraryEnsemble, matched: Option<Matched>) -> LibraryEnsembleShape {
     LibraryEnsembleShape {
         name: e.name,
         description: e.description,
@@ -476,7 +478,7 @@ fn library_ensemble(e: LibraryEnsemble, matched: Option<&'static str>) -> Librar
     }
 }
 
-fn library_script(s: LibraryScript, matched: Option<&'static str>) -> LibraryScriptShape {
+fn library_script(s: LibraryScript, matched: Option<Matched>) -> LibraryScriptShape {
     LibraryScriptShape {
         name: s.name,
         category: s.category,
@@ -573,6 +575,188 @@ impl From<LibraryCopy> for LibraryCopyShape {
             copied: true,
             source: c.source,
             destination: c.destination,
+        }
+    }
+}
+
+/// `check_ensemble_runnable` (and each entry of `orc validate --runnable --format json`'s
+/// `models`; `error` only when the ensemble could not be checked).
+#[derive(Serialize)]
+pub struct RunnableShape {
+    ensemble: String,
+    runnable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    agents: Vec<AgentModelShape>,
+}
+
+#[derive(Serialize)]
+struct AgentModelShape {
+    name: String,
+    profile: Option<String>,
+    provider: String,
+    model: String,
+    host: Option<String>,
+    status: String,
+    alternatives: Vec<String>,
+    hint: Option<String>,
+}
+
+impl From<RunnableCheck> for RunnableShape {
+    fn from(c: RunnableCheck) -> Self {
+        RunnableShape {
+            ensemble: c.ensemble,
+            runnable: c.runnable,
+            error: None,
+            agents: c
+                .agents
+                .into_iter()
+                .map(|a| AgentModelShape {
+                    hint: matches!(a.status, ModelStatus::Missing { .. })
+                        .then(|| format!("ollama pull {}", a.model)),
+                    status: a.status.to_string(),
+                    name: a.name,
+                    profile: a.profile,
+                    provider: a.provider,
+                    model: a.model,
+                    host: a.host,
+                    alternatives: a.alternatives,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl RunnableShape {
+    /// An ensemble that could not be checked (it does not compile).
+    pub fn failed(ensemble: String, error: String) -> Self {
+        RunnableShape {
+            ensemble,
+            runnable: false,
+            error: Some(error),
+            agents: Vec::new(),
+        }
+    }
+}
+
+/// `get_provider_status`: the first Ollama host's answer at the top (llm-orc's shape), every
+/// host under `hosts`, the pool when there is one.
+#[derive(Serialize)]
+pub struct ProviderStatusShape {
+    providers: ProvidersShape,
+}
+
+#[derive(Serialize)]
+struct ProvidersShape {
+    ollama: OllamaShape,
+    #[serde(rename = "openai-compatible")]
+    openai_compatible: EndpointsShape,
+    #[serde(rename = "anthropic-api")]
+    anthropic_api: CloudShape,
+    #[serde(rename = "google-gemini")]
+    google_gemini: CloudShape,
+}
+
+#[derive(Serialize)]
+struct OllamaShape {
+    available: Option<bool>,
+    host: Option<String>,
+    models: Option<Vec<String>>,
+    model_count: Option<usize>,
+    reason: Option<String>,
+    hosts: Vec<OllamaHostShape>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pool: Option<Vec<HostStatus>>,
+}
+
+#[derive(Serialize, Clone)]
+struct OllamaHostShape {
+    host: String,
+    available: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    models: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    profiles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    truncated: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EndpointsShape {
+    available: bool,
+    endpoints: Vec<BaseUrl>,
+}
+
+#[derive(Serialize)]
+struct BaseUrl {
+    base_url: String,
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct CloudShape {
+    available: bool,
+    reason: &'static str,
+}
+
+impl From<ProviderStatus> for ProviderStatusShape {
+    fn from(s: ProviderStatus) -> Self {
+        let hosts: Vec<OllamaHostShape> = s
+            .ollama
+            .into_iter()
+            .map(|h| match h.models {
+                Ok(list) => OllamaHostShape {
+                    host: h.host,
+                    available: true,
+                    model_count: Some(list.models.len()),
+                    models: Some(list.models),
+                    reason: None,
+                    profiles: h.profiles,
+                    truncated: list.truncated,
+                },
+                Err(reason) => OllamaHostShape {
+                    host: h.host,
+                    available: false,
+                    models: None,
+                    model_count: None,
+                    reason: Some(reason),
+                    profiles: h.profiles,
+                    truncated: None,
+                },
+            })
+            .collect();
+        let first = hosts.first().cloned();
+        let cloud = CloudShape {
+            available: false,
+            reason: "cloud providers are not runnable by orc",
+        };
+        ProviderStatusShape {
+            providers: ProvidersShape {
+                ollama: OllamaShape {
+                    available: first.as_ref().map(|f| f.available),
+                    host: first.as_ref().map(|f| f.host.clone()),
+                    models: first.as_ref().and_then(|f| f.models.clone()),
+                    model_count: first.as_ref().and_then(|f| f.model_count),
+                    reason: first.as_ref().and_then(|f| f.reason.clone()),
+                    truncated: first.and_then(|f| f.truncated),
+                    hosts,
+                    pool: s.pool,
+                },
+                openai_compatible: EndpointsShape {
+                    available: !s.endpoints.is_empty(),
+                    endpoints: s
+                        .endpoints
+                        .into_iter()
+                        .map(|base_url| BaseUrl { base_url })
+                        .collect(),
+                },
+                anthropic_api: cloud,
+                google_gemini: cloud,
+            },
         }
     }
 }

@@ -525,7 +525,12 @@ fn append_child() {
 
 fn spawn_child(path: &Path, tag: &str, count: u64) -> std::process::Child {
     std::process::Command::new(std::env::current_exe().expect("exe"))
-        .args(["learning::append_child", "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            "learning::append_child",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, format!("{}|{tag}|{count}", path.display()))
         .stdout(std::process::Stdio::null())
         .spawn()

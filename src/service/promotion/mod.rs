@@ -27,6 +27,7 @@ mod deps;
 pub mod git;
 mod plan;
 mod readiness;
+pub mod shapes;
 mod signals;
 
 pub use apply::{Outcome, PromoteRequest, PromoteStatus, Promotion};
