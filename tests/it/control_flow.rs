@@ -232,14 +232,17 @@ async fn loops_until_carry_and_exhaustion() {
     p.write(".llm-orc/scripts/count.sh", COUNT_SH);
     p.ensemble(
         "loops",
-        "name: loops\ndescription: test\nagents:
-  - name: until-done
-    loop: {body: count-body, until: '${done}', max_iterations: 10, carry: '${n}'}
-  - name: never
-    loop: {body: count-body, until: '${n} == 99', max_iterations: 4, carry: '${n}'}
-  - name: carry-object
-    loop: {body: count-body, until: '${done} == true', max_iterations: 2, carry: '${state}'}
-",
+        r#"
+            name: loops
+            description: test
+            agents:
+              - name: until-done
+                loop: {body: count-body, until: '${done}', max_iterations: 10, carry: '${n}'}
+              - name: never
+                loop: {body: count-body, until: '${n} == 99', max_iterations: 4, carry: '${n}'}
+              - name: carry-object
+                loop: {body: count-body, until: '${done} == true', max_iterations: 2, carry: '${state}'}
+        "#,
     );
     let r = p.orc_async(&["invoke", "loops", "go"]).await;
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -390,7 +393,13 @@ async fn script_cache_reuses_unchanged_runs() {
     );
     p.ensemble(
         "cached",
-        "name: cached\ndescription: test\nagents:\n  - name: s\n    script: count-runs.sh\n",
+        r#"
+            name: cached
+            description: test
+            agents:
+              - name: s
+                script: count-runs.sh
+        "#,
     );
     let runs = || {
         std::fs::read_to_string(&counter)
@@ -429,11 +438,33 @@ async fn fan_out_over_an_ensemble_hands_over_answers_and_resumes() {
     let (sim, p) = setup().await;
     p.ensemble(
         "inner",
-        "name: inner\ndescription: d\nagents:\n  - name: leaf\n    model_profile: tiny\n    system_prompt: '[leaf] Answer.'\n",
+        r#"
+            name: inner
+            description: d
+            agents:
+              - name: leaf
+                model_profile: tiny
+                system_prompt: '[leaf] Answer.'
+        "#,
     );
     p.ensemble(
         "outer",
-        "name: outer\ndescription: d\nagents:\n  - name: planner\n    model_profile: tiny\n    system_prompt: '[planner] [[fake:json_array=2]]'\n  - name: worker\n    ensemble: inner\n    depends_on: [planner]\n    fan_out: true\n  - name: reducer\n    model_profile: small\n    system_prompt: '[reducer] Combine.'\n    depends_on: [worker]\n",
+        r#"
+            name: outer
+            description: d
+            agents:
+              - name: planner
+                model_profile: tiny
+                system_prompt: '[planner] [[fake:json_array=2]]'
+              - name: worker
+                ensemble: inner
+                depends_on: [planner]
+                fan_out: true
+              - name: reducer
+                model_profile: small
+                system_prompt: '[reducer] Combine.'
+                depends_on: [worker]
+        "#,
     );
     let reducer_prompts = || -> Vec<String> {
         sim.requests()
@@ -521,7 +552,13 @@ async fn a_nested_final_agent_hands_over_answers_not_its_document() {
     );
     p.ensemble(
         "middle",
-        "name: middle\ndescription: d\nagents:\n  - name: deep\n    ensemble: inner\n",
+        r#"
+            name: middle
+            description: d
+            agents:
+              - name: deep
+                ensemble: inner
+        "#,
     );
     p.ensemble(
         "outer",

@@ -142,21 +142,47 @@ fn same_name_twice_in_one_tier_says_which_file_wins() {
     assert_eq!(copy["used_instead"], at("review.yaml"));
 
     // validate NAME warns on the file it validates; --all on both.
-    let r = p.orc(&["validate", "review"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    r.assert_diag(&format!(
-        "{}:1:7: warning: ensemble name `review` is also used by {} in the same (local) tier; orc uses this file ({rule})",
-        at("review.yaml"),
-        at("a-copy.yaml")
-    ));
-    r.assert_hint("give each file its own `name:`");
-    let r = p.orc(&["validate", "--all"]);
-    r.assert_diag(&format!(
-        "{}:1:7: warning: ensemble name `dup` is also used by {} in the same (local) tier; orc uses {}, never this one",
-        at("two.yaml"),
-        at("one.yaml"),
-        at("one.yaml")
-    ));
+    p.test(&["validate", "review"])
+        .status(0)
+        .stdout(
+            r#"
+            ok       review (single, 1 agents) [ROOT]/.llm-orc/ensembles/review.yaml
+
+            1 ensemble(s): 1 valid, 0 invalid, 1 warning(s)
+            "#,
+        )
+        .stderr(
+            r#"
+            [ROOT]/.llm-orc/ensembles/review.yaml:1:7: warning: ensemble name `review` is also used by [ROOT]/.llm-orc/ensembles/a-copy.yaml in the same (local) tier; orc uses this file (the file named after the ensemble wins, else the first by path)
+              hint: give each file its own `name:` (llm-orc picks whichever file it lists first)
+            "#,
+        )
+        .run();
+    p.test(&["validate", "--all"])
+        .status(0)
+        .stdout(
+            r#"
+            ok       review (single, 1 agents) [ROOT]/.llm-orc/ensembles/a-copy.yaml
+            ok       dup (single, 1 agents) [ROOT]/.llm-orc/ensembles/one.yaml
+            ok       review (single, 1 agents) [ROOT]/.llm-orc/ensembles/review.yaml
+            ok       dup (single, 1 agents) [ROOT]/.llm-orc/ensembles/two.yaml
+
+            4 ensemble(s): 4 valid, 0 invalid, 4 warning(s)
+            "#,
+        )
+        .stderr(
+            r#"
+            [ROOT]/.llm-orc/ensembles/a-copy.yaml:1:7: warning: ensemble name `review` is also used by [ROOT]/.llm-orc/ensembles/review.yaml in the same (local) tier; orc uses [ROOT]/.llm-orc/ensembles/review.yaml, never this one (the file named after the ensemble wins, else the first by path)
+              hint: give each file its own `name:` (llm-orc picks whichever file it lists first)
+            [ROOT]/.llm-orc/ensembles/one.yaml:1:7: warning: ensemble name `dup` is also used by [ROOT]/.llm-orc/ensembles/two.yaml in the same (local) tier; orc uses this file (the file named after the ensemble wins, else the first by path)
+              hint: give each file its own `name:` (llm-orc picks whichever file it lists first)
+            [ROOT]/.llm-orc/ensembles/review.yaml:1:7: warning: ensemble name `review` is also used by [ROOT]/.llm-orc/ensembles/a-copy.yaml in the same (local) tier; orc uses this file (the file named after the ensemble wins, else the first by path)
+              hint: give each file its own `name:` (llm-orc picks whichever file it lists first)
+            [ROOT]/.llm-orc/ensembles/two.yaml:1:7: warning: ensemble name `dup` is also used by [ROOT]/.llm-orc/ensembles/one.yaml in the same (local) tier; orc uses [ROOT]/.llm-orc/ensembles/one.yaml, never this one (the file named after the ensemble wins, else the first by path)
+              hint: give each file its own `name:` (llm-orc picks whichever file it lists first)
+            "#,
+        )
+        .run();
 
     for (name, want) in [("review", "the original"), ("dup", "first by path")] {
         let g = p.orc(&["graph", name, "--format", "json"]);
@@ -179,13 +205,21 @@ fn earlier_tier_wins_even_when_a_later_file_is_named_after_the_ensemble() {
     let g = p.orc(&["graph", "review", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&g.stdout).expect("json");
     assert_eq!(v["description"], "local");
-    let le = p.orc(&["list-ensembles"]);
-    assert!(
-        le.stdout
-            .contains("  review: global  [shadowed by an earlier tier]"),
-        "{}",
-        le.stdout
-    );
+    p.test(&["list-ensembles"])
+        .status(0)
+        .stdout(
+            r#"
+            Available ensembles:
+
+            Local ([ROOT]/.llm-orc/ensembles):
+              review: local
+
+            Global ([HOME]/.config/llm-orc/ensembles):
+              review: global  [shadowed by an earlier tier]
+            "#,
+        )
+        .stderr("")
+        .run();
 }
 
 #[test]
@@ -212,18 +246,36 @@ fn ensemble_name_comes_from_the_name_key_else_the_file() {
     p.with_profiles();
     p.ensemble("file-stem", &named("real-name", "named"));
     p.ensemble("nameless", ONE);
-    let r = p.orc(&["list-ensembles"]);
-    assert!(r.stdout.contains("  real-name: named"), "{}", r.stdout);
-    assert!(r.stdout.contains("  nameless: d"), "{}", r.stdout);
+    p.test(&["list-ensembles"])
+        .status(0)
+        .stdout(
+            r#"
+            Available ensembles:
+
+            Local ([ROOT]/.llm-orc/ensembles):
+              nameless: d
+              real-name: named
+            "#,
+        )
+        .stderr("")
+        .run();
     assert_eq!(p.orc(&["validate", "real-name"]).code, 0);
-    let v = p.orc(&["validate", "nameless"]);
-    assert_eq!(v.code, 0);
-    assert!(
-        v.stderr
-            .contains("warning: the ensemble has no `name:`; it is known as `nameless`"),
-        "{}",
-        v.stderr
-    );
+    p.test(&["validate", "nameless"])
+        .status(0)
+        .stdout(
+            r#"
+            ok       nameless (single, 1 agents) [ROOT]/.llm-orc/ensembles/nameless.yaml
+
+            1 ensemble(s): 1 valid, 0 invalid, 1 warning(s)
+            "#,
+        )
+        .stderr(
+            r#"
+            [ROOT]/.llm-orc/ensembles/nameless.yaml:1:1: warning: the ensemble has no `name:`; it is known as `nameless`
+              hint: llm-orc requires `name:`; add it so both tools find this ensemble
+            "#,
+        )
+        .run();
 }
 
 #[test]
@@ -239,15 +291,29 @@ fn profiles_merge_global_then_local_and_local_overrides_last() {
     );
     p.write(
         ".llm-orc/config.yaml",
-        "model_profiles:\n  tiny:\n    model: local-config:1b\n    provider: ollama\n",
+        r#"
+            model_profiles:
+              tiny:
+                model: local-config:1b
+                provider: ollama
+        "#,
     );
     p.write(
         ".llm-orc/profiles/a-tiny.local.yaml",
-        "name: tiny\nmodel: private:1b\nprovider: ollama\n",
+        r#"
+            name: tiny
+            model: private:1b
+            provider: ollama
+        "#,
     );
     p.write(
         ".llm-orc/profiles/z-tiny.yaml",
-        "name: tiny\nmodel: local-file:1b\nprovider: ollama\ncost_per_token: 0.5\n",
+        r#"
+            name: tiny
+            model: local-file:1b
+            provider: ollama
+            cost_per_token: 0.5
+        "#,
     );
     p.ensemble("e", ONE);
     let g = p.orc(&["graph", "e"]);
@@ -278,11 +344,39 @@ fn agent_keys_override_profile_keys_override_config_defaults() {
     let p = TestProject::new();
     p.write(
         ".llm-orc/config.yaml",
-        "model_profiles:\n  tiny:\n    model: qwen3:0.6b\n    provider: ollama\n    system_prompt: profile prompt\n    temperature: 0.3\n    max_tokens: 99\n    options: {num_ctx: 4096, top_k: 5}\nperformance:\n  execution:\n    default_timeout: 42\n",
+        r#"
+            model_profiles:
+              tiny:
+                model: qwen3:0.6b
+                provider: ollama
+                system_prompt: profile prompt
+                temperature: 0.3
+                max_tokens: 99
+                options: {num_ctx: 4096, top_k: 5}
+            performance:
+              execution:
+                default_timeout: 42
+        "#,
     );
     p.ensemble(
         "e",
-        "name: e\ndescription: d\nagents:\n  - name: uses-profile\n    model_profile: tiny\n  - name: overrides\n    model_profile: tiny\n    system_prompt: ''\n    temperature: 0.9\n    max_tokens: 10\n    timeout_seconds: 7\n    options: {top_k: 9, think: false}\n  - name: inline\n    model: llama3.2:1b\n    provider: ollama\n",
+        r#"
+            name: e
+            description: d
+            agents:
+              - name: uses-profile
+                model_profile: tiny
+              - name: overrides
+                model_profile: tiny
+                system_prompt: ''
+                temperature: 0.9
+                max_tokens: 10
+                timeout_seconds: 7
+                options: {top_k: 9, think: false}
+              - name: inline
+                model: llama3.2:1b
+                provider: ollama
+        "#,
     );
     let g = p.orc(&["graph", "e", "--format", "json"]);
     assert_eq!(g.code, 0, "{}", g.stderr);
@@ -329,7 +423,13 @@ fn block_scalar_ending_the_file_has_no_added_line_feed() {
     );
     p.ensemble(
         "f",
-        "name: f\ndescription: d\nagents:\n  - name: a\n    model_profile: folded\n",
+        r#"
+            name: f
+            description: d
+            agents:
+              - name: a
+                model_profile: folded
+        "#,
     );
     let g = p.orc(&["graph", "e", "--format", "json"]);
     assert_eq!(g.code, 0, "{}", g.stderr);
@@ -348,17 +448,35 @@ fn ensembles_in_sub_folders_and_nested_references() {
     p.ensemble("team/child", &named("child", "in a folder"));
     p.ensemble(
         "parent",
-        "name: parent\ndescription: d\nagents:\n  - name: c\n    ensemble: team/child\n  - name: j\n    model_profile: tiny\n    depends_on: [c]\n",
+        r#"
+            name: parent
+            description: d
+            agents:
+              - name: c
+                ensemble: team/child
+              - name: j
+                model_profile: tiny
+                depends_on: [c]
+        "#,
     );
-    let r = p.orc(&["validate", "team/child"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    let r = p.orc(&["validate", "parent"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stdout.contains("parent (composable, 2 agents)"),
-        "{}",
-        r.stdout
-    );
+    p.test(&["validate", "team/child"])
+        .status(0)
+        .stdout(
+            r#"
+            ok       team/child (single, 1 agents) [ROOT]/.llm-orc/ensembles/team/child.yaml
+            "#,
+        )
+        .stderr("")
+        .run();
+    p.test(&["validate", "parent"])
+        .status(0)
+        .stdout(
+            r#"
+            ok       parent (composable, 2 agents) [ROOT]/.llm-orc/ensembles/parent.yaml
+            "#,
+        )
+        .stderr("")
+        .run();
 }
 
 #[test]
@@ -368,34 +486,71 @@ fn nested_reference_found_only_by_name_warns_about_llm_orc() {
     p.ensemble("file-name", &named("the-child", "d"));
     p.ensemble(
         "parent",
-        "name: parent\ndescription: d\nagents:\n  - name: c\n    ensemble: the-child\n",
+        r#"
+            name: parent
+            description: d
+            agents:
+              - name: c
+                ensemble: the-child
+        "#,
     );
-    let r = p.orc(&["validate", "parent"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("warning: ensemble `the-child` was found by its name"),
-        "{}",
-        r.stderr
-    );
-    r.assert_hint("rename the file to `the-child.yaml`");
+    p.test(&["validate", "parent"])
+        .status(0)
+        .stdout(
+            r#"
+            ok       parent (composable, 1 agents) [ROOT]/.llm-orc/ensembles/parent.yaml
+
+            1 ensemble(s): 1 valid, 0 invalid, 1 warning(s)
+            "#,
+        )
+        .stderr(
+            r#"
+            [ROOT]/.llm-orc/ensembles/parent.yaml:5:15: warning: ensemble `the-child` was found by its name in [ROOT]/.llm-orc/ensembles/file-name.yaml, not by file name
+              hint: llm-orc looks for nested ensembles as `the-child.yaml` in .llm-orc/ensembles/ and would not find it; rename the file to `the-child.yaml`
+            "#,
+        )
+        .run();
 }
 
 #[test]
 fn broken_file_is_reported_not_hidden_as_not_found() {
     let p = TestProject::new();
     p.with_profiles();
-    p.ensemble("broken", "name: broken\nagents: [\n");
-    let r = p.orc(&["validate", "broken"]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("error: YAML syntax"), "{}", r.stderr);
-    let le = p.orc(&["list-ensembles"]);
-    assert!(
-        le.stdout
-            .contains("broken  [invalid: run `orc validate broken`]"),
-        "{}",
-        le.stdout
+    p.ensemble(
+        "broken",
+        r#"
+            name: broken
+            agents: [
+        "#,
     );
+    p.test(&["validate", "broken"])
+        .status(1)
+        .stdout(
+            r#"
+            invalid  broken (1 error(s)) [ROOT]/.llm-orc/ensembles/broken.yaml
+
+            1 ensemble(s): 0 valid, 1 invalid, 0 warning(s)
+            "#,
+        )
+        .stderr(
+            r#"
+            [ROOT]/.llm-orc/ensembles/broken.yaml:2:9: error: YAML syntax: unclosed bracket '[' at line 2, column 9
+              hint: check the indentation and quoting around this line
+            "#,
+        )
+        .run();
+    p.test(&["list-ensembles"])
+        .status(0)
+        .stdout(
+            r#"
+            Available ensembles:
+
+            Local ([ROOT]/.llm-orc/ensembles):
+              broken  [invalid: run `orc validate broken`]
+            "#,
+        )
+        .stderr("")
+        .run();
 }
 
 #[test]
@@ -405,25 +560,31 @@ fn validate_all_reports_every_file_and_fails_if_any_is_invalid() {
     p.ensemble("good", &named("good", "fine"));
     p.ensemble(
         "bad",
-        "name: bad\ndescription: d\nagents:\n  - name: a\n    model_profile: nope\n",
+        r#"
+            name: bad
+            description: d
+            agents:
+              - name: a
+                model_profile: nope
+        "#,
     );
-    let r = p.orc(&["validate", "--all"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stdout.contains("ok       good (single, 1 agents)"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout.contains("invalid  bad (1 error(s))"),
-        "{}",
-        r.stdout
-    );
-    assert!(
-        r.stdout.contains("2 ensemble(s): 1 valid, 1 invalid"),
-        "{}",
-        r.stdout
-    );
+    p.test(&["validate", "--all"])
+        .status(1)
+        .stdout(
+            r#"
+            invalid  bad (1 error(s)) [ROOT]/.llm-orc/ensembles/bad.yaml
+            ok       good (single, 1 agents) [ROOT]/.llm-orc/ensembles/good.yaml
+
+            2 ensemble(s): 1 valid, 1 invalid, 0 warning(s)
+            "#,
+        )
+        .stderr(
+            r#"
+            [ROOT]/.llm-orc/ensembles/bad.yaml:5:20: error: agent `a` uses unknown model profile `nope`
+              hint: known profiles: `small`, `tiny`; looked in [HOME]/.config/llm-orc/config.yaml, [HOME]/.config/llm-orc/profiles, [ROOT]/.llm-orc/config.yaml, [ROOT]/.llm-orc/profiles
+            "#,
+        )
+        .run();
     let j = p.orc(&["validate", "--all", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&j.stdout).expect("json");
     assert_eq!(v["valid"], false);
@@ -450,9 +611,19 @@ fn symlinked_ensembles_outside_the_tier_are_not_listed() {
         p.root().join(".llm-orc/ensembles/alias.yaml"),
     )
     .expect("symlink");
-    let r = p.orc(&["list-ensembles"]);
-    assert!(!r.stdout.contains("evil"), "{}", r.stdout);
-    assert!(r.stdout.contains("inside: real"), "{}", r.stdout);
+    p.test(&["list-ensembles"])
+        .status(0)
+        .stdout(
+            r#"
+            Available ensembles:
+
+            Local ([ROOT]/.llm-orc/ensembles):
+              inside: real  [same name as inside.yaml in this tier; orc uses inside.yaml, never this file (alias.yaml): the file named after the ensemble wins, else the first by path]
+              inside: real  [same name as alias.yaml in this tier; orc uses this file (inside.yaml): the file named after the ensemble wins, else the first by path]
+            "#,
+        )
+        .stderr("")
+        .run();
 }
 
 #[test]

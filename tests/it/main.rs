@@ -24,6 +24,7 @@ mod layers;
 mod learning;
 mod llm_orc_025;
 mod mcp;
+mod mcp_surface;
 mod parity;
 mod primitives;
 mod promotion;

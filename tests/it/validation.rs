@@ -127,37 +127,144 @@ async fn validate_run_reports_like_llm_orc_and_exits_1_on_a_failed_check() {
     // An ensemble without a block, as llm-orc words it.
     p.ensemble(
         "plain",
-        "name: plain\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\n",
+        r#"
+            name: plain
+            description: d
+            agents:
+              - name: a
+                model_profile: tiny
+        "#,
     );
-    let r = p.orc_async(&["validate", "run", "plain"]).await;
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("Ensemble 'plain' does not have validation configuration.")
-    );
+    p.test(&["validate", "run", "plain"])
+        .status(1)
+        .stdout(
+            r#"
+            Validating ensemble: plain
+            ──────────────────────────────────────────────────
+            "#,
+        )
+        .stderr(
+            r#"
+            error: Ensemble 'plain' does not have validation configuration.
+            "#,
+        )
+        .run();
 
     // all, and categories by `validation.category` or by folder.
-    let r = p.orc_async(&["validate", "all"]).await;
-    assert_eq!(r.code, 1, "{}", r.stdout);
-    assert!(r.stdout.ends_with("1 passed, 1 failed\n"), "{}", r.stdout);
-    let r = p.orc_async(&["validate", "category", "smoke"]).await;
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("Validating ensemble: passing") && !r.stdout.contains("failing"));
-    let r = p
-        .orc_async(&["validate", "category", "--category", "checks"])
-        .await;
-    assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("Validating ensemble: checks/failing"));
-    let r = p.orc_async(&["validate", "category", "nothing-here"]).await;
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr
-            .contains("no ensemble with a `validation:` block in category `nothing-here`")
-    );
+    p.test(&["validate", "all"])
+        .status(1)
+        .stdout(
+            r#"
+            Validating ensemble: checks/failing
+            ──────────────────────────────────────────────────
+            Validation FAILED
+
+            Validation Layer Results:
+              structural: FAIL
+                - Missing required agents: publish
+              schema: FAIL
+                - Agent extract missing required fields: owner
+              behavioral: FAIL
+                - Assertion 'crash' raised exception: Assertion evaluation failed: agent_outputs['ghost']
+              quantitative: FAIL
+                - Metric 'agent_count' failed threshold: 1 not > 3
+
+            Validating ensemble: passing
+            ──────────────────────────────────────────────────
+            Validation PASSED
+
+            1 passed, 1 failed
+            "#,
+        )
+        .stderr(
+            r#"
+            error: checks/failing: structural: Missing required agents: publish
+            error: checks/failing: schema: Agent extract missing required fields: owner
+            error: checks/failing: behavioral: Assertion 'crash' raised exception: Assertion evaluation failed: agent_outputs['ghost']
+            error: checks/failing: quantitative: Metric 'agent_count' failed threshold: 1 not > 3
+            artifact: [ROOT]/.llm-orc/artifacts/checks/failing/[RUN]
+            artifact: [ROOT]/.llm-orc/artifacts/passing/[RUN]
+            "#,
+        )
+        .run();
+    p.test(&["validate", "category", "smoke"])
+        .status(0)
+        .stdout(
+            r#"
+            Validating ensemble: passing
+            ──────────────────────────────────────────────────
+            Validation PASSED
+            "#,
+        )
+        .stderr(
+            r#"
+            artifact: [ROOT]/.llm-orc/artifacts/passing/[RUN]
+            "#,
+        )
+        .run();
+    p.test(&["validate", "category", "--category", "checks"])
+        .status(1)
+        .stdout(
+            r#"
+            Validating ensemble: checks/failing
+            ──────────────────────────────────────────────────
+            Validation FAILED
+
+            Validation Layer Results:
+              structural: FAIL
+                - Missing required agents: publish
+              schema: FAIL
+                - Agent extract missing required fields: owner
+              behavioral: FAIL
+                - Assertion 'crash' raised exception: Assertion evaluation failed: agent_outputs['ghost']
+              quantitative: FAIL
+                - Metric 'agent_count' failed threshold: 1 not > 3
+            "#,
+        )
+        .stderr(
+            r#"
+            error: checks/failing: structural: Missing required agents: publish
+            error: checks/failing: schema: Agent extract missing required fields: owner
+            error: checks/failing: behavioral: Assertion 'crash' raised exception: Assertion evaluation failed: agent_outputs['ghost']
+            error: checks/failing: quantitative: Metric 'agent_count' failed threshold: 1 not > 3
+            artifact: [ROOT]/.llm-orc/artifacts/checks/failing/[RUN]
+            "#,
+        )
+        .run();
+    p.test(&["validate", "category", "nothing-here"])
+        .status(1)
+        .stdout("")
+        .stderr(
+            r#"
+            error: no ensemble with a `validation:` block in category `nothing-here`
+            "#,
+        )
+        .run();
 
     // A normal run of a validation ensemble carries its validation_result too.
-    let r = p.orc_async(&["invoke", "passing", "real input"]).await;
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    p.test(&["invoke", "passing", "real input"])
+        .status(0)
+        .stdout(
+            r#"
+            == extract (succeeded) ==
+            {"success": true, "extracted": {"title": "T", "owner": "ops"}, "missing_fields": [], "total_fields": 2, "extracted_count": 2, "error": null}
+
+            == summarise (succeeded, qwen3:0.6b) ==
+            A short summary.
+
+            -- usage by tier --
+               micro: 1 call(s), 133 in + 16 out = 149 tokens
+               total: 149 tokens in [TIME]; status completed
+
+            -- deliverable --
+            A short summary.
+
+            artifact: [ROOT]/.llm-orc/artifacts/passing/[RUN]
+            routing id: [ID]
+            "#,
+        )
+        .stderr("")
+        .run();
     assert_eq!(
         latest_artifact(&p, "passing")["validation_result"]["passed"],
         true
@@ -170,25 +277,39 @@ async fn test_mode_answers_for_the_user() {
     let (_sim, p) = setup().await;
     p.ensemble(
         "asks",
-        "name: asks
-description: asks the user
-agents:
-  - name: who
-    script: primitives/user_interaction/get_user_input.py
-    parameters: {prompt: Your name?}
-validation:
-  schema_validations:
-    - {agent: who, output_schema: GetUserInputOutput, required_fields: [input]}
-  behavioral:
-    - {name: ada, description: the simulated user answered, assertion: \"agent_outputs['who']['input'] == 'Ada'\"}
-test_mode:
-  enabled: true
-  llm_simulation:
-    - {agent: who, model: qwen3:0.6b, persona: helpful_user, cached_responses: {'Your name?': Ada}}
-",
+        r#"
+            name: asks
+            description: asks the user
+            agents:
+              - name: who
+                script: primitives/user_interaction/get_user_input.py
+                parameters: {prompt: Your name?}
+            validation:
+              schema_validations:
+                - {agent: who, output_schema: GetUserInputOutput, required_fields: [input]}
+              behavioral:
+                - {name: ada, description: the simulated user answered, assertion: "agent_outputs['who']['input'] == 'Ada'"}
+            test_mode:
+              enabled: true
+              llm_simulation:
+                - {agent: who, model: qwen3:0.6b, persona: helpful_user, cached_responses: {'Your name?': Ada}}
+        "#,
     );
-    let r = p.orc_async(&["validate", "run", "asks"]).await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    p.test(&["validate", "run", "asks"])
+        .status(0)
+        .stdout(
+            r#"
+            Validating ensemble: asks
+            ──────────────────────────────────────────────────
+            Validation PASSED
+            "#,
+        )
+        .stderr(
+            r#"
+            artifact: [ROOT]/.llm-orc/artifacts/asks/[RUN]
+            "#,
+        )
+        .run();
     let art = latest_artifact(&p, "asks");
     assert_eq!(art["metadata"]["interactive_mode"], true);
     assert_eq!(art["metadata"]["user_inputs_collected"], 1);
@@ -226,8 +347,21 @@ async fn auxiliary_model_calls_go_through_the_engine() {
     }
     p.ensemble("users", &yaml);
 
-    let r = p.orc_async(&["validate", "run", "users"]).await;
-    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    p.test(&["validate", "run", "users"])
+        .status(0)
+        .stdout(
+            r#"
+            Validating ensemble: users
+            ──────────────────────────────────────────────────
+            Validation PASSED
+            "#,
+        )
+        .stderr(
+            r#"
+            artifact: [ROOT]/.llm-orc/artifacts/users/[RUN]
+            "#,
+        )
+        .run();
     let art = latest_artifact(&p, "users");
     assert_eq!(art["metadata"]["user_inputs_collected"], 3, "{art}");
     let calls = art["metadata"]["orc"]["auxiliary_calls"]
@@ -268,7 +402,18 @@ fn invalid_blocks_are_reported_by_validate() {
     p.with_profiles();
     p.ensemble(
         "bad",
-        "name: bad\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\nvalidation:\n  schema_validations:\n    - {output_schema: X}\n  behavioral:\n    - {name: b, description: d, assertion: 'x = 1'}\n",
+        r#"
+            name: bad
+            description: d
+            agents:
+              - name: a
+                model_profile: tiny
+            validation:
+              schema_validations:
+                - {output_schema: X}
+              behavioral:
+                - {name: b, description: d, assertion: 'x = 1'}
+        "#,
     );
     let r = p.orc(&["validate", "bad"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -281,14 +426,31 @@ fn invalid_blocks_are_reported_by_validate() {
     );
     p.ensemble(
         "odd",
-        "name: odd\ndescription: d\nagents:\n  - name: a\n    model_profile: tiny\nvalidation:\n  behavioral:\n    - {name: b, description: d, assertion: 'x = 1'}\n",
+        r#"
+            name: odd
+            description: d
+            agents:
+              - name: a
+                model_profile: tiny
+            validation:
+              behavioral:
+                - {name: b, description: d, assertion: 'x = 1'}
+        "#,
     );
-    let r = p.orc(&["validate", "odd"]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("warning: behavioral assertion `b` cannot be evaluated by orc"),
-        "{}",
-        r.stderr
-    );
+    p.test(&["validate", "odd"])
+        .status(0)
+        .stdout(
+            r#"
+            ok       odd (single, 1 agents) [ROOT]/.llm-orc/ensembles/odd.yaml
+
+            1 ensemble(s): 1 valid, 0 invalid, 1 warning(s)
+            "#,
+        )
+        .stderr(
+            r#"
+            [ROOT]/.llm-orc/ensembles/odd.yaml:1:7: warning: behavioral assertion `b` cannot be evaluated by orc: unexpected `=`
+              hint: orc evaluates a safe subset of Python expressions; the assertion will fail with this error
+            "#,
+        )
+        .run();
 }

@@ -6,6 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod builder;
+pub use builder::{Test, redact_runs, unindent};
+
 pub struct TestProject {
     pub dir: tempfile::TempDir,
 }
@@ -70,12 +73,13 @@ impl TestProject {
         self.home().join(".config/llm-orc")
     }
 
-    /// Writes a file relative to the project root, creating folders.
+    /// Writes a file relative to the project root, creating folders; text that starts with a
+    /// line break is unindented first ([`unindent`]).
     pub fn write(&self, rel: &str, text: &str) -> PathBuf {
-        write_file(&self.root().join(rel), text)
+        write_file(&self.root().join(rel), &unindent(text))
     }
 
-    /// Writes an ensemble into `.llm-orc/ensembles/<name>.yaml`.
+    /// Writes an ensemble into `.llm-orc/ensembles/<name>.yaml` (unindented as `write`).
     pub fn ensemble(&self, name: &str, text: &str) -> PathBuf {
         self.write(&format!(".llm-orc/ensembles/{name}.yaml"), text)
     }
