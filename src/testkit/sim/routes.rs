@@ -61,6 +61,26 @@ pub(super) async fn handle(
         Err(_) => Value::Null,
     };
     let resp = match (&method, path.as_str()) {
+        (&Method::POST, "/api/chat" | "/api/generate" | "/v1/chat/completions")
+            if lock(&st.stall).is_some() =>
+        {
+            stalled(&st).await
+        }
+        (&Method::POST, "/api/chat") => generate(st, Kind::Chat, &path, body, t_arrive).await,
+        (&Method::POST, "/api/generate") => {
+            generate(st, Kind::Generate, &path, body, t_arrive).await
+        }
+        (&Method::POST, "/v1/chat/completions") => {
+            generate(st, Kind::OaiChat, &path, body, t_arrive).await
+        }
+        _ => discovery(&st, &method, &path, &body),
+    };
+    Ok(resp)
+}
+
+/// The endpoints that describe the server (and 404 for any other path).
+fn discovery(st: &State, method: &Method, path: &str, body: &Value) -> Response<Body> {
+    match (method, path) {
         (&Method::GET, "/") | (&Method::HEAD, "/") => text(StatusCode::OK, "Ollama is running"),
         (&Method::GET, "/api/version") => full(StatusCode::OK, &json!({"version": "0.12.6"})),
         (&Method::GET, "/api/tags") => {
@@ -121,21 +141,8 @@ pub(super) async fn handle(
                 )
             }
         }
-        (&Method::POST, "/api/chat" | "/api/generate" | "/v1/chat/completions")
-            if lock(&st.stall).is_some() =>
-        {
-            stalled(&st).await
-        }
-        (&Method::POST, "/api/chat") => generate(st, Kind::Chat, &path, body, t_arrive).await,
-        (&Method::POST, "/api/generate") => {
-            generate(st, Kind::Generate, &path, body, t_arrive).await
-        }
-        (&Method::POST, "/v1/chat/completions") => {
-            generate(st, Kind::OaiChat, &path, body, t_arrive).await
-        }
         _ => text(StatusCode::NOT_FOUND, "404 page not found"),
-    };
-    Ok(resp)
+    }
 }
 
 /// A stalled generation request: never answered, or a drip of spaces (at most an hour, and only
