@@ -239,19 +239,42 @@ impl Provider for OllamaClient {
             let text = error_text(resp).await;
             return Err(self.status_error(model, status.as_u16(), &text));
         }
-        let mut out = ChatResponse::default();
         if !self.stream {
-            let body = read_capped(&mut resp, self.max_response_bytes)
-                .await
-                .map_err(|e| self.interrupted(model, &e))?
-                .map_err(|_| self.too_large(model))?;
-            let chunk: ChatChunk =
-                serde_json::from_slice(&body).map_err(|e| self.malformed(model, format!("{e}")))?;
-            if !self.absorb(model, chunk, &mut out)? {
-                return Err(self.malformed(model, "the response is not marked done".into()));
-            }
-            return Ok(out);
+            return self.whole(model, &mut resp).await;
         }
+        self.streamed(model, &mut resp, progress).await
+    }
+}
+
+impl OllamaClient {
+    /// A whole (not streamed) answer: one message, which must say `done`.
+    async fn whole(
+        &self,
+        model: &str,
+        resp: &mut reqwest::Response,
+    ) -> Result<ChatResponse, ProviderError> {
+        let mut out = ChatResponse::default();
+        let body = read_capped(resp, self.max_response_bytes)
+            .await
+            .map_err(|e| self.interrupted(model, &e))?
+            .map_err(|_| self.too_large(model))?;
+        let chunk: ChatChunk =
+            serde_json::from_slice(&body).map_err(|e| self.malformed(model, format!("{e}")))?;
+        if !self.absorb(model, chunk, &mut out)? {
+            return Err(self.malformed(model, "the response is not marked done".into()));
+        }
+        Ok(out)
+    }
+
+    /// A streamed answer: NDJSON messages as they arrive (each one counted for progress), up
+    /// to the one that says `done`; everything received counts toward the size limit.
+    async fn streamed(
+        &self,
+        model: &str,
+        resp: &mut reqwest::Response,
+        progress: &dyn TokenSink,
+    ) -> Result<ChatResponse, ProviderError> {
+        let mut out = ChatResponse::default();
         let mut lines = Lines::default();
         let mut received: u64 = 0;
         let mut chunks = 0u64;

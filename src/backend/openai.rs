@@ -155,30 +155,7 @@ impl Provider for OpenAiClient {
             });
         }
         if status != reqwest::StatusCode::OK {
-            let status = status.as_u16();
-            let text = error_text(resp).await;
-            let message = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|v| {
-                    let e = v.get("error")?;
-                    e.get("message")
-                        .and_then(Value::as_str)
-                        .or_else(|| e.as_str())
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| text.trim().chars().take(300).collect());
-            if status == 404 && message.contains("not found") {
-                return Err(ProviderError::ModelMissing {
-                    host: self.base_url.clone(),
-                    model: model.to_string(),
-                });
-            }
-            return Err(ProviderError::Status {
-                host: self.base_url.clone(),
-                model: model.to_string(),
-                status,
-                message,
-            });
+            return Err(self.refusal(resp, model).await);
         }
         let body = read_capped(&mut resp, self.max_response_bytes)
             .await
@@ -195,12 +172,47 @@ impl Provider for OpenAiClient {
                     limit,
                 }
             })?;
-        let c: Completion =
-            serde_json::from_slice(&body).map_err(|e| ProviderError::Malformed {
+        self.completion(&body, model)
+    }
+}
+
+impl OpenAiClient {
+    /// A status other than 200: the server's message (OpenAI's `error.message`, or the start of
+    /// the body); a 404 saying "not found" is a missing model.
+    async fn refusal(&self, resp: reqwest::Response, model: &str) -> ProviderError {
+        let status = resp.status().as_u16();
+        let text = error_text(resp).await;
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| {
+                let e = v.get("error")?;
+                e.get("message")
+                    .and_then(Value::as_str)
+                    .or_else(|| e.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| text.trim().chars().take(300).collect());
+        if status == 404 && message.contains("not found") {
+            return ProviderError::ModelMissing {
                 host: self.base_url.clone(),
                 model: model.to_string(),
-                detail: e.to_string(),
-            })?;
+            };
+        }
+        ProviderError::Status {
+            host: self.base_url.clone(),
+            model: model.to_string(),
+            status,
+            message,
+        }
+    }
+
+    /// A whole completion: its first choice and its counts.
+    fn completion(&self, body: &[u8], model: &str) -> Result<ChatResponse, ProviderError> {
+        let c: Completion = serde_json::from_slice(body).map_err(|e| ProviderError::Malformed {
+            host: self.base_url.clone(),
+            model: model.to_string(),
+            detail: e.to_string(),
+        })?;
         let choice = c
             .choices
             .into_iter()
@@ -210,30 +222,34 @@ impl Provider for OpenAiClient {
                 model: model.to_string(),
                 detail: "no choices in the response".into(),
             })?;
-        let usage = c.usage.unwrap_or_default();
-        let mut u = Usage::default();
-        u.input_tokens = u.take(
-            "input_tokens",
-            "usage.prompt_tokens",
-            usage.prompt_tokens.as_deref(),
-        );
-        u.output_tokens = u.take(
-            "output_tokens",
-            "usage.completion_tokens",
-            usage.completion_tokens.as_deref(),
-        );
-        u.cached_input_tokens = u.take(
-            "cached_input_tokens",
-            "usage.prompt_tokens_details.cached_tokens",
-            usage
-                .prompt_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens.as_deref()),
-        );
         Ok(ChatResponse {
             content: choice.message.and_then(|m| m.content).unwrap_or_default(),
             done_reason: choice.finish_reason,
-            usage: u,
+            usage: counts(c.usage.unwrap_or_default()),
         })
     }
+}
+
+/// OpenAI's counts in orc's fields (a figure that is not a count is recorded as invalid).
+fn counts(usage: OaiUsage) -> Usage {
+    let mut u = Usage::default();
+    u.input_tokens = u.take(
+        "input_tokens",
+        "usage.prompt_tokens",
+        usage.prompt_tokens.as_deref(),
+    );
+    u.output_tokens = u.take(
+        "output_tokens",
+        "usage.completion_tokens",
+        usage.completion_tokens.as_deref(),
+    );
+    u.cached_input_tokens = u.take(
+        "cached_input_tokens",
+        "usage.prompt_tokens_details.cached_tokens",
+        usage
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens.as_deref()),
+    );
+    u
 }

@@ -239,31 +239,7 @@ pub fn text(e: &CompiledEnsemble, full: bool) -> String {
         v.levels.len()
     );
     if v.levels.len() > 1 {
-        let shape: Vec<String> = v
-            .levels
-            .iter()
-            .map(|t| {
-                // The LLM agents with their models, then scripts and child ensembles.
-                let models: Vec<&str> = t
-                    .models
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|m| !m.starts_with('('))
-                    .collect();
-                let mut parts = Vec::new();
-                for (class, n) in &t.classes {
-                    if !matches!(*class, "script" | "ensemble") {
-                        parts.push(format!("{n} {class} ({})", models.join(" + ")));
-                    }
-                }
-                for class in ["script", "ensemble"] {
-                    if let Some(n) = t.classes.get(class) {
-                        parts.push(format!("{n} {class}"));
-                    }
-                }
-                parts.join(", ")
-            })
-            .collect();
+        let shape: Vec<String> = v.levels.iter().map(tier_shape).collect();
         let _ = writeln!(s, "tiers: {}", shape.join(" -> "));
     }
     let width = e
@@ -274,48 +250,88 @@ pub fn text(e: &CompiledEnsemble, full: bool) -> String {
         .unwrap_or(0)
         .min(40);
     for t in &v.levels {
-        let models: Vec<String> = t.models.iter().map(|(m, n)| format!("{m} x{n}")).collect();
-        let _ = writeln!(
-            s,
-            "\nlevel {} ({} agent{}; {})",
-            t.level,
-            t.agents.len(),
-            if t.agents.len() == 1 { "" } else { "s" },
-            models.join(", ")
-        );
-        let n = t.agents.len();
-        let fold = !full && n > FOLD_OVER;
-        for (k, name) in t.agents.iter().enumerate() {
-            if fold && k == 10 {
-                let _ = writeln!(s, "  ... {} more (orc graph --full shows all)", n - 13);
-            }
-            if fold && (10..n - 3).contains(&k) {
-                continue;
-            }
-            let Some(i) = e.agents.iter().position(|a| &a.name == name) else {
-                continue;
-            };
-            let a = &e.agents[i];
-            let mut line = format!("  {:width$}  {}", a.name, agent_detail(a), width = width);
-            if a.fan_out {
-                line.push_str("  [fan-out]");
-            }
-            line.push_str(&control_notes(e, i));
-            if !a.depends_on.is_empty() {
-                let d = &a.depends_on;
-                if full || d.len() <= 8 {
-                    line.push_str(&format!("  <- {}", d.join(", ")));
-                } else {
-                    line.push_str(&format!(
-                        "  <- {}, ... and {} more",
-                        d[..6].join(", "),
-                        d.len() - 6
-                    ));
-                }
-            }
-            let _ = writeln!(s, "{}", line.trim_end());
+        level_block(&mut s, e, t, full, width);
+    }
+    models_table(&mut s, e, &v);
+    s
+}
+
+/// One level in the `tiers:` line: the LLM agents with their models, then scripts and child
+/// ensembles.
+fn tier_shape(t: &TierView) -> String {
+    let models: Vec<&str> = t
+        .models
+        .keys()
+        .map(String::as_str)
+        .filter(|m| !m.starts_with('('))
+        .collect();
+    let mut parts = Vec::new();
+    for (class, n) in &t.classes {
+        if !matches!(*class, "script" | "ensemble") {
+            parts.push(format!("{n} {class} ({})", models.join(" + ")));
         }
     }
+    for class in ["script", "ensemble"] {
+        if let Some(n) = t.classes.get(class) {
+            parts.push(format!("{n} {class}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// A level's heading and its agents, one a line (names padded to `width`), folded when wide.
+fn level_block(s: &mut String, e: &CompiledEnsemble, t: &TierView, full: bool, width: usize) {
+    let models: Vec<String> = t.models.iter().map(|(m, n)| format!("{m} x{n}")).collect();
+    let _ = writeln!(
+        s,
+        "\nlevel {} ({} agent{}; {})",
+        t.level,
+        t.agents.len(),
+        if t.agents.len() == 1 { "" } else { "s" },
+        models.join(", ")
+    );
+    let n = t.agents.len();
+    let fold = !full && n > FOLD_OVER;
+    for (k, name) in t.agents.iter().enumerate() {
+        if fold && k == 10 {
+            let _ = writeln!(s, "  ... {} more (orc graph --full shows all)", n - 13);
+        }
+        if fold && (10..n - 3).contains(&k) {
+            continue;
+        }
+        let Some(i) = e.agents.iter().position(|a| &a.name == name) else {
+            continue;
+        };
+        let _ = writeln!(s, "{}", agent_line(e, i, full, width).trim_end());
+    }
+}
+
+/// One agent of a level: name, detail, fan-out, guard and waits, dependencies (the first six
+/// of many unless `full`).
+fn agent_line(e: &CompiledEnsemble, i: usize, full: bool, width: usize) -> String {
+    let a = &e.agents[i];
+    let mut line = format!("  {:width$}  {}", a.name, agent_detail(a), width = width);
+    if a.fan_out {
+        line.push_str("  [fan-out]");
+    }
+    line.push_str(&control_notes(e, i));
+    if !a.depends_on.is_empty() {
+        let d = &a.depends_on;
+        if full || d.len() <= 8 {
+            line.push_str(&format!("  <- {}", d.join(", ")));
+        } else {
+            line.push_str(&format!(
+                "  <- {}, ... and {} more",
+                d[..6].join(", "),
+                d.len() - 6
+            ));
+        }
+    }
+    line
+}
+
+/// `agents per model:` with each model's size and size class.
+fn models_table(s: &mut String, e: &CompiledEnsemble, v: &GraphView) {
     let _ = writeln!(s, "\nagents per model:");
     let mwidth = v
         .agents_per_model
@@ -335,7 +351,6 @@ pub fn text(e: &CompiledEnsemble, full: bool) -> String {
             .unwrap_or_default();
         let _ = writeln!(s, "  {m:mwidth$}  {n:>5}{size}");
     }
-    s
 }
 
 fn dot_id(s: &str) -> String {

@@ -109,6 +109,19 @@ pub(super) struct Call<'a> {
     pub budgeted: bool,
 }
 
+/// The error of a call whose every target failed: the first target's, with the fallbacks'.
+fn all_failed(mut errors: Vec<String>) -> String {
+    match errors.len() {
+        0 => "no model to call".to_string(),
+        1 => errors.remove(0),
+        _ => format!(
+            "{} (fallbacks failed too: {})",
+            errors[0],
+            errors[1..].join("; ")
+        ),
+    }
+}
+
 /// What a model answered and what it cost.
 pub(super) struct Answered {
     pub text: String,
@@ -128,33 +141,15 @@ impl Call<'_> {
     ) -> Result<Answered, Unanswered> {
         let mut errors: Vec<String> = Vec::new();
         for (k, t) in targets.enumerate() {
-            let pooled = matches!(t.provider, ProviderKind::Ollama) && t.base_url.is_none();
-            let route = match (&self.engine.pool, pooled) {
-                (Some(pool), true) => Route::Pool(pool.clone()),
-                _ => match self.engine.provider(&t.provider, t.base_url.as_deref()) {
-                    Ok(p) => Route::Fixed(p),
-                    Err(cloud) => {
-                        let e = ProviderError::NotRunnable {
-                            provider: cloud,
-                            model: t.model.clone(),
-                        };
-                        errors.push(e.to_string());
-                        continue;
-                    }
-                },
+            let route = match self.route(t) {
+                Ok(r) => r,
+                Err(e) => {
+                    errors.push(e);
+                    continue;
+                }
             };
             if k > 0 {
-                tracing::warn!(
-                    agent = self.display,
-                    profile = t.profile_name(),
-                    model = %t.model,
-                    host = match &route {
-                        Route::Fixed(p) => p.host(),
-                        Route::Pool(_) => "the host pool",
-                    },
-                    after = errors.last().map(String::as_str).unwrap_or(""),
-                    "falling back to another model profile"
-                );
+                self.falling_back(t, &route, &errors);
             }
             let req = prompt.request(t);
             let answered = match &route {
@@ -196,15 +191,39 @@ impl Call<'_> {
             }
         }
         timing.end_ms = self.engine.ms();
-        Err(Unanswered::Failed(match errors.len() {
-            0 => "no model to call".to_string(),
-            1 => errors.remove(0),
-            _ => format!(
-                "{} (fallbacks failed too: {})",
-                errors[0],
-                errors[1..].join("; ")
-            ),
-        }))
+        Err(Unanswered::Failed(all_failed(errors)))
+    }
+
+    /// Where a target's requests go: the host pool for a plain Ollama target when the run has
+    /// one, else the target's provider; Err (the message) for a provider orc cannot run.
+    fn route(&self, t: &ModelTarget) -> Result<Route, String> {
+        let pooled = matches!(t.provider, ProviderKind::Ollama) && t.base_url.is_none();
+        match (&self.engine.pool, pooled) {
+            (Some(pool), true) => Ok(Route::Pool(pool.clone())),
+            _ => match self.engine.provider(&t.provider, t.base_url.as_deref()) {
+                Ok(p) => Ok(Route::Fixed(p)),
+                Err(cloud) => Err(ProviderError::NotRunnable {
+                    provider: cloud,
+                    model: t.model.clone(),
+                }
+                .to_string()),
+            },
+        }
+    }
+
+    /// Says that a fallback target is tried, after which error.
+    fn falling_back(&self, t: &ModelTarget, route: &Route, errors: &[String]) {
+        tracing::warn!(
+            agent = self.display,
+            profile = t.profile_name(),
+            model = %t.model,
+            host = match route {
+                Route::Fixed(p) => p.host(),
+                Route::Pool(_) => "the host pool",
+            },
+            after = errors.last().map(String::as_str).unwrap_or(""),
+            "falling back to another model profile"
+        );
     }
 
     /// Sends the request, retrying connection errors, 503 and 5xx with backoff. The timeout
@@ -294,18 +313,9 @@ impl Call<'_> {
             attempt_no += 1;
             let mut lease = match next.take() {
                 Some(l) => l,
-                None => match pool.choose(&req.model, &tried) {
-                    Ok(l) => l,
-                    Err(e @ PoolError::NotInstalled { .. }) => return Err(CallError::Pool(e)),
-                    Err(e) => {
-                        // Every host with the model has its breaker open: wait like a retry.
-                        if attempt_no < engine.retry.max_attempts
-                            && self.back_off("the host pool", req, attempt_no, &e).await
-                        {
-                            continue;
-                        }
-                        return Err(CallError::Pool(e));
-                    }
+                None => match self.choose_host(pool, req, &tried, attempt_no).await? {
+                    Some(l) => l,
+                    None => continue,
                 },
             };
             lease.admit(self.priority).await;
@@ -340,21 +350,8 @@ impl Call<'_> {
                 }
                 Sent::TimedOut { idle } => {
                     let msg = self.timed_out(&provider, req, idle);
-                    lease.timed_out(&msg);
-                    lease.refresh_later();
-                    let host = lease.shown.clone();
-                    drop(lease);
-                    if !tried.contains(&host) {
-                        tried.push(host.clone());
-                    }
-                    match pool.choose(&req.model, &tried) {
-                        Ok(other) if !tried.contains(&other.shown) => {
-                            self.switching(&host, &other.shown, req, attempt_no, &msg);
-                            next = Some(other);
-                            continue;
-                        }
-                        _ => return Err(CallError::Timeout(msg)),
-                    }
+                    next = Some(self.after_timeout(pool, req, lease, msg, &mut tried, attempt_no)?);
+                    continue;
                 }
                 Sent::Answer(Ok(resp)) => {
                     lease.succeeded();
@@ -369,36 +366,103 @@ impl Call<'_> {
                 }
                 Sent::Answer(Err(e)) => e,
             };
-            lease.failed(&e);
-            let missing = matches!(e, ProviderError::ModelMissing { .. });
-            if e.retryable() {
-                lease.refresh_later();
-            }
-            let host = lease.shown.clone();
-            drop(lease);
-            if !e.retryable() && !missing {
-                return Err(CallError::Provider(after_attempts(e, attempt_no)));
-            }
-            if !tried.contains(&host) {
-                tried.push(host.clone());
-            }
-            match pool.choose(&req.model, &tried) {
-                Ok(other) if !tried.contains(&other.shown) => {
-                    self.switching(&host, &other.shown, req, attempt_no, &e);
-                    next = Some(other);
-                    continue;
+            next = self
+                .after_failure(pool, req, lease, e, &mut tried, attempt_no)
+                .await?;
+        }
+    }
+
+    /// A host for the next attempt (avoiding `tried`). When every host with the model has its
+    /// breaker open, waits like a retry: None, try again.
+    async fn choose_host(
+        &self,
+        pool: &Arc<HostPool>,
+        req: &ChatRequest,
+        tried: &[String],
+        attempt_no: u32,
+    ) -> Result<Option<Lease>, CallError> {
+        match pool.choose(&req.model, tried) {
+            Ok(l) => Ok(Some(l)),
+            Err(e @ PoolError::NotInstalled { .. }) => Err(CallError::Pool(e)),
+            Err(e) => {
+                if attempt_no < self.engine.retry.max_attempts
+                    && self.back_off("the host pool", req, attempt_no, &e).await
+                {
+                    return Ok(None);
                 }
-                Ok(_) => {}
-                Err(p @ PoolError::NotInstalled { .. }) => return Err(CallError::Pool(p)),
-                Err(_) => {}
-            }
-            if missing || attempt_no >= engine.retry.max_attempts {
-                return Err(CallError::Provider(after_attempts(e, attempt_no)));
-            }
-            if !self.back_off(&host, req, attempt_no, &e).await {
-                return Err(CallError::Provider(e));
+                Err(CallError::Pool(e))
             }
         }
+    }
+
+    /// The host gave no answer in time: it has failed (its breaker counts it), and the
+    /// request moves to an untried host with a fresh timeout, else fails with `msg`.
+    fn after_timeout(
+        &self,
+        pool: &Arc<HostPool>,
+        req: &ChatRequest,
+        lease: Lease,
+        msg: String,
+        tried: &mut Vec<String>,
+        attempt_no: u32,
+    ) -> Result<Lease, CallError> {
+        lease.timed_out(&msg);
+        lease.refresh_later();
+        let host = lease.shown.clone();
+        drop(lease);
+        if !tried.contains(&host) {
+            tried.push(host.clone());
+        }
+        match pool.choose(&req.model, tried) {
+            Ok(other) if !tried.contains(&other.shown) => {
+                self.switching(&host, &other.shown, req, attempt_no, &msg);
+                Ok(other)
+            }
+            _ => Err(CallError::Timeout(msg)),
+        }
+    }
+
+    /// The host answered with an error: a retryable one moves the request to an untried host
+    /// at once (Some), else it is retried with backoff up to `max_attempts` (None); anything
+    /// else ends the request.
+    async fn after_failure(
+        &self,
+        pool: &Arc<HostPool>,
+        req: &ChatRequest,
+        lease: Lease,
+        e: ProviderError,
+        tried: &mut Vec<String>,
+        attempt_no: u32,
+    ) -> Result<Option<Lease>, CallError> {
+        lease.failed(&e);
+        let missing = matches!(e, ProviderError::ModelMissing { .. });
+        if e.retryable() {
+            lease.refresh_later();
+        }
+        let host = lease.shown.clone();
+        drop(lease);
+        if !e.retryable() && !missing {
+            return Err(CallError::Provider(after_attempts(e, attempt_no)));
+        }
+        if !tried.contains(&host) {
+            tried.push(host.clone());
+        }
+        match pool.choose(&req.model, tried) {
+            Ok(other) if !tried.contains(&other.shown) => {
+                self.switching(&host, &other.shown, req, attempt_no, &e);
+                return Ok(Some(other));
+            }
+            Ok(_) => {}
+            Err(p @ PoolError::NotInstalled { .. }) => return Err(CallError::Pool(p)),
+            Err(_) => {}
+        }
+        if missing || attempt_no >= self.engine.retry.max_attempts {
+            return Err(CallError::Provider(after_attempts(e, attempt_no)));
+        }
+        if !self.back_off(&host, req, attempt_no, &e).await {
+            return Err(CallError::Provider(e));
+        }
+        Ok(None)
     }
 
     /// A failed request moves to another host of the pool at once (a retry without backoff).

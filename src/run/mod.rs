@@ -4,9 +4,11 @@
 //! `engine` (what runs share: limits, retries, events), `scheduler` (the ready-queue loop over
 //! one graph), `node` (one agent of the graph: guards, input_key, dispatch, fan-out, reuse),
 //! `units` (one fn per kind of unit: llm, script, primitive, child, loop), `call` (model calls
-//! with fallbacks, slots and retries).
+//! with fallbacks, slots and retries), `results` (what a run produces, in memory) and
+//! `document` (its execution.json, typed).
 
 mod call;
+pub mod document;
 mod engine;
 pub mod hash;
 mod node;
@@ -22,6 +24,7 @@ use std::sync::Arc;
 
 use crate::compile::CompiledEnsemble;
 pub use call::Question;
+pub use document::ExecutionDoc;
 pub use engine::{
     Asker, Budget, Engine, Event, Limits, Resolver, ResultCacheUse, RetryPolicy, Reusable,
     ScriptMemo,

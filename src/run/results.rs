@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use crate::backend::Usage;
 
+pub use super::document::{entry_to_json, llm_orc_entry, totals_to_json, usage_to_json};
+
 /// An agent's outcome, with llm-orc's status words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,11 +44,11 @@ impl Status {
 }
 
 /// One instance of a fan-out, as listed in the gathered entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InstanceStatus {
     pub index: usize,
     pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
@@ -284,7 +286,7 @@ pub struct RunResult {
 }
 
 /// What a run's budget allowed and what it spent (`metadata.orc.budget`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BudgetReport {
     pub limit_tokens: Option<u64>,
     pub limit_cost_usd: Option<f64>,
@@ -329,12 +331,7 @@ pub struct AuxiliaryCall {
 impl AuxiliaryCall {
     /// `{purpose, agent, model, usage}` as `metadata.orc.auxiliary_calls` lists it.
     pub fn to_json(&self) -> Value {
-        serde_json::json!({
-            "purpose": self.purpose,
-            "agent": self.agent,
-            "model": self.usage.model,
-            "usage": usage_to_json(&self.usage),
-        })
+        super::document::to_value(&super::document::AuxiliaryCallDoc::of(self))
     }
 }
 
@@ -412,336 +409,6 @@ impl RunResult {
             .iter()
             .filter(|(_, u)| !u.usage.missing_counts().is_empty())
             .count()
-    }
-}
-
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
-}
-
-/// One `results` entry in llm-orc 0.25.2's shape (key order included), with orc's cache keys
-/// when the answer came from the result cache.
-pub fn entry_to_json(e: &Entry) -> Value {
-    let mut v = llm_orc_entry(e);
-    if let (Some(u), Value::Object(m)) = (&e.cached_usage, &mut v) {
-        m.insert("cached".into(), Value::Bool(true));
-        m.insert("cached_usage".into(), u.clone());
-    }
-    v
-}
-
-/// One entry exactly as llm-orc 0.25.2 stores it (what scripts see of their dependencies).
-pub fn llm_orc_entry(e: &Entry) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert("response".into(), e.response.clone());
-    m.insert("status".into(), serde_json::json!(e.status));
-    if let Some(inst) = &e.instances {
-        m.insert("fan_out".into(), Value::Bool(true));
-        m.insert("instances".into(), serde_json::json!(inst));
-    } else {
-        m.insert("model_substituted".into(), Value::Bool(e.model_substituted));
-    }
-    if let Some(err) = &e.error {
-        m.insert("error".into(), Value::String(err.clone()));
-    }
-    if let Some(p) = &e.payload {
-        m.insert("payload".into(), p.clone());
-    }
-    if let Some(r) = &e.reason {
-        m.insert("reason".into(), Value::String(r.clone()));
-    }
-    m.insert("outcome".into(), Value::String(e.outcome().into()));
-    m.insert("has_errors".into(), Value::Bool(e.has_errors()));
-    if let Some(r) = &e.agent_requests {
-        m.insert("agent_requests".into(), r.clone());
-    }
-    if let Some(why) = &e.handled_failure {
-        m.insert("handled_failure".into(), Value::Bool(true));
-        m.insert("handled_failure_reason".into(), Value::String(why.clone()));
-    }
-    Value::Object(m)
-}
-
-/// Per-agent usage in llm-orc's keys, then orc's exact figures beside them. A count the server
-/// did not report is `null` and listed in `counts_missing`.
-pub fn usage_to_json(u: &AgentUsage) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert(
-        "input_tokens".into(),
-        serde_json::json!(u.usage.input_tokens),
-    );
-    m.insert(
-        "output_tokens".into(),
-        serde_json::json!(u.usage.output_tokens),
-    );
-    m.insert("total_tokens".into(), serde_json::json!(u.total_tokens()));
-    m.insert("cost_usd".into(), serde_json::json!(u.cost()));
-    m.insert("duration_ms".into(), serde_json::json!(u.duration_ms()));
-    m.insert("model".into(), Value::String(u.model.clone()));
-    if let Some(p) = &u.profile {
-        m.insert("model_profile".into(), Value::String(p.clone()));
-    }
-    m.insert("provider".into(), Value::String(u.provider.clone()));
-    m.insert("host".into(), Value::String(u.host.clone()));
-    m.insert(
-        "cached_input_tokens".into(),
-        serde_json::json!(u.usage.cached_input_tokens),
-    );
-    m.insert(
-        "prompt_eval_count".into(),
-        serde_json::json!(u.usage.input_tokens),
-    );
-    m.insert(
-        "eval_count".into(),
-        serde_json::json!(u.usage.output_tokens),
-    );
-    m.insert(
-        "load_duration_ns".into(),
-        serde_json::json!(u.usage.load_duration_ns),
-    );
-    m.insert(
-        "prompt_eval_duration_ns".into(),
-        serde_json::json!(u.usage.prompt_eval_duration_ns),
-    );
-    m.insert(
-        "eval_duration_ns".into(),
-        serde_json::json!(u.usage.eval_duration_ns),
-    );
-    m.insert(
-        "total_duration_ns".into(),
-        serde_json::json!(u.usage.total_duration_ns),
-    );
-    m.insert("done_reason".into(), serde_json::json!(u.done_reason));
-    m.insert("truncated".into(), Value::Bool(u.truncated()));
-    let missing = u.usage.missing_counts();
-    if !missing.is_empty() {
-        m.insert("counts_missing".into(), serde_json::json!(missing));
-    }
-    if !u.usage.invalid.is_empty() {
-        m.insert("counts_invalid".into(), serde_json::json!(u.usage.invalid));
-    }
-    m.insert("service_ms".into(), serde_json::json!(round3(u.service_ms)));
-    Value::Object(m)
-}
-
-/// Sums of what was counted, and how many agents had counts missing.
-pub fn totals_to_json(usage: &[(String, AgentUsage)]) -> Value {
-    // Saturating: a sum never wraps, whatever the servers said.
-    let sum = |f: &dyn Fn(&AgentUsage) -> Option<u64>| {
-        usage
-            .iter()
-            .filter_map(|(_, u)| f(u))
-            .fold(0u64, u64::saturating_add)
-    };
-    let input = sum(&|u| u.usage.input_tokens);
-    let output = sum(&|u| u.usage.output_tokens);
-    let cost: f64 = usage.iter().filter_map(|(_, u)| u.cost()).sum();
-    let duration = sum(&|u| Some(u.duration_ms()));
-    let missing = usage
-        .iter()
-        .filter(|(_, u)| !u.usage.missing_counts().is_empty())
-        .count();
-    serde_json::json!({
-        "total_tokens": input.saturating_add(output),
-        "total_input_tokens": input,
-        "total_output_tokens": output,
-        "total_cost_usd": cost,
-        "total_duration_ms": duration,
-        "agents_count": usage.len(),
-        "total_cached_input_tokens": sum(&|u| u.usage.cached_input_tokens),
-        "agents_with_missing_counts": missing,
-        "agents_with_invalid_counts": usage.iter().filter(|(_, u)| !u.usage.invalid.is_empty()).count(),
-        "agents_truncated": usage.iter().filter(|(_, u)| u.truncated()).count(),
-    })
-}
-
-/// A child run's document (JSON text) as a JSON value, so that a parent embeds it once instead
-/// of escaping it again; lists of documents (gathered fan-outs) element by element. Text that
-/// is not JSON stays text.
-fn embed_document(v: &Value) -> Value {
-    match v {
-        Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| v.clone()),
-        Value::Array(items) => Value::Array(items.iter().map(embed_document).collect()),
-        other => other.clone(),
-    }
-}
-
-impl RunResult {
-    /// The ensemble result in llm-orc 0.25.2's shape: what execution.json holds and what a
-    /// nested agent's response carries (with `execution_order` for nested ones).
-    pub fn to_json(&self, nested: bool) -> Value {
-        self.document(nested, false)
-    }
-
-    /// What a parent agent stores of this (child) run: `to_json(true)`, except that the
-    /// documents of this run's own nested agents (and a deliverable that is one) are embedded as
-    /// JSON values rather than strings, and usage lists only this run's own calls (as llm-orc's
-    /// child runs do; the root artifact lists every call once, with its full name). Each level
-    /// of nesting is then escaped once, when the root writes it, and its size stays linear in
-    /// the number of agents instead of growing by the escaping at every level.
-    pub fn to_embedded_json(&self) -> Value {
-        self.document(true, true)
-    }
-
-    fn document(&self, nested: bool, embedded: bool) -> Value {
-        let mut results = serde_json::Map::new();
-        for (name, e) in &self.entries {
-            let mut v = entry_to_json(e);
-            if embedded && e.holds_documents() {
-                v["response"] = match &e.document {
-                    Some(d) => (**d).clone(),
-                    None => embed_document(&e.response),
-                };
-            }
-            results.insert(name.clone(), v);
-        }
-        let own: Vec<(String, AgentUsage)>;
-        let usage: &[(String, AgentUsage)] = if embedded {
-            own = self
-                .usage
-                .iter()
-                .enumerate()
-                .filter(|(k, _)| self.own_usage.get(*k).copied().unwrap_or(false))
-                .map(|(_, u)| u.clone())
-                .collect();
-            &own
-        } else {
-            &self.usage
-        };
-        let mut agents = serde_json::Map::new();
-        for (name, u) in usage {
-            agents.insert(name.clone(), usage_to_json(u));
-        }
-        let mut metadata = serde_json::Map::new();
-        metadata.insert("agents_used".into(), serde_json::json!(self.agents_used));
-        metadata.insert("started_at".into(), serde_json::json!(self.started_at));
-        metadata.insert(
-            "duration".into(),
-            Value::String(format!("{:.2}s", self.duration_s())),
-        );
-        metadata.insert("completed_at".into(), serde_json::json!(self.completed_at));
-        metadata.insert(
-            "usage".into(),
-            serde_json::json!({"agents": Value::Object(agents), "totals": totals_to_json(usage)}),
-        );
-        metadata.insert(
-            "adaptive_resource_management".into(),
-            serde_json::json!({
-                "adaptive_used": false,
-                "management_type": "user_configured",
-                "concurrency_decisions": [],
-                "resource_metrics": [],
-                "execution_metrics": {},
-                "phase_metrics": [],
-            }),
-        );
-        let fan_out: serde_json::Map<String, Value> = self
-            .entries
-            .iter()
-            .filter_map(|(n, e)| {
-                let inst = e.instances.as_ref()?;
-                let ok = inst.iter().filter(|i| i.status == Status::Success).count();
-                Some((
-                    n.clone(),
-                    serde_json::json!({"total_instances": inst.len(), "successful_instances": ok, "failed_instances": inst.len() - ok}),
-                ))
-            })
-            .collect();
-        if !fan_out.is_empty() {
-            metadata.insert("fan_out".into(), Value::Object(fan_out));
-        }
-        if self.interactive {
-            metadata.insert("interactive_mode".into(), Value::Bool(true));
-            metadata.insert(
-                "user_inputs_collected".into(),
-                serde_json::json!(self.user_inputs),
-            );
-        }
-        if !nested {
-            let inputs: serde_json::Map<String, Value> = self
-                .all_entries
-                .iter()
-                .filter_map(|(n, e)| Some((n.clone(), Value::String(e.input_hash.clone()?))))
-                .collect();
-            let reused: Vec<&String> = self
-                .all_entries
-                .iter()
-                .filter(|(_, e)| e.reused)
-                .map(|(n, _)| n)
-                .collect();
-            let mut orc = serde_json::json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "status": self.status(),
-                "timeline": self.timeline,
-                "inputs": inputs,
-                "reused": reused,
-            });
-            let cached: Vec<&String> = self
-                .all_entries
-                .iter()
-                .filter(|(_, e)| e.cached_usage.is_some())
-                .map(|(n, _)| n)
-                .collect();
-            if !cached.is_empty() {
-                orc["cached"] = serde_json::json!(cached);
-            }
-            if let Some(from) = &self.resumed_from {
-                orc["resumed_from"] = Value::String(from.clone());
-            }
-            let notes: serde_json::Map<String, Value> = self
-                .all_entries
-                .iter()
-                .filter_map(|(n, e)| Some((n.clone(), Value::String(e.note.clone()?))))
-                .collect();
-            if !notes.is_empty() {
-                orc["notes"] = Value::Object(notes);
-            }
-            if let Some(b) = &self.budget {
-                orc["budget"] = serde_json::json!(b);
-            }
-            if !self.auxiliary_calls.is_empty() {
-                orc["auxiliary_calls"] = Value::Array(
-                    self.auxiliary_calls
-                        .iter()
-                        .map(AuxiliaryCall::to_json)
-                        .collect(),
-                );
-            }
-            metadata.insert("orc".into(), orc);
-        }
-        let mut top = serde_json::Map::new();
-        top.insert("ensemble".into(), Value::String(self.ensemble.clone()));
-        top.insert("status".into(), Value::String(self.status().into()));
-        top.insert(
-            "has_errors".into(),
-            Value::Bool(self.has_errors() || self.interrupted),
-        );
-        top.insert("input".into(), serde_json::json!({"data": self.input}));
-        top.insert("results".into(), Value::Object(results));
-        top.insert("metadata".into(), Value::Object(metadata));
-        if let Some(d) = &self.deliverable {
-            // An embedded copy whose deliverable is a nested agent's document shows that
-            // document's own final answer, not the document a second time: with the copy in
-            // `results`, each level would double the size (2^15 copies at 15 levels).
-            let d = if embedded && self.deliverable_nested {
-                self.deliverable_answer.clone()
-            } else {
-                Some(Value::String(d.clone()))
-            };
-            if let Some(d) = d.filter(|d| !d.is_null()) {
-                top.insert("deliverable".into(), d);
-            }
-        }
-        if nested && !self.execution_order.is_empty() {
-            top.insert(
-                "execution_order".into(),
-                serde_json::json!(self.execution_order),
-            );
-        }
-        if let Some(v) = &self.validation {
-            top.insert("validation_result".into(), v.clone());
-        }
-        Value::Object(top)
     }
 }
 

@@ -260,37 +260,52 @@ pub struct RawRun {
     pub schema: bool,
 }
 
-/// Runs a script process and collects its output; Err when it could not start, timed out or
-/// printed more than its launcher allows.
-pub async fn run_raw(
+/// What a script is handed: its stdin, its environment variables, and whether it reads a
+/// schema's JSON.
+struct Handed {
+    stdin: String,
+    /// `INPUT_DATA`, `INPUT_TEXT` (script files only) and `AGENT_PARAMETERS`, in that order.
+    vars: Vec<(&'static str, String)>,
+    schema: bool,
+}
+
+impl Handed {
+    fn new(target: &ScriptTarget, parameters: &Map<String, Value>, input: ScriptInput) -> Handed {
+        let params = pyfmt::json_dumps(&Value::Object(parameters.clone()));
+        let (stdin, env_data, env_text, schema) = match input {
+            ScriptInput::Plain(text) => {
+                // Input that is JSON is normalised the way llm-orc re-serialises it.
+                let normalised = match serde_json::from_str::<Value>(&text) {
+                    Ok(v) => pyfmt::json_dumps(&v),
+                    Err(_) => text.clone(),
+                };
+                let stdin = pyfmt::json_dumps(
+                    &json!({"input": normalised, "parameters": Value::Object(parameters.clone()), "context": {}}),
+                );
+                (stdin, normalised.clone(), normalised, false)
+            }
+            ScriptInput::Schema { json, input_data } => (json.clone(), json, input_data, true),
+        };
+        let mut vars = vec![("INPUT_DATA", env_data)];
+        if let ScriptTarget::File(_) = target {
+            vars.push(("INPUT_TEXT", env_text));
+        }
+        vars.push(("AGENT_PARAMETERS", params));
+        Handed {
+            stdin,
+            vars,
+            schema,
+        }
+    }
+}
+
+/// Starts the script's process (its own process group), with every variable in a file when
+/// the kernel refuses them as too long; the files live as long as the process needs them.
+fn spawn(
     target: &ScriptTarget,
     launcher: &Launcher,
-    parameters: &Map<String, Value>,
-    input: ScriptInput,
-    timeout: Duration,
-) -> Result<RawRun, String> {
-    let params = pyfmt::json_dumps(&Value::Object(parameters.clone()));
-    let (stdin_text, env_data, env_text, schema) = match &input {
-        ScriptInput::Plain(text) => {
-            // Input that is JSON is normalised the way llm-orc re-serialises it.
-            let normalised = match serde_json::from_str::<Value>(text) {
-                Ok(v) => pyfmt::json_dumps(&v),
-                Err(_) => text.clone(),
-            };
-            let stdin = pyfmt::json_dumps(
-                &json!({"input": normalised, "parameters": Value::Object(parameters.clone()), "context": {}}),
-            );
-            (stdin, normalised.clone(), normalised, false)
-        }
-        ScriptInput::Schema { json, input_data } => {
-            (json.clone(), json.clone(), input_data.clone(), true)
-        }
-    };
-    let mut vars = vec![("INPUT_DATA", env_data.as_str())];
-    if let ScriptTarget::File(_) = target {
-        vars.push(("INPUT_TEXT", env_text.as_str()));
-    }
-    vars.push(("AGENT_PARAMETERS", params.as_str()));
+    vars: &[(&str, &str)],
+) -> Result<(tokio::process::Child, Vec<tempfile::NamedTempFile>), String> {
     let (what, program) = match target {
         ScriptTarget::File(p) => (p.display().to_string(), &launcher.interpreter.program),
         ScriptTarget::Inline(_) => ("inline script".to_string(), &launcher.interpreter.program),
@@ -311,7 +326,7 @@ pub async fn run_raw(
             }
             ScriptTarget::Primitive(_) => {}
         }
-        let files = set_variables(&mut c, &vars, all_in_files)?;
+        let files = set_variables(&mut c, vars, all_in_files)?;
         c.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -331,17 +346,41 @@ pub async fn run_raw(
             launcher.interpreter.describe_origin(ext)
         )
     };
-    let (mut cmd, mut _files) = build(false)?;
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
+    let (mut cmd, files) = build(false)?;
+    match cmd.spawn() {
+        Ok(c) => Ok((c, files)),
         // Over the kernel's total for arguments and environment: every variable as a file.
         Err(e) if too_long(&e) => {
             let (mut cmd, files) = build(true)?;
-            _files = files;
-            cmd.spawn().map_err(cannot_start)?
+            let child = cmd.spawn().map_err(cannot_start)?;
+            Ok((child, files))
         }
-        Err(e) => return Err(cannot_start(e)),
-    };
+        Err(e) => Err(cannot_start(e)),
+    }
+}
+
+/// What a script is called in messages.
+fn script_name(target: &ScriptTarget) -> String {
+    match target {
+        ScriptTarget::File(p) => p.display().to_string(),
+        _ => "inline script".to_string(),
+    }
+}
+
+/// Runs a script process and collects its output; Err when it could not start, timed out or
+/// printed more than its launcher allows.
+pub async fn run_raw(
+    target: &ScriptTarget,
+    launcher: &Launcher,
+    parameters: &Map<String, Value>,
+    input: ScriptInput,
+    timeout: Duration,
+) -> Result<RawRun, String> {
+    let handed = Handed::new(target, parameters, input);
+    let vars: Vec<(&str, &str)> = handed.vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (mut child, _files) = spawn(target, launcher, &vars)?;
+    let what = script_name(target);
+    let (stdin_text, schema) = (handed.stdin, handed.schema);
     let mut group = Group::new(child.id());
     let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
     let max = launcher.max_output_bytes;

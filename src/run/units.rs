@@ -272,31 +272,12 @@ async fn script_unit(u: &Unit<'_>, input: script::ScriptInput, hash: &Option<Str
     engine.emit(Event::Started {
         agent: u.display.to_string(),
     });
-    let mut note = None;
-    let outcome = match target {
-        ScriptTarget::Primitive(p) => run_primitive(engine, p, parameters, input, u.display).await,
-        _ => {
-            let cached = engine.script_cache.as_ref().and_then(|c| {
-                let key = hash::script_key(target, parameters, &input)?;
-                Some((c, key))
-            });
-            match cached {
-                Some((c, key)) => match c.get(&key) {
-                    Some(v) => {
-                        note = Some("script result from the cache".to_string());
-                        Ok(v)
-                    }
-                    None => {
-                        let r = script::run(target, launcher, parameters, input, timeout).await;
-                        if let Ok(v) = &r {
-                            c.put(&key, v);
-                        }
-                        r
-                    }
-                },
-                None => script::run(target, launcher, parameters, input, timeout).await,
-            }
-        }
+    let (outcome, note) = match target {
+        ScriptTarget::Primitive(p) => (
+            run_primitive(engine, p, parameters, input, u.display).await,
+            None,
+        ),
+        _ => run_script(engine, target, launcher, parameters, input, timeout).await,
     };
     let timing = Timing {
         ready_ms: u.ready,
@@ -320,6 +301,36 @@ async fn script_unit(u: &Unit<'_>, input: script::ScriptInput, hash: &Option<Str
     };
     entry.note = note;
     u.one(entry, hash, None)
+}
+
+/// Runs a script, or takes its result from the script cache when it holds it (and says so:
+/// the note); a result computed is kept there.
+async fn run_script(
+    engine: &Arc<Engine>,
+    target: &ScriptTarget,
+    launcher: &crate::load::resolve::Launcher,
+    parameters: &serde_json::Map<String, Value>,
+    input: script::ScriptInput,
+    timeout: std::time::Duration,
+) -> (Result<Value, script::Failure>, Option<String>) {
+    let cached = engine.script_cache.as_ref().and_then(|c| {
+        let key = hash::script_key(target, parameters, &input)?;
+        Some((c, key))
+    });
+    let Some((c, key)) = cached else {
+        return (
+            script::run(target, launcher, parameters, input, timeout).await,
+            None,
+        );
+    };
+    if let Some(v) = c.get(&key) {
+        return (Ok(v), Some("script result from the cache".to_string()));
+    }
+    let r = script::run(target, launcher, parameters, input, timeout).await;
+    if let Ok(v) = &r {
+        c.put(&key, v);
+    }
+    (r, None)
 }
 
 /// Runs a built-in primitive off the async threads (it may read files or wait for the user).
@@ -518,7 +529,23 @@ async fn loop_unit(u: &Unit<'_>, input: String) -> UnitOut {
         end_ms: engine.ms(),
         attempts: 1,
     };
-    let e = match outcome {
+    let e = loop_entry(u, body, timeout, &acc, outcome, timing);
+    let mut out = acc.out;
+    out.rows.push(u.row(&e, None));
+    UnitOut { entry: e, out }
+}
+
+/// A loop's entry: its output, iterations and why it stopped, or why it failed (its timeout
+/// names the iteration it was in).
+fn loop_entry(
+    u: &Unit<'_>,
+    body: &str,
+    timeout: std::time::Duration,
+    acc: &Accumulated,
+    outcome: Result<Result<(Value, u64, &'static str), String>, tokio::time::error::Elapsed>,
+    timing: Timing,
+) -> Entry {
+    match outcome {
         Err(_) => Entry::failed(
             format!(
                 "Agent execution timed out after {} seconds (in iteration {} of `{body}`)",
@@ -543,10 +570,7 @@ async fn loop_unit(u: &Unit<'_>, input: String) -> UnitOut {
             e.inner_errors = acc.errors;
             e
         }
-    };
-    let mut out = acc.out;
-    out.rows.push(u.row(&e, None));
-    UnitOut { entry: e, out }
+    }
 }
 
 /// A body run's output as `until` and `carry` see it: its deliverable parsed as a JSON object;

@@ -295,19 +295,14 @@ impl Service {
         );
         result.resumed_from = resumed_from;
         result.budget = engine.budget.as_ref().map(exec::Budget::report);
-        let mut doc = result.to_json(false);
+        let mut doc = result.to_doc();
         artifact::add_resource_metrics(&mut doc, &result, &ensemble, process_at_start);
-        if let (Some(pool), Some(orc)) = (&pool, doc.pointer_mut("/metadata/orc"))
-            && let Some(orc) = orc.as_object_mut()
-        {
+        if let (Some(pool), Some(orc)) = (&pool, doc.metadata.orc.as_mut()) {
             // The pool as the run left it: who served, whose breaker opened.
-            orc.insert(
-                "hosts".into(),
-                serde_json::to_value(pool.status()).unwrap_or_default(),
-            );
+            orc.hosts = Some(serde_json::to_value(pool.status()).unwrap_or_default());
         }
         let artifact =
             write_artifact.then(|| artifact::write(&self.artifacts_root(), rel_dir, &result, &doc));
-        (result, doc, artifact)
+        (result, crate::run::document::to_value(&doc), artifact)
     }
 }

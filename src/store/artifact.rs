@@ -15,12 +15,16 @@ use std::path::{Path, PathBuf};
 
 use chrono::{Duration as ChronoDuration, Local};
 use serde::Serialize;
-use serde_json::Value;
 
 pub use super::atomic::ArtifactError;
 use super::atomic::{io_err, real_dir, write_atomic_via, write_pretty_ascii};
 use crate::pyfmt;
 use crate::run::RunResult;
+use crate::run::document::{
+    AgentResources, ExecutionDoc, ExecutionMetrics, PhaseMetrics, ResourceManagement,
+    ResourceSample,
+};
+use crate::run::results::TimelineRow;
 
 /// Temporaries older than this are removed even if their process seems alive (its id may
 /// have been reused).
@@ -166,7 +170,7 @@ pub fn write(
     root: &Path,
     rel_dir: &str,
     run: &RunResult,
-    doc: &Value,
+    doc: &ExecutionDoc,
 ) -> Result<Written, ArtifactError> {
     let name = &run.ensemble;
     if name.is_empty() || name.contains(['/', '\\', '\0', '\n']) || name == "." || name == ".." {
@@ -194,8 +198,11 @@ pub fn write(
     let json = dir.join("execution.json");
     let markdown = dir.join("execution.md");
     // Temporaries go beside the run folders, where the next run finds any a crash left.
+    // Through a JSON value, as the document was always written (a name listed twice keeps its
+    // first place and its last value).
+    let value = crate::run::document::to_value(doc);
     write_atomic_via(&ensemble_dir, &json, |f| {
-        write_pretty_ascii(io::BufWriter::new(f), doc)
+        write_pretty_ascii(io::BufWriter::new(f), &value)
     })?;
     write_atomic_via(&ensemble_dir, &markdown, |f| {
         f.write_all(markdown_report(run).as_bytes())
@@ -261,37 +268,19 @@ fn round1(x: f64) -> f64 {
 /// `resource_duration_seconds` (the agent's real start and service time) with the per-agent
 /// samples empty (`sample_count: 0`): orc does not sample per agent.
 pub fn add_resource_metrics(
-    doc: &mut Value,
+    doc: &mut ExecutionDoc,
     run: &RunResult,
     ensemble: &crate::compile::CompiledEnsemble,
     start: Option<ProcessSample>,
 ) {
-    if let Some(agents) = doc["metadata"]["usage"]["agents"].as_object_mut() {
-        for (name, u) in agents.iter_mut() {
-            let Some(u) = u.as_object_mut() else { continue };
-            let row = run.timeline.iter().find(|r| r.agent == *name);
-            let fields = serde_json::json!({
-                "start_time": run.started_at + row.map_or(0.0, |r| r.start_ms) / 1000.0,
-                "baseline_cpu": 0.0,
-                "baseline_memory": 0.0,
-                "sample_count": 0,
-                "peak_cpu": 0.0,
-                "avg_cpu": 0.0,
-                "peak_memory": 0.0,
-                "avg_memory": 0.0,
-                "cpu_samples": [],
-                "memory_samples": [],
-                "resource_duration_seconds": row.map_or(0.0, |r| r.service_ms / 1000.0),
-                "resource_sample_count": 0,
-            });
-            if let Value::Object(fields) = fields {
-                for (k, v) in fields {
-                    u.entry(k).or_insert(v);
-                }
-            }
-        }
+    for (name, u) in &mut doc.metadata.usage.agents {
+        let row = run.timeline.iter().find(|r| r.agent == *name);
+        u.resources = AgentResources::unsampled(
+            run.started_at + row.map_or(0.0, |r| r.start_ms) / 1000.0,
+            row.map_or(0.0, |r| r.service_ms / 1000.0),
+        );
     }
-    doc["metadata"]["adaptive_resource_management"] = resource_management(run, ensemble, start);
+    doc.metadata.adaptive_resource_management = resource_management(run, ensemble, start);
 }
 
 /// `metadata.adaptive_resource_management` in llm-orc 0.25.2's shape. llm-orc samples its
@@ -304,100 +293,114 @@ pub fn resource_management(
     run: &RunResult,
     ensemble: &crate::compile::CompiledEnsemble,
     start: Option<ProcessSample>,
-) -> Value {
-    let sample = start.zip(ProcessSample::now()).map(|(a, b)| {
-        let wall = b.at.duration_since(a.at).as_secs_f64();
+) -> ResourceManagement {
+    let sample = start
+        .zip(ProcessSample::now())
+        .map(|(a, b)| a.usage_until(&b));
+    let (cpu, mem) = sample.unwrap_or((0.0, 0.0));
+    let samples: Vec<(f64, f64)> = sample.into_iter().collect();
+    ResourceManagement {
+        resource_metrics: samples
+            .iter()
+            .map(|&(cpu_percent, memory_percent)| ResourceSample {
+                cpu_percent,
+                memory_percent,
+                circuit_breaker_state: "N/A".into(),
+                measurement_point: "final_fallback".into(),
+            })
+            .collect(),
+        execution_metrics: ExecutionMetrics {
+            peak_cpu: Some(cpu),
+            avg_cpu: Some(cpu),
+            peak_memory: Some(mem),
+            avg_memory: Some(mem),
+            sample_count: Some(samples.len()),
+            raw_cpu_samples: Some(samples.iter().map(|s| s.0).collect()),
+            raw_memory_samples: Some(samples.iter().map(|s| s.1).collect()),
+        },
+        phase_metrics: ensemble
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, level)| phase_metrics(run, ensemble, i, level))
+            .collect(),
+        ..ResourceManagement::default()
+    }
+}
+
+impl ProcessSample {
+    /// CPU (percent of one core) and memory (percent of the machine's) from `self` to `end`,
+    /// rounded to a tenth.
+    fn usage_until(&self, end: &ProcessSample) -> (f64, f64) {
+        let wall = end.at.duration_since(self.at).as_secs_f64();
         let cpu = if wall > 0.0 {
-            (b.cpu_s - a.cpu_s).max(0.0) / wall * 100.0
+            (end.cpu_s - self.cpu_s).max(0.0) / wall * 100.0
         } else {
             0.0
         };
-        let mem = if b.mem_total_kb > 0.0 {
-            b.rss_kb / b.mem_total_kb * 100.0
+        let mem = if end.mem_total_kb > 0.0 {
+            end.rss_kb / end.mem_total_kb * 100.0
         } else {
             0.0
         };
         (round1(cpu), round1(mem))
-    });
-    let (cpu, mem) = sample.unwrap_or((0.0, 0.0));
-    let samples: Vec<(f64, f64)> = sample.into_iter().collect();
-    let resource_metrics: Vec<Value> = samples
-        .iter()
-        .map(|(c, m)| {
-            serde_json::json!({"cpu_percent": c, "memory_percent": m, "circuit_breaker_state": "N/A", "measurement_point": "final_fallback"})
-        })
-        .collect();
+    }
+}
+
+/// Level `i` of the ensemble as llm-orc's phase `i`: its agents, when they started and ended.
+fn phase_metrics(
+    run: &RunResult,
+    ensemble: &crate::compile::CompiledEnsemble,
+    i: usize,
+    level: &[usize],
+) -> PhaseMetrics {
     let at = |ms: f64| run.started_at + ms / 1000.0;
-    let phase_metrics: Vec<Value> = ensemble
-        .levels
+    let names: Vec<&str> = level
         .iter()
-        .enumerate()
-        .map(|(i, level)| {
-            let names: Vec<&str> = level
-                .iter()
-                .filter_map(|&a| ensemble.agents.get(a).map(|a| a.name.as_str()))
-                .collect();
-            // An agent's rows: itself, its fan-out instances `name[i]`, its children `name/x`.
-            let rows: Vec<&crate::run::results::TimelineRow> = run
-                .timeline
-                .iter()
-                .filter(|r| {
-                    names.iter().any(|n| {
-                        r.agent == *n
-                            || r.agent
-                                .strip_prefix(n)
-                                .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('/'))
-                    })
-                })
-                .collect();
-            let min = |f: fn(&crate::run::results::TimelineRow) -> f64| {
-                rows.iter().map(|r| f(r)).reduce(f64::min).unwrap_or(0.0)
-            };
-            let ready = at(min(|r| r.ready_ms));
-            let start = at(min(|r| r.start_ms));
-            let end = at(rows
-                .iter()
-                .map(|r| r.end_ms)
-                .reduce(f64::max)
-                .unwrap_or(0.0));
-            let completed = names
-                .iter()
-                .filter(|n| run.entry(n).is_some_and(|e| e.is_success()))
-                .count();
-            serde_json::json!({
-                "phase_index": i,
-                "phase_name": format!("phase_{i}"),
-                "agent_count": names.len(),
-                "phase_start_time": ready,
-                "agent_names": names,
-                "start_time": start,
-                "duration_seconds": (end - start).max(0.0),
-                "end_time": end,
-                "agents_completed": completed,
-                "peak_cpu": 0.0,
-                "avg_cpu": 0.0,
-                "peak_memory": 0.0,
-                "avg_memory": 0.0,
-                "sample_count": 0,
+        .filter_map(|&a| ensemble.agents.get(a).map(|a| a.name.as_str()))
+        .collect();
+    // An agent's rows: itself, its fan-out instances `name[i]`, its children `name/x`.
+    let rows: Vec<&TimelineRow> = run
+        .timeline
+        .iter()
+        .filter(|r| {
+            names.iter().any(|n| {
+                r.agent == *n
+                    || r.agent
+                        .strip_prefix(n)
+                        .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('/'))
             })
         })
         .collect();
-    serde_json::json!({
-        "adaptive_used": false,
-        "management_type": "user_configured",
-        "concurrency_decisions": [],
-        "resource_metrics": resource_metrics,
-        "execution_metrics": {
-            "peak_cpu": cpu,
-            "avg_cpu": cpu,
-            "peak_memory": mem,
-            "avg_memory": mem,
-            "sample_count": samples.len(),
-            "raw_cpu_samples": samples.iter().map(|s| s.0).collect::<Vec<_>>(),
-            "raw_memory_samples": samples.iter().map(|s| s.1).collect::<Vec<_>>(),
-        },
-        "phase_metrics": phase_metrics,
-    })
+    let min =
+        |f: fn(&TimelineRow) -> f64| rows.iter().map(|r| f(r)).reduce(f64::min).unwrap_or(0.0);
+    let ready = at(min(|r| r.ready_ms));
+    let start = at(min(|r| r.start_ms));
+    let end = at(rows
+        .iter()
+        .map(|r| r.end_ms)
+        .reduce(f64::max)
+        .unwrap_or(0.0));
+    let completed = names
+        .iter()
+        .filter(|n| run.entry(n).is_some_and(|e| e.is_success()))
+        .count();
+    PhaseMetrics {
+        phase_index: i,
+        phase_name: format!("phase_{i}"),
+        agent_count: names.len(),
+        phase_start_time: ready,
+        agent_names: names.iter().map(|n| n.to_string()).collect(),
+        start_time: start,
+        duration_seconds: (end - start).max(0.0),
+        end_time: end,
+        agents_completed: completed,
+        peak_cpu: 0.0,
+        avg_cpu: 0.0,
+        peak_memory: 0.0,
+        avg_memory: 0.0,
+        sample_count: 0,
+    }
 }
 
 /// A readable report: llm-orc's header lines, then what orc adds (status, usage, each agent).

@@ -6,16 +6,15 @@
 //!
 //! No link inside the artifacts tree is followed (see `artifact`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::de::{DeserializeOwned, Error as _};
-use serde::{Deserialize, Deserializer};
-use serde_json::Value;
-
 use super::atomic::{ArtifactError, is_real_dir, real_dir};
 use crate::run::Reusable;
+pub use crate::run::document::{
+    ExecutionDoc, Input, Metadata, OrcMeta, ResultEntry, Totals, UsageMeta,
+};
 use crate::run::results::TimelineRow;
 
 /// Whether `name` is a run folder's name: `YYYYMMDD-HHMMSS-mmm`.
@@ -194,111 +193,13 @@ pub enum ReadError {
     Invalid { path: PathBuf, why: String },
 }
 
-/// An execution.json, typed: what orc's readers use of it. Lenient as llm-orc's own artifacts
-/// need: what is missing reads as empty.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Artifact {
-    #[serde(default)]
-    pub ensemble: Option<String>,
-    /// `completed`, `completed_with_errors` or `interrupted` (llm-orc may write others).
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub has_errors: bool,
-    #[serde(default)]
-    pub input: Input,
-    /// `results`, in the document's order.
-    #[serde(default, deserialize_with = "in_order")]
-    pub results: Vec<(String, ResultEntry)>,
-    #[serde(default)]
-    pub metadata: Metadata,
-    #[serde(default)]
-    pub deliverable: Option<Value>,
-}
+/// An execution.json as orc's readers know it: the one typed document, written by the run
+/// (`run::document`) and read back here.
+pub type Artifact = ExecutionDoc;
 
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Input {
-    #[serde(default)]
-    pub data: Value,
-}
-
-/// One entry of `results`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct ResultEntry {
-    #[serde(default)]
-    pub response: Value,
-    #[serde(default)]
-    pub status: String,
-    #[serde(default)]
-    pub model_substituted: bool,
-    #[serde(default)]
-    pub error: Option<Value>,
-    #[serde(default)]
-    pub agent_requests: Option<Value>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Metadata {
-    /// `"12.34s"`.
-    #[serde(default)]
-    pub duration: Option<String>,
-    #[serde(default)]
-    pub usage: UsageMeta,
-    /// What orc adds (absent from llm-orc's artifacts).
-    #[serde(default)]
-    pub orc: Option<OrcMeta>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct UsageMeta {
-    #[serde(default)]
-    pub totals: Totals,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct Totals {
-    #[serde(default)]
-    pub total_tokens: Option<u64>,
-    #[serde(default)]
-    pub total_input_tokens: Option<u64>,
-    #[serde(default)]
-    pub total_output_tokens: Option<u64>,
-    #[serde(default)]
-    pub total_cost_usd: Option<f64>,
-    #[serde(default)]
-    pub agents_with_missing_counts: Option<u64>,
-}
-
-/// `metadata.orc`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct OrcMeta {
-    /// The schedule, as the engine wrote it.
-    #[serde(default)]
-    pub timeline: Option<Vec<TimelineRow>>,
-    /// Each LLM and script result's input hash, for `--resume`.
-    #[serde(default)]
-    pub inputs: BTreeMap<String, String>,
-}
-
-fn in_order<'de, D, T>(d: D) -> Result<Vec<(String, T)>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: DeserializeOwned,
-{
-    // serde_json keeps the document's key order (`preserve_order`).
-    let map = serde_json::Map::<String, Value>::deserialize(d)?;
-    map.into_iter()
-        .map(|(k, v)| {
-            serde_json::from_value(v)
-                .map(|t| (k.clone(), t))
-                .map_err(|e| D::Error::custom(format!("results.{k}: {e}")))
-        })
-        .collect()
-}
-
-impl Artifact {
+impl ExecutionDoc {
     /// Reads and types an execution.json.
-    pub fn read(path: &Path) -> Result<Artifact, ReadError> {
+    pub fn read(path: &Path) -> Result<ExecutionDoc, ReadError> {
         let text = fs::read_to_string(path).map_err(|source| ReadError::Io {
             path: path.to_path_buf(),
             source,
@@ -329,7 +230,7 @@ impl Artifact {
                         Reusable {
                             input_hash: hash.clone(),
                             response: r.response.clone(),
-                            model_substituted: r.model_substituted,
+                            model_substituted: r.model_substituted.unwrap_or(false),
                             agent_requests: r.agent_requests.clone(),
                         },
                     )

@@ -11,14 +11,24 @@
 //! request that would force a load waiting while the models in use there still have work: the
 //! residency gate. Waiting requests go in order of: model already loaded, then the longest
 //! remaining path to the end of the ensemble, then arrival.
+//!
+//! `discovery` looks at the hosts, `choice` picks one for a request, `breaker` hears how the
+//! request went (the circuit breaker), `residency` is the gate.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{ProviderError, normalize_host, redact};
+use super::{normalize_host, redact};
+
+mod breaker;
+mod choice;
+mod discovery;
+mod residency;
+
+use residency::Waiter;
 
 /// One host as configured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -148,13 +158,6 @@ struct HostState {
     next_ticket: u64,
 }
 
-#[derive(Debug, Clone)]
-struct Waiter {
-    ticket: u64,
-    model: String,
-    priority: u64,
-}
-
 struct Host {
     cfg: HostConfig,
     /// Normalised base URL (may carry credentials; never shown).
@@ -192,7 +195,7 @@ pub fn model_key(model: &str) -> String {
 }
 
 impl HostState {
-    fn breaker(&self, now: Instant) -> BreakerState {
+    pub(super) fn breaker(&self, now: Instant) -> BreakerState {
         match self.open_until {
             None => BreakerState::Closed,
             Some(t) if now >= t => BreakerState::HalfOpen,
@@ -200,62 +203,12 @@ impl HostState {
         }
     }
 
-    fn has(&self, key: &str) -> Option<bool> {
+    pub(super) fn has(&self, key: &str) -> Option<bool> {
         self.installed.as_ref().map(|s| s.contains(key))
     }
 
-    /// Learns what the host can hold from two successive `/api/ps` answers: when models went
-    /// and others came while the count did not grow, the host evicted to make room, so it holds
-    /// at most that many.
-    fn observe(&mut self, now: &[String]) {
-        if let Some(before) = &self.ps_loaded {
-            let went = before.iter().any(|m| !now.contains(m));
-            let came = now.iter().any(|m| !before.contains(m));
-            if went && came && !now.is_empty() && now.len() <= before.len() {
-                let cap = now.len();
-                self.observed_capacity = Some(self.observed_capacity.map_or(cap, |c| c.min(cap)));
-            }
-        }
-        self.ps_loaded = Some(now.to_vec());
-    }
-
-    fn is_loaded(&self, key: &str) -> bool {
+    pub(super) fn is_loaded(&self, key: &str) -> bool {
         self.loaded.iter().any(|m| m == key)
-    }
-
-    fn mark_loaded(&mut self, key: &str, capacity: Option<usize>) {
-        self.loaded.retain(|m| m != key);
-        self.loaded.push(key.to_string());
-        if let Some(k) = capacity {
-            let over = self.loaded.len().saturating_sub(k.max(1));
-            self.loaded.drain(..over);
-        }
-    }
-
-    /// Whether the residency gate lets the waiter with `ticket` in now.
-    fn admits(&self, ticket: u64, capacity: usize) -> bool {
-        let Some(me) = self.waiting.iter().find(|w| w.ticket == ticket) else {
-            return false;
-        };
-        if self.active.contains_key(&me.model) {
-            return true;
-        }
-        if self.active.len() >= capacity.max(1) {
-            return false;
-        }
-        // Room for another model: the best waiting model that is not in use goes first.
-        let best = self
-            .waiting
-            .iter()
-            .filter(|w| !self.active.contains_key(&w.model))
-            .min_by_key(|w| {
-                (
-                    !self.is_loaded(&w.model),
-                    std::cmp::Reverse(w.priority),
-                    w.ticket,
-                )
-            });
-        best.is_some_and(|b| b.model == me.model)
     }
 }
 
@@ -284,182 +237,6 @@ impl HostPool {
     /// The hosts' URLs as shown (without credentials).
     pub fn urls(&self) -> Vec<String> {
         self.hosts.iter().map(|h| h.shown.clone()).collect()
-    }
-
-    /// Looks at every host at once: version, installed and loaded models.
-    pub async fn refresh(&self) {
-        futures::future::join_all((0..self.hosts.len()).map(|i| self.refresh_host(i))).await;
-    }
-
-    async fn refresh_host(&self, i: usize) {
-        let host = &self.hosts[i];
-        let looked = tokio::time::timeout(self.settings.probe_timeout, async {
-            let version = get_json::<Version>(&self.http, &host.base, "/api/version").await;
-            let tags = super::ollama::installed_models(&self.http, &host.base).await;
-            let ps = get_json::<Ps>(&self.http, &host.base, "/api/ps").await;
-            (version, tags, ps)
-        })
-        .await;
-        let mut st = lock(&host.state);
-        st.refreshing = false;
-        match looked {
-            Ok((version, Ok(tags), ps)) => {
-                st.reachable = Some(true);
-                st.version = version.ok().map(|v| v.version);
-                st.installed = Some(tags.models.iter().map(|m| model_key(m)).collect());
-                if let Ok(ps) = ps {
-                    let now: Vec<String> = ps
-                        .models
-                        .iter()
-                        .filter_map(|m| m.name.as_deref().or(m.model.as_deref()))
-                        .map(model_key)
-                        .collect();
-                    st.observe(&now);
-                    st.loaded = now;
-                }
-                // A host that answers its probes may still fail requests (a hung generation):
-                // the request's error stays while it counts toward the breaker.
-                if st.failures == 0 {
-                    st.last_error = None;
-                }
-            }
-            Ok((_, Err(e), _)) => {
-                st.reachable = Some(false);
-                st.last_error = Some(e.to_string());
-            }
-            Err(_) => {
-                st.reachable = Some(false);
-                st.last_error = Some(format!(
-                    "no answer within {} s",
-                    self.settings.probe_timeout.as_secs_f64()
-                ));
-            }
-        }
-        drop(st);
-        host.changed.notify_waiters();
-    }
-
-    /// Refreshes every `refresh_every` while the pool is alive.
-    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let weak: Weak<HostPool> = Arc::downgrade(self);
-        let every = self.settings.refresh_every;
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(pool) = weak.upgrade() else { break };
-                pool.refresh().await;
-            }
-        })
-    }
-
-    /// A host for `model`, avoiding the hosts in `avoid` (already failed for this request)
-    /// while another host with the model is available.
-    pub fn choose(self: &Arc<Self>, model: &str, avoid: &[String]) -> Result<Lease, PoolError> {
-        let key = model_key(model);
-        let now = Instant::now();
-        let mut best: Option<(usize, Rank)> = None;
-        let mut why = Vec::new();
-        let mut anyone_might = false;
-        let mut look_again = Vec::new();
-        for (i, h) in self.hosts.iter().enumerate() {
-            let mut st = lock(&h.state);
-            let has = st.has(&key);
-            if has == Some(false) {
-                continue;
-            }
-            anyone_might = true;
-            let breaker = st.breaker(now);
-            // A host found unreachable whose cool-down is over is looked at again, so that one
-            // that came back is used again (a probe request would rank it last while unreachable).
-            if breaker == BreakerState::HalfOpen
-                && st.reachable == Some(false)
-                && !st.probing
-                && !st.refreshing
-            {
-                st.refreshing = true;
-                look_again.push(i);
-            }
-            if breaker == BreakerState::Open || (breaker == BreakerState::HalfOpen && st.probing) {
-                why.push(format!(
-                    "{} (circuit open after {} failures: {})",
-                    h.shown,
-                    st.failures,
-                    st.last_error.as_deref().unwrap_or("failing")
-                ));
-                continue;
-            }
-            // Order: not avoided, reachable, known to have it, loaded, least busy, priority.
-            // A loaded model is preferred only while the host has a free slot for it: past
-            // that, another host with a free slot wins (one loaded host must not take it all).
-            let saturated = st.in_flight >= h.cfg.per_model_limit.unwrap_or(DEFAULT_SLOTS);
-            let rank = (
-                avoid.contains(&h.shown),
-                st.reachable == Some(false),
-                has.is_none(),
-                // A host whose last request failed within the cool-down (a hung one, say) only
-                // when no other host ranks as well.
-                st.failures > 0
-                    && st
-                        .failed_at
-                        .is_some_and(|t| now.duration_since(t) < self.settings.cool_down),
-                !st.is_loaded(&key) || saturated,
-                st.in_flight,
-                -h.cfg.priority,
-            );
-            if best.as_ref().is_none_or(|(_, r)| rank < *r) {
-                best = Some((i, rank));
-            }
-        }
-        for i in look_again {
-            let pool = self.clone();
-            tokio::spawn(async move { pool.refresh_host(i).await });
-        }
-        let Some((i, _)) = best else {
-            return Err(if anyone_might {
-                PoolError::Unavailable {
-                    model: model.to_string(),
-                    why,
-                }
-            } else {
-                PoolError::NotInstalled {
-                    model: model.to_string(),
-                    checked: self.urls(),
-                }
-            });
-        };
-        let h = &self.hosts[i];
-        let mut st = lock(&h.state);
-        if st.breaker(now) == BreakerState::HalfOpen {
-            st.probing = true;
-        }
-        st.in_flight += 1;
-        Ok(Lease {
-            pool: self.clone(),
-            index: i,
-            url: h.base.clone(),
-            shown: h.shown.clone(),
-            model: key,
-            admitted: false,
-            probe: st.probing,
-        })
-    }
-
-    /// Whether a host outside `avoid` may take a request for `model` now: it may have the
-    /// model and its breaker lets a request through.
-    pub fn could_serve(&self, model: &str, avoid: &[String]) -> bool {
-        let key = model_key(model);
-        let now = Instant::now();
-        self.hosts.iter().any(|h| {
-            if avoid.contains(&h.shown) {
-                return false;
-            }
-            let st = lock(&h.state);
-            let breaker = st.breaker(now);
-            st.has(&key) != Some(false)
-                && st.reachable != Some(false)
-                && !(breaker == BreakerState::Open
-                    || (breaker == BreakerState::HalfOpen && st.probing))
-        })
     }
 
     /// Every host's state.
@@ -519,131 +296,6 @@ impl Lease {
     fn host(&self) -> &Host {
         &self.pool.hosts[self.index]
     }
-
-    /// Waits at the host's residency gate (a no-op on a host without `max_loaded_models`):
-    /// `priority` is the agent's remaining path to the end of the ensemble.
-    pub async fn admit(&mut self, priority: u64) {
-        let capacity = {
-            let h = self.host();
-            h.cfg
-                .max_loaded_models
-                .or_else(|| lock(&h.state).observed_capacity)
-        };
-        let Some(capacity) = capacity else {
-            return;
-        };
-        let host = &self.pool.hosts[self.index];
-        let ticket = {
-            let mut st = lock(&host.state);
-            st.next_ticket += 1;
-            let ticket = st.next_ticket;
-            st.waiting.push(Waiter {
-                ticket,
-                model: self.model.clone(),
-                priority,
-            });
-            ticket
-        };
-        // Leaves the queue even if this future is dropped while waiting.
-        let mut queued = Queued { host, ticket };
-        loop {
-            let changed = host.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            {
-                let mut st = lock(&host.state);
-                if st.admits(ticket, capacity) {
-                    st.waiting.retain(|w| w.ticket != ticket);
-                    *st.active.entry(self.model.clone()).or_insert(0) += 1;
-                    queued.ticket = 0;
-                    self.admitted = true;
-                    break;
-                }
-            }
-            changed.await;
-        }
-        drop(queued);
-    }
-
-    /// Whether a request holding this lease should go elsewhere before it is sent (the caller
-    /// asks only while another host could take it): the host's last request got no answer in
-    /// time and none succeeded since (a hung host: trying costs a whole timeout). A host that
-    /// refuses fails fast, so its queued requests still try it (and find it when it is back). A
-    /// probe's lease is never turned away.
-    pub fn turned_away(&self) -> bool {
-        !self.probe && lock(&self.host().state).hung
-    }
-
-    /// The request was answered.
-    pub fn succeeded(&self) {
-        let h = self.host();
-        let mut st = lock(&h.state);
-        st.failures = 0;
-        st.hung = false;
-        st.open_until = None;
-        st.probing = false;
-        st.reachable = Some(true);
-        st.served += 1;
-        let capacity = h.cfg.max_loaded_models.or(st.observed_capacity);
-        st.mark_loaded(&self.model, capacity);
-    }
-
-    /// The request failed. Connection errors, resets and 5xx count toward the breaker; a
-    /// missing model corrects what the pool believes is installed there.
-    pub fn failed(&self, e: &ProviderError) {
-        let h = self.host();
-        let mut st = lock(&h.state);
-        if let ProviderError::ModelMissing { .. } = e {
-            if let Some(set) = st.installed.as_mut() {
-                set.remove(&self.model);
-            } else {
-                st.installed = Some(BTreeSet::new());
-            }
-            st.probing = false;
-            return;
-        }
-        if !e.retryable() {
-            st.probing = false;
-            return;
-        }
-        if matches!(e, ProviderError::Unreachable { .. }) {
-            st.reachable = Some(false);
-        }
-        st.hung = false;
-        drop(st);
-        self.count_failure(e.to_string());
-    }
-
-    /// The request got no answer in time (the agent's timeout, or the idle deadline): a hung
-    /// or dripping host has failed like one that resets, and its breaker counts it.
-    pub fn timed_out(&self, why: &str) {
-        lock(&self.host().state).hung = true;
-        self.count_failure(why.to_string());
-    }
-
-    fn count_failure(&self, why: String) {
-        let h = self.host();
-        let mut st = lock(&h.state);
-        st.failures = st.failures.saturating_add(1);
-        st.failed_at = Some(Instant::now());
-        st.last_error = Some(why);
-        if self.probe || st.failures >= self.pool.settings.failures_to_open {
-            let now = Instant::now();
-            if st.breaker(now) != BreakerState::Open {
-                st.opened = st.opened.saturating_add(1);
-            }
-            st.open_until = Some(now + self.pool.settings.cool_down);
-            tracing::warn!(host = %h.shown, failures = st.failures, "circuit opened");
-        }
-        st.probing = false;
-    }
-
-    /// Looks at this host again in the background (after a failure).
-    pub fn refresh_later(&self) {
-        let pool = self.pool.clone();
-        let i = self.index;
-        tokio::spawn(async move { pool.refresh_host(i).await });
-    }
 }
 
 impl Drop for Lease {
@@ -664,69 +316,10 @@ impl Drop for Lease {
     }
 }
 
-/// A place in a residency queue, given up when dropped (ticket 0: already admitted).
-struct Queued<'a> {
-    host: &'a Host,
-    ticket: u64,
-}
-
-impl Drop for Queued<'_> {
-    fn drop(&mut self) {
-        if self.ticket != 0 {
-            lock(&self.host.state)
-                .waiting
-                .retain(|w| w.ticket != self.ticket);
-            self.host.changed.notify_waiters();
-        }
-    }
-}
-
-#[derive(Deserialize)]
-struct Version {
-    version: String,
-}
-
-#[derive(Deserialize)]
-struct Ps {
-    #[serde(default)]
-    models: Vec<PsModel>,
-}
-
-/// Ollama sends both `name` and `model` (a serde alias would reject that as a duplicate).
-#[derive(Deserialize)]
-struct PsModel {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
-}
-
-/// What a discovery answer may hold.
-const MAX_DISCOVERY_BYTES: u64 = 1024 * 1024;
-
-async fn get_json<T: serde::de::DeserializeOwned>(
-    http: &reqwest::Client,
-    base: &str,
-    path: &str,
-) -> Result<T, String> {
-    let mut resp = http
-        .get(format!("{base}{path}"))
-        .send()
-        .await
-        .map_err(|e| super::describe(&e))?;
-    if !resp.status().is_success() {
-        return Err(format!("HTTP {}", resp.status().as_u16()));
-    }
-    match super::read_capped(&mut resp, MAX_DISCOVERY_BYTES).await {
-        Ok(Ok(body)) => serde_json::from_slice(&body).map_err(|e| e.to_string()),
-        Ok(Err(cap)) => Err(format!("answer larger than {}", super::size(cap))),
-        Err(e) => Err(super::describe(&e)),
-    }
-}
-
 #[cfg(all(test, feature = "testkit"))]
 mod tests {
     use super::*;
+    use crate::backend::ProviderError;
     use crate::testkit::sim::{SimConfig, Simulator};
 
     async fn sim(models: &[&str]) -> Simulator {
