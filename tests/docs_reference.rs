@@ -59,7 +59,10 @@ fn every_subcommand_and_every_tool_appears() {
     assert!(paths.len() > 20, "{paths:?}");
     let cli = orc::cli::reference::markdown();
     for p in &paths {
-        assert!(cli.contains(&format!("## `{p}`\n")), "{p} missing from cli.md");
+        assert!(
+            cli.contains(&format!("## `{p}`\n")),
+            "{p} missing from cli.md"
+        );
     }
     let tools = orc::mcp::surface::router(true).list_all();
     assert!(tools.len() >= 44, "{} tools", tools.len());

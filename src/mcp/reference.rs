@@ -59,6 +59,9 @@ pub fn markdown() -> String {
         }
         params(&mut out, &t.input_schema);
     }
+    let end = out.trim_end().len();
+    out.truncate(end);
+    out.push('\n');
     out
 }
 
@@ -91,7 +94,9 @@ fn params(out: &mut String, schema: &Map<String, Value>) {
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    out.push_str("| parameter | type | required | default | description |\n|---|---|---|---|---|\n");
+    out.push_str(
+        "| parameter | type | required | default | description |\n|---|---|---|---|---|\n",
+    );
     for (name, p) in props {
         let default = p
             .get("default")
@@ -162,7 +167,10 @@ mod tests {
 
     #[test]
     fn types_read_as_words() {
-        assert_eq!(type_of(&json!({"type": ["integer", "null"]})), "integer or null");
+        assert_eq!(
+            type_of(&json!({"type": ["integer", "null"]})),
+            "integer or null"
+        );
         assert_eq!(
             type_of(&json!({"type": "array", "items": {"type": "string"}})),
             "array of string"
