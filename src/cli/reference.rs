@@ -24,6 +24,9 @@ pub fn markdown() -> String {
     for (path, sub) in commands(&cmd, "orc") {
         section(&mut out, &path, sub);
     }
+    let end = out.trim_end().len();
+    out.truncate(end);
+    out.push('\n');
     out
 }
 

@@ -59,6 +59,9 @@ pub fn markdown() -> String {
         }
         params(&mut out, &t.input_schema);
     }
+    let end = out.trim_end().len();
+    out.truncate(end);
+    out.push('\n');
     out
 }
 
