@@ -14,7 +14,7 @@ pub fn markdown() -> String {
     out.push_str(
         "Generated from the clap definitions (`src/cli/args.rs`) by `src/cli/reference.rs`; do not \
          edit by hand. After changing a command, regenerate it with\n\
-         `ORC_REGENERATE_DOCS=1 cargo test --locked --test docs_reference`.\n\n",
+         `ORC_REGENERATE_DOCS=1 cargo test --locked --test it docs_reference`.\n\n",
     );
     out.push_str("Commands:\n\n");
     for (path, _) in commands(&cmd, "orc") {

@@ -17,7 +17,7 @@ pub fn markdown() -> String {
         "Generated from the tools `orc mcp serve --all-tools` announces (`src/mcp/surface.rs`, \
          the `#[tool]` descriptions and parameter structs) by `src/mcp/reference.rs`; do not edit \
          by hand. After changing a tool, regenerate it with\n\
-         `ORC_REGENERATE_DOCS=1 cargo test --locked --test docs_reference`.\n\n",
+         `ORC_REGENERATE_DOCS=1 cargo test --locked --test it docs_reference`.\n\n",
     );
     out.push_str(&format!(
         "{} tools; `orc mcp serve` serves the {} tools of the core set, `--all-tools` every one.\n\n",

@@ -13,6 +13,7 @@ mod control_flow;
 mod delegation;
 mod demo;
 mod discovery;
+mod docs_reference;
 mod errors;
 mod faults;
 mod fuzz_corpus;

@@ -1,6 +1,6 @@
 //! The generated references under `docs/reference/` (the command line from clap, the MCP tools
 //! from the tool list) are current: each file equals what its renderer produces now.
-//! `ORC_REGENERATE_DOCS=1 cargo test --locked --test docs_reference` writes them instead.
+//! `ORC_REGENERATE_DOCS=1 cargo test --locked --test it docs_reference` writes them instead.
 
 use std::path::PathBuf;
 
@@ -36,7 +36,7 @@ fn docs_reference_is_current() {
     assert!(
         stale.is_empty(),
         "stale generated reference(s): {}\nregenerate them with: \
-         ORC_REGENERATE_DOCS=1 cargo test --locked --test docs_reference",
+         ORC_REGENERATE_DOCS=1 cargo test --locked --test it docs_reference",
         stale.join(", ")
     );
 }
