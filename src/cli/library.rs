@@ -11,9 +11,9 @@ use crate::cli::args::{
 use crate::cli::{Code, Format, term_safe};
 use crate::learn::service::Learning;
 use crate::load::project::Tier;
-use crate::mcp::promotion as mcp_promotion;
 use crate::service::claude::{self, Scope};
 use crate::service::claude_tools::{self, AllowLevel};
+use crate::service::promotion::shapes as promotion_shapes;
 use crate::service::promotion::{
     Action, At, DemoteOutcome, Dest, ModelDep, ModelStatus, Outcome, PromoteRequest, PromoteStatus,
     Promotion, Readiness, ScriptHome, ScriptKind,
@@ -372,7 +372,7 @@ pub fn promote(svc: &Service, a: PromoteArgs, out: &mut impl Write) -> anyhow::R
         Err(e) => return Ok(fail(&e)),
     };
     if a.format == Format::Json {
-        json_out(out, &mcp_promotion::promotion(&p))?;
+        json_out(out, &promotion_shapes::promotion(&p))?;
     } else {
         print_promotion(out, &p, to)?;
     }
@@ -466,7 +466,7 @@ pub fn demote(svc: &Service, a: DemoteArgs, out: &mut impl Write) -> anyhow::Res
         Err(e) => return Ok(fail(&e)),
     };
     if a.format == Format::Json {
-        json_out(out, &mcp_promotion::demotion(&d))?;
+        json_out(out, &promotion_shapes::demotion(&d))?;
     } else {
         let label = match d.outcome {
             DemoteOutcome::Demoted { .. } => "removed",
