@@ -15,7 +15,7 @@ use crate::service::claude::{self, InstallStatus, Scope};
 use crate::service::claude_tools::{self, AllowLevel};
 use crate::service::promotion::shapes as promotion_shapes;
 use crate::service::promotion::{
-    Action, At, DemoteOutcome, Dest, ModelStatus, Outcome, PromoteRequest, PromoteStatus,
+    Action, At, DemoteOutcome, Dest, ModelDep, ModelStatus, Outcome, PromoteRequest, PromoteStatus,
     Promotion, Readiness, ScriptHome, ScriptKind,
 };
 use crate::service::shapes;
@@ -245,24 +245,28 @@ pub fn deps(svc: &Service, a: DepsArgs, out: &mut impl Write) -> anyhow::Result<
     }
     writeln!(out, "models:")?;
     for m in &c.models {
-        let state = match m.status {
-            ModelStatus::Installed => format!("installed on {}", m.installed_on.join(", ")),
-            ModelStatus::Missing => format!(
-                "NOT installed on any reachable host{}",
-                m.nearest
-                    .first()
-                    .map(|n| format!("; nearest in size: {n}"))
-                    .unwrap_or_default()
-            ),
-            ModelStatus::Unchecked => "unchecked: no Ollama host answered".into(),
-            ModelStatus::NotOllama => format!("{} (not checked)", m.provider),
-        };
-        writeln!(out, "  {:<28} {state}", term_safe(&m.model))?;
+        writeln!(out, "  {:<28} {}", term_safe(&m.model), model_state(m))?;
     }
     for u in &c.unresolved {
         writeln!(out, "note: {}", term_safe(&u.to_string()))?;
     }
     Ok(0)
+}
+
+/// Whether a model is installed where it will run, as `deps` prints it.
+fn model_state(m: &ModelDep) -> String {
+    match m.status {
+        ModelStatus::Installed => format!("installed on {}", m.installed_on.join(", ")),
+        ModelStatus::Missing => format!(
+            "NOT installed on any reachable host{}",
+            m.nearest
+                .first()
+                .map(|n| format!("; nearest in size: {n}"))
+                .unwrap_or_default()
+        ),
+        ModelStatus::Unchecked => "unchecked: no Ollama host answered".into(),
+        ModelStatus::NotOllama => format!("{} (not checked)", m.provider),
+    }
 }
 
 /// A path as printed: made safe for the terminal.

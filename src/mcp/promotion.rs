@@ -1,5 +1,7 @@
-//! The promotion tools' bodies: their parameters mapped to a service call, with the evidence read
-//! through the learn layer; the replies are llm-orc's shapes (`service::promotion::shapes`).
+//! The promotion tools' bodies (`list_dependencies`, `check_promotion_readiness`,
+//! `promote_ensemble`, `demote_ensemble`): their parameters mapped to a service call, with the
+//! evidence read through the learn layer, and the typed result in llm-orc's JSON shape
+//! (`service::promotion::shapes`, which `orc promote --format json` prints too).
 
 use serde_json::Value;
 
@@ -12,8 +14,6 @@ use crate::service::{Service, ServiceError};
 fn refuse(msg: impl Into<String>) -> ServiceError {
     ServiceError::Refused(msg.into())
 }
-
-// ---------------------------------------------------------------------- the tools
 
 /// `list_dependencies`.
 pub(super) async fn list_dependencies(svc: &Service, name: &str) -> Result<Value, ServiceError> {

@@ -9,7 +9,8 @@
 //! to its project), `readiness` (the bar), `plan` (the files), `deps` (what each tier has),
 //! `apply` (promote), `demote`, `contribution` (the pull-request text), `git` (the plumbing) and
 //! `checks` (the dependency and readiness checks of the MCP tools, typed). Every operation returns
-//! a domain type; llm-orc's JSON shapes are built at the MCP edge (`mcp::promotion`).
+//! a domain type; `shapes` turns them into llm-orc's JSON for the fronts (`mcp::promotion`, the
+//! CLI's `--format json`).
 
 use std::path::{Path, PathBuf};
 

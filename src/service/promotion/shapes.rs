@@ -1,7 +1,7 @@
-//! llm-orc's JSON shapes of promotion's typed results (`list_dependencies`,
-//! `check_promotion_readiness`, `promote_ensemble`, `demote_ensemble`); `orc promote` and
-//! `orc demote --format json` print the same. Here, in service/, so both fronts share them
-//! without using each other.
+//! llm-orc's JSON shapes of promotion's typed results: `list_dependencies`,
+//! `check_promotion_readiness`, `promote_ensemble` and `demote_ensemble` (`orc promote` and
+//! `orc demote --format json` print the same, so both fronts use them; the layer rule keeps the
+//! CLI from reaching into `mcp`, as for `service::shapes`). Key order is llm-orc's.
 
 use serde_json::{Value, json};
 
@@ -213,5 +213,106 @@ mod tests {
             demotion(&d).to_string(),
             r#"{"status":"preview","ensemble":"x","tier":"library","would_remove":{"ensemble":"/lib/ensembles/c/x.yaml","readme_line":"/lib/ensembles/c/README.md"},"files":["/lib/ensembles/c/x.yaml"],"confirm_with":"confirm: true (CLI --yes)"}"#
         );
+    }
+
+    fn a_promotion(outcome: Outcome) -> Promotion {
+        use crate::load::project::Tier;
+        use crate::service::promotion::{EvalRecord, Plan, Readiness};
+        let dest = Dest::Global;
+        Promotion {
+            ensemble: "x".into(),
+            source_tier: Tier::Local,
+            source: "/p/x.yaml".into(),
+            destination: dest,
+            readiness: Readiness {
+                ensemble: "x".into(),
+                destination: dest,
+                ready: true,
+                bar: "b".into(),
+                meets_bar: true,
+                below_bar: Vec::new(),
+                evaluations: EvalRecord::default(),
+                signals: Vec::new(),
+                errors: Vec::new(),
+                model_warnings: Vec::new(),
+            },
+            plan: Plan {
+                destination: dest,
+                root: "/g".into(),
+                category: None,
+                ensemble_path: "/g/ensembles/x.yaml".into(),
+                files: Vec::new(),
+                branch: None,
+            },
+            outcome,
+        }
+    }
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object()
+            .map(|o| o.keys().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_promotions_keys_come_in_llm_orcs_order() {
+        let head = [
+            "ensemble",
+            "source_tier",
+            "source",
+            "destination",
+            "ensemble_path",
+            "readiness",
+            "plan",
+            "profiles_copied",
+            "profiles_already_present",
+        ];
+        let preview = promotion(&a_promotion(Outcome::Preview {
+            status: crate::service::promotion::PromoteStatus::NeedsConfirmation,
+            would_write: Vec::new(),
+            needs_force: None,
+        }));
+        assert_eq!(
+            keys(&preview),
+            [&head[..], &["status", "would_write"]].concat()
+        );
+        assert_eq!(preview["status"], "needs_confirmation");
+        let done = promotion(&a_promotion(Outcome::Promoted {
+            overridden: Vec::new(),
+            written: vec!["/g/ensembles/x.yaml".into()],
+        }));
+        assert_eq!(
+            keys(&done),
+            [&head[..], &["overridden", "status", "written"]].concat()
+        );
+        let contributed = promotion(&a_promotion(Outcome::Contributed {
+            overridden: Vec::new(),
+            contribution: crate::service::promotion::Contribution {
+                branch: "contribute/x".into(),
+                commit: "c".into(),
+                base: None,
+                pr_description: "/p/.llm-orc/contributions/x.md".into(),
+                next_steps: Vec::new(),
+                committed: Vec::new(),
+            },
+        }));
+        assert_eq!(
+            keys(&contributed),
+            [
+                &head[..],
+                &[
+                    "overridden",
+                    "status",
+                    "branch",
+                    "commit",
+                    "base",
+                    "pr_description",
+                    "next_steps",
+                    "committed"
+                ]
+            ]
+            .concat()
+        );
+        assert!(contributed["base"].is_null());
     }
 }
