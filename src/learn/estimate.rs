@@ -177,6 +177,19 @@ pub fn claude_equivalent(input: &str, output: &str, factor: f64) -> Estimate {
     }
 }
 
+/// Local tokens a run counted.
+pub fn local_tokens(r: &crate::run::RunResult) -> u64 {
+    r.usage
+        .iter()
+        .map(|(_, u)| {
+            u.usage
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(u.usage.output_tokens.unwrap_or(0))
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use crate::store::memo::MemoKind;
 pub mod artifacts;
 pub mod claude;
 pub mod claude_checks;
+pub mod claude_error;
 pub mod claude_json;
 pub mod claude_tools;
 pub mod ensembles;
