@@ -225,7 +225,6 @@ pub fn offline(a: &Answer, expect: &Expect) -> Vec<Signal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use super::{agreement::*, code::*, completeness::*, grounding::*, json::*, labels::*};
 
     fn answer<'a>(
         task_type: &'a str,

@@ -139,18 +139,17 @@ impl Aggregate {
                     .or_default()
                     .entry(task.to_string())
                     .or_default();
-                let side = match subject {
-                    Subject::Local => &mut u.weak,
-                    Subject::Claude => &mut u.strong,
-                };
-                side.0 += w * v.score.value();
-                side.1 += w;
-                if delivered {
-                    u.router.0 += w * v.score.value();
-                    u.router.1 += w;
-                }
+                add_to_unit(u, *subject, w * v.score.value(), w, delivered);
             }
         }
+        self.set_pgr_ci(units);
+        drop(task_of);
+        self.redos = redo_map;
+        self.paired = paired_map;
+    }
+
+    /// Each target's PGR interval, bootstrapped over its tasks.
+    fn set_pgr_ci(&mut self, units: HashMap<String, HashMap<String, Unit>>) {
         for (target, us) in units {
             let s = if target.is_empty() {
                 &mut self.totals
@@ -165,8 +164,20 @@ impl Aggregate {
                 s.pgr_ci = bootstrap_pgr(&list);
             }
         }
-        drop(task_of);
-        self.redos = redo_map;
-        self.paired = paired_map;
+    }
+}
+
+/// One weighted verdict on one task's side (weak: local, strong: Claude), and on the router's
+/// when it was delivered.
+fn add_to_unit(u: &mut Unit, subject: Subject, score: f64, w: f64, delivered: bool) {
+    let side = match subject {
+        Subject::Local => &mut u.weak,
+        Subject::Claude => &mut u.strong,
+    };
+    side.0 += score;
+    side.1 += w;
+    if delivered {
+        u.router.0 += score;
+        u.router.1 += w;
     }
 }

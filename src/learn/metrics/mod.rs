@@ -114,7 +114,48 @@ impl Aggregate {
     ) -> Result<Aggregate, LearnError> {
         let (ledger, _) = ledger(paths)?;
         let ledger = &ledger;
-        // The routing log is the big one: read it in parallel parts, one per core.
+        let mut agg = Aggregate::read_routing(paths, cfg, ledger)?;
+        // Calls naming a run the log does not hold (yet) still count, in the totals.
+        for (id, (deleg, judging)) in ledger {
+            if !agg.matched_handover.contains(id) {
+                agg.totals.handover.add(deleg);
+                agg.totals.handover_usd += cfg.handover_usd(deleg);
+                agg.totals.judging_handover.add(judging);
+                agg.totals.judging_handover_usd += cfg.handover_usd(judging);
+            }
+        }
+        let mut verdicts = Verdicts::default();
+        let mut line_no = 0u64;
+        agg.evaluation_scan = records::scan_lines(&paths.evaluations(), |line| {
+            line_no += 1;
+            match serde_json::from_str::<EvalLite>(line) {
+                Ok(e) if within_limits(&[e.judge_tokens_used]) => {
+                    if since.get(e.task_type.as_ref()).is_none_or(|l| line_no > *l) {
+                        agg.add_evaluation(&e, cfg, &mut verdicts);
+                    }
+                    Seen::Next
+                }
+                _ => Seen::Bad,
+            }
+        })?;
+        agg.agreements = agreements(paths)?;
+        let min_pairs = cfg.local_judge.as_ref().map_or(30, |j| j.min_pairs);
+        let weights: HashMap<String, f64> = agg
+            .agreements
+            .iter()
+            .map(|a| (a.judge.clone(), judge_weight(a, min_pairs)))
+            .collect();
+        agg.add_quality(&verdicts, &weights);
+        Ok(agg)
+    }
+
+    /// The routing log's figures. The routing log is the big one: it is read in parallel parts,
+    /// one per core.
+    fn read_routing(
+        paths: &Paths,
+        cfg: &LearnConfig,
+        ledger: &Ledger,
+    ) -> Result<Aggregate, LearnError> {
         let log = paths.routing_log();
         let len = records::snapshot_len(&log)?;
         let parts = if len > 32 << 20 {
@@ -156,37 +197,6 @@ impl Aggregate {
         for p in partials {
             agg.merge(p?);
         }
-        // Calls naming a run the log does not hold (yet) still count, in the totals.
-        for (id, (deleg, judging)) in ledger {
-            if !agg.matched_handover.contains(id) {
-                agg.totals.handover.add(deleg);
-                agg.totals.handover_usd += cfg.handover_usd(deleg);
-                agg.totals.judging_handover.add(judging);
-                agg.totals.judging_handover_usd += cfg.handover_usd(judging);
-            }
-        }
-        let mut verdicts = Verdicts::default();
-        let mut line_no = 0u64;
-        agg.evaluation_scan = records::scan_lines(&paths.evaluations(), |line| {
-            line_no += 1;
-            match serde_json::from_str::<EvalLite>(line) {
-                Ok(e) if within_limits(&[e.judge_tokens_used]) => {
-                    if since.get(e.task_type.as_ref()).is_none_or(|l| line_no > *l) {
-                        agg.add_evaluation(&e, cfg, &mut verdicts);
-                    }
-                    Seen::Next
-                }
-                _ => Seen::Bad,
-            }
-        })?;
-        agg.agreements = agreements(paths)?;
-        let min_pairs = cfg.local_judge.as_ref().map_or(30, |j| j.min_pairs);
-        let weights: HashMap<String, f64> = agg
-            .agreements
-            .iter()
-            .map(|a| (a.judge.clone(), judge_weight(a, min_pairs)))
-            .collect();
-        agg.add_quality(&verdicts, &weights);
         Ok(agg)
     }
 
@@ -260,7 +270,6 @@ pub fn agreements(paths: &Paths) -> Result<Vec<Agreement>, LearnError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use super::{lines::*, quality::*, stats::*};
 
     fn q(good: u64, acceptable: u64, poor: u64) -> Quality {
         let mut out = Quality::default();

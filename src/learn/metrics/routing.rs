@@ -27,22 +27,7 @@ impl Aggregate {
         }
         let day = day_of(&r.timestamp);
         if let Some(local) = r.paired_with.as_deref() {
-            // Claude's answer of a paired comparison: evaluation spend, not a run of its own.
-            self.paired
-                .entry(local.to_string())
-                .or_default()
-                .push(r.id.to_string());
-            let (i, o) = (
-                r.claude_input_tokens.unwrap_or(0),
-                r.claude_output_tokens.unwrap_or(0),
-            );
-            let usd = cfg.claude_usd(i, o);
-            for s in self.targets(&r.task_type, None) {
-                add(&mut s.paired_answers, 1);
-                add(&mut s.pairing_tokens, i.saturating_add(o));
-                s.pairing_usd += usd;
-            }
-            day_entry(&mut self.days, day).judge_usd += usd;
+            self.add_paired(r, local, day, cfg);
             return;
         }
         if let Some(back) = &r.redone {
@@ -51,6 +36,31 @@ impl Aggregate {
         if let Some(c) = &r.checks {
             self.add_checks(c, &r.task_type, ensemble);
         }
+        let f = self.figures(r, cfg, ledger);
+        self.add_run(r, ensemble, day, &f);
+    }
+
+    /// Claude's answer of a paired comparison: evaluation spend, not a run of its own.
+    fn add_paired(&mut self, r: &RoutingLite, local: &str, day: &str, cfg: &LearnConfig) {
+        self.paired
+            .entry(local.to_string())
+            .or_default()
+            .push(r.id.to_string());
+        let (i, o) = (
+            r.claude_input_tokens.unwrap_or(0),
+            r.claude_output_tokens.unwrap_or(0),
+        );
+        let usd = cfg.claude_usd(i, o);
+        for s in self.targets(&r.task_type, None) {
+            add(&mut s.paired_answers, 1);
+            add(&mut s.pairing_tokens, i.saturating_add(o));
+            s.pairing_usd += usd;
+        }
+        day_entry(&mut self.days, day).judge_usd += usd;
+    }
+
+    /// What a run counts for: hand-over, gross, savings, each side's dollars.
+    fn figures(&mut self, r: &RoutingLite, cfg: &LearnConfig, ledger: &Ledger) -> Figures {
         // A failed or cancelled local run saved nothing (older records counted failed ones),
         // nor did an answer that failed its free checks (not delivered: the task went to Claude).
         let cancelled = r.status.as_deref() == Some("cancelled");
@@ -88,13 +98,41 @@ impl Aggregate {
                 ),
             )
         };
+        Figures {
+            cancelled,
+            handover,
+            judging,
+            handover_usd,
+            judging_usd,
+            gross_in,
+            gross_out,
+            tokens_saved,
+            usd_saved,
+            direct_usd,
+        }
+    }
+
+    /// Counts a run in its targets and its day.
+    fn add_run(&mut self, r: &RoutingLite, ensemble: Option<&str>, day: &str, f: &Figures) {
+        let Figures {
+            cancelled,
+            ref handover,
+            ref judging,
+            handover_usd,
+            judging_usd,
+            gross_in,
+            gross_out,
+            tokens_saved,
+            usd_saved,
+            direct_usd,
+        } = *f;
         let n_targets = if ensemble.is_some() { 4 } else { 2 };
         for (k, s) in self.targets(&r.task_type, ensemble).into_iter().enumerate() {
             add(&mut s.runs, 1);
             s.day(day);
-            s.handover.add(&handover);
+            s.handover.add(handover);
             s.handover_usd += handover_usd;
-            s.judging_handover.add(&judging);
+            s.judging_handover.add(judging);
             s.judging_handover_usd += judging_usd;
             if cancelled {
                 add(&mut s.cancelled_runs, 1);
@@ -196,4 +234,18 @@ impl Aggregate {
         d.tokens_saved = d.tokens_saved.saturating_sub(back.tokens_saved);
         d.usd_saved = (d.usd_saved - usd).max(0.0);
     }
+}
+
+/// A run's figures, computed once for all its targets.
+struct Figures {
+    cancelled: bool,
+    handover: Handover,
+    judging: Handover,
+    handover_usd: f64,
+    judging_usd: f64,
+    gross_in: u64,
+    gross_out: u64,
+    tokens_saved: u64,
+    usd_saved: f64,
+    direct_usd: f64,
 }
