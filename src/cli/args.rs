@@ -91,7 +91,7 @@ pub enum Command {
     Skill(SkillCommand),
     /// The result and script caches (.llm-orc/cache): stats, clear.
     #[command(subcommand)]
-    Cache(crate::cli::cache::CacheCommand),
+    Cache(CacheCommand),
     /// One line on what orc can do now: model servers and their loaded models, ensembles
     /// runnable with the models installed, the learning log's running total; then a line per
     /// host and per ensemble that cannot run. Exit 1 when orc cannot be used.
@@ -635,4 +635,32 @@ pub struct McpInstallArgs {
     /// Write the command without checking that it starts and is orc.
     #[arg(long)]
     pub no_verify: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Entries and bytes per kind (llm: the result cache; scripts: the script cache).
+    Stats(CacheStatsArgs),
+    /// Remove cached entries: every kind, or one with --kind.
+    Clear(CacheClearArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheStatsArgs {
+    /// text for people, json for tools.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheClearArgs {
+    /// Only this kind.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum KindArg {
+    Llm,
+    Scripts,
 }

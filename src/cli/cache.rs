@@ -3,40 +3,12 @@
 
 use std::io::Write;
 
-use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
+pub use super::args::{CacheClearArgs, CacheCommand, CacheStatsArgs, KindArg};
 use super::{Code, Format, term_safe};
 use crate::service::Service;
 use crate::store::memo::MemoKind;
-
-#[derive(Debug, Subcommand)]
-pub enum CacheCommand {
-    /// Entries and bytes per kind (llm: the result cache; scripts: the script cache).
-    Stats(CacheStatsArgs),
-    /// Remove cached entries: every kind, or one with --kind.
-    Clear(CacheClearArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct CacheStatsArgs {
-    /// text for people, json for tools.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct CacheClearArgs {
-    /// Only this kind.
-    #[arg(long, value_enum)]
-    pub kind: Option<KindArg>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum KindArg {
-    Llm,
-    Scripts,
-}
 
 impl From<KindArg> for MemoKind {
     fn from(k: KindArg) -> MemoKind {

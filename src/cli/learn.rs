@@ -398,7 +398,7 @@ fn eval_judge(
 pub fn learn(svc: &Service, a: LearnArgs, out: &mut impl Write) -> anyhow::Result<Code> {
     let l = Learning::open(svc);
     warn_config(&l);
-    let r = match batch::learn_with(&l, a.unpin) {
+    let r = match batch::learn_with(&l.paths, &l.config, a.unpin) {
         Ok(r) => r,
         Err(e) => return Ok(failed(&e)),
     };

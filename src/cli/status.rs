@@ -24,7 +24,7 @@ pub fn status(svc: &Service, a: StatusArgs, out: &mut impl Write) -> anyhow::Res
         }
         Err(e) => return Err(e.into()),
     };
-    let s = rt.block_on(svc.status(deadline));
+    let s = rt.block_on(crate::learn::status::status(svc, deadline));
     // Nothing left running holds the process up (the learning log's reader, a slow probe).
     rt.shutdown_background();
     if a.hook {

@@ -17,10 +17,9 @@
 //! - the answer's size: the mean deliverable of this task type's runs once there are three,
 //!   else a prior per task type from the document's size.
 
-use std::collections::BTreeMap;
+use serde::Serialize;
 
-use serde::{Deserialize, Serialize};
-
+pub use super::batch::{Threshold, thresholds as learn};
 use super::metrics::{Aggregate, Stats};
 use super::route::{Recommendation, RouteRequest};
 use super::service::Learning;
@@ -30,17 +29,6 @@ use crate::service::Service;
 /// Definition tokens the CLI's `orc route` assumes (the core set's ~10,000 characters), as it
 /// cannot see the server's surface.
 pub const CLI_DEFINITION_TOKENS: u64 = 2_200;
-
-/// A learned threshold for one task type, in `routing-config.yaml` (`breakeven:`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Threshold {
-    /// Local runs measured.
-    pub runs: u64,
-    /// Their mean net per run (gross - hand-over - judging), estimated.
-    pub mean_net_usd: f64,
-    /// The predicted net a delegation of this type must exceed.
-    pub min_net_usd: f64,
-}
 
 /// Claude-side tokens and dollars of one side of the comparison.
 #[derive(Debug, Clone, Serialize)]
@@ -75,26 +63,6 @@ pub struct Assessment {
 }
 
 const NOTE: &str = "estimate: Claude-side tokens counted as o200k_base would (times the Claude factor), priced input and output apart";
-
-/// Learns each task type's threshold from measured nets: a type whose delegations lost money
-/// on average must be predicted to save more than that loss.
-pub fn learn(agg: &Aggregate, l: &Learning) -> BTreeMap<String, Threshold> {
-    agg.task_types
-        .iter()
-        .filter(|(_, s)| s.local_runs >= l.config.min_evidence)
-        .map(|(tt, s)| {
-            let mean = s.net_usd() / s.local_runs as f64;
-            (
-                tt.clone(),
-                Threshold {
-                    runs: s.local_runs,
-                    mean_net_usd: mean,
-                    min_net_usd: l.config.min_net_usd + (-mean).max(0.0),
-                },
-            )
-        })
-        .collect()
-}
 
 /// The answer's expected size (Claude-equivalent tokens): measured, else a prior.
 fn answer_tokens(task_type: &str, doc: u64, s: Option<&Stats>) -> (u64, String) {

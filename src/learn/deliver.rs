@@ -9,6 +9,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::checks::{self, Answer, Expect, FreeChecks, Signal};
+pub use super::estimate::local_tokens;
 use super::service::{Learning, RunExtras};
 use crate::run::results::RunResult;
 use crate::service::{Invocation, InvokeOptions, Service};
@@ -51,19 +52,6 @@ impl Checked {
         });
         json!({"delivered": c.delivered, "escalate": escalate, "quality": c})
     }
-}
-
-/// Local tokens a run counted.
-pub fn local_tokens(r: &RunResult) -> u64 {
-    r.usage
-        .iter()
-        .map(|(_, u)| {
-            u.usage
-                .input_tokens
-                .unwrap_or(0)
-                .saturating_add(u.usage.output_tokens.unwrap_or(0))
-        })
-        .fold(0u64, u64::saturating_add)
 }
 
 /// The agent that wrote the deliverable stopped at its token limit.

@@ -186,6 +186,19 @@ pub fn claude_equivalent(input: &str, output: &str, factor: f64) -> Estimate {
     }
 }
 
+/// Local tokens a run counted.
+pub fn local_tokens(r: &crate::run::RunResult) -> u64 {
+    r.usage
+        .iter()
+        .map(|(_, u)| {
+            u.usage
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(u.usage.output_tokens.unwrap_or(0))
+        })
+        .fold(0u64, u64::saturating_add)
+}
+
 // Every test compares with tiktoken's exact count, so they need the feature.
 #[cfg(all(test, feature = "exact-tokens"))]
 mod tests {

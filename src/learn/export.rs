@@ -93,6 +93,12 @@ fn prompt(instruction: Option<&str>, input: &str) -> String {
     }
 }
 
+/// The latest verdict per (routing id, subject).
+type Verdicts = HashMap<(String, Subject), EvaluationRecord>;
+
+/// A run's instruction, input and output.
+type RunIo = (Option<String>, String, String);
+
 /// Writes the rows of `kind` as JSONL into `out`, one at a time.
 pub fn export(
     learning: &Learning,
@@ -100,11 +106,32 @@ pub fn export(
     filter: &Filter,
     out: &mut dyn Write,
 ) -> Result<Exported, LearnError> {
-    let paths = &learning.paths;
-    // The latest verdict per (routing id, subject): a reference judge's over a local judge's.
-    let mut verdicts: HashMap<(String, Subject), EvaluationRecord> = HashMap::new();
-    let mut by_local: HashMap<(String, Subject), EvaluationRecord> = HashMap::new();
-    records::scan::<EvaluationRecord>(&paths.evaluations(), |mut e| {
+    let verdicts = verdicts(learning, kind, filter)?;
+    let runs = runs(learning, &verdicts)?;
+    let read = Read {
+        learning,
+        verdicts,
+        runs,
+    };
+    let mut rows = Rows {
+        out,
+        done: Exported::default(),
+    };
+    match kind {
+        Kind::Sft => sft(&read, filter, &mut rows)?,
+        Kind::Dpo => dpo(&read, filter, &mut rows)?,
+        Kind::Judge => judge(&read, filter, &mut rows)?,
+    }
+    rows.out.flush().map_err(output_error)?;
+    Ok(rows.done)
+}
+
+/// The latest verdict per (routing id, subject): a reference judge's over a local judge's
+/// (a judge export without `--judge` reads only the reference judges').
+fn verdicts(learning: &Learning, kind: Kind, filter: &Filter) -> Result<Verdicts, LearnError> {
+    let mut verdicts: Verdicts = HashMap::new();
+    let mut by_local: Verdicts = HashMap::new();
+    records::scan::<EvaluationRecord>(&learning.paths.evaluations(), |mut e| {
         // The export reads inputs and outputs from the example or the artifact, not the record.
         e.reasoning = e.reasoning.map(|r| r.chars().take(16 * 1024).collect());
         let key = (e.routing_id.clone(), e.subject);
@@ -119,8 +146,16 @@ pub fn export(
             verdicts.entry(k).or_insert(e);
         }
     }
-    // Runs: those judged, Claude's redos and paired answers (with what they answer), and local
-    // answers the free checks failed (DPO's rejected side when Claude redid them).
+    Ok(verdicts)
+}
+
+/// Runs: those judged, Claude's redos and paired answers (with what they answer), and local
+/// answers the free checks failed (DPO's rejected side when Claude redid them).
+fn runs(
+    learning: &Learning,
+    verdicts: &Verdicts,
+) -> Result<HashMap<String, RoutingRecord>, LearnError> {
+    let paths = &learning.paths;
     let judged: HashSet<&str> = verdicts.keys().map(|(id, _)| id.as_str()).collect();
     let mut runs: HashMap<String, RoutingRecord> = HashMap::new();
     let mut linked: Vec<String> = Vec::new();
@@ -158,154 +193,195 @@ pub fn export(
             Seen::Next
         })?;
     }
-    let io = |e: std::io::Error| LearnError::Io {
-        path: "export output".into(),
-        source: e,
-    };
-    let mut done = Exported::default();
-    let mut row = |v: serde_json::Value, done: &mut Exported| -> Result<(), LearnError> {
-        serde_json::to_writer(&mut *out, &v).map_err(|e| io(std::io::Error::other(e)))?;
-        out.write_all(b"\n").map_err(io)?;
-        done.rows += 1;
-        Ok(())
-    };
-    let verdict = |id: &str, s: Subject| verdicts.get(&(id.to_string(), s));
-    // Was this local run's output bad (judged poor, rejected, or failed its free checks)?
-    let bad = |id: &str| {
-        verdict(id, Subject::Local).is_some_and(|e| e.score == Score::Poor)
-            || runs.get(id).is_some_and(|r| {
+    Ok(runs)
+}
+
+/// What the rows are made from.
+struct Read<'l> {
+    learning: &'l Learning,
+    verdicts: Verdicts,
+    runs: HashMap<String, RoutingRecord>,
+}
+
+impl Read<'_> {
+    fn verdict(&self, id: &str, s: Subject) -> Option<&EvaluationRecord> {
+        self.verdicts.get(&(id.to_string(), s))
+    }
+
+    /// Was this local run's output bad (judged poor, rejected, or failed its free checks)?
+    fn bad(&self, id: &str) -> bool {
+        self.verdict(id, Subject::Local)
+            .is_some_and(|e| e.score == Score::Poor)
+            || self.runs.get(id).is_some_and(|r| {
                 r.user_accepted == Some(false) || r.checks.as_ref().is_some_and(|c| !c.delivered)
             })
-    };
-    let io_of = |r: &RoutingRecord, done: &mut Exported| {
-        let from_example = learning.example(&r.id).is_some();
-        let got = learning.run_io(r);
+    }
+
+    /// A run's instruction, input and output, counted when they came from a kept example.
+    fn io_of(&self, r: &RoutingRecord, done: &mut Exported) -> Option<RunIo> {
+        let from_example = self.learning.example(&r.id).is_some();
+        let got = self.learning.run_io(r);
         if got.is_some() && from_example {
             done.from_examples += 1;
         }
         got
-    };
-    let mut ids: Vec<&String> = runs.keys().collect();
-    ids.sort_by(|a, b| {
-        let (ra, rb) = (&runs[*a], &runs[*b]);
-        (ra.timestamp.as_str(), a.as_str()).cmp(&(rb.timestamp.as_str(), b.as_str()))
-    });
-    match kind {
-        Kind::Sft => {
-            for id in ids {
-                let r = &runs[id];
-                let good_local = r.route.is_local()
-                    && r.user_accepted != Some(false)
-                    && verdict(id, Subject::Local).is_some_and(|e| e.score == Score::Good);
-                let redid = r
-                    .redoes
-                    .as_deref()
-                    .filter(|l| !r.route.is_local() && bad(l));
-                let (why, local) = match (good_local, redid) {
-                    (true, _) => (verdict(id, Subject::Local), r),
-                    (false, Some(l)) => match runs.get(l) {
-                        Some(lr) => (verdict(l, Subject::Local), lr),
-                        None => continue,
-                    },
-                    _ => continue,
-                };
-                if !filter.keeps(
-                    &local.task_type,
-                    local.ensemble_used.as_deref(),
-                    why.map(|e| e.judge.as_str()),
-                ) {
-                    continue;
-                }
-                match io_of(r, &mut done) {
-                    Some((inst, input, output)) if !input.is_empty() => {
-                        let inst = inst.or_else(|| local.instruction.clone());
-                        row(chat(inst.as_deref(), &input, &output), &mut done)?
-                    }
-                    _ => done.missing_artifacts += 1,
-                }
-            }
+    }
+
+    /// The runs' ids, oldest first.
+    fn ids(&self) -> Vec<&String> {
+        let mut ids: Vec<&String> = self.runs.keys().collect();
+        ids.sort_by(|a, b| {
+            let (ra, rb) = (&self.runs[*a], &self.runs[*b]);
+            (ra.timestamp.as_str(), a.as_str()).cmp(&(rb.timestamp.as_str(), b.as_str()))
+        });
+        ids
+    }
+}
+
+fn output_error(e: std::io::Error) -> LearnError {
+    LearnError::Io {
+        path: "export output".into(),
+        source: e,
+    }
+}
+
+/// Where the rows go, and what was written.
+struct Rows<'o> {
+    out: &'o mut dyn Write,
+    done: Exported,
+}
+
+impl Rows<'_> {
+    fn row(&mut self, v: serde_json::Value) -> Result<(), LearnError> {
+        serde_json::to_writer(&mut *self.out, &v)
+            .map_err(|e| output_error(std::io::Error::other(e)))?;
+        self.out.write_all(b"\n").map_err(output_error)?;
+        self.done.rows += 1;
+        Ok(())
+    }
+}
+
+/// SFT: good local answers, and Claude's redos of bad ones, as chat examples.
+fn sft(read: &Read, filter: &Filter, rows: &mut Rows) -> Result<(), LearnError> {
+    for id in read.ids() {
+        let r = &read.runs[id];
+        let good_local = r.route.is_local()
+            && r.user_accepted != Some(false)
+            && read
+                .verdict(id, Subject::Local)
+                .is_some_and(|e| e.score == Score::Good);
+        let redid = r
+            .redoes
+            .as_deref()
+            .filter(|l| !r.route.is_local() && read.bad(l));
+        let (why, local) = match (good_local, redid) {
+            (true, _) => (read.verdict(id, Subject::Local), r),
+            (false, Some(l)) => match read.runs.get(l) {
+                Some(lr) => (read.verdict(l, Subject::Local), lr),
+                None => continue,
+            },
+            _ => continue,
+        };
+        if !filter.keeps(
+            &local.task_type,
+            local.ensemble_used.as_deref(),
+            why.map(|e| e.judge.as_str()),
+        ) {
+            continue;
         }
-        Kind::Dpo => {
-            for id in ids {
-                let r = &runs[id];
-                if r.route.is_local() {
-                    continue;
-                }
-                // Claude's redo of a bad local answer, or its paired answer judged better.
-                let local_id = match (r.redoes.as_deref(), r.paired_with.as_deref()) {
-                    (Some(l), _) if bad(l) => l,
-                    (_, Some(l))
-                        if verdict(l, Subject::Local)
-                            .zip(verdict(id, Subject::Claude))
-                            .is_some_and(|(lv, cv)| cv.score.value() > lv.score.value()) =>
-                    {
-                        l
-                    }
-                    _ => continue,
-                };
-                let Some(local) = runs.get(local_id) else {
-                    continue;
-                };
-                if !filter.keeps(
-                    &local.task_type,
-                    local.ensemble_used.as_deref(),
-                    verdict(local_id, Subject::Local).map(|e| e.judge.as_str()),
-                ) {
-                    continue;
-                }
-                match (io_of(local, &mut done), io_of(r, &mut done)) {
-                    (Some((inst, input, rejected)), Some((_, _, chosen))) if !input.is_empty() => {
-                        row(
-                            json!({"prompt": prompt(inst.as_deref(), &input), "chosen": chosen, "rejected": rejected}),
-                            &mut done,
-                        )?
-                    }
-                    _ => done.missing_artifacts += 1,
-                }
+        match read.io_of(r, &mut rows.done) {
+            Some((inst, input, output)) if !input.is_empty() => {
+                let inst = inst.or_else(|| local.instruction.clone());
+                rows.row(chat(inst.as_deref(), &input, &output))?
             }
-        }
-        Kind::Judge => {
-            let mut keys: Vec<&(String, Subject)> = verdicts.keys().collect();
-            keys.sort_by(|a, b| {
-                (verdicts[*a].timestamp.as_str(), a.0.as_str())
-                    .cmp(&(verdicts[*b].timestamp.as_str(), b.0.as_str()))
-            });
-            for key in keys {
-                let e = &verdicts[key];
-                let Some(r) = runs.get(&e.routing_id) else {
-                    continue;
-                };
-                // The judged output: the run's own (local output of a local run, Claude's of a
-                // Claude run); a judgment of another subject has no output to pair with here.
-                if (e.subject == Subject::Local) != r.route.is_local() {
-                    continue;
-                }
-                if !filter.keeps(&r.task_type, r.ensemble_used.as_deref(), Some(&e.judge)) {
-                    continue;
-                }
-                match io_of(r, &mut done) {
-                    Some((inst, input, output)) if !input.is_empty() => row(
-                        json!({
-                            "instruction": inst.unwrap_or_default(),
-                            "task": input,
-                            "response": output,
-                            "rubric": RUBRIC,
-                            "reasoning": e.reasoning.clone().unwrap_or_default(),
-                            "score": e.score,
-                            "failure_mode": e.failure_mode,
-                            "task_type": r.task_type,
-                            "ensemble": r.ensemble_used,
-                            "judge": e.judge,
-                        }),
-                        &mut done,
-                    )?,
-                    _ => done.missing_artifacts += 1,
-                }
-            }
+            _ => rows.done.missing_artifacts += 1,
         }
     }
-    out.flush().map_err(io)?;
-    Ok(done)
+    Ok(())
+}
+
+/// DPO: Claude's redo of a bad local answer, or its paired answer judged better, as chosen
+/// over the local answer.
+fn dpo(read: &Read, filter: &Filter, rows: &mut Rows) -> Result<(), LearnError> {
+    for id in read.ids() {
+        let r = &read.runs[id];
+        if r.route.is_local() {
+            continue;
+        }
+        let local_id = match (r.redoes.as_deref(), r.paired_with.as_deref()) {
+            (Some(l), _) if read.bad(l) => l,
+            (_, Some(l))
+                if read
+                    .verdict(l, Subject::Local)
+                    .zip(read.verdict(id, Subject::Claude))
+                    .is_some_and(|(lv, cv)| cv.score.value() > lv.score.value()) =>
+            {
+                l
+            }
+            _ => continue,
+        };
+        let Some(local) = read.runs.get(local_id) else {
+            continue;
+        };
+        if !filter.keeps(
+            &local.task_type,
+            local.ensemble_used.as_deref(),
+            read.verdict(local_id, Subject::Local)
+                .map(|e| e.judge.as_str()),
+        ) {
+            continue;
+        }
+        match (
+            read.io_of(local, &mut rows.done),
+            read.io_of(r, &mut rows.done),
+        ) {
+            (Some((inst, input, rejected)), Some((_, _, chosen))) if !input.is_empty() => rows
+                .row(
+                json!({"prompt": prompt(inst.as_deref(), &input), "chosen": chosen, "rejected": rejected}),
+            )?,
+            _ => rows.done.missing_artifacts += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Judge: each verdict with the output it judged, oldest first.
+fn judge(read: &Read, filter: &Filter, rows: &mut Rows) -> Result<(), LearnError> {
+    let mut keys: Vec<&(String, Subject)> = read.verdicts.keys().collect();
+    keys.sort_by(|a, b| {
+        (read.verdicts[*a].timestamp.as_str(), a.0.as_str())
+            .cmp(&(read.verdicts[*b].timestamp.as_str(), b.0.as_str()))
+    });
+    for key in keys {
+        let e = &read.verdicts[key];
+        let Some(r) = read.runs.get(&e.routing_id) else {
+            continue;
+        };
+        // The judged output: the run's own (local output of a local run, Claude's of a
+        // Claude run); a judgment of another subject has no output to pair with here.
+        if (e.subject == Subject::Local) != r.route.is_local() {
+            continue;
+        }
+        if !filter.keeps(&r.task_type, r.ensemble_used.as_deref(), Some(&e.judge)) {
+            continue;
+        }
+        match read.io_of(r, &mut rows.done) {
+            Some((inst, input, output)) if !input.is_empty() => rows.row(json!({
+                "instruction": inst.unwrap_or_default(),
+                "task": input,
+                "response": output,
+                "rubric": RUBRIC,
+                "reasoning": e.reasoning.clone().unwrap_or_default(),
+                "score": e.score,
+                "failure_mode": e.failure_mode,
+                "task_type": r.task_type,
+                "ensemble": r.ensemble_used,
+                "judge": e.judge,
+            }))?,
+            _ => rows.done.missing_artifacts += 1,
+        }
+    }
+    Ok(())
 }
 
 /// Keeps the latest revision of each run.

@@ -20,6 +20,7 @@
 //! - `batch`    `learn`: task profiles, versioned routing configs, rollback, LoRA candidates
 //! - `export`   SFT / DPO / judge training data from the linked artifacts
 //! - `service`  what both front ends call
+//! - `status`   `orc status` with the learning log's running total
 //! - `checks`   free quality signals (JSON, schema, labels, grounding, completeness, code, agreement)
 //! - `sandbox`  the project's tests on a code answer, in a temporary copy
 //! - `deliver`  an invoke's answer checked, retried locally, or escalated to Claude
@@ -47,11 +48,23 @@ pub mod route;
 pub mod sandbox;
 pub mod service;
 pub mod signals;
+pub mod status;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+/// The most tokens a client may report for one task or one judgment: far past any real count,
+/// and small enough that no sum of them overflows.
+pub const MAX_TOKENS: u64 = 1_000_000_000;
+
+/// 1-40 of `a-z`, `0-9`, `_`, `-`: safe inside a file name and a shell word.
+pub fn is_slug(s: &str) -> bool {
+    (1..=40).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
 
 /// Errors of the learning layer.
 #[derive(Debug, thiserror::Error)]

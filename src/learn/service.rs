@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::records::{self, EvaluationRecord, Route, RoutingRecord, Score, Seen, Subject};
 use super::{LearnConfig, LearnError, LogInputs, Paths, check_id, classify, estimate, policy};
+pub use super::{MAX_TOKENS, is_slug};
 use crate::load::project::LOCAL_DIR;
 use crate::service::{Invocation, Service};
 
@@ -98,10 +99,6 @@ fn bounded(what: &str, s: &str, max: usize) -> Result<(), LearnError> {
     Ok(())
 }
 
-/// The most tokens a client may report for one task or one judgment: far past any real count,
-/// and small enough that no sum of them overflows.
-pub const MAX_TOKENS: u64 = 1_000_000_000;
-
 fn token_count(what: &str, n: u64) -> Result<u64, LearnError> {
     if n > MAX_TOKENS {
         return Err(LearnError::Refused(format!(
@@ -124,13 +121,6 @@ pub fn failure_mode(s: &str) -> Result<String, LearnError> {
             s.chars().take(60).collect::<String>().escape_debug()
         )))
     }
-}
-
-/// 1-40 of `a-z`, `0-9`, `_`, `-`: safe inside a file name and a shell word.
-pub fn is_slug(s: &str) -> bool {
-    (1..=40).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// A short name from a user (judge): printable, no control characters.
@@ -257,7 +247,7 @@ impl Learning {
                 tier_names.push((*c).to_string());
             }
         }
-        let total_local = super::deliver::local_tokens(r);
+        let total_local = super::estimate::local_tokens(r);
         let deliverable = r.deliverable.as_deref().unwrap_or("");
         let est =
             estimate::claude_equivalent(&r.input, deliverable, self.config.claude_token_factor);
@@ -611,7 +601,7 @@ impl Learning {
     fn learn_if_due(&self) -> Result<(u64, Option<super::batch::Learned>), LearnError> {
         let since = self.evaluations_since_learn()?;
         if since >= self.config.learn_every {
-            Ok((0, Some(super::batch::learn(self)?)))
+            Ok((0, Some(super::batch::learn(&self.paths, &self.config)?)))
         } else {
             Ok((since, None))
         }

@@ -178,7 +178,7 @@ pub struct ResultCacheUse {
 /// when an agent is about to send its first request (its slots held), so agents queued for a
 /// slot never start once it is spent, and the overshoot is at most what was in flight. Calls in
 /// flight finish (and are counted); models with no cost in their profile add nothing to the
-/// dollars. A count the server did not report is estimated from bytes ([`BYTES_PER_TOKEN`]),
+/// dollars. A count the server did not report is estimated from bytes ([`super::BYTES_PER_TOKEN`]),
 /// and the estimate is reported as one, so a server without counts cannot turn a budget off.
 #[derive(Debug, Default)]
 pub struct Budget {
@@ -186,10 +186,6 @@ pub struct Budget {
     pub limit_cost_usd: Option<f64>,
     spent: Mutex<Spent>,
 }
-
-/// Bytes per token when a budget has to estimate a count the server left out (English text
-/// runs about 4 bytes a token).
-pub const BYTES_PER_TOKEN: u64 = 4;
 
 #[derive(Debug, Default, Clone)]
 struct Spent {
@@ -231,7 +227,7 @@ impl Budget {
     /// Counts one call: the tokens the server counted (a missing count estimated from bytes,
     /// and recorded as an estimate), and their cost (0 without a price).
     pub fn spend(&self, s: &Spending<'_>) {
-        let estimate = |bytes: usize| (bytes as u64).div_ceil(BYTES_PER_TOKEN).max(1);
+        let estimate = |bytes: usize| (bytes as u64).div_ceil(super::BYTES_PER_TOKEN).max(1);
         let mut estimated = 0u64;
         let input = s.usage.input_tokens.unwrap_or_else(|| {
             estimated = estimated.saturating_add(estimate(s.prompt_bytes));

@@ -73,6 +73,54 @@ enum Work {
     },
 }
 
+/// Bytes per token when a budget has to estimate a count the server left out (English text
+/// runs about 4 bytes a token).
+const BYTES_PER_TOKEN: u64 = 4;
+
+/// Where a run sits: its depth, the display prefix of its agents, and the ensembles from the
+/// root to it (for the depth-limit error).
+#[derive(Clone)]
+struct Place {
+    pub depth: u64,
+    pub prefix: String,
+    pub chain: Arc<Vec<String>>,
+}
+
+impl Place {
+    /// The place of a child run started by agent `display` for ensemble `target`, or the depth
+    /// error llm-orc gives, with the chain.
+    pub fn child(
+        &self,
+        engine: &engine::Engine,
+        display: &str,
+        target: &str,
+    ) -> Result<Place, String> {
+        let depth = self.depth + 1;
+        let limit = engine.max_depth.min(crate::compile::MAX_ENSEMBLE_DEPTH);
+        if depth > limit {
+            return Err(format!(
+                "Ensemble nesting depth limit exceeded: depth {depth} > limit {limit} ({} -> {target})",
+                self.chain.join(" -> ")
+            ));
+        }
+        let mut chain = (*self.chain).clone();
+        chain.push(target.to_string());
+        Ok(Place {
+            depth,
+            prefix: format!("{display}/"),
+            chain: Arc::new(chain),
+        })
+    }
+
+    /// The same place under another display prefix (a loop's iteration).
+    pub fn with_prefix(&self, prefix: String) -> Place {
+        Place {
+            prefix,
+            ..self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;

@@ -10,9 +10,8 @@ use serde_json::Value;
 use super::engine::{Engine, Event};
 use super::prompt::{self, Dep};
 use super::results::{Entry, InstanceStatus, Status, Timing};
-use super::scheduler::Place;
 use super::units::{Unit, UnitOut, run_unit};
-use super::{Outputs, Work, script};
+use super::{Outputs, Place, Work, script};
 use crate::compile::{Agent, CompiledEnsemble, Kind, OnDependencyFailure};
 
 /// What one node of the graph produced.

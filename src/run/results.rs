@@ -310,7 +310,7 @@ impl BudgetReport {
                 "the budget's {} token(s) include {} estimated from bytes ({} a token) for {} agent(s) whose server reported no counts: {}",
                 self.spent_tokens,
                 self.estimated_tokens,
-                super::engine::BYTES_PER_TOKEN,
+                super::BYTES_PER_TOKEN,
                 self.estimated.len(),
                 self.estimated.join(", ")
             )

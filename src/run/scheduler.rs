@@ -16,7 +16,7 @@ use tokio::task::{Id, JoinError, JoinSet};
 use super::engine::Engine;
 use super::node::{NodeDone, run_node};
 use super::results::{Entry, RunResult, Status, Timing};
-use super::{Outputs, primitives};
+use super::{Outputs, Place, primitives};
 use crate::compile::{CompiledEnsemble, Kind};
 
 /// Runs an ensemble to completion (or until cancelled).
@@ -31,45 +31,6 @@ pub fn run(
         chain: Arc::new(vec![ens.name.clone()]),
     };
     run_graph(engine, ens, input, place)
-}
-
-/// Where a run sits: its depth, the display prefix of its agents, and the ensembles from the
-/// root to it (for the depth-limit error).
-#[derive(Clone)]
-pub(super) struct Place {
-    pub depth: u64,
-    pub prefix: String,
-    pub chain: Arc<Vec<String>>,
-}
-
-impl Place {
-    /// The place of a child run started by agent `display` for ensemble `target`, or the depth
-    /// error llm-orc gives, with the chain.
-    pub fn child(&self, engine: &Engine, display: &str, target: &str) -> Result<Place, String> {
-        let depth = self.depth + 1;
-        let limit = engine.max_depth.min(crate::compile::MAX_ENSEMBLE_DEPTH);
-        if depth > limit {
-            return Err(format!(
-                "Ensemble nesting depth limit exceeded: depth {depth} > limit {limit} ({} -> {target})",
-                self.chain.join(" -> ")
-            ));
-        }
-        let mut chain = (*self.chain).clone();
-        chain.push(target.to_string());
-        Ok(Place {
-            depth,
-            prefix: format!("{display}/"),
-            chain: Arc::new(chain),
-        })
-    }
-
-    /// The same place under another display prefix (a loop's iteration).
-    pub fn with_prefix(&self, prefix: String) -> Place {
-        Place {
-            prefix,
-            ..self.clone()
-        }
-    }
 }
 
 /// Runs one graph at `place` on the shared engine.

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::call::{Call, call_llm};
 use super::engine::{Engine, Event, agent_timeout};
 use super::results::{Entry, RunResult, TimelineRow, Timing};
-use super::scheduler::{Place, run_graph};
-use super::{Outputs, Work, hash, primitives, prompt, script};
+use super::scheduler::run_graph;
+use super::{Outputs, Place, Work, hash, primitives, prompt, script};
 use crate::compile::{Agent, CompiledEnsemble, Kind, LlmAgent};
 use crate::load::resolve::ScriptTarget;
 

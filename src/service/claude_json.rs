@@ -12,7 +12,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::claude::InstallError;
+use super::claude_error::InstallError;
 
 /// A JSON object whose values are kept as their source text.
 #[derive(Debug, Default)]

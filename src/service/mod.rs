@@ -13,6 +13,7 @@ use crate::load::project::{Dirs, EnsembleFile, Env, LOCAL_DIR, Project, Tier};
 pub mod artifacts;
 pub mod claude;
 pub mod claude_checks;
+pub mod claude_error;
 pub mod claude_json;
 pub mod claude_tools;
 mod config;

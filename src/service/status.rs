@@ -1,7 +1,7 @@
 //! `orc status`: what orc can do right now, in one line for a person or a model (Claude Code's
 //! session-start hook prints it into the session): which model servers answer with which models
 //! loaded, how many of the project's ensembles can run with the models installed, and the
-//! learning log's running total. Every look is bounded by one deadline and fails open: a server
+//! learning log's running total (read by the learn layer, which calls `status_with`). Every look is bounded by one deadline and fails open: a server
 //! that does not answer in time is reported as such, never waited for.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,6 +57,10 @@ pub struct Status {
     /// The one line.
     pub line: String,
 }
+
+/// The learning log's running total as the line shows it: local runs, their gross saving in
+/// Claude tokens, and the net in dollars.
+pub type Savings = (u64, u64, f64);
 
 /// `http://localhost:11434` -> `localhost:11434`.
 fn short(url: &str) -> &str {
@@ -114,23 +118,16 @@ impl Service {
         }
     }
 
-    /// Looks at everything within `deadline` and writes the line.
-    pub async fn status(&self, deadline: Duration) -> Status {
+    /// Looks at everything within `deadline` and writes the line; `savings` reads the learning
+    /// log's running total (the learn layer's, `learn::status::status`), `None` when it cannot.
+    pub async fn status_with<F>(&self, deadline: Duration, savings: F) -> Status
+    where
+        F: FnOnce() -> Option<Savings> + Send + 'static,
+    {
         // The learning log is read on its own thread: a long log never holds the line up.
         let (tx, rx) = mpsc::channel();
-        let llm_orc = self.project.dirs.local.clone();
         std::thread::spawn(move || {
-            let r = llm_orc.map(|d| {
-                let l = crate::learn::service::Learning::at(&d);
-                crate::learn::report::build(&l).map(|r| {
-                    (
-                        r.totals.local_runs,
-                        r.totals.tokens_saved_estimate,
-                        r.totals.net_usd_estimate,
-                    )
-                })
-            });
-            let _ = tx.send(r);
+            let _ = tx.send(savings());
         });
 
         let urls = self.status_hosts();
@@ -178,7 +175,7 @@ impl Service {
 
         let (runnable, blocked, ensembles) = self.runnable_now(&installed);
         let saving = rx.recv_timeout(deadline).ok().flatten();
-        let (local_runs, saved, net) = match saving.and_then(Result::ok) {
+        let (local_runs, saved, net) = match saving {
             Some((runs, saved, net)) => (Some(runs), Some(saved), Some(net)),
             None => (None, None, None),
         };

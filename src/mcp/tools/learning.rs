@@ -134,7 +134,8 @@ impl OrcMcp {
         let svc = self.svc();
         learn_out(
             blocking(move || {
-                crate::learn::batch::learn_with(&Learning::open(&svc), a.unpin.unwrap_or(false))
+                let l = Learning::open(&svc);
+                crate::learn::batch::learn_with(&l.paths, &l.config, a.unpin.unwrap_or(false))
             })
             .await?,
         )
