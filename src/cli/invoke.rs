@@ -518,7 +518,7 @@ fn write_text(out: &mut impl Write, inv: &Invocation) -> std::io::Result<()> {
             i.saturating_add(*o)
         )?;
     }
-    let totals = crate::run::results::totals_to_json(&r.usage);
+    let totals = crate::run::document::totals_to_json(&r.usage);
     writeln!(
         out,
         "   total: {} tokens in {:.2}s; status {}",

@@ -660,6 +660,13 @@ impl AuxiliaryCallDoc {
     }
 }
 
+impl AuxiliaryCall {
+    /// `{purpose, agent, model, usage}` as `metadata.orc.auxiliary_calls` lists it.
+    pub fn to_json(&self) -> Value {
+        to_value(&AuxiliaryCallDoc::of(self))
+    }
+}
+
 /// As a JSON value (the shapes above serialize to nothing else but JSON objects).
 pub fn to_value<T: Serialize>(t: &T) -> Value {
     serde_json::to_value(t).unwrap_or_default()

@@ -154,7 +154,7 @@ pub fn script_input(agent_name: &str, base: &str, deps: &[Dep<'_>]) -> String {
 /// A result entry as llm-orc stores it (what scripts see of their dependencies): its
 /// `results` entry without orc's own keys.
 pub fn entry_json(e: &Entry) -> Value {
-    super::results::llm_orc_entry(e)
+    super::document::llm_orc_entry(e)
 }
 
 /// What a fan-out instance of an `ensemble:` (or dispatch) agent hands its child run: the

@@ -7,8 +7,6 @@ use serde_json::Value;
 
 use crate::backend::Usage;
 
-pub use super::document::{entry_to_json, llm_orc_entry, totals_to_json, usage_to_json};
-
 /// An agent's outcome, with llm-orc's status words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -328,13 +326,6 @@ pub struct AuxiliaryCall {
     pub usage: AgentUsage,
 }
 
-impl AuxiliaryCall {
-    /// `{purpose, agent, model, usage}` as `metadata.orc.auxiliary_calls` lists it.
-    pub fn to_json(&self) -> Value {
-        super::document::to_value(&super::document::AuxiliaryCallDoc::of(self))
-    }
-}
-
 /// One row of the run's schedule, for reports and timelines: written in
 /// `metadata.orc.timeline` and read back from there (`store::read`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -415,6 +406,7 @@ impl RunResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::document::totals_to_json;
 
     fn used(input: u64, output: u64) -> (String, AgentUsage) {
         (

@@ -204,7 +204,7 @@ async fn llm_unit(u: &Unit<'_>, llm: &LlmAgent, user: &str, hash: &Option<String
     {
         let doc = serde_json::json!({
             "response": entry.response,
-            "usage": super::results::usage_to_json(used),
+            "usage": super::document::usage_to_json(used),
         });
         c.store.put(key, &doc);
     }

@@ -412,7 +412,7 @@ pub fn markdown_report(run: &RunResult) -> String {
     let _ = writeln!(s, "**Ensemble:** {}  ", run.ensemble);
     let _ = writeln!(s, "**Status:** {}  ", run.status());
     let _ = writeln!(s, "**Duration:** {:.2}s\n", run.duration_s());
-    let totals = crate::run::results::totals_to_json(&run.usage);
+    let totals = crate::run::document::totals_to_json(&run.usage);
     let _ = writeln!(s, "## Usage\n");
     let _ = writeln!(
         s,

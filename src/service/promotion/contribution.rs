@@ -38,7 +38,15 @@ impl Service {
     ) -> Result<Contribution, ServiceError> {
         let pr = pr_description(c, r, plan, overridden);
         let msg = format!("Add ensemble {}\n\n{pr}", c.ensemble);
-        let commit = git::commit_to_branch(&plan.root, branch, plan, &msg, overwrite)?;
+        let files: Vec<git::TreeFile<'_>> = plan
+            .writes()
+            .map(|f| git::TreeFile {
+                rel: &f.rel,
+                bytes: &f.bytes,
+                executable: f.executable,
+            })
+            .collect();
+        let commit = git::commit_to_branch(&plan.root, branch, &files, &msg, overwrite)?;
         let pr_path = self
             .local_dir()
             .join("contributions")

@@ -5,7 +5,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::plan::Plan;
 use super::refuse;
 use crate::service::ServiceError;
 
@@ -178,12 +177,19 @@ impl Drop for TempIndex {
     }
 }
 
-/// Commits the plan's files on top of the library's default branch ([`base_rev`]) into
-/// `branch`, leaving HEAD, the index and the working tree as they were.
+/// A file to commit: its path in the repository, its bytes, and whether it is executable.
+pub struct TreeFile<'a> {
+    pub rel: &'a str,
+    pub bytes: &'a [u8],
+    pub executable: bool,
+}
+
+/// Commits `files` on top of the library's default branch ([`base_rev`]) into `branch`,
+/// leaving HEAD, the index and the working tree as they were.
 pub fn commit_to_branch(
     repo: &Path,
     branch: &str,
-    plan: &Plan,
+    files: &[TreeFile<'_>],
     message: &str,
     overwrite: bool,
 ) -> Result<Committed, ServiceError> {
@@ -201,7 +207,7 @@ pub fn commit_to_branch(
         None,
     )
     .ok();
-    let tree = write_tree(repo, base.as_deref(), plan)?;
+    let tree = write_tree(repo, base.as_deref(), files)?;
     if let Some(b) = &base
         && git(repo, &["rev-parse", &format!("{b}^{{tree}}")], None, None)? == tree
     {
@@ -269,9 +275,12 @@ fn check_branch(
     Ok(existing)
 }
 
-/// The tree of `base` (or an empty one) with the plan's files added, built in a temporary
-/// index.
-fn write_tree(repo: &Path, base: Option<&str>, plan: &Plan) -> Result<String, ServiceError> {
+/// The tree of `base` (or an empty one) with `files` added, built in a temporary index.
+fn write_tree(
+    repo: &Path,
+    base: Option<&str>,
+    files: &[TreeFile<'_>],
+) -> Result<String, ServiceError> {
     let git_dir = git(repo, &["rev-parse", "--absolute-git-dir"], None, None)?;
     let index = TempIndex(PathBuf::from(git_dir).join(format!(
         "orc-contribute-{}-{}.index",
@@ -282,13 +291,13 @@ fn write_tree(repo: &Path, base: Option<&str>, plan: &Plan) -> Result<String, Se
         Some(b) => git(repo, &["read-tree", b], Some(&index.0), None)?,
         None => git(repo, &["read-tree", "--empty"], Some(&index.0), None)?,
     };
-    for f in plan.writes() {
+    for f in files {
         let sha = git(
             repo,
             // No filters: a `.gitattributes` filter would run the repository's program.
             &["hash-object", "-w", "--no-filters", "--stdin"],
             None,
-            Some(&f.bytes),
+            Some(f.bytes),
         )?;
         let mode = if f.executable { "100755" } else { "100644" };
         git(

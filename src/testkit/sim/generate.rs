@@ -16,9 +16,8 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::directives::{Directives, directives};
 use super::residency::Hold;
-use super::routes::full;
 use super::text::{unix_now, words};
-use super::{Body, Recorded, SimConfig, State, lock};
+use super::{Body, Recorded, SimConfig, State, full, lock};
 
 #[derive(Clone, Copy, PartialEq)]
 pub(super) enum Kind {

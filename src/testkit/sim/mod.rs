@@ -58,6 +58,23 @@ mod routes;
 mod text;
 
 type Body = BoxBody<Bytes, io::Error>;
+
+/// A JSON response with `code`, for the routes and the generation endpoints alike.
+fn full(code: hyper::StatusCode, v: &Value) -> hyper::Response<Body> {
+    use http_body_util::BodyExt as _;
+    let mut r = hyper::Response::new(
+        http_body_util::Full::new(Bytes::from(v.to_string()))
+            .map_err(|e: std::convert::Infallible| match e {})
+            .boxed(),
+    );
+    *r.status_mut() = code;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 /// The server's tasks: the accept loop and one per connection.
 type Tasks = Arc<Mutex<Vec<JoinHandle<()>>>>;
 

@@ -16,21 +16,7 @@ use tokio::sync::mpsc;
 
 use super::generate::{Kind, generate};
 use super::text::fnv;
-use super::{Body, Stall, State, lock};
-
-pub(super) fn full(code: StatusCode, v: &Value) -> Response<Body> {
-    let mut r = Response::new(
-        Full::new(Bytes::from(v.to_string()))
-            .map_err(|e: Infallible| match e {})
-            .boxed(),
-    );
-    *r.status_mut() = code;
-    r.headers_mut().insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
-    );
-    r
-}
+use super::{Body, Stall, State, full, lock};
 
 pub(super) fn text(code: StatusCode, s: &'static str) -> Response<Body> {
     let mut r = Response::new(
