@@ -82,8 +82,8 @@ impl Redactor {
     fn learn(&mut self, v: &mut Value) {
         match v {
             Value::Object(m) => {
-                m.remove("paired");
-                m.remove("pair_steps");
+                m.shift_remove("paired");
+                m.shift_remove("pair_steps");
                 for (k, x) in m.iter_mut() {
                     if volatile(k) && !x.is_null() {
                         if let Value::String(s) = x
