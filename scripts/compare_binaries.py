@@ -45,7 +45,7 @@ CLI = [
 BAD_YAML = "name: broken\nagents:\n  - name: a\n    model_profile: nope\n    depends_on: [b]\n  - name: b\n    depends_on: [a]\n"
 
 
-def mcp_calls(routing_id):
+def mcp_calls():
     return [
         ("set_project", {"path": "[PROJ]"}),
         ("list_ensembles", {}), ("validate_ensemble", {"ensemble_name": "swarm-review"}),
@@ -143,7 +143,7 @@ def skeleton(doc, path="$"):
     return [f"{path}: {type(doc).__name__}"]
 
 
-def mcp(binary, root, e, tmp, port):
+def mcp(binary, root, e):
     p = subprocess.Popen([binary, "mcp", "serve", "--all-tools"], cwd=root, env=e, stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     replies = {}
@@ -164,7 +164,7 @@ def mcp(binary, root, e, tmp, port):
     p.stdin.write(json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}) + "\n")
     p.stdin.flush()
     replies["tools/list"] = json.dumps(ask(1, "tools/list", {}), indent=1)
-    for i, (name, args) in enumerate(mcp_calls(None), start=2):
+    for i, (name, args) in enumerate(mcp_calls(), start=2):
         args = json.loads(json.dumps(args).replace("[PROJ]", root))
         r = ask(i, "tools/call", {"name": name, "arguments": args})
         replies[f"{i:02} {name} {json.dumps(args)}"] = json.dumps(r, indent=1)
@@ -184,7 +184,7 @@ def observe(bindir, port):
         seen["cli " + " ".join(args)] = f"exit {r.returncode}\n--- stdout\n{r.stdout}--- stderr\n{r.stderr}"
     for k, v in artifacts(root).items():
         seen["artifacts " + k] = v
-    for k, v in mcp(orc, root, e, tmp, port).items():
+    for k, v in mcp(orc, root, e).items():
         seen["mcp " + k] = v
     seen = {redact(k, tmp, port): redact(v, tmp, port) for k, v in seen.items()}
     shutil.rmtree(tmp)
